@@ -1,0 +1,1 @@
+"""Wire protocol and domain types shared by the agent and the dispatch hub."""

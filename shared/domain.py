@@ -1,0 +1,51 @@
+"""Domain vocabulary both sides agree on: alarm levels, triggers, answers, states."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class AlarmLevel(IntEnum):
+    """Escalation levels after the Aachener Modell (Gefährdungsstufen)."""
+
+    SUPPORT = 1  # verbal aggression: "come and support your colleague"
+    THREAT = 2  # threat, coercion, damage: "come to the room", escalates
+    DANGER = 3  # weapon or attack: "do NOT come — lock your door"
+
+
+class Trigger(StrEnum):
+    """How the raiser set the alarm off; kept for the incident report."""
+
+    HOTKEY = "hotkey"
+    TRAY = "tray"
+    CLI = "cli"
+
+
+class Instruction(StrEnum):
+    """What a recipient is told to do. Level 3 never sends colleagues to the room."""
+
+    COME_HELP = "come_help"  # levels 1-2: go to the room and support
+    STAY_AWAY = "stay_away"  # level 3, staff: lock your door, stay away, no location
+    SECURE_AND_CALL_POLICE = "secure_and_call_police"  # level 3, security: location + police
+
+
+class Answer(StrEnum):
+    """A recipient's human answer to an alarm popup."""
+
+    COMING = "coming"  # "Ich komme"
+    CANNOT = "cannot"  # "Kann nicht"
+
+
+class AlarmState(StrEnum):
+    """Lifecycle of an alarm as the hub sees it."""
+
+    ACTIVE = "active"  # stored and fanned out, nobody has taken it yet
+    ACKNOWLEDGED = "acknowledged"  # an operator has taken it
+    RESOLVED = "resolved"  # all-clear
+
+
+class WorkstationRole(StrEnum):
+    """Security workstations get the location at every level."""
+
+    STAFF = "staff"
+    SECURITY = "security"

@@ -1,0 +1,284 @@
+"""The versioned WebSocket protocol: every message both channels may carry.
+
+Two channels share one envelope. Agents speak on ``/ws/agent``: a ``hello``
+first (identity, token, protocol version), then alarms, receipts, answers and
+heartbeats. Consoles speak on ``/ws/console`` after a browser login. Every
+message has a ``type`` (the discriminator) and an ``id``; a reply names the
+message it answers in ``reply_to``. The committed JSON Schema in
+``shared/schema/`` is generated from these models and a test fails on drift.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    field_serializer,
+)
+
+from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger
+
+PROTOCOL_VERSION = 1
+"""Bumped on every incompatible change; the hub refuses versions it does not speak."""
+
+MAX_MESSAGE_BYTES = 64 * 1024
+"""Larger frames are closed with 1009 by the WebSocket layer before parsing."""
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the hub uses; the close reason says why in words."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    PROTOCOL_ERROR = 4400  # malformed JSON, unknown type, or wrong order
+    UNAUTHORIZED = 4401  # unknown workstation, bad token, or no operator session
+    FORBIDDEN = 4403  # foreign Origin, or a role that may not do this
+    HANDSHAKE_TIMEOUT = 4408  # no hello in time
+    UNSUPPORTED_VERSION = 4426  # protocol version the hub does not speak
+    TOO_SLOW = 4429  # the peer did not read its messages; reconnect to catch up
+    HEARTBEAT_TIMEOUT = 4504  # nothing heard for three heartbeat intervals
+
+
+class ErrorCode(StrEnum):
+    """Errors answered in-band; the connection stays open."""
+
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_ALARM = "unknown_alarm"
+    NOT_A_RECIPIENT = "not_a_recipient"
+    NOT_ALLOWED = "not_allowed"
+    UNASSIGNED = "unassigned"  # the workstation has no room yet; the alarm cannot be routed
+    INTERNAL = "internal"
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(default_factory=new_message_id, min_length=1, max_length=64)
+
+
+class _Reply(_Message):
+    reply_to: str | None = Field(default=None, max_length=64)
+
+
+# --- values carried inside messages ----------------------------------------
+
+
+class RoomRef(BaseModel):
+    """Where help is needed, as the hub's own mapping says (never the agent's claim)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    number: str
+    name: str
+    floor: str
+    building: str | None = None
+
+
+class Responder(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    room: str | None = None
+    answer: Answer
+
+
+class WorkstationInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workstation_id: str
+    room: RoomRef | None  # None while an admin has not assigned a room
+
+
+class ConsoleAlarm(BaseModel):
+    """One alarm as the guards' console shows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alarm_id: uuid.UUID
+    level: AlarmLevel
+    state: AlarmState
+    room: RoomRef | None  # None only for a workstation an admin has not placed yet
+    workstation_id: str
+    raiser: str | None
+    trigger: Trigger
+    raised_at: AwareDatetime
+    stored_at: AwareDatetime
+    recipients: int
+    delivered: int
+    responders: list[Responder]
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
+
+
+# --- both channels ---------------------------------------------------------
+
+
+class Ping(_Message):
+    type: Literal["ping"] = "ping"
+
+
+class Pong(_Reply):
+    type: Literal["pong"] = "pong"
+
+
+class Error(_Reply):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+
+
+# --- agent channel: agent -> hub -------------------------------------------
+
+
+class Hello(_Message):
+    """First message on an agent socket; anything else first closes with 4400."""
+
+    type: Literal["hello"] = "hello"
+    protocol: int = Field(ge=1)
+    workstation_id: str = Field(min_length=1, max_length=128)
+    token: SecretStr = Field(min_length=1, max_length=256)
+    agent_version: str = Field(max_length=64)
+    user: str | None = Field(default=None, max_length=128)  # display name of who is logged in
+
+    @field_serializer("token", when_used="json")
+    def _reveal_token_on_the_wire(self, token: SecretStr) -> str:
+        # Only the wire form carries the secret; repr() and logs see '**********'.
+        return token.get_secret_value()
+
+
+class RaiseAlarm(_Message):
+    type: Literal["raise_alarm"] = "raise_alarm"
+    alarm_id: uuid.UUID  # generated by the agent: the idempotency key for retries
+    level: AlarmLevel
+    trigger: Trigger
+    raised_at: AwareDatetime
+    claimed_room: str | None = Field(default=None, max_length=64)  # logged, never trusted
+
+
+class Receipt(_Message):
+    """A recipient's agent confirms the popup is on screen."""
+
+    type: Literal["receipt"] = "receipt"
+    alarm_id: uuid.UUID
+
+
+class Respond(_Message):
+    type: Literal["respond"] = "respond"
+    alarm_id: uuid.UUID
+    answer: Answer
+
+
+# --- agent channel: hub -> agent -------------------------------------------
+
+
+class Welcome(_Reply):
+    type: Literal["welcome"] = "welcome"
+    protocol: int
+    hub_version: str
+    heartbeat_interval: float = Field(gt=0)  # seconds between pings each way
+    workstation: WorkstationInfo
+
+
+class AlarmStored(_Reply):
+    """Sent to the raiser only after the alarm is committed to the store."""
+
+    type: Literal["alarm_stored"] = "alarm_stored"
+    alarm_id: uuid.UUID
+    stored_at: AwareDatetime
+    duplicate: bool = False  # a retry of an alarm the hub already had
+
+
+class AlarmNotify(_Message):
+    """An alarm for a recipient. Level 3 to staff carries STAY_AWAY and no room."""
+
+    type: Literal["alarm_notify"] = "alarm_notify"
+    alarm_id: uuid.UUID
+    level: AlarmLevel
+    instruction: Instruction
+    room: RoomRef | None
+    raiser: str | None
+    raised_at: AwareDatetime
+    responders: list[Responder] = Field(default_factory=list)
+
+
+class AlarmUpdate(_Message):
+    """State and responders of an alarm, to its raiser and its recipients."""
+
+    type: Literal["alarm_update"] = "alarm_update"
+    alarm_id: uuid.UUID
+    state: AlarmState
+    responders: list[Responder]
+
+
+# --- console channel --------------------------------------------------------
+
+
+class AlarmSnapshot(_Message):
+    """Every active alarm, sent when a console connects."""
+
+    type: Literal["alarm_snapshot"] = "alarm_snapshot"
+    alarms: list[ConsoleAlarm]
+
+
+class ConsoleAlarmChanged(_Message):
+    type: Literal["alarm_changed"] = "alarm_changed"
+    alarm: ConsoleAlarm
+
+
+class Acknowledge(_Message):
+    type: Literal["acknowledge"] = "acknowledge"
+    alarm_id: uuid.UUID
+
+
+class Resolve(_Message):
+    type: Literal["resolve"] = "resolve"
+    alarm_id: uuid.UUID
+
+
+AgentToHub = Annotated[
+    Hello | RaiseAlarm | Receipt | Respond | Ping | Pong, Field(discriminator="type")
+]
+HubToAgent = Annotated[
+    Welcome | AlarmStored | AlarmNotify | AlarmUpdate | Ping | Pong | Error,
+    Field(discriminator="type"),
+]
+ConsoleToHub = Annotated[Acknowledge | Resolve | Ping | Pong, Field(discriminator="type")]
+HubToConsole = Annotated[
+    AlarmSnapshot | ConsoleAlarmChanged | Ping | Pong | Error, Field(discriminator="type")
+]
+
+agent_to_hub: TypeAdapter[AgentToHub] = TypeAdapter(AgentToHub)
+hub_to_agent: TypeAdapter[HubToAgent] = TypeAdapter(HubToAgent)
+console_to_hub: TypeAdapter[ConsoleToHub] = TypeAdapter(ConsoleToHub)
+hub_to_console: TypeAdapter[HubToConsole] = TypeAdapter(HubToConsole)
+
+CHANNELS: dict[str, TypeAdapter[Any]] = {
+    "agent_to_hub": agent_to_hub,
+    "hub_to_agent": hub_to_agent,
+    "console_to_hub": console_to_hub,
+    "hub_to_console": hub_to_console,
+}
+
+
+def encode(message: BaseModel) -> str:
+    """The wire form of one message."""
+    return message.model_dump_json(exclude_none=False)

@@ -1,0 +1,5 @@
+"""`python -m dispatch` is the same as `silent-alarm-dispatch`."""
+
+from dispatch.cli import main
+
+main()

@@ -1,0 +1,134 @@
+"""The agents' WebSocket: hello first, then alarms, receipts, answers and heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from dispatch import __version__
+from dispatch.alarms import AlarmError
+from dispatch.directory import Directory
+from dispatch.hub import Hub
+from dispatch.peers import AgentPeer
+from dispatch.settings import Settings
+from dispatch.wire import ProtocolViolation, receive_message
+from shared.protocol import (
+    PROTOCOL_VERSION,
+    CloseCode,
+    Error,
+    ErrorCode,
+    Hello,
+    Ping,
+    Pong,
+    RaiseAlarm,
+    Receipt,
+    Respond,
+    Welcome,
+    WorkstationInfo,
+    agent_to_hub,
+    utc_now,
+)
+
+log = structlog.get_logger(__name__)
+
+
+async def agent_endpoint(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    await websocket.accept()
+    try:
+        peer = await _handshake(websocket, state.settings, state.directory)
+    except ProtocolViolation as violation:
+        log.info("agent_refused", code=violation.code, reason=violation.reason)
+        await websocket.close(violation.code, violation.reason)
+        return
+    except WebSocketDisconnect:
+        return
+    await _serve(peer, state.hub, state.directory)
+
+
+async def _handshake(websocket: WebSocket, settings: Settings, directory: Directory) -> AgentPeer:
+    try:
+        hello = await asyncio.wait_for(
+            receive_message(websocket, agent_to_hub), settings.handshake_timeout
+        )
+    except TimeoutError:
+        raise ProtocolViolation(
+            f"hello expected within {settings.handshake_timeout:g} s", CloseCode.HANDSHAKE_TIMEOUT
+        ) from None
+    if not isinstance(hello, Hello):
+        raise ProtocolViolation(f"hello expected first, got {hello.type}")
+    if hello.protocol != PROTOCOL_VERSION:
+        raise ProtocolViolation(
+            f"protocol {hello.protocol} not supported; this hub speaks {PROTOCOL_VERSION}",
+            CloseCode.UNSUPPORTED_VERSION,
+        )
+    workstation = await directory.authenticate_workstation(
+        hello.workstation_id, hello.token.get_secret_value()
+    )
+    if workstation is None:
+        raise ProtocolViolation("unknown workstation or wrong token", CloseCode.UNAUTHORIZED)
+    await directory.record_seen(workstation.id, hello.agent_version, utc_now())
+    peer = AgentPeer(websocket, workstation, hello.user)
+    peer.send(
+        Welcome(
+            reply_to=hello.id,
+            protocol=PROTOCOL_VERSION,
+            hub_version=__version__,
+            heartbeat_interval=settings.heartbeat_interval,
+            workstation=WorkstationInfo(workstation_id=workstation.id, room=workstation.room),
+        )
+    )
+    return peer
+
+
+async def _serve(peer: AgentPeer, hub: Hub, directory: Directory) -> None:
+    peer.start()
+    await hub.agent_joined(peer)
+    code: int = CloseCode.NORMAL
+    reason = ""
+    try:
+        while not peer.closed:
+            message = await receive_message(peer.websocket, agent_to_hub)
+            peer.heard()
+            await _handle(peer, hub, message)
+    except WebSocketDisconnect:
+        pass
+    except ProtocolViolation as violation:
+        code, reason = violation.code, violation.reason
+        log.info("agent_protocol_violation", peer=peer.label, reason=violation.reason)
+    finally:
+        hub.agent_left(peer)
+        await peer.close(code, reason)
+
+
+async def _handle(peer: AgentPeer, hub: Hub, message: object) -> None:
+    try:
+        match message:
+            case RaiseAlarm():
+                await hub.raise_alarm(peer, message)
+            case Receipt():
+                await hub.receipt(peer, message.alarm_id)
+            case Respond():
+                await hub.respond(peer, message)
+            case Ping():
+                peer.send(Pong(reply_to=message.id))
+            case Pong():
+                pass
+            case Hello():
+                raise ProtocolViolation("hello sent twice")
+    except AlarmError as error:
+        peer.send(Error(reply_to=_id(message), code=ErrorCode(error.code), message=error.message))
+    except ProtocolViolation:
+        raise
+    except Exception:
+        # The agent keeps the alarm in its outbox and retries; it is told now, not silently.
+        log.exception("agent_message_failed", peer=peer.label)
+        peer.send(
+            Error(reply_to=_id(message), code=ErrorCode.INTERNAL, message="not processed; retry")
+        )
+
+
+def _id(message: object) -> str | None:
+    return getattr(message, "id", None)

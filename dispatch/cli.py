@@ -1,0 +1,187 @@
+"""`silent-alarm-dispatch`: run the hub, the demo, migrations and first set-up from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from dispatch import demo, logs
+from dispatch.app import create_app
+from dispatch.database import Database
+from dispatch.directory import Directory, DirectoryError
+from dispatch.migrate import upgrade
+from dispatch.settings import Settings
+from shared.domain import WorkstationRole
+from shared.protocol import MAX_MESSAGE_BYTES
+
+cli = typer.Typer(
+    help="Stiller Alarm – Zentrale (dispatch hub).", no_args_is_help=True, add_completion=False
+)
+workstation_cli = typer.Typer(help="Workstations (PCs with the agent).", no_args_is_help=True)
+operator_cli = typer.Typer(help="Operators of the console.", no_args_is_help=True)
+cli.add_typer(workstation_cli, name="workstation")
+cli.add_typer(operator_cli, name="operator")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """One line on stderr and a non-zero exit: the CLI's only way to report an error."""
+    typer.echo(f"silent-alarm-dispatch: {message}", err=True)
+    return typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise fail(f"bad setting {where}: {first['msg']}") from None
+
+
+def run_server(settings: Settings) -> None:
+    try:
+        app = create_app(settings)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=MAX_MESSAGE_BYTES,  # larger frames are closed with 1009
+        ws_per_message_deflate=False,  # compression costs CPU per message and invites zip bombs
+        ws_ping_interval=None,  # the protocol's own heartbeat supervises both ends
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+) -> None:
+    """Migrate the database and run the hub with the settings from SILENT_ALARM_* variables."""
+    logs.configure()
+    settings = load_settings(host=host, port=port)
+    upgrade(settings.resolved_database_url)
+    run_server(settings)
+
+
+@cli.command("demo")
+def run_demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path(
+        "var/demo"
+    ),
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Run the hub on SQLite with a demo site; prints the console URL and the guard login."""
+    logs.configure()
+    settings = load_settings(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        session_secret=os.environ.get("SILENT_ALARM_SESSION_SECRET")
+        or demo.session_secret(data_dir),
+    )
+    upgrade(settings.resolved_database_url)
+    url = f"http://{host}:{port}"
+    login = asyncio.run(_seed_demo_once(settings, f"ws://{host}:{port}/ws/agent"))
+    agents = (data_dir / demo.AGENTS_DIR).resolve()
+    sys.stdout.write(
+        "\n"
+        f"  Stiller Alarm – Demo\n"
+        f"  Konsole:   {url}/\n"
+        f"  Anmeldung: {login.username} / {login.password}\n"
+        f"  Agenten:   silent-alarm-agent run --config {agents}/pc-1-01.toml  (usw.)\n"
+        "\n"
+    )
+    sys.stdout.flush()
+    run_server(settings)
+
+
+async def _seed_demo_once(settings: Settings, hub_url: str) -> demo.DemoLogin:
+    db = Database(settings.resolved_database_url)
+    try:
+        if await Directory(db).is_empty():
+            return await demo.seed(db, settings.data_dir, hub_url)
+        return demo.read_login(settings.data_dir)
+    finally:
+        await db.dispose()
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema to the newest version."""
+    logs.configure()
+    upgrade(load_settings().resolved_database_url)
+
+
+@workstation_cli.command("add")
+def workstation_add(
+    workstation_id: str,
+    room: Annotated[str, typer.Option(help="Room number at the site.")],
+    site: Annotated[int, typer.Option(help="Site id.")] = 1,
+    role: Annotated[WorkstationRole, typer.Option(help="staff or security.")] = (
+        WorkstationRole.STAFF
+    ),
+    name: Annotated[str, typer.Option(help="Who works there (shown on popups).")] = "",
+) -> None:
+    """Register a PC in a room; prints its device token once (only a hash is kept)."""
+    from dispatch.auth import new_device_token
+
+    token = new_device_token()
+
+    async def add() -> None:
+        db = Database(load_settings().resolved_database_url)
+        try:
+            directory = Directory(db)
+            room_id = await directory.room_id(site, room)
+            await directory.add_workstation(workstation_id, site, room_id, token, role, name)
+        finally:
+            await db.dispose()
+
+    _run_directory_change(add())
+    typer.echo(token)
+
+
+@operator_cli.command("add")
+def operator_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="guard, emergency_manager or admin.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+) -> None:
+    """Create a console login; the password is read from standard input."""
+    if role not in {"guard", "emergency_manager", "admin"}:
+        raise fail(f"unknown role {role!r}: use guard, emergency_manager or admin")
+    password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 12:
+        raise fail("password must be at least 12 characters")
+
+    async def add() -> None:
+        db = Database(load_settings().resolved_database_url)
+        try:
+            await Directory(db).add_operator(username, password, role, name)
+        finally:
+            await db.dispose()
+
+    _run_directory_change(add())
+
+
+def _run_directory_change(change: object) -> None:
+    try:
+        asyncio.run(change)  # type: ignore[arg-type]
+    except DirectoryError as error:
+        raise fail(str(error)) from None
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,91 @@
+"""The guards' console WebSocket: same-origin browsers with an operator session only."""
+
+from __future__ import annotations
+
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from dispatch.alarms import AlarmError
+from dispatch.directory import Directory
+from dispatch.hub import Hub
+from dispatch.peers import ConsolePeer
+from dispatch.wire import ProtocolViolation, receive_message
+from shared.protocol import (
+    Acknowledge,
+    CloseCode,
+    Error,
+    ErrorCode,
+    Ping,
+    Pong,
+    Resolve,
+    console_to_hub,
+)
+
+log = structlog.get_logger(__name__)
+
+
+def origin_allowed(websocket: WebSocket, extra_origins: list[str]) -> bool:
+    """Same origin as the page (by Host), or one configured explicitly; never missing or null."""
+    origin = websocket.headers.get("origin")
+    if not origin or origin == "null":
+        return False
+    host = websocket.headers.get("host", "")
+    return origin in {f"http://{host}", f"https://{host}", *extra_origins}
+
+
+async def console_endpoint(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    if not origin_allowed(websocket, state.settings.allowed_origins):
+        # Closing before accept answers the upgrade with HTTP 403.
+        log.warning("console_origin_refused", origin=websocket.headers.get("origin"))
+        await websocket.close(CloseCode.FORBIDDEN, "origin not allowed")
+        return
+    directory: Directory = state.directory
+    operator_id = websocket.session.get("operator_id")
+    operator = await directory.operator(operator_id) if isinstance(operator_id, int) else None
+    await websocket.accept()
+    if operator is None:
+        # Accepted first so the page can read the code and send the guard to the login.
+        await websocket.close(CloseCode.UNAUTHORIZED, "login required")
+        return
+    peer = ConsolePeer(websocket, operator)
+    peer.start()
+    hub: Hub = state.hub
+    await hub.console_joined(peer)
+    code: int = CloseCode.NORMAL
+    reason = ""
+    try:
+        while not peer.closed:
+            message = await receive_message(websocket, console_to_hub)
+            peer.heard()
+            await _handle(peer, hub, message)
+    except WebSocketDisconnect:
+        pass
+    except ProtocolViolation as violation:
+        code, reason = violation.code, violation.reason
+    finally:
+        hub.console_left(peer)
+        await peer.close(code, reason)
+
+
+async def _handle(peer: ConsolePeer, hub: Hub, message: object) -> None:
+    try:
+        match message:
+            case Acknowledge():
+                record = await hub.alarms.acknowledge(message.alarm_id, peer.operator.display_name)
+                hub.broadcast_update(record)
+            case Resolve():
+                record = await hub.alarms.resolve(message.alarm_id, peer.operator.display_name)
+                hub.broadcast_update(record)
+            case Ping():
+                peer.send(Pong(reply_to=message.id))
+            case Pong():
+                pass
+    except AlarmError as error:
+        peer.send(
+            Error(
+                reply_to=getattr(message, "id", None),
+                code=ErrorCode(error.code),
+                message=error.message,
+            )
+        )

@@ -1,0 +1,106 @@
+"""The demo site: one floor of a Jobcenter with neighbour rooms, a guard login and agent configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch.auth import new_device_token
+from dispatch.database import Database
+from dispatch.directory import Directory
+from shared.domain import WorkstationRole
+
+SITE = ("Jobcenter Musterstadt", "Musterstraße 1, 12345 Musterstadt")
+ROOMS = [  # number, name, floor
+    ("E.01", "Empfang / Sicherheitsdienst", "EG"),
+    ("1.01", "Beratung 1", "1. OG"),
+    ("1.02", "Beratung 2", "1. OG"),
+    ("1.03", "Beratung 3", "1. OG"),
+    ("1.04", "Leistungsabteilung", "1. OG"),
+    ("1.05", "Teamleitung", "1. OG"),
+]
+NEIGHBOURS = [("1.01", "1.02"), ("1.02", "1.03"), ("1.03", "1.04"), ("1.04", "1.05")]
+WORKSTATIONS = [  # id, room, role, who works there
+    ("pc-e-01", "E.01", WorkstationRole.SECURITY, "Sicherheitsdienst"),
+    ("pc-1-01", "1.01", WorkstationRole.STAFF, "Frau Albers"),
+    ("pc-1-02", "1.02", WorkstationRole.STAFF, "Herr Becker"),
+    ("pc-1-03", "1.03", WorkstationRole.STAFF, "Frau Celik"),
+    ("pc-1-04", "1.04", WorkstationRole.STAFF, "Herr Demir"),
+    ("pc-1-05", "1.05", WorkstationRole.STAFF, "Frau Engel"),
+]
+GUARD = ("wache", "Wache Empfang", "guard")
+LOGIN_FILE = "demo-login.txt"
+AGENTS_DIR = "demo-agents"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def agent_config(hub_url: str, workstation_id: str, token: str, user: str, agent_dir: Path) -> str:
+    """The TOML an agent reads (see docs/agent.md)."""
+    values: dict[str, object] = {
+        "hub_urls": [hub_url],
+        "workstation_id": workstation_id,
+        "token": token,
+        "user": user,
+        "hotkey": "ctrl+alt+p",
+        "hotkey_level": 2,
+        "language": "de",
+        "data_dir": str(agent_dir / "data"),
+        "log_dir": str(agent_dir / "log"),
+    }
+    # JSON strings, numbers and arrays are valid TOML values.
+    return "".join(
+        f"{key} = {json.dumps(value, ensure_ascii=False)}\n" for key, value in values.items()
+    )
+
+
+async def seed(db: Database, data_dir: Path, hub_url: str) -> DemoLogin:
+    """Creates the demo site once; writes the guard login and one agent config per PC."""
+    directory = Directory(db)
+    site_id = await directory.add_site(*SITE)
+    rooms = {
+        number: await directory.add_room(site_id, number, name, floor, building="Haus A")
+        for number, name, floor in ROOMS
+    }
+    for a, b in NEIGHBOURS:
+        await directory.link_rooms(rooms[a], rooms[b])
+    for ws_id, room, role, user in WORKSTATIONS:
+        token = new_device_token()
+        await directory.add_workstation(ws_id, site_id, rooms[room], token, role, user)
+        agent_dir = data_dir / AGENTS_DIR / ws_id
+        _write_private(
+            data_dir / AGENTS_DIR / f"{ws_id}.toml",
+            agent_config(hub_url, ws_id, token, user, agent_dir),
+        )
+    username, display_name, operator_role = GUARD
+    login = DemoLogin(username, secrets.token_urlsafe(12))
+    await directory.add_operator(username, login.password, operator_role, display_name)
+    _write_private(data_dir / LOGIN_FILE, f"{login.username}\n{login.password}\n")
+    return login
+
+
+def read_login(data_dir: Path) -> DemoLogin:
+    username, password = (data_dir / LOGIN_FILE).read_text(encoding="utf-8").split()
+    return DemoLogin(username, password)
+
+
+def session_secret(data_dir: Path) -> str:
+    """The demo's own signing key, made once; production sets SILENT_ALARM_SESSION_SECRET."""
+    path = data_dir / "session-secret"
+    if not path.exists():
+        _write_private(path, secrets.token_urlsafe(48))
+    return path.read_text(encoding="utf-8").strip()

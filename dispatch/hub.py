@@ -1,0 +1,200 @@
+"""The fan-out core: connected peers, store-then-send, receipts, re-sends and heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+
+import structlog
+
+from dispatch import views
+from dispatch.alarms import AlarmRecord, AlarmStore
+from dispatch.peers import AgentPeer, ConsolePeer, Peer
+from shared.protocol import (
+    AlarmSnapshot,
+    AlarmStored,
+    CloseCode,
+    ConsoleAlarmChanged,
+    Ping,
+    RaiseAlarm,
+    Respond,
+    encode,
+)
+
+log = structlog.get_logger(__name__)
+
+MISSED_HEARTBEATS = 3
+
+
+class Hub:
+    def __init__(
+        self, alarms: AlarmStore, heartbeat_interval: float, redeliver_interval: float
+    ) -> None:
+        self.alarms = alarms
+        self.heartbeat_interval = heartbeat_interval
+        self.redeliver_interval = redeliver_interval
+        self._agents: dict[str, set[AgentPeer]] = defaultdict(set)
+        self._consoles: set[ConsolePeer] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._every(self.heartbeat_interval, self.supervise)),
+            asyncio.create_task(self._every(self.redeliver_interval, self.redeliver)),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for peer in [*self._all_agents(), *self._consoles]:
+            await peer.close(CloseCode.GOING_AWAY, "hub shutting down")
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:  # a failed round must not end supervision for good
+                log.exception("background_job_failed", job=getattr(job, "__name__", "?"))
+
+    # --- membership ---------------------------------------------------------
+
+    def is_online(self, workstation_id: str) -> bool:
+        return any(not p.closed for p in self._agents.get(workstation_id, ()))
+
+    def online_workstations(self) -> set[str]:
+        return {ws for ws, peers in self._agents.items() if any(not p.closed for p in peers)}
+
+    async def agent_joined(self, peer: AgentPeer) -> None:
+        """Registers first, then replays: an alarm in between is sent twice, never missed."""
+        self._agents[peer.workstation.id].add(peer)
+        log.info("agent_connected", workstation=peer.workstation.id)
+        for record in await self.alarms.open_alarms_for(peer.workstation.id):
+            recipient = record.recipient(peer.workstation.id)
+            if recipient is not None:
+                peer.send(views.notify(record, recipient))
+            if record.workstation_id == peer.workstation.id:
+                peer.send(views.update(record))
+
+    def agent_left(self, peer: AgentPeer) -> None:
+        peers = self._agents.get(peer.workstation.id)
+        if peers is not None:
+            peers.discard(peer)
+            if not peers:
+                del self._agents[peer.workstation.id]
+        log.info("agent_disconnected", workstation=peer.workstation.id)
+
+    async def console_joined(self, peer: ConsolePeer) -> None:
+        self._consoles.add(peer)
+        records = await self.alarms.open_alarms()
+        peer.send(AlarmSnapshot(alarms=[views.console_alarm(r) for r in records]))
+
+    def console_left(self, peer: ConsolePeer) -> None:
+        self._consoles.discard(peer)
+
+    # --- the alarm path -----------------------------------------------------
+
+    async def raise_alarm(self, peer: AgentPeer, message: RaiseAlarm) -> None:
+        """Store, then acknowledge to the raiser, then fan out: in that order, always."""
+        record, created = await self.alarms.store(message, peer.workstation, peer.display_name)
+        peer.send(
+            AlarmStored(
+                reply_to=message.id,
+                alarm_id=record.id,
+                stored_at=record.stored_at,
+                duplicate=not created,
+            )
+        )
+        if not created:
+            return
+        log.info(
+            "alarm_stored",
+            alarm=str(record.id),
+            level=int(record.level),
+            workstation=record.workstation_id,
+            recipients=len(record.recipients),
+        )
+        if message.claimed_room is not None and (
+            record.room is None or message.claimed_room != record.room.number
+        ):
+            log.warning("room_claim_ignored", alarm=str(record.id), workstation=peer.workstation.id)
+        self._fan_out(record, [r.workstation_id for r in record.recipients])
+        self._to_consoles(record)
+
+    async def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
+        record = await self.alarms.record_receipt(alarm_id, peer.workstation.id)
+        if record is not None:
+            self._to_consoles(record)
+
+    async def respond(self, peer: AgentPeer, message: Respond) -> None:
+        record = await self.alarms.record_answer(
+            message.alarm_id, peer.workstation.id, message.answer, peer.display_name
+        )
+        self.broadcast_update(record)
+
+    def broadcast_update(self, record: AlarmRecord) -> None:
+        """State or responders changed: tell the raiser, every recipient and the consoles."""
+        text = encode(views.update(record))
+        targets = {record.workstation_id, *(r.workstation_id for r in record.recipients)}
+        for ws in targets:
+            for p in self._agents.get(ws, ()):
+                p.send(text)
+        self._to_consoles(record)
+
+    def _fan_out(self, record: AlarmRecord, workstation_ids: Iterable[str]) -> None:
+        # Recipients differ only in instruction and location: encode each variant once.
+        encoded: dict[tuple[str, bool], str] = {}
+        for ws in workstation_ids:
+            peers = self._agents.get(ws)
+            if not peers:
+                continue  # sent on reconnect; the console shows it as not delivered
+            recipient = record.recipient(ws)
+            assert recipient is not None
+            key = (recipient.instruction.value, recipient.with_location)
+            if key not in encoded:
+                encoded[key] = encode(views.notify(record, recipient))
+            for p in peers:
+                p.send(encoded[key])
+
+    def _to_consoles(self, record: AlarmRecord) -> None:
+        if not self._consoles:
+            return
+        text = encode(ConsoleAlarmChanged(alarm=views.console_alarm(record)))
+        for p in self._consoles:
+            p.send(text)
+
+    # --- background rounds --------------------------------------------------
+
+    async def redeliver(self) -> None:
+        """Re-sends every open alarm to connected recipients that have not confirmed it."""
+        for record in await self.alarms.open_alarms():
+            missing = [
+                r.workstation_id
+                for r in record.recipients
+                if not r.received and r.workstation_id in self._agents
+            ]
+            if missing:
+                self._fan_out(record, missing)
+
+    async def supervise(self) -> None:
+        """Pings every peer; closes those silent for three intervals (half-open sockets)."""
+        deadline = time.monotonic() - MISSED_HEARTBEATS * self.heartbeat_interval
+        ping = encode(Ping())
+        for peer in [*self._all_agents(), *self._consoles]:
+            if peer.last_heard < deadline:
+                log.warning("peer_heartbeat_lost", peer=peer.label)
+                await peer.close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
+            else:
+                peer.send(ping)
+
+    def _all_agents(self) -> list[Peer]:
+        return [p for peers in self._agents.values() for p in peers]

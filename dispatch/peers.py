@@ -1,0 +1,93 @@
+"""An open WebSocket with its own send queue, so one slow client cannot stall a fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import structlog
+from pydantic import BaseModel
+from starlette.websockets import WebSocket, WebSocketState
+
+from dispatch.directory import OperatorView, WorkstationView
+from shared.protocol import CloseCode, encode
+
+log = structlog.get_logger(__name__)
+
+SEND_QUEUE_LIMIT = 1000
+"""A peer this far behind is closed; on reconnect it is sent every open alarm again."""
+
+
+class Peer:
+    def __init__(self, websocket: WebSocket, label: str) -> None:
+        self.websocket = websocket
+        self.label = label
+        self.last_heard = time.monotonic()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_LIMIT)
+        self._sender: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def start(self) -> None:
+        self._sender = asyncio.create_task(self._send_loop(), name=f"send:{self.label}")
+
+    def heard(self) -> None:
+        self.last_heard = time.monotonic()
+
+    def send(self, message: BaseModel | str) -> None:
+        """Queues without waiting; the wire form can be shared by many peers."""
+        if self.closed:
+            return
+        text = message if isinstance(message, str) else encode(message)
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("peer_too_slow", peer=self.label)
+            asyncio.get_running_loop().create_task(
+                self.close(CloseCode.TOO_SLOW, "send queue full; reconnect to catch up")
+            )
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sender
+        if self.websocket.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):  # the peer may be gone already
+                await self.websocket.close(code=code, reason=reason)
+
+    async def _send_loop(self) -> None:
+        while True:
+            text = await self._queue.get()
+            if text is None:
+                return
+            try:
+                await self.websocket.send_text(text)
+            except Exception:  # the receive loop notices the disconnect and cleans up
+                log.info("peer_send_failed", peer=self.label)
+                self.closed = True
+                return
+
+
+class AgentPeer(Peer):
+    """A workstation's agent; ``user`` is who is logged in there, for names on popups."""
+
+    def __init__(
+        self, websocket: WebSocket, workstation: WorkstationView, user: str | None
+    ) -> None:
+        super().__init__(websocket, f"workstation:{workstation.id}")
+        self.workstation = workstation
+        self.user = user
+
+    @property
+    def display_name(self) -> str:
+        return self.user or self.workstation.display_name or self.workstation.id
+
+
+class ConsolePeer(Peer):
+    def __init__(self, websocket: WebSocket, operator: OperatorView) -> None:
+        super().__init__(websocket, f"operator:{operator.username}")
+        self.operator = operator

@@ -1,0 +1,72 @@
+"""Typed hub settings from SILENT_ALARM_* environment variables; unsafe values refuse to start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every option of the hub. Documented in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="SILENT_ALARM_", extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("var"), description="Folder for the SQLite file and generated secrets."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default: SQLite (WAL) at DATA_DIR/dispatch.sqlite3.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the hub listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs operator session cookies (at least 32 characters).",
+    )
+    session_max_age: int = Field(
+        default=8 * 3600, gt=0, description="Seconds until an operator session expires."
+    )
+    heartbeat_interval: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds between pings; a peer silent for 3 intervals counts as lost.",
+    )
+    redeliver_interval: float = Field(
+        default=2.0, gt=0, description="Seconds between re-sends of unacknowledged alarms."
+    )
+    handshake_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds an agent has to send its hello."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed on the console WebSocket besides the hub's own.",
+    )
+    secure_cookies: bool = Field(
+        default=False, description="Send the session cookie only over HTTPS (set behind TLS)."
+    )
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret(self) -> Settings:
+        secret = self.session_secret
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("SILENT_ALARM_SESSION_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'dispatch.sqlite3').resolve()}"
+
+    def require_session_secret(self) -> SecretStr:
+        """The hub never signs sessions with a default key."""
+        if self.session_secret is None:
+            raise ValueError(
+                "SILENT_ALARM_SESSION_SECRET is not set; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return self.session_secret

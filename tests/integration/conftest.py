@@ -1,0 +1,37 @@
+"""Helpers for driving the real hub over real WebSockets."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from tests.support.hub import RunningHub
+from tests.support.wsclient import AgentClient, connect_agent
+
+Connect = Callable[[str], Awaitable[AgentClient]]
+
+
+@pytest.fixture
+async def agent(demo_hub: RunningHub) -> AsyncIterator[Connect]:
+    """Connects a demo workstation by id, with its real token; closes all at the end."""
+    clients: list[AgentClient] = []
+
+    async def connect(workstation_id: str) -> AgentClient:
+        config = demo_hub.agent_config(workstation_id)
+        client = await connect_agent(
+            demo_hub.agent_ws_url, workstation_id, config["token"], config["user"]
+        )
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        await client.close()
+
+
+def query(hub: RunningHub, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """Reads the hub's own SQLite store, as an auditor would."""
+    with sqlite3.connect(hub.data_dir / "dispatch.sqlite3") as db:
+        return db.execute(sql, params).fetchall()

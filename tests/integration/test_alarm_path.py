@@ -1,0 +1,180 @@
+"""The alarm path through a real hub: store, acknowledge, route, deliver, answer."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
+from shared.protocol import (
+    AlarmNotify,
+    AlarmStored,
+    AlarmUpdate,
+    Error,
+    ErrorCode,
+    Ping,
+    Pong,
+    Receipt,
+    Respond,
+)
+from tests.integration.conftest import Connect, query
+from tests.support.hub import RunningHub
+from tests.support.wsclient import AgentClient
+
+
+async def assert_nothing_queued(client: AgentClient) -> None:
+    """Per-peer queues are FIFO: a pong arriving first proves no alarm was queued before it."""
+    ping = Ping()
+    await client.send(ping)
+    pong = await client.expect(Pong)
+    assert pong.reply_to == ping.id
+    assert not [m for m in client.received if isinstance(m, AlarmNotify)]
+
+
+async def test_raise_reaches_neighbour_and_security_and_answers_flow_back(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    raiser, neighbour, security = (
+        await agent("pc-1-01"),
+        await agent("pc-1-02"),
+        await agent("pc-e-01"),
+    )
+    sent = await raiser.raise_alarm(AlarmLevel.THREAT)
+
+    stored = await raiser.expect(AlarmStored)
+    assert stored.alarm_id == sent.alarm_id
+    assert stored.reply_to == sent.id
+    assert not stored.duplicate
+    assert query(demo_hub, "SELECT state FROM alarms WHERE id = ?", str(sent.alarm_id)) == [
+        ("active",)
+    ]
+
+    for recipient in (neighbour, security):
+        notify = await recipient.expect(AlarmNotify, alarm_id=sent.alarm_id)
+        assert notify.instruction is Instruction.COME_HELP
+        assert notify.room is not None
+        assert notify.room.number == "1.01"
+        assert notify.room.name == "Beratung 1"
+        assert notify.room.floor == "1. OG"
+        assert notify.raiser == "Frau Albers"
+        await recipient.send(Receipt(alarm_id=notify.alarm_id))
+
+    await neighbour.send(Respond(alarm_id=sent.alarm_id, answer=Answer.COMING))
+    update = await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id)
+    assert [(r.name, r.room, r.answer) for r in update.responders] == [
+        ("Herr Becker", "1.02", Answer.COMING)
+    ]
+    assert (await security.expect(AlarmUpdate)).responders == update.responders
+    delivered = query(
+        demo_hub,
+        "SELECT workstation_id FROM alarm_recipients WHERE alarm_id = ? AND received_at IS NOT NULL"
+        " ORDER BY workstation_id",
+        str(sent.alarm_id),
+    )
+    assert delivered == [("pc-1-02",), ("pc-e-01",)]
+
+
+async def test_levels_one_and_two_skip_rooms_that_are_not_neighbours(agent: Connect) -> None:
+    raiser, far_away = await agent("pc-1-01"), await agent("pc-1-04")
+    await raiser.raise_alarm(AlarmLevel.SUPPORT)
+    await raiser.expect(AlarmStored)
+    await assert_nothing_queued(far_away)
+
+
+async def test_level_three_warns_staff_without_location_and_gives_security_the_room(
+    agent: Connect,
+) -> None:
+    raiser, neighbour, far_away, security = [
+        await agent(ws) for ws in ("pc-1-01", "pc-1-02", "pc-1-04", "pc-e-01")
+    ]
+    sent = await raiser.raise_alarm(AlarmLevel.DANGER)
+    await raiser.expect(AlarmStored)
+
+    for staff in (neighbour, far_away):
+        warning = await staff.expect(AlarmNotify, alarm_id=sent.alarm_id)
+        assert warning.instruction is Instruction.STAY_AWAY
+        assert warning.room is None, "level 3 must never send colleagues towards the room"
+        assert warning.raiser is None
+    guard = await security.expect(AlarmNotify, alarm_id=sent.alarm_id)
+    assert guard.instruction is Instruction.SECURE_AND_CALL_POLICE
+    assert guard.room is not None
+    assert guard.room.number == "1.01"
+
+    respond = Respond(alarm_id=sent.alarm_id, answer=Answer.COMING)
+    await neighbour.send(respond)
+    error = await neighbour.expect(Error)
+    assert error.reply_to == respond.id
+    assert error.code is ErrorCode.NOT_ALLOWED
+
+
+async def test_retried_alarm_is_stored_and_fanned_out_once(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
+    alarm_id = uuid.uuid4()
+    await raiser.raise_alarm(alarm_id=alarm_id)
+    assert not (await raiser.expect(AlarmStored)).duplicate
+    notify = await neighbour.expect(AlarmNotify)
+    await neighbour.send(Receipt(alarm_id=notify.alarm_id))
+
+    await raiser.raise_alarm(alarm_id=alarm_id)
+    assert (await raiser.expect(AlarmStored)).duplicate
+    await assert_nothing_queued_after_first(neighbour)
+    assert query(demo_hub, "SELECT count(*) FROM alarms") == [(1,)]
+    assert query(demo_hub, "SELECT count(*) FROM audit_events WHERE action = 'alarm_raised'") == [
+        (1,)
+    ]
+
+
+async def assert_nothing_queued_after_first(client: AgentClient) -> None:
+    ping = Ping()
+    await client.send(ping)
+    await client.expect(Pong, reply_to=ping.id)
+    assert len([m for m in client.received if isinstance(m, AlarmNotify)]) == 1
+
+
+async def test_an_alarm_id_of_another_workstation_is_refused(agent: Connect) -> None:
+    first, second = await agent("pc-1-01"), await agent("pc-1-03")
+    taken = await first.raise_alarm()
+    await first.expect(AlarmStored)
+    await second.raise_alarm(alarm_id=taken.alarm_id)
+    assert (await second.expect(Error)).code is ErrorCode.NOT_ALLOWED
+
+
+async def test_claimed_room_is_ignored_and_audited(agent: Connect, demo_hub: RunningHub) -> None:
+    raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
+    sent = await raiser.raise_alarm(claimed_room="1.05")
+    await raiser.expect(AlarmStored)
+    notify = await neighbour.expect(AlarmNotify)
+    assert notify.room is not None
+    assert notify.room.number == "1.01"
+    assert query(
+        demo_hub,
+        "SELECT actor FROM audit_events WHERE action = 'room_claim_ignored' AND alarm_id = ?",
+        str(sent.alarm_id),
+    ) == [("workstation:pc-1-01",)]
+
+
+async def test_offline_recipient_gets_open_alarm_on_connect_and_raiser_gets_its_state(
+    agent: Connect,
+) -> None:
+    raiser = await agent("pc-1-01")
+    sent = await raiser.raise_alarm()
+    await raiser.expect(AlarmStored)
+    await raiser.close()
+
+    neighbour = await agent("pc-1-02")  # was offline when the alarm was raised
+    notify = await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
+    assert notify.room is not None
+    assert notify.room.number == "1.01"
+
+    again = await agent("pc-1-01")
+    state = await again.expect(AlarmUpdate, alarm_id=sent.alarm_id)
+    assert state.state is AlarmState.ACTIVE
+
+
+async def test_hub_resends_until_the_recipient_confirms_receipt(agent: Connect) -> None:
+    raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
+    sent = await raiser.raise_alarm()
+    await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
+    # No receipt sent: the hub's re-send round (0.5 s in the test hub) sends it again.
+    await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id, timeout=5)

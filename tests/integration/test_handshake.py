@@ -1,0 +1,125 @@
+"""Who may connect: hello first, known workstation, right token, a protocol the hub speaks."""
+
+from __future__ import annotations
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from shared.domain import AlarmState
+from shared.protocol import (
+    PROTOCOL_VERSION,
+    AlarmStored,
+    AlarmUpdate,
+    CloseCode,
+    Hello,
+    Ping,
+    encode,
+)
+from tests.integration.conftest import Connect, query
+from tests.support.hub import RunningHub
+from tests.support.wsclient import wait_closed
+
+
+async def closed_with(url: str, *frames: str | bytes, timeout: float = 8) -> tuple[int, str]:
+    """Sends the frames, then waits (bounded) for the hub to close; returns code and reason."""
+    async with websockets.connect(url, max_size=None) as ws:
+        for frame in frames:
+            await ws.send(frame)
+        return await wait_closed(ws, timeout)
+
+
+def hello(workstation_id: str, token: str, protocol: int = PROTOCOL_VERSION) -> str:
+    return encode(
+        Hello(protocol=protocol, workstation_id=workstation_id, token=token, agent_version="t")
+    )
+
+
+async def test_wrong_token_is_refused_with_4401(demo_hub: RunningHub) -> None:
+    code, reason = await closed_with(demo_hub.agent_ws_url, hello("pc-1-01", "not-the-token"))
+    assert code == CloseCode.UNAUTHORIZED
+    assert "token" in reason
+
+
+async def test_unknown_workstation_is_refused_with_4401(demo_hub: RunningHub) -> None:
+    code, _ = await closed_with(demo_hub.agent_ws_url, hello("pc-9-99", "whatever"))
+    assert code == CloseCode.UNAUTHORIZED
+
+
+async def test_token_never_reaches_the_log(demo_hub: RunningHub) -> None:
+    token = demo_hub.agent_config("pc-1-01")["token"]
+    await closed_with(demo_hub.agent_ws_url, hello("pc-1-01", token + "x"))
+    await closed_with(demo_hub.agent_ws_url, hello("pc-1-01", token), Ping().model_dump_json()[:5])
+    assert token not in demo_hub.log()
+
+
+async def test_unsupported_protocol_version_is_refused_with_4426(demo_hub: RunningHub) -> None:
+    token = demo_hub.agent_config("pc-1-01")["token"]
+    code, reason = await closed_with(demo_hub.agent_ws_url, hello("pc-1-01", token, protocol=99))
+    assert code == CloseCode.UNSUPPORTED_VERSION
+    assert "99" in reason
+
+
+async def test_anything_before_hello_is_a_protocol_error(demo_hub: RunningHub) -> None:
+    code, reason = await closed_with(demo_hub.agent_ws_url, encode(Ping()))
+    assert code == CloseCode.PROTOCOL_ERROR
+    assert "hello" in reason
+
+
+async def test_silence_after_connect_closes_with_handshake_timeout(demo_hub: RunningHub) -> None:
+    code, _ = await closed_with(demo_hub.agent_ws_url)  # the test hub waits 2 s for hello
+    assert code == CloseCode.HANDSHAKE_TIMEOUT
+
+
+async def test_silent_agent_is_closed_after_three_missed_heartbeats(
+    demo_hub: RunningHub,
+) -> None:
+    token = demo_hub.agent_config("pc-1-01")["token"]
+    # Never answers the hub's pings: like a frozen PC or a half-open connection.
+    code, _ = await closed_with(demo_hub.agent_ws_url, hello("pc-1-01", token))
+    assert code == CloseCode.HEARTBEAT_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "not json",
+        '{"type": "raise_alarm", "id": "x"}',
+        '{"type": "launch_missiles", "id": "x"}',
+        b"\x00\x01binary",
+    ],
+    ids=["not-json", "missing-fields", "unknown-type", "binary"],
+)
+async def test_malformed_message_closes_with_reason_and_keeps_stored_alarms(
+    agent: Connect, demo_hub: RunningHub, garbage: str | bytes
+) -> None:
+    raiser = await agent("pc-1-01")
+    sent = await raiser.raise_alarm()
+    await raiser.expect(AlarmStored)
+
+    await raiser.connection.send(garbage)
+    code, reason = await wait_closed(raiser.connection)
+    assert code == CloseCode.PROTOCOL_ERROR
+    assert reason
+
+    again = await agent("pc-1-01")
+    assert (await again.expect(AlarmUpdate, alarm_id=sent.alarm_id)).state is AlarmState.ACTIVE
+    assert query(demo_hub, "SELECT count(*) FROM alarms") == [(1,)]
+
+
+async def test_oversized_message_closes_with_1009_and_keeps_stored_alarms(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    raiser = await agent("pc-1-01")
+    sent = await raiser.raise_alarm()
+    await raiser.expect(AlarmStored)
+
+    await raiser.connection.send('{"type": "ping", "id": "' + "x" * 70_000 + '"}')
+    with pytest.raises(ConnectionClosed) as closed:
+        await raiser.expect(AlarmStored)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == CloseCode.MESSAGE_TOO_BIG
+
+    again = await agent("pc-1-01")
+    assert (await again.expect(AlarmUpdate, alarm_id=sent.alarm_id)).alarm_id == sent.alarm_id
+    assert query(demo_hub, "SELECT count(*) FROM alarms") == [(1,)]

@@ -1,0 +1,111 @@
+"""Runs the real hub as a subprocess on a loopback port, with the demo site seeded."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dispatch import demo
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningHub:
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def agent_ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/agent"
+
+    @property
+    def console_ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/console"
+
+    @property
+    def login(self) -> demo.DemoLogin:
+        return demo.read_login(self.data_dir)
+
+    def agent_config_path(self, workstation_id: str) -> Path:
+        return self.data_dir / demo.AGENTS_DIR / f"{workstation_id}.toml"
+
+    def agent_config(self, workstation_id: str) -> dict[str, Any]:
+        return tomllib.loads(self.agent_config_path(workstation_id).read_text(encoding="utf-8"))
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or power cut."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def start_demo_hub(
+    data_dir: Path, port: int | None = None, env: dict[str, str] | None = None, timeout: float = 30
+) -> RunningHub:
+    """Starts ``python -m dispatch demo`` and returns once /healthz answers."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"hub-{port}.log"
+    child_env = {**os.environ, **(env or {})}
+    child_env.pop("SILENT_ALARM_SESSION_SECRET", None)
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dispatch",
+                "demo",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=child_env,
+        )
+    hub = RunningHub(process, port, data_dir, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"hub exited with {process.returncode}:\n{hub.log()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{hub.url}/healthz", timeout=1).status_code == 200:
+                return hub
+        time.sleep(0.05)
+    hub.kill()
+    raise RuntimeError(f"hub did not answer within {timeout} s:\n{hub.log()[-3000:]}")

@@ -1,0 +1,103 @@
+"""A real WebSocket client that speaks the agent protocol, for driving the hub in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import websockets
+from pydantic import BaseModel
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from shared.domain import AlarmLevel, Trigger
+from shared.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    Hello,
+    Ping,
+    Pong,
+    RaiseAlarm,
+    Welcome,
+    encode,
+    hub_to_agent,
+    utc_now,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class AgentClient:
+    connection: ClientConnection
+    welcome: Welcome
+    received: list[Any] = field(default_factory=list)
+
+    async def send(self, message: BaseModel) -> None:
+        await self.connection.send(encode(message))
+
+    async def expect(self, kind: type[M], timeout: float = 5.0, **match: Any) -> M:
+        """The next message of this kind whose fields equal ``match``; pings are answered."""
+        async with asyncio.timeout(timeout):
+            while True:
+                message = hub_to_agent.validate_json(await self.connection.recv())
+                self.received.append(message)
+                if isinstance(message, Ping):
+                    await self.send(Pong(reply_to=message.id))
+                    continue
+                if isinstance(message, kind) and all(
+                    getattr(message, k) == v for k, v in match.items()
+                ):
+                    return message
+
+    async def raise_alarm(
+        self, level: AlarmLevel = AlarmLevel.THREAT, alarm_id: uuid.UUID | None = None, **extra: Any
+    ) -> RaiseAlarm:
+        message = RaiseAlarm(
+            alarm_id=alarm_id or uuid.uuid4(),
+            level=level,
+            trigger=Trigger.HOTKEY,
+            raised_at=utc_now(),
+            **extra,
+        )
+        await self.send(message)
+        return message
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+async def connect_agent(
+    ws_url: str, workstation_id: str, token: str, user: str | None = None
+) -> AgentClient:
+    connection = await websockets.connect(
+        ws_url, max_size=MAX_MESSAGE_BYTES, compression=None, open_timeout=5
+    )
+    await connection.send(
+        encode(
+            Hello(
+                protocol=PROTOCOL_VERSION,
+                workstation_id=workstation_id,
+                token=token,
+                agent_version="test",
+                user=user,
+            )
+        )
+    )
+    async with asyncio.timeout(5):
+        welcome = hub_to_agent.validate_json(await connection.recv())
+    assert isinstance(welcome, Welcome), welcome
+    return AgentClient(connection, welcome)
+
+
+async def wait_closed(connection: ClientConnection, timeout: float = 8) -> tuple[int, str]:
+    """Reads until the hub closes (bounded); returns the close code and reason it sent."""
+    async with asyncio.timeout(timeout):
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await connection.recv()
+    assert connection.close_code is not None, "the hub must close with a code"
+    return connection.close_code, connection.close_reason or ""

@@ -94,3 +94,11 @@ def test_passwords_use_argon2() -> None:
     assert verify_password(stored, "correct horse battery")
     assert not verify_password(stored, "wrong")
     assert not verify_password(None, "anything")
+
+
+def test_every_setting_is_documented() -> None:
+    documented = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    missing = [
+        name for name in Settings.model_fields if f"SILENT_ALARM_{name.upper()}" not in documented
+    ]
+    assert not missing, f"add to docs/configuration.md: {missing}"

@@ -1,0 +1,145 @@
+"""The alarm store on every backend: idempotent storage, routing, receipts, answers, states."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from dispatch.alarms import AlarmError, AlarmStore
+from dispatch.database import Database
+from dispatch.directory import Directory, DirectoryError, WorkstationView
+from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger, WorkstationRole
+from shared.protocol import RaiseAlarm, utc_now
+
+
+@dataclass
+class Site:
+    directory: Directory
+    alarms: AlarmStore
+    raiser: WorkstationView
+
+
+@pytest.fixture
+async def site(db: Database) -> Site:
+    """Three rooms in a row (A-B-C) plus security; one PC in each."""
+    directory = Directory(db)
+    site_id = await directory.add_site("Test", "Teststraße 1")
+    a, b, c, s = [
+        await directory.add_room(site_id, n, f"Raum {n}", "1. OG") for n in ("A", "B", "C", "S")
+    ]
+    await directory.link_rooms(a, b)
+    await directory.link_rooms(b, c)
+    for ws, room, role in [
+        ("pc-a", a, WorkstationRole.STAFF),
+        ("pc-b", b, WorkstationRole.STAFF),
+        ("pc-c", c, WorkstationRole.STAFF),
+        ("pc-s", s, WorkstationRole.SECURITY),
+    ]:
+        await directory.add_workstation(ws, site_id, room, f"token-{ws}", role, ws.upper())
+    raiser = await directory.authenticate_workstation("pc-a", "token-pc-a")
+    assert raiser is not None
+    return Site(directory, AlarmStore(db), raiser)
+
+
+def alarm(level: AlarmLevel = AlarmLevel.THREAT, **extra: object) -> RaiseAlarm:
+    return RaiseAlarm(
+        alarm_id=uuid.uuid4(), level=level, trigger=Trigger.HOTKEY, raised_at=utc_now(), **extra
+    )
+
+
+async def test_store_routes_to_neighbour_and_security(site: Site) -> None:
+    record, created = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    assert created
+    assert {r.workstation_id for r in record.recipients} == {"pc-b", "pc-s"}
+    assert record.room is not None and record.room.number == "A"
+    assert record.state is AlarmState.ACTIVE
+    assert record.stored_at.tzinfo is not None
+
+
+async def test_same_alarm_id_is_stored_once(site: Site) -> None:
+    message = alarm()
+    first, created_first = await site.alarms.store(message, site.raiser, "Frau A")
+    second, created_second = await site.alarms.store(message, site.raiser, "Frau A")
+    assert created_first and not created_second
+    assert first == second
+    assert len(await site.alarms.open_alarms()) == 1
+
+
+async def test_level_three_recipients_get_no_location(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(AlarmLevel.DANGER), site.raiser, "Frau A")
+    by_ws = {r.workstation_id: r for r in record.recipients}
+    assert by_ws["pc-c"].instruction is Instruction.STAY_AWAY and not by_ws["pc-c"].with_location
+    assert by_ws["pc-s"].with_location
+
+
+async def test_receipt_is_recorded_once(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    changed = await site.alarms.record_receipt(record.id, "pc-b")
+    assert changed is not None and changed.recipient("pc-b").received  # type: ignore[union-attr]
+    assert await site.alarms.record_receipt(record.id, "pc-b") is None
+
+
+async def test_receipt_from_a_non_recipient_is_refused(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    with pytest.raises(AlarmError) as error:
+        await site.alarms.record_receipt(record.id, "pc-c")
+    assert error.value.code == "not_a_recipient"
+
+
+async def test_answers_become_responders_in_order(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    await site.alarms.record_answer(record.id, "pc-s", Answer.COMING, "Wache")
+    updated = await site.alarms.record_answer(record.id, "pc-b", Answer.CANNOT, "Herr B")
+    assert [(r.name, r.room, r.answer) for r in updated.responders] == [
+        ("Wache", "S", Answer.COMING),
+        ("Herr B", "B", Answer.CANNOT),
+    ]
+
+
+async def test_level_three_staff_cannot_answer_coming(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(AlarmLevel.DANGER), site.raiser, "Frau A")
+    with pytest.raises(AlarmError) as error:
+        await site.alarms.record_answer(record.id, "pc-b", Answer.COMING, "Herr B")
+    assert error.value.code == "not_allowed"
+
+
+async def test_acknowledge_then_resolve_closes_the_alarm(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    acknowledged = await site.alarms.acknowledge(record.id, "Wache")
+    assert acknowledged.state is AlarmState.ACKNOWLEDGED and acknowledged.acknowledged_by == "Wache"
+    assert (await site.alarms.acknowledge(record.id, "Wache")).state is AlarmState.ACKNOWLEDGED
+    resolved = await site.alarms.resolve(record.id, "Wache")
+    assert resolved.state is AlarmState.RESOLVED
+    assert await site.alarms.open_alarms() == []
+    with pytest.raises(AlarmError):
+        await site.alarms.acknowledge(record.id, "Wache")  # resolved cannot go back
+    with pytest.raises(AlarmError):
+        await site.alarms.record_answer(record.id, "pc-b", Answer.COMING, "Herr B")
+
+
+async def test_unknown_alarm_is_reported(site: Site) -> None:
+    with pytest.raises(AlarmError) as error:
+        await site.alarms.resolve(uuid.uuid4(), "Wache")
+    assert error.value.code == "unknown_alarm"
+
+
+async def test_open_alarms_for_a_workstation_cover_raised_and_received(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    assert [r.id for r in await site.alarms.open_alarms_for("pc-a")] == [record.id]
+    assert [r.id for r in await site.alarms.open_alarms_for("pc-b")] == [record.id]
+    assert await site.alarms.open_alarms_for("pc-c") == []
+
+
+async def test_wrong_token_does_not_authenticate(site: Site) -> None:
+    assert await site.directory.authenticate_workstation("pc-a", "token-pc-b") is None
+    assert await site.directory.authenticate_workstation("pc-x", "token-pc-a") is None
+
+
+async def test_duplicate_room_and_workstation_are_refused_and_nothing_changes(site: Site) -> None:
+    with pytest.raises(DirectoryError):
+        await site.directory.add_room(site.raiser.site_id, "A", "again", "EG")
+    with pytest.raises(DirectoryError):
+        await site.directory.add_workstation("pc-a", site.raiser.site_id, None, "t")
+    assert await site.directory.authenticate_workstation("pc-a", "token-pc-a") is not None

@@ -53,7 +53,8 @@ async def test_store_routes_to_neighbour_and_security(site: Site) -> None:
     record, created = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert created
     assert {r.workstation_id for r in record.recipients} == {"pc-b", "pc-s"}
-    assert record.room is not None and record.room.number == "A"
+    assert record.room is not None
+    assert record.room.number == "A"
     assert record.state is AlarmState.ACTIVE
     assert record.stored_at.tzinfo is not None
 
@@ -62,7 +63,8 @@ async def test_same_alarm_id_is_stored_once(site: Site) -> None:
     message = alarm()
     first, created_first = await site.alarms.store(message, site.raiser, "Frau A")
     second, created_second = await site.alarms.store(message, site.raiser, "Frau A")
-    assert created_first and not created_second
+    assert created_first
+    assert not created_second
     assert first == second
     assert len(await site.alarms.open_alarms()) == 1
 
@@ -70,14 +72,16 @@ async def test_same_alarm_id_is_stored_once(site: Site) -> None:
 async def test_level_three_recipients_get_no_location(site: Site) -> None:
     record, _ = await site.alarms.store(alarm(AlarmLevel.DANGER), site.raiser, "Frau A")
     by_ws = {r.workstation_id: r for r in record.recipients}
-    assert by_ws["pc-c"].instruction is Instruction.STAY_AWAY and not by_ws["pc-c"].with_location
+    assert by_ws["pc-c"].instruction is Instruction.STAY_AWAY
+    assert not by_ws["pc-c"].with_location
     assert by_ws["pc-s"].with_location
 
 
 async def test_receipt_is_recorded_once(site: Site) -> None:
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     changed = await site.alarms.record_receipt(record.id, "pc-b")
-    assert changed is not None and changed.recipient("pc-b").received  # type: ignore[union-attr]
+    assert changed is not None
+    assert changed.recipient("pc-b").received
     assert await site.alarms.record_receipt(record.id, "pc-b") is None
 
 
@@ -108,7 +112,8 @@ async def test_level_three_staff_cannot_answer_coming(site: Site) -> None:
 async def test_acknowledge_then_resolve_closes_the_alarm(site: Site) -> None:
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     acknowledged = await site.alarms.acknowledge(record.id, "Wache")
-    assert acknowledged.state is AlarmState.ACKNOWLEDGED and acknowledged.acknowledged_by == "Wache"
+    assert acknowledged.state is AlarmState.ACKNOWLEDGED
+    assert acknowledged.acknowledged_by == "Wache"
     assert (await site.alarms.acknowledge(record.id, "Wache")).state is AlarmState.ACKNOWLEDGED
     resolved = await site.alarms.resolve(record.id, "Wache")
     assert resolved.state is AlarmState.RESOLVED

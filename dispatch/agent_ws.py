@@ -28,7 +28,6 @@ from shared.protocol import (
     Welcome,
     WorkstationInfo,
     agent_to_hub,
-    utc_now,
 )
 
 log = structlog.get_logger(__name__)
@@ -69,8 +68,7 @@ async def _handshake(websocket: WebSocket, settings: Settings, directory: Direct
     )
     if workstation is None:
         raise ProtocolViolation("unknown workstation or wrong token", CloseCode.UNAUTHORIZED)
-    await directory.record_seen(workstation.id, hello.agent_version, utc_now())
-    peer = AgentPeer(websocket, workstation, hello.user)
+    peer = AgentPeer(websocket, workstation, hello.user, hello.agent_version)
     peer.send(
         Welcome(
             reply_to=hello.id,

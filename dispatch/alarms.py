@@ -126,11 +126,12 @@ class AlarmStore:
                     raise AlarmError("not_allowed", "alarm id belongs to another workstation")
                 return (await _load_records(session, [existing]))[0], False
 
+            neighbours = await _neighbours(session, raiser.room_id)
             deliveries = route(
                 message.level,
                 Placement(raiser.id, raiser.room_id, raiser.role),
-                await _neighbours(session, raiser.room_id),
-                await _site_placements(session, raiser.site_id),
+                neighbours,
+                await _candidates(session, raiser.site_id, message.level, neighbours),
             )
             alarm = Alarm(
                 id=str(message.alarm_id),
@@ -310,12 +311,18 @@ async def _neighbours(session: AsyncSession, room_id: int | None) -> frozenset[i
     return frozenset(rows)
 
 
-async def _site_placements(session: AsyncSession, site_id: int) -> list[Placement]:
-    rows = await session.execute(
-        select(Workstation.id, Workstation.room_id, Workstation.role).where(
-            Workstation.site_id == site_id
-        )
+async def _candidates(
+    session: AsyncSession, site_id: int, level: AlarmLevel, neighbours: frozenset[int]
+) -> list[Placement]:
+    """The workstations routing can pick from; below level 3 only neighbours and security."""
+    query = select(Workstation.id, Workstation.room_id, Workstation.role).where(
+        Workstation.site_id == site_id
     )
+    if level is not AlarmLevel.DANGER:
+        query = query.where(
+            Workstation.room_id.in_(neighbours) | (Workstation.role == WorkstationRole.SECURITY)
+        )
+    rows = await session.execute(query)
     return [Placement(ws_id, room_id, WorkstationRole(role)) for ws_id, room_id, role in rows]
 
 

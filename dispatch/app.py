@@ -27,9 +27,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.resolved_database_url)
         app.state.db = db
-        app.state.directory = Directory(db)
+        app.state.directory = directory = Directory(db)
         app.state.hub = hub = Hub(
-            AlarmStore(db), settings.heartbeat_interval, settings.redeliver_interval
+            AlarmStore(db), directory, settings.heartbeat_interval, settings.redeliver_interval
         )
         hub.start()
         try:

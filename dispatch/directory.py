@@ -146,12 +146,13 @@ class Directory:
             room=room_ref(room) if room else None,
         )
 
-    async def record_seen(self, workstation_id: str, agent_version: str, at: datetime) -> None:
+    async def record_seen(self, seen: dict[str, tuple[datetime, str]]) -> None:
+        """Last contact and agent version of many workstations in one transaction."""
+        if not seen:
+            return
         async with self._db.write() as session:
-            ws = await session.get(Workstation, workstation_id)
-            if ws is not None:
-                ws.last_seen_at = at
-                ws.agent_version = agent_version
+            for ws in await session.scalars(select(Workstation).where(Workstation.id.in_(seen))):
+                ws.last_seen_at, ws.agent_version = seen[ws.id]
 
     async def authenticate_operator(self, username: str, password: str) -> OperatorView | None:
         async with self._db.read() as session:

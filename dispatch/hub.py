@@ -13,6 +13,7 @@ import structlog
 
 from dispatch import views
 from dispatch.alarms import AlarmRecord, AlarmStore
+from dispatch.directory import Directory
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
 from shared.protocol import (
     AlarmSnapshot,
@@ -23,6 +24,7 @@ from shared.protocol import (
     RaiseAlarm,
     Respond,
     encode,
+    utc_now,
 )
 
 log = structlog.get_logger(__name__)
@@ -32,9 +34,14 @@ MISSED_HEARTBEATS = 3
 
 class Hub:
     def __init__(
-        self, alarms: AlarmStore, heartbeat_interval: float, redeliver_interval: float
+        self,
+        alarms: AlarmStore,
+        directory: Directory,
+        heartbeat_interval: float,
+        redeliver_interval: float,
     ) -> None:
         self.alarms = alarms
+        self.directory = directory
         self.heartbeat_interval = heartbeat_interval
         self.redeliver_interval = redeliver_interval
         self._agents: dict[str, set[AgentPeer]] = defaultdict(set)
@@ -195,6 +202,19 @@ class Hub:
                 await peer.close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
             else:
                 peer.send(ping)
+        await self._record_seen()
+
+    async def _record_seen(self) -> None:
+        # One transaction per round instead of one per handshake: a reconnect storm
+        # of thousands of agents must not queue thousands of commits before an alarm.
+        now = utc_now()
+        seen = {
+            p.workstation.id: (now, p.agent_version)
+            for peers in self._agents.values()
+            for p in peers
+            if not p.closed
+        }
+        await self.directory.record_seen(seen)
 
     def _all_agents(self) -> list[Peer]:
         return [p for peers in self._agents.values() for p in peers]

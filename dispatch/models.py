@@ -83,6 +83,7 @@ class RoomNeighbour(Base):
 
 class Workstation(Base):
     __tablename__ = "workstations"
+    __table_args__ = (Index("ix_workstations_room_id", "room_id"),)
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))

@@ -76,11 +76,12 @@ class AgentPeer(Peer):
     """A workstation's agent; ``user`` is who is logged in there, for names on popups."""
 
     def __init__(
-        self, websocket: WebSocket, workstation: WorkstationView, user: str | None
+        self, websocket: WebSocket, workstation: WorkstationView, user: str | None, version: str
     ) -> None:
         super().__init__(websocket, f"workstation:{workstation.id}")
         self.workstation = workstation
         self.user = user
+        self.agent_version = version
 
     @property
     def display_name(self) -> str:

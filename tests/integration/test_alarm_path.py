@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
@@ -178,3 +179,23 @@ async def test_hub_resends_until_the_recipient_confirms_receipt(agent: Connect) 
     await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
     # No receipt sent: the hub's re-send round (0.5 s in the test hub) sends it again.
     await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id, timeout=5)
+
+
+async def test_connected_workstation_is_recorded_as_seen_with_its_version(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    await agent("pc-1-03")
+
+    def seen() -> list[tuple[object, ...]]:
+        return query(
+            demo_hub,
+            "SELECT agent_version FROM workstations WHERE id = 'pc-1-03' "
+            "AND last_seen_at IS NOT NULL",
+        )
+
+    # Written once per heartbeat round (1 s in the test hub), not per handshake.
+    deadline = asyncio.get_running_loop().time() + 5
+    while not seen():
+        assert asyncio.get_running_loop().time() < deadline, "last_seen_at never written"
+        await asyncio.sleep(0.05)
+    assert seen() == [("test",)]

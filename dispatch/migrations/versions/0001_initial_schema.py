@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-22 14:55:06.065463
+Revises: (none)
+Create Date: 2026-11-22 15:04:46.558553
 """
 
 from __future__ import annotations
@@ -98,6 +98,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workstations")),
     )
+    with op.batch_alter_table("workstations", schema=None) as batch_op:
+        batch_op.create_index("ix_workstations_room_id", ["room_id"], unique=False)
+
     op.create_table(
         "alarms",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -163,6 +166,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_alarms_state")
 
     op.drop_table("alarms")
+    with op.batch_alter_table("workstations", schema=None) as batch_op:
+        batch_op.drop_index("ix_workstations_room_id")
+
     op.drop_table("workstations")
     op.drop_table("room_neighbours")
     op.drop_table("rooms")

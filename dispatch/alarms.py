@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.audit import AuditTrail
 from dispatch.database import Database
 from dispatch.directory import WorkstationView, room_ref
-from dispatch.models import Alarm, AlarmRecipient, AuditEvent, Room, RoomNeighbour, Workstation
+from dispatch.models import Alarm, AlarmRecipient, Room, RoomNeighbour, Workstation
 from dispatch.routing import Placement, route
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger, WorkstationRole
 from shared.protocol import RaiseAlarm, Responder, RoomRef, utc_now
@@ -80,30 +79,6 @@ class AlarmRecord:
         return next((r for r in self.recipients if r.workstation_id == workstation_id), None)
 
 
-def _audit(
-    session: AsyncSession,
-    actor: str,
-    action: str,
-    *,
-    alarm_id: uuid.UUID | None = None,
-    workstation_id: str | None = None,
-    room_id: int | None = None,
-    at: datetime | None = None,
-    **detail: Any,
-) -> None:
-    session.add(
-        AuditEvent(
-            at=at or utc_now(),
-            actor=actor,
-            action=action,
-            alarm_id=str(alarm_id) if alarm_id else None,
-            workstation_id=workstation_id,
-            room_id=room_id,
-            detail=json.dumps(detail, sort_keys=True, default=str),
-        )
-    )
-
-
 class AlarmStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -155,8 +130,8 @@ class AlarmStore:
                 )
                 for d in deliveries
             )
-            _audit(
-                session,
+            audit = await AuditTrail.open(session)
+            audit.append(
                 actor,
                 "alarm_raised",
                 alarm_id=message.alarm_id,
@@ -169,8 +144,7 @@ class AlarmStore:
             )
             own_number = raiser.room.number if raiser.room else None
             if message.claimed_room is not None and message.claimed_room != own_number:
-                _audit(
-                    session,
+                audit.append(
                     actor,
                     "room_claim_ignored",
                     alarm_id=message.alarm_id,
@@ -192,8 +166,7 @@ class AlarmStore:
             if row.received_at is not None:
                 return None
             row.received_at = utc_now()
-            _audit(
-                session,
+            (await AuditTrail.open(session)).append(
                 f"workstation:{workstation_id}",
                 "alarm_delivered",
                 alarm_id=alarm_id,
@@ -217,8 +190,7 @@ class AlarmStore:
             now = utc_now()
             row.answer, row.responder_name, row.answered_at = answer.value, name, now
             row.received_at = row.received_at or now  # an answer proves the popup was seen
-            _audit(
-                session,
+            (await AuditTrail.open(session)).append(
                 f"workstation:{workstation_id}",
                 "alarm_answered",
                 alarm_id=alarm_id,
@@ -262,8 +234,7 @@ class AlarmStore:
                 alarm.acknowledged_by, alarm.acknowledged_at = operator, now
             else:
                 alarm.resolved_by, alarm.resolved_at = operator, now
-            _audit(
-                session,
+            (await AuditTrail.open(session)).append(
                 f"operator:{operator}",
                 f"alarm_{to.value}",
                 alarm_id=alarm_id,

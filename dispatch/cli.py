@@ -12,7 +12,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from dispatch import demo, logs
+from dispatch import audit, demo, logs
 from dispatch.app import create_app
 from dispatch.database import Database
 from dispatch.directory import Directory, DirectoryError
@@ -26,8 +26,10 @@ cli = typer.Typer(
 )
 workstation_cli = typer.Typer(help="Workstations (PCs with the agent).", no_args_is_help=True)
 operator_cli = typer.Typer(help="Operators of the console.", no_args_is_help=True)
+audit_cli = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 cli.add_typer(workstation_cli, name="workstation")
 cli.add_typer(operator_cli, name="operator")
+cli.add_typer(audit_cli, name="audit")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -174,6 +176,27 @@ def operator_add(
             await db.dispose()
 
     _run_directory_change(add())
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check every audit event against its hash and its link; exit 1 at the first break."""
+
+    async def check() -> audit.Verdict:
+        db = Database(load_settings().resolved_database_url)
+        try:
+            return await audit.verify(db)
+        finally:
+            await db.dispose()
+
+    verdict = asyncio.run(check())
+    if verdict.broken_at is not None:
+        raise fail(
+            f"audit trail broken at event {verdict.broken_at}: {verdict.problem} "
+            f"({verdict.events} events before it are intact)",
+            code=1,
+        )
+    typer.echo(f"{verdict.events} events, chain intact, head {verdict.head}")
 
 
 def _run_directory_change(change: object) -> None:

@@ -144,7 +144,7 @@ class AlarmRecipient(Base):
 
 
 class AuditEvent(Base):
-    """Append-only trail of every state change (who, what, when, where)."""
+    """Append-only, hash-chained trail of every state change (who, what, when, where)."""
 
     __tablename__ = "audit_events"
 
@@ -156,3 +156,5 @@ class AuditEvent(Base):
     workstation_id: Mapped[str | None] = mapped_column(String(128))
     room_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str] = mapped_column(Text, default="{}")
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))  # see dispatch.audit

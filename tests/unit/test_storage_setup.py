@@ -21,3 +21,29 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
     upgrade(f"sqlite+aiosqlite:///{path}")
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_audit_events_from_before_the_chain_are_chained_on_upgrade(tmp_path: Path) -> None:
+    import asyncio
+
+    from dispatch import audit
+    from dispatch.database import Database
+
+    path = tmp_path / "db.sqlite3"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url, "0001")
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO audit_events (at, actor, action, detail) VALUES (?, ?, ?, '{}')",
+            [
+                ("2026-01-01 10:00:00+00:00", "operator:a", "x"),
+                ("2026-01-02 10:00:00+00:00", "b", "y"),
+            ],
+        )
+    await asyncio.to_thread(upgrade, url)
+    database = Database(url)
+    try:
+        verdict = await audit.verify(database)
+    finally:
+        await database.dispose()
+    assert (verdict.events, verdict.broken_at) == (2, None)

@@ -1,0 +1,121 @@
+"""Key chords ("ctrl+alt+p") and a matcher that fires once per press and remembers no keys.
+
+Privacy guarantee: the matcher's whole state is the set of modifiers held right
+now and whether the chord's own key is down. It never stores, counts or returns
+any other key; a key that is not part of the chord leaves no trace.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MODIFIERS: frozenset[str] = frozenset({"ctrl", "alt", "shift", "super"})
+MODIFIER_ALIASES: dict[str, str] = {
+    "control": "ctrl",
+    "strg": "ctrl",
+    "option": "alt",
+    "cmd": "super",
+    "win": "super",
+    "meta": "super",
+}
+# Keys a chord may end on besides a single letter or digit (pynput's Key names).
+NAMED_KEYS: frozenset[str] = frozenset(
+    {"space", "pause", "scroll_lock", "insert", "home", "end", "page_up", "page_down"}
+    | {f"f{n}" for n in range(1, 25)}
+)
+# Keys nobody presses while typing, so they may stand alone.
+BARE_KEYS: frozenset[str] = frozenset({"pause", "scroll_lock"} | {f"f{n}" for n in range(1, 25)})
+_MODIFIER_ORDER = ("ctrl", "alt", "shift", "super")
+_FUNCTION_KEY = re.compile(r"f([1-9]|1[0-2])")
+
+
+class ChordError(ValueError):
+    """A hotkey text that cannot be used as a chord."""
+
+
+@dataclass(frozen=True)
+class Chord:
+    """Modifiers that must be held plus the one key that fires the chord."""
+
+    modifiers: frozenset[str]
+    key: str
+
+    def __str__(self) -> str:
+        return format_chord(self)
+
+
+def parse_chord(text: str) -> Chord:
+    """Parse "ctrl+alt+p" (any case, any modifier order) into a Chord."""
+    parts = [part.strip().lower() for part in text.split("+")]
+    if not text.strip() or any(not part for part in parts):
+        raise ChordError(f"hotkey {text!r} is not of the form 'ctrl+alt+p'")
+    *mods, key = parts
+    modifiers: set[str] = set()
+    for mod in mods:
+        name = MODIFIER_ALIASES.get(mod, mod)
+        if name not in MODIFIERS:
+            raise ChordError(
+                f"hotkey {text!r}: {mod!r} is not a modifier (ctrl, alt, shift, super)"
+            )
+        modifiers.add(name)
+    key = MODIFIER_ALIASES.get(key, key)
+    if key in MODIFIERS:
+        raise ChordError(f"hotkey {text!r} must end on a key that is not a modifier")
+    if not (len(key) == 1 and key.isascii() and key.isalnum()) and key not in NAMED_KEYS:
+        raise ChordError(f"hotkey {text!r}: unknown key {key!r}")
+    if not modifiers and key not in BARE_KEYS:
+        # A bare letter would fire while the employee types.
+        raise ChordError(f"hotkey {text!r} needs at least one modifier")
+    if {"ctrl", "alt"} <= modifiers and _FUNCTION_KEY.fullmatch(key):
+        raise ChordError(
+            f"hotkey {text!r}: Ctrl+Alt+F1…F12 switch the Linux console and never reach the agent"
+        )
+    return Chord(frozenset(modifiers), key)
+
+
+def format_chord(chord: Chord) -> str:
+    """The canonical text of a chord, modifiers in a fixed order: "ctrl+alt+p"."""
+    ordered = [mod for mod in _MODIFIER_ORDER if mod in chord.modifiers]
+    return "+".join([*ordered, chord.key])
+
+
+@dataclass
+class ChordMatcher:
+    """Fed normalized key names; ``key_down`` returns True exactly once per chord press.
+
+    A chord fires when all its modifiers are held (extra modifiers are tolerated,
+    so a modifier whose release was missed cannot block the alarm). Auto-repeat
+    of the held key does not fire again; releasing and pressing the key does.
+    """
+
+    chord: Chord
+    _held: set[str] = field(default_factory=set, init=False, repr=False)
+    _chord_key_down: bool = field(default=False, init=False, repr=False)
+
+    def key_down(self, key: str | None) -> bool:
+        if key in MODIFIERS:
+            self._held.add(key)
+            return False
+        if key != self.chord.key:
+            return False  # not ours: forget it at once
+        if self._chord_key_down or not self.chord.modifiers <= self._held:
+            return False
+        self._chord_key_down = True
+        return True
+
+    def key_up(self, key: str | None) -> None:
+        if key in MODIFIERS:
+            self._held.discard(key)
+        elif key == self.chord.key:
+            self._chord_key_down = False
+
+    def reset(self) -> None:
+        """Forget held modifiers, e.g. after the listener restarted."""
+        self._held.clear()
+        self._chord_key_down = False
+
+    @property
+    def held_modifiers(self) -> frozenset[str]:
+        """The complete memory of the matcher besides the chord-key flag (for tests and audits)."""
+        return frozenset(self._held)

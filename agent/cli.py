@@ -1,0 +1,63 @@
+"""The ``silent-alarm-agent`` command: ``run`` the tray agent or ``trigger`` an alarm."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agent import __version__
+from agent.config import AgentConfig, ConfigError, config_path, load_config
+from agent.i18n import text
+from agent.logs import setup_logging
+from shared.domain import AlarmLevel
+
+EXIT_BAD_CONFIG = 2
+EXIT_NOT_DELIVERED = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="silent-alarm-agent", description="Stiller Alarm – workstation agent"
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the tray agent (hotkey, tray icon, popups)")
+    run.add_argument("--config", help="agent TOML file (default: $SILENT_ALARM_AGENT_CONFIG)")
+    trigger = commands.add_parser(
+        "trigger", help="raise an alarm now; exit 0 once the hub stored it, 3 if not"
+    )
+    trigger.add_argument("--config", help="agent TOML file (default: $SILENT_ALARM_AGENT_CONFIG)")
+    trigger.add_argument(
+        "--level", type=int, choices=[1, 2, 3], help="alarm level (default: hotkey_level)"
+    )
+    return parser
+
+
+def _load(value: str | None) -> AgentConfig:
+    return load_config(config_path(value))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(f"silent-alarm-agent: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if args.command == "trigger":
+        from agent.trigger import trigger_alarm
+
+        setup_logging(config.log_dir, "trigger.log")
+        level = AlarmLevel(args.level) if args.level else config.hotkey_level
+        if trigger_alarm(config, level):
+            return 0
+        print(text("tray.not_delivered", config.language), file=sys.stderr)
+        return EXIT_NOT_DELIVERED
+    from agent.app import run_app  # Qt only for the tray agent
+
+    setup_logging(config.log_dir, "agent.log")
+    return run_app(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

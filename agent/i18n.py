@@ -1,0 +1,71 @@
+"""The agent's user-facing texts in German (default) and English, keyed by message id."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from shared.domain import AlarmLevel
+
+Language = Literal["de", "en"]
+
+_TEXTS: dict[str, dict[Language, str]] = {
+    "app.name": {"de": "Stiller Alarm", "en": "Silent alarm"},
+    "level.1": {"de": "Unterstützung", "en": "Support"},
+    "level.2": {"de": "Bedrohung", "en": "Threat"},
+    "level.3": {"de": "Gefahr / Amok", "en": "Danger / attack"},
+    "popup.title": {"de": "Stiller Alarm – Raum {room}", "en": "Stiller Alarm – room {room}"},
+    "popup.title_no_room": {"de": "Stiller Alarm – {level}", "en": "Stiller Alarm – {level}"},
+    "popup.room": {"de": "Raum {number} – {name}", "en": "Room {number} – {name}"},
+    "popup.floor": {"de": "Etage: {floor}", "en": "Floor: {floor}"},
+    "popup.raiser": {"de": "Ausgelöst von: {raiser}", "en": "Raised by: {raiser}"},
+    "popup.raiser_unknown": {"de": "Ausgelöst von: unbekannt", "en": "Raised by: unknown"},
+    "popup.responders": {"de": "Unterwegs: {names}", "en": "On the way: {names}"},
+    "popup.no_responders": {"de": "Noch niemand unterwegs", "en": "Nobody on the way yet"},
+    "popup.secure_and_call_police": {
+        "de": "Sofort hingehen und sichern, Polizei (110) verständigen.",
+        "en": "Go now and secure the area, call the police (110).",
+    },
+    "popup.come_help": {
+        "de": "Bitte gehen Sie sofort in den Raum und unterstützen Sie Ihre Kollegin / Ihren"
+        " Kollegen.",
+        "en": "Please go to the room now and support your colleague.",
+    },
+    "popup.stay_away": {
+        "de": "NICHT in den Bereich gehen – Tür abschließen, Abstand halten",
+        "en": "Do NOT go to the area – lock your door, keep away",
+    },
+    "popup.coming": {"de": "&Ich komme", "en": "&I'm coming"},
+    "popup.cannot": {"de": "&Kann nicht", "en": "&Can't"},
+    "popup.understood": {"de": "&Verstanden", "en": "&Understood"},
+    "tray.ready": {"de": "Stiller Alarm – bereit", "en": "Silent alarm – ready"},
+    "tray.not_protected": {
+        "de": "Stiller Alarm – keine Verbindung, nicht geschützt",
+        "en": "Silent alarm – no connection, not protected",
+    },
+    "tray.sent": {"de": "Stiller Alarm – gesendet", "en": "Silent alarm – sent"},
+    "tray.stored": {"de": "Stiller Alarm – angekommen", "en": "Silent alarm – received"},
+    "tray.coming": {
+        "de": "Stiller Alarm – Hilfe unterwegs ({count})",
+        "en": "Silent alarm – help on the way ({count})",
+    },
+    "tray.resolved": {"de": "Stiller Alarm – Entwarnung", "en": "Silent alarm – all clear"},
+    "tray.not_delivered": {
+        "de": "Alarm nicht zugestellt – bitte telefonisch Hilfe holen",
+        "en": "Alarm not delivered – please call for help by phone",
+    },
+    "menu.level3": {"de": "Alarm Stufe 3 (Gefahr)", "en": "Alarm level 3 (danger)"},
+    "menu.quit": {"de": "Beenden", "en": "Quit"},
+}
+
+
+def text(message_id: str, language: Language = "de", **values: object) -> str:
+    """The text for message_id in language, with {placeholders} filled in."""
+    return _TEXTS[message_id][language].format(**values)
+
+
+def level_name(level: AlarmLevel, language: Language = "de") -> str:
+    return text(f"level.{int(level)}", language)
+
+
+def message_ids() -> frozenset[str]:
+    return frozenset(_TEXTS)

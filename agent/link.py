@@ -1,0 +1,366 @@
+"""The connection to a hub: hello, alarms out of the outbox, popups in, heartbeats both ways.
+
+Runs an asyncio loop on its own worker thread so the Qt shell (or the
+``trigger`` command) never blocks on the network. Every method meant for other
+threads is marked thread-safe; the callbacks in ``LinkEvents`` run on the
+link's thread, and a shell must hand them over to its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from agent import __version__
+from agent.backoff import Backoff
+from agent.outbox import Outbox
+from shared.domain import AlarmLevel, Answer, Trigger
+from shared.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    AlarmNotify,
+    AlarmStored,
+    AlarmUpdate,
+    Error,
+    Hello,
+    Ping,
+    Pong,
+    RaiseAlarm,
+    Receipt,
+    Respond,
+    Welcome,
+    encode,
+    hub_to_agent,
+    utc_now,
+)
+
+log = logging.getLogger(__name__)
+
+DEAD_AFTER_INTERVALS = 3
+"""A hub silent for this many heartbeat intervals is treated as gone (a frozen hub too)."""
+
+
+class LinkEvents:
+    """What the link reports; override what you need. Runs on the link thread
+    (``alarm_queued`` on the thread that raised)."""
+
+    def connected(self, welcome: Welcome) -> None:
+        """A hub accepted the hello."""
+
+    def disconnected(self, code: int | None, reason: str) -> None:
+        """A welcomed session ended."""
+
+    def alarm_queued(self, alarm: RaiseAlarm) -> None:
+        """The alarm is on disk and on its way."""
+
+    def alarm_stored(self, stored: AlarmStored) -> None:
+        """The hub committed one of our alarms."""
+
+    def alarm_notify(self, notify: AlarmNotify) -> None:
+        """Someone else's alarm for this workstation (may repeat; dedupe by alarm_id)."""
+
+    def alarm_update(self, update: AlarmUpdate) -> None:
+        """State and responders of an alarm we raised or were told about."""
+
+
+class Link:
+    """Keeps one WebSocket to one of the hubs, reconnecting with full-jitter backoff."""
+
+    def __init__(
+        self,
+        *,
+        hub_urls: Sequence[str],
+        workstation_id: str,
+        token: SecretStr,
+        user: str | None,
+        outbox: Outbox,
+        events: LinkEvents | None = None,
+        backoff: Backoff | None = None,
+        rescan_interval: float = 2.0,
+        handshake_timeout: float = 10.0,
+    ) -> None:
+        if not hub_urls:
+            raise ValueError("at least one hub URL is needed")
+        self._urls = list(hub_urls)
+        self._workstation_id = workstation_id
+        self._token = token
+        self._user = user
+        self._outbox = outbox
+        self._events = events or LinkEvents()
+        self._backoff = backoff or Backoff()
+        self._rescan_interval = rescan_interval
+        self._handshake_timeout = handshake_timeout
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        # Loop-thread state of the current session.
+        self._ws: ClientConnection | None = None
+        self._sent: set[uuid.UUID] = set()
+        self._unsent_answers: list[Respond] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_rx = 0.0
+
+    # --- any thread ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker thread; returns once its loop runs."""
+        self._thread = threading.Thread(target=self._thread_main, name="hub-link", daemon=True)
+        self._thread.start()
+        self._ready.wait(5.0)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the connection and end the worker thread."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    def raise_alarm(self, level: AlarmLevel, trigger: Trigger) -> RaiseAlarm:
+        """Persist a new alarm, then send it at once if a hub is connected. Thread-safe."""
+        alarm = RaiseAlarm(alarm_id=uuid.uuid4(), level=level, trigger=trigger, raised_at=utc_now())
+        self._outbox.add(alarm)  # on disk before anything goes on the wire
+        log.info("alarm queued %s level=%d trigger=%s", alarm.alarm_id, level, trigger)
+        self._events.alarm_queued(alarm)
+        self._call(self._send_alarm, alarm)
+        return alarm
+
+    def send_receipt(self, alarm_id: uuid.UUID) -> None:
+        """The popup for alarm_id is on screen. Thread-safe; dropped while offline because
+        the hub re-sends the alarm on reconnect and the shell confirms it again."""
+        self._call(self._send_receipt, Receipt(alarm_id=alarm_id))
+
+    def respond(self, alarm_id: uuid.UUID, answer: Answer) -> None:
+        """Send the user's answer, after reconnecting if need be. Thread-safe."""
+        self._call(self._send_answer, Respond(alarm_id=alarm_id, answer=answer))
+
+    def _call(self, func: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            # RuntimeError: the loop closed meanwhile; alarms are still in the outbox.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._spawn, func, *args)
+
+    # --- the worker thread --------------------------------------------------
+
+    def _thread_main(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._ready.set()
+        runner = asyncio.create_task(self._run())
+        await self._stop.wait()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, func: Any, *args: Any) -> None:
+        task = asyncio.create_task(func(*args))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self) -> None:
+        assert self._stop is not None
+        index = 0
+        while not self._stop.is_set():
+            url = self._urls[index % len(self._urls)]
+            if await self._connect_once(url):
+                self._backoff.reset()  # a good hub: come back to it first
+            else:
+                index += 1  # try the next hub next time
+            delay = self._backoff.next_delay()
+            log.debug("reconnecting in %.2f s", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _connect_once(self, url: str) -> bool:
+        """One connection attempt; True if the hub welcomed us."""
+        welcomed = False
+        try:
+            async with connect(
+                url,
+                max_size=MAX_MESSAGE_BYTES,
+                compression=None,
+                ping_interval=None,  # our own Ping/Pong below also catches a frozen hub
+                open_timeout=self._handshake_timeout,
+                close_timeout=1.0,
+                proxy=None,
+                user_agent_header=f"silent-alarm-agent/{__version__}",
+            ) as ws:
+                welcome = await self._handshake(ws)
+                if welcome is None:
+                    return False
+                welcomed = True
+                await self._session(ws, welcome)
+        except ConnectionClosed as exc:
+            if not welcomed:
+                code, reason = _close_of(exc)
+                log.warning(
+                    "hub %s closed the connection before welcome: code=%s reason=%r",
+                    url,
+                    code,
+                    reason,
+                )
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            log.warning("hub %s unreachable: %s", url, exc.__class__.__name__)
+        return welcomed
+
+    async def _handshake(self, ws: ClientConnection) -> Welcome | None:
+        hello = Hello(
+            protocol=PROTOCOL_VERSION,
+            workstation_id=self._workstation_id,
+            token=self._token,
+            agent_version=__version__,
+            user=self._user,
+        )
+        await ws.send(encode(hello))
+        raw = await asyncio.wait_for(ws.recv(), self._handshake_timeout)
+        message = _parse(raw)
+        if not isinstance(message, Welcome):
+            log.warning("hub answered hello with %s", type(message).__name__)
+            await ws.close(4400, "expected welcome")
+            return None
+        if message.protocol != PROTOCOL_VERSION:
+            log.warning("hub speaks protocol %d, agent %d", message.protocol, PROTOCOL_VERSION)
+        return message
+
+    async def _session(self, ws: ClientConnection, welcome: Welcome) -> None:
+        loop = asyncio.get_running_loop()
+        self._ws = ws
+        self._sent = set()
+        self._last_rx = loop.time()
+        room = welcome.workstation.room
+        log.info(
+            "connected to hub %s (version %s, room %s, heartbeat %.1f s)",
+            ws.request.path if ws.request else "?",
+            welcome.hub_version,
+            room.number if room else "unassigned",
+            welcome.heartbeat_interval,
+        )
+        self._events.connected(welcome)
+        helpers = [
+            asyncio.create_task(self._heartbeat(ws, welcome.heartbeat_interval)),
+            asyncio.create_task(self._rescan_outbox()),
+        ]
+        try:
+            await self._flush_answers()
+            async for raw in ws:
+                self._last_rx = loop.time()
+                await self._handle(raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._ws = None
+            for task in helpers:
+                task.cancel()
+            code, reason = ws.close_code, ws.close_reason or ""
+            log.info("disconnected from hub: code=%s reason=%r", code, reason)
+            self._events.disconnected(code, reason)
+
+    async def _handle(self, raw: str | bytes) -> None:
+        message = _parse(raw)
+        if isinstance(message, Ping):
+            await self._send(Pong(reply_to=message.id))
+        elif isinstance(message, AlarmStored):
+            await asyncio.to_thread(self._outbox.mark_stored, message.alarm_id)
+            log.info(
+                "alarm stored %s%s", message.alarm_id, " (duplicate)" if message.duplicate else ""
+            )
+            self._events.alarm_stored(message)
+        elif isinstance(message, AlarmNotify):
+            self._events.alarm_notify(message)
+        elif isinstance(message, AlarmUpdate):
+            self._events.alarm_update(message)
+        elif isinstance(message, Error):
+            log.warning("hub error %s: %s", message.code, message.message)
+        elif message is None:
+            log.warning("ignored a message the protocol does not know")
+
+    async def _heartbeat(self, ws: ClientConnection, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        next_ping = loop.time() + interval
+        while True:
+            dead_at = self._last_rx + DEAD_AFTER_INTERVALS * interval
+            await asyncio.sleep(max(0.0, min(next_ping, dead_at) - loop.time()))
+            now = loop.time()
+            if now >= self._last_rx + DEAD_AFTER_INTERVALS * interval:
+                log.warning("hub silent for %.1f s; dropping the connection", now - self._last_rx)
+                ws.transport.abort()
+                return
+            if now >= next_ping:
+                next_ping = now + interval
+                await self._send(Ping())
+
+    async def _rescan_outbox(self) -> None:
+        # The trigger command writes into the same outbox from another process.
+        while True:
+            await self._flush_outbox()
+            await asyncio.sleep(self._rescan_interval)
+
+    async def _flush_outbox(self) -> None:
+        for alarm in await asyncio.to_thread(self._outbox.pending):
+            await self._send_alarm(alarm)
+
+    async def _flush_answers(self) -> None:
+        answers, self._unsent_answers = self._unsent_answers, []
+        for answer in answers:
+            await self._send_answer(answer)
+
+    async def _send_alarm(self, alarm: RaiseAlarm) -> None:
+        if alarm.alarm_id in self._sent or self._ws is None:
+            return
+        self._sent.add(alarm.alarm_id)
+        if await self._send(alarm):
+            log.info("alarm sent %s", alarm.alarm_id)
+        else:
+            self._sent.discard(alarm.alarm_id)
+
+    async def _send_receipt(self, receipt: Receipt) -> None:
+        if await self._send(receipt):
+            log.info("receipt sent %s", receipt.alarm_id)
+
+    async def _send_answer(self, answer: Respond) -> None:
+        if await self._send(answer):
+            log.info("answer sent %s %s", answer.alarm_id, answer.answer)
+        else:
+            self._unsent_answers.append(answer)
+
+    async def _send(self, message: Any) -> bool:
+        ws = self._ws
+        if ws is None:
+            return False
+        try:
+            await ws.send(encode(message))
+        except ConnectionClosed:
+            return False
+        return True
+
+
+def _parse(raw: str | bytes) -> Any:
+    try:
+        return hub_to_agent.validate_json(raw)
+    except ValidationError:
+        return None
+
+
+def _close_of(exc: ConnectionClosed) -> tuple[int | None, str]:
+    frame = exc.rcvd
+    return (frame.code, frame.reason) if frame is not None else (None, "")

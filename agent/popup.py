@@ -1,0 +1,225 @@
+"""Popups for colleagues' alarms: always on top, big, answered with "Ich komme" / "Kann nicht"."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QFont, QShowEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from agent.i18n import Language, level_name, text
+from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
+from shared.protocol import AlarmNotify, AlarmUpdate, Responder
+
+log = logging.getLogger(__name__)
+
+_COLORS = {
+    AlarmLevel.SUPPORT: ("#fff4d6", "#5a4500"),
+    AlarmLevel.THREAT: ("#ffd9b3", "#5a2a00"),
+    AlarmLevel.DANGER: ("#c62828", "#ffffff"),
+}
+
+
+def popup_title(notify: AlarmNotify, language: Language) -> str:
+    """Always starts with "Stiller Alarm" so people (and tests) can find the window."""
+    if notify.room is not None:
+        return text("popup.title", language, room=notify.room.number)
+    return text("popup.title_no_room", language, level=level_name(notify.level, language))
+
+
+def responders_line(responders: list[Responder], language: Language) -> str:
+    coming = [r.name for r in responders if r.answer is Answer.COMING]
+    if not coming:
+        return text("popup.no_responders", language)
+    return text("popup.responders", language, names=", ".join(coming))
+
+
+class AlarmPopup(QWidget):
+    """One colleague's alarm. Level-3 STAY_AWAY popups offer only "Verstanden"."""
+
+    def __init__(
+        self,
+        notify: AlarmNotify,
+        *,
+        language: Language,
+        on_answer: Callable[[uuid.UUID, Answer | None], None],
+        on_shown: Callable[[uuid.UUID], None],
+    ) -> None:
+        super().__init__(None, Qt.WindowType.Window | Qt.WindowType.WindowStaysOnTopHint)
+        self.notify = notify
+        self._language = language
+        self._on_answer = on_answer
+        self._on_shown = on_shown
+        self._shown_once = False
+        self.answered = False
+        self.setWindowTitle(popup_title(notify, language))
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        background, foreground = _COLORS[notify.level]
+        self.setStyleSheet(
+            f"AlarmPopup {{ background: {background}; }} QLabel {{ color: {foreground}; }}"
+        )
+        self.setAutoFillBackground(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 24, 28, 24)
+        self.level_label = self._label(level_name(notify.level, language), 30, bold=True)
+        layout.addWidget(self.level_label)
+        if notify.room is not None:
+            room = notify.room
+            layout.addWidget(
+                self._label(text("popup.room", language, number=room.number, name=room.name), 22)
+            )
+            layout.addWidget(self._label(text("popup.floor", language, floor=room.floor), 16))
+        raiser = (
+            text("popup.raiser", language, raiser=notify.raiser)
+            if notify.raiser
+            else text("popup.raiser_unknown", language)
+        )
+        layout.addWidget(self._label(raiser, 16))
+        stay_away = notify.instruction is Instruction.STAY_AWAY
+        instruction = text(f"popup.{notify.instruction.value}", language)
+        self.instruction_label = self._label(instruction, 20, bold=stay_away)
+        layout.addWidget(self.instruction_label)
+        self.responders_label = self._label(responders_line(notify.responders, language), 16)
+        layout.addWidget(self.responders_label)
+        # Nobody is meant to go to a STAY_AWAY alarm; "nobody on the way" would mislead.
+        self.responders_label.setVisible(not stay_away)
+
+        buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        if stay_away:
+            self._button(buttons, "popup.understood", None)
+        else:
+            self._button(buttons, "popup.coming", Answer.COMING)
+            self._button(buttons, "popup.cannot", Answer.CANNOT)
+        layout.addLayout(buttons)
+        self.setMinimumWidth(560)
+
+    def _label(self, content: str, points: int, *, bold: bool = False) -> QLabel:
+        label = QLabel(content)
+        font = QFont(label.font())
+        font.setPointSize(points)
+        font.setBold(bold)
+        label.setFont(font)
+        label.setWordWrap(True)
+        return label
+
+    def _button(self, row: QHBoxLayout, message_id: str, answer: Answer | None) -> None:
+        button = QPushButton(text(message_id, self._language))
+        button.setAutoDefault(False)
+        # No button ever holds the focus: someone typing when the popup appears
+        # must not answer it with Space or Enter. Alt+letter and clicks answer.
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        font = QFont(button.font())
+        font.setPointSize(16)
+        button.setFont(font)
+        button.setMinimumHeight(48)
+        button.clicked.connect(lambda: self._answer(answer))
+        row.addWidget(button)
+        self.buttons[button.text().replace("&", "")] = button
+
+    def _answer(self, answer: Answer | None) -> None:
+        self.answered = True
+        self._on_answer(self.notify.alarm_id, answer)
+        self.close()
+
+    def set_responders(self, responders: list[Responder]) -> None:
+        self.responders_label.setText(responders_line(responders, self._language))
+
+    def present(self) -> None:
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            # After this event the window is mapped; confirm receipt then.
+            QTimer.singleShot(0, lambda: self._on_shown(self.notify.alarm_id))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.answered:
+            self.answered = True
+            self._on_answer(self.notify.alarm_id, None)  # closed without an answer
+        super().closeEvent(event)
+
+
+class PopupManager:
+    """One popup per alarm id: the hub re-sends active alarms on every reconnect."""
+
+    def __init__(
+        self,
+        *,
+        language: Language,
+        send_receipt: Callable[[uuid.UUID], None],
+        send_answer: Callable[[uuid.UUID, Answer], None],
+    ) -> None:
+        self._language = language
+        self._send_receipt = send_receipt
+        self._send_answer = send_answer
+        self.popups: dict[uuid.UUID, AlarmPopup] = {}
+        self._done: set[uuid.UUID] = set()  # answered or dismissed; a re-send only gets a receipt
+        self._retired: list[AlarmPopup] = []
+
+    def show(self, notify: AlarmNotify) -> None:
+        alarm_id = notify.alarm_id
+        popup = self.popups.get(alarm_id)
+        if popup is not None:
+            popup.set_responders(notify.responders)
+            popup.present()
+            self._send_receipt(alarm_id)
+            return
+        if alarm_id in self._done:
+            self._send_receipt(alarm_id)
+            return
+        popup = AlarmPopup(
+            notify, language=self._language, on_answer=self._answered, on_shown=self._shown
+        )
+        self.popups[alarm_id] = popup
+        popup.present()
+
+    def update(self, update: AlarmUpdate) -> bool:
+        """Apply an update to a popup; False if no popup of ours knows this alarm."""
+        popup = self.popups.get(update.alarm_id)
+        if popup is None:
+            return update.alarm_id in self._done
+        if update.state is AlarmState.RESOLVED:
+            popup.answered = True
+            popup.close()
+            self._forget(update.alarm_id)
+        else:
+            popup.set_responders(update.responders)
+        return True
+
+    def _shown(self, alarm_id: uuid.UUID) -> None:
+        log.info("popup shown %s", alarm_id)
+        self._send_receipt(alarm_id)
+
+    def _answered(self, alarm_id: uuid.UUID, answer: Answer | None) -> None:
+        if answer is not None:
+            self._send_answer(alarm_id, answer)
+        self._forget(alarm_id)
+
+    def _forget(self, alarm_id: uuid.UUID) -> None:
+        popup = self.popups.pop(alarm_id, None)
+        if popup is not None:
+            self._dispose(popup)
+        self._done.add(alarm_id)
+
+    def _dispose(self, popup: AlarmPopup) -> None:
+        # Qt deletes the widget from its event loop (never inside its own click
+        # handler); the Python reference lives until then so Python never does.
+        popup.hide()
+        self._retired.append(popup)
+        popup.destroyed.connect(lambda: self._retired.remove(popup))
+        popup.deleteLater()
+
+    def close_all(self) -> None:
+        for popup in list(self.popups.values()):
+            popup.answered = True
+            self._dispose(popup)
+        self.popups.clear()

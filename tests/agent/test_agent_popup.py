@@ -1,0 +1,226 @@
+"""Popup content per level, the popup manager's dedupe and answers, tray texts and icons."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from agent.feedback import Status, View
+from agent.i18n import message_ids
+from agent.icons import draw_icon
+from agent.popup import AlarmPopup, PopupManager
+from agent.tray import tooltip
+from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
+from shared.protocol import AlarmNotify, AlarmUpdate, Responder, RoomRef, utc_now
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOM = RoomRef(number="101", name="Leistungsabteilung", floor="1. OG")
+COMING = Responder(name="Bernd Beispiel", room="102", answer=Answer.COMING)
+
+
+def notify(
+    level: AlarmLevel,
+    instruction: Instruction = Instruction.COME_HELP,
+    room: RoomRef | None = ROOM,
+    responders: list[Responder] | None = None,
+) -> AlarmNotify:
+    return AlarmNotify(
+        alarm_id=uuid.uuid4(),
+        level=level,
+        instruction=instruction,
+        room=room,
+        raiser="Erika Mustermann",
+        raised_at=utc_now(),
+        responders=responders or [],
+    )
+
+
+CASES = [
+    (notify(AlarmLevel.SUPPORT), "Stiller Alarm – Raum 101", "Unterstützung"),
+    (notify(AlarmLevel.THREAT, responders=[COMING]), "Stiller Alarm – Raum 101", "Bedrohung"),
+    (
+        notify(AlarmLevel.DANGER, Instruction.STAY_AWAY, room=None),
+        "Stiller Alarm – Gefahr / Amok",
+        "Gefahr / Amok",
+    ),
+]
+
+
+def make_popup(qtbot: QtBot, message: AlarmNotify, language: str = "de") -> AlarmPopup:
+    popup = AlarmPopup(
+        message,
+        language=language,  # type: ignore[arg-type]
+        on_answer=lambda *_: None,
+        on_shown=lambda _: None,
+    )
+    qtbot.addWidget(popup)
+    return popup
+
+
+@pytest.mark.parametrize(("message", "title", "level_text"), CASES)
+def test_popup_per_level(qtbot: QtBot, message: AlarmNotify, title: str, level_text: str) -> None:
+    popup = make_popup(qtbot, message)
+    popup.present()
+    qtbot.waitExposed(popup)
+    assert popup.windowTitle() == title
+    assert popup.windowFlags() & Qt.WindowType.WindowStaysOnTopHint
+    assert popup.level_label.text() == level_text
+    labels = " | ".join(label.text() for label in popup.findChildren(type(popup.level_label)))
+    assert "Erika Mustermann" in labels
+    if message.instruction is Instruction.STAY_AWAY:
+        assert set(popup.buttons) == {"Verstanden"}
+        assert "NICHT in den Bereich gehen – Tür abschließen, Abstand halten" in labels
+        assert "Raum" not in labels
+    else:
+        assert set(popup.buttons) == {"Ich komme", "Kann nicht"}
+        assert popup.buttons["Ich komme"].text() == "&Ich komme"  # Alt+I
+        assert popup.buttons["Kann nicht"].text() == "&Kann nicht"  # Alt+K
+        assert "Raum 101 – Leistungsabteilung" in labels
+        assert "1. OG" in labels
+    if message.responders:
+        assert "Bernd Beispiel" in popup.responders_label.text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"popup-level-{int(message.level)}.png"
+    assert popup.grab().save(str(shot))
+    assert shot.stat().st_size > 2000
+
+
+def test_english_popup(qtbot: QtBot) -> None:
+    popup = make_popup(qtbot, notify(AlarmLevel.THREAT), language="en")
+    assert popup.windowTitle() == "Stiller Alarm – room 101"
+    assert set(popup.buttons) == {"I'm coming", "Can't"}
+
+
+def test_security_gets_a_level_3_popup_with_room_and_buttons(qtbot: QtBot) -> None:
+    popup = make_popup(qtbot, notify(AlarmLevel.DANGER, Instruction.SECURE_AND_CALL_POLICE))
+    assert popup.windowTitle() == "Stiller Alarm – Raum 101"
+    assert "Ich komme" in popup.buttons  # the instruction, not the level, decides
+    assert "Polizei" in popup.instruction_label.text()
+
+
+def test_every_instruction_has_a_text() -> None:
+    from agent.i18n import text
+
+    for instruction in Instruction:
+        for language in ("de", "en"):
+            assert text(f"popup.{instruction.value}", language)
+
+
+class Wire:
+    def __init__(self) -> None:
+        self.receipts: list[uuid.UUID] = []
+        self.answers: list[tuple[uuid.UUID, Answer]] = []
+
+
+@pytest.fixture
+def manager(qtbot: QtBot) -> Iterator[tuple[PopupManager, Wire]]:
+    wire = Wire()
+    popups = PopupManager(
+        language="de",
+        send_receipt=wire.receipts.append,
+        send_answer=lambda alarm_id, answer: wire.answers.append((alarm_id, answer)),
+    )
+    yield popups, wire
+    popups.close_all()
+
+
+def test_receipt_after_shown_and_dedupe_by_alarm_id(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, wire = manager
+    message = notify(AlarmLevel.THREAT)
+    popups.show(message)
+    qtbot.waitUntil(lambda: wire.receipts == [message.alarm_id], timeout=2000)
+    popups.show(message)  # the hub re-sends on reconnect
+    assert len(popups.popups) == 1
+    assert wire.receipts == [message.alarm_id] * 2
+
+
+def test_answer_click_sends_and_closes(qtbot: QtBot, manager: tuple[PopupManager, Wire]) -> None:
+    popups, wire = manager
+    message = notify(AlarmLevel.SUPPORT)
+    popups.show(message)
+    popup = popups.popups[message.alarm_id]
+    qtbot.mouseClick(popup.buttons["Kann nicht"], Qt.MouseButton.LeftButton)
+    assert wire.answers == [(message.alarm_id, Answer.CANNOT)]
+    assert not popup.isVisible()
+    popups.show(message)  # a later re-send does not pop it up again
+    assert message.alarm_id not in popups.popups
+    assert wire.receipts[-1] == message.alarm_id
+
+
+def test_stay_away_acknowledge_sends_no_answer(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, wire = manager
+    message = notify(AlarmLevel.DANGER, Instruction.STAY_AWAY, room=None)
+    popups.show(message)
+    qtbot.mouseClick(
+        popups.popups[message.alarm_id].buttons["Verstanden"], Qt.MouseButton.LeftButton
+    )
+    assert wire.answers == []
+    assert popups.popups == {}
+
+
+def test_updates_change_responders_and_resolve_closes(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, _ = manager
+    message = notify(AlarmLevel.THREAT)
+    popups.show(message)
+    popup = popups.popups[message.alarm_id]
+    assert "Noch niemand" in popup.responders_label.text()
+    update = AlarmUpdate(alarm_id=message.alarm_id, state=AlarmState.ACTIVE, responders=[COMING])
+    assert popups.update(update)
+    assert "Bernd Beispiel" in popup.responders_label.text()
+    resolved = AlarmUpdate(alarm_id=message.alarm_id, state=AlarmState.RESOLVED, responders=[])
+    assert popups.update(resolved)
+    assert not popup.isVisible()
+    assert not popups.update(
+        AlarmUpdate(alarm_id=uuid.uuid4(), state=AlarmState.ACTIVE, responders=[])
+    )
+
+
+def test_tray_tooltips() -> None:
+    assert tooltip(View(Status.IDLE, connected=True), "de") == "Stiller Alarm – bereit"
+    assert "nicht geschützt" in tooltip(View(Status.IDLE, connected=False), "de")
+    assert tooltip(View(Status.COMING, True, coming=2), "de").endswith("(2)")
+    not_delivered = tooltip(View(Status.NOT_DELIVERED, connected=False), "de")
+    assert "bitte telefonisch Hilfe holen" in not_delivered
+    assert "nicht geschützt" in not_delivered
+    assert tooltip(View(Status.STORED, True), "en") == "Silent alarm – received"
+
+
+def test_icons_differ_by_state(qapp: object) -> None:
+    images = {
+        (status, connected): draw_icon(View(status, connected), 32).toImage()
+        for status in Status
+        for connected in (True, False)
+    }
+    assert images[(Status.IDLE, True)] != images[(Status.IDLE, False)]
+    assert images[(Status.IDLE, True)] != images[(Status.STORED, True)]
+    assert images[(Status.STORED, True)] != images[(Status.NOT_DELIVERED, True)]
+
+
+def test_every_text_has_both_languages() -> None:
+    from agent.i18n import text
+
+    for message_id in message_ids():
+        for language in ("de", "en"):
+            assert text(
+                message_id,
+                language,
+                room="1",
+                level="x",
+                number="1",
+                name="n",
+                floor="f",
+                raiser="r",
+                names="a",
+                count=1,
+            )

@@ -1,0 +1,1 @@
+"""Test harness shared by the test layers: real hub, scripted hub, X servers, clients."""

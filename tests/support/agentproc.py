@@ -1,0 +1,101 @@
+"""Runs the real agent (``python -m agent.cli run``) as a subprocess on a test X display."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from agent.outbox import Outbox
+from shared.protocol import RaiseAlarm
+from tests.support.waiting import wait_until
+from tests.support.xserver import XServer
+
+
+def write_agent_config(path: Path, **values: object) -> Path:
+    """A TOML agent config; data_dir and log_dir default to folders beside it."""
+    values.setdefault("data_dir", str(path.parent / "data"))
+    values.setdefault("log_dir", str(path.parent / "logs"))
+    lines = []
+    for key, value in values.items():
+        if isinstance(value, list):
+            lines.append(f"{key} = [{', '.join(_quote(v) for v in value)}]")
+        elif isinstance(value, int):
+            lines.append(f"{key} = {value}")
+        else:
+            lines.append(f"{key} = {_quote(value)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _quote(value: object) -> str:
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+@dataclass
+class RunningAgent:
+    process: subprocess.Popen[bytes]
+    config_path: Path
+    data_dir: Path
+    log_path: Path
+    _output: IO[bytes]
+
+    def log(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for_log(self, pattern: str, timeout: float = 10.0) -> str:
+        """The first log line matching pattern; fails early if the agent died."""
+        regex = re.compile(pattern)
+
+        def probe() -> str | None:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"agent exited with {self.process.returncode}:\n{self.log()}")
+            return next((line for line in self.log().splitlines() if regex.search(line)), None)
+
+        return wait_until(probe, timeout, what=f"agent log line {pattern!r}")
+
+    def pending(self) -> list[RaiseAlarm]:
+        """What the agent's outbox holds right now (read through a second connection)."""
+        outbox = Outbox(self.data_dir)
+        try:
+            return outbox.pending()
+        finally:
+            outbox.close()
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL after timeout; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._output.close()
+        return self.process.returncode
+
+
+def start_agent(config_path: Path, x: XServer) -> RunningAgent:
+    """Start the tray agent on display x; returns at once (wait on its log for readiness)."""
+    with config_path.open("rb") as handle:
+        config = tomllib.load(handle)
+    data_dir = Path(config["data_dir"])
+    log_dir = Path(config["log_dir"])
+    log_dir.mkdir(parents=True, exist_ok=True)
+    output = (log_dir / "stdout-stderr.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "run", "--config", str(config_path)],
+        env=x.env(),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    return RunningAgent(process, config_path, data_dir, log_dir / "agent.log", output)

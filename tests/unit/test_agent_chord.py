@@ -1,0 +1,111 @@
+"""Chord parsing, formatting and the matcher's once-per-press and no-history guarantees."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from agent.chord import Chord, ChordError, ChordMatcher, format_chord, parse_chord
+
+
+def test_parse_and_format_round_trip() -> None:
+    chord = parse_chord("Alt + CTRL + P")
+    assert chord == Chord(frozenset({"ctrl", "alt"}), "p")
+    assert format_chord(chord) == "ctrl+alt+p"
+    assert str(parse_chord("shift+super+f9")) == "shift+super+f9"
+    assert parse_chord("strg+alt+1") == Chord(frozenset({"ctrl", "alt"}), "1")
+
+
+def test_chord_is_frozen() -> None:
+    chord = parse_chord("ctrl+alt+p")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chord.key = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "not of the form"),
+        ("ctrl++p", "not of the form"),
+        ("ctrl+alt", "not a modifier"),
+        ("hyper+p", "not a modifier"),
+        ("ctrl+alt+äö", "unknown key"),
+        ("p", "at least one modifier"),
+        ("ctrl+alt+f1", "console"),
+        ("ctrl+alt+F12", "console"),
+    ],
+)
+def test_bad_chords_are_refused(text: str, fragment: str) -> None:
+    with pytest.raises(ChordError, match=fragment):
+        parse_chord(text)
+
+
+def test_bare_function_key_and_ctrl_alt_f13_are_allowed() -> None:
+    assert parse_chord("pause").modifiers == frozenset()
+    assert parse_chord("ctrl+alt+f13").key == "f13"
+
+
+def test_matcher_fires_once_per_press_despite_auto_repeat() -> None:
+    matcher = ChordMatcher(parse_chord("ctrl+alt+p"))
+    assert not matcher.key_down("ctrl")
+    assert not matcher.key_down("alt")
+    assert matcher.key_down("p")
+    # X11 auto-repeat: more presses of p without a release.
+    assert not any(matcher.key_down("p") for _ in range(20))
+    matcher.key_up("p")
+    assert matcher.key_down("p")  # a second, real press fires again
+    matcher.key_up("p")
+    matcher.key_up("alt")
+    assert not matcher.key_down("p")
+
+
+def test_matcher_needs_all_modifiers_in_any_order() -> None:
+    matcher = ChordMatcher(parse_chord("ctrl+alt+p"))
+    assert not matcher.key_down("ctrl")
+    assert not matcher.key_down("p")  # alt missing
+    matcher.key_up("p")
+    matcher.key_down("alt")
+    assert matcher.key_down("p")
+
+
+def test_matcher_tolerates_an_extra_modifier() -> None:
+    # A modifier whose release was missed must not block the alarm.
+    matcher = ChordMatcher(parse_chord("ctrl+alt+p"))
+    for key in ("shift", "alt", "ctrl"):
+        matcher.key_down(key)
+    assert matcher.key_down("p")
+
+
+def test_other_keys_leave_no_trace() -> None:
+    matcher = ChordMatcher(parse_chord("ctrl+alt+p"))
+    before = dataclasses.asdict(matcher)
+    typed = "Mein Passwort ist geheim 1234!"
+    for char in typed:
+        assert not matcher.key_down(char.lower())
+        matcher.key_up(char.lower())
+    for key in ("enter", "backspace", None, "x"):
+        matcher.key_down(key)
+        matcher.key_up(key)
+    assert dataclasses.asdict(matcher) == before
+    # The matcher's whole memory: the chord, held modifiers, the chord-key flag.
+    assert set(vars(matcher)) == {"chord", "_held", "_chord_key_down"}
+    assert matcher.held_modifiers == frozenset()
+
+
+def test_held_modifiers_are_the_only_memory_and_are_released() -> None:
+    matcher = ChordMatcher(parse_chord("ctrl+alt+p"))
+    matcher.key_down("ctrl")
+    matcher.key_down("a")  # Ctrl+A while editing
+    assert matcher.held_modifiers == frozenset({"ctrl"})
+    matcher.key_up("a")
+    matcher.key_up("ctrl")
+    assert matcher.held_modifiers == frozenset()
+
+
+def test_reset_forgets_held_modifiers() -> None:
+    matcher = ChordMatcher(parse_chord("ctrl+alt+p"))
+    matcher.key_down("ctrl")
+    matcher.key_down("alt")
+    matcher.reset()
+    assert not matcher.key_down("p")

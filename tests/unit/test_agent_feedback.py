@@ -1,0 +1,69 @@
+"""The raiser's discreet status: sent, stored, someone coming, resolved, not delivered."""
+
+from __future__ import annotations
+
+import uuid
+
+from agent.feedback import STORED_DEADLINE, Feedback, Status, View
+from shared.domain import AlarmState, Answer
+from shared.protocol import Responder
+
+COMING = Responder(name="B. Beispiel", room="102", answer=Answer.COMING)
+CANNOT = Responder(name="C. Muster", room="103", answer=Answer.CANNOT)
+
+
+def test_starts_idle_and_not_protected() -> None:
+    view = Feedback().view
+    assert view == View(Status.IDLE, connected=False)
+    assert not view.protected
+
+
+def test_happy_path_sent_stored_coming_resolved() -> None:
+    fb = Feedback()
+    fb.link_changed(True)
+    alarm = uuid.uuid4()
+    assert fb.raised(alarm, now=100.0).status is Status.SENT
+    assert fb.stored(alarm).status is Status.STORED
+    assert fb.updated(alarm, AlarmState.ACTIVE, [CANNOT]).status is Status.STORED
+    view = fb.updated(alarm, AlarmState.ACKNOWLEDGED, [COMING, CANNOT, COMING])
+    assert (view.status, view.coming) == (Status.COMING, 2)
+    assert fb.tick(now=1000.0).status is Status.COMING  # the deadline no longer applies
+    assert fb.updated(alarm, AlarmState.RESOLVED, [COMING]).status is Status.RESOLVED
+
+
+def test_no_stored_ack_within_deadline_means_use_the_phone() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=10.0)
+    assert fb.tick(now=10.0 + STORED_DEADLINE - 0.01).status is Status.SENT
+    assert fb.tick(now=10.0 + STORED_DEADLINE).status is Status.NOT_DELIVERED
+    # The link keeps retrying; a late ack still counts.
+    assert fb.stored(alarm).status is Status.STORED
+
+
+def test_other_alarms_do_not_change_the_raisers_status() -> None:
+    fb = Feedback()
+    mine, other = uuid.uuid4(), uuid.uuid4()
+    fb.raised(mine, now=0.0)
+    assert fb.stored(other).status is Status.SENT
+    assert fb.updated(other, AlarmState.RESOLVED, []).status is Status.SENT
+    assert fb.owns(mine)
+    assert not fb.owns(other)
+
+
+def test_new_alarm_resets_the_count() -> None:
+    fb = Feedback()
+    first = uuid.uuid4()
+    fb.raised(first, now=0.0)
+    fb.updated(first, AlarmState.ACTIVE, [COMING])
+    view = fb.raised(uuid.uuid4(), now=5.0)
+    assert (view.status, view.coming) == (Status.SENT, 0)
+
+
+def test_link_state_is_independent_of_alarm_status() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.link_changed(True)
+    fb.raised(alarm, now=0.0)
+    view = fb.link_changed(False)
+    assert (view.status, view.protected) == (Status.SENT, False)

@@ -1,0 +1,283 @@
+"""The link against a scripted hub on a real WebSocket: hello, outbox, heartbeats, failover."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from agent.backoff import Backoff
+from agent.link import Link, LinkEvents
+from agent.outbox import Outbox
+from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger
+from shared.protocol import (
+    PROTOCOL_VERSION,
+    AlarmNotify,
+    AlarmStored,
+    AlarmUpdate,
+    Hello,
+    Ping,
+    Pong,
+    RaiseAlarm,
+    Receipt,
+    Respond,
+    Welcome,
+    utc_now,
+)
+from tests.support.fakehub import ROOM, fake_hub
+
+
+class Recorder(LinkEvents):
+    """Collects the link's callbacks so a test can wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+        self._cond = threading.Condition()
+
+    def _add(self, name: str, value: object) -> None:
+        with self._cond:
+            self.events.append((name, value))
+            self._cond.notify_all()
+
+    def wait(self, name: str, count: int = 1, timeout: float = 5.0) -> list[object]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [value for n, value in self.events if n == name]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{name} x{count} not seen; got {self.events!r}")
+                self._cond.wait(left)
+
+    def connected(self, welcome: Welcome) -> None:
+        self._add("connected", welcome)
+
+    def disconnected(self, code: int | None, reason: str) -> None:
+        self._add("disconnected", (code, reason))
+
+    def alarm_queued(self, alarm: RaiseAlarm) -> None:
+        self._add("queued", alarm)
+
+    def alarm_stored(self, stored: AlarmStored) -> None:
+        self._add("stored", stored)
+
+    def alarm_notify(self, notify: AlarmNotify) -> None:
+        self._add("notify", notify)
+
+    def alarm_update(self, update: AlarmUpdate) -> None:
+        self._add("update", update)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path)
+    yield box
+    box.close()
+
+
+LinkFactory = Callable[..., tuple[Link, Recorder]]
+
+
+@pytest.fixture
+def make_link(outbox: Outbox) -> Iterator[LinkFactory]:
+    links: list[Link] = []
+
+    def make(*urls: str, **kwargs: object) -> tuple[Link, Recorder]:
+        recorder = Recorder()
+        link = Link(
+            hub_urls=list(urls),
+            workstation_id="ws-101",
+            token=SecretStr("tok-101"),
+            user="Erika Mustermann",
+            outbox=outbox,
+            events=recorder,
+            backoff=Backoff(floor=0.02, cap=0.1, base=0.05),
+            **kwargs,  # type: ignore[arg-type]
+        )
+        links.append(link)
+        link.start()
+        return link, recorder
+
+    yield make
+    for link in links:
+        link.stop()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.005)
+
+
+def notify(level: AlarmLevel = AlarmLevel.THREAT) -> AlarmNotify:
+    return AlarmNotify(
+        alarm_id=uuid.uuid4(),
+        level=level,
+        instruction=Instruction.COME_HELP,
+        room=ROOM,
+        raiser="Max Muster",
+        raised_at=utc_now(),
+    )
+
+
+def test_hello_first_then_pending_alarms_then_stored(
+    outbox: Outbox, make_link: LinkFactory
+) -> None:
+    waiting = RaiseAlarm(
+        alarm_id=uuid.uuid4(), level=AlarmLevel.DANGER, trigger=Trigger.CLI, raised_at=utc_now()
+    )
+    outbox.add(waiting)  # raised while no hub was reachable
+    with fake_hub() as hub:
+        _, events = make_link(hub.url)
+        events.wait("connected")
+        hub.wait_for(lambda m: isinstance(m, RaiseAlarm))
+        hello = hub.received[0]
+        assert isinstance(hello, Hello)
+        assert hello.protocol == PROTOCOL_VERSION
+        assert (hello.workstation_id, hello.token.get_secret_value()) == ("ws-101", "tok-101")
+        assert hello.user == "Erika Mustermann"
+        assert hub.received[1] == waiting
+        stored = events.wait("stored")[0]
+        assert isinstance(stored, AlarmStored)
+        assert stored.alarm_id == waiting.alarm_id
+        wait_until(lambda: outbox.pending() == [])
+
+
+def test_raise_alarm_is_persisted_then_sent_without_delay(
+    outbox: Outbox, make_link: LinkFactory
+) -> None:
+    with fake_hub() as hub:
+        link, events = make_link(hub.url)
+        events.wait("connected")
+        started = time.monotonic()
+        alarm = link.raise_alarm(AlarmLevel.SUPPORT, Trigger.HOTKEY)
+        assert outbox.pending() == [alarm]  # on disk when raise_alarm returns
+        hub.wait_for(lambda m: isinstance(m, RaiseAlarm) and m.alarm_id == alarm.alarm_id)
+        events.wait("stored")
+        elapsed = time.monotonic() - started
+        assert elapsed < 0.5  # no timer in the path; the outbox rescan runs every 2 s
+        assert alarm.raised_at.tzinfo is not None
+        assert alarm.level is AlarmLevel.SUPPORT
+        assert alarm.trigger is Trigger.HOTKEY
+        wait_until(lambda: outbox.pending() == [])
+
+
+def test_alarm_raised_offline_stays_queued_and_goes_out_on_connect(
+    outbox: Outbox, make_link: LinkFactory
+) -> None:
+    with fake_hub() as hub:
+        hub.store = False
+        link, events = make_link(hub.url)
+        events.wait("connected")
+        alarm = link.raise_alarm(AlarmLevel.THREAT, Trigger.TRAY)
+        hub.wait_for(lambda m: isinstance(m, RaiseAlarm))
+    assert outbox.pending() == [alarm]  # never acknowledged: still queued
+    events.wait("disconnected")
+
+
+def test_second_url_is_tried_when_the_first_is_dead(make_link: LinkFactory) -> None:
+    dead = f"ws://127.0.0.1:{free_port()}/ws/agent"
+    with fake_hub() as hub:
+        _, events = make_link(dead, hub.url)
+        events.wait("connected")
+        assert hub.count(Hello) == 1
+
+
+def test_refusal_is_logged_and_retried(
+    make_link: LinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agent.link")
+    with fake_hub(refuse=(4401, "unknown workstation or bad token")) as hub:
+        make_link(hub.url)
+        wait_until(lambda: hub.count(Hello) >= 3)
+    refusals = [r.getMessage() for r in caplog.records if "before welcome" in r.getMessage()]
+    assert refusals
+    assert "code=4401" in refusals[0]
+    assert "bad token" in refusals[0]
+    assert all("tok-101" not in r.getMessage() for r in caplog.records)
+
+
+def test_hub_ping_is_answered_and_agent_pings_too(make_link: LinkFactory) -> None:
+    with fake_hub(heartbeat_interval=0.05, send_pings=True) as hub:
+        _, events = make_link(hub.url)
+        events.wait("connected")
+        hub.wait_for(lambda m: isinstance(m, Pong) and m.reply_to is not None)
+        hub.wait_for(lambda m: isinstance(m, Ping))
+
+
+def test_frozen_hub_is_noticed_within_three_intervals_and_reconnected(
+    make_link: LinkFactory,
+) -> None:
+    interval = 0.1
+    with fake_hub(heartbeat_interval=interval) as hub:
+        _, events = make_link(hub.url)
+        events.wait("connected")
+        hub.frozen = True
+        frozen_at = time.monotonic()
+        events.wait("disconnected", timeout=5 * interval + 1.0)
+        noticed_after = time.monotonic() - frozen_at
+        assert noticed_after >= 2 * interval  # not before the hub could have answered
+        assert noticed_after <= 3 * interval + 0.5
+        hub.frozen = False
+        events.wait("connected", count=2)
+
+
+def test_notify_update_receipt_and_answer(make_link: LinkFactory) -> None:
+    with fake_hub() as hub:
+        link, events = make_link(hub.url)
+        events.wait("connected")
+        message = notify()
+        hub.push(message)
+        assert events.wait("notify")[0] == message
+        link.send_receipt(message.alarm_id)
+        hub.wait_for(lambda m: isinstance(m, Receipt) and m.alarm_id == message.alarm_id)
+        link.respond(message.alarm_id, Answer.COMING)
+        answer = hub.wait_for(lambda m: isinstance(m, Respond))
+        assert isinstance(answer, Respond)
+        assert (answer.alarm_id, answer.answer) == (message.alarm_id, Answer.COMING)
+        update = AlarmUpdate(alarm_id=message.alarm_id, state=AlarmState.RESOLVED, responders=[])
+        hub.push(update)
+        assert events.wait("update")[0] == update
+
+
+def test_answer_given_offline_is_sent_after_reconnect(make_link: LinkFactory) -> None:
+    port = free_port()
+    link, _ = make_link(f"ws://127.0.0.1:{port}/ws/agent")
+    alarm_id = uuid.uuid4()
+    link.respond(alarm_id, Answer.CANNOT)
+    with fake_hub(port=port) as hub:  # the hub comes up on the port the link keeps trying
+        answer = hub.wait_for(lambda m: isinstance(m, Respond))
+        assert isinstance(answer, Respond)
+        assert answer.alarm_id == alarm_id
+
+
+def test_rescan_sends_alarms_another_process_queued(tmp_path: Path, make_link: LinkFactory) -> None:
+    with fake_hub() as hub:
+        _, events = make_link(hub.url, rescan_interval=0.05)
+        events.wait("connected")
+        other = Outbox(tmp_path)  # as the trigger command would open it
+        alarm = RaiseAlarm(
+            alarm_id=uuid.uuid4(), level=AlarmLevel.THREAT, trigger=Trigger.CLI, raised_at=utc_now()
+        )
+        other.add(alarm)
+        hub.wait_for(lambda m: isinstance(m, RaiseAlarm) and m.alarm_id == alarm.alarm_id)
+        wait_until(lambda: other.pending() == [])
+        other.close()
+        assert hub.count(RaiseAlarm) == 1  # sent once per connection, not per rescan

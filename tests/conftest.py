@@ -9,6 +9,8 @@ import pytest
 
 from tests.support.hub import RunningHub, start_demo_hub
 
+pytest_plugins = ["tests.support.xserver"]  # the `xservers` display factory
+
 
 @pytest.fixture
 def demo_hub(tmp_path: Path) -> Iterator[RunningHub]:

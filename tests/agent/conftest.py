@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.xserver import xservers  # noqa: F401 - the factory fixture
-
 
 @pytest.fixture(scope="session")
 def qapp_args() -> list[str]:

@@ -47,15 +47,18 @@ class XServer:
         env.update(DISPLAY=self.display, QT_QPA_PLATFORM="xcb", **extra)
         return env
 
-    def xdotool(self, *args: str, timeout: float = 5.0) -> subprocess.CompletedProcess[str]:
-        """Run xdotool on this display; raises on a non-zero exit."""
+    def xdotool(
+        self, *args: str, timeout: float = 5.0, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run xdotool on this display; raises on a non-zero exit unless check is False
+        (``search`` exits 1 when nothing matches)."""
         return subprocess.run(
             ["xdotool", *args],
             env=self.env(),
             capture_output=True,
             text=True,
             timeout=timeout,
-            check=True,
+            check=check,
         )
 
     def stop(self) -> None:

@@ -115,6 +115,7 @@ async def _seed_demo_once(settings: Settings, hub_url: str) -> demo.DemoLogin:
     try:
         if await Directory(db).is_empty():
             return await demo.seed(db, settings.data_dir, hub_url)
+        demo.point_agents_at(settings.data_dir, hub_url)
         return demo.read_login(settings.data_dir)
     finally:
         await db.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,11 @@ def _write_private(path: Path, text: str) -> None:
         file.write(text)
 
 
-def agent_config(hub_url: str, workstation_id: str, token: str, user: str, agent_dir: Path) -> str:
-    """The TOML an agent reads (see docs/agent.md)."""
-    values: dict[str, object] = {
+def agent_config(
+    hub_url: str, workstation_id: str, token: str, user: str, agent_dir: Path
+) -> dict[str, object]:
+    """The settings an agent reads (see docs/agent.md)."""
+    return {
         "hub_urls": [hub_url],
         "workstation_id": workstation_id,
         "token": token,
@@ -62,10 +65,24 @@ def agent_config(hub_url: str, workstation_id: str, token: str, user: str, agent
         "data_dir": str(agent_dir / "data"),
         "log_dir": str(agent_dir / "log"),
     }
-    # JSON strings, numbers and arrays are valid TOML values.
-    return "".join(
-        f"{key} = {json.dumps(value, ensure_ascii=False)}\n" for key, value in values.items()
+
+
+def _write_agent_config(path: Path, values: dict[str, object]) -> None:
+    # JSON strings, numbers and arrays of them are valid TOML values.
+    _write_private(
+        path,
+        "".join(
+            f"{key} = {json.dumps(value, ensure_ascii=False)}\n" for key, value in values.items()
+        ),
     )
+
+
+def point_agents_at(data_dir: Path, hub_url: str) -> None:
+    """A later start on another host or port updates the demo agents' configs."""
+    for path in sorted((data_dir / AGENTS_DIR).glob("*.toml")):
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+        if values.get("hub_urls") != [hub_url]:
+            _write_agent_config(path, {**values, "hub_urls": [hub_url]})
 
 
 async def seed(db: Database, data_dir: Path, hub_url: str) -> DemoLogin:
@@ -82,7 +99,7 @@ async def seed(db: Database, data_dir: Path, hub_url: str) -> DemoLogin:
         token = new_device_token()
         await directory.add_workstation(ws_id, site_id, rooms[room], token, role, user)
         agent_dir = data_dir / AGENTS_DIR / ws_id
-        _write_private(
+        _write_agent_config(
             data_dir / AGENTS_DIR / f"{ws_id}.toml",
             agent_config(hub_url, ws_id, token, user, agent_dir),
         )

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
+from pydantic import BaseModel
 
 from dispatch import views
 from dispatch.alarms import AlarmRecord, AlarmStore
@@ -82,15 +83,24 @@ class Hub:
         return {ws for ws, peers in self._agents.items() if any(not p.closed for p in peers)}
 
     async def agent_joined(self, peer: AgentPeer) -> None:
-        """Registers first, then replays: an alarm in between is sent twice, never missed."""
+        """Registers, then replays every open alarm for the workstation.
+
+        Fan-outs that happen while the replay is read from the store are held
+        back and sent after it: the replay may predate them, and a newer update
+        must never be overtaken by an older state. Registering first means an
+        alarm in between is sent twice (agents deduplicate), never missed.
+        """
+        peer.hold()
         self._agents[peer.workstation.id].add(peer)
         log.info("agent_connected", workstation=peer.workstation.id)
+        replay: list[BaseModel] = []
         for record in await self.alarms.open_alarms_for(peer.workstation.id):
             recipient = record.recipient(peer.workstation.id)
             if recipient is not None:
-                peer.send(views.notify(record, recipient))
+                replay.append(views.notify(record, recipient))
             if record.workstation_id == peer.workstation.id:
-                peer.send(views.update(record))
+                replay.append(views.update(record))
+        peer.release(*replay)
 
     def agent_left(self, peer: AgentPeer) -> None:
         peers = self._agents.get(peer.workstation.id)
@@ -101,9 +111,11 @@ class Hub:
         log.info("agent_disconnected", workstation=peer.workstation.id)
 
     async def console_joined(self, peer: ConsolePeer) -> None:
+        """The snapshot first, then changes made while it was read (as for agents)."""
+        peer.hold()
         self._consoles.add(peer)
         records = await self.alarms.open_alarms()
-        peer.send(AlarmSnapshot(alarms=[views.console_alarm(r) for r in records]))
+        peer.release(AlarmSnapshot(alarms=[views.console_alarm(r) for r in records]))
 
     def console_left(self, peer: ConsolePeer) -> None:
         self._consoles.discard(peer)

@@ -26,6 +26,7 @@ class Peer:
         self.last_heard = time.monotonic()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_LIMIT)
         self._sender: asyncio.Task[None] | None = None
+        self._held: list[str] | None = None
         self.closed = False
 
     def start(self) -> None:
@@ -34,11 +35,26 @@ class Peer:
     def heard(self) -> None:
         self.last_heard = time.monotonic()
 
+    def hold(self) -> None:
+        """Keep what is sent from now on until ``release``; see Hub.agent_joined."""
+        self._held = []
+
+    def release(self, *first: BaseModel) -> None:
+        """Send ``first``, then everything held back, in that order."""
+        held, self._held = self._held or [], None
+        for message in first:
+            self.send(message)
+        for text in held:
+            self.send(text)
+
     def send(self, message: BaseModel | str) -> None:
         """Queues without waiting; the wire form can be shared by many peers."""
         if self.closed:
             return
         text = message if isinstance(message, str) else encode(message)
+        if self._held is not None:
+            self._held.append(text)
+            return
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:

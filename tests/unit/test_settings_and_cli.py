@@ -102,3 +102,31 @@ def test_every_setting_is_documented() -> None:
         name for name in Settings.model_fields if f"SILENT_ALARM_{name.upper()}" not in documented
     ]
     assert not missing, f"add to docs/configuration.md: {missing}"
+
+
+def test_demo_restarted_on_another_port_points_its_agents_there(tmp_path: Path) -> None:
+    import asyncio
+    import tomllib
+
+    from dispatch import demo
+    from dispatch.database import Database
+    from dispatch.migrate import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}"
+    upgrade(url)
+
+    async def seed() -> None:
+        db = Database(url)
+        try:
+            await demo.seed(db, tmp_path, "ws://127.0.0.1:1111/ws/agent")
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
+    config = tmp_path / demo.AGENTS_DIR / "pc-1-01.toml"
+    token = tomllib.loads(config.read_text())["token"]
+    demo.point_agents_at(tmp_path, "ws://127.0.0.1:2222/ws/agent")
+    moved = tomllib.loads(config.read_text())
+    assert moved["hub_urls"] == ["ws://127.0.0.1:2222/ws/agent"]
+    assert moved["token"] == token
+    assert config.stat().st_mode & 0o077 == 0  # still readable by its owner only

@@ -9,7 +9,8 @@ import pytest
 
 from tests.support.hub import RunningHub, start_demo_hub
 
-pytest_plugins = ["tests.support.xserver"]  # the `xservers` display factory
+# Fixtures every folder may use: `xservers` (X displays), `page` and `logged_in_page` (Chromium).
+pytest_plugins = ["tests.support.xserver", "tests.support.browser"]
 
 
 @pytest.fixture

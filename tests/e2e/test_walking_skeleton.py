@@ -11,11 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.integration.conftest import query
 from tests.support.agentproc import RunningAgent, start_agent
-from tests.support.browser import GUARD_PC, chromium, log_in_to_console
 from tests.support.hub import RunningHub
 from tests.support.xserver import XServer, wait_for_window
 
@@ -41,7 +40,9 @@ def test_hotkey_reaches_neighbour_popup_and_console_but_not_a_far_room(
     demo_hub: RunningHub,
     xservers: Callable[..., XServer],
     agents: list[RunningAgent],
+    logged_in_page: Page,
 ) -> None:
+    page = logged_in_page
     raiser_x, neighbour_x, far_x = xservers(), xservers(), xservers()
     raiser = start_agent(demo_hub.agent_config_path("pc-1-01"), raiser_x)  # room 1.01
     neighbour = start_agent(demo_hub.agent_config_path("pc-1-02"), neighbour_x)  # room 1.02
@@ -51,50 +52,46 @@ def test_hotkey_reaches_neighbour_popup_and_console_but_not_a_far_room(
         agent.wait_for_log("connected to hub")
         agent.wait_for_log("hotkey listening")
 
-    with chromium() as browser:
-        page = browser.new_page(viewport=GUARD_PC)
-        log_in_to_console(page, demo_hub)
+    popup_after: dict[str, float] = {}
 
-        popup_after: dict[str, float] = {}
+    def watch_popup() -> None:
+        wait_for_window(neighbour_x.display, "^Stiller Alarm – Raum 1.01$", timeout=5)
+        popup_after["s"] = time.monotonic() - pressed
 
-        def watch_popup() -> None:
-            wait_for_window(neighbour_x.display, "^Stiller Alarm – Raum 1.01$", timeout=5)
-            popup_after["s"] = time.monotonic() - pressed
+    watcher = threading.Thread(target=watch_popup)
+    pressed = time.monotonic()
+    raiser_x.xdotool("key", "ctrl+alt+p")
+    watcher.start()
+    # wait_for_selector checks on every animation frame; expect() polls at 100 ms and up.
+    page.wait_for_selector("[data-testid=alarm-row]", timeout=5000)
+    console_after = time.monotonic() - pressed
+    row = page.get_by_test_id("alarm-row")
+    expect(row).to_have_count(1)
+    watcher.join(10)
+    assert "s" in popup_after, "the neighbour's popup did not appear within 5 s"
 
-        watcher = threading.Thread(target=watch_popup)
-        pressed = time.monotonic()
-        raiser_x.xdotool("key", "ctrl+alt+p")
-        watcher.start()
-        # wait_for_selector checks on every animation frame; expect() polls at 100 ms and up.
-        page.wait_for_selector("[data-testid=alarm-row]", timeout=5000)
-        console_after = time.monotonic() - pressed
-        row = page.get_by_test_id("alarm-row")
-        expect(row).to_have_count(1)
-        watcher.join(10)
-        assert "s" in popup_after, "the neighbour's popup did not appear within 5 s"
+    expect(row.get_by_test_id("room")).to_contain_text("1.01")
+    expect(row.get_by_test_id("room")).to_contain_text("Beratung 1")
+    expect(row.get_by_test_id("raiser")).to_contain_text("Frau Albers")
+    alarm_id = row.get_attribute("data-alarm-id")
+    assert alarm_id
 
-        expect(row.get_by_test_id("room")).to_contain_text("1.01")
-        expect(row.get_by_test_id("room")).to_contain_text("Beratung 1")
-        expect(row.get_by_test_id("raiser")).to_contain_text("Frau Albers")
-        alarm_id = row.get_attribute("data-alarm-id")
-        assert alarm_id
+    # The far room was never a recipient, so its screen stays empty.
+    recipients = query(
+        demo_hub, "SELECT workstation_id FROM alarm_recipients WHERE alarm_id = ?", alarm_id
+    )
+    assert ("pc-1-04",) not in recipients
+    assert ("pc-1-02",) in recipients
+    assert windows(far_x, POPUP) == []
+    assert "popup shown" not in far.log()
+    assert windows(raiser_x, POPUP) == []  # nothing on the raiser's screen for the visitor
 
-        # The far room was never a recipient, so its screen stays empty.
-        recipients = query(
-            demo_hub, "SELECT workstation_id FROM alarm_recipients WHERE alarm_id = ?", alarm_id
-        )
-        assert ("pc-1-04",) not in recipients
-        assert ("pc-1-02",) in recipients
-        assert windows(far_x, POPUP) == []
-        assert "popup shown" not in far.log()
-        assert windows(raiser_x, POPUP) == []  # nothing on the raiser's screen for the visitor
-
-        neighbour.wait_for_log(f"popup shown {alarm_id}")
-        popup = wait_for_window(neighbour_x.display, "^Stiller Alarm – Raum 1.01$")
-        neighbour_x.xdotool("windowfocus", "--sync", str(popup))
-        neighbour_x.xdotool("key", "alt+i")  # "&Ich komme"
-        expect(row.get_by_test_id("responder")).to_contain_text("Herr Becker", timeout=5000)
-        raiser.wait_for_log(r"tray status coming \(1\)")
+    neighbour.wait_for_log(f"popup shown {alarm_id}")
+    popup = wait_for_window(neighbour_x.display, "^Stiller Alarm – Raum 1.01$")
+    neighbour_x.xdotool("windowfocus", "--sync", str(popup))
+    neighbour_x.xdotool("key", "alt+i")  # "&Ich komme"
+    expect(row.get_by_test_id("responder")).to_contain_text("Herr Becker", timeout=5000)
+    raiser.wait_for_log(r"tray status coming \(1\)")
 
     print(
         f"\nhotkey -> neighbour popup: {popup_after['s'] * 1000:.0f} ms"

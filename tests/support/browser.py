@@ -1,11 +1,16 @@
-"""Debian's Chromium through Playwright (Playwright cannot download browsers here)."""
+"""Debian's Chromium through Playwright, and the console login, for browser tests.
+
+Playwright cannot download browsers here, so it drives /usr/bin/chromium.
+Registered as a pytest plugin in tests/conftest.py: the fixtures below are
+available to every test folder.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.support.hub import RunningHub
 
@@ -22,22 +27,50 @@ CHROMIUM_ARGS = [
 GUARD_PC = {"width": 1366, "height": 768}
 
 
-@contextmanager
-def chromium() -> Iterator[Browser]:
+@pytest.fixture(scope="module")
+def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+        yield driver
 
 
-def log_in_to_console(page: Page, hub: RunningHub) -> None:
-    """As the demo guard; returns once the console's live connection is open."""
-    login = hub.login
+@pytest.fixture(scope="module")
+def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
+    browser = playwright_driver.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def browser_context(chromium: Browser) -> Iterator[BrowserContext]:
+    context = chromium.new_context(
+        viewport=GUARD_PC,  # type: ignore[arg-type]
+        locale="de-DE",
+        timezone_id="Europe/Berlin",
+    )
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser_context: BrowserContext) -> Page:
+    return browser_context.new_page()
+
+
+def log_in(page: Page, hub: RunningHub, password: str | None = None) -> None:
+    """Fills the real login form as the demo guard and submits it."""
     page.goto(f"{hub.url}/login")
-    page.fill("#username", login.username)
-    page.fill("#password", login.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{hub.url}/console")
+    page.get_by_label("Benutzername").fill(hub.login.username)
+    page.get_by_label("Passwort").fill(password if password is not None else hub.login.password)
+    page.get_by_role("button", name="Anmelden").click()
+
+
+@pytest.fixture
+def logged_in_page(page: Page, demo_hub: RunningHub) -> Page:
+    """The console of the demo guard "wache", connected to the hub and showing its snapshot."""
+    log_in(page, demo_hub)
+    expect(page).to_have_url(f"{demo_hub.url}/console")
     expect(page.get_by_test_id("connection")).to_have_attribute("data-status", "open")
+    return page

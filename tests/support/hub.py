@@ -76,8 +76,28 @@ class RunningHub:
 def start_demo_hub(
     data_dir: Path, port: int | None = None, env: dict[str, str] | None = None, timeout: float = 30
 ) -> RunningHub:
-    """Starts ``python -m dispatch demo`` and returns once /healthz answers."""
-    port = port or free_port()
+    """Starts ``python -m dispatch demo`` and returns once /healthz answers.
+
+    A free port can be taken by another process between probing and binding;
+    without a fixed port the start is tried again on a fresh one.
+    """
+    attempts = 1 if port else 3
+    for attempt in range(attempts):
+        try:
+            return _start_once(data_dir, port or free_port(), env, timeout)
+        except PortTaken:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def _start_once(
+    data_dir: Path, port: int, env: dict[str, str] | None, timeout: float
+) -> RunningHub:
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"hub-{port}.log"
     child_env = {**os.environ, **(env or {})}
@@ -102,7 +122,9 @@ def start_demo_hub(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"hub exited with {process.returncode}:\n{hub.log()[-3000:]}")
+            output = hub.log()[-3000:]
+            error = PortTaken if "address already in use" in output else RuntimeError
+            raise error(f"hub exited with {process.returncode}:\n{output}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{hub.url}/healthz", timeout=1).status_code == 200:
                 return hub

@@ -10,22 +10,18 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import subprocess
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
 
 import pytest
 
 from tests.support.waiting import wait_until
 
-FIRST_DISPLAY = 90
 TRAY_SELECTION = "_NET_SYSTEM_TRAY_S0"
-_allocation = threading.Lock()  # two threads must not pick the same number
 
 
 @dataclass
@@ -74,23 +70,6 @@ class XServer:
             log.close()
 
 
-def _taken(number: int) -> bool:
-    return Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists()
-
-
-def _accepts_connections(number: int) -> bool:
-    if not Path(f"/tmp/.X11-unix/X{number}").exists():
-        return False
-    probe = subprocess.run(
-        ["xdotool", "getdisplaygeometry"],
-        env={**os.environ, "DISPLAY": f":{number}"},
-        capture_output=True,
-        timeout=5,
-        check=False,
-    )
-    return probe.returncode == 0
-
-
 def _tray_owned(display: str) -> bool:
     from Xlib import X
     from Xlib.display import Display
@@ -104,23 +83,41 @@ def _tray_owned(display: str) -> bool:
 
 
 def _start_xvfb(timeout: float, screen: str) -> XServer:
-    for _ in range(10):
-        with _allocation:
-            number = next(n for n in range(FIRST_DISPLAY, FIRST_DISPLAY + 500) if not _taken(n))
-            log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in XServer.stop
-            xvfb = subprocess.Popen(
-                ["Xvfb", f":{number}", "-screen", "0", screen, "-nolisten", "tcp"],
-                stdout=log,
-                stderr=log,
-            )
-            server = XServer(number, xvfb, _logs=[log])
-            deadline = time.monotonic() + timeout
-            while xvfb.poll() is None and time.monotonic() < deadline:
-                if _accepts_connections(number):
-                    return server
-                time.sleep(0.01)
-        server.stop()  # lost a race for the number, or too slow: try the next one
-    raise RuntimeError("could not start Xvfb")
+    """Xvfb picks a free display itself (-displayfd) and writes its number once it
+    accepts connections: no race with other test processes over display numbers."""
+    ready, announce = os.pipe()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in XServer.stop
+    xvfb = subprocess.Popen(
+        # -noreset: by default X resets when its last client leaves, and a client
+        # connecting during that reset (trayer after our probes) is refused.
+        [
+            "Xvfb",
+            "-displayfd",
+            str(announce),
+            "-noreset",
+            "-screen",
+            "0",
+            screen,
+            "-nolisten",
+            "tcp",
+        ],
+        stdout=log,
+        stderr=log,
+        pass_fds=(announce,),
+    )
+    os.close(announce)
+    try:
+        with os.fdopen(ready, "rb") as pipe:
+            readable, _, _ = select.select([pipe], [], [], timeout)
+            number = pipe.readline().strip() if readable else b""
+    except OSError:
+        number = b""
+    if not number.isdigit():
+        xvfb.kill()
+        xvfb.wait(5)
+        log.seek(0)
+        raise RuntimeError(f"Xvfb did not start within {timeout} s: {log.read()[-500:]!r}")
+    return XServer(int(number), xvfb, _logs=[log])
 
 
 @contextlib.contextmanager

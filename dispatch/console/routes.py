@@ -1,0 +1,209 @@
+"""The guards' web console: login, logout, the console page and its static files.
+
+Sessions are Starlette's signed cookie (``silent_alarm_session``, SameSite
+strict). It holds ``operator_id`` once logged in, ``csrf`` (a random token
+every form carries in a hidden field) and ``lang``. The live alarm list is
+not served here: the page talks to ``/ws/console`` (``dispatch.console_ws``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from dispatch import __version__
+from dispatch.console import i18n
+from dispatch.directory import Directory, OperatorView
+
+HERE = Path(__file__).resolve().parent
+STATIC_PATH = "/console/static"
+
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,  # a missing catalogue key fails loudly, never renders empty
+    )
+)
+
+# Pages carry CSRF tokens and live alarm data: never cached, never framed.
+# Alpine's standard build evaluates its expressions with Function(), hence 'unsafe-eval';
+# scripts still come only from the hub itself, and no inline script runs.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self'; "
+        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+        "form-action 'self'; base-uri 'none'; object-src 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+router = APIRouter(include_in_schema=False)
+router.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console_static")
+
+
+# --- session helpers ---------------------------------------------------------
+
+
+def _language(request: Request) -> str:
+    """``?lang=`` switches and is remembered in the session; German otherwise."""
+    asked = request.query_params.get("lang")
+    if asked in i18n.LANGUAGES:
+        request.session["lang"] = asked
+    return i18n.language(request.session.get("lang"))
+
+
+def _csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str) or not token:
+        token = _new_csrf_token(request)
+    return token
+
+
+def _new_csrf_token(request: Request) -> str:
+    token = secrets.token_urlsafe(32)
+    request.session["csrf"] = token
+    return token
+
+
+def _csrf_valid(request: Request, submitted: str) -> bool:
+    expected = request.session.get("csrf")
+    if not isinstance(expected, str) or not expected or not submitted:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), submitted.encode("utf-8"))
+
+
+async def _current_operator(request: Request) -> OperatorView | None:
+    operator_id = request.session.get("operator_id")
+    if not isinstance(operator_id, int):
+        return None
+    directory: Directory = request.app.state.directory
+    operator = await directory.operator(operator_id)
+    if operator is None:  # deleted since login: the session is worthless
+        request.session.pop("operator_id", None)
+    return operator
+
+
+def _render(
+    request: Request, name: str, lang: str, status_code: int = 200, **context: Any
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "t": i18n.messages(lang),
+            "lang": lang,
+            "static": STATIC_PATH,
+            "version": __version__,
+            **context,
+        },
+        status_code=status_code,
+        headers=PAGE_HEADERS,
+    )
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _login_page(
+    request: Request,
+    lang: str,
+    status_code: int = 200,
+    error: str | None = None,
+    username: str = "",
+) -> Response:
+    return _render(
+        request,
+        "login.html",
+        lang,
+        status_code,
+        csrf=_csrf_token(request),
+        error=error,
+        username=username,
+    )
+
+
+# --- routes -----------------------------------------------------------------
+
+
+@router.get("/")
+async def index(request: Request) -> Response:
+    return _redirect("/console" if await _current_operator(request) else "/login")
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    lang = _language(request)
+    if await _current_operator(request) is not None:
+        return _redirect("/console")
+    return _login_page(request, lang)
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    lang = _language(request)
+    t = i18n.messages(lang)
+    if not _csrf_valid(request, csrf):
+        _new_csrf_token(request)
+        return _login_page(request, lang, 403, t["csrf_failed"], username)
+    directory: Directory = request.app.state.directory
+    operator = await directory.authenticate_operator(username, password)
+    if operator is None:
+        # One message for unknown user and wrong password alike.
+        return _login_page(request, lang, 401, t["login_failed"], username)
+    # A fresh session on login: nothing from before survives except the language.
+    request.session.clear()
+    request.session["lang"] = lang
+    request.session["operator_id"] = operator.id
+    _new_csrf_token(request)
+    return _redirect("/console")
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    lang = _language(request)
+    if not _csrf_valid(request, csrf):
+        return _render(
+            request,
+            "error.html",
+            lang,
+            403,
+            message=i18n.messages(lang)["csrf_failed"],
+        )
+    request.session.clear()
+    request.session["lang"] = lang
+    return _redirect("/login")
+
+
+@router.get("/console")
+async def console(request: Request) -> Response:
+    lang = _language(request)
+    operator = await _current_operator(request)
+    if operator is None:
+        return _redirect("/login")
+    return _render(
+        request,
+        "console.html",
+        lang,
+        operator=operator,
+        csrf=_csrf_token(request),
+        config={"lang": lang, "loginUrl": "/login", "socketPath": "/ws/console"},
+        catalogue=i18n.messages(lang),
+    )

@@ -1,0 +1,1 @@
+"""Console tests: real hub, real Chromium."""

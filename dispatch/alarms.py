@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.audit import AuditTrail
 from dispatch.database import Database
-from dispatch.directory import WorkstationView, room_ref
+from dispatch.directory import WorkstationView, room_refs
 from dispatch.models import Alarm, AlarmRecipient, Room, RoomNeighbour, Workstation
 from dispatch.routing import Placement, route
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger, WorkstationRole
@@ -307,8 +307,7 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
     if not alarms:
         return []
     ids = [a.id for a in alarms]
-    room_ids = {a.room_id for a in alarms if a.room_id is not None}
-    rooms = {r.id: r for r in await session.scalars(select(Room).where(Room.id.in_(room_ids)))}
+    rooms = await room_refs(session, (a.room_id for a in alarms if a.room_id is not None))
     recipient_rows = await session.execute(
         select(AlarmRecipient, Room.number)
         .join(Workstation, Workstation.id == AlarmRecipient.workstation_id)
@@ -336,7 +335,7 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
             state=AlarmState(a.state),
             trigger=Trigger(a.trigger),
             workstation_id=a.workstation_id,
-            room=room_ref(rooms[a.room_id]) if a.room_id is not None else None,
+            room=rooms[a.room_id] if a.room_id is not None else None,
             raiser_name=a.raiser_name,
             raised_at=a.raised_at,
             stored_at=a.stored_at,

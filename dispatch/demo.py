@@ -15,13 +15,15 @@ from dispatch.directory import Directory
 from shared.domain import WorkstationRole
 
 SITE = ("Jobcenter Musterstadt", "Musterstraße 1, 12345 Musterstadt")
-ROOMS = [  # number, name, floor
-    ("E.01", "Empfang / Sicherheitsdienst", "EG"),
-    ("1.01", "Beratung 1", "1. OG"),
-    ("1.02", "Beratung 2", "1. OG"),
-    ("1.03", "Beratung 3", "1. OG"),
-    ("1.04", "Leistungsabteilung", "1. OG"),
-    ("1.05", "Teamleitung", "1. OG"),
+BUILDING = "Haus A"
+FLOORS = [("EG", 0), ("1. OG", 1)]
+ROOMS = [  # number, name, floor, nearest marked entrance, x/y on the floor plan in metres
+    ("E.01", "Empfang / Sicherheitsdienst", "EG", "Haupteingang", (12.0, 4.0)),
+    ("1.01", "Beratung 1", "1. OG", "Eingang A / Treppenhaus 1", (4.0, 4.0)),
+    ("1.02", "Beratung 2", "1. OG", "Eingang A / Treppenhaus 1", (9.0, 4.0)),
+    ("1.03", "Beratung 3", "1. OG", "Eingang A / Treppenhaus 1", (14.0, 4.0)),
+    ("1.04", "Leistungsabteilung", "1. OG", "Eingang B / Treppenhaus 2", (19.0, 4.0)),
+    ("1.05", "Teamleitung", "1. OG", "Eingang B / Treppenhaus 2", (24.0, 4.0)),
 ]
 NEIGHBOURS = [("1.01", "1.02"), ("1.02", "1.03"), ("1.03", "1.04"), ("1.04", "1.05")]
 WORKSTATIONS = [  # id, room, role, who works there
@@ -89,9 +91,13 @@ async def seed(db: Database, data_dir: Path, hub_url: str) -> DemoLogin:
     """Creates the demo site once; writes the guard login and one agent config per PC."""
     directory = Directory(db)
     site_id = await directory.add_site(*SITE)
+    building_id = await directory.add_building(site_id, BUILDING)
+    floors = {name: await directory.add_floor(building_id, name, level) for name, level in FLOORS}
     rooms = {
-        number: await directory.add_room(site_id, number, name, floor, building="Haus A")
-        for number, name, floor in ROOMS
+        number: await directory.add_room(
+            floors[floor], number, name, entrance=entrance, x_m=x, y_m=y
+        )
+        for number, name, floor, entrance, (x, y) in ROOMS
     }
     for a, b in NEIGHBOURS:
         await directory.link_rooms(rooms[a], rooms[b])

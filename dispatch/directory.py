@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.auth import hash_password, hash_token, token_matches, verify_password
 from dispatch.database import Database
-from dispatch.models import Operator, Room, RoomNeighbour, Site, Workstation
+from dispatch.models import Building, Floor, Operator, Room, RoomNeighbour, Site, Workstation
 from shared.domain import WorkstationRole
 from shared.protocol import RoomRef, utc_now
+
+REVOKED = "revoked"  # a workstation whose secret no longer opens a connection
 
 
 class DirectoryError(ValueError):
@@ -37,8 +41,28 @@ class OperatorView:
     role: str
 
 
-def room_ref(room: Room) -> RoomRef:
-    return RoomRef(number=room.number, name=room.name, floor=room.floor, building=room.building)
+async def room_refs(session: AsyncSession, room_ids: Iterable[int]) -> dict[int, RoomRef]:
+    """What recipients are told about rooms: number, name, floor, building, entrance."""
+    wanted = set(room_ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Room, Floor.name, Building.name)
+        .join(Floor, Floor.id == Room.floor_id)
+        .join(Building, Building.id == Floor.building_id)
+        .where(Room.id.in_(wanted))
+    )
+    return {
+        room.id: RoomRef(
+            number=room.number,
+            name=room.name,
+            floor=floor,
+            building=building,
+            entrance=room.entrance or None,
+            phone=room.phone or None,
+        )
+        for room, floor, building in rows
+    }
 
 
 class Directory:
@@ -54,16 +78,62 @@ class Directory:
             await session.flush()
             return site.id
 
+    async def add_building(self, site_id: int, name: str, address: str = "") -> int:
+        async with self._db.write() as session:
+            if await session.scalar(
+                select(Building.id).where(Building.site_id == site_id, Building.name == name)
+            ):
+                raise DirectoryError(f"building {name} exists already at this site")
+            building = Building(site_id=site_id, name=name, address=address)
+            session.add(building)
+            await session.flush()
+            return building.id
+
+    async def add_floor(self, building_id: int, name: str, level: int = 0) -> int:
+        async with self._db.write() as session:
+            if await session.scalar(
+                select(Floor.id).where(Floor.building_id == building_id, Floor.name == name)
+            ):
+                raise DirectoryError(f"floor {name} exists already in this building")
+            floor = Floor(building_id=building_id, name=name, level=level)
+            session.add(floor)
+            await session.flush()
+            return floor.id
+
     async def add_room(
-        self, site_id: int, number: str, name: str, floor: str, building: str | None = None
+        self,
+        floor_id: int,
+        number: str,
+        name: str,
+        *,
+        phone: str = "",
+        entrance: str = "",
+        x_m: float | None = None,
+        y_m: float | None = None,
     ) -> int:
         async with self._db.write() as session:
+            site_id = await session.scalar(
+                select(Building.site_id)
+                .join(Floor, Floor.building_id == Building.id)
+                .where(Floor.id == floor_id)
+            )
+            if site_id is None:
+                raise DirectoryError(f"no floor {floor_id}")
             duplicate = await session.scalar(
                 select(Room.id).where(Room.site_id == site_id, Room.number == number)
             )
             if duplicate is not None:
                 raise DirectoryError(f"room {number} exists already at this site")
-            room = Room(site_id=site_id, number=number, name=name, floor=floor, building=building)
+            room = Room(
+                site_id=site_id,
+                floor_id=floor_id,
+                number=number,
+                name=name,
+                phone=phone,
+                entrance=entrance,
+                x_m=x_m,
+                y_m=y_m,
+            )
             session.add(room)
             await session.flush()
             return room.id
@@ -135,16 +205,16 @@ class Directory:
     ) -> WorkstationView | None:
         async with self._db.read() as session:
             ws = await session.get(Workstation, workstation_id)
-            if ws is None or not token_matches(ws.token_hash, token):
+            if ws is None or ws.state == REVOKED or not token_matches(ws.token_hash, token):
                 return None
-            room = await session.get(Room, ws.room_id) if ws.room_id is not None else None
+            refs = await room_refs(session, [ws.room_id] if ws.room_id is not None else [])
         return WorkstationView(
             id=ws.id,
             site_id=ws.site_id,
             role=WorkstationRole(ws.role),
             display_name=ws.display_name,
             room_id=ws.room_id,
-            room=room_ref(room) if room else None,
+            room=refs.get(ws.room_id) if ws.room_id is not None else None,
         )
 
     async def record_seen(self, seen: dict[str, tuple[datetime, str]]) -> None:

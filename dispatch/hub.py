@@ -102,6 +102,13 @@ class Hub:
                 replay.append(views.update(record))
         peer.release(*replay)
 
+    async def disconnect(self, workstation_id: str, code: int, reason: str) -> int:
+        """Closes every live socket of a workstation (revocation); returns how many."""
+        peers = list(self._agents.get(workstation_id, ()))
+        for peer in peers:
+            await peer.close(code, reason)
+        return len(peers)
+
     def agent_left(self, peer: AgentPeer) -> None:
         peers = self._agents.get(peer.workstation.id)
         if peers is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -53,11 +55,40 @@ class Base(DeclarativeBase):
 
 
 class Site(Base):
+    """A location with its own address, police hand-off data and routing settings."""
+
     __tablename__ = "sites"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(400), default="")
+    police_notes: Mapped[str] = mapped_column(Text, default="")  # access, parking, key safe
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    # Rooms on the same floor within this distance count as neighbours (0: links only).
+    neighbour_radius_m: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Building(Base):
+    __tablename__ = "buildings"
+    __table_args__ = (UniqueConstraint("site_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(400), default="")
+
+
+class Floor(Base):
+    __tablename__ = "floors"
+    __table_args__ = (UniqueConstraint("building_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"))
+    name: Mapped[str] = mapped_column(String(64))  # "EG", "1. OG"
+    level: Mapped[int] = mapped_column(Integer, default=0)  # sort order, 0 = ground floor
+    plan_file: Mapped[str | None] = mapped_column(String(200))  # under DATA_DIR/plans/
+    width_m: Mapped[float | None] = mapped_column(Float)  # the plan's extent in metres
+    height_m: Mapped[float | None] = mapped_column(Float)
 
 
 class Room(Base):
@@ -66,19 +97,28 @@ class Room(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    floor_id: Mapped[int] = mapped_column(ForeignKey("floors.id"), index=True)
     number: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
-    floor: Mapped[str] = mapped_column(String(64))
-    building: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    x_m: Mapped[float | None] = mapped_column(Float)  # position on the floor plan, metres
+    y_m: Mapped[float | None] = mapped_column(Float)
+    # The nearest marked entrance or stairwell for responders and police.
+    entrance: Mapped[str] = mapped_column(String(120), default="")
 
 
 class RoomNeighbour(Base):
-    """Stored in both directions so a lookup needs one indexed query."""
+    """An admin's word on two rooms, stored in both directions.
+
+    ``link`` makes them neighbours whatever their distance; ``exclude`` keeps
+    rooms apart that the distance rule would join (a fire wall, another unit).
+    """
 
     __tablename__ = "room_neighbours"
 
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True)
     neighbour_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default="link")
 
 
 class Workstation(Base):
@@ -89,11 +129,31 @@ class Workstation(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
     room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"))
     role: Mapped[str] = mapped_column(String(16))
+    # pending: enrolled, waiting for a room; active; revoked: its secret no longer works.
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    hostname: Mapped[str] = mapped_column(String(128), default="")
     display_name: Mapped[str] = mapped_column(String(200), default="")
     token_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 hex of the device secret
     agent_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EnrolmentCode(Base):
+    """A one-time, expiring code an agent trades for its per-device secret."""
+
+    __tablename__ = "enrolment_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"))  # pre-assigned, optional
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    workstation_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class Operator(Base):
@@ -105,6 +165,37 @@ class Operator(Base):
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # since the last success
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OperatorSite(Base):
+    """The sites an operator covers; an operator with none covers every site."""
+
+    __tablename__ = "operator_sites"
+
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+
+
+class AlarmPolicy(Base):
+    """Who is alerted, what they are told and how it escalates, per site and level.
+
+    ``scopes`` and ``escalation`` are JSON: scopes from dispatch.policy.Scope,
+    escalation a list of ``{"after_s": 60, "scope": "floor"}`` steps.
+    """
+
+    __tablename__ = "alarm_policies"
+    __table_args__ = (UniqueConstraint("site_id", "level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    scopes: Mapped[str] = mapped_column(Text)
+    raiser_feedback: Mapped[str] = mapped_column(String(16))  # none | count | names
+    escalation: Mapped[str] = mapped_column(Text, default="[]")
+    cancel_window_s: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Alarm(Base):
@@ -119,8 +210,13 @@ class Alarm(Base):
     state: Mapped[str] = mapped_column(String(16))
     raiser_name: Mapped[str | None] = mapped_column(String(200))
     claimed_room: Mapped[str | None] = mapped_column(String(64))
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)  # "ÜBUNG", kept out of statistics
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Escalation timers live here, not in memory, so they survive a hub restart.
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(200))
@@ -137,10 +233,12 @@ class AlarmRecipient(Base):
     workstation_id: Mapped[str] = mapped_column(ForeignKey("workstations.id"), primary_key=True)
     instruction: Mapped[str] = mapped_column(String(32))
     with_location: Mapped[bool] = mapped_column()
+    step: Mapped[int] = mapped_column(Integer, default=0)  # 0: first fan-out, n: escalation n
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     answer: Mapped[str | None] = mapped_column(String(16))
     responder_name: Mapped[str | None] = mapped_column(String(200))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditEvent(Base):

@@ -44,6 +44,7 @@ class CloseCode(IntEnum):
     PROTOCOL_ERROR = 4400  # malformed JSON, unknown type, or wrong order
     UNAUTHORIZED = 4401  # unknown workstation, bad token, or no operator session
     FORBIDDEN = 4403  # foreign Origin, or a role that may not do this
+    REVOKED = 4410  # an admin revoked this workstation; enrol again
     HANDSHAKE_TIMEOUT = 4408  # no hello in time
     UNSUPPORTED_VERSION = 4426  # protocol version the hub does not speak
     TOO_SLOW = 4429  # the peer did not read its messages; reconnect to catch up
@@ -91,6 +92,8 @@ class RoomRef(BaseModel):
     name: str
     floor: str
     building: str | None = None
+    entrance: str | None = None  # nearest marked entrance or stairwell, for responders
+    phone: str | None = None
 
 
 class Responder(BaseModel):

@@ -26,8 +26,10 @@ async def site(db: Database) -> Site:
     """Three rooms in a row (A-B-C) plus security; one PC in each."""
     directory = Directory(db)
     site_id = await directory.add_site("Test", "Teststraße 1")
+    floor = await directory.add_floor(await directory.add_building(site_id, "Haus 1"), "1. OG")
     a, b, c, s = [
-        await directory.add_room(site_id, n, f"Raum {n}", "1. OG") for n in ("A", "B", "C", "S")
+        await directory.add_room(floor, n, f"Raum {n}", entrance="Treppenhaus 1")
+        for n in ("A", "B", "C", "S")
     ]
     await directory.link_rooms(a, b)
     await directory.link_rooms(b, c)
@@ -55,6 +57,8 @@ async def test_store_routes_to_neighbour_and_security(site: Site) -> None:
     assert {r.workstation_id for r in record.recipients} == {"pc-b", "pc-s"}
     assert record.room is not None
     assert record.room.number == "A"
+    assert (record.room.floor, record.room.building) == ("1. OG", "Haus 1")
+    assert record.room.entrance == "Treppenhaus 1"
     assert record.state is AlarmState.ACTIVE
     assert record.stored_at.tzinfo is not None
 
@@ -143,8 +147,11 @@ async def test_wrong_token_does_not_authenticate(site: Site) -> None:
 
 
 async def test_duplicate_room_and_workstation_are_refused_and_nothing_changes(site: Site) -> None:
+    floor = await site.directory.add_floor(
+        await site.directory.add_building(site.raiser.site_id, "Haus 2"), "EG"
+    )
     with pytest.raises(DirectoryError):
-        await site.directory.add_room(site.raiser.site_id, "A", "again", "EG")
+        await site.directory.add_room(floor, "A", "again")  # numbers are unique per site
     with pytest.raises(DirectoryError):
         await site.directory.add_workstation("pc-a", site.raiser.site_id, None, "t")
     assert await site.directory.authenticate_workstation("pc-a", "token-pc-a") is not None

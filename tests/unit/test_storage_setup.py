@@ -47,3 +47,32 @@ async def test_audit_events_from_before_the_chain_are_chained_on_upgrade(tmp_pat
     finally:
         await database.dispose()
     assert (verdict.events, verdict.broken_at) == (2, None)
+
+
+def test_rooms_with_floor_names_get_buildings_and_floors_on_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0002")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO sites (id, name, address) VALUES (1, 'Jobcenter', '')")
+        db.executemany(
+            "INSERT INTO rooms (site_id, number, name, floor, building) VALUES (1, ?, ?, ?, ?)",
+            [
+                ("1.01", "A", "1. OG", "Haus A"),
+                ("1.02", "B", "1. OG", "Haus A"),
+                ("0.01", "C", "EG", None),
+            ],
+        )
+    upgrade(url)
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT r.number, f.name, b.name FROM rooms r JOIN floors f ON f.id = r.floor_id "
+            "JOIN buildings b ON b.id = f.building_id ORDER BY r.number"
+        ).fetchall()
+        floors = db.execute("SELECT count(*) FROM floors").fetchone()
+    assert rows == [
+        ("0.01", "EG", "Hauptgebäude"),
+        ("1.01", "1. OG", "Haus A"),
+        ("1.02", "1. OG", "Haus A"),
+    ]
+    assert floors == (2,)

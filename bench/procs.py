@@ -1,0 +1,147 @@
+"""The processes a benchmark run starts: the hub itself and load-generator workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STDOUT_LIMIT = 1 << 27
+
+
+class HubProcess:
+    """``python -m dispatch serve`` on 127.0.0.1, configured only through SILENT_ALARM_*."""
+
+    def __init__(self, data_dir: Path, port: int, heartbeat: float) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.heartbeat = heartbeat
+        self.secret = secrets.token_urlsafe(48)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/agent"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "SILENT_ALARM_DATA_DIR": str(self.data_dir),
+            "SILENT_ALARM_SESSION_SECRET": self.secret,
+            "SILENT_ALARM_HEARTBEAT_INTERVAL": str(self.heartbeat),
+            "SILENT_ALARM_PORT": str(self.port),
+            "SILENT_ALARM_HOST": "127.0.0.1",
+        }
+        self.starts += 1
+        log = (self.data_dir / f"hub-{self.starts}.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dispatch", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+
+    async def wait_ready(self, within: float = 60) -> float:
+        """Polls /healthz until it answers 200; returns the monotonic time it did."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"hub exited with {self.process.returncode}; see {self.data_dir}"
+                )
+            with contextlib.suppress(OSError):
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.write(
+                    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                )
+                status = await reader.readline()
+                writer.close()
+                if b" 200 " in status:
+                    return time.monotonic()
+            await asyncio.sleep(0.05)
+        raise TimeoutError("hub did not become ready")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+class Worker:
+    """One load-generator process (``python -m bench.worker``)."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def spawn(cls, config: dict[str, Any]) -> Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=STDOUT_LIMIT,
+        )
+        worker = cls(process)
+        await worker._send(json.dumps(config))
+        started = await worker._read(within=600)
+        assert started.get("event") == "started", started
+        return worker
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def _send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def _read(self, within: float = 60) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), within)
+        if not line:
+            raise RuntimeError(f"worker {self.pid} ended unexpectedly")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    async def ask(self, command: str) -> dict[str, Any]:
+        await self._send(command)
+        return await self._read()
+
+    async def stop(self) -> None:
+        if self.process.returncode is not None:
+            return
+        with contextlib.suppress(Exception):
+            await self._send("stop")
+            await asyncio.wait_for(self.process.wait(), 20)
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()

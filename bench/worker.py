@@ -1,0 +1,83 @@
+"""A load-generator process: holds a share of the idle agents (or MQTT clients).
+
+Started by ``bench.hub`` with its configuration as one JSON line on stdin; then answers
+``status``, ``report`` and ``stop`` lines with one JSON line each on stdout. It ends by
+itself on ``stop``, when stdin closes (the bench died) or after ``max_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from typing import Any
+
+from bench.common import cpu_seconds, raise_nofile_limit
+from bench.fleet import Fleet
+
+STDIN_LIMIT = 1 << 26
+
+
+async def _stdin() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=STDIN_LIMIT)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+def _say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def build(config: dict[str, Any]) -> Fleet:
+    if config["kind"] == "ws":
+        from bench.wsfleet import WsFleet
+
+        return WsFleet(
+            config["url"],
+            [(w, t) for w, t in config["agents"]],
+            config["heartbeat"],
+            agent_pings=config["agent_pings"],
+            receipts=config["receipts"],
+            first_connect_concurrency=config["connect_concurrency"],
+        )
+    from bench.mqttfleet import MqttFleet
+
+    return MqttFleet(
+        config["host"],
+        config["port"],
+        config["client_ids"],
+        config["heartbeat"],
+        subscribe=config["subscribe"],
+    )
+
+
+async def main() -> None:
+    raise_nofile_limit()
+    reader = await _stdin()
+    config = json.loads(await reader.readline())
+    fleet = build(config)
+    await fleet.start()
+    _say({"event": "started"})
+    try:
+        async with asyncio.timeout(config.get("max_seconds", 1800)):
+            while line := await reader.readline():
+                cmd = line.decode().strip()
+                if cmd == "status":
+                    _say(fleet.rec.status())
+                elif cmd == "report":
+                    _say({**fleet.rec.report(), "cpu_s": cpu_seconds(os.getpid())})
+                elif cmd == "stop":
+                    break
+    finally:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10):
+                await fleet.stop()
+        _say({"event": "stopped"})
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

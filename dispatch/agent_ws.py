@@ -107,7 +107,7 @@ async def _handle(peer: AgentPeer, hub: Hub, message: object) -> None:
             case RaiseAlarm():
                 await hub.raise_alarm(peer, message)
             case Receipt():
-                await hub.receipt(peer, message.alarm_id)
+                hub.receipt(peer, message.alarm_id)
             case Respond():
                 await hub.respond(peer, message)
             case Ping():

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch import topology
 from dispatch.audit import AuditTrail
 from dispatch.database import Database
 from dispatch.directory import WorkstationView, room_refs
-from dispatch.models import Alarm, AlarmRecipient, Room, RoomNeighbour, Workstation
+from dispatch.models import Alarm, AlarmRecipient, Room, RoomNeighbour, Site, Workstation
 from dispatch.routing import Placement, route
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger, WorkstationRole
 from shared.protocol import RaiseAlarm, Responder, RoomRef, utc_now
@@ -121,15 +122,22 @@ class AlarmStore:
                 stored_at=now,
             )
             session.add(alarm)
-            session.add_all(
-                AlarmRecipient(
-                    alarm_id=alarm.id,
-                    workstation_id=d.workstation_id,
-                    instruction=d.instruction.value,
-                    with_location=d.with_location,
+            await session.flush()
+            if deliveries:
+                # One executemany instead of one ORM object per recipient (level 3: thousands).
+                await session.execute(
+                    insert(AlarmRecipient),
+                    [
+                        {
+                            "alarm_id": alarm.id,
+                            "workstation_id": d.workstation_id,
+                            "instruction": d.instruction.value,
+                            "with_location": d.with_location,
+                            "step": 0,
+                        }
+                        for d in deliveries
+                    ],
                 )
-                for d in deliveries
-            )
             audit = await AuditTrail.open(session)
             audit.append(
                 actor,
@@ -154,8 +162,70 @@ class AlarmStore:
                     claimed=message.claimed_room,
                     mapped=own_number,
                 )
-            await session.flush()
-            return (await _load_records(session, [alarm]))[0], True
+        # Built from what was just written: re-reading thousands of recipients costs more.
+        return (
+            AlarmRecord(
+                id=message.alarm_id,
+                level=message.level,
+                state=AlarmState.ACTIVE,
+                trigger=message.trigger,
+                workstation_id=raiser.id,
+                room=raiser.room,
+                raiser_name=raiser_name,
+                raised_at=message.raised_at,
+                stored_at=now,
+                acknowledged_by=None,
+                resolved_by=None,
+                recipients=tuple(
+                    RecipientState(
+                        workstation_id=d.workstation_id,
+                        instruction=d.instruction,
+                        with_location=d.with_location,
+                        received=False,
+                        answer=None,
+                        responder_name=None,
+                        responder_room=None,
+                        answered_at=None,
+                    )
+                    for d in sorted(deliveries, key=lambda d: d.workstation_id)
+                ),
+            ),
+            True,
+        )
+
+    async def record_receipts(self, receipts: Collection[tuple[uuid.UUID, str]]) -> set[uuid.UUID]:
+        """Marks many popups as on screen in one transaction; returns the alarms that changed.
+
+        Receipts are batched by the hub: one commit for all that arrived within a
+        few milliseconds instead of one each, so receipts never queue ahead of
+        new alarms. A receipt from a non-recipient or a repeated one changes nothing.
+        """
+        if not receipts:
+            return set()
+        now = utc_now()
+        changed: set[uuid.UUID] = set()
+        async with self._db.write() as session:
+            audit = await AuditTrail.open(session)
+            for alarm_id, workstation_id in receipts:
+                result = await session.execute(
+                    update(AlarmRecipient)
+                    .where(
+                        AlarmRecipient.alarm_id == str(alarm_id),
+                        AlarmRecipient.workstation_id == workstation_id,
+                        AlarmRecipient.received_at.is_(None),
+                    )
+                    .values(received_at=now)
+                )
+                if result.rowcount:  # type: ignore[attr-defined]
+                    changed.add(alarm_id)
+                    audit.append(
+                        f"workstation:{workstation_id}",
+                        "alarm_delivered",
+                        alarm_id=alarm_id,
+                        workstation_id=workstation_id,
+                        at=now,
+                    )
+        return changed
 
     async def record_receipt(self, alarm_id: uuid.UUID, workstation_id: str) -> AlarmRecord | None:
         """Marks the alarm as on the recipient's screen; None when nothing changed."""
@@ -258,6 +328,19 @@ class AlarmStore:
             )
             return await _load_records(session, list(rows))
 
+    async def unconfirmed(self) -> dict[uuid.UUID, set[str]]:
+        """Recipients of open alarms whose popup has not been confirmed, by alarm."""
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(AlarmRecipient.alarm_id, AlarmRecipient.workstation_id)
+                .join(Alarm, Alarm.id == AlarmRecipient.alarm_id)
+                .where(Alarm.state.in_(OPEN_STATES), AlarmRecipient.received_at.is_(None))
+            )
+            missing: dict[uuid.UUID, set[str]] = {}
+            for alarm_id, workstation_id in rows:
+                missing.setdefault(uuid.UUID(alarm_id), set()).add(workstation_id)
+            return missing
+
     async def open_alarms_for(self, workstation_id: str) -> list[AlarmRecord]:
         """Open alarms this workstation raised or must be told about, oldest first."""
         async with self._db.read() as session:
@@ -274,12 +357,35 @@ class AlarmStore:
 
 
 async def _neighbours(session: AsyncSession, room_id: int | None) -> frozenset[int]:
+    """The raiser's neighbour rooms by the site's rule (dispatch.topology)."""
     if room_id is None:
         return frozenset()
-    rows = await session.scalars(
-        select(RoomNeighbour.neighbour_id).where(RoomNeighbour.room_id == room_id)
+    room = await session.get(Room, room_id)
+    site = await session.get(Site, room.site_id) if room else None
+    if room is None or site is None:
+        return frozenset()
+    words = await session.execute(
+        select(RoomNeighbour.neighbour_id, RoomNeighbour.kind).where(
+            RoomNeighbour.room_id == room_id
+        )
     )
-    return frozenset(rows)
+    links: list[int] = []
+    excludes: list[int] = []
+    for other, kind in words:
+        (excludes if kind == "exclude" else links).append(other)
+    same_floor: list[topology.PlacedRoom] = []
+    if site.neighbour_radius_m > 0 and room.x_m is not None:
+        rows = await session.execute(
+            select(Room.id, Room.floor_id, Room.x_m, Room.y_m).where(Room.floor_id == room.floor_id)
+        )
+        same_floor = [topology.PlacedRoom(*row) for row in rows]
+    return topology.neighbours(
+        topology.PlacedRoom(room.id, room.floor_id, room.x_m, room.y_m),
+        same_floor,
+        links,
+        excludes,
+        site.neighbour_radius_m,
+    )
 
 
 async def _candidates(
@@ -324,7 +430,7 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
                 received=row.received_at is not None,
                 answer=Answer(row.answer) if row.answer else None,
                 responder_name=row.responder_name,
-                responder_room=room_number,
+                responder_room=room_number if row.answer else None,
                 answered_at=row.answered_at,
             )
         )
@@ -341,7 +447,7 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
             stored_at=a.stored_at,
             acknowledged_by=a.acknowledged_by,
             resolved_by=a.resolved_by,
-            recipients=tuple(recipients[a.id]),
+            recipients=tuple(sorted(recipients[a.id], key=lambda r: r.workstation_id)),
         )
         for a in alarms
     ]

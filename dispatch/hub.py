@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 
 import structlog
 from pydantic import BaseModel
@@ -31,6 +32,8 @@ from shared.protocol import (
 log = structlog.get_logger(__name__)
 
 MISSED_HEARTBEATS = 3
+RECEIPT_BATCH_WINDOW = 0.02
+"""Seconds receipts are gathered before one commit writes them all."""
 
 
 class Hub:
@@ -48,6 +51,9 @@ class Hub:
         self._agents: dict[str, set[AgentPeer]] = defaultdict(set)
         self._consoles: set[ConsolePeer] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._receipts: set[tuple[uuid.UUID, str]] = set()
+        self._receipts_waiting = asyncio.Event()
+        self._seen: dict[str, tuple[datetime, str]] = {}
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -55,6 +61,7 @@ class Hub:
         self._tasks = [
             asyncio.create_task(self._every(self.heartbeat_interval, self.supervise)),
             asyncio.create_task(self._every(self.redeliver_interval, self.redeliver)),
+            asyncio.create_task(self._write_receipts()),
         ]
 
     async def stop(self) -> None:
@@ -65,6 +72,8 @@ class Hub:
                 await task
         for peer in [*self._all_agents(), *self._consoles]:
             await peer.close(CloseCode.GOING_AWAY, "hub shutting down")
+        await self._flush_receipts()
+        await self._record_seen()
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
@@ -92,6 +101,7 @@ class Hub:
         """
         peer.hold()
         self._agents[peer.workstation.id].add(peer)
+        self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
         log.info("agent_connected", workstation=peer.workstation.id)
         replay: list[BaseModel] = []
         for record in await self.alarms.open_alarms_for(peer.workstation.id):
@@ -115,6 +125,7 @@ class Hub:
             peers.discard(peer)
             if not peers:
                 del self._agents[peer.workstation.id]
+        self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
         log.info("agent_disconnected", workstation=peer.workstation.id)
 
     async def console_joined(self, peer: ConsolePeer) -> None:
@@ -156,10 +167,29 @@ class Hub:
         self._fan_out(record, [r.workstation_id for r in record.recipients])
         self._to_consoles(record)
 
-    async def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
-        record = await self.alarms.record_receipt(alarm_id, peer.workstation.id)
-        if record is not None:
-            self._to_consoles(record)
+    def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
+        """Queued, not awaited: the agent's next message is read at once."""
+        self._receipts.add((alarm_id, peer.workstation.id))
+        self._receipts_waiting.set()
+
+    async def _write_receipts(self) -> None:
+        while True:
+            await self._receipts_waiting.wait()
+            await asyncio.sleep(RECEIPT_BATCH_WINDOW)
+            try:
+                await self._flush_receipts()
+            except Exception:  # unwritten receipts only mean the popup is sent again
+                log.exception("receipts_not_written")
+
+    async def _flush_receipts(self) -> None:
+        batch, self._receipts = self._receipts, set()
+        self._receipts_waiting.clear()
+        changed = await self.alarms.record_receipts(batch)
+        if self._consoles:
+            for alarm_id in changed:
+                record = await self.alarms.get(alarm_id)
+                if record is not None:
+                    self._to_consoles(record)
 
     async def respond(self, peer: AgentPeer, message: Respond) -> None:
         record = await self.alarms.record_answer(
@@ -202,37 +232,38 @@ class Hub:
 
     async def redeliver(self) -> None:
         """Re-sends every open alarm to connected recipients that have not confirmed it."""
-        for record in await self.alarms.open_alarms():
+        for alarm_id, workstations in (await self.alarms.unconfirmed()).items():
             missing = [
-                r.workstation_id
-                for r in record.recipients
-                if not r.received and r.workstation_id in self._agents
+                ws
+                for ws in workstations
+                if ws in self._agents and (alarm_id, ws) not in self._receipts
             ]
-            if missing:
+            if missing and (record := await self.alarms.get(alarm_id)) is not None:
                 self._fan_out(record, missing)
 
     async def supervise(self) -> None:
-        """Pings every peer; closes those silent for three intervals (half-open sockets)."""
-        deadline = time.monotonic() - MISSED_HEARTBEATS * self.heartbeat_interval
+        """Closes peers silent for three intervals (half-open sockets, frozen PCs).
+
+        Agents and consoles ping the hub every interval and the hub answers, so a
+        live peer is never silent; the hub pings only those that have gone quiet,
+        which halves the heartbeat traffic of thousands of idle agents.
+        """
+        now = time.monotonic()
+        lost = now - MISSED_HEARTBEATS * self.heartbeat_interval
+        quiet = now - self.heartbeat_interval
         ping = encode(Ping())
         for peer in [*self._all_agents(), *self._consoles]:
-            if peer.last_heard < deadline:
+            if peer.last_heard < lost:
                 log.warning("peer_heartbeat_lost", peer=peer.label)
                 await peer.close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
-            else:
+            elif peer.last_heard < quiet:
                 peer.send(ping)
         await self._record_seen()
 
     async def _record_seen(self) -> None:
-        # One transaction per round instead of one per handshake: a reconnect storm
-        # of thousands of agents must not queue thousands of commits before an alarm.
-        now = utc_now()
-        seen = {
-            p.workstation.id: (now, p.agent_version)
-            for peers in self._agents.values()
-            for p in peers
-            if not p.closed
-        }
+        # Connects and disconnects since the last round, in one transaction: a
+        # reconnect storm must not queue thousands of commits ahead of an alarm.
+        seen, self._seen = self._seen, {}
         await self.directory.record_seen(seen)
 
     def _all_agents(self) -> list[Peer]:

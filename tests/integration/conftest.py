@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -35,3 +36,14 @@ def query(hub: RunningHub, sql: str, *params: object) -> list[tuple[object, ...]
     """Reads the hub's own SQLite store, as an auditor would."""
     with sqlite3.connect(hub.data_dir / "dispatch.sqlite3") as db:
         return db.execute(sql, params).fetchall()
+
+
+async def eventually(
+    hub: RunningHub, sql: str, *params: object, expect: object, timeout: float = 3.0
+) -> None:
+    """Polls the store until the query returns ``expect`` (receipts are batch-written)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (rows := query(hub, sql, *params)) != expect:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"after {timeout} s the store still says {rows}, not {expect}")
+        await asyncio.sleep(0.02)

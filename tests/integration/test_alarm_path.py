@@ -17,7 +17,7 @@ from shared.protocol import (
     Receipt,
     Respond,
 )
-from tests.integration.conftest import Connect, query
+from tests.integration.conftest import Connect, eventually, query
 from tests.support.hub import RunningHub
 from tests.support.wsclient import AgentClient
 
@@ -65,13 +65,13 @@ async def test_raise_reaches_neighbour_and_security_and_answers_flow_back(
         ("Herr Becker", "1.02", Answer.COMING)
     ]
     assert (await security.expect(AlarmUpdate)).responders == update.responders
-    delivered = query(
+    await eventually(
         demo_hub,
         "SELECT workstation_id FROM alarm_recipients WHERE alarm_id = ? AND received_at IS NOT NULL"
         " ORDER BY workstation_id",
         str(sent.alarm_id),
+        expect=[("pc-1-02",), ("pc-e-01",)],
     )
-    assert delivered == [("pc-1-02",), ("pc-e-01",)]
 
 
 async def test_levels_one_and_two_skip_rooms_that_are_not_neighbours(agent: Connect) -> None:

@@ -155,3 +155,41 @@ async def test_duplicate_room_and_workstation_are_refused_and_nothing_changes(si
     with pytest.raises(DirectoryError):
         await site.directory.add_workstation("pc-a", site.raiser.site_id, None, "t")
     assert await site.directory.authenticate_workstation("pc-a", "token-pc-a") is not None
+
+
+async def test_receipts_are_written_in_one_batch_once(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    changed = await site.alarms.record_receipts({(record.id, "pc-b"), (record.id, "pc-s")})
+    assert changed == {record.id}
+    assert await site.alarms.record_receipts({(record.id, "pc-b")}) == set()  # repeated
+    assert await site.alarms.record_receipts({(record.id, "pc-c")}) == set()  # not a recipient
+    stored = await site.alarms.get(record.id)
+    assert stored is not None
+    assert {r.workstation_id for r in stored.recipients if r.received} == {"pc-b", "pc-s"}
+    assert await site.alarms.unconfirmed() == {}
+
+
+async def test_unconfirmed_lists_recipients_without_receipt(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    await site.alarms.record_receipts({(record.id, "pc-s")})
+    assert await site.alarms.unconfirmed() == {record.id: {"pc-b"}}
+
+
+async def test_an_excluded_room_is_no_neighbour_and_the_radius_adds_near_rooms(
+    db: Database, site: Site
+) -> None:
+    from sqlalchemy import update
+
+    from dispatch.models import Room, RoomNeighbour
+    from dispatch.models import Site as SiteRow
+
+    async with db.write() as session:
+        # pc-a's room A is linked to B; an admin excludes B, and rooms within 6 m count.
+        await session.execute(
+            update(RoomNeighbour).where(RoomNeighbour.room_id.is_not(None)).values(kind="exclude")
+        )
+        await session.execute(update(SiteRow).values(neighbour_radius_m=6.0))
+        for number, x in (("A", 0.0), ("B", 5.0), ("C", 5.5)):
+            await session.execute(update(Room).where(Room.number == number).values(x_m=x, y_m=0.0))
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    assert {r.workstation_id for r in record.recipients} == {"pc-c", "pc-s"}

@@ -72,7 +72,7 @@ class Feedback:
     def updated(self, alarm_id: uuid.UUID, state: AlarmState, responders: list[Responder]) -> View:
         if alarm_id != self._alarm_id:
             return self.view
-        if state is AlarmState.RESOLVED:
+        if state in (AlarmState.RESOLVED, AlarmState.CANCELLED):
             self._status = Status.RESOLVED
             return self.view
         # An update proves the hub has the alarm, even if AlarmStored got lost.

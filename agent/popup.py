@@ -187,7 +187,7 @@ class PopupManager:
         popup = self.popups.get(update.alarm_id)
         if popup is None:
             return update.alarm_id in self._done
-        if update.state is AlarmState.RESOLVED:
+        if update.state in (AlarmState.RESOLVED, AlarmState.CANCELLED):
             popup.answered = True
             popup.close()
             self._forget(update.alarm_id)

@@ -16,6 +16,7 @@ from dispatch.settings import Settings
 from dispatch.wire import ProtocolViolation, receive_message
 from shared.protocol import (
     PROTOCOL_VERSION,
+    CancelAlarm,
     CloseCode,
     Error,
     ErrorCode,
@@ -106,6 +107,8 @@ async def _handle(peer: AgentPeer, hub: Hub, message: object) -> None:
         match message:
             case RaiseAlarm():
                 await hub.raise_alarm(peer, message)
+            case CancelAlarm():
+                await hub.cancel(peer, message.alarm_id)
             case Receipt():
                 hub.receipt(peer, message.alarm_id)
             case Respond():

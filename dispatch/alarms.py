@@ -5,21 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import topology
 from dispatch.audit import AuditTrail
 from dispatch.database import Database
-from dispatch.directory import WorkstationView, room_refs
-from dispatch.models import Alarm, AlarmRecipient, Room, RoomNeighbour, Site, Workstation
-from dispatch.routing import Placement, route
+from dispatch.directory import REVOKED, WorkstationView, room_refs
+from dispatch.models import Alarm, AlarmRecipient, Floor, Room, RoomNeighbour, Site, Workstation
+from dispatch.policy import Policy, Scope, policy_for
+from dispatch.routing import Delivery, Placement, route
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger, WorkstationRole
 from shared.protocol import RaiseAlarm, Responder, RoomRef, utc_now
 
 OPEN_STATES = (AlarmState.ACTIVE.value, AlarmState.ACKNOWLEDGED.value)
+"""Alarms recipients are still told about."""
+FOLLOW_UP_STATES = (*OPEN_STATES, AlarmState.CANCELLED.value)
+"""Alarms the console still lists: a cancelled one waits for security to follow up."""
 
 
 class AlarmError(Exception):
@@ -59,6 +63,8 @@ class AlarmRecord:
     acknowledged_by: str | None
     resolved_by: str | None
     recipients: tuple[RecipientState, ...]
+    escalation_step: int = 0
+    cancel_until: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -75,6 +81,13 @@ class AlarmRecord:
             for r in answered
             if r.answer is not None
         ]
+
+    @property
+    def cancel_window_s(self) -> int:
+        """Seconds after storing in which the raiser may cancel (0: not at all)."""
+        if self.cancel_until is None:
+            return 0
+        return max(0, round((self.cancel_until - self.stored_at).total_seconds()))
 
     def recipient(self, workstation_id: str) -> RecipientState | None:
         return next((r for r in self.recipients if r.workstation_id == workstation_id), None)
@@ -102,13 +115,9 @@ class AlarmStore:
                     raise AlarmError("not_allowed", "alarm id belongs to another workstation")
                 return (await _load_records(session, [existing]))[0], False
 
-            neighbours = await _neighbours(session, raiser.room_id)
-            deliveries = route(
-                message.level,
-                Placement(raiser.id, raiser.room_id, raiser.role),
-                neighbours,
-                await _candidates(session, raiser.site_id, message.level, neighbours),
-            )
+            policy = await policy_for(session, raiser.site_id, message.level)
+            placement = await _placement(session, raiser.id)
+            deliveries = await _route(session, message.level, placement, policy.scopes)
             alarm = Alarm(
                 id=str(message.alarm_id),
                 workstation_id=raiser.id,
@@ -120,6 +129,8 @@ class AlarmStore:
                 claimed_room=message.claimed_room,
                 raised_at=message.raised_at,
                 stored_at=now,
+                next_escalation_at=_escalation_due(now, policy, 0),
+                cancel_until=now + timedelta(seconds=policy.cancel_window_s),
             )
             session.add(alarm)
             await session.flush()
@@ -176,6 +187,7 @@ class AlarmStore:
                 stored_at=now,
                 acknowledged_by=None,
                 resolved_by=None,
+                cancel_until=alarm.cancel_until,
                 recipients=tuple(
                     RecipientState(
                         workstation_id=d.workstation_id,
@@ -198,34 +210,40 @@ class AlarmStore:
 
         Receipts are batched by the hub: one commit for all that arrived within a
         few milliseconds instead of one each, so receipts never queue ahead of
-        new alarms. A receipt from a non-recipient or a repeated one changes nothing.
+        new alarms. A receipt from a non-recipient or a repeated one changes
+        nothing. One audit event per alarm names the workstations it reached.
         """
         if not receipts:
             return set()
         now = utc_now()
-        changed: set[uuid.UUID] = set()
+        wanted = {(str(alarm_id), ws) for alarm_id, ws in receipts}
         async with self._db.write() as session:
-            audit = await AuditTrail.open(session)
-            for alarm_id, workstation_id in receipts:
-                result = await session.execute(
-                    update(AlarmRecipient)
-                    .where(
-                        AlarmRecipient.alarm_id == str(alarm_id),
-                        AlarmRecipient.workstation_id == workstation_id,
-                        AlarmRecipient.received_at.is_(None),
-                    )
-                    .values(received_at=now)
+            rows = await session.execute(
+                select(AlarmRecipient.alarm_id, AlarmRecipient.workstation_id).where(
+                    AlarmRecipient.alarm_id.in_({alarm_id for alarm_id, _ in wanted}),
+                    AlarmRecipient.received_at.is_(None),
                 )
-                if result.rowcount:  # type: ignore[attr-defined]
-                    changed.add(alarm_id)
-                    audit.append(
-                        f"workstation:{workstation_id}",
-                        "alarm_delivered",
-                        alarm_id=alarm_id,
-                        workstation_id=workstation_id,
-                        at=now,
-                    )
-        return changed
+            )
+            fresh = [(alarm_id, ws) for alarm_id, ws in rows if (alarm_id, ws) in wanted]
+            if not fresh:
+                return set()
+            await session.execute(  # ORM bulk UPDATE by primary key: one executemany
+                update(AlarmRecipient),
+                [{"alarm_id": a, "workstation_id": w, "received_at": now} for a, w in fresh],
+            )
+            reached: dict[str, list[str]] = {}
+            for alarm_id, ws in fresh:
+                reached.setdefault(alarm_id, []).append(ws)
+            audit = await AuditTrail.open(session)
+            for alarm_id, workstations in reached.items():
+                audit.append(
+                    "hub",
+                    "alarm_delivered",
+                    alarm_id=uuid.UUID(alarm_id),
+                    at=now,
+                    workstations=sorted(workstations),
+                )
+        return {uuid.UUID(alarm_id) for alarm_id in reached}
 
     async def record_receipt(self, alarm_id: uuid.UUID, workstation_id: str) -> AlarmRecord | None:
         """Marks the alarm as on the recipient's screen; None when nothing changed."""
@@ -259,6 +277,8 @@ class AlarmStore:
                 raise AlarmError("not_allowed", "the alarm is resolved already")
             now = utc_now()
             row.answer, row.responder_name, row.answered_at = answer.value, name, now
+            if answer is Answer.COMING:
+                alarm.next_escalation_at = None  # someone is on the way: no wider circle
             row.received_at = row.received_at or now  # an answer proves the popup was seen
             (await AuditTrail.open(session)).append(
                 f"workstation:{workstation_id}",
@@ -276,12 +296,114 @@ class AlarmStore:
         )
 
     async def resolve(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord:
+        """The all-clear; for a cancelled alarm, the end of security's follow-up."""
         return await self._operator_transition(
             alarm_id,
             operator,
             AlarmState.RESOLVED,
-            from_states=(AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED),
+            from_states=(AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED, AlarmState.CANCELLED),
         )
+
+    async def cancel(self, alarm_id: uuid.UUID, raiser: WorkstationView) -> AlarmRecord:
+        """The raiser withdraws the alarm within the policy's window (a wrong key, say).
+
+        Security keeps seeing it as "cancelled — follow up": someone under
+        pressure may have been made to cancel.
+        """
+        async with self._db.write() as session:
+            alarm = await session.get(Alarm, str(alarm_id))
+            if alarm is None or alarm.workstation_id != raiser.id:
+                raise AlarmError("unknown_alarm", "no such alarm raised by this workstation")
+            if alarm.state not in OPEN_STATES:
+                raise AlarmError("not_allowed", f"alarm is {alarm.state}, cannot be cancelled")
+            now = utc_now()
+            if alarm.cancel_until is None or now > alarm.cancel_until:
+                raise AlarmError("not_allowed", "the cancel window has passed; the alarm stays")
+            alarm.state = AlarmState.CANCELLED.value
+            alarm.cancelled_at = now
+            alarm.next_escalation_at = None
+            (await AuditTrail.open(session)).append(
+                f"workstation:{raiser.id}",
+                "alarm_cancelled",
+                alarm_id=alarm_id,
+                workstation_id=raiser.id,
+                room_id=alarm.room_id,
+                at=now,
+            )
+            return await _load_one(session, alarm_id)
+
+    async def escalate_due(self, now: datetime) -> list[tuple[AlarmRecord, list[str]]]:
+        """Widens the circle of every alarm nobody acknowledged in time.
+
+        The timers are the alarms' ``next_escalation_at``, so they survive a
+        hub restart. Returns each escalated alarm with the workstations added.
+        """
+        escalated: list[tuple[AlarmRecord, list[str]]] = []
+        async with self._db.read() as session:  # the common case: nothing due, no write lock
+            if not await session.scalar(
+                select(Alarm.id)
+                .where(Alarm.next_escalation_at <= now, Alarm.state == AlarmState.ACTIVE.value)
+                .limit(1)
+            ):
+                return escalated
+        async with self._db.write() as session:
+            due = await session.scalars(
+                select(Alarm).where(
+                    Alarm.next_escalation_at <= now, Alarm.state == AlarmState.ACTIVE.value
+                )
+            )
+            audit = await AuditTrail.open(session)
+            for alarm in list(due):
+                added = await self._escalate(session, alarm, audit)
+                escalated.append(((await _load_records(session, [alarm]))[0], added))
+        return escalated
+
+    async def _escalate(self, session: AsyncSession, alarm: Alarm, audit: AuditTrail) -> list[str]:
+        placement = await _placement(session, alarm.workstation_id)
+        level = AlarmLevel(alarm.level)
+        policy = await policy_for(session, placement.site_id or 0, level)
+        step_index = alarm.escalation_step
+        if step_index >= len(policy.escalation):  # the policy was shortened meanwhile
+            alarm.next_escalation_at = None
+            return []
+        step = policy.escalation[step_index]
+        known = set(
+            await session.scalars(
+                select(AlarmRecipient.workstation_id).where(AlarmRecipient.alarm_id == alarm.id)
+            )
+        )
+        added = [
+            d
+            for d in await _route(session, level, placement, frozenset({step.scope}))
+            if d.workstation_id not in known
+        ]
+        if added:
+            await session.execute(
+                insert(AlarmRecipient),
+                [
+                    {
+                        "alarm_id": alarm.id,
+                        "workstation_id": d.workstation_id,
+                        "instruction": d.instruction.value,
+                        "with_location": d.with_location,
+                        "step": step_index + 1,
+                    }
+                    for d in added
+                ],
+            )
+        alarm.escalation_step = step_index + 1
+        alarm.next_escalation_at = _escalation_due(alarm.stored_at, policy, step_index + 1)
+        audit.append(
+            "hub",
+            "alarm_escalated",
+            alarm_id=uuid.UUID(alarm.id),
+            workstation_id=alarm.workstation_id,
+            room_id=alarm.room_id,
+            step=step_index + 1,
+            scope=step.scope.value,
+            added=len(added),
+        )
+        return [d.workstation_id for d in added]
 
     async def _operator_transition(
         self,
@@ -300,6 +422,7 @@ class AlarmStore:
                 raise AlarmError("not_allowed", f"alarm is {alarm.state}, cannot become {to.value}")
             now = utc_now()
             alarm.state = to.value
+            alarm.next_escalation_at = None  # an operator has taken it: no wider circle
             if to is AlarmState.ACKNOWLEDGED:
                 alarm.acknowledged_by, alarm.acknowledged_at = operator, now
             else:
@@ -322,9 +445,10 @@ class AlarmStore:
             return (await _load_records(session, [alarm]))[0] if alarm else None
 
     async def open_alarms(self) -> list[AlarmRecord]:
+        """Every alarm the console lists: open ones and cancelled ones to follow up."""
         async with self._db.read() as session:
             rows = await session.scalars(
-                select(Alarm).where(Alarm.state.in_(OPEN_STATES)).order_by(Alarm.stored_at)
+                select(Alarm).where(Alarm.state.in_(FOLLOW_UP_STATES)).order_by(Alarm.stored_at)
             )
             return await _load_records(session, list(rows))
 
@@ -388,19 +512,76 @@ async def _neighbours(session: AsyncSession, room_id: int | None) -> frozenset[i
     )
 
 
-async def _candidates(
-    session: AsyncSession, site_id: int, level: AlarmLevel, neighbours: frozenset[int]
-) -> list[Placement]:
-    """The workstations routing can pick from; below level 3 only neighbours and security."""
-    query = select(Workstation.id, Workstation.room_id, Workstation.role).where(
-        Workstation.site_id == site_id
-    )
-    if level is not AlarmLevel.DANGER:
-        query = query.where(
-            Workstation.room_id.in_(neighbours) | (Workstation.role == WorkstationRole.SECURITY)
+async def _placement(session: AsyncSession, workstation_id: str) -> Placement:
+    row = (
+        await session.execute(
+            select(
+                Workstation.id,
+                Workstation.room_id,
+                Workstation.role,
+                Room.floor_id,
+                Floor.building_id,
+                Workstation.site_id,
+            )
+            .outerjoin(Room, Room.id == Workstation.room_id)
+            .outerjoin(Floor, Floor.id == Room.floor_id)
+            .where(Workstation.id == workstation_id)
         )
-    rows = await session.execute(query)
-    return [Placement(ws_id, room_id, WorkstationRole(role)) for ws_id, room_id, role in rows]
+    ).one()
+    return Placement(row[0], row[1], WorkstationRole(row[2]), row[3], row[4], row[5])
+
+
+async def _route(
+    session: AsyncSession, level: AlarmLevel, raiser: Placement, scopes: frozenset[Scope]
+) -> list[Delivery]:
+    neighbour_rooms = (
+        await _neighbours(session, raiser.room_id) if Scope.NEIGHBOURS in scopes else frozenset()
+    )
+    candidates = await _candidates(session, raiser, scopes, neighbour_rooms)
+    return route(level, raiser, scopes, neighbour_rooms, candidates)
+
+
+async def _candidates(
+    session: AsyncSession, raiser: Placement, scopes: frozenset[Scope], neighbours: frozenset[int]
+) -> list[Placement]:
+    """Only the workstations the scopes can reach: a level-2 alarm never loads the site."""
+    reach: list[ColumnElement[bool]] = []
+    if Scope.NEIGHBOURS in scopes:
+        reach.append(Workstation.room_id.in_(neighbours))
+    if Scope.FLOOR in scopes and raiser.floor_id is not None:
+        reach.append(Room.floor_id == raiser.floor_id)
+    if Scope.BUILDING in scopes and raiser.building_id is not None:
+        reach.append(Floor.building_id == raiser.building_id)
+    if Scope.SITE in scopes:
+        reach.append(Workstation.site_id == raiser.site_id)
+    if Scope.SECURITY in scopes:
+        reach.append(
+            (Workstation.role == WorkstationRole.SECURITY) & (Workstation.site_id == raiser.site_id)
+        )
+    if Scope.ALL_SECURITY in scopes:
+        reach.append(Workstation.role == WorkstationRole.SECURITY)
+    if not reach:
+        return []
+    rows = await session.execute(
+        select(
+            Workstation.id,
+            Workstation.room_id,
+            Workstation.role,
+            Room.floor_id,
+            Floor.building_id,
+            Workstation.site_id,
+        )
+        .outerjoin(Room, Room.id == Workstation.room_id)
+        .outerjoin(Floor, Floor.id == Room.floor_id)
+        .where(or_(*reach), Workstation.state != REVOKED)
+    )
+    return [Placement(r[0], r[1], WorkstationRole(r[2]), r[3], r[4], r[5]) for r in rows]
+
+
+def _escalation_due(stored_at: datetime, policy: Policy, step_index: int) -> datetime | None:
+    if step_index >= len(policy.escalation):
+        return None
+    return stored_at + timedelta(seconds=policy.escalation[step_index].after_s)
 
 
 async def _load_one(session: AsyncSession, alarm_id: uuid.UUID) -> AlarmRecord:
@@ -448,6 +629,8 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
             acknowledged_by=a.acknowledged_by,
             resolved_by=a.resolved_by,
             recipients=tuple(sorted(recipients[a.id], key=lambda r: r.workstation_id)),
+            escalation_step=a.escalation_step,
+            cancel_until=a.cancel_until,
         )
         for a in alarms
     ]

@@ -32,6 +32,7 @@ from shared.protocol import (
 log = structlog.get_logger(__name__)
 
 MISSED_HEARTBEATS = 3
+ESCALATION_CHECK_INTERVAL = 1.0
 RECEIPT_BATCH_WINDOW = 0.02
 """Seconds receipts are gathered before one commit writes them all."""
 
@@ -54,6 +55,7 @@ class Hub:
         self._receipts: set[tuple[uuid.UUID, str]] = set()
         self._receipts_waiting = asyncio.Event()
         self._seen: dict[str, tuple[datetime, str]] = {}
+        self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -62,6 +64,7 @@ class Hub:
             asyncio.create_task(self._every(self.heartbeat_interval, self.supervise)),
             asyncio.create_task(self._every(self.redeliver_interval, self.redeliver)),
             asyncio.create_task(self._write_receipts()),
+            asyncio.create_task(self._every(ESCALATION_CHECK_INTERVAL, self.escalate)),
         ]
 
     async def stop(self) -> None:
@@ -149,6 +152,7 @@ class Hub:
                 alarm_id=record.id,
                 stored_at=record.stored_at,
                 duplicate=not created,
+                cancel_window_s=record.cancel_window_s,
             )
         )
         if not created:
@@ -166,6 +170,23 @@ class Hub:
             log.warning("room_claim_ignored", alarm=str(record.id), workstation=peer.workstation.id)
         self._fan_out(record, [r.workstation_id for r in record.recipients])
         self._to_consoles(record)
+
+    async def cancel(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
+        record = await self.alarms.cancel(alarm_id, peer.workstation)
+        log.warning("alarm_cancelled", alarm=str(alarm_id), workstation=peer.workstation.id)
+        self.broadcast_update(record)
+
+    async def escalate(self) -> None:
+        """Widens the circle of alarms nobody has acknowledged in time."""
+        for record, added in await self.alarms.escalate_due(utc_now()):
+            log.warning(
+                "alarm_escalated",
+                alarm=str(record.id),
+                step=record.escalation_step,
+                added=len(added),
+            )
+            self._fan_out(record, added)
+            self._to_consoles(record)
 
     def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
         """Queued, not awaited: the agent's next message is read at once."""
@@ -207,6 +228,7 @@ class Hub:
         self._to_consoles(record)
 
     def _fan_out(self, record: AlarmRecord, workstation_ids: Iterable[str]) -> None:
+        self._last_fan_out[record.id] = time.monotonic()
         # Recipients differ only in instruction and location: encode each variant once.
         encoded: dict[tuple[str, bool], str] = {}
         for ws in workstation_ids:
@@ -231,8 +253,19 @@ class Hub:
     # --- background rounds --------------------------------------------------
 
     async def redeliver(self) -> None:
-        """Re-sends every open alarm to connected recipients that have not confirmed it."""
-        for alarm_id, workstations in (await self.alarms.unconfirmed()).items():
+        """Re-sends every open alarm to connected recipients that have not confirmed it.
+
+        An alarm sent out within the last interval is left alone: its receipts are
+        most likely on their way, and re-sending then only adds load under load.
+        """
+        unconfirmed = await self.alarms.unconfirmed()
+        recent = time.monotonic() - self.redeliver_interval
+        self._last_fan_out = {
+            alarm_id: at for alarm_id, at in self._last_fan_out.items() if alarm_id in unconfirmed
+        }
+        for alarm_id, workstations in unconfirmed.items():
+            if self._last_fan_out.get(alarm_id, 0.0) > recent:
+                continue
             missing = [
                 ws
                 for ws in workstations

@@ -217,6 +217,8 @@ class Alarm(Base):
     escalation_step: Mapped[int] = mapped_column(Integer, default=0)
     next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Fixed when raised from the policy then in force; a later policy change does not move it.
+    cancel_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(200))

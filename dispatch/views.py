@@ -37,6 +37,7 @@ def console_alarm(record: AlarmRecord) -> ConsoleAlarm:
         recipients=len(record.recipients),
         delivered=sum(1 for r in record.recipients if r.received),
         responders=record.responders,
+        escalation_step=record.escalation_step,
         acknowledged_by=record.acknowledged_by,
         resolved_by=record.resolved_by,
     )

@@ -41,6 +41,7 @@ class AlarmState(StrEnum):
 
     ACTIVE = "active"  # stored and fanned out, nobody has taken it yet
     ACKNOWLEDGED = "acknowledged"  # an operator has taken it
+    CANCELLED = "cancelled"  # the raiser withdrew it in time; security still follows up
     RESOLVED = "resolved"  # all-clear
 
 

@@ -128,6 +128,7 @@ class ConsoleAlarm(BaseModel):
     recipients: int
     delivered: int
     responders: list[Responder]
+    escalation_step: int = 0  # how many times the circle was widened
     acknowledged_by: str | None = None
     resolved_by: str | None = None
 
@@ -177,6 +178,13 @@ class RaiseAlarm(_Message):
     claimed_room: str | None = Field(default=None, max_length=64)  # logged, never trusted
 
 
+class CancelAlarm(_Message):
+    """The raiser withdraws an alarm within the policy's cancel window."""
+
+    type: Literal["cancel_alarm"] = "cancel_alarm"
+    alarm_id: uuid.UUID
+
+
 class Receipt(_Message):
     """A recipient's agent confirms the popup is on screen."""
 
@@ -208,6 +216,7 @@ class AlarmStored(_Reply):
     alarm_id: uuid.UUID
     stored_at: AwareDatetime
     duplicate: bool = False  # a retry of an alarm the hub already had
+    cancel_window_s: int = 0  # how long after stored_at the raiser may cancel
 
 
 class AlarmNotify(_Message):
@@ -258,7 +267,8 @@ class Resolve(_Message):
 
 
 AgentToHub = Annotated[
-    Hello | RaiseAlarm | Receipt | Respond | Ping | Pong, Field(discriminator="type")
+    Hello | RaiseAlarm | CancelAlarm | Receipt | Respond | Ping | Pong,
+    Field(discriminator="type"),
 ]
 HubToAgent = Annotated[
     Welcome | AlarmStored | AlarmNotify | AlarmUpdate | Ping | Pong | Error,

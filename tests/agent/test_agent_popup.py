@@ -186,6 +186,19 @@ def test_updates_change_responders_and_resolve_closes(
     )
 
 
+def test_a_cancelled_alarm_closes_its_popup(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, _ = manager
+    message = notify(AlarmLevel.SUPPORT)
+    popups.show(message)
+    popup = popups.popups[message.alarm_id]
+    cancelled = AlarmUpdate(alarm_id=message.alarm_id, state=AlarmState.CANCELLED, responders=[])
+    assert popups.update(cancelled)
+    assert not popup.isVisible()
+    assert popups.popups == {}
+
+
 def test_tray_tooltips() -> None:
     assert tooltip(View(Status.IDLE, connected=True), "de") == "Stiller Alarm – bereit"
     assert "nicht geschützt" in tooltip(View(Status.IDLE, connected=False), "de")

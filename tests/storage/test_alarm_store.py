@@ -193,3 +193,37 @@ async def test_an_excluded_room_is_no_neighbour_and_the_radius_adds_near_rooms(
             await session.execute(update(Room).where(Room.number == number).values(x_m=x, y_m=0.0))
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert {r.workstation_id for r in record.recipients} == {"pc-c", "pc-s"}
+
+
+async def test_escalation_widens_the_circle_once_per_step(site: Site) -> None:
+    from datetime import timedelta
+
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")  # default: floor at 45 s
+    assert await site.alarms.escalate_due(record.stored_at + timedelta(seconds=44)) == []
+    [(escalated, added)] = await site.alarms.escalate_due(record.stored_at + timedelta(seconds=46))
+    assert added == ["pc-c"]  # the same floor; pc-b and pc-s were told already
+    assert escalated.escalation_step == 1
+    assert await site.alarms.escalate_due(record.stored_at + timedelta(seconds=46)) == []
+
+
+async def test_acknowledged_or_answered_alarms_never_escalate(site: Site) -> None:
+    from datetime import timedelta
+
+    first, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    second, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    await site.alarms.acknowledge(first.id, "Wache")
+    await site.alarms.record_answer(second.id, "pc-b", Answer.COMING, "Herr B")
+    assert await site.alarms.escalate_due(first.stored_at + timedelta(hours=1)) == []
+
+
+async def test_cancel_only_within_the_window(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(AlarmLevel.SUPPORT), site.raiser, "Frau A")
+    assert record.cancel_window_s == 30
+    cancelled = await site.alarms.cancel(record.id, site.raiser)
+    assert cancelled.state is AlarmState.CANCELLED
+    assert [a.id for a in await site.alarms.open_alarms()] == [record.id]  # console follows up
+    assert await site.alarms.open_alarms_for("pc-b") == []  # staff are not shown it again
+    with pytest.raises(AlarmError):
+        await site.alarms.cancel(record.id, site.raiser)  # only once
+    resolved = await site.alarms.resolve(record.id, "Wache")
+    assert resolved.state is AlarmState.RESOLVED

@@ -67,3 +67,11 @@ def test_link_state_is_independent_of_alarm_status() -> None:
     fb.raised(alarm, now=0.0)
     view = fb.link_changed(False)
     assert (view.status, view.protected) == (Status.SENT, False)
+
+
+def test_a_cancelled_alarm_ends_like_a_resolved_one() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=100.0)
+    fb.stored(alarm)
+    assert fb.updated(alarm, AlarmState.CANCELLED, []).status is Status.RESOLVED

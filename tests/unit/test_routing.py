@@ -1,55 +1,97 @@
-"""Who is told what: routing by level and room topology."""
+"""Who is told what: routing by level, policy scopes and room topology."""
 
 from __future__ import annotations
 
+from dispatch.policy import DEFAULTS, Scope
 from dispatch.routing import Delivery, Placement, route
 from shared.domain import AlarmLevel, Instruction, WorkstationRole
 
 STAFF, SECURITY = WorkstationRole.STAFF, WorkstationRole.SECURITY
-RAISER = Placement("pc-raiser", 1, STAFF)
-SAME_ROOM = Placement("pc-same-room", 1, STAFF)
-NEIGHBOUR = Placement("pc-neighbour", 2, STAFF)
-FAR = Placement("pc-far", 5, STAFF)
-UNPLACED = Placement("pc-unplaced", None, STAFF)
-GUARD = Placement("pc-guard", 9, SECURITY)
-SITE = [RAISER, SAME_ROOM, NEIGHBOUR, FAR, UNPLACED, GUARD]
+# Site 1: building 10 with floors 100 (rooms 1, 2, 5) and 101 (room 6); building 11 (room 7).
+RAISER = Placement("pc-raiser", 1, STAFF, 100, 10, 1)
+SAME_ROOM = Placement("pc-same-room", 1, STAFF, 100, 10, 1)
+NEIGHBOUR = Placement("pc-neighbour", 2, STAFF, 100, 10, 1)
+SAME_FLOOR = Placement("pc-same-floor", 5, STAFF, 100, 10, 1)
+UPSTAIRS = Placement("pc-upstairs", 6, STAFF, 101, 10, 1)
+OTHER_HOUSE = Placement("pc-other-house", 7, STAFF, 110, 11, 1)
+UNPLACED = Placement("pc-unplaced", None, STAFF, None, None, 1)
+GUARD = Placement("pc-guard", 9, SECURITY, 190, 10, 1)
+OTHER_SITE_GUARD = Placement("pc-guard-2", 99, SECURITY, 900, 90, 2)
+SITE = [RAISER, SAME_ROOM, NEIGHBOUR, SAME_FLOOR, UPSTAIRS, OTHER_HOUSE, UNPLACED, GUARD,
+        OTHER_SITE_GUARD]  # fmt: skip
+NEIGHBOURS = frozenset({2})
 
 
-def deliveries(level: AlarmLevel, raiser: Placement = RAISER) -> dict[str, Delivery]:
-    return {d.workstation_id: d for d in route(level, raiser, frozenset({2}), SITE)}
+def routed(level: AlarmLevel, scopes: frozenset[Scope] | None = None,
+           raiser: Placement = RAISER) -> dict[str, Delivery]:  # fmt: skip
+    chosen = DEFAULTS[level].scopes if scopes is None else scopes
+    return {d.workstation_id: d for d in route(level, raiser, chosen, NEIGHBOURS, SITE)}
 
 
 def test_support_goes_to_neighbours_and_security_with_location() -> None:
-    routed = deliveries(AlarmLevel.SUPPORT)
-    assert set(routed) == {"pc-neighbour", "pc-guard"}
-    assert all(d.instruction is Instruction.COME_HELP and d.with_location for d in routed.values())
+    deliveries = routed(AlarmLevel.SUPPORT)
+    assert set(deliveries) == {"pc-neighbour", "pc-guard"}
+    assert all(
+        d.instruction is Instruction.COME_HELP and d.with_location for d in deliveries.values()
+    )
 
 
-def test_threat_routes_like_support() -> None:
-    assert deliveries(AlarmLevel.THREAT) == deliveries(AlarmLevel.SUPPORT)
+def test_threat_routes_like_support_by_default() -> None:
+    assert routed(AlarmLevel.THREAT) == routed(AlarmLevel.SUPPORT)
 
 
 def test_danger_warns_all_staff_without_location_and_sends_security_the_room() -> None:
-    routed = deliveries(AlarmLevel.DANGER)
-    assert set(routed) == {"pc-neighbour", "pc-far", "pc-unplaced", "pc-guard"}
-    for staff in ("pc-neighbour", "pc-far", "pc-unplaced"):
-        assert routed[staff] == Delivery(staff, Instruction.STAY_AWAY, with_location=False)
-    assert routed["pc-guard"] == Delivery("pc-guard", Instruction.SECURE_AND_CALL_POLICE, True)
+    deliveries = routed(AlarmLevel.DANGER)
+    staff = {"pc-neighbour", "pc-same-floor", "pc-upstairs", "pc-other-house", "pc-unplaced"}
+    assert set(deliveries) == staff | {"pc-guard"}
+    for ws in staff:
+        assert deliveries[ws] == Delivery(ws, Instruction.STAY_AWAY, with_location=False)
+    assert deliveries["pc-guard"] == Delivery("pc-guard", Instruction.SECURE_AND_CALL_POLICE, True)
 
 
 def test_raiser_and_own_room_never_get_a_popup_the_visitor_could_see() -> None:
+    everyone = frozenset(Scope)
     for level in AlarmLevel:
-        routed = deliveries(level)
-        assert "pc-raiser" not in routed
-        assert "pc-same-room" not in routed
+        deliveries = routed(level, everyone)
+        assert "pc-raiser" not in deliveries
+        assert "pc-same-room" not in deliveries
 
 
 def test_unplaced_raiser_reaches_security_only() -> None:
     for level in AlarmLevel:
-        assert set(deliveries(level, raiser=UNPLACED)) == {"pc-guard"}
+        assert set(routed(level, raiser=UNPLACED)) == {"pc-guard"}
+
+
+def test_floor_and_building_scopes_widen_the_circle() -> None:
+    assert set(routed(AlarmLevel.THREAT, frozenset({Scope.FLOOR}))) == {
+        "pc-neighbour",
+        "pc-same-floor",
+    }
+    assert set(routed(AlarmLevel.THREAT, frozenset({Scope.BUILDING}))) == {
+        "pc-neighbour",
+        "pc-same-floor",
+        "pc-upstairs",
+    }
+
+
+def test_all_security_reaches_guards_of_other_sites() -> None:
+    assert set(routed(AlarmLevel.THREAT, frozenset({Scope.ALL_SECURITY}))) == {
+        "pc-guard",
+        "pc-guard-2",
+    }
+    assert "pc-guard-2" not in routed(AlarmLevel.THREAT, frozenset({Scope.SECURITY}))
+
+
+def test_level_three_never_gives_staff_the_room_whatever_the_scope() -> None:
+    for delivery in routed(AlarmLevel.DANGER, frozenset(Scope)).values():
+        if delivery.workstation_id not in {"pc-guard", "pc-guard-2"}:
+            assert not delivery.with_location
+            assert delivery.instruction is Instruction.STAY_AWAY
 
 
 def test_security_raising_an_alarm_still_reaches_its_neighbours() -> None:
-    guard_raises = Placement("pc-guard", 1, SECURITY)
-    routed = route(AlarmLevel.SUPPORT, guard_raises, frozenset({2}), SITE)
-    assert {d.workstation_id for d in routed} == {"pc-neighbour"}
+    guard_raises = Placement("pc-guard", 1, SECURITY, 100, 10, 1)
+    deliveries = route(
+        AlarmLevel.SUPPORT, guard_raises, DEFAULTS[AlarmLevel.SUPPORT].scopes, NEIGHBOURS, SITE
+    )
+    assert {d.workstation_id for d in deliveries} == {"pc-neighbour"}

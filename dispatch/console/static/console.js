@@ -343,13 +343,18 @@
         },
 
         stateText: function (alarm) {
+          var text = this.t("state_active");
           if (alarm.state === "acknowledged") {
-            return this.t("state_acknowledged", { name: alarm.acknowledged_by || this.t("someone") });
+            text = this.t("state_acknowledged", { name: alarm.acknowledged_by || this.t("someone") });
+          } else if (alarm.state === "resolved") {
+            text = this.t("state_resolved", { name: alarm.resolved_by || this.t("someone") });
+          } else if (alarm.state === "cancelled") {
+            text = this.t("state_cancelled");
           }
-          if (alarm.state === "resolved") {
-            return this.t("state_resolved", { name: alarm.resolved_by || this.t("someone") });
+          if (alarm.escalation_step > 0 && alarm.state !== "resolved") {
+            text += " · " + this.t("escalated", { step: alarm.escalation_step });
           }
-          return this.t("state_active");
+          return text;
         },
 
         errorText: function (error) {

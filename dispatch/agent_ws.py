@@ -12,6 +12,7 @@ from dispatch.alarms import AlarmError
 from dispatch.directory import Directory
 from dispatch.hub import Hub
 from dispatch.peers import AgentPeer
+from dispatch.ratelimit import MessageLimiter
 from dispatch.settings import Settings
 from dispatch.wire import ProtocolViolation, receive_message
 from shared.protocol import (
@@ -45,7 +46,7 @@ async def agent_endpoint(websocket: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    await _serve(peer, state.hub, state.directory)
+    await _serve(peer, state.hub, state.limiter)
 
 
 async def _handshake(websocket: WebSocket, settings: Settings, directory: Directory) -> AgentPeer:
@@ -82,7 +83,7 @@ async def _handshake(websocket: WebSocket, settings: Settings, directory: Direct
     return peer
 
 
-async def _serve(peer: AgentPeer, hub: Hub, directory: Directory) -> None:
+async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
     peer.start()
     await hub.agent_joined(peer)
     code: int = CloseCode.NORMAL
@@ -91,6 +92,10 @@ async def _serve(peer: AgentPeer, hub: Hub, directory: Directory) -> None:
         while not peer.closed:
             message = await receive_message(peer.websocket, agent_to_hub)
             peer.heard()
+            if not limiter.allow(peer.label, message):
+                raise ProtocolViolation(
+                    "too many messages; alarms are never limited", CloseCode.RATE_LIMITED
+                )
             await _handle(peer, hub, message)
     except WebSocketDisconnect:
         pass

@@ -11,11 +11,13 @@ from starlette.middleware.sessions import SessionMiddleware
 from dispatch import __version__
 from dispatch.agent_ws import agent_endpoint
 from dispatch.alarms import AlarmStore
+from dispatch.api.router import router as api_router
 from dispatch.console.routes import router as console_router
 from dispatch.console_ws import console_endpoint
 from dispatch.database import Database
 from dispatch.directory import Directory
 from dispatch.hub import Hub
+from dispatch.ratelimit import MessageLimiter
 from dispatch.settings import Settings
 
 
@@ -31,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.hub = hub = Hub(
             AlarmStore(db), directory, settings.heartbeat_interval, settings.redeliver_interval
         )
+        app.state.limiter = MessageLimiter()
         hub.start()
         try:
             yield
@@ -51,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_api_websocket_route("/ws/agent", agent_endpoint)
     app.add_api_websocket_route("/ws/console", console_endpoint)
     app.include_router(console_router)
+    app.include_router(api_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -47,7 +47,8 @@ class CloseCode(IntEnum):
     REVOKED = 4410  # an admin revoked this workstation; enrol again
     HANDSHAKE_TIMEOUT = 4408  # no hello in time
     UNSUPPORTED_VERSION = 4426  # protocol version the hub does not speak
-    TOO_SLOW = 4429  # the peer did not read its messages; reconnect to catch up
+    RATE_LIMITED = 4429  # too many non-alarm messages; alarms themselves are never limited
+    TOO_SLOW = 4503  # the peer did not read its messages; reconnect to catch up
     HEARTBEAT_TIMEOUT = 4504  # nothing heard for three heartbeat intervals
 
 

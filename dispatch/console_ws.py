@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -48,7 +50,8 @@ async def console_endpoint(websocket: WebSocket) -> None:
         # Accepted first so the page can read the code and send the guard to the login.
         await websocket.close(CloseCode.UNAUTHORIZED, "login required")
         return
-    peer = ConsolePeer(websocket, operator)
+    # The cookie was checked at connect; the socket may not outlive the session.
+    peer = ConsolePeer(websocket, operator, time.monotonic() + state.settings.session_max_age)
     peer.start()
     hub: Hub = state.hub
     await hub.console_joined(peer)

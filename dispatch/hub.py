@@ -291,7 +291,16 @@ class Hub:
                 await peer.close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
             elif peer.last_heard < quiet:
                 peer.send(ping)
+        await self._recheck_consoles(now)
         await self._record_seen()
+
+    async def _recheck_consoles(self, now: float) -> None:
+        """A console's session is re-checked every round, not only when it connected."""
+        for peer in list(self._consoles):
+            if now >= peer.expires_at:
+                await peer.close(CloseCode.UNAUTHORIZED, "session expired")
+            elif await self.directory.operator(peer.operator.id) is None:
+                await peer.close(CloseCode.UNAUTHORIZED, "operator no longer exists")
 
     async def _record_seen(self) -> None:
         # Connects and disconnects since the last round, in one transaction: a

@@ -105,6 +105,9 @@ class AgentPeer(Peer):
 
 
 class ConsolePeer(Peer):
-    def __init__(self, websocket: WebSocket, operator: OperatorView) -> None:
+    """An operator's console; its session ends at ``expires_at`` (monotonic) at the latest."""
+
+    def __init__(self, websocket: WebSocket, operator: OperatorView, expires_at: float) -> None:
         super().__init__(websocket, f"operator:{operator.username}")
         self.operator = operator
+        self.expires_at = expires_at

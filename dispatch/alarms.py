@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -93,86 +94,145 @@ class AlarmRecord:
         return next((r for r in self.recipients if r.workstation_id == workstation_id), None)
 
 
+class _PendingStore:
+    """An alarm waiting for the next group commit, and the future its raiser awaits."""
+
+    def __init__(
+        self,
+        message: RaiseAlarm,
+        raiser: WorkstationView,
+        raiser_name: str | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.message = message
+        self.raiser = raiser
+        self.raiser_name = raiser_name
+        self.result: asyncio.Future[tuple[AlarmRecord, bool]] = loop.create_future()
+
+
 class AlarmStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._queue: list[_PendingStore] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     async def store(
         self, message: RaiseAlarm, raiser: WorkstationView, raiser_name: str | None
     ) -> tuple[AlarmRecord, bool]:
-        """Persist and route a raised alarm; returns (record, newly stored).
+        """Persist and route a raised alarm; returns (record, newly stored) after the commit.
 
         The alarm id is the idempotency key: a retry returns the stored record
         unchanged. The room is the hub's mapping of the workstation; what the
         agent claims is only written to the audit trail.
+
+        Alarms raised at the same time share one transaction and one fsync (group
+        commit): the first caller starts a drainer that writes whatever has queued
+        up, batch after batch, and ends when the queue is empty.
         """
+        pending = _PendingStore(message, raiser, raiser_name, asyncio.get_running_loop())
+        self._queue.append(pending)
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name="alarm-writer")
+        return await pending.result
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._store_batch(batch)
+        finally:
+            self._drainer = None
+
+    async def _store_batch(self, batch: list[_PendingStore]) -> None:
+        done: list[tuple[_PendingStore, tuple[AlarmRecord, bool]]] = []
+        try:
+            async with self._db.write() as session:
+                audit = await AuditTrail.open(session)
+                for item in batch:
+                    try:
+                        done.append((item, await self._store_one(session, audit, item)))
+                    except AlarmError as refused:  # raised before anything of it was written
+                        item.result.set_exception(refused)
+        except Exception as failed:
+            # Nothing of the batch was committed: every raiser is told, and retries.
+            for item, _ in done:
+                item.result.set_exception(failed)
+            for item in batch:
+                if not item.result.done():
+                    item.result.set_exception(failed)
+            return
+        for item, result in done:  # only now, after the commit
+            item.result.set_result(result)
+
+    async def _store_one(
+        self, session: AsyncSession, audit: AuditTrail, item: _PendingStore
+    ) -> tuple[AlarmRecord, bool]:
+        message, raiser, raiser_name = item.message, item.raiser, item.raiser_name
         now = utc_now()
         actor = f"workstation:{raiser.id}"
-        async with self._db.write() as session:
-            existing = await session.get(Alarm, str(message.alarm_id))
-            if existing is not None:
-                if existing.workstation_id != raiser.id:
-                    raise AlarmError("not_allowed", "alarm id belongs to another workstation")
-                return (await _load_records(session, [existing]))[0], False
+        existing = await session.get(Alarm, str(message.alarm_id))
+        if existing is not None:
+            if existing.workstation_id != raiser.id:
+                raise AlarmError("not_allowed", "alarm id belongs to another workstation")
+            return (await _load_records(session, [existing]))[0], False
 
-            policy = await policy_for(session, raiser.site_id, message.level)
-            placement = await _placement(session, raiser.id)
-            deliveries = await _route(session, message.level, placement, policy.scopes)
-            alarm = Alarm(
-                id=str(message.alarm_id),
-                workstation_id=raiser.id,
-                room_id=raiser.room_id,
-                level=int(message.level),
-                trigger=message.trigger.value,
-                state=AlarmState.ACTIVE.value,
-                raiser_name=raiser_name,
-                claimed_room=message.claimed_room,
-                raised_at=message.raised_at,
-                stored_at=now,
-                next_escalation_at=_escalation_due(now, policy, 0),
-                cancel_until=now + timedelta(seconds=policy.cancel_window_s),
+        policy = await policy_for(session, raiser.site_id, message.level)
+        placement = await _placement(session, raiser.id)
+        deliveries = await _route(session, message.level, placement, policy.scopes)
+        alarm = Alarm(
+            id=str(message.alarm_id),
+            workstation_id=raiser.id,
+            room_id=raiser.room_id,
+            level=int(message.level),
+            trigger=message.trigger.value,
+            state=AlarmState.ACTIVE.value,
+            raiser_name=raiser_name,
+            claimed_room=message.claimed_room,
+            raised_at=message.raised_at,
+            stored_at=now,
+            next_escalation_at=_escalation_due(now, policy, 0),
+            cancel_until=now + timedelta(seconds=policy.cancel_window_s),
+        )
+        session.add(alarm)
+        await session.flush()
+        if deliveries:
+            # One executemany instead of one ORM object per recipient (level 3: thousands).
+            await session.execute(
+                insert(AlarmRecipient),
+                [
+                    {
+                        "alarm_id": alarm.id,
+                        "workstation_id": d.workstation_id,
+                        "instruction": d.instruction.value,
+                        "with_location": d.with_location,
+                        "step": 0,
+                    }
+                    for d in deliveries
+                ],
             )
-            session.add(alarm)
-            await session.flush()
-            if deliveries:
-                # One executemany instead of one ORM object per recipient (level 3: thousands).
-                await session.execute(
-                    insert(AlarmRecipient),
-                    [
-                        {
-                            "alarm_id": alarm.id,
-                            "workstation_id": d.workstation_id,
-                            "instruction": d.instruction.value,
-                            "with_location": d.with_location,
-                            "step": 0,
-                        }
-                        for d in deliveries
-                    ],
-                )
-            audit = await AuditTrail.open(session)
+        audit.append(
+            actor,
+            "alarm_raised",
+            alarm_id=message.alarm_id,
+            workstation_id=raiser.id,
+            room_id=raiser.room_id,
+            at=now,
+            level=int(message.level),
+            trigger=message.trigger.value,
+            recipients=len(deliveries),
+        )
+        own_number = raiser.room.number if raiser.room else None
+        if message.claimed_room is not None and message.claimed_room != own_number:
             audit.append(
                 actor,
-                "alarm_raised",
+                "room_claim_ignored",
                 alarm_id=message.alarm_id,
                 workstation_id=raiser.id,
                 room_id=raiser.room_id,
                 at=now,
-                level=int(message.level),
-                trigger=message.trigger.value,
-                recipients=len(deliveries),
+                claimed=message.claimed_room,
+                mapped=own_number,
             )
-            own_number = raiser.room.number if raiser.room else None
-            if message.claimed_room is not None and message.claimed_room != own_number:
-                audit.append(
-                    actor,
-                    "room_claim_ignored",
-                    alarm_id=message.alarm_id,
-                    workstation_id=raiser.id,
-                    room_id=raiser.room_id,
-                    at=now,
-                    claimed=message.claimed_room,
-                    mapped=own_number,
-                )
         # Built from what was just written: re-reading thousands of recipients costs more.
         return (
             AlarmRecord(

@@ -45,9 +45,15 @@ async def site(db: Database) -> Site:
     return Site(directory, AlarmStore(db), raiser)
 
 
-def alarm(level: AlarmLevel = AlarmLevel.THREAT, **extra: object) -> RaiseAlarm:
+def alarm(
+    level: AlarmLevel = AlarmLevel.THREAT, alarm_id: uuid.UUID | None = None, **extra: object
+) -> RaiseAlarm:
     return RaiseAlarm(
-        alarm_id=uuid.uuid4(), level=level, trigger=Trigger.HOTKEY, raised_at=utc_now(), **extra
+        alarm_id=alarm_id or uuid.uuid4(),
+        level=level,
+        trigger=Trigger.HOTKEY,
+        raised_at=utc_now(),
+        **extra,
     )
 
 
@@ -227,3 +233,46 @@ async def test_cancel_only_within_the_window(site: Site) -> None:
         await site.alarms.cancel(record.id, site.raiser)  # only once
     resolved = await site.alarms.resolve(record.id, "Wache")
     assert resolved.state is AlarmState.RESOLVED
+
+
+async def test_alarms_raised_together_share_one_commit(db: Database, site: Site) -> None:
+    import asyncio
+
+    from sqlalchemy import event
+
+    commits: list[int] = []
+    event.listen(db.engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    messages = [alarm() for _ in range(40)]
+    results = await asyncio.gather(*(site.alarms.store(m, site.raiser, "A") for m in messages))
+    assert all(created for _, created in results)
+    assert {record.id for record, _ in results} == {m.alarm_id for m in messages}
+    assert len(commits) <= 3, f"{len(commits)} commits for 40 alarms: no group commit"
+    assert len(await site.alarms.open_alarms()) == 40
+
+
+async def test_a_batch_stores_a_repeated_id_once_and_refuses_only_the_bad_alarm(
+    site: Site,
+) -> None:
+    import asyncio
+
+    other = await site.directory.authenticate_workstation("pc-b", "token-pc-b")
+    assert other is not None
+    taken, _ = await site.alarms.store(alarm(), site.raiser, "A")
+    twice = alarm()
+    results = await asyncio.gather(
+        site.alarms.store(twice, site.raiser, "A"),
+        site.alarms.store(twice, site.raiser, "A"),
+        site.alarms.store(alarm(alarm_id=taken.id), other, "B"),  # a foreign alarm id
+        site.alarms.store(alarm(), other, "B"),
+        return_exceptions=True,
+    )
+    first, second, foreign, fine = results
+    assert isinstance(first, tuple)
+    assert first[1] is True
+    assert isinstance(second, tuple)
+    assert second[1] is False
+    assert isinstance(foreign, AlarmError)
+    assert foreign.code == "not_allowed"
+    assert isinstance(fine, tuple)
+    assert fine[1] is True
+    assert len(await site.alarms.open_alarms()) == 3

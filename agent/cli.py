@@ -30,7 +30,30 @@ def _parser() -> argparse.ArgumentParser:
     trigger.add_argument(
         "--level", type=int, choices=[1, 2, 3], help="alarm level (default: hotkey_level)"
     )
+    enrol = commands.add_parser(
+        "enrol", help="trade a one-time enrolment code for this PC's identity; write the config"
+    )
+    enrol.add_argument("--hub", required=True, help="the hub's URL, e.g. http://hub:8000")
+    enrol.add_argument("--code", required=True, help="one-time enrolment code from the admin")
+    enrol.add_argument("--config", required=True, help="agent TOML file to write (mode 0600)")
+    enrol.add_argument("--hostname", help="name to enrol under (default: this PC's hostname)")
+    enrol.add_argument("--force", action="store_true", help="replace an existing config")
     return parser
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent.enrol import EnrolError, enrol
+
+    try:
+        enrolment = enrol(args.hub, args.code, Path(args.config), args.hostname, args.force)
+    except EnrolError as exc:
+        print(f"silent-alarm-agent: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    state = "pending (waiting for a room)" if enrolment.state == "pending" else enrolment.state
+    print(f"enrolled as {enrolment.workstation_id}, {state}; config written to {args.config}")
+    return 0
 
 
 def _load(value: str | None) -> AgentConfig:
@@ -39,6 +62,8 @@ def _load(value: str | None) -> AgentConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "enrol":
+        return _enrol(args)
     try:
         config = _load(args.config)
     except ConfigError as exc:

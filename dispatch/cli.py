@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -27,9 +28,13 @@ cli = typer.Typer(
 workstation_cli = typer.Typer(help="Workstations (PCs with the agent).", no_args_is_help=True)
 operator_cli = typer.Typer(help="Operators of the console.", no_args_is_help=True)
 audit_cli = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+enrolment_cli = typer.Typer(help="One-time enrolment codes for agents.", no_args_is_help=True)
+mapping_cli = typer.Typer(help="The workstation-to-room mapping as CSV.", no_args_is_help=True)
 cli.add_typer(workstation_cli, name="workstation")
 cli.add_typer(operator_cli, name="operator")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(enrolment_cli, name="enrolment-code")
+cli.add_typer(mapping_cli, name="mapping")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -198,6 +203,112 @@ def audit_verify() -> None:
             code=1,
         )
     typer.echo(f"{verdict.events} events, chain intact, head {verdict.head}")
+
+
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@workstation_cli.command("revoke")
+def workstation_revoke(workstation_id: str) -> None:
+    """Revoke a PC's device secret; the hub closes its live connection (4410) on its next
+    supervision round, and the secret is refused from now on."""
+
+    async def revoke() -> bool:
+        db = Database(load_settings().resolved_database_url)
+        try:
+            return await Directory(db).revoke_workstation(workstation_id, _cli_actor())
+        finally:
+            await db.dispose()
+
+    try:
+        changed = asyncio.run(revoke())
+    except DirectoryError as error:
+        raise fail(str(error)) from None
+    typer.echo(f"{workstation_id} revoked" if changed else f"{workstation_id} was revoked already")
+
+
+@enrolment_cli.command("create")
+def enrolment_code_create(
+    site: Annotated[int, typer.Option(help="Site id the PCs belong to.")],
+    room: Annotated[
+        str | None, typer.Option(help="Room number to pre-assign (the PC enrols as active).")
+    ] = None,
+    hours: Annotated[float, typer.Option(help="Validity in hours (at most 168).")] = 24.0,
+    count: Annotated[int, typer.Option(help="How many one-time codes (one per line).")] = 1,
+) -> None:
+    """Create one-time enrolment codes and print them; only their hashes are kept."""
+
+    async def create() -> list[str]:
+        db = Database(load_settings().resolved_database_url)
+        try:
+            directory = Directory(db)
+            room_id = await directory.room_id(site, room) if room is not None else None
+            issued = await directory.create_enrolment_codes(
+                site, room_id, hours, _cli_actor(), count
+            )
+            return [code.code for code in issued]
+        finally:
+            await db.dispose()
+
+    try:
+        codes = asyncio.run(create())
+    except DirectoryError as error:
+        raise fail(str(error)) from None
+    for code in codes:
+        typer.echo(code)
+
+
+@mapping_cli.command("export")
+def mapping_export() -> None:
+    """Print the mapping as CSV: hostname, workstation_id, room_number, role, state."""
+    from dispatch.api.mapping_csv import export_mapping
+
+    async def export() -> str:
+        db = Database(load_settings().resolved_database_url)
+        try:
+            return await export_mapping(db)
+        finally:
+            await db.dispose()
+
+    sys.stdout.write(asyncio.run(export()))
+
+
+@mapping_cli.command("import")
+def mapping_import(
+    file: Annotated[Path, typer.Argument(help="CSV: hostname, room_number[, role]")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
+) -> None:
+    """Assign rooms and roles from CSV; every bad row is listed and then nothing is imported."""
+    from dispatch.api.mapping_csv import ImportReport, import_mapping
+
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise fail(f"cannot read {file}: {error.strerror}") from None
+
+    async def run() -> ImportReport:
+        db = Database(load_settings().resolved_database_url)
+        try:
+            return await import_mapping(db, data, dry_run=dry_run, actor=_cli_actor())
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    if report.errors:
+        for problem in report.errors:
+            typer.echo(f"line {problem.line}: {problem.reason}")
+        raise fail(f"import refused: {len(report.errors)} problem(s); nothing was imported")
+    for change in report.changed:
+        described = ", ".join(
+            f"{key} {old or '-'} -> {new or '-'}" for key, (old, new) in change["changes"].items()
+        )
+        typer.echo(f"line {change['line']}: {change['workstation_id']}: {described}")
+    verb = "would change" if dry_run else "changed"
+    typer.echo(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
 
 
 def _run_directory_change(change: object) -> None:

@@ -3,24 +3,74 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import math
+import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import select
+import structlog
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.auth import hash_password, hash_token, token_matches, verify_password
+from dispatch import topology
+from dispatch.audit import AuditTrail
+from dispatch.auth import (
+    hash_password,
+    hash_token,
+    new_device_token,
+    token_matches,
+    verify_password,
+)
 from dispatch.database import Database
-from dispatch.models import Building, Floor, Operator, Room, RoomNeighbour, Site, Workstation
+from dispatch.models import (
+    Building,
+    EnrolmentCode,
+    Floor,
+    Operator,
+    Room,
+    RoomNeighbour,
+    Site,
+    Workstation,
+)
 from shared.domain import WorkstationRole
 from shared.protocol import RoomRef, utc_now
 
+log = structlog.get_logger(__name__)
+
 REVOKED = "revoked"  # a workstation whose secret no longer opens a connection
+PENDING = "pending"  # enrolled, waiting for an admin to assign a room
+ACTIVE = "active"
+
+LINK = "link"
+EXCLUDE = "exclude"
+
+# Login brute-force limit per operator: every LOCK_AFTER-th failure in a row locks the account.
+LOCK_AFTER = 5
+LOCK_FOR = timedelta(minutes=5)
+
+MAX_CODE_HOURS = 168
+_CODE_BYTES = 15  # 120 bits, shown as 24 base32 characters in groups of four
 
 
 class DirectoryError(ValueError):
     """A request that would leave the directory inconsistent; the message says why."""
+
+
+class NotFound(DirectoryError):
+    """The thing addressed does not exist."""
+
+
+class Conflict(DirectoryError):
+    """The change collides with what exists (a duplicate, or something still in use)."""
+
+
+class EnrolmentRefused(DirectoryError):
+    """Unknown, used or expired enrolment code; nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,28 +267,392 @@ class Directory:
             room=refs.get(ws.room_id) if ws.room_id is not None else None,
         )
 
-    async def record_seen(self, seen: dict[str, tuple[datetime, str]]) -> None:
-        """Last contact and agent version of many workstations in one transaction."""
+    async def record_seen(self, seen: dict[str, tuple[datetime, str]]) -> set[str]:
+        """Last contact and agent version of many workstations in one transaction.
+
+        Returns the ids among them that are revoked by now (for example by the CLI in
+        another process), so the caller can close their sockets.
+        """
         if not seen:
-            return
+            return set()
+        revoked: set[str] = set()
         async with self._db.write() as session:
             for ws in await session.scalars(select(Workstation).where(Workstation.id.in_(seen))):
+                if ws.state == REVOKED:
+                    revoked.add(ws.id)
+                    continue
                 ws.last_seen_at, ws.agent_version = seen[ws.id]
+        return revoked
 
-    async def authenticate_operator(self, username: str, password: str) -> OperatorView | None:
+    async def authenticate_operator(
+        self, username: str, password: str, *, client: str | None = None
+    ) -> OperatorView | None:
+        """The operator if the password is right and the account neither locked nor disabled.
+
+        Every LOCK_AFTER-th failure in a row locks the account for LOCK_FOR. While
+        locked (or disabled) the password is not checked against the stored hash at
+        all; a dummy hash is verified instead, so the answer and its timing are the
+        same as for a wrong password or an unknown name. Every outcome for a known
+        operator is audited (never the password).
+        """
         async with self._db.read() as session:
             operator = await session.scalar(select(Operator).where(Operator.username == username))
+        now = utc_now()
+        blocked: str | None = None
+        if operator is not None and operator.disabled:
+            blocked = "disabled"
+        elif operator is not None and operator.locked_until and operator.locked_until > now:
+            blocked = "locked"
         # argon2 costs ~50 ms of CPU by design: off the event loop that fans out alarms.
-        stored_hash = operator.password_hash if operator else None
-        if not await asyncio.to_thread(verify_password, stored_hash, password):
+        stored_hash = operator.password_hash if operator is not None and not blocked else None
+        verified = await asyncio.to_thread(verify_password, stored_hash, password)
+        if operator is None:
+            log.info("login_failed", reason="unknown_user", client=client)
             return None
-        assert operator is not None
-        return _operator_view(operator)
+        async with self._db.write() as session:
+            row = await session.get(Operator, operator.id)
+            if row is None:
+                return None
+            audit = await AuditTrail.open(session)
+            actor = f"operator:{row.username}"
+            if blocked:
+                audit.append(actor, f"login_refused_{blocked}", client=client)
+                log.info("login_failed", reason=blocked, operator=row.username, client=client)
+                return None
+            if not verified:
+                row.failed_logins += 1
+                locked = row.failed_logins % LOCK_AFTER == 0
+                if locked:
+                    row.locked_until = now + LOCK_FOR
+                audit.append(
+                    actor,
+                    "login_locked" if locked else "login_failed",
+                    client=client,
+                    failed_logins=row.failed_logins,
+                )
+                log.info("login_failed", reason="password", operator=row.username, client=client)
+                return None
+            row.failed_logins = 0
+            row.locked_until = None
+            audit.append(actor, "login_succeeded", client=client)
+            return _operator_view(row)
 
     async def operator(self, operator_id: int) -> OperatorView | None:
+        """An operator allowed to act; a disabled one counts as gone (its sessions end)."""
         async with self._db.read() as session:
             operator = await session.get(Operator, operator_id)
-        return _operator_view(operator) if operator else None
+        return _operator_view(operator) if operator and not operator.disabled else None
+
+    # --- enrolment ------------------------------------------------------------
+
+    async def create_enrolment_codes(
+        self,
+        site_id: int,
+        room_id: int | None,
+        hours: float,
+        actor: str,
+        count: int = 1,
+    ) -> list[IssuedCode]:
+        """One-time codes; the plain codes are returned once and only their hashes kept."""
+        if not 0 < hours <= MAX_CODE_HOURS:
+            raise DirectoryError(f"hours must be more than 0 and at most {MAX_CODE_HOURS}")
+        if not 1 <= count <= 1000:
+            raise DirectoryError("count must be between 1 and 1000")
+        now = utc_now()
+        expires = now + timedelta(hours=hours)
+        issued: list[IssuedCode] = []
+        async with self._db.write() as session:
+            if await session.get(Site, site_id) is None:
+                raise NotFound(f"no site {site_id}")
+            if room_id is not None:
+                room = await session.get(Room, room_id)
+                if room is None or room.site_id != site_id:
+                    raise DirectoryError(f"no room {room_id} at site {site_id}")
+            audit = await AuditTrail.open(session)
+            for _ in range(count):
+                code = new_enrolment_code()
+                row = EnrolmentCode(
+                    code_hash=hash_code(code),
+                    site_id=site_id,
+                    room_id=room_id,
+                    created_by=actor,
+                    created_at=now,
+                    expires_at=expires,
+                )
+                session.add(row)
+                await session.flush()
+                audit.append(
+                    actor,
+                    "enrolment_code_created",
+                    room_id=room_id,
+                    code_id=row.id,
+                    site_id=site_id,
+                    expires_at=expires.isoformat(),
+                )
+                issued.append(IssuedCode(row.id, code, site_id, room_id, expires))
+        return issued
+
+    async def enrol(
+        self, code: str, hostname: str, agent_version: str, client: str | None = None
+    ) -> Enrolled:
+        """Trades a valid one-time code for a new workstation and its device secret.
+
+        Everything happens in one write transaction; the code is marked used with a
+        conditional UPDATE, so two hub instances racing for one code cannot both win.
+        """
+        now = utc_now()
+        secret = new_device_token()
+        async with self._db.write() as session:
+            row = await session.scalar(
+                select(EnrolmentCode).where(EnrolmentCode.code_hash == hash_code(code))
+            )
+            if row is None:
+                raise EnrolmentRefused("unknown enrolment code")
+            if row.used_at is not None:
+                raise EnrolmentRefused("enrolment code already used")
+            if row.expires_at <= now:
+                raise EnrolmentRefused("enrolment code expired")
+            workstation_id = await _free_workstation_id(session, hostname)
+            claimed = await session.execute(
+                update(EnrolmentCode)
+                .where(EnrolmentCode.id == row.id, EnrolmentCode.used_at.is_(None))
+                .values(used_at=now, workstation_id=workstation_id)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                raise EnrolmentRefused("enrolment code already used")
+            state = ACTIVE if row.room_id is not None else PENDING
+            session.add(
+                Workstation(
+                    id=workstation_id,
+                    site_id=row.site_id,
+                    room_id=row.room_id,
+                    role=WorkstationRole.STAFF.value,
+                    state=state,
+                    hostname=hostname,
+                    display_name="",
+                    token_hash=hash_token(secret),
+                    agent_version=agent_version,
+                    created_at=now,
+                )
+            )
+            (await AuditTrail.open(session)).append(
+                f"enrolment:{row.id}",
+                "workstation_enrolled",
+                workstation_id=workstation_id,
+                room_id=row.room_id,
+                hostname=hostname,
+                agent_version=agent_version,
+                state=state,
+                code_id=row.id,
+                client=client,
+            )
+        log.info("workstation_enrolled", workstation=workstation_id, state=state, client=client)
+        return Enrolled(workstation_id, secret, state, row.site_id, row.room_id)
+
+    # --- workstations -----------------------------------------------------------
+
+    async def revoke_workstation(self, workstation_id: str, actor: str) -> bool:
+        """Revokes the device secret; False if it was revoked already (nothing written)."""
+        async with self._db.write() as session:
+            ws = await session.get(Workstation, workstation_id)
+            if ws is None:
+                raise NotFound(f"no workstation {workstation_id}")
+            if ws.state == REVOKED:
+                return False
+            previous = ws.state
+            ws.state, ws.revoked_at = REVOKED, utc_now()
+            (await AuditTrail.open(session)).append(
+                actor,
+                "workstation_revoked",
+                workstation_id=ws.id,
+                room_id=ws.room_id,
+                previous_state=previous,
+            )
+        log.info("workstation_revoked", workstation=workstation_id, actor=actor)
+        return True
+
+    async def revoked_since(self, since: datetime) -> set[str]:
+        """Workstations revoked after ``since`` (e.g. by the CLI, outside this hub process)."""
+        async with self._db.read() as session:
+            return set(
+                await session.scalars(
+                    select(Workstation.id).where(
+                        Workstation.state == REVOKED, Workstation.revoked_at > since
+                    )
+                )
+            )
+
+    async def update_workstation(
+        self,
+        workstation_id: str,
+        actor: str,
+        *,
+        room_id: int | Literal["keep"] | None = "keep",
+        role: WorkstationRole | None = None,
+        display_name: str | None = None,
+    ) -> None:
+        """Assigns a room (pending becomes active; no room makes it pending), role or name."""
+        async with self._db.write() as session:
+            ws = await session.get(Workstation, workstation_id)
+            if ws is None:
+                raise NotFound(f"no workstation {workstation_id}")
+            changes = await apply_workstation_change(session, ws, room_id, role, display_name)
+            if changes:
+                (await AuditTrail.open(session)).append(
+                    actor,
+                    "workstation_changed",
+                    workstation_id=ws.id,
+                    room_id=ws.room_id,
+                    changes=changes,
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCode:
+    id: int
+    code: str  # shown once, never stored
+    site_id: int
+    room_id: int | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    workstation_id: str
+    secret: str  # shown once to the agent, only its hash is stored
+    state: str
+    site_id: int
+    room_id: int | None
+
+
+_CODE_ALPHABET_JUNK = re.compile(r"[\s-]+")
+
+
+def new_enrolment_code() -> str:
+    """120 random bits as ``XXXX-XXXX-XXXX-XXXX-XXXX-XXXX`` (base32: no 0/1/8/9 confusion)."""
+    raw = base64.b32encode(secrets.token_bytes(_CODE_BYTES)).decode("ascii")
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def normalise_code(code: str) -> str:
+    """Case, spaces and dashes do not matter when a code is typed."""
+    return _CODE_ALPHABET_JUNK.sub("", code).upper()
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(normalise_code(code).encode("utf-8")).hexdigest()
+
+
+_ID_JUNK = re.compile(r"[^a-z0-9._-]+")
+
+
+def workstation_id_for(hostname: str) -> str:
+    """A stable id from a hostname: lower case, the short name, safe characters only."""
+    short = hostname.strip().split(".")[0].lower()
+    return _ID_JUNK.sub("-", short).strip("-")[:100] or "pc"
+
+
+async def _free_workstation_id(session: AsyncSession, hostname: str) -> str:
+    base = workstation_id_for(hostname)
+    taken = set(
+        await session.scalars(
+            select(Workstation.id).where(
+                (Workstation.id == base) | Workstation.id.like(f"{base}-%")
+            )
+        )
+    )
+    if base not in taken:
+        return base
+    suffix = 2
+    while f"{base}-{suffix}" in taken:
+        suffix += 1
+    return f"{base}-{suffix}"
+
+
+async def apply_workstation_change(
+    session: AsyncSession,
+    ws: Workstation,
+    room_id: int | Literal["keep"] | None,
+    role: WorkstationRole | None,
+    display_name: str | None,
+) -> dict[str, list[object]]:
+    """Changes one workstation inside the caller's transaction; returns {field: [old, new]}."""
+    if ws.state == REVOKED:
+        raise Conflict(f"workstation {ws.id} is revoked; enrol the PC again")
+    changes: dict[str, list[object]] = {}
+    if room_id != "keep" and room_id != ws.room_id:
+        if room_id is not None:
+            room = await session.get(Room, room_id)
+            if room is None:
+                raise DirectoryError(f"no room {room_id}")
+            if room.site_id != ws.site_id:
+                changes["site_id"] = [ws.site_id, room.site_id]
+                ws.site_id = room.site_id
+        changes["room_id"] = [ws.room_id, room_id]
+        ws.room_id = room_id
+    new_state = PENDING if ws.room_id is None else ACTIVE
+    if new_state != ws.state:
+        changes["state"] = [ws.state, new_state]
+        ws.state = new_state
+    if role is not None and role.value != ws.role:
+        changes["role"] = [ws.role, role.value]
+        ws.role = role.value
+    if display_name is not None and display_name != ws.display_name:
+        changes["display_name"] = [ws.display_name, display_name]
+        ws.display_name = display_name
+    return changes
+
+
+# --- neighbours -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveNeighbour:
+    room_id: int
+    source: Literal["link", "distance"]
+    distance_m: float | None
+
+
+async def effective_neighbours(session: AsyncSession, room_id: int) -> list[EffectiveNeighbour]:
+    """The room's neighbours by dispatch.topology: admin links plus the site's radius rule."""
+    room = await session.get(Room, room_id)
+    if room is None:
+        raise NotFound(f"no room {room_id}")
+    site = await session.get(Site, room.site_id)
+    radius = site.neighbour_radius_m if site is not None else 0.0
+    words = (
+        await session.execute(
+            select(RoomNeighbour.neighbour_id, RoomNeighbour.kind).where(
+                RoomNeighbour.room_id == room_id
+            )
+        )
+    ).all()
+    links = {n for n, kind in words if kind == LINK}
+    excludes = {n for n, kind in words if kind == EXCLUDE}
+    same_floor = list(await session.scalars(select(Room).where(Room.floor_id == room.floor_id)))
+    placed = {r.id: topology.PlacedRoom(r.id, r.floor_id, r.x_m, r.y_m) for r in same_floor}
+    found = topology.neighbours(
+        topology.PlacedRoom(room.id, room.floor_id, room.x_m, room.y_m),
+        placed.values(),
+        links,
+        excludes,
+        radius,
+    )
+    result = []
+    for other in sorted(found):
+        spot = placed.get(other)
+        distance: float | None = None
+        if (
+            spot is not None
+            and room.x_m is not None
+            and room.y_m is not None
+            and spot.x_m is not None
+            and spot.y_m is not None
+        ):
+            distance = math.dist((room.x_m, room.y_m), (spot.x_m, spot.y_m))
+        result.append(EffectiveNeighbour(other, "link" if other in links else "distance", distance))
+    return result
 
 
 def _operator_view(operator: Operator) -> OperatorView:

@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from dispatch import __version__
+from dispatch.api.deps import client_ip, limiter
 from dispatch.console import i18n
 from dispatch.directory import Directory, OperatorView
 
@@ -47,6 +48,14 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
+}
+
+# Per client address: this many failed logins within the window answer 429 until it passes.
+LOGIN_FAILURES_PER_CLIENT = 20
+LOGIN_FAILURE_WINDOW_S = 300.0
+TOO_MANY_LOGINS = {
+    "de": "Zu viele fehlgeschlagene Anmeldungen von diesem Rechner. Bitte später erneut versuchen.",
+    "en": "Too many failed sign-ins from this computer. Please try again later.",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -163,10 +172,17 @@ async def login(
     if not _csrf_valid(request, csrf):
         _new_csrf_token(request)
         return _login_page(request, lang, 403, t["csrf_failed"], username)
+    client = client_ip(request)
+    failures = limiter(request, "login", LOGIN_FAILURES_PER_CLIENT, LOGIN_FAILURE_WINDOW_S)
+    if failures.blocked(client):
+        page = _login_page(request, lang, 429, TOO_MANY_LOGINS[lang], username)
+        page.headers["Retry-After"] = str(failures.retry_after(client))
+        return page
     directory: Directory = request.app.state.directory
-    operator = await directory.authenticate_operator(username, password)
+    operator = await directory.authenticate_operator(username, password, client=client)
     if operator is None:
-        # One message for unknown user and wrong password alike.
+        failures.fail(client)
+        # One message for unknown user, wrong password, locked or disabled account alike.
         return _login_page(request, lang, 401, t["login_failed"], username)
     # A fresh session on login: nothing from before survives except the language.
     request.session.clear()

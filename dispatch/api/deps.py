@@ -1,0 +1,226 @@
+"""Typed dependencies every endpoint uses: who is asking, may they, and is the write genuine.
+
+* No operator session: 401. A session whose role may not do this: 403.
+* Every state-changing request carries the session's CSRF token in the
+  ``X-CSRF-Token`` header (compared in constant time): 403 otherwise.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.database import Database
+from dispatch.directory import (
+    Conflict,
+    Directory,
+    DirectoryError,
+    EnrolmentRefused,
+    NotFound,
+    OperatorView,
+)
+from dispatch.hub import Hub
+
+T = TypeVar("T")
+
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Role(StrEnum):
+    GUARD = "guard"
+    EMERGENCY_MANAGER = "emergency_manager"
+    ADMIN = "admin"
+
+
+ALL_ROLES = frozenset(Role)
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_directory(request: Request) -> Directory:
+    directory: Directory = request.app.state.directory
+    return directory
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+DB = Annotated[Database, Depends(get_db)]
+Dir = Annotated[Directory, Depends(get_directory)]
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+async def current_operator(request: Request) -> OperatorView:
+    """The logged-in operator (console session cookie), else 401."""
+    operator_id = request.session.get("operator_id")
+    operator = None
+    if isinstance(operator_id, int):
+        operator = await get_directory(request).operator(operator_id)
+    if operator is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "not logged in: sign in at /login first",
+            headers={"WWW-Authenticate": "Cookie"},
+        )
+    return operator
+
+
+def check_csrf(request: Request) -> None:
+    """State-changing requests must echo the session's CSRF token in X-CSRF-Token."""
+    if request.method in SAFE_METHODS:
+        return
+    expected = request.session.get("csrf")
+    submitted = request.headers.get(CSRF_HEADER, "")
+    if (
+        not isinstance(expected, str)
+        or not expected
+        or not submitted
+        or not hmac.compare_digest(expected.encode("utf-8"), submitted.encode("utf-8"))
+    ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"CSRF check failed: send the session's token in the {CSRF_HEADER} header "
+            "(GET /api/v1/session returns it)",
+        )
+
+
+async def reader(request: Request) -> OperatorView:
+    """Any operator role may read."""
+    return await current_operator(request)
+
+
+async def admin_reader(request: Request) -> OperatorView:
+    operator = await current_operator(request)
+    _require(operator, {Role.ADMIN})
+    return operator
+
+
+async def admin_writer(request: Request) -> OperatorView:
+    """Session first (401), then the CSRF token (403), then the role (403)."""
+    operator = await current_operator(request)
+    check_csrf(request)
+    _require(operator, {Role.ADMIN})
+    return operator
+
+
+def _require(operator: OperatorView, roles: set[Role]) -> None:
+    if operator.role not in roles:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"role {operator.role} may not do this (needs {' or '.join(sorted(roles))})",
+        )
+
+
+Reader = Annotated[OperatorView, Depends(reader)]
+AdminReader = Annotated[OperatorView, Depends(admin_reader)]
+Admin = Annotated[OperatorView, Depends(admin_writer)]
+
+
+def actor(operator: OperatorView) -> str:
+    return f"operator:{operator.username}"
+
+
+@contextmanager
+def directory_errors() -> Iterator[None]:
+    """Directory refusals as HTTP answers: 404 unknown, 409 conflict, 403 enrolment, 422 else."""
+    try:
+        yield
+    except NotFound as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    except Conflict as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    except EnrolmentRefused as error:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from None
+    except DirectoryError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+class FailureLimiter:
+    """Counts failures per key in a sliding window; memory stays bounded.
+
+    In memory and per hub process: a limit on guessing, not an accounting system.
+    """
+
+    def __init__(self, limit: int, window_s: float, max_keys: int = 10_000) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float] | None:
+        times = self._failures.get(key)
+        if times is None:
+            return None
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+            return None
+        return times
+
+    def blocked(self, key: str) -> bool:
+        times = self._recent(key, time.monotonic())
+        return times is not None and len(times) >= self.limit
+
+    def retry_after(self, key: str) -> int:
+        now = time.monotonic()
+        times = self._recent(key, now)
+        if not times:
+            return 0
+        return max(1, int(times[0] + self.window_s - now) + 1)
+
+    def fail(self, key: str) -> None:
+        now = time.monotonic()
+        times = self._recent(key, now)
+        if times is None:
+            if len(self._failures) >= self.max_keys:
+                # Forget the key whose newest failure is oldest.
+                oldest = min(self._failures, key=lambda k: self._failures[k][-1])
+                del self._failures[oldest]
+            times = self._failures[key] = deque()
+        times.append(now)
+
+
+def limiter(request: Request, name: str, limit: int, window_s: float) -> FailureLimiter:
+    """One limiter per app and purpose, created on first use."""
+    limiters: dict[str, FailureLimiter] | None = getattr(request.app.state, "limiters", None)
+    if limiters is None:
+        limiters = {}
+        request.app.state.limiters = limiters
+    found = limiters.get(name)
+    if found is None:
+        found = limiters[name] = FailureLimiter(limit, window_s)
+    return found
+
+
+async def get_or_404(session: AsyncSession, model: type[T], key: object, what: str) -> T:
+    row = await session.get(model, key)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} {key}")
+    return row
+
+
+def unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+def conflict(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, message)

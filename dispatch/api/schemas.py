@@ -1,0 +1,52 @@
+"""Request and response building blocks shared by the resource modules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=400)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+Metres = Annotated[float, Field(ge=-100_000, le=100_000, allow_inf_nan=False)]
+
+
+class Input(BaseModel):
+    """Requests refuse unknown fields: a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Patch(Input):
+    """Only the fields sent are changed; ``null`` is refused where the value cannot be empty."""
+
+    not_null: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_null(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in cls.not_null:
+                if key in data and data[key] is None:
+                    raise ValueError(f"{key} cannot be null")
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def diff(row: object, values: dict[str, Any]) -> dict[str, list[Any]]:
+    """Sets the values on an ORM row; returns {field: [old, new]} for those that changed."""
+    changed: dict[str, list[Any]] = {}
+    for key, value in values.items():
+        old = getattr(row, key)
+        if old != value:
+            changed[key] = [old, value]
+            setattr(row, key, value)
+    return changed

@@ -11,11 +11,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch import topology
 from dispatch.audit import AuditTrail
 from dispatch.database import Database
-from dispatch.directory import REVOKED, WorkstationView, room_refs
-from dispatch.models import Alarm, AlarmRecipient, Floor, Room, RoomNeighbour, Site, Workstation
+from dispatch.directory import REVOKED, WorkstationView, effective_neighbours, room_refs
+from dispatch.models import Alarm, AlarmRecipient, Floor, Room, Workstation
 from dispatch.policy import Policy, Scope, policy_for
 from dispatch.routing import Delivery, Placement, route
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger, WorkstationRole
@@ -544,32 +543,7 @@ async def _neighbours(session: AsyncSession, room_id: int | None) -> frozenset[i
     """The raiser's neighbour rooms by the site's rule (dispatch.topology)."""
     if room_id is None:
         return frozenset()
-    room = await session.get(Room, room_id)
-    site = await session.get(Site, room.site_id) if room else None
-    if room is None or site is None:
-        return frozenset()
-    words = await session.execute(
-        select(RoomNeighbour.neighbour_id, RoomNeighbour.kind).where(
-            RoomNeighbour.room_id == room_id
-        )
-    )
-    links: list[int] = []
-    excludes: list[int] = []
-    for other, kind in words:
-        (excludes if kind == "exclude" else links).append(other)
-    same_floor: list[topology.PlacedRoom] = []
-    if site.neighbour_radius_m > 0 and room.x_m is not None:
-        rows = await session.execute(
-            select(Room.id, Room.floor_id, Room.x_m, Room.y_m).where(Room.floor_id == room.floor_id)
-        )
-        same_floor = [topology.PlacedRoom(*row) for row in rows]
-    return topology.neighbours(
-        topology.PlacedRoom(room.id, room.floor_id, room.x_m, room.y_m),
-        same_floor,
-        links,
-        excludes,
-        site.neighbour_radius_m,
-    )
+    return frozenset(n.room_id for n in await effective_neighbours(session, room_id))
 
 
 async def _placement(session: AsyncSession, workstation_id: str) -> Placement:

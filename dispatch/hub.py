@@ -8,7 +8,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from pydantic import BaseModel
@@ -56,6 +56,7 @@ class Hub:
         self._receipts_waiting = asyncio.Event()
         self._seen: dict[str, tuple[datetime, str]] = {}
         self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
+        self._revoked_checked_at = utc_now()
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -293,6 +294,14 @@ class Hub:
                 peer.send(ping)
         await self._recheck_consoles(now)
         await self._record_seen()
+        await self._close_revoked()
+
+    async def _close_revoked(self) -> None:
+        """Revocations made outside this process (the CLI, another hub) close sockets too."""
+        since, self._revoked_checked_at = self._revoked_checked_at, utc_now()
+        for ws in await self.directory.revoked_since(since - timedelta(seconds=1)):
+            if ws in self._agents:
+                await self.disconnect(ws, CloseCode.REVOKED, "revoked")
 
     async def _recheck_consoles(self, now: float) -> None:
         """A console's session is re-checked every round, not only when it connected."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
@@ -123,3 +125,26 @@ async def test_oversized_message_closes_with_1009_and_keeps_stored_alarms(
     again = await agent("pc-1-01")
     assert (await again.expect(AlarmUpdate, alarm_id=sent.alarm_id)).alarm_id == sent.alarm_id
     assert query(demo_hub, "SELECT count(*) FROM alarms") == [(1,)]
+
+
+async def test_revoking_from_the_shell_closes_the_live_socket(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    import os
+    import sys
+
+    connected = await agent("pc-1-03")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SILENT_ALARM_")}
+    revoke = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch", "workstation", "revoke", "pc-1-03",
+        env={**env, "SILENT_ALARM_DATA_DIR": str(demo_hub.data_dir)},
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        _, stderr = await revoke.communicate()
+    assert revoke.returncode == 0, stderr
+    code, _ = await wait_closed(connected.connection, timeout=5)  # one heartbeat round: 1 s
+    assert code == CloseCode.REVOKED
+    token = demo_hub.agent_config("pc-1-03")["token"]
+    refused, _ = await closed_with(demo_hub.agent_ws_url, hello("pc-1-03", token))
+    assert refused == CloseCode.UNAUTHORIZED

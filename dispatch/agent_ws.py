@@ -46,7 +46,7 @@ async def agent_endpoint(websocket: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    await _serve(peer, state.hub, state.limiter)
+    await _serve(peer, state.hub, MessageLimiter())
 
 
 async def _handshake(websocket: WebSocket, settings: Settings, directory: Directory) -> AgentPeer:
@@ -92,7 +92,7 @@ async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
         while not peer.closed:
             message = await receive_message(peer.websocket, agent_to_hub)
             peer.heard()
-            if not limiter.allow(peer.label, message):
+            if not limiter.allow(message):
                 raise ProtocolViolation(
                     "too many messages; alarms are never limited", CloseCode.RATE_LIMITED
                 )

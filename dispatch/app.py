@@ -17,7 +17,6 @@ from dispatch.console_ws import console_endpoint
 from dispatch.database import Database
 from dispatch.directory import Directory
 from dispatch.hub import Hub
-from dispatch.ratelimit import MessageLimiter
 from dispatch.settings import Settings
 
 
@@ -33,7 +32,6 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.hub = hub = Hub(
             AlarmStore(db), directory, settings.heartbeat_interval, settings.redeliver_interval
         )
-        app.state.limiter = MessageLimiter()
         hub.start()
         try:
             yield

@@ -1,22 +1,50 @@
-"""How much a connection may send. Alarms are never limited, whatever else an agent does."""
+"""How much a connection may send. Alarms are never limited, whatever else an agent does.
+
+Two token buckets per connection, kept on the connection itself. (The `limits`
+library was tried first: its in-memory storage walks every key from a thread
+every 10 ms, which with 10,000 agents took most of a core from the event loop
+and cost live agents their heartbeats; see docs/performance.md.)
+"""
 
 from __future__ import annotations
 
-from limits import parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+import time
+from dataclasses import dataclass, field
 
 from shared.protocol import CancelAlarm, RaiseAlarm
 
-NON_ALARM_LIMITS = parse_many("100/second;1200/minute")
-"""Generous for replays after a reconnect (one receipt per open alarm), tight for a flood."""
+
+@dataclass
+class TokenBucket:
+    capacity: float
+    refill_per_s: float
+    tokens: float = field(init=False)
+    updated: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.refill_per_s)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class MessageLimiter:
-    def __init__(self) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+    """100 messages a second and 1,200 a minute besides alarms, per connection.
 
-    def allow(self, sender: str, message: object) -> bool:
+    Generous for a replay after a reconnect (one receipt per open alarm), tight
+    for a flood.
+    """
+
+    def __init__(self) -> None:
+        self._buckets = (TokenBucket(100, 100), TokenBucket(1200, 1200 / 60))
+
+    def allow(self, message: object) -> bool:
         if isinstance(message, RaiseAlarm | CancelAlarm):
             return True
-        return all(self._limiter.hit(limit, sender) for limit in NON_ALARM_LIMITS)
+        now = time.monotonic()
+        return all([bucket.take(now) for bucket in self._buckets])

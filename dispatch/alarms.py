@@ -194,21 +194,7 @@ class AlarmStore:
         )
         session.add(alarm)
         await session.flush()
-        if deliveries:
-            # One executemany instead of one ORM object per recipient (level 3: thousands).
-            await session.execute(
-                insert(AlarmRecipient),
-                [
-                    {
-                        "alarm_id": alarm.id,
-                        "workstation_id": d.workstation_id,
-                        "instruction": d.instruction.value,
-                        "with_location": d.with_location,
-                        "step": 0,
-                    }
-                    for d in deliveries
-                ],
-            )
+        await _insert_recipients(session, alarm.id, deliveries, step=0)
         audit.append(
             actor,
             "alarm_raised",
@@ -436,20 +422,7 @@ class AlarmStore:
             for d in await _route(session, level, placement, frozenset({step.scope}))
             if d.workstation_id not in known
         ]
-        if added:
-            await session.execute(
-                insert(AlarmRecipient),
-                [
-                    {
-                        "alarm_id": alarm.id,
-                        "workstation_id": d.workstation_id,
-                        "instruction": d.instruction.value,
-                        "with_location": d.with_location,
-                        "step": step_index + 1,
-                    }
-                    for d in added
-                ],
-            )
+        await _insert_recipients(session, alarm.id, added, step=step_index + 1)
         alarm.escalation_step = step_index + 1
         alarm.next_escalation_at = _escalation_due(alarm.stored_at, policy, step_index + 1)
         audit.append(
@@ -610,6 +583,26 @@ async def _candidates(
         .where(or_(*reach), Workstation.state != REVOKED)
     )
     return [Placement(r[0], r[1], WorkstationRole(r[2]), r[3], r[4], r[5]) for r in rows]
+
+
+async def _insert_recipients(
+    session: AsyncSession, alarm_id: str, deliveries: Sequence[Delivery], step: int
+) -> None:
+    """One executemany instead of one ORM object per recipient (level 3: thousands)."""
+    if deliveries:
+        await session.execute(
+            insert(AlarmRecipient),
+            [
+                {
+                    "alarm_id": alarm_id,
+                    "workstation_id": d.workstation_id,
+                    "instruction": d.instruction.value,
+                    "with_location": d.with_location,
+                    "step": step,
+                }
+                for d in deliveries
+            ],
+        )
 
 
 def _escalation_due(stored_at: datetime, policy: Policy, step_index: int) -> datetime | None:

@@ -37,6 +37,27 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "popup.coming": {"de": "&Ich komme", "en": "&I'm coming"},
     "popup.cannot": {"de": "&Kann nicht", "en": "&Can't"},
     "popup.understood": {"de": "&Verstanden", "en": "&Understood"},
+    "allclear.title": {"de": "Stiller Alarm – Entwarnung", "en": "Stiller Alarm – all clear"},
+    "allclear.resolved_room": {
+        "de": "Entwarnung für Raum {number} – {name}. Die Lage ist geklärt.",
+        "en": "All clear for room {number} – {name}. The situation is resolved.",
+    },
+    "allclear.resolved_stay_away": {
+        "de": "Entwarnung: Die Gefahrenlage ist beendet. Sie können Ihre Tür wieder öffnen.",
+        "en": "All clear: the danger is over. You may unlock your door again.",
+    },
+    "allclear.cancelled": {
+        "de": "Der Alarm wurde zurückgenommen. Sie werden nicht mehr gebraucht.",
+        "en": "The alarm was withdrawn. You are no longer needed.",
+    },
+    "allclear.cancelled_stay_away": {
+        # A withdrawn level-3 alarm may have been withdrawn under pressure.
+        "de": "Der Alarm wurde zurückgenommen. Bleiben Sie hinter verschlossener Tür, bis der"
+        " Sicherheitsdienst Entwarnung gibt.",
+        "en": "The alarm was withdrawn. Stay behind your locked door until security gives the"
+        " all clear.",
+    },
+    "allclear.ok": {"de": "&OK", "en": "&OK"},
     "tray.ready": {"de": "Stiller Alarm – bereit", "en": "Silent alarm – ready"},
     "tray.not_protected": {
         "de": "Stiller Alarm – keine Verbindung, nicht geschützt",

@@ -148,6 +148,43 @@ class AlarmPopup(QWidget):
         super().closeEvent(event)
 
 
+def all_clear_text(notify: AlarmNotify, state: AlarmState, language: Language) -> str:
+    stay_away = notify.instruction is Instruction.STAY_AWAY
+    if state is AlarmState.CANCELLED:
+        return text("allclear.cancelled_stay_away" if stay_away else "allclear.cancelled", language)
+    if notify.room is not None:
+        return text(
+            "allclear.resolved_room", language, number=notify.room.number, name=notify.room.name
+        )
+    return text("allclear.resolved_stay_away", language)
+
+
+class AllClearPopup(QWidget):
+    """Tells everyone who got an alarm that it is over; stays until confirmed."""
+
+    def __init__(self, notify: AlarmNotify, state: AlarmState, *, language: Language) -> None:
+        super().__init__(None, Qt.WindowType.Window | Qt.WindowType.WindowStaysOnTopHint)
+        self.alarm_id = notify.alarm_id
+        self.setWindowTitle(text("allclear.title", language))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 24, 28, 24)
+        self.message_label = QLabel(all_clear_text(notify, state, language))
+        font = QFont(self.message_label.font())
+        font.setPointSize(18)
+        self.message_label.setFont(font)
+        self.message_label.setWordWrap(True)
+        layout.addWidget(self.message_label)
+        ok = QPushButton(text("allclear.ok", language))
+        ok.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        ok.setMinimumHeight(48)
+        ok_font = QFont(ok.font())
+        ok_font.setPointSize(16)
+        ok.setFont(ok_font)
+        ok.clicked.connect(self.close)
+        layout.addWidget(ok)
+        self.setMinimumWidth(480)
+
+
 class PopupManager:
     """One popup per alarm id: the hub re-sends active alarms on every reconnect."""
 
@@ -163,7 +200,9 @@ class PopupManager:
         self._send_answer = send_answer
         self.popups: dict[uuid.UUID, AlarmPopup] = {}
         self._done: set[uuid.UUID] = set()  # answered or dismissed; a re-send only gets a receipt
-        self._retired: list[AlarmPopup] = []
+        self._retired: list[QWidget] = []
+        self._shown: dict[uuid.UUID, AlarmNotify] = {}  # what each alarm said, for its all-clear
+        self.all_clear: dict[uuid.UUID, AllClearPopup] = {}
 
     def show(self, notify: AlarmNotify) -> None:
         alarm_id = notify.alarm_id
@@ -176,26 +215,48 @@ class PopupManager:
         if alarm_id in self._done:
             self._send_receipt(alarm_id)
             return
+        self._shown[alarm_id] = notify
         popup = AlarmPopup(
-            notify, language=self._language, on_answer=self._answered, on_shown=self._shown
+            notify, language=self._language, on_answer=self._answered, on_shown=self._on_shown
         )
         self.popups[alarm_id] = popup
         popup.present()
 
     def update(self, update: AlarmUpdate) -> bool:
-        """Apply an update to a popup; False if no popup of ours knows this alarm."""
-        popup = self.popups.get(update.alarm_id)
-        if popup is None:
-            return update.alarm_id in self._done
+        """Apply an update to a popup; False if no popup of ours knows this alarm.
+
+        A resolved or withdrawn alarm replaces its popup with an all-clear, also
+        for those who already answered or dismissed it: someone who locked their
+        door must be told that it is over.
+        """
+        alarm_id = update.alarm_id
+        popup = self.popups.get(alarm_id)
+        if popup is None and alarm_id not in self._done:
+            return False
         if update.state in (AlarmState.RESOLVED, AlarmState.CANCELLED):
-            popup.answered = True
-            popup.close()
-            self._forget(update.alarm_id)
-        else:
+            if popup is not None:
+                popup.answered = True
+                popup.close()
+                self._forget(alarm_id)
+            self._show_all_clear(alarm_id, update.state)
+        elif popup is not None:
             popup.set_responders(update.responders)
         return True
 
-    def _shown(self, alarm_id: uuid.UUID) -> None:
+    def _show_all_clear(self, alarm_id: uuid.UUID, state: AlarmState) -> None:
+        notify = self._shown.get(alarm_id)
+        if notify is None:
+            return
+        previous = self.all_clear.pop(alarm_id, None)  # a cancel, then the resolve
+        if previous is not None:
+            self._dispose(previous)
+        window = AllClearPopup(notify, state, language=self._language)
+        self.all_clear[alarm_id] = window
+        window.show()
+        window.raise_()
+        log.info("all clear shown %s %s", alarm_id, state.value)
+
+    def _on_shown(self, alarm_id: uuid.UUID) -> None:
         log.info("popup shown %s", alarm_id)
         self._send_receipt(alarm_id)
 
@@ -210,7 +271,7 @@ class PopupManager:
             self._dispose(popup)
         self._done.add(alarm_id)
 
-    def _dispose(self, popup: AlarmPopup) -> None:
+    def _dispose(self, popup: QWidget) -> None:
         # Qt deletes the widget from its event loop (never inside its own click
         # handler); the Python reference lives until then so Python never does.
         popup.hide()
@@ -223,3 +284,6 @@ class PopupManager:
             popup.answered = True
             self._dispose(popup)
         self.popups.clear()
+        for window in list(self.all_clear.values()):
+            self._dispose(window)
+        self.all_clear.clear()

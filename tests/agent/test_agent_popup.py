@@ -181,12 +181,16 @@ def test_updates_change_responders_and_resolve_closes(
     resolved = AlarmUpdate(alarm_id=message.alarm_id, state=AlarmState.RESOLVED, responders=[])
     assert popups.update(resolved)
     assert not popup.isVisible()
+    all_clear = popups.all_clear[message.alarm_id]
+    assert all_clear.isVisible()
+    assert all_clear.windowTitle() == "Stiller Alarm – Entwarnung"
+    assert "Raum 101" in all_clear.message_label.text()
     assert not popups.update(
         AlarmUpdate(alarm_id=uuid.uuid4(), state=AlarmState.ACTIVE, responders=[])
     )
 
 
-def test_a_cancelled_alarm_closes_its_popup(
+def test_a_cancelled_alarm_closes_its_popup_and_says_so(
     qtbot: QtBot, manager: tuple[PopupManager, Wire]
 ) -> None:
     popups, _ = manager
@@ -197,6 +201,32 @@ def test_a_cancelled_alarm_closes_its_popup(
     assert popups.update(cancelled)
     assert not popup.isVisible()
     assert popups.popups == {}
+    assert "nicht mehr gebraucht" in popups.all_clear[message.alarm_id].message_label.text()
+
+
+def test_level_three_all_clear_reaches_those_who_dismissed_the_warning(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, _ = manager
+    message = notify(AlarmLevel.DANGER, Instruction.STAY_AWAY, room=None)
+    popups.show(message)
+    qtbot.mouseClick(
+        popups.popups[message.alarm_id].buttons["Verstanden"], Qt.MouseButton.LeftButton
+    )
+    assert popups.popups == {}
+
+    withdrawn = AlarmUpdate(alarm_id=message.alarm_id, state=AlarmState.CANCELLED, responders=[])
+    assert popups.update(withdrawn)
+    # A withdrawn level-3 alarm may have been withdrawn under pressure: stay locked in.
+    assert "bis der Sicherheitsdienst Entwarnung gibt" in (
+        popups.all_clear[message.alarm_id].message_label.text()
+    )
+    resolved = AlarmUpdate(alarm_id=message.alarm_id, state=AlarmState.RESOLVED, responders=[])
+    assert popups.update(resolved)
+    all_clear = popups.all_clear[message.alarm_id]
+    assert all_clear.isVisible()
+    assert "Tür wieder öffnen" in all_clear.message_label.text()
+    all_clear.grab().save(str(ARTIFACTS / "popup-all-clear.png"))
 
 
 def test_tray_tooltips() -> None:

@@ -519,23 +519,27 @@ async def _neighbours(session: AsyncSession, room_id: int | None) -> frozenset[i
     return frozenset(n.room_id for n in await effective_neighbours(session, room_id))
 
 
-async def _placement(session: AsyncSession, workstation_id: str) -> Placement:
-    row = (
-        await session.execute(
-            select(
-                Workstation.id,
-                Workstation.room_id,
-                Workstation.role,
-                Room.floor_id,
-                Floor.building_id,
-                Workstation.site_id,
-            )
-            .outerjoin(Room, Room.id == Workstation.room_id)
-            .outerjoin(Floor, Floor.id == Room.floor_id)
-            .where(Workstation.id == workstation_id)
+async def _placements(session: AsyncSession, *where: ColumnElement[bool]) -> list[Placement]:
+    """Workstations with the floor and building of their room, as routing needs them."""
+    rows = await session.execute(
+        select(
+            Workstation.id,
+            Workstation.room_id,
+            Workstation.role,
+            Room.floor_id,
+            Floor.building_id,
+            Workstation.site_id,
         )
-    ).one()
-    return Placement(row[0], row[1], WorkstationRole(row[2]), row[3], row[4], row[5])
+        .outerjoin(Room, Room.id == Workstation.room_id)
+        .outerjoin(Floor, Floor.id == Room.floor_id)
+        .where(*where)
+    )
+    return [Placement(r[0], r[1], WorkstationRole(r[2]), r[3], r[4], r[5]) for r in rows]
+
+
+async def _placement(session: AsyncSession, workstation_id: str) -> Placement:
+    (placement,) = await _placements(session, Workstation.id == workstation_id)
+    return placement
 
 
 async def _route(
@@ -569,20 +573,7 @@ async def _candidates(
         reach.append(Workstation.role == WorkstationRole.SECURITY)
     if not reach:
         return []
-    rows = await session.execute(
-        select(
-            Workstation.id,
-            Workstation.room_id,
-            Workstation.role,
-            Room.floor_id,
-            Floor.building_id,
-            Workstation.site_id,
-        )
-        .outerjoin(Room, Room.id == Workstation.room_id)
-        .outerjoin(Floor, Floor.id == Room.floor_id)
-        .where(or_(*reach), Workstation.state != REVOKED)
-    )
-    return [Placement(r[0], r[1], WorkstationRole(r[2]), r[3], r[4], r[5]) for r in rows]
+    return await _placements(session, or_(*reach), Workstation.state != REVOKED)
 
 
 async def _insert_recipients(

@@ -244,7 +244,12 @@ class PopupManager:
         return True
 
     def _show_all_clear(self, alarm_id: uuid.UUID, state: AlarmState) -> None:
-        notify = self._shown.get(alarm_id)
+        # After the resolve nothing more comes for this alarm; a withdrawn one is resolved later.
+        notify = (
+            self._shown.pop(alarm_id, None)
+            if state is AlarmState.RESOLVED
+            else self._shown.get(alarm_id)
+        )
         if notify is None:
             return
         previous = self.all_clear.pop(alarm_id, None)  # a cancel, then the resolve

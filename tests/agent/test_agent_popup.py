@@ -267,3 +267,17 @@ def test_every_text_has_both_languages() -> None:
                 names="a",
                 count=1,
             )
+
+
+def test_a_resolved_alarm_is_forgotten_after_its_all_clear(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, _ = manager
+    message = notify(AlarmLevel.THREAT)
+    popups.show(message)
+    resolved = AlarmUpdate(alarm_id=message.alarm_id, state=AlarmState.RESOLVED, responders=[])
+    popups.update(resolved)
+    first = popups.all_clear[message.alarm_id]
+    popups.update(resolved)  # a repeated update opens no second all-clear
+    assert popups.all_clear[message.alarm_id] is first
+    assert message.alarm_id not in popups._shown

@@ -138,6 +138,9 @@ class Workstation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The agent's last end-to-end self-test: passed when its echo came back.
+    self_test_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    self_test_ok: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class EnrolmentCode(Base):
@@ -196,6 +199,22 @@ class AlarmPolicy(Base):
     raiser_feedback: Mapped[str] = mapped_column(String(16))  # none | count | names
     escalation: Mapped[str] = mapped_column(Text, default="[]")
     cancel_window_s: Mapped[int] = mapped_column(Integer, default=0)
+    countdown_s: Mapped[int] = mapped_column(Integer, default=0)  # before the agent sends
+
+
+class Drill(Base):
+    """A scheduled drill: while it runs, drill alarms of its site go only to its scopes."""
+
+    __tablename__ = "drills"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    scopes: Mapped[str] = mapped_column(Text)  # JSON list of dispatch.policy.Scope
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Alarm(Base):
@@ -210,7 +229,9 @@ class Alarm(Base):
     state: Mapped[str] = mapped_column(String(16))
     raiser_name: Mapped[str | None] = mapped_column(String(200))
     claimed_room: Mapped[str | None] = mapped_column(String(64))
-    drill: Mapped[bool] = mapped_column(Boolean, default=False)  # "ÜBUNG", kept out of statistics
+    # alarm | drill | self_test (shared.domain.AlarmKind); only "alarm" counts in statistics.
+    kind: Mapped[str] = mapped_column(String(16), default="alarm")
+    drill_id: Mapped[int | None] = mapped_column(ForeignKey("drills.id"))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Escalation timers live here, not in memory, so they survive a hub restart.
@@ -221,6 +242,8 @@ class Alarm(Base):
     cancel_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    arrived_by: Mapped[str | None] = mapped_column(String(200))
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -241,6 +264,34 @@ class AlarmRecipient(Base):
     responder_name: Mapped[str | None] = mapped_column(String(200))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IncidentReport(Base):
+    """The operator's report on a resolved alarm: what the yearly statistics count."""
+
+    __tablename__ = "incident_reports"
+
+    alarm_id: Mapped[str] = mapped_column(ForeignKey("alarms.id"), primary_key=True)
+    assessed_level: Mapped[int] = mapped_column(Integer)
+    police_called: Mapped[bool] = mapped_column(Boolean, default=False)
+    injuries: Mapped[bool] = mapped_column(Boolean, default=False)
+    property_damage: Mapped[bool] = mapped_column(Boolean, default=False)
+    house_ban: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    written_by: Mapped[str] = mapped_column(String(200))
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Entrance(Base):
+    """A marked entrance or stairwell on a floor plan ("Eingang B / Treppenhaus 2")."""
+
+    __tablename__ = "entrances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    floor_id: Mapped[int] = mapped_column(ForeignKey("floors.id"), index=True)
+    label: Mapped[str] = mapped_column(String(120))
+    x_m: Mapped[float] = mapped_column(Float)
+    y_m: Mapped[float] = mapped_column(Float)
 
 
 class AuditEvent(Base):

@@ -34,6 +34,7 @@ class Answer(StrEnum):
 
     COMING = "coming"  # "Ich komme"
     CANNOT = "cannot"  # "Kann nicht"
+    ARRIVED = "arrived"  # "Bin da": a responder who said "Ich komme" is at the room
 
 
 class AlarmState(StrEnum):
@@ -41,8 +42,25 @@ class AlarmState(StrEnum):
 
     ACTIVE = "active"  # stored and fanned out, nobody has taken it yet
     ACKNOWLEDGED = "acknowledged"  # an operator has taken it
+    ARRIVED = "arrived"  # help is at the room (a responder or an operator said so)
     CANCELLED = "cancelled"  # the raiser withdrew it in time; security still follows up
     RESOLVED = "resolved"  # all-clear
+
+
+class AlarmKind(StrEnum):
+    """Real alarms, drills and self-tests run the same path and are never mixed up."""
+
+    ALARM = "alarm"
+    DRILL = "drill"  # "ÜBUNG": only inside a scheduled drill, only to the drill's circle
+    SELF_TEST = "self_test"  # the agent's own end-to-end check: echoed back to it, nobody else
+
+
+class RaiserFeedback(StrEnum):
+    """How much the raiser's discreet tray state tells about the responders."""
+
+    NONE = "none"  # only stored / resolved
+    COUNT = "count"  # "2 kommen"
+    NAMES = "names"  # "Kommt: A. Schmidt, B. Yilmaz"
 
 
 class WorkstationRole(StrEnum):

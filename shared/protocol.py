@@ -25,7 +25,7 @@ from pydantic import (
     field_serializer,
 )
 
-from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger
+from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer, Instruction, Trigger
 
 PROTOCOL_VERSION = 1
 """Bumped on every incompatible change; the hub refuses versions it does not speak."""
@@ -60,6 +60,7 @@ class ErrorCode(StrEnum):
     NOT_A_RECIPIENT = "not_a_recipient"
     NOT_ALLOWED = "not_allowed"
     UNASSIGNED = "unassigned"  # the workstation has no room yet; the alarm cannot be routed
+    NO_DRILL = "no_drill"  # a drill alarm outside any scheduled drill of the site
     INTERNAL = "internal"
 
 
@@ -105,6 +106,29 @@ class Responder(BaseModel):
     answer: Answer
 
 
+class LevelSettings(BaseModel):
+    """What the agent needs to know of its site's policy for one level."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: AlarmLevel
+    countdown_s: int = Field(default=0, ge=0, le=10)  # 0: send at once (the default)
+    cancel_window_s: int = Field(default=0, ge=0)
+
+
+class IncidentReport(BaseModel):
+    """Written by the operator who resolves a real alarm; feeds the statistics."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    assessed_level: AlarmLevel  # the Aachener level as assessed afterwards
+    police_called: bool = False
+    injuries: bool = False
+    property_damage: bool = False
+    house_ban: bool = False
+    notes: str = Field(default="", max_length=4000)
+
+
 class WorkstationInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -119,8 +143,12 @@ class ConsoleAlarm(BaseModel):
 
     alarm_id: uuid.UUID
     level: AlarmLevel
+    kind: AlarmKind = AlarmKind.ALARM  # a drill is shown as "ÜBUNG"; self-tests never appear
     state: AlarmState
     room: RoomRef | None  # None only for a workstation an admin has not placed yet
+    site_id: int | None = None  # for the floor plan and the police hand-off panel
+    floor_id: int | None = None
+    room_id: int | None = None
     workstation_id: str
     raiser: str | None
     trigger: Trigger
@@ -128,10 +156,25 @@ class ConsoleAlarm(BaseModel):
     stored_at: AwareDatetime
     recipients: int
     delivered: int
-    responders: list[Responder]
+    responders: list[Responder]  # answers, including "arrived"
     escalation_step: int = 0  # how many times the circle was widened
     acknowledged_by: str | None = None
+    arrived_by: str | None = None  # the operator who marked help as arrived
     resolved_by: str | None = None
+    cancelled_at: AwareDatetime | None = None
+    report: IncidentReport | None = None
+
+
+class WorkstationStatus(BaseModel):
+    """One row of the coverage board: is this PC protected right now?"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workstation_id: str
+    online: bool
+    last_seen_at: AwareDatetime | None = None
+    self_test_ok: bool | None = None  # None: no self-test yet
+    self_test_at: AwareDatetime | None = None
 
 
 # --- both channels ---------------------------------------------------------
@@ -177,6 +220,7 @@ class RaiseAlarm(_Message):
     trigger: Trigger
     raised_at: AwareDatetime
     claimed_room: str | None = Field(default=None, max_length=64)  # logged, never trusted
+    kind: AlarmKind = AlarmKind.ALARM
 
 
 class CancelAlarm(_Message):
@@ -208,6 +252,7 @@ class Welcome(_Reply):
     hub_version: str
     heartbeat_interval: float = Field(gt=0)  # seconds between pings each way
     workstation: WorkstationInfo
+    levels: list[LevelSettings] = Field(default_factory=list)  # the site's policy, per level
 
 
 class AlarmStored(_Reply):
@@ -226,6 +271,7 @@ class AlarmNotify(_Message):
     type: Literal["alarm_notify"] = "alarm_notify"
     alarm_id: uuid.UUID
     level: AlarmLevel
+    kind: AlarmKind = AlarmKind.ALARM  # drill: shown as "ÜBUNG"; self_test: no popup, a receipt
     instruction: Instruction
     room: RoomRef | None
     raiser: str | None
@@ -234,12 +280,17 @@ class AlarmNotify(_Message):
 
 
 class AlarmUpdate(_Message):
-    """State and responders of an alarm, to its raiser and its recipients."""
+    """State and responders of an alarm, to its raiser and its recipients.
+
+    The raiser's copy follows the policy's feedback setting: with "count" the
+    responders list is empty and only ``coming`` is set; with "none" both are.
+    """
 
     type: Literal["alarm_update"] = "alarm_update"
     alarm_id: uuid.UUID
     state: AlarmState
     responders: list[Responder]
+    coming: int = 0  # responders who said "Ich komme" or have arrived
 
 
 # --- console channel --------------------------------------------------------
@@ -262,9 +313,26 @@ class Acknowledge(_Message):
     alarm_id: uuid.UUID
 
 
+class Arrive(_Message):
+    """An operator confirms that help is at the room."""
+
+    type: Literal["arrive"] = "arrive"
+    alarm_id: uuid.UUID
+
+
 class Resolve(_Message):
+    """The all-clear. A real alarm is resolved with its incident report."""
+
     type: Literal["resolve"] = "resolve"
     alarm_id: uuid.UUID
+    report: IncidentReport | None = None
+
+
+class WorkstationChanged(_Message):
+    """A workstation went on- or offline or ran a self-test (the coverage board)."""
+
+    type: Literal["workstation_changed"] = "workstation_changed"
+    workstation: WorkstationStatus
 
 
 AgentToHub = Annotated[
@@ -275,9 +343,10 @@ HubToAgent = Annotated[
     Welcome | AlarmStored | AlarmNotify | AlarmUpdate | Ping | Pong | Error,
     Field(discriminator="type"),
 ]
-ConsoleToHub = Annotated[Acknowledge | Resolve | Ping | Pong, Field(discriminator="type")]
+ConsoleToHub = Annotated[Acknowledge | Arrive | Resolve | Ping | Pong, Field(discriminator="type")]
 HubToConsole = Annotated[
-    AlarmSnapshot | ConsoleAlarmChanged | Ping | Pong | Error, Field(discriminator="type")
+    AlarmSnapshot | ConsoleAlarmChanged | WorkstationChanged | Ping | Pong | Error,
+    Field(discriminator="type"),
 ]
 
 agent_to_hub: TypeAdapter[AgentToHub] = TypeAdapter(AgentToHub)

@@ -19,6 +19,7 @@ class Trigger(StrEnum):
     HOTKEY = "hotkey"
     TRAY = "tray"
     CLI = "cli"
+    SCHEDULE = "schedule"  # the agent's own timer: self-tests
 
 
 class Instruction(StrEnum):

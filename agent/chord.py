@@ -1,14 +1,14 @@
 """Key chords ("ctrl+alt+p") and a matcher that fires once per press and remembers no keys.
 
 Privacy guarantee: the matcher's whole state is the set of modifiers held right
-now and whether the chord's own key is down. It never stores, counts or returns
-any other key; a key that is not part of the chord leaves no trace.
+now and which of its chords' own keys are down. It never stores, counts or
+returns any other key; a key that is not part of a chord leaves no trace.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MODIFIERS: frozenset[str] = frozenset({"ctrl", "alt", "shift", "super"})
 MODIFIER_ALIASES: dict[str, str] = {
@@ -80,42 +80,59 @@ def format_chord(chord: Chord) -> str:
     return "+".join([*ordered, chord.key])
 
 
-@dataclass
 class ChordMatcher:
-    """Fed normalized key names; ``key_down`` returns True exactly once per chord press.
+    """Fed normalized key names; ``key_down`` returns the chord that fired, once per press.
 
     A chord fires when all its modifiers are held (extra modifiers are tolerated,
-    so a modifier whose release was missed cannot block the alarm). Auto-repeat
-    of the held key does not fire again; releasing and pressing the key does.
+    so a modifier whose release was missed cannot block the alarm). When two
+    chords share a key ("ctrl+alt+p" and "ctrl+alt+shift+p") the one with the
+    most modifiers held wins. Auto-repeat of the held key does not fire again;
+    releasing and pressing the key does.
+
+    The whole memory is ``chords`` (fixed), the modifiers held right now and
+    which chord keys are down; any other key is compared and forgotten.
     """
 
-    chord: Chord
-    _held: set[str] = field(default_factory=set, init=False, repr=False)
-    _chord_key_down: bool = field(default=False, init=False, repr=False)
+    __slots__ = ("_down", "_held", "chords")
 
-    def key_down(self, key: str | None) -> bool:
+    def __init__(self, *chords: Chord) -> None:
+        if not chords:
+            raise ValueError("at least one chord is needed")
+        self.chords: tuple[Chord, ...] = chords
+        self._held: set[str] = set()
+        self._down: set[str] = set()  # only ever keys that end one of the chords
+
+    def key_down(self, key: str | None) -> Chord | None:
         if key in MODIFIERS:
             self._held.add(key)
-            return False
-        if key != self.chord.key:
-            return False  # not ours: forget it at once
-        if self._chord_key_down or not self.chord.modifiers <= self._held:
-            return False
-        self._chord_key_down = True
-        return True
+            return None
+        candidates = [c for c in self.chords if c.key == key]
+        if not candidates:
+            return None  # not ours: forget it at once
+        assert key is not None
+        if key in self._down:
+            return None  # auto-repeat
+        matching = [c for c in candidates if c.modifiers <= self._held]
+        if not matching:
+            return None
+        self._down.add(key)
+        return max(matching, key=lambda c: len(c.modifiers))
 
     def key_up(self, key: str | None) -> None:
         if key in MODIFIERS:
             self._held.discard(key)
-        elif key == self.chord.key:
-            self._chord_key_down = False
+        elif key is not None:
+            self._down.discard(key)
 
     def reset(self) -> None:
         """Forget held modifiers, e.g. after the listener restarted."""
         self._held.clear()
-        self._chord_key_down = False
+        self._down.clear()
+
+    def memory(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Everything the matcher remembers besides its chords (for tests and audits)."""
+        return frozenset(self._held), frozenset(self._down)
 
     @property
     def held_modifiers(self) -> frozenset[str]:
-        """The complete memory of the matcher besides the chord-key flag (for tests and audits)."""
         return frozenset(self._held)

@@ -1,9 +1,14 @@
-"""The ``silent-alarm-agent`` command: ``run`` the tray agent or ``trigger`` an alarm."""
+"""The ``silent-alarm-agent`` command: ``run`` the tray agent, ``trigger``, ``status``, ``show``.
+
+``trigger``, ``status`` and ``show`` go to the running agent through its local
+socket (agent/instance.py) when one runs; ``trigger`` works on its own otherwise.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from agent import __version__
 from agent.config import AgentConfig, ConfigError, config_path, load_config
@@ -11,8 +16,11 @@ from agent.i18n import text
 from agent.logs import setup_logging
 from shared.domain import AlarmLevel
 
+EXIT_NOT_PROTECTED = 1
 EXIT_BAD_CONFIG = 2
 EXIT_NOT_DELIVERED = 3
+EXIT_CANCELLED = 4
+FORWARD_TIMEOUT = 10 + 3 + 5  # the longest countdown, the stored deadline, a margin
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     trigger.add_argument(
         "--level", type=int, choices=[1, 2, 3], help="alarm level (default: hotkey_level)"
     )
+    status = commands.add_parser(
+        "status", help="print the running agent's state; exit 0 if protected, 1 if not"
+    )
+    status.add_argument("--config", help="agent TOML file (default: $SILENT_ALARM_AGENT_CONFIG)")
+    show = commands.add_parser("show", help="open the running agent's status window")
+    show.add_argument("--config", help="agent TOML file (default: $SILENT_ALARM_AGENT_CONFIG)")
     enrol = commands.add_parser(
         "enrol", help="trade a one-time enrolment code for this PC's identity; write the config"
     )
@@ -60,6 +74,54 @@ def _load(value: str | None) -> AgentConfig:
     return load_config(config_path(value))
 
 
+def _forward(config: AgentConfig, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    """The running agent's answer, or None when no agent runs for this data_dir."""
+    from agent.instance import send_command, server_name  # Qt only when forwarding
+
+    return send_command(server_name(config.data_dir), request, timeout)
+
+
+def _trigger(config: AgentConfig, level: AlarmLevel) -> int:
+    setup_logging(config.log_dir, "trigger.log")
+    reply = _forward(config, {"command": "trigger", "level": int(level)}, FORWARD_TIMEOUT)
+    result = reply.get("result") if reply is not None else None
+    if result == "stored":
+        return 0
+    if result == "cancelled":
+        print(text("cli.cancelled", config.language), file=sys.stderr)
+        return EXIT_CANCELLED
+    if result != "not_delivered":
+        # No agent runs (or it cannot take commands yet): raise it ourselves.
+        from agent.trigger import trigger_alarm
+
+        if trigger_alarm(config, level):
+            return 0
+    print(text("tray.not_delivered", config.language), file=sys.stderr)
+    return EXIT_NOT_DELIVERED
+
+
+def _status(config: AgentConfig) -> int:
+    from agent.tray import status_lines
+
+    reply = _forward(config, {"command": "status"}, 5.0)
+    if reply is None or not reply.get("ok"):
+        print(text("status.not_running", config.language))
+        locked = ", ".join(sorted(config.locked_keys)) or "–"
+        print(text("status.locked", config.language, name=locked))
+        return EXIT_NOT_PROTECTED
+    for line in status_lines(reply, config.language):
+        print(line)
+    return 0 if reply.get("protected") else EXIT_NOT_PROTECTED
+
+
+def _show(config: AgentConfig) -> int:
+    reply = _forward(config, {"command": "show"}, 5.0)
+    if reply is None or not reply.get("ok"):
+        print(text("status.not_running", config.language), file=sys.stderr)
+        return EXIT_NOT_PROTECTED
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "enrol":
@@ -70,14 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"silent-alarm-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     if args.command == "trigger":
-        from agent.trigger import trigger_alarm
-
-        setup_logging(config.log_dir, "trigger.log")
-        level = AlarmLevel(args.level) if args.level else config.hotkey_level
-        if trigger_alarm(config, level):
-            return 0
-        print(text("tray.not_delivered", config.language), file=sys.stderr)
-        return EXIT_NOT_DELIVERED
+        return _trigger(config, AlarmLevel(args.level) if args.level else config.hotkey_level)
+    if args.command == "status":
+        return _status(config)
+    if args.command == "show":
+        return _show(config)
     from agent.app import run_app  # Qt only for the tray agent
 
     setup_logging(config.log_dir, "agent.log")

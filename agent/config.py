@@ -1,21 +1,44 @@
-"""The agent's typed settings, read from one TOML file; a bad value names its key."""
+"""Agent settings: policy > machine file > user file > defaults; errors name the key and file.
+
+Managed PCs set values centrally: a policy (``/etc/silent-alarm/agent.toml``,
+on Windows the registry key ``HKLM\\SOFTWARE\\Policies\\SilentAlarm\\Agent``)
+beats a machine file (``/etc/silent-alarm/agent.d/*.toml``), which beats the
+user's ``--config`` file. Keys set by policy are locked: ``is_locked`` says so.
+"""
 
 from __future__ import annotations
 
 import getpass
 import os
+import sys
 import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.chord import Chord, ChordError, parse_chord
 from shared.domain import AlarmLevel
 
 APP_NAME = "silent-alarm"
 CONFIG_ENV = "SILENT_ALARM_AGENT_CONFIG"
+POLICY_ENV = "SILENT_ALARM_AGENT_POLICY"
+MACHINE_ENV = "SILENT_ALARM_AGENT_MACHINE_CONFIG"
+POLICY_FILE = Path("/etc/silent-alarm/agent.toml")
+MACHINE_DIR = Path("/etc/silent-alarm/agent.d")
+POLICY_REGISTRY_KEY = r"SOFTWARE\Policies\SilentAlarm\Agent"
 
 
 class ConfigError(Exception):
@@ -46,9 +69,19 @@ class AgentConfig(BaseModel):
     user: str = Field(default_factory=default_user, min_length=1, max_length=128)
     hotkey: str = "ctrl+alt+p"
     hotkey_level: AlarmLevel = AlarmLevel.THREAT
+    hotkey_danger: str = "ctrl+alt+shift+p"  # level 3; "" turns the second chord off
+    tray_click: Literal["single", "double"] = "single"
+    allow_quit: bool = False  # an employee must not switch protection off by accident
+    sound: bool = True
     language: Literal["de", "en"] = "de"
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     log_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_log_dir(APP_NAME)))
+
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    _locked: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    # End-to-end self-test through the hub (agent/selftest.py); 0 turns the timer off.
+    self_test_interval_h: float = Field(default=24.0, ge=0, le=24 * 7)
+    self_test_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("hub_urls")
     @classmethod
@@ -67,48 +100,202 @@ class AgentConfig(BaseModel):
             raise ValueError(str(exc)) from None
         return text
 
+    @field_validator("hotkey_danger")
+    @classmethod
+    def _valid_danger_chord(cls, text: str) -> str:
+        return cls._valid_chord(text) if text.strip() else ""
+
+    @model_validator(mode="after")
+    def _distinct_chords(self) -> AgentConfig:
+        if self.hotkey_danger and parse_chord(self.hotkey_danger) == parse_chord(self.hotkey):
+            raise ValueError("hotkey_danger must differ from hotkey")
+        return self
+
     @property
     def chord(self) -> Chord:
         return parse_chord(self.hotkey)
 
+    @property
+    def danger_chord(self) -> Chord | None:
+        return parse_chord(self.hotkey_danger) if self.hotkey_danger else None
 
-def _describe(error: ValidationError) -> str:
+    def is_locked(self, key: str) -> bool:
+        """True if a policy set this key: the UI shows it read-only."""
+        return key in self._locked
+
+    @property
+    def locked_keys(self) -> frozenset[str]:
+        return self._locked
+
+    def source_of(self, key: str) -> str:
+        """Where the key's value came from: a file, the registry key, or "default"."""
+        return self._sources.get(key, "default")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One config source: its values and a name for messages ("/etc/…/agent.toml")."""
+
+    name: str
+    values: dict[str, Any]
+    base_dir: Path | None = None  # relative folders in this layer are relative to it
+    policy: bool = False
+
+
+def _describe(error: ValidationError, sources: Mapping[str, str]) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(file)"
+    top = str(first["loc"][0]) if first["loc"] else ""
+    where = f" ({sources[top]})" if top in sources else ""
     if first["type"] == "extra_forbidden":
-        return f"config key {key!r}: unknown key"
+        return f"config key {key!r}: unknown key{where}"
     if first["type"] == "missing":
         return f"config key {key!r}: missing"
-    return f"config key {key!r}: {first['msg']}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"config key {key!r}: {message}{where}"
 
 
-def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> AgentConfig:
-    """Validate a decoded TOML table; relative folders are taken relative to base_dir."""
+def merge_layers(layers: list[Layer]) -> AgentConfig:
+    """Validate layers given lowest first (user file … policy); later layers win per key."""
+    data: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    bases: dict[str, Path | None] = {}
+    locked: set[str] = set()
+    for layer in layers:
+        for key, value in layer.values.items():
+            data[key] = value
+            sources[key] = layer.name
+            bases[key] = layer.base_dir
+            if layer.policy:
+                locked.add(key)
     try:
         config = AgentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(_describe(exc, sources)) from None
     updates: dict[str, Path] = {}
     for key in ("data_dir", "log_dir"):
         path: Path = getattr(config, key).expanduser()
-        if base_dir is not None and not path.is_absolute():
-            path = base_dir / path
+        base = bases.get(key)
+        if base is not None and not path.is_absolute():
+            path = base / path
         updates[key] = path
-    return config.model_copy(update=updates)
+    config = config.model_copy(update=updates)
+    config._sources = sources
+    config._locked = frozenset(locked)
+    return config
 
 
-def load_config(path: Path) -> AgentConfig:
-    """Read and validate the TOML file at path."""
+def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> AgentConfig:
+    """Validate one decoded TOML table; relative folders are taken relative to base_dir."""
+    return merge_layers([Layer("config", data, base_dir)])
+
+
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} not found") from None
     except OSError as exc:
         raise ConfigError(f"config file {str(path)!r} unreadable: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    return parse_config(data, base_dir=path.parent)
+
+
+def _file_layer(path: Path, *, policy: bool = False) -> Layer:
+    return Layer(str(path), read_toml(path), path.parent, policy)
+
+
+def machine_layers(environ: Mapping[str, str]) -> list[Layer]:
+    """The machine files, lowest first: one file, or every ``*.toml`` of a folder by name."""
+    override = environ.get(MACHINE_ENV)
+    if override:
+        target = Path(override)
+    elif sys.platform == "win32":
+        target = Path(environ.get("PROGRAMDATA", r"C:\ProgramData")) / "SilentAlarm" / "agent.d"
+    else:
+        target = MACHINE_DIR
+    if target.is_dir():
+        return [_file_layer(path) for path in sorted(target.glob("*.toml"))]
+    if override and not target.exists():
+        raise ConfigError(f"machine config {str(target)!r} not found (from ${MACHINE_ENV})")
+    return [_file_layer(target)] if target.exists() else []
+
+
+RegistryReader = Callable[[str], dict[str, Any] | None]
+
+
+def read_policy_registry(
+    subkey: str = POLICY_REGISTRY_KEY, winreg: Any = None
+) -> dict[str, Any] | None:
+    """Values under HKLM\\<subkey>, or None when the key does not exist.
+
+    REG_SZ → str, REG_DWORD/REG_QWORD → int (0/1 for booleans), REG_MULTI_SZ → list
+    (``hub_urls``). ``winreg`` is imported here, lazily: it exists only on Windows.
+    """
+    if winreg is None:
+        import winreg
+    try:
+        key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, subkey)
+    except FileNotFoundError:
+        return None
+    values: dict[str, Any] = {}
+    try:
+        index = 0
+        while True:
+            try:
+                name, value, kind = winreg.EnumValue(key, index)
+            except OSError:  # ERROR_NO_MORE_ITEMS
+                break
+            index += 1
+            if kind == winreg.REG_MULTI_SZ:
+                values[name] = list(value)
+            elif kind in (winreg.REG_DWORD, winreg.REG_QWORD):
+                values[name] = int(value)
+            elif kind in (winreg.REG_SZ, winreg.REG_EXPAND_SZ):
+                values[name] = (
+                    winreg.ExpandEnvironmentStrings(value)
+                    if kind == winreg.REG_EXPAND_SZ
+                    else str(value)
+                )
+            else:
+                raise ConfigError(
+                    f"config key {name!r}: unsupported registry type {kind} (HKLM\\{subkey})"
+                )
+    finally:
+        winreg.CloseKey(key)
+    return values
+
+
+def policy_layer(
+    environ: Mapping[str, str], registry: RegistryReader | None = None
+) -> Layer | None:
+    """The policy: $SILENT_ALARM_AGENT_POLICY (a file) if set, else the OS location."""
+    override = environ.get(POLICY_ENV)
+    if override:
+        return _file_layer(Path(override), policy=True)
+    if sys.platform == "win32" or registry is not None:
+        values = (registry or read_policy_registry)(POLICY_REGISTRY_KEY)
+        if values is None:
+            return None
+        return Layer(f"HKLM\\{POLICY_REGISTRY_KEY}", values, None, policy=True)
+    if POLICY_FILE.exists():
+        return _file_layer(POLICY_FILE, policy=True)
+    return None
+
+
+def load_config(
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    registry: RegistryReader | None = None,
+) -> AgentConfig:
+    """Read the user file at path, then the machine files and the policy above it."""
+    env = os.environ if environ is None else environ
+    layers = [_file_layer(path), *machine_layers(env)]
+    policy = policy_layer(env, registry)
+    if policy is not None:
+        layers.append(policy)
+    return merge_layers(layers)
 
 
 def config_path(cli_value: str | None) -> Path:

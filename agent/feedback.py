@@ -24,7 +24,11 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class View:
-    """Everything the tray shows: the raiser's alarm status and whether a hub is reachable."""
+    """Everything the tray shows: the raiser's alarm status and whether a hub is reachable.
+
+    ``connected`` means a *working* path to a hub: the link is up and the last
+    self-test did not fail. Either missing shows the same "not protected" state.
+    """
 
     status: Status
     connected: bool
@@ -44,10 +48,11 @@ class Feedback:
         self._raised_at = 0.0
         self._coming = 0
         self._connected = False
+        self._self_test_failed = False
 
     @property
     def view(self) -> View:
-        return View(self._status, self._connected, self._coming)
+        return View(self._status, self._connected and not self._self_test_failed, self._coming)
 
     @property
     def alarm_id(self) -> uuid.UUID | None:
@@ -55,6 +60,11 @@ class Feedback:
 
     def link_changed(self, connected: bool) -> View:
         self._connected = connected
+        return self.view
+
+    def self_test_result(self, passed: bool) -> View:
+        """A failed self-test means "not protected" until a later one passes."""
+        self._self_test_failed = not passed
         return self.view
 
     def raised(self, alarm_id: uuid.UUID, now: float) -> View:
@@ -69,14 +79,22 @@ class Feedback:
             self._status = Status.STORED
         return self.view
 
-    def updated(self, alarm_id: uuid.UUID, state: AlarmState, responders: list[Responder]) -> View:
+    def updated(
+        self,
+        alarm_id: uuid.UUID,
+        state: AlarmState,
+        responders: list[Responder],
+        coming: int = 0,
+    ) -> View:
+        """The hub's update; by default it sends the raiser a count and no names."""
         if alarm_id != self._alarm_id:
             return self.view
         if state in (AlarmState.RESOLVED, AlarmState.CANCELLED):
             self._status = Status.RESOLVED
             return self.view
         # An update proves the hub has the alarm, even if AlarmStored got lost.
-        self._coming = sum(1 for r in responders if r.answer is Answer.COMING)
+        named = sum(1 for r in responders if r.answer in (Answer.COMING, Answer.ARRIVED))
+        self._coming = max(coming, named)
         self._status = Status.COMING if self._coming else Status.STORED
         return self.view
 

@@ -1,20 +1,25 @@
-"""Global hotkey backends: key events in, one callback per chord press out, nothing kept.
+"""Global hotkeys: one or two chords in, one callback per chord press out, nothing kept.
 
-The backend is chosen at run time by ``start_hotkey``: today the pynput
-listener (X11 and Windows); a Windows ``RegisterHotKey`` backend can be added
-beside it without touching the callers. pynput is imported only inside the
-backend because it raises ImportError without a display.
+``start_hotkey`` picks the backend at run time: Windows ``RegisterHotKey``
+(the OS delivers only our chords; pynput if that fails), pynput on X11, and
+``HotkeyUnavailable`` on Wayland or without a display, where the documented
+fallback is the ``trigger`` command bound to a desktop shortcut. pynput is
+imported only inside its backend because it raises ImportError without a display.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from agent.chord import Chord, ChordMatcher
 
 log = logging.getLogger(__name__)
+
+Action = Callable[[], None]
 
 _MODIFIER_NAMES = {
     "ctrl": "ctrl",
@@ -40,6 +45,8 @@ class HotkeyUnavailable(RuntimeError):
 class HotkeyBackend(Protocol):
     """A running global hotkey; ``stop`` ends it."""
 
+    name: str
+
     def stop(self) -> None: ...
 
 
@@ -62,16 +69,25 @@ def normalize_pynput_key(key: Any) -> str | None:
     return None
 
 
-class PynputBackend:
-    """pynput's global keyboard listener feeding a ChordMatcher."""
+def _run_action(action: Action) -> None:
+    try:
+        action()
+    except Exception:
+        log.exception("hotkey action failed")
 
-    def __init__(self, chord: Chord, on_fire: Callable[[], None]) -> None:
+
+class PynputBackend:
+    """pynput's global keyboard listener feeding one ChordMatcher for all chords."""
+
+    name = "pynput"
+
+    def __init__(self, bindings: Mapping[Chord, Action]) -> None:
         try:
             from pynput import keyboard
         except ImportError as exc:  # pynput raises this when it finds no display
             raise HotkeyUnavailable(f"global hotkey unavailable: {exc}") from None
-        self._matcher = ChordMatcher(chord)
-        self._on_fire = on_fire
+        self._actions = dict(bindings)
+        self._matcher = ChordMatcher(*self._actions)
         self._listener = keyboard.Listener(on_press=self._press, on_release=self._release)
         self._listener.start()
         self._listener.wait()
@@ -82,11 +98,8 @@ class PynputBackend:
         except Exception:  # never let one event kill the listener; never log the key
             log.exception("hotkey event could not be handled")
             return
-        if fired:
-            try:
-                self._on_fire()
-            except Exception:
-                log.exception("hotkey action failed")
+        if fired is not None:
+            _run_action(self._actions[fired])
 
     def _release(self, key: Any) -> None:
         try:
@@ -98,8 +111,52 @@ class PynputBackend:
         self._listener.stop()
 
 
-def start_hotkey(chord: Chord, on_fire: Callable[[], None]) -> HotkeyBackend:
-    """Start the backend for this platform; raises HotkeyUnavailable if none works."""
-    backend = PynputBackend(chord, on_fire)
-    log.info("hotkey listening for %s", chord)
-    return backend
+def backend_names(platform: str, environ: Mapping[str, str]) -> list[str]:
+    """The backends to try on this desktop, best first; empty when none can work."""
+    if platform == "win32":
+        return ["registerhotkey", "pynput"]
+    if platform == "darwin":
+        return ["pynput"]
+    if environ.get("WAYLAND_DISPLAY"):
+        # Under Wayland an X client (pynput via XWayland) sees only X windows' keys.
+        return []
+    if environ.get("DISPLAY"):
+        return ["pynput"]
+    return []
+
+
+def _start_backend(name: str, bindings: Mapping[Chord, Action]) -> HotkeyBackend:
+    if name == "registerhotkey":
+        from agent.hotkey_windows import RegisterHotKeyBackend
+
+        return RegisterHotKeyBackend(bindings)
+    return PynputBackend(bindings)
+
+
+def start_hotkey(
+    bindings: Mapping[Chord, Action] | Sequence[tuple[Chord, Action]],
+    *,
+    platform: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> HotkeyBackend:
+    """Start the first backend that works here; raises HotkeyUnavailable if none does."""
+    actions = dict(bindings)
+    if not actions:
+        raise HotkeyUnavailable("no hotkey configured")
+    names = backend_names(platform or sys.platform, os.environ if environ is None else environ)
+    if not names:
+        raise HotkeyUnavailable(
+            "no global hotkey on this desktop (Wayland or no display); "
+            "bind `silent-alarm-agent trigger` to a desktop shortcut instead"
+        )
+    problems: list[str] = []
+    for name in names:
+        try:
+            backend = _start_backend(name, actions)
+        except HotkeyUnavailable as exc:
+            log.warning("hotkey backend %s failed: %s", name, exc)
+            problems.append(f"{name}: {exc}")
+            continue
+        log.info("hotkey listening for %s (%s)", ", ".join(map(str, actions)), name)
+        return backend
+    raise HotkeyUnavailable("; ".join(problems))

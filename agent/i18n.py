@@ -15,6 +15,14 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "level.3": {"de": "Gefahr / Amok", "en": "Danger / attack"},
     "popup.title": {"de": "Stiller Alarm – Raum {room}", "en": "Stiller Alarm – room {room}"},
     "popup.title_no_room": {"de": "Stiller Alarm – {level}", "en": "Stiller Alarm – {level}"},
+    "popup.title_drill": {
+        "de": "Stiller Alarm – ÜBUNG – {rest}",
+        "en": "Stiller Alarm – DRILL – {rest}",
+    },
+    "popup.drill": {
+        "de": "ÜBUNG – kein Ernstfall",
+        "en": "DRILL – not a real emergency",
+    },
     "popup.room": {"de": "Raum {number} – {name}", "en": "Room {number} – {name}"},
     "popup.floor": {"de": "Etage: {floor}", "en": "Floor: {floor}"},
     "popup.raiser": {"de": "Ausgelöst von: {raiser}", "en": "Raised by: {raiser}"},
@@ -74,8 +82,46 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "Alarm nicht zugestellt – bitte telefonisch Hilfe holen",
         "en": "Alarm not delivered – please call for help by phone",
     },
-    "menu.level3": {"de": "Alarm Stufe 3 (Gefahr)", "en": "Alarm level 3 (danger)"},
+    "menu.level3": {
+        "de": "Gefahr / Amok (Stufe 3) auslösen",
+        "en": "Raise danger / attack (level 3)",
+    },
     "menu.quit": {"de": "Beenden", "en": "Quit"},
+    "menu.self_test": {"de": "Selbsttest jetzt", "en": "Self-test now"},
+    "menu.log_folder": {"de": "Protokollordner öffnen", "en": "Open log folder"},
+    "menu.status": {"de": "Status und Einstellungen", "en": "Status and settings"},
+    "menu.cancel_alarm": {
+        "de": "Alarm zurücknehmen (noch {count} s)",
+        "en": "Withdraw alarm ({count} s left)",
+    },
+    "countdown.text": {
+        "de": "Alarm wird in {count} s gesendet",
+        "en": "Alarm will be sent in {count} s",
+    },
+    "countdown.cancel": {"de": "Abbrechen", "en": "Cancel"},
+    "status.yes": {"de": "ja", "en": "yes"},
+    "status.no": {"de": "nein", "en": "no"},
+    "status.workstation": {"de": "Arbeitsplatz: {name}", "en": "Workstation: {name}"},
+    "status.connected": {"de": "Verbunden: {name}", "en": "Connected: {name}"},
+    "status.protected": {"de": "Geschützt: ja", "en": "Protected: yes"},
+    "status.not_protected": {"de": "Geschützt: NEIN", "en": "Protected: NO"},
+    "status.hotkeys": {"de": "Tastenkürzel: {name}", "en": "Hotkeys: {name}"},
+    "status.locked": {
+        "de": "Per Richtlinie festgelegt: {name}",
+        "en": "Locked by policy: {name}",
+    },
+    "status.not_running": {
+        "de": "Stiller Alarm läuft nicht – nicht geschützt",
+        "en": "Silent alarm is not running – not protected",
+    },
+    "cli.cancelled": {
+        "de": "Alarm im Countdown abgebrochen – nichts gesendet",
+        "en": "Alarm cancelled during the countdown – nothing sent",
+    },
+    "instance.running": {
+        "de": "Stiller Alarm läuft bereits.",
+        "en": "Silent alarm is already running.",
+    },
 }
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 import uuid
 from collections.abc import Sequence
+from enum import Enum
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -23,13 +25,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from agent import __version__
 from agent.backoff import Backoff
 from agent.outbox import Outbox
-from shared.domain import AlarmLevel, Answer, Trigger
+from shared.domain import AlarmKind, AlarmLevel, Answer, Trigger
 from shared.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     AlarmNotify,
     AlarmStored,
     AlarmUpdate,
+    CancelAlarm,
     Error,
     Hello,
     Ping,
@@ -45,8 +48,47 @@ from shared.protocol import (
 
 log = logging.getLogger(__name__)
 
-DEAD_AFTER_INTERVALS = 3
-"""A hub silent for this many heartbeat intervals is treated as gone (a frozen hub too)."""
+DEAD_AFTER_INTERVALS = 2
+"""A hub silent for this many heartbeat intervals is treated as gone (a frozen hub too).
+
+The agent pings every interval and a live hub answers at once, so silence for
+two intervals means a hub that is frozen or cut off. With the default 5 s
+interval that is noticed within 10 s, which leaves room to reach the next hub
+within the 15 s failover target (three intervals would use all 15 s up).
+"""
+
+
+def ssl_context(url: str) -> ssl.SSLContext | None:
+    """A TLS context that trusts the operating system's certificate store, for wss:// only.
+
+    truststore verifies through the platform's own verifier (Windows CryptoAPI,
+    macOS Security framework, the system CA bundle on Linux), so a company CA
+    rolled out by group policy works. Without it Python's default context is used.
+    """
+    if not url.startswith("wss://"):
+        return None
+    try:
+        import truststore
+    except ImportError:  # pragma: no cover - truststore is in the agent extra
+        return ssl.create_default_context()
+    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+URGENT_RETRY_CAP = 2.0
+"""While a real alarm waits in the outbox, reconnect rounds are at most this far apart.
+
+The full-jitter backoff grows to 20 s for a hub that stays down; an alarm
+must still reach a hub within 5 s of it coming back. Only agents holding an
+undelivered alarm retry this often, so a hub restart is not stormed.
+"""
+
+
+class Outcome(Enum):
+    """How one connection attempt ended; decides which hub is tried next."""
+
+    FAILED = "failed"  # refused, unreachable or no welcome: try the next hub at once
+    ENDED = "ended"  # a welcomed session ended (closed): come back to the same hub first
+    SILENT = "silent"  # a welcomed session whose hub went silent (frozen): the next hub first
 
 
 class LinkEvents:
@@ -71,6 +113,9 @@ class LinkEvents:
     def alarm_update(self, update: AlarmUpdate) -> None:
         """State and responders of an alarm we raised or were told about."""
 
+    def self_test_echo(self, notify: AlarmNotify) -> None:
+        """The hub echoed one of our self-tests (kind self_test); the receipt is already sent."""
+
 
 class Link:
     """Keeps one WebSocket to one of the hubs, reconnecting with full-jitter backoff."""
@@ -86,7 +131,7 @@ class Link:
         events: LinkEvents | None = None,
         backoff: Backoff | None = None,
         rescan_interval: float = 2.0,
-        handshake_timeout: float = 10.0,
+        handshake_timeout: float = 5.0,
     ) -> None:
         if not hub_urls:
             raise ValueError("at least one hub URL is needed")
@@ -99,16 +144,20 @@ class Link:
         self._backoff = backoff or Backoff()
         self._rescan_interval = rescan_interval
         self._handshake_timeout = handshake_timeout
+        self._ssl = {url: ssl_context(url) for url in self._urls}
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None  # a new alarm while offline: retry now
         # Loop-thread state of the current session.
         self._ws: ClientConnection | None = None
         self._sent: set[uuid.UUID] = set()
         self._unsent_answers: list[Respond] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_rx = 0.0
+        self._went_silent = False
+        self._self_tests: set[uuid.UUID] = set()  # logged as self-tests, never as alarms
 
     # --- any thread ---------------------------------------------------------
 
@@ -130,11 +179,15 @@ class Link:
     def connected(self) -> bool:
         return self._ws is not None
 
-    def raise_alarm(self, level: AlarmLevel, trigger: Trigger) -> RaiseAlarm:
+    def raise_alarm(
+        self, level: AlarmLevel, trigger: Trigger, kind: AlarmKind = AlarmKind.ALARM
+    ) -> RaiseAlarm:
         """Persist a new alarm, then send it at once if a hub is connected. Thread-safe."""
-        alarm = RaiseAlarm(alarm_id=uuid.uuid4(), level=level, trigger=trigger, raised_at=utc_now())
+        alarm = RaiseAlarm(
+            alarm_id=uuid.uuid4(), level=level, trigger=trigger, raised_at=utc_now(), kind=kind
+        )
         self._outbox.add(alarm)  # on disk before anything goes on the wire
-        log.info("alarm queued %s level=%d trigger=%s", alarm.alarm_id, level, trigger)
+        log.info("%s queued %s level=%d trigger=%s", _noun(alarm), alarm.alarm_id, level, trigger)
         self._events.alarm_queued(alarm)
         self._call(self._send_alarm, alarm)
         return alarm
@@ -147,6 +200,11 @@ class Link:
     def respond(self, alarm_id: uuid.UUID, answer: Answer) -> None:
         """Send the user's answer, after reconnecting if need be. Thread-safe."""
         self._call(self._send_answer, Respond(alarm_id=alarm_id, answer=answer))
+
+    def cancel_alarm(self, alarm_id: uuid.UUID) -> None:
+        """Withdraw one of our alarms; the hub decides whether its window is still open.
+        Thread-safe; dropped while offline (the window is seconds long)."""
+        self._call(self._send_cancel, CancelAlarm(alarm_id=alarm_id))
 
     def _call(self, func: Any, *args: Any) -> None:
         loop = self._loop
@@ -163,6 +221,7 @@ class Link:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         self._ready.set()
         runner = asyncio.create_task(self._run())
         await self._stop.wait()
@@ -178,22 +237,60 @@ class Link:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self) -> None:
-        assert self._stop is not None
-        index = 0
-        while not self._stop.is_set():
-            url = self._urls[index % len(self._urls)]
-            if await self._connect_once(url):
-                self._backoff.reset()  # a good hub: come back to it first
-            else:
-                index += 1  # try the next hub next time
-            delay = self._backoff.next_delay()
-            log.debug("reconnecting in %.2f s", delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+        """Rounds over the hub list: each hub once, without delay in between, then a backoff.
 
-    async def _connect_once(self, url: str) -> bool:
-        """One connection attempt; True if the hub welcomed us."""
+        The backoff sits between rounds only, so a lost hub is replaced by the
+        next one at once (failover), while a fleet whose hubs are all down
+        still spreads its retries over up to 20 s.
+        """
+        assert self._stop is not None
+        first = 0
+        count = len(self._urls)
+        while not self._stop.is_set():
+            assert self._wake is not None
+            self._wake.clear()  # an alarm raised from here on ends the next backoff wait
+            outcome, index = Outcome.FAILED, first
+            for offset in range(count):
+                if self._stop.is_set():
+                    return
+                index = (first + offset) % count
+                outcome = await self._connect_once(self._urls[index])
+                if outcome is not Outcome.FAILED:
+                    break
+            if outcome is not Outcome.FAILED:
+                self._backoff.reset()
+                # A hub that closed the session is tried first again (it may be
+                # restarting); one that went silent is frozen or cut off: skip it,
+                # since connecting to it would only wait for the handshake timeout.
+                first = (index + 1) % count if outcome is Outcome.SILENT else index
+            delay = self._backoff.next_delay()
+            if await asyncio.to_thread(self._alarm_waiting):
+                delay = min(delay, URGENT_RETRY_CAP)
+            log.debug("reconnecting in %.2f s", delay)
+            await self._sleep_unless_woken(delay)
+
+    def _alarm_waiting(self) -> bool:
+        # Self-tests do not count: they must never make a fleet retry fast.
+        return any(alarm.kind is not AlarmKind.SELF_TEST for alarm in self._outbox.pending())
+
+    async def _sleep_unless_woken(self, delay: float) -> None:
+        """Wait out a backoff delay; stop() or a newly raised alarm ends it early."""
+        assert self._stop is not None
+        assert self._wake is not None
+        waiters = [
+            asyncio.create_task(self._stop.wait()),
+            asyncio.create_task(self._wake.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _connect_once(self, url: str) -> Outcome:
+        """One connection attempt and, if the hub welcomes us, the whole session."""
         welcomed = False
+        self._went_silent = False
         try:
             async with connect(
                 url,
@@ -204,12 +301,13 @@ class Link:
                 close_timeout=1.0,
                 proxy=None,
                 user_agent_header=f"silent-alarm-agent/{__version__}",
+                ssl=self._ssl[url],
             ) as ws:
                 welcome = await self._handshake(ws)
                 if welcome is None:
-                    return False
+                    return Outcome.FAILED
                 welcomed = True
-                await self._session(ws, welcome)
+                await self._session(ws, welcome, url)
         except ConnectionClosed as exc:
             if not welcomed:
                 code, reason = _close_of(exc)
@@ -221,7 +319,9 @@ class Link:
                 )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             log.warning("hub %s unreachable: %s", url, exc.__class__.__name__)
-        return welcomed
+        if not welcomed:
+            return Outcome.FAILED
+        return Outcome.SILENT if self._went_silent else Outcome.ENDED
 
     async def _handshake(self, ws: ClientConnection) -> Welcome | None:
         hello = Hello(
@@ -242,7 +342,7 @@ class Link:
             log.warning("hub speaks protocol %d, agent %d", message.protocol, PROTOCOL_VERSION)
         return message
 
-    async def _session(self, ws: ClientConnection, welcome: Welcome) -> None:
+    async def _session(self, ws: ClientConnection, welcome: Welcome, url: str) -> None:
         loop = asyncio.get_running_loop()
         self._ws = ws
         self._sent = set()
@@ -250,7 +350,7 @@ class Link:
         room = welcome.workstation.room
         log.info(
             "connected to hub %s (version %s, room %s, heartbeat %.1f s)",
-            ws.request.path if ws.request else "?",
+            url,
             welcome.hub_version,
             room.number if room else "unassigned",
             welcome.heartbeat_interval,
@@ -281,10 +381,16 @@ class Link:
             await self._send(Pong(reply_to=message.id))
         elif isinstance(message, AlarmStored):
             await asyncio.to_thread(self._outbox.mark_stored, message.alarm_id)
-            log.info(
-                "alarm stored %s%s", message.alarm_id, " (duplicate)" if message.duplicate else ""
-            )
+            noun = "self-test" if message.alarm_id in self._self_tests else "alarm"
+            duplicate = " (duplicate)" if message.duplicate else ""
+            log.info("%s stored %s%s", noun, message.alarm_id, duplicate)
             self._events.alarm_stored(message)
+        elif isinstance(message, AlarmNotify) and message.kind is AlarmKind.SELF_TEST:
+            # Our own self-test coming back: no popup, but a receipt, which is
+            # what tells the hub that the whole path works.
+            await self._send_receipt(Receipt(alarm_id=message.alarm_id))
+            log.info("self-test echo %s", message.alarm_id)
+            self._events.self_test_echo(message)
         elif isinstance(message, AlarmNotify):
             self._events.alarm_notify(message)
         elif isinstance(message, AlarmUpdate):
@@ -303,6 +409,7 @@ class Link:
             now = loop.time()
             if now >= self._last_rx + DEAD_AFTER_INTERVALS * interval:
                 log.warning("hub silent for %.1f s; dropping the connection", now - self._last_rx)
+                self._went_silent = True
                 ws.transport.abort()
                 return
             if now >= next_ping:
@@ -325,13 +432,25 @@ class Link:
             await self._send_answer(answer)
 
     async def _send_alarm(self, alarm: RaiseAlarm) -> None:
-        if alarm.alarm_id in self._sent or self._ws is None:
+        if self._ws is None:
+            if self._wake is not None and alarm.kind is not AlarmKind.SELF_TEST:
+                self._wake.set()  # offline: end the backoff wait and try the hubs now
+            return
+        if alarm.alarm_id in self._sent:
             return
         self._sent.add(alarm.alarm_id)
+        if alarm.kind is AlarmKind.SELF_TEST:
+            self._self_tests.add(alarm.alarm_id)
         if await self._send(alarm):
-            log.info("alarm sent %s", alarm.alarm_id)
+            log.info("%s sent %s", _noun(alarm), alarm.alarm_id)
         else:
             self._sent.discard(alarm.alarm_id)
+
+    async def _send_cancel(self, cancel: CancelAlarm) -> None:
+        if await self._send(cancel):
+            log.info("cancel sent %s", cancel.alarm_id)
+        else:
+            log.warning("cancel of %s not sent: no hub connected", cancel.alarm_id)
 
     async def _send_receipt(self, receipt: Receipt) -> None:
         if await self._send(receipt):
@@ -352,6 +471,12 @@ class Link:
         except ConnectionClosed:
             return False
         return True
+
+
+def _noun(alarm: RaiseAlarm) -> str:
+    # Self-tests get their own log lines so a support desk (and a test waiting
+    # for "alarm stored") never mistakes one for a real alarm.
+    return "self-test" if alarm.kind is AlarmKind.SELF_TEST else "alarm"
 
 
 def _parse(raw: str | bytes) -> Any:

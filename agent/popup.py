@@ -11,7 +11,8 @@ from PySide6.QtGui import QCloseEvent, QFont, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from agent.i18n import Language, level_name, text
-from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
+from agent.sound import AlarmSound
+from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer, Instruction
 from shared.protocol import AlarmNotify, AlarmUpdate, Responder
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,12 @@ _COLORS = {
 def popup_title(notify: AlarmNotify, language: Language) -> str:
     """Always starts with "Stiller Alarm" so people (and tests) can find the window."""
     if notify.room is not None:
-        return text("popup.title", language, room=notify.room.number)
-    return text("popup.title_no_room", language, level=level_name(notify.level, language))
+        title = text("popup.title", language, room=notify.room.number)
+    else:
+        title = text("popup.title_no_room", language, level=level_name(notify.level, language))
+    if notify.kind is AlarmKind.DRILL:
+        return text("popup.title_drill", language, rest=title.split(" – ", 1)[1])
+    return title
 
 
 def responders_line(responders: list[Responder], language: Language) -> str:
@@ -65,6 +70,11 @@ class AlarmPopup(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 24, 28, 24)
+        # A drill must never be mistaken for the real thing, nor the other way round.
+        self.drill_label: QLabel | None = None
+        if notify.kind is AlarmKind.DRILL:
+            self.drill_label = self._label(text("popup.drill", language), 34, bold=True)
+            layout.addWidget(self.drill_label)
         self.level_label = self._label(level_name(notify.level, language), 30, bold=True)
         layout.addWidget(self.level_label)
         if notify.room is not None:
@@ -194,8 +204,10 @@ class PopupManager:
         language: Language,
         send_receipt: Callable[[uuid.UUID], None],
         send_answer: Callable[[uuid.UUID, Answer], None],
+        sound: AlarmSound | None = None,
     ) -> None:
         self._language = language
+        self._sound = sound  # rings until every popup is answered (agent/sound.py)
         self._send_receipt = send_receipt
         self._send_answer = send_answer
         self.popups: dict[uuid.UUID, AlarmPopup] = {}
@@ -221,6 +233,7 @@ class PopupManager:
         )
         self.popups[alarm_id] = popup
         popup.present()
+        self._follow_sound()
 
     def update(self, update: AlarmUpdate) -> bool:
         """Apply an update to a popup; False if no popup of ours knows this alarm.
@@ -275,6 +288,16 @@ class PopupManager:
         if popup is not None:
             self._dispose(popup)
         self._done.add(alarm_id)
+        self._follow_sound()
+
+    def _follow_sound(self) -> None:
+        """The tone of the highest open level, repeating; silence once all are answered."""
+        if self._sound is None:
+            return
+        if self.popups:
+            self._sound.play(max(p.notify.level for p in self.popups.values()))
+        else:
+            self._sound.stop()
 
     def _dispose(self, popup: QWidget) -> None:
         # Qt deletes the widget from its event loop (never inside its own click
@@ -289,6 +312,7 @@ class PopupManager:
             popup.answered = True
             self._dispose(popup)
         self.popups.clear()
+        self._follow_sound()
         for window in list(self.all_clear.values()):
             self._dispose(window)
         self.all_clear.clear()

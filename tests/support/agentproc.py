@@ -18,14 +18,19 @@ from tests.support.xserver import XServer
 
 
 def write_agent_config(path: Path, **values: object) -> Path:
-    """A TOML agent config; data_dir and log_dir default to folders beside it."""
+    """A TOML agent config; data_dir and log_dir default to folders beside it.
+
+    The scheduled self-test is off unless a test sets ``self_test_interval_h``:
+    its test alarm would otherwise be the first message a scripted hub sees.
+    """
     values.setdefault("data_dir", str(path.parent / "data"))
     values.setdefault("log_dir", str(path.parent / "logs"))
+    values.setdefault("self_test_interval_h", 0)
     lines = []
     for key, value in values.items():
         if isinstance(value, list):
             lines.append(f"{key} = [{', '.join(_quote(v) for v in value)}]")
-        elif isinstance(value, int):
+        elif isinstance(value, int | float):
             lines.append(f"{key} = {value}")
         else:
             lines.append(f"{key} = {_quote(value)}")
@@ -52,14 +57,19 @@ class RunningAgent:
             return ""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_for_log(self, pattern: str, timeout: float = 10.0) -> str:
-        """The first log line matching pattern; fails early if the agent died."""
+    def log_size(self) -> int:
+        """Characters in the log now: pass as ``since`` to wait only for later lines."""
+        return len(self.log())
+
+    def wait_for_log(self, pattern: str, timeout: float = 10.0, since: int = 0) -> str:
+        """The first log line matching pattern at or after offset since; fails if the agent died."""
         regex = re.compile(pattern)
 
         def probe() -> str | None:
             if self.process.poll() is not None:
                 raise RuntimeError(f"agent exited with {self.process.returncode}:\n{self.log()}")
-            return next((line for line in self.log().splitlines() if regex.search(line)), None)
+            lines = self.log()[since:].splitlines()
+            return next((line for line in lines if regex.search(line)), None)
 
         return wait_until(probe, timeout, what=f"agent log line {pattern!r}")
 
@@ -70,6 +80,13 @@ class RunningAgent:
             return outbox.pending()
         finally:
             outbox.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or a power cut."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self._output.close()
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, then SIGKILL after timeout; returns the exit code."""

@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import BaseModel
 from websockets.asyncio.server import ServerConnection, serve
 
+from shared.domain import AlarmKind, Instruction
 from shared.protocol import (
+    AlarmNotify,
     AlarmStored,
     Hello,
     Ping,
@@ -50,6 +52,8 @@ class FakeHub:
         self.send_pings = send_pings
         self.frozen = False  # when True the hub reads but never answers (a hung process)
         self.store = True
+        # As the real hub does: a stored self-test is echoed to the same agent only.
+        self.echo_self_tests = True
         self.received: list[BaseModel] = []
         self.port = port  # 0 picks a free one
         self._cond = threading.Condition()
@@ -71,8 +75,8 @@ class FakeHub:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)  # a second stop() does nothing
         self._thread.join(5)
 
     def push(self, message: BaseModel) -> None:
@@ -154,6 +158,8 @@ class FakeHub:
                         duplicate=duplicate,
                     )
                     await ws.send(encode(stored))
+                    if message.kind is AlarmKind.SELF_TEST and self.echo_self_tests:
+                        await ws.send(encode(_echo(message)))
                 elif isinstance(message, Ping):
                     await ws.send(encode(Pong(reply_to=message.id)))
         except Exception:  # noqa: S110 - a dropped agent is normal here
@@ -168,6 +174,18 @@ class FakeHub:
             await asyncio.sleep(self.heartbeat_interval)
             if not self.frozen:
                 await ws.send(encode(Ping()))
+
+
+def _echo(alarm: RaiseAlarm) -> AlarmNotify:
+    return AlarmNotify(
+        alarm_id=alarm.alarm_id,
+        level=alarm.level,
+        kind=AlarmKind.SELF_TEST,
+        instruction=Instruction.COME_HELP,
+        room=ROOM,
+        raiser=None,
+        raised_at=alarm.raised_at,
+    )
 
 
 @contextmanager

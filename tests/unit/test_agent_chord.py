@@ -78,8 +78,8 @@ def test_matcher_tolerates_an_extra_modifier() -> None:
 
 
 def test_other_keys_leave_no_trace() -> None:
-    matcher = ChordMatcher(parse_chord("ctrl+alt+p"))
-    before = dataclasses.asdict(matcher)
+    matcher = ChordMatcher(parse_chord("ctrl+alt+p"), parse_chord("ctrl+alt+shift+p"))
+    before = matcher.memory()
     typed = "Mein Passwort ist geheim 1234!"
     for char in typed:
         assert not matcher.key_down(char.lower())
@@ -87,10 +87,58 @@ def test_other_keys_leave_no_trace() -> None:
     for key in ("enter", "backspace", None, "x"):
         matcher.key_down(key)
         matcher.key_up(key)
-    assert dataclasses.asdict(matcher) == before
-    # The matcher's whole memory: the chord, held modifiers, the chord-key flag.
-    assert set(vars(matcher)) == {"chord", "_held", "_chord_key_down"}
+    assert matcher.memory() == before == (frozenset(), frozenset())
+    # The matcher's whole memory: its chords, held modifiers, which chord keys are down.
+    assert not hasattr(matcher, "__dict__")
+    assert set(ChordMatcher.__slots__) == {"chords", "_held", "_down"}
     assert matcher.held_modifiers == frozenset()
+
+
+def test_a_typed_chord_key_is_kept_only_while_down() -> None:
+    # "p" typed in a word is the one ordinary key the matcher compares with its
+    # own; it is remembered only as "down" until released, never counted.
+    matcher = ChordMatcher(parse_chord("ctrl+alt+p"))
+    matcher.key_down("p")
+    assert matcher.memory() == (frozenset(), frozenset())  # no modifiers held: not even that
+    matcher.key_up("p")
+    matcher.key_down("ctrl")
+    matcher.key_down("alt")
+    assert matcher.key_down("p")
+    assert matcher.memory() == (frozenset({"ctrl", "alt"}), frozenset({"p"}))
+    matcher.key_up("p")
+    assert matcher.memory() == (frozenset({"ctrl", "alt"}), frozenset())
+
+
+def test_two_chords_on_one_key_the_more_specific_wins() -> None:
+    normal, danger = parse_chord("ctrl+alt+p"), parse_chord("ctrl+alt+shift+p")
+    matcher = ChordMatcher(normal, danger)
+    matcher.key_down("ctrl")
+    matcher.key_down("alt")
+    assert matcher.key_down("p") == normal
+    matcher.key_up("p")
+    matcher.key_down("shift")
+    assert matcher.key_down("p") == danger
+    assert matcher.key_down("p") is None  # auto-repeat of the danger chord
+    matcher.key_up("p")
+    matcher.key_up("shift")
+    assert matcher.key_down("p") == normal
+
+
+def test_two_chords_on_different_keys() -> None:
+    first, second = parse_chord("ctrl+alt+p"), parse_chord("pause")
+    matcher = ChordMatcher(first, second)
+    assert matcher.key_down("pause") == second
+    matcher.key_down("ctrl")
+    matcher.key_down("alt")
+    assert matcher.key_down("p") == first
+    assert matcher.key_down("pause") is None  # still down from before
+    matcher.key_up("pause")
+    assert matcher.key_down("pause") == second
+
+
+def test_matcher_needs_a_chord() -> None:
+    with pytest.raises(ValueError, match="at least one chord"):
+        ChordMatcher()
 
 
 def test_held_modifiers_are_the_only_memory_and_are_released() -> None:

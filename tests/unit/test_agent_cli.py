@@ -74,6 +74,7 @@ def test_no_config_exits_2(tmp_path: Path) -> None:
 def test_core_imports_neither_qt_nor_pynput() -> None:
     core = "agent.cli agent.trigger agent.link agent.outbox agent.config agent.chord"
     core += " agent.feedback agent.hotkey agent.backoff agent.i18n agent.logs"
+    core += " agent.countdown agent.sound agent.hotkey_windows"
     script = (
         f"import importlib, sys\nfor m in {core.split()!r}: importlib.import_module(m)\n"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pynput'))]\n"
@@ -84,3 +85,42 @@ def test_core_imports_neither_qt_nor_pynput() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, env=env
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_status_without_a_running_agent_exits_1_and_lists_policy_locks(tmp_path: Path) -> None:
+    config = write_agent_config(
+        tmp_path / "agent.toml",
+        hub_urls=["ws://127.0.0.1:9/ws/agent"],
+        workstation_id="pc-1",
+        token="t",
+    )
+    policy = tmp_path / "policy.toml"
+    policy.write_text("hotkey_level = 3\nallow_quit = false\n", encoding="utf-8")
+    env = {**os.environ, "SILENT_ALARM_AGENT_POLICY": str(policy)}
+    result = run_cli("status", "--config", str(config), env=env)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "Stiller Alarm läuft nicht – nicht geschützt",
+        "Per Richtlinie festgelegt: allow_quit, hotkey_level",
+    ]
+    shown = run_cli("show", "--config", str(config), env=env)
+    assert shown.returncode == 1
+    assert shown.stderr.strip() == "Stiller Alarm läuft nicht – nicht geschützt"
+
+
+def test_bad_policy_file_exits_2_naming_key_and_file(tmp_path: Path) -> None:
+    config = write_agent_config(
+        tmp_path / "agent.toml",
+        hub_urls=["ws://127.0.0.1:9/ws/agent"],
+        workstation_id="pc-1",
+        token="t",
+    )
+    policy = tmp_path / "policy.toml"
+    policy.write_text('tray_click = "never"\n', encoding="utf-8")
+    env = {**os.environ, "SILENT_ALARM_AGENT_POLICY": str(policy)}
+    result = run_cli("trigger", "--config", str(config), env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "'tray_click'" in lines[0]
+    assert str(policy) in lines[0]

@@ -120,3 +120,188 @@ def test_model_forbids_unknown_fields_directly() -> None:
         AgentConfig.model_validate(
             {"hub_urls": ["ws://h"], "workstation_id": "w", "token": "t", "x": 1}
         )
+
+
+def test_new_keys_defaults_and_values(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert config.hotkey_danger == "ctrl+alt+shift+p"
+    assert str(config.danger_chord) == "ctrl+alt+shift+p"
+    assert (config.tray_click, config.allow_quit, config.sound) == ("single", False, True)
+    text = MINIMAL + 'hotkey_danger = ""\ntray_click = "double"\nallow_quit = true\nsound = false\n'
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.danger_chord is None  # the second chord is off
+    assert (config.tray_click, config.allow_quit, config.sound) == ("double", True, False)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('hotkey_danger = "ctrl+alt+f3"', "config key 'hotkey_danger'.*console"),
+        ('hotkey_danger = "Alt+Ctrl+P"', "config key '\\(file\\)'|hotkey_danger must differ"),
+        ('tray_click = "triple"', "config key 'tray_click'"),
+        ('allow_quit = "maybe"', "config key 'allow_quit'"),
+    ],
+)
+def test_bad_new_keys_name_the_key(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, MINIMAL + line), environ={})
+
+
+def layered(tmp_path: Path, user: str, machine: str | None, policy: str | None) -> dict[str, str]:
+    """Writes the three files; returns the environment that points the agent at them."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    write(tmp_path, user)
+    env: dict[str, str] = {}
+    if machine is not None:
+        folder = tmp_path / "agent.d"
+        folder.mkdir()
+        (folder / "10-site.toml").write_text(machine, encoding="utf-8")
+        env["SILENT_ALARM_AGENT_MACHINE_CONFIG"] = str(folder)
+    if policy is not None:
+        path = tmp_path / "policy.toml"
+        path.write_text(policy, encoding="utf-8")
+        env["SILENT_ALARM_AGENT_POLICY"] = str(path)
+    return env
+
+
+def test_policy_beats_machine_beats_user(tmp_path: Path) -> None:
+    env = layered(
+        tmp_path,
+        MINIMAL + 'hotkey = "ctrl+alt+x"\nlanguage = "en"\nsound = false\nhotkey_level = 1\n',
+        'language = "de"\nhotkey_level = 2\ndata_dir = "machine-data"\n',
+        "hotkey_level = 3\nallow_quit = false\n",
+    )
+    config = load_config(tmp_path / "agent.toml", environ=env)
+    assert config.hotkey == "ctrl+alt+x"  # only the user set it
+    assert config.sound is False
+    assert config.language == "de"  # machine beats user
+    assert config.hotkey_level is AlarmLevel.DANGER  # policy beats both
+    assert config.data_dir == tmp_path / "agent.d" / "machine-data"  # relative to its file
+    assert config.locked_keys == frozenset({"hotkey_level", "allow_quit"})
+    assert config.is_locked("hotkey_level")
+    assert not config.is_locked("language")
+    assert config.source_of("language") == str(tmp_path / "agent.d" / "10-site.toml")
+    assert config.source_of("user") == "default"
+
+
+def test_machine_folder_files_apply_in_name_order(tmp_path: Path) -> None:
+    env = layered(tmp_path, MINIMAL, "hotkey_level = 1\n", None)
+    (tmp_path / "agent.d" / "20-room.toml").write_text("hotkey_level = 3\n", encoding="utf-8")
+    (tmp_path / "agent.d" / "notes.txt").write_text("hotkey_level = 2\n", encoding="utf-8")
+    config = load_config(tmp_path / "agent.toml", environ=env)
+    assert config.hotkey_level is AlarmLevel.DANGER
+    assert config.locked_keys == frozenset()
+
+
+def test_machine_config_may_be_one_file(tmp_path: Path) -> None:
+    machine = tmp_path / "machine.toml"
+    machine.write_text('language = "en"\n', encoding="utf-8")
+    env = {"SILENT_ALARM_AGENT_MACHINE_CONFIG": str(machine)}
+    assert load_config(write(tmp_path, MINIMAL), environ=env).language == "en"
+
+
+def test_policy_alone_may_supply_required_keys(tmp_path: Path) -> None:
+    env = layered(tmp_path, 'user = "Erika"\n', None, MINIMAL)
+    config = load_config(tmp_path / "agent.toml", environ=env)
+    assert config.workstation_id == "ws-101"
+    assert {"hub_urls", "workstation_id", "token"} <= config.locked_keys
+
+
+def test_errors_name_the_key_and_the_file(tmp_path: Path) -> None:
+    env = layered(tmp_path, MINIMAL, 'tray_click = "often"\n', None)
+    machine_file = str(tmp_path / "agent.d" / "10-site.toml")
+    with pytest.raises(ConfigError, match=f"config key 'tray_click'.*{machine_file}"):
+        load_config(tmp_path / "agent.toml", environ=env)
+    env = layered(tmp_path / "b", MINIMAL, None, "hotkey_level = 7\n")
+    policy_file = str(tmp_path / "b" / "policy.toml")
+    with pytest.raises(ConfigError, match=f"config key 'hotkey_level'.*{policy_file}"):
+        load_config(tmp_path / "b" / "agent.toml", environ=env)
+    env = layered(tmp_path / "c", MINIMAL, None, "colour = 1\n")
+    with pytest.raises(ConfigError, match=r"config key 'colour': unknown key.*policy\.toml"):
+        load_config(tmp_path / "c" / "agent.toml", environ=env)
+
+
+def test_broken_or_missing_policy_and_machine_files(tmp_path: Path) -> None:
+    env = layered(tmp_path, MINIMAL, None, "hotkey_level = [")
+    with pytest.raises(ConfigError, match=r"policy\.toml' is not valid TOML"):
+        load_config(tmp_path / "agent.toml", environ=env)
+    env = {"SILENT_ALARM_AGENT_MACHINE_CONFIG": str(tmp_path / "nope")}
+    with pytest.raises(ConfigError, match=r"machine config .*nope' not found"):
+        load_config(tmp_path / "agent.toml", environ=env)
+    env = {"SILENT_ALARM_AGENT_POLICY": str(tmp_path / "nope.toml")}
+    with pytest.raises(ConfigError, match=r"nope\.toml' not found"):
+        load_config(tmp_path / "agent.toml", environ=env)
+
+
+class FakeWinreg:
+    """Stand-in for Python's ``winreg`` module (Windows only), holding one HKLM tree."""
+
+    HKEY_LOCAL_MACHINE = 0x80000002
+    REG_SZ, REG_EXPAND_SZ, REG_BINARY, REG_DWORD, REG_MULTI_SZ, REG_QWORD = 1, 2, 3, 4, 7, 11
+
+    def __init__(self, keys: dict[str, list[tuple[str, object, int]]]) -> None:
+        self.keys = keys
+        self.closed: list[str] = []
+
+    def OpenKey(self, root: int, subkey: str) -> str:
+        assert root == self.HKEY_LOCAL_MACHINE
+        if subkey not in self.keys:
+            raise FileNotFoundError(2, "The system cannot find the file specified")
+        return subkey
+
+    def EnumValue(self, key: str, index: int) -> tuple[str, object, int]:
+        values = self.keys[key]
+        if index >= len(values):
+            raise OSError(259, "No more data is available")
+        return values[index]
+
+    def ExpandEnvironmentStrings(self, value: str) -> str:
+        return value.replace("%USERNAME%", "erika")
+
+    def CloseKey(self, key: str) -> None:
+        self.closed.append(key)
+
+
+def test_registry_policy_is_read_and_typed() -> None:
+    from agent.config import POLICY_REGISTRY_KEY, read_policy_registry
+
+    reg = FakeWinreg(
+        {
+            POLICY_REGISTRY_KEY: [
+                ("hub_urls", ["ws://hub-a/ws/agent", "ws://hub-b/ws/agent"], 7),
+                ("hotkey_level", 3, 4),
+                ("allow_quit", 0, 4),
+                ("hotkey", "ctrl+alt+x", 1),
+                ("log_dir", r"C:\Users\%USERNAME%\logs", 2),
+            ]
+        }
+    )
+    values = read_policy_registry(winreg=reg)
+    assert values == {
+        "hub_urls": ["ws://hub-a/ws/agent", "ws://hub-b/ws/agent"],
+        "hotkey_level": 3,
+        "allow_quit": 0,
+        "hotkey": "ctrl+alt+x",
+        "log_dir": r"C:\Users\erika\logs",
+    }
+    assert reg.closed == [POLICY_REGISTRY_KEY]
+    assert read_policy_registry(winreg=FakeWinreg({})) is None  # no policy key: no policy
+
+
+def test_registry_policy_locks_keys_and_names_the_key_on_errors(tmp_path: Path) -> None:
+    from agent.config import POLICY_REGISTRY_KEY, read_policy_registry
+
+    reg = FakeWinreg({POLICY_REGISTRY_KEY: [("hotkey_level", 3, 4), ("sound", 0, 4)]})
+    path = write(tmp_path, MINIMAL + "hotkey_level = 1\n")
+    config = load_config(path, environ={}, registry=lambda key: read_policy_registry(key, reg))
+    assert config.hotkey_level is AlarmLevel.DANGER
+    assert config.sound is False
+    assert config.locked_keys == frozenset({"hotkey_level", "sound"})
+    assert config.source_of("sound") == r"HKLM\SOFTWARE\Policies\SilentAlarm\Agent"
+
+    bad = FakeWinreg({POLICY_REGISTRY_KEY: [("hotkey_level", 9, 4)]})
+    with pytest.raises(ConfigError, match=r"config key 'hotkey_level'.*HKLM\\SOFTWARE"):
+        load_config(path, environ={}, registry=lambda key: read_policy_registry(key, bad))
+    binary = FakeWinreg({POLICY_REGISTRY_KEY: [("token", b"\x00", 3)]})
+    with pytest.raises(ConfigError, match="config key 'token': unsupported registry type"):
+        load_config(path, environ={}, registry=lambda key: read_policy_registry(key, binary))

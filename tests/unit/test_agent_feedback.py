@@ -75,3 +75,23 @@ def test_a_cancelled_alarm_ends_like_a_resolved_one() -> None:
     fb.raised(alarm, now=100.0)
     fb.stored(alarm)
     assert fb.updated(alarm, AlarmState.CANCELLED, []).status is Status.RESOLVED
+
+
+def test_failed_self_test_means_not_protected_until_one_passes() -> None:
+    fb = Feedback()
+    assert fb.link_changed(True).protected
+    view = fb.self_test_result(False)
+    assert not view.connected
+    assert not view.protected  # the tray shows the same warning as without a hub
+    assert not fb.link_changed(True).protected  # a reconnect alone does not clear it
+    assert fb.self_test_result(True).protected
+    assert not fb.link_changed(False).protected  # and no hub is still no hub
+
+
+def test_a_count_without_names_still_says_someone_is_coming() -> None:
+    # The hub's default raiser feedback is "count": responders empty, coming set.
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    view = fb.updated(alarm, AlarmState.ACTIVE, [], coming=2)
+    assert (view.status, view.coming) == (Status.COMING, 2)

@@ -1,0 +1,74 @@
+"""Popups sound until answered: the level-1/2 tone, the level-3 tone, silence when all are done."""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from agent.popup import PopupManager
+from agent.sound import AlarmSound, write_tones
+from shared.domain import AlarmLevel, Instruction
+from shared.protocol import AlarmNotify, RoomRef, utc_now
+
+
+class RecordingPlayer:
+    """Stands in for the sound device (none on this machine): records each tone played."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.played: queue.Queue[str] = queue.Queue()
+
+    def play(self, path: Path) -> None:
+        self.played.put(path.stem)
+
+    def next_tone(self) -> str:
+        return self.played.get(timeout=5)
+
+
+def notify(level: AlarmLevel, instruction: Instruction) -> AlarmNotify:
+    return AlarmNotify(
+        alarm_id=uuid.uuid4(),
+        level=level,
+        instruction=instruction,
+        room=RoomRef(number="1.02", name="Leistung", floor="1. OG"),
+        raiser="Erika Mustermann",
+        raised_at=utc_now(),
+    )
+
+
+@pytest.fixture
+def setup(
+    qtbot: QtBot, tmp_path: Path
+) -> Iterator[tuple[PopupManager, AlarmSound, RecordingPlayer]]:
+    player = RecordingPlayer()
+    sound = AlarmSound(player, write_tones(tmp_path), interval=0.05)
+    popups = PopupManager(
+        language="de", send_receipt=lambda _: None, send_answer=lambda *_: None, sound=sound
+    )
+    yield popups, sound, player
+    popups.close_all()
+    sound.close()
+
+
+def test_tone_follows_the_highest_open_popup_until_all_are_answered(
+    qtbot: QtBot, setup: tuple[PopupManager, AlarmSound, RecordingPlayer]
+) -> None:
+    popups, sound, player = setup
+    threat = notify(AlarmLevel.THREAT, Instruction.COME_HELP)
+    popups.show(threat)
+    assert [player.next_tone(), player.next_tone()] == ["alarm", "alarm"]  # it repeats
+    danger = notify(AlarmLevel.DANGER, Instruction.STAY_AWAY)
+    popups.show(danger)
+    assert sound.level is AlarmLevel.DANGER
+    qtbot.waitUntil(lambda: player.next_tone() == "danger", timeout=5000)
+
+    popups._answered(danger.alarm_id, None)  # "Verstanden": back to the open level-2 popup
+    assert sound.level is AlarmLevel.THREAT
+    popups._answered(threat.alarm_id, None)
+    assert sound.level is None  # silence once every popup is answered

@@ -8,7 +8,7 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dispatch import __version__
-from dispatch.alarms import AlarmError
+from dispatch.alarms import AlarmError, AlarmStore
 from dispatch.directory import Directory
 from dispatch.hub import Hub
 from dispatch.peers import AgentPeer
@@ -39,7 +39,7 @@ async def agent_endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
     await websocket.accept()
     try:
-        peer = await _handshake(websocket, state.settings, state.directory)
+        peer = await _handshake(websocket, state.settings, state.directory, state.hub.alarms)
     except ProtocolViolation as violation:
         log.info("agent_refused", code=violation.code, reason=violation.reason)
         await websocket.close(violation.code, violation.reason)
@@ -49,7 +49,9 @@ async def agent_endpoint(websocket: WebSocket) -> None:
     await _serve(peer, state.hub, MessageLimiter())
 
 
-async def _handshake(websocket: WebSocket, settings: Settings, directory: Directory) -> AgentPeer:
+async def _handshake(
+    websocket: WebSocket, settings: Settings, directory: Directory, alarms: AlarmStore
+) -> AgentPeer:
     try:
         hello = await asyncio.wait_for(
             receive_message(websocket, agent_to_hub), settings.handshake_timeout
@@ -78,6 +80,7 @@ async def _handshake(websocket: WebSocket, settings: Settings, directory: Direct
             hub_version=__version__,
             heartbeat_interval=settings.heartbeat_interval,
             workstation=WorkstationInfo(workstation_id=workstation.id, room=workstation.room),
+            levels=await alarms.level_settings(workstation.site_id),
         )
     )
     return peer

@@ -14,16 +14,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.audit import AuditTrail
 from dispatch.database import Database
 from dispatch.directory import REVOKED, WorkstationView, effective_neighbours, room_refs
-from dispatch.models import Alarm, AlarmRecipient, Floor, Room, Workstation
-from dispatch.policy import Policy, Scope, policy_for
+from dispatch.drills import active_drill, drill_scopes
+from dispatch.models import Alarm, AlarmRecipient, Floor, IncidentReport, Room, Workstation
+from dispatch.policy import Policy, Scope, policies_for_site, policy_for
+from dispatch.reports import write_report
 from dispatch.routing import Delivery, Placement, route
-from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger, WorkstationRole
-from shared.protocol import RaiseAlarm, Responder, RoomRef, utc_now
+from shared.domain import (
+    AlarmKind,
+    AlarmLevel,
+    AlarmState,
+    Answer,
+    Instruction,
+    RaiserFeedback,
+    Trigger,
+    WorkstationRole,
+)
+from shared.protocol import IncidentReport as Report
+from shared.protocol import LevelSettings, RaiseAlarm, Responder, RoomRef, utc_now
 
-OPEN_STATES = (AlarmState.ACTIVE.value, AlarmState.ACKNOWLEDGED.value)
+OPEN_STATES = (
+    AlarmState.ACTIVE.value,
+    AlarmState.ACKNOWLEDGED.value,
+    AlarmState.ARRIVED.value,
+)
 """Alarms recipients are still told about."""
 FOLLOW_UP_STATES = (*OPEN_STATES, AlarmState.CANCELLED.value)
 """Alarms the console still lists: a cancelled one waits for security to follow up."""
+SELF_TEST_TIMEOUT = timedelta(seconds=60)
+"""A self-test whose echo was not confirmed by then counts as failed."""
+SELF_TEST_OPERATOR = "self-test"
 
 
 class AlarmError(Exception):
@@ -45,6 +64,22 @@ class RecipientState:
     responder_name: str | None
     responder_room: str | None
     answered_at: datetime | None
+    arrived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOutcome:
+    """What a batch of receipts changed: alarms, and self-tests that have now passed."""
+
+    changed: set[uuid.UUID]
+    self_tests_passed: dict[str, datetime]  # workstation id -> when
+
+
+@dataclass(frozen=True, slots=True)
+class SelfTestResult:
+    workstation_id: str
+    at: datetime
+    ok: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +100,24 @@ class AlarmRecord:
     recipients: tuple[RecipientState, ...]
     escalation_step: int = 0
     cancel_until: datetime | None = None
+    kind: AlarmKind = AlarmKind.ALARM
+    drill_id: int | None = None
+    room_id: int | None = None
+    floor_id: int | None = None
+    site_id: int | None = None
+    arrived_by: str | None = None
+    cancelled_at: datetime | None = None
+    raiser_feedback: RaiserFeedback = RaiserFeedback.COUNT
+    report: Report | None = None
 
     @property
     def is_open(self) -> bool:
         return self.state.value in OPEN_STATES
+
+    @property
+    def coming(self) -> int:
+        """Responders on their way or already there."""
+        return sum(1 for r in self.recipients if r.answer in (Answer.COMING, Answer.ARRIVED))
 
     @property
     def responders(self) -> list[Responder]:
@@ -176,8 +225,25 @@ class AlarmStore:
             return (await _load_records(session, [existing]))[0], False
 
         policy = await policy_for(session, raiser.site_id, message.level)
+        drill_id: int | None = None
+        escalation_due = _escalation_due(now, policy, 0)
         placement = await _placement(session, raiser.id)
-        deliveries = await _route(session, message.level, placement, policy.scopes)
+        if message.kind is AlarmKind.SELF_TEST:
+            # The echo goes back to the raiser only: it proves the whole path, bothers nobody.
+            deliveries = [Delivery(raiser.id, Instruction.COME_HELP, with_location=True)]
+            escalation_due = None
+        else:
+            scopes = policy.scopes
+            if message.kind is AlarmKind.DRILL:
+                drill = await active_drill(session, raiser.site_id, now)
+                if drill is None:
+                    raise AlarmError(
+                        "no_drill", "no drill is running at this site; drill alarm not accepted"
+                    )
+                drill_id, escalation_due = drill.id, None  # a drill never widens its circle
+                scopes = drill_scopes(drill)
+            deliveries = await _route(session, message.level, placement, scopes)
+        cancel_window = 0 if message.kind is AlarmKind.SELF_TEST else policy.cancel_window_s
         alarm = Alarm(
             id=str(message.alarm_id),
             workstation_id=raiser.id,
@@ -189,8 +255,11 @@ class AlarmStore:
             claimed_room=message.claimed_room,
             raised_at=message.raised_at,
             stored_at=now,
-            next_escalation_at=_escalation_due(now, policy, 0),
-            cancel_until=now + timedelta(seconds=policy.cancel_window_s),
+            kind=message.kind.value,
+            drill_id=drill_id,
+            next_escalation_at=escalation_due,
+            cancel_until=now + timedelta(seconds=cancel_window),
+            raiser_feedback=policy.raiser_feedback.value,
         )
         session.add(alarm)
         await session.flush()
@@ -204,6 +273,7 @@ class AlarmStore:
             at=now,
             level=int(message.level),
             trigger=message.trigger.value,
+            kind=message.kind.value,
             recipients=len(deliveries),
         )
         own_number = raiser.room.number if raiser.room else None
@@ -233,6 +303,12 @@ class AlarmStore:
                 acknowledged_by=None,
                 resolved_by=None,
                 cancel_until=alarm.cancel_until,
+                kind=message.kind,
+                drill_id=drill_id,
+                room_id=raiser.room_id,
+                floor_id=placement.floor_id,
+                site_id=raiser.site_id,
+                raiser_feedback=policy.raiser_feedback,
                 recipients=tuple(
                     RecipientState(
                         workstation_id=d.workstation_id,
@@ -250,16 +326,17 @@ class AlarmStore:
             True,
         )
 
-    async def record_receipts(self, receipts: Collection[tuple[uuid.UUID, str]]) -> set[uuid.UUID]:
-        """Marks many popups as on screen in one transaction; returns the alarms that changed.
+    async def record_receipts(self, receipts: Collection[tuple[uuid.UUID, str]]) -> ReceiptOutcome:
+        """Marks many popups as on screen in one transaction; says which alarms changed.
 
         Receipts are batched by the hub: one commit for all that arrived within a
         few milliseconds instead of one each, so receipts never queue ahead of
         new alarms. A receipt from a non-recipient or a repeated one changes
-        nothing. One audit event per alarm names the workstations it reached.
+        nothing. One audit event per alarm names the workstations it reached. A
+        self-test whose echo is confirmed has passed: it is closed at once.
         """
         if not receipts:
-            return set()
+            return ReceiptOutcome(set(), {})
         now = utc_now()
         wanted = {(str(alarm_id), ws) for alarm_id, ws in receipts}
         async with self._db.write() as session:
@@ -271,7 +348,7 @@ class AlarmStore:
             )
             fresh = [(alarm_id, ws) for alarm_id, ws in rows if (alarm_id, ws) in wanted]
             if not fresh:
-                return set()
+                return ReceiptOutcome(set(), {})
             await session.execute(  # ORM bulk UPDATE by primary key: one executemany
                 update(AlarmRecipient),
                 [{"alarm_id": a, "workstation_id": w, "received_at": now} for a, w in fresh],
@@ -288,7 +365,26 @@ class AlarmStore:
                     at=now,
                     workstations=sorted(workstations),
                 )
-        return {uuid.UUID(alarm_id) for alarm_id in reached}
+            passed = await _close_self_tests(session, audit, now, Alarm.id.in_(reached), ok=True)
+        return ReceiptOutcome(
+            {uuid.UUID(alarm_id) for alarm_id in reached},
+            {r.workstation_id: r.at for r in passed},
+        )
+
+    async def expire_self_tests(self, now: datetime) -> list[SelfTestResult]:
+        """Self-tests whose echo was never confirmed have failed: the PC is not protected."""
+        overdue = (Alarm.stored_at < now - SELF_TEST_TIMEOUT,)
+        async with self._db.read() as session:  # the common case: none, no write lock
+            if not await session.scalar(
+                select(Alarm.id)
+                .where(Alarm.kind == AlarmKind.SELF_TEST.value, Alarm.state.in_(OPEN_STATES))
+                .where(*overdue)
+                .limit(1)
+            ):
+                return []
+        async with self._db.write() as session:
+            audit = await AuditTrail.open(session)
+            return await _close_self_tests(session, audit, now, *overdue, ok=False)
 
     async def record_receipt(self, alarm_id: uuid.UUID, workstation_id: str) -> AlarmRecord | None:
         """Marks the alarm as on the recipient's screen; None when nothing changed."""
@@ -318,12 +414,19 @@ class AlarmStore:
                 raise AlarmError("not_a_recipient", "this workstation did not get that alarm")
             if row.instruction == Instruction.STAY_AWAY.value:
                 raise AlarmError("not_allowed", "level 3: stay away, do not go to the room")
+            if alarm.kind == AlarmKind.SELF_TEST.value:
+                raise AlarmError("not_allowed", "a self-test is not answered")
             if alarm.state not in OPEN_STATES:
                 raise AlarmError("not_allowed", "the alarm is resolved already")
             now = utc_now()
-            row.answer, row.responder_name, row.answered_at = answer.value, name, now
-            if answer is Answer.COMING:
+            row.answer, row.responder_name = answer.value, name
+            # "Bin da" after "Ich komme" keeps when they answered: response times start there.
+            row.answered_at = (row.answered_at or now) if answer is Answer.ARRIVED else now
+            if answer in (Answer.COMING, Answer.ARRIVED):
                 alarm.next_escalation_at = None  # someone is on the way: no wider circle
+            if answer is Answer.ARRIVED:
+                row.arrived_at = now
+                alarm.state = AlarmState.ARRIVED.value
             row.received_at = row.received_at or now  # an answer proves the popup was seen
             (await AuditTrail.open(session)).append(
                 f"workstation:{workstation_id}",
@@ -336,17 +439,42 @@ class AlarmStore:
             return await _load_one(session, alarm_id)
 
     async def acknowledge(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord:
+        """An operator takes the alarm; once help has arrived it only records who."""
         return await self._operator_transition(
-            alarm_id, operator, AlarmState.ACKNOWLEDGED, from_states=(AlarmState.ACTIVE,)
+            alarm_id,
+            operator,
+            AlarmState.ACKNOWLEDGED,
+            from_states=(AlarmState.ACTIVE, AlarmState.ARRIVED),
         )
 
-    async def resolve(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord:
-        """The all-clear; for a cancelled alarm, the end of security's follow-up."""
+    async def arrive(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord:
+        """An operator confirms help is at the room."""
+        return await self._operator_transition(
+            alarm_id,
+            operator,
+            AlarmState.ARRIVED,
+            from_states=(AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED),
+        )
+
+    async def resolve(
+        self, alarm_id: uuid.UUID, operator: str, report: Report | None = None
+    ) -> AlarmRecord:
+        """The all-clear, with the incident report when the operator wrote one.
+
+        For a cancelled alarm it ends security's follow-up. The report is written
+        in the same transaction as the state: never an all-clear whose report got lost.
+        """
         return await self._operator_transition(
             alarm_id,
             operator,
             AlarmState.RESOLVED,
-            from_states=(AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED, AlarmState.CANCELLED),
+            from_states=(
+                AlarmState.ACTIVE,
+                AlarmState.ACKNOWLEDGED,
+                AlarmState.ARRIVED,
+                AlarmState.CANCELLED,
+            ),
+            report=report,
         )
 
     async def cancel(self, alarm_id: uuid.UUID, raiser: WorkstationView) -> AlarmRecord:
@@ -443,6 +571,7 @@ class AlarmStore:
         operator: str,
         to: AlarmState,
         from_states: Sequence[AlarmState],
+        report: Report | None = None,
     ) -> AlarmRecord:
         async with self._db.write() as session:
             alarm = await session.get(Alarm, str(alarm_id))
@@ -452,24 +581,51 @@ class AlarmStore:
                 return await _load_one(session, alarm_id)  # a double click changes nothing
             if alarm.state not in {s.value for s in from_states}:
                 raise AlarmError("not_allowed", f"alarm is {alarm.state}, cannot become {to.value}")
+            if alarm.kind == AlarmKind.SELF_TEST.value:
+                raise AlarmError("not_allowed", "a self-test closes itself")
             now = utc_now()
-            alarm.state = to.value
+            action = f"alarm_{to.value}"
             alarm.next_escalation_at = None  # an operator has taken it: no wider circle
             if to is AlarmState.ACKNOWLEDGED:
                 alarm.acknowledged_by, alarm.acknowledged_at = operator, now
+                if alarm.state == AlarmState.ARRIVED.value:
+                    to = AlarmState.ARRIVED  # help is there already: that state stays
+            elif to is AlarmState.ARRIVED:
+                alarm.arrived_by, alarm.arrived_at = operator, now
             else:
                 alarm.resolved_by, alarm.resolved_at = operator, now
-            (await AuditTrail.open(session)).append(
+            alarm.state = to.value
+            audit = await AuditTrail.open(session)
+            audit.append(
                 f"operator:{operator}",
-                f"alarm_{to.value}",
+                action,
                 alarm_id=alarm_id,
                 workstation_id=alarm.workstation_id,
                 room_id=alarm.room_id,
                 at=now,
             )
+            if report is not None:
+                await write_report(
+                    session,
+                    audit,
+                    alarm,
+                    report,
+                    actor=f"operator:{operator}",
+                    written_by=operator,
+                    now=now,
+                )
             return await _load_one(session, alarm_id)
 
     # --- reads ------------------------------------------------------------
+
+    async def level_settings(self, site_id: int) -> list[LevelSettings]:
+        """The part of the site's policy an agent needs before it sends (the welcome)."""
+        async with self._db.read() as session:
+            policies = await policies_for_site(session, site_id)
+        return [
+            LevelSettings(level=level, countdown_s=p.countdown_s, cancel_window_s=p.cancel_window_s)
+            for level, p in policies.items()
+        ]
 
     async def get(self, alarm_id: uuid.UUID) -> AlarmRecord | None:
         async with self._db.read() as session:
@@ -477,10 +633,15 @@ class AlarmStore:
             return (await _load_records(session, [alarm]))[0] if alarm else None
 
     async def open_alarms(self) -> list[AlarmRecord]:
-        """Every alarm the console lists: open ones and cancelled ones to follow up."""
+        """Every alarm the console lists: open ones and cancelled ones to follow up.
+
+        Self-tests are never listed: they show on the coverage board instead.
+        """
         async with self._db.read() as session:
             rows = await session.scalars(
-                select(Alarm).where(Alarm.state.in_(FOLLOW_UP_STATES)).order_by(Alarm.stored_at)
+                select(Alarm)
+                .where(Alarm.state.in_(FOLLOW_UP_STATES), Alarm.kind != AlarmKind.SELF_TEST.value)
+                .order_by(Alarm.stored_at)
             )
             return await _load_records(session, list(rows))
 
@@ -602,6 +763,51 @@ def _escalation_due(stored_at: datetime, policy: Policy, step_index: int) -> dat
     return stored_at + timedelta(seconds=policy.escalation[step_index].after_s)
 
 
+async def _close_self_tests(
+    session: AsyncSession,
+    audit: AuditTrail,
+    now: datetime,
+    *where: ColumnElement[bool],
+    ok: bool,
+) -> list[SelfTestResult]:
+    """Closes open self-tests matching ``where`` as passed or failed, on the workstation too."""
+    alarms = await session.scalars(
+        select(Alarm).where(
+            Alarm.kind == AlarmKind.SELF_TEST.value, Alarm.state.in_(OPEN_STATES), *where
+        )
+    )
+    results: list[SelfTestResult] = []
+    for alarm in alarms:
+        alarm.state = AlarmState.RESOLVED.value
+        alarm.resolved_by, alarm.resolved_at = SELF_TEST_OPERATOR, now
+        await session.execute(
+            update(Workstation)
+            .where(Workstation.id == alarm.workstation_id)
+            .values(self_test_at=now, self_test_ok=ok)
+        )
+        audit.append(
+            "hub",
+            "self_test_passed" if ok else "self_test_failed",
+            alarm_id=uuid.UUID(alarm.id),
+            workstation_id=alarm.workstation_id,
+            room_id=alarm.room_id,
+            at=now,
+        )
+        results.append(SelfTestResult(alarm.workstation_id, now, ok))
+    return results
+
+
+def _report(row: IncidentReport) -> Report:
+    return Report(
+        assessed_level=AlarmLevel(row.assessed_level),
+        police_called=row.police_called,
+        injuries=row.injuries,
+        property_damage=row.property_damage,
+        house_ban=row.house_ban,
+        notes=row.notes,
+    )
+
+
 async def _load_one(session: AsyncSession, alarm_id: uuid.UUID) -> AlarmRecord:
     alarm = await session.get(Alarm, str(alarm_id))
     assert alarm is not None
@@ -612,7 +818,24 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
     if not alarms:
         return []
     ids = [a.id for a in alarms]
-    rooms = await room_refs(session, (a.room_id for a in alarms if a.room_id is not None))
+    room_ids = {a.room_id for a in alarms if a.room_id is not None}
+    rooms = await room_refs(session, room_ids)
+    floors: dict[int, int] = {}
+    if room_ids:
+        rows = await session.execute(select(Room.id, Room.floor_id).where(Room.id.in_(room_ids)))
+        floors = {room_id: floor_id for room_id, floor_id in rows}
+    reports = {
+        r.alarm_id: _report(r)
+        for r in await session.scalars(
+            select(IncidentReport).where(IncidentReport.alarm_id.in_(ids))
+        )
+    }
+    site_rows = await session.execute(
+        select(Workstation.id, Workstation.site_id).where(
+            Workstation.id.in_({a.workstation_id for a in alarms})
+        )
+    )
+    sites = {workstation_id: site_id for workstation_id, site_id in site_rows}
     recipient_rows = await session.execute(
         select(AlarmRecipient, Room.number)
         .join(Workstation, Workstation.id == AlarmRecipient.workstation_id)
@@ -631,6 +854,7 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
                 responder_name=row.responder_name,
                 responder_room=room_number if row.answer else None,
                 answered_at=row.answered_at,
+                arrived=row.arrived_at is not None,
             )
         )
     return [
@@ -649,6 +873,15 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
             recipients=tuple(sorted(recipients[a.id], key=lambda r: r.workstation_id)),
             escalation_step=a.escalation_step,
             cancel_until=a.cancel_until,
+            kind=AlarmKind(a.kind),
+            drill_id=a.drill_id,
+            room_id=a.room_id,
+            floor_id=floors.get(a.room_id) if a.room_id is not None else None,
+            site_id=sites.get(a.workstation_id),
+            arrived_by=a.arrived_by,
+            cancelled_at=a.cancelled_at,
+            raiser_feedback=RaiserFeedback(a.raiser_feedback),
+            report=reports.get(a.id),
         )
         for a in alarms
     ]

@@ -12,7 +12,10 @@ from dispatch import __version__
 from dispatch.agent_ws import agent_endpoint
 from dispatch.alarms import AlarmStore
 from dispatch.api.router import router as api_router
+from dispatch.bus import create_bus
+from dispatch.console.admin import router as admin_router
 from dispatch.console.routes import router as console_router
+from dispatch.console.statistics import router as statistics_router
 from dispatch.console_ws import console_endpoint
 from dispatch.database import Database
 from dispatch.directory import Directory
@@ -23,6 +26,7 @@ from dispatch.settings import Settings
 def create_app(settings: Settings) -> FastAPI:
     """The schema must be migrated before the app starts (``dispatch.migrate.upgrade``)."""
     secret = settings.require_session_secret()
+    bus = create_bus(settings.bus, settings.resolved_database_url)  # refuses a bad combination
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,13 +34,19 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.db = db
         app.state.directory = directory = Directory(db)
         app.state.hub = hub = Hub(
-            AlarmStore(db), directory, settings.heartbeat_interval, settings.redeliver_interval
+            AlarmStore(db),
+            directory,
+            settings.heartbeat_interval,
+            settings.redeliver_interval,
+            bus=bus,
         )
         hub.start()
+        await bus.start(hub.on_bus_event)  # listening before /healthz answers
         try:
             yield
         finally:
             await hub.stop()
+            await bus.stop()  # after the hub: its last changes (PCs offline) still go out
             await db.dispose()
 
     app = FastAPI(title="Stiller Alarm – Zentrale", version=__version__, lifespan=lifespan)
@@ -52,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_api_websocket_route("/ws/agent", agent_endpoint)
     app.add_api_websocket_route("/ws/console", console_endpoint)
     app.include_router(console_router)
+    app.include_router(statistics_router)
+    app.include_router(admin_router)
     app.include_router(api_router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -14,6 +14,7 @@ from dispatch.peers import ConsolePeer
 from dispatch.wire import ProtocolViolation, receive_message
 from shared.protocol import (
     Acknowledge,
+    Arrive,
     CloseCode,
     Error,
     ErrorCode,
@@ -75,11 +76,11 @@ async def _handle(peer: ConsolePeer, hub: Hub, message: object) -> None:
     try:
         match message:
             case Acknowledge():
-                record = await hub.alarms.acknowledge(message.alarm_id, peer.operator.display_name)
-                hub.broadcast_update(record)
+                await hub.acknowledge(message.alarm_id, peer.operator)
+            case Arrive():
+                await hub.arrive(message.alarm_id, peer.operator)
             case Resolve():
-                record = await hub.alarms.resolve(message.alarm_id, peer.operator.display_name)
-                hub.broadcast_update(record)
+                await hub.resolve(message.alarm_id, peer.operator, message.report)
             case Ping():
                 peer.send(Pong(reply_to=message.id))
             case Pong():

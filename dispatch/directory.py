@@ -32,6 +32,7 @@ from dispatch.models import (
     EnrolmentCode,
     Floor,
     Operator,
+    OperatorSite,
     Room,
     RoomNeighbour,
     Site,
@@ -81,6 +82,8 @@ class WorkstationView:
     display_name: str
     room_id: int | None
     room: RoomRef | None
+    self_test_at: datetime | None = None
+    self_test_ok: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class OperatorView:
     username: str
     display_name: str
     role: str
+    sites: frozenset[int] = frozenset()  # the sites covered; empty: every site
 
 
 async def room_refs(session: AsyncSession, room_ids: Iterable[int]) -> dict[int, RoomRef]:
@@ -265,6 +269,8 @@ class Directory:
             display_name=ws.display_name,
             room_id=ws.room_id,
             room=refs.get(ws.room_id) if ws.room_id is not None else None,
+            self_test_at=ws.self_test_at,
+            self_test_ok=ws.self_test_ok,
         )
 
     async def record_seen(self, seen: dict[str, tuple[datetime, str]]) -> set[str]:
@@ -335,13 +341,15 @@ class Directory:
             row.failed_logins = 0
             row.locked_until = None
             audit.append(actor, "login_succeeded", client=client)
-            return _operator_view(row)
+            return _operator_view(row, await _operator_sites(session, row.id))
 
     async def operator(self, operator_id: int) -> OperatorView | None:
         """An operator allowed to act; a disabled one counts as gone (its sessions end)."""
         async with self._db.read() as session:
             operator = await session.get(Operator, operator_id)
-        return _operator_view(operator) if operator and not operator.disabled else None
+            if operator is None or operator.disabled:
+                return None
+            return _operator_view(operator, await _operator_sites(session, operator.id))
 
     # --- enrolment ------------------------------------------------------------
 
@@ -655,10 +663,18 @@ async def effective_neighbours(session: AsyncSession, room_id: int) -> list[Effe
     return result
 
 
-def _operator_view(operator: Operator) -> OperatorView:
+def _operator_view(operator: Operator, sites: frozenset[int]) -> OperatorView:
     return OperatorView(
         id=operator.id,
         username=operator.username,
         display_name=operator.display_name,
         role=operator.role,
+        sites=sites,
     )
+
+
+async def _operator_sites(session: AsyncSession, operator_id: int) -> frozenset[int]:
+    rows = await session.scalars(
+        select(OperatorSite.site_id).where(OperatorSite.operator_id == operator_id)
+    )
+    return frozenset(rows)

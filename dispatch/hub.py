@@ -14,17 +14,22 @@ import structlog
 from pydantic import BaseModel
 
 from dispatch import views
-from dispatch.alarms import AlarmRecord, AlarmStore
-from dispatch.directory import Directory
+from dispatch.alarms import AlarmError, AlarmRecord, AlarmStore, SelfTestResult
+from dispatch.bus import Bus, BusEvent, EventType, LocalBus
+from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
+from shared.domain import AlarmKind
 from shared.protocol import (
     AlarmSnapshot,
     AlarmStored,
     CloseCode,
     ConsoleAlarmChanged,
+    IncidentReport,
     Ping,
     RaiseAlarm,
     Respond,
+    WorkstationChanged,
+    WorkstationStatus,
     encode,
     utc_now,
 )
@@ -44,8 +49,10 @@ class Hub:
         directory: Directory,
         heartbeat_interval: float,
         redeliver_interval: float,
+        bus: Bus | None = None,
     ) -> None:
         self.alarms = alarms
+        self.bus: Bus = bus or LocalBus()  # tells other hub instances; see dispatch/bus.py
         self.directory = directory
         self.heartbeat_interval = heartbeat_interval
         self.redeliver_interval = redeliver_interval
@@ -57,6 +64,8 @@ class Hub:
         self._seen: dict[str, tuple[datetime, str]] = {}
         self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
         self._revoked_checked_at = utc_now()
+        # Last self-test per workstation, for the coverage board's live updates.
+        self._self_tests: dict[str, tuple[datetime | None, bool | None]] = {}
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -104,9 +113,16 @@ class Hub:
         alarm in between is sent twice (agents deduplicate), never missed.
         """
         peer.hold()
-        self._agents[peer.workstation.id].add(peer)
-        self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
-        log.info("agent_connected", workstation=peer.workstation.id)
+        workstation = peer.workstation
+        first = not self.is_online(workstation.id)
+        self._agents[workstation.id].add(peer)
+        self._seen[workstation.id] = (utc_now(), peer.agent_version)
+        self._self_tests.setdefault(
+            workstation.id, (workstation.self_test_at, workstation.self_test_ok)
+        )
+        log.info("agent_connected", workstation=workstation.id)
+        if first:
+            self._workstation_changed(workstation.id)
         replay: list[BaseModel] = []
         for record in await self.alarms.open_alarms_for(peer.workstation.id):
             recipient = record.recipient(peer.workstation.id)
@@ -116,8 +132,12 @@ class Hub:
                 replay.append(views.update(record))
         peer.release(*replay)
 
-    async def disconnect(self, workstation_id: str, code: int, reason: str) -> int:
+    async def disconnect(
+        self, workstation_id: str, code: int, reason: str, *, publish: bool = True
+    ) -> int:
         """Closes every live socket of a workstation (revocation); returns how many."""
+        if publish and code == CloseCode.REVOKED:  # the socket may be on another instance
+            self.bus.publish(BusEvent(EventType.WORKSTATION_REVOKED, workstation_id=workstation_id))
         peers = list(self._agents.get(workstation_id, ()))
         for peer in peers:
             await peer.close(code, reason)
@@ -131,13 +151,16 @@ class Hub:
                 del self._agents[peer.workstation.id]
         self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
         log.info("agent_disconnected", workstation=peer.workstation.id)
+        if not self.is_online(peer.workstation.id):
+            self._workstation_changed(peer.workstation.id)
 
     async def console_joined(self, peer: ConsolePeer) -> None:
         """The snapshot first, then changes made while it was read (as for agents)."""
         peer.hold()
         self._consoles.add(peer)
         records = await self.alarms.open_alarms()
-        peer.release(AlarmSnapshot(alarms=[views.console_alarm(r) for r in records]))
+        visible = [r for r in records if views.console_may_see(peer.operator, r)]
+        peer.release(AlarmSnapshot(alarms=[views.console_alarm(r) for r in visible]))
 
     def console_left(self, peer: ConsolePeer) -> None:
         self._consoles.discard(peer)
@@ -169,13 +192,35 @@ class Hub:
             record.room is None or message.claimed_room != record.room.number
         ):
             log.warning("room_claim_ignored", alarm=str(record.id), workstation=peer.workstation.id)
-        self._fan_out(record, [r.workstation_id for r in record.recipients])
-        self._to_consoles(record)
+        self.alarm_stored(record)
 
     async def cancel(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
         record = await self.alarms.cancel(alarm_id, peer.workstation)
         log.warning("alarm_cancelled", alarm=str(alarm_id), workstation=peer.workstation.id)
         self.broadcast_update(record)
+
+    # --- operators ------------------------------------------------------------
+
+    async def acknowledge(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+        await self._may_act(alarm_id, operator)
+        self.broadcast_update(await self.alarms.acknowledge(alarm_id, operator.display_name))
+
+    async def arrive(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+        await self._may_act(alarm_id, operator)
+        self.broadcast_update(await self.alarms.arrive(alarm_id, operator.display_name))
+
+    async def resolve(
+        self, alarm_id: uuid.UUID, operator: OperatorView, report: IncidentReport | None
+    ) -> None:
+        await self._may_act(alarm_id, operator)
+        record = await self.alarms.resolve(alarm_id, operator.display_name, report)
+        self.broadcast_update(record)
+
+    async def _may_act(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+        """An operator acts only on alarms their console shows them."""
+        record = await self.alarms.get(alarm_id)
+        if record is None or not views.console_may_see(operator, record):
+            raise AlarmError("unknown_alarm", "no such alarm on this console")
 
     async def escalate(self) -> None:
         """Widens the circle of alarms nobody has acknowledged in time."""
@@ -186,8 +231,7 @@ class Hub:
                 step=record.escalation_step,
                 added=len(added),
             )
-            self._fan_out(record, added)
-            self._to_consoles(record)
+            self.alarm_escalated(record, added)
 
     def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
         """Queued, not awaited: the agent's next message is read at once."""
@@ -206,12 +250,11 @@ class Hub:
     async def _flush_receipts(self) -> None:
         batch, self._receipts = self._receipts, set()
         self._receipts_waiting.clear()
-        changed = await self.alarms.record_receipts(batch)
-        if self._consoles:
-            for alarm_id in changed:
-                record = await self.alarms.get(alarm_id)
-                if record is not None:
-                    self._to_consoles(record)
+        outcome = await self.alarms.record_receipts(batch)
+        for alarm_id in outcome.changed:
+            await self.alarm_delivered(alarm_id)
+        for workstation_id, at in outcome.self_tests_passed.items():
+            self.self_test_done(SelfTestResult(workstation_id, at, ok=True))
 
     async def respond(self, peer: AgentPeer, message: Respond) -> None:
         record = await self.alarms.record_answer(
@@ -219,14 +262,139 @@ class Hub:
         )
         self.broadcast_update(record)
 
-    def broadcast_update(self, record: AlarmRecord) -> None:
-        """State or responders changed: tell the raiser, every recipient and the consoles."""
-        text = encode(views.update(record))
-        targets = {record.workstation_id, *(r.workstation_id for r in record.recipients)}
-        for ws in targets:
-            for p in self._agents.get(ws, ()):
-                p.send(text)
+    # --- changes, told to the peers of this instance ----------------------------
+    # BUS HOOKS READY: every change of an alarm or a workstation passes through one of
+    # alarm_stored, alarm_escalated, broadcast_update, alarm_delivered, self_test_done
+    # and _workstation_changed; another instance replays the same for its own peers.
+
+    def alarm_stored(self, record: AlarmRecord, *, publish: bool = True) -> None:
+        """A new alarm: its recipients and the consoles."""
+        if publish:  # first: the other instances still have to read the record
+            self.bus.publish(BusEvent(EventType.ALARM_STORED, alarm_id=record.id))
+        self._fan_out(record, [r.workstation_id for r in record.recipients])
         self._to_consoles(record)
+
+    def alarm_escalated(
+        self, record: AlarmRecord, added: Iterable[str], *, publish: bool = True
+    ) -> None:
+        added = list(added)
+        if publish:
+            self.bus.publish(
+                BusEvent(EventType.ALARM_ESCALATED, alarm_id=record.id, added=tuple(added))
+            )
+        self._fan_out(record, added)
+        self._to_consoles(record)
+
+    def broadcast_update(self, record: AlarmRecord, *, publish: bool = True) -> None:
+        """State or responders changed: tell the raiser, every recipient and the consoles."""
+        if publish:
+            self.bus.publish(BusEvent(EventType.ALARM_CHANGED, alarm_id=record.id))
+        text = encode(views.update(record))
+        for r in record.recipients:
+            if r.workstation_id != record.workstation_id:
+                for p in self._agents.get(r.workstation_id, ()):
+                    p.send(text)
+        if record.kind is not AlarmKind.SELF_TEST:
+            raiser_text = encode(views.raiser_update(record))
+            for p in self._agents.get(record.workstation_id, ()):
+                p.send(raiser_text)
+        self._to_consoles(record)
+
+    async def alarm_delivered(self, alarm_id: uuid.UUID, *, publish: bool = True) -> None:
+        """Receipts came in: only the consoles' delivery count changes."""
+        if publish:
+            self.bus.publish(BusEvent(EventType.ALARM_DELIVERED, alarm_id=alarm_id))
+        if self._consoles and (record := await self.alarms.get(alarm_id)) is not None:
+            self._to_consoles(record)
+
+    def self_test_done(self, result: SelfTestResult) -> None:
+        self._self_tests[result.workstation_id] = (result.at, result.ok)
+        report = log.info if result.ok else log.warning
+        report("self_test", workstation=result.workstation_id, ok=result.ok)
+        self._workstation_changed(result.workstation_id)
+
+    def _workstation_changed(
+        self, workstation_id: str, *, online: bool | None = None, publish: bool = True
+    ) -> None:
+        """The coverage board's live row: on/offline and the last self-test."""
+        at, ok = self._self_tests.get(workstation_id, (None, None))
+        if online is None:
+            online = self.is_online(workstation_id)
+        if publish:
+            self.bus.publish(
+                BusEvent(
+                    EventType.WORKSTATION_CHANGED,
+                    workstation_id=workstation_id,
+                    online=online,
+                    self_test_ok=ok,
+                    self_test_at=at,
+                )
+            )
+        if not self._consoles:
+            return
+        text = encode(
+            WorkstationChanged(
+                workstation=WorkstationStatus(
+                    workstation_id=workstation_id,
+                    online=online,
+                    last_seen_at=utc_now(),
+                    self_test_ok=ok,
+                    self_test_at=at,
+                )
+            )
+        )
+        for p in self._consoles:
+            p.send(text)
+
+    async def on_bus_event(self, event: BusEvent) -> None:
+        """Another instance changed the store: replay the change for this instance's peers.
+
+        The event only names what changed; the record is read again here, so a late or
+        repeated event sends the current state (agents deduplicate notifies).
+        """
+        if event.type is EventType.WORKSTATION_REVOKED and event.workstation_id:
+            await self.disconnect(event.workstation_id, CloseCode.REVOKED, "revoked", publish=False)
+            return
+        if event.type is EventType.WORKSTATION_CHANGED and event.workstation_id:
+            ws = event.workstation_id
+            if event.self_test_at is not None or event.self_test_ok is not None:
+                self._self_tests[ws] = (event.self_test_at, event.self_test_ok)
+            # Online if the other instance holds its socket or this one does.
+            online = bool(event.online) or self.is_online(ws)
+            self._workstation_changed(ws, online=online, publish=False)
+            return
+        if event.type is EventType.RESYNC:
+            # Missed while the bus was down: re-send what is unconfirmed, then the state.
+            for ws in event.revoked:
+                await self.disconnect(ws, CloseCode.REVOKED, "revoked", publish=False)
+            for alarm_id in event.alarm_ids:
+                if (record := await self.alarms.get(alarm_id)) is not None:
+                    if record.is_open:
+                        unconfirmed = [
+                            r.workstation_id for r in record.recipients if not r.received
+                        ]
+                        self._fan_out(record, unconfirmed)
+                    self.broadcast_update(record, publish=False)
+            return
+        if event.type is EventType.ALARM_DELIVERED and event.alarm_id:
+            await self.alarm_delivered(event.alarm_id, publish=False)
+            return
+        if event.alarm_id is None or (record := await self.alarms.get(event.alarm_id)) is None:
+            return
+        if event.type is EventType.ALARM_STORED:
+            if record.id in self._last_fan_out:
+                # This instance's re-delivery round read it from the store first.
+                self._to_consoles(record)
+            else:
+                self.alarm_stored(record, publish=False)
+        elif event.type is EventType.ALARM_ESCALATED:
+            # Without a list (too long for NOTIFY): whoever has not confirmed it yet.
+            added = event.added
+            if added is None:
+                added = tuple(r.workstation_id for r in record.recipients if not r.received)
+            self.alarm_escalated(record, added, publish=False)
+        elif event.type is EventType.ALARM_CHANGED:
+            self.broadcast_update(record, publish=False)
 
     def _fan_out(self, record: AlarmRecord, workstation_ids: Iterable[str]) -> None:
         self._last_fan_out[record.id] = time.monotonic()
@@ -245,11 +413,12 @@ class Hub:
                 p.send(encoded[key])
 
     def _to_consoles(self, record: AlarmRecord) -> None:
-        if not self._consoles:
-            return
+        if not self._consoles or record.kind is AlarmKind.SELF_TEST:
+            return  # self-tests show on the coverage board, never as alarms
         text = encode(ConsoleAlarmChanged(alarm=views.console_alarm(record)))
         for p in self._consoles:
-            p.send(text)
+            if views.console_may_see(p.operator, record):
+                p.send(text)
 
     # --- background rounds --------------------------------------------------
 
@@ -295,6 +464,8 @@ class Hub:
         await self._recheck_consoles(now)
         await self._record_seen()
         await self._close_revoked()
+        for result in await self.alarms.expire_self_tests(utc_now()):
+            self.self_test_done(result)
 
     async def _close_revoked(self) -> None:
         """Revocations made outside this process (the CLI, another hub) close sockets too."""

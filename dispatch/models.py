@@ -240,6 +240,8 @@ class Alarm(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Fixed when raised from the policy then in force; a later policy change does not move it.
     cancel_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What the raiser is told of responders (none | count | names), fixed at raise time too.
+    raiser_feedback: Mapped[str] = mapped_column(String(16), default="count")
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     arrived_by: Mapped[str | None] = mapped_column(String(200))

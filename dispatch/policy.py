@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import AlarmPolicy
-from shared.domain import AlarmLevel
+from shared.domain import AlarmLevel, RaiserFeedback
 
 
 class Scope(StrEnum):
@@ -40,7 +40,8 @@ class Policy:
     scopes: frozenset[Scope]
     escalation: tuple[EscalationStep, ...]
     cancel_window_s: int
-    raiser_feedback: str = "count"  # none | count | names
+    raiser_feedback: RaiserFeedback = RaiserFeedback.COUNT
+    countdown_s: int = 0  # seconds the agent waits (and offers cancel) before sending
 
 
 DEFAULTS: dict[AlarmLevel, Policy] = {
@@ -70,12 +71,22 @@ async def policy_for(session: AsyncSession, site_id: int, level: AlarmLevel) -> 
     row = await session.scalar(
         select(AlarmPolicy).where(AlarmPolicy.site_id == site_id, AlarmPolicy.level == int(level))
     )
-    if row is None:
-        return DEFAULTS[level]
+    return DEFAULTS[level] if row is None else _from_row(row)
+
+
+async def policies_for_site(session: AsyncSession, site_id: int) -> dict[AlarmLevel, Policy]:
+    """Every level's policy of a site in one query (saved, else the default)."""
+    rows = await session.scalars(select(AlarmPolicy).where(AlarmPolicy.site_id == site_id))
+    saved = {AlarmLevel(row.level): _from_row(row) for row in rows}
+    return {level: saved.get(level, DEFAULTS[level]) for level in AlarmLevel}
+
+
+def _from_row(row: AlarmPolicy) -> Policy:
     steps = sorted(json.loads(row.escalation), key=lambda step: step["after_s"])
     return Policy(
         scopes=frozenset(Scope(scope) for scope in json.loads(row.scopes)),
         escalation=tuple(EscalationStep(int(s["after_s"]), Scope(s["scope"])) for s in steps),
         cancel_window_s=row.cancel_window_s,
-        raiser_feedback=row.raiser_feedback,
+        raiser_feedback=RaiserFeedback(row.raiser_feedback),
+        countdown_s=row.countdown_s,
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dispatch.opening_hours import OpeningHours
 
 
 class Settings(BaseSettings):
@@ -48,6 +51,27 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Send the session cookie only over HTTPS (set behind TLS)."
     )
+    bus: Literal["auto", "local", "postgres"] = Field(
+        default="auto",
+        description="Bus between hub instances: auto = PostgreSQL LISTEN/NOTIFY on a "
+        "PostgreSQL store, else none (one process).",
+    )
+
+    opening_hours: str = Field(
+        default="Mo-Fr 07:00-18:00",
+        description="Office hours, e.g. 'Mo-Fr 07:00-18:00; Sa 08:00-12:00' (empty: always); "
+        "in them the coverage board highlights rooms without a working agent.",
+    )
+    timezone: str = Field(default="Europe/Berlin", description="Time zone of the opening hours.")
+
+    @model_validator(mode="after")
+    def _check_opening_hours(self) -> Settings:
+        self.office_hours  # noqa: B018 -- a typo in the hours refuses to start
+        return self
+
+    @property
+    def office_hours(self) -> OpeningHours:
+        return OpeningHours.parse(self.opening_hours, self.timezone)
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

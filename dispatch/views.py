@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dispatch.alarms import AlarmRecord, RecipientState
+from dispatch.directory import OperatorView
+from shared.domain import AlarmLevel, Answer, RaiserFeedback
 from shared.protocol import AlarmNotify, AlarmUpdate, ConsoleAlarm
 
 
@@ -11,6 +13,7 @@ def notify(record: AlarmRecord, recipient: RecipientState) -> AlarmNotify:
     return AlarmNotify(
         alarm_id=record.id,
         level=record.level,
+        kind=record.kind,
         instruction=recipient.instruction,
         room=record.room if recipient.with_location else None,
         raiser=record.raiser_name if recipient.with_location else None,
@@ -20,15 +23,51 @@ def notify(record: AlarmRecord, recipient: RecipientState) -> AlarmNotify:
 
 
 def update(record: AlarmRecord) -> AlarmUpdate:
-    return AlarmUpdate(alarm_id=record.id, state=record.state, responders=record.responders)
+    """What recipients see: every answer so far."""
+    return AlarmUpdate(
+        alarm_id=record.id, state=record.state, responders=record.responders, coming=record.coming
+    )
+
+
+def raiser_update(record: AlarmRecord) -> AlarmUpdate:
+    """What the raiser sees, as discreet as the policy asks: no names unless it says so."""
+    feedback = record.raiser_feedback
+    coming = record.coming if feedback is not RaiserFeedback.NONE else 0
+    names = [r for r in record.responders if r.answer in (Answer.COMING, Answer.ARRIVED)]
+    return AlarmUpdate(
+        alarm_id=record.id,
+        state=record.state,
+        responders=names if feedback is RaiserFeedback.NAMES else [],
+        coming=coming,
+    )
+
+
+EMERGENCY_MANAGER = "emergency_manager"
+
+
+def console_may_see(operator: OperatorView, record: AlarmRecord) -> bool:
+    """Operators see the alarms of the sites they cover (none named: every site).
+
+    Emergency managers are there for threats and worse: level 2 and 3, and a
+    level-1 alarm once nobody answered and it had to be escalated.
+    """
+    if operator.sites and record.site_id not in operator.sites:
+        return False
+    if operator.role == EMERGENCY_MANAGER:
+        return record.level >= AlarmLevel.THREAT or record.escalation_step > 0
+    return True
 
 
 def console_alarm(record: AlarmRecord) -> ConsoleAlarm:
     return ConsoleAlarm(
         alarm_id=record.id,
         level=record.level,
+        kind=record.kind,
         state=record.state,
         room=record.room,
+        site_id=record.site_id,
+        floor_id=record.floor_id,
+        room_id=record.room_id,
         workstation_id=record.workstation_id,
         raiser=record.raiser_name,
         trigger=record.trigger,
@@ -39,5 +78,8 @@ def console_alarm(record: AlarmRecord) -> ConsoleAlarm:
         responders=record.responders,
         escalation_step=record.escalation_step,
         acknowledged_by=record.acknowledged_by,
+        arrived_by=record.arrived_by,
         resolved_by=record.resolved_by,
+        cancelled_at=record.cancelled_at,
+        report=record.report,
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +49,16 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"after {timeout} s the store still says {rows}, not {expect}")
         await asyncio.sleep(0.02)
+
+
+def set_policy(hub_dir: Path, level: int, scopes: list[str], escalation: list[dict[str, object]],
+               cancel_window_s: int = 30, raiser_feedback: str = "count",
+               countdown_s: int = 0) -> None:  # fmt: skip
+    """What an admin saves for the demo site; the hub reads it for every new alarm."""
+    with sqlite3.connect(hub_dir / "dispatch.sqlite3") as db:
+        db.execute(
+            "INSERT INTO alarm_policies (site_id, level, scopes, raiser_feedback, escalation,"
+            " cancel_window_s, countdown_s) VALUES (1, ?, ?, ?, ?, ?, ?)",
+            (level, json.dumps(scopes), raiser_feedback, json.dumps(escalation), cancel_window_s,
+             countdown_s),
+        )  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
@@ -18,20 +17,9 @@ from shared.protocol import (
     Pong,
     Respond,
 )
-from tests.integration.conftest import Connect, eventually, query
+from tests.integration.conftest import Connect, eventually, query, set_policy
 from tests.support.hub import RunningHub, start_demo_hub
 from tests.support.wsclient import connect_agent
-
-
-def set_policy(hub_dir: Path, level: int, scopes: list[str], escalation: list[dict[str, object]],
-               cancel_window_s: int = 30) -> None:  # fmt: skip
-    """What an admin saves for the demo site; the hub reads it for every new alarm."""
-    with sqlite3.connect(hub_dir / "dispatch.sqlite3") as db:
-        db.execute(
-            "INSERT INTO alarm_policies (site_id, level, scopes, raiser_feedback, escalation,"
-            " cancel_window_s) VALUES (1, ?, ?, 'count', ?, ?)",
-            (level, json.dumps(scopes), json.dumps(escalation), cancel_window_s),
-        )
 
 
 async def test_nobody_answers_so_the_whole_floor_is_alerted(

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
-from dispatch.alarms import AlarmError, AlarmStore
+from dispatch.alarms import SELF_TEST_TIMEOUT, AlarmError, AlarmStore
 from dispatch.database import Database
 from dispatch.directory import Directory, DirectoryError, WorkstationView
-from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger, WorkstationRole
-from shared.protocol import RaiseAlarm, utc_now
+from shared.domain import (
+    AlarmKind,
+    AlarmLevel,
+    AlarmState,
+    Answer,
+    Instruction,
+    Trigger,
+    WorkstationRole,
+)
+from shared.protocol import IncidentReport, RaiseAlarm, utc_now
 
 
 @dataclass
@@ -165,10 +174,12 @@ async def test_duplicate_room_and_workstation_are_refused_and_nothing_changes(si
 
 async def test_receipts_are_written_in_one_batch_once(site: Site) -> None:
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
-    changed = await site.alarms.record_receipts({(record.id, "pc-b"), (record.id, "pc-s")})
+    changed = (
+        await site.alarms.record_receipts({(record.id, "pc-b"), (record.id, "pc-s")})
+    ).changed
     assert changed == {record.id}
-    assert await site.alarms.record_receipts({(record.id, "pc-b")}) == set()  # repeated
-    assert await site.alarms.record_receipts({(record.id, "pc-c")}) == set()  # not a recipient
+    assert (await site.alarms.record_receipts({(record.id, "pc-b")})).changed == set()  # repeated
+    assert not (await site.alarms.record_receipts({(record.id, "pc-c")})).changed  # not ours
     stored = await site.alarms.get(record.id)
     assert stored is not None
     assert {r.workstation_id for r in stored.recipients if r.received} == {"pc-b", "pc-s"}
@@ -276,3 +287,50 @@ async def test_a_batch_stores_a_repeated_id_once_and_refuses_only_the_bad_alarm(
     assert isinstance(fine, tuple)
     assert fine[1] is True
     assert len(await site.alarms.open_alarms()) == 3
+
+
+async def test_a_self_test_goes_to_its_raiser_only_and_passes_on_the_receipt(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(kind=AlarmKind.SELF_TEST), site.raiser, "Frau A")
+    assert [r.workstation_id for r in record.recipients] == ["pc-a"]
+    assert record.cancel_window_s == 0
+    assert await site.alarms.open_alarms() == []  # never on the console's alarm list
+
+    outcome = await site.alarms.record_receipts({(record.id, "pc-a")})
+    assert set(outcome.self_tests_passed) == {"pc-a"}
+    stored = await site.alarms.get(record.id)
+    assert stored is not None
+    assert stored.state is AlarmState.RESOLVED
+    view = await site.directory.authenticate_workstation("pc-a", "token-pc-a")
+    assert view is not None
+    assert view.self_test_ok is True
+
+
+async def test_a_self_test_without_its_echo_confirmed_fails_after_the_timeout(site: Site) -> None:
+    await site.alarms.store(alarm(kind=AlarmKind.SELF_TEST), site.raiser, "Frau A")
+    assert await site.alarms.expire_self_tests(utc_now()) == []  # not overdue yet
+    later = utc_now() + SELF_TEST_TIMEOUT + timedelta(seconds=1)
+    (failed,) = await site.alarms.expire_self_tests(later)
+    assert (failed.workstation_id, failed.ok) == ("pc-a", False)
+    assert await site.alarms.expire_self_tests(later) == []  # closed once
+    view = await site.directory.authenticate_workstation("pc-a", "token-pc-a")
+    assert view is not None
+    assert view.self_test_ok is False
+
+
+async def test_arrival_and_the_report_are_kept_with_the_alarm(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    arrived = await site.alarms.arrive(record.id, "Wache")
+    assert (arrived.state, arrived.arrived_by) == (AlarmState.ARRIVED, "Wache")
+    acknowledged = await site.alarms.acknowledge(record.id, "Leitung")
+    assert (acknowledged.state, acknowledged.acknowledged_by) == (AlarmState.ARRIVED, "Leitung")
+    report = IncidentReport(assessed_level=AlarmLevel.THREAT, house_ban=True)
+    resolved = await site.alarms.resolve(record.id, "Wache", report)
+    assert (resolved.state, resolved.report) == (AlarmState.RESOLVED, report)
+
+
+async def test_a_self_test_cannot_be_answered_or_resolved_by_hand(site: Site) -> None:
+    record, _ = await site.alarms.store(alarm(kind=AlarmKind.SELF_TEST), site.raiser, "Frau A")
+    with pytest.raises(AlarmError):
+        await site.alarms.resolve(record.id, "Wache")
+    with pytest.raises(AlarmError):
+        await site.alarms.record_answer(record.id, "pc-a", Answer.COMING, "Frau A")

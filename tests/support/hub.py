@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 
 from dispatch import demo
+from tests.support.postgres import create_database, drop_database, sqlalchemy_url
 
 
 def free_port() -> int:
@@ -131,3 +134,38 @@ def _start_once(
         time.sleep(0.05)
     hub.kill()
     raise RuntimeError(f"hub did not answer within {timeout} s:\n{hub.log()[-3000:]}")
+
+
+# --- several hub instances on one PostgreSQL database (dispatch/bus.py) ----------------
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "silent_alarm_hubs") -> Iterator[str]:
+    """A fresh PostgreSQL database as a SQLAlchemy URL, dropped afterwards (even if in use).
+
+    Without a reachable server the test is skipped on a developer's machine and fails
+    under CI, as in tests/storage.
+    """
+    name = asyncio.run(create_database(prefix))
+    try:
+        yield sqlalchemy_url(name)
+    finally:
+        asyncio.run(drop_database(name))
+
+
+def start_two_hubs(
+    data_dir: Path, database_url: str, env: dict[str, str] | None = None
+) -> tuple[RunningHub, RunningHub]:
+    """Two demo hub processes on one PostgreSQL database, as behind a load balancer.
+
+    A starts first and seeds the demo site; B finds the site there and shares A's data
+    dir, so both sign sessions with the same key and the agent configs hold the tokens.
+    """
+    shared = {**(env or {}), "SILENT_ALARM_DATABASE_URL": database_url}
+    a = start_demo_hub(data_dir, env=shared)
+    try:
+        b = start_demo_hub(data_dir, env=shared)
+    except BaseException:
+        a.stop()
+        raise
+    return a, b

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import websockets
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -30,6 +30,36 @@ from shared.protocol import (
 M = TypeVar("M", bound=BaseModel)
 
 
+async def expect_message(
+    connection: ClientConnection,
+    channel: TypeAdapter[Any],
+    received: list[Any],
+    kind: type[M],
+    timeout: float,
+    match: dict[str, Any],
+) -> M:
+    """Reads until a message of ``kind`` whose fields equal ``match``; answers pings meanwhile.
+
+    A key ``alarm__state`` compares ``message.alarm.state``.
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            message = channel.validate_json(await connection.recv())
+            received.append(message)
+            if isinstance(message, Ping):
+                await connection.send(encode(Pong(reply_to=message.id)))
+                continue
+            if isinstance(message, kind) and all(_field(message, k) == v for k, v in match.items()):
+                return message
+
+
+def _field(message: BaseModel, path: str) -> Any:
+    value: Any = message
+    for part in path.split("__"):
+        value = getattr(value, part)
+    return value
+
+
 @dataclass
 class AgentClient:
     connection: ClientConnection
@@ -41,17 +71,9 @@ class AgentClient:
 
     async def expect(self, kind: type[M], timeout: float = 5.0, **match: Any) -> M:
         """The next message of this kind whose fields equal ``match``; pings are answered."""
-        async with asyncio.timeout(timeout):
-            while True:
-                message = hub_to_agent.validate_json(await self.connection.recv())
-                self.received.append(message)
-                if isinstance(message, Ping):
-                    await self.send(Pong(reply_to=message.id))
-                    continue
-                if isinstance(message, kind) and all(
-                    getattr(message, k) == v for k, v in match.items()
-                ):
-                    return message
+        return await expect_message(
+            self.connection, hub_to_agent, self.received, kind, timeout, match
+        )
 
     async def raise_alarm(
         self, level: AlarmLevel = AlarmLevel.THREAT, alarm_id: uuid.UUID | None = None, **extra: Any

@@ -74,6 +74,11 @@ def upgrade() -> None:
             sa.Column("kind", sa.String(length=16), nullable=False, server_default="alarm")
         )
         batch_op.add_column(sa.Column("drill_id", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "raiser_feedback", sa.String(length=16), nullable=False, server_default="count"
+            )
+        )
         batch_op.add_column(sa.Column("arrived_by", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("arrived_at", UTCDateTime(timezone=True), nullable=True))
         batch_op.create_foreign_key(
@@ -84,6 +89,7 @@ def upgrade() -> None:
     with op.batch_alter_table("alarms", schema=None) as batch_op:
         batch_op.drop_column("drill")
         batch_op.alter_column("kind", server_default=None)
+        batch_op.alter_column("raiser_feedback", server_default=None)
 
     with op.batch_alter_table("alarm_policies", schema=None) as batch_op:
         batch_op.add_column(
@@ -120,6 +126,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("fk_alarms_drill_id_drills"), type_="foreignkey")
         batch_op.drop_column("arrived_at")
         batch_op.drop_column("arrived_by")
+        batch_op.drop_column("raiser_feedback")
         batch_op.drop_column("drill_id")
         batch_op.drop_column("kind")
 

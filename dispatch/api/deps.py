@@ -125,9 +125,37 @@ def _require(operator: OperatorView, roles: set[Role]) -> None:
         )
 
 
+MANAGERS = {Role.EMERGENCY_MANAGER, Role.ADMIN}
+
+
+async def manager_reader(request: Request) -> OperatorView:
+    """Statistics, incidents and drills: emergency managers and admins; a guard gets 403."""
+    operator = await current_operator(request)
+    _require(operator, MANAGERS)
+    return operator
+
+
+async def manager_writer(request: Request) -> OperatorView:
+    """Session (401), CSRF token (403), then the role (403), as every write checks them."""
+    operator = await current_operator(request)
+    check_csrf(request)
+    _require(operator, MANAGERS)
+    return operator
+
+
+async def operator_writer(request: Request) -> OperatorView:
+    """Any operator role with a valid CSRF token: guards write incident reports."""
+    operator = await current_operator(request)
+    check_csrf(request)
+    return operator
+
+
 Reader = Annotated[OperatorView, Depends(reader)]
 AdminReader = Annotated[OperatorView, Depends(admin_reader)]
 Admin = Annotated[OperatorView, Depends(admin_writer)]
+ManagerReader = Annotated[OperatorView, Depends(manager_reader)]
+ManagerWriter = Annotated[OperatorView, Depends(manager_writer)]
+OperatorWriter = Annotated[OperatorView, Depends(operator_writer)]
 
 
 def actor(operator: OperatorView) -> str:

@@ -32,6 +32,7 @@ class PolicyIn(Input):
     escalation: list[EscalationStepIO] = Field(default_factory=list, max_length=10)
     cancel_window_s: int = Field(ge=0, le=300)
     raiser_feedback: Literal["none", "count", "names"] = "count"
+    countdown_s: int = Field(0, ge=0, le=10, description="Seconds the agent waits (cancel offered)")
 
     @model_validator(mode="after")
     def _safe(self) -> PolicyIn:
@@ -53,6 +54,7 @@ class PolicyOut(BaseModel):
     escalation: list[EscalationStepIO]
     cancel_window_s: int
     raiser_feedback: str
+    countdown_s: int
 
 
 def _out(site_id: int, level: AlarmLevel, policy: Policy, stored: bool) -> PolicyOut:
@@ -64,6 +66,7 @@ def _out(site_id: int, level: AlarmLevel, policy: Policy, stored: bool) -> Polic
         escalation=[EscalationStepIO(after_s=s.after_s, scope=s.scope) for s in policy.escalation],
         cancel_window_s=policy.cancel_window_s,
         raiser_feedback=policy.raiser_feedback,
+        countdown_s=policy.countdown_s,
     )
 
 
@@ -98,6 +101,7 @@ async def put_policy(
         "escalation": json.dumps([step.model_dump(mode="json") for step in body.escalation]),
         "cancel_window_s": body.cancel_window_s,
         "raiser_feedback": body.raiser_feedback,
+        "countdown_s": body.countdown_s,
     }
     async with db.write() as session:
         await get_or_404(session, Site, site_id, "site")

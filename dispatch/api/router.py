@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dispatch.api import enrolment, mapping_csv, operators, policies, rooms, sites, workstations
+from dispatch.api import (
+    drills,
+    enrolment,
+    floorplans,
+    incidents,
+    mapping_csv,
+    operators,
+    policies,
+    rooms,
+    sites,
+    statistics,
+    workstations,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -16,3 +28,7 @@ router.include_router(rooms.router)
 router.include_router(mapping_csv.router)  # /workstations.csv before /workstations/{id}
 router.include_router(workstations.router)
 router.include_router(enrolment.router)
+router.include_router(floorplans.router)
+router.include_router(statistics.router)
+router.include_router(incidents.router)
+router.include_router(drills.router)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.api.deps import DB, Admin, Reader, actor, conflict, get_or_404, unprocessable
+from dispatch.api.floorplans import discard_plan_file
 from dispatch.api.schemas import (
     Address,
     Input,
@@ -24,6 +25,7 @@ from dispatch.audit import AuditTrail
 from dispatch.models import (
     Building,
     EnrolmentCode,
+    Entrance,
     Floor,
     OperatorSite,
     Room,
@@ -296,13 +298,21 @@ async def update_floor(floor_id: int, body: FloorPatch, operator: Admin, db: DB)
 
 
 @router.delete("/floors/{floor_id}", status_code=204, summary="Delete an empty floor")
-async def delete_floor(floor_id: int, operator: Admin, db: DB) -> Response:
+async def delete_floor(floor_id: int, request: Request, operator: Admin, db: DB) -> Response:
+    """An empty floor goes with its plan and its marked entrances (they belong to the plan)."""
     async with db.write() as session:
         floor = await get_or_404(session, Floor, floor_id, "floor")
         if await session.scalar(select(Room.id).where(Room.floor_id == floor_id).limit(1)):
             raise conflict(f"floor {floor_id} still has rooms; remove them first")
+        plan_file = floor.plan_file
+        entrances = await session.execute(delete(Entrance).where(Entrance.floor_id == floor_id))
         await session.delete(floor)
         (await AuditTrail.open(session)).append(
-            actor(operator), "floor_deleted", floor_id=floor_id, name=floor.name
+            actor(operator),
+            "floor_deleted",
+            floor_id=floor_id,
+            name=floor.name,
+            entrances=getattr(entrances, "rowcount", 0),
         )
+    await discard_plan_file(request, plan_file)
     return Response(status_code=204)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import structlog
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import select
 
@@ -15,8 +15,9 @@ from dispatch.api.deps import DB, Admin, Dir, HubDep, Reader, actor, directory_e
 from dispatch.api.schemas import Output, Patch
 from dispatch.directory import REVOKED
 from dispatch.models import Building, Floor, Room, Workstation
+from dispatch.settings import Settings
 from shared.domain import WorkstationRole
-from shared.protocol import CloseCode
+from shared.protocol import CloseCode, utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +61,9 @@ class CoverageWorkstation(Output):
     hostname: str
     state: State
     online: bool
+    last_seen_at: datetime | None = None
+    self_test_ok: bool | None = Field(None, description="The last self-test; null: none yet")
+    self_test_at: datetime | None = None
 
 
 class CoverageRoom(Output):
@@ -80,6 +84,8 @@ class CoverageOut(Output):
     unassigned: list[CoverageWorkstation] = Field(
         description="Pending PCs without a room: their alarms go to security only"
     )
+    opening_hours: str = Field("", description="SILENT_ALARM_OPENING_HOURS (empty: always)")
+    open_now: bool = Field(True, description="The offices are open now: gaps matter most")
 
 
 def _out(ws: Workstation, room_number: str | None, online: bool) -> WorkstationOut:
@@ -189,7 +195,11 @@ async def revoke_workstation(
     summary="Every room with its workstations; rooms without an online agent are unprotected",
 )
 async def coverage(
-    _: Reader, db: DB, hub: HubDep, site_id: Annotated[int | None, Query()] = None
+    _: Reader,
+    db: DB,
+    hub: HubDep,
+    request: Request,
+    site_id: Annotated[int | None, Query()] = None,
 ) -> CoverageOut:
     online = hub.online_workstations()
     rooms_query = (
@@ -213,6 +223,9 @@ async def coverage(
             hostname=ws.hostname,
             state=ws.state,
             online=ws.id in online,
+            last_seen_at=ws.last_seen_at,
+            self_test_ok=ws.self_test_ok,
+            self_test_at=ws.self_test_at,
         )
         if ws.room_id is None:
             unassigned.append(entry)
@@ -235,8 +248,11 @@ async def coverage(
                 protected=count > 0,
             )
         )
+    settings: Settings = request.app.state.settings
     return CoverageOut(
         rooms=out,
         unprotected_rooms=sum(1 for r in out if not r.protected),
         unassigned=unassigned,
+        opening_hours=settings.opening_hours,
+        open_now=settings.office_hours.is_open(utc_now()),
     )

@@ -65,7 +65,7 @@ router.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console_
 # --- session helpers ---------------------------------------------------------
 
 
-def _language(request: Request) -> str:
+def page_language(request: Request) -> str:
     """``?lang=`` switches and is remembered in the session; German otherwise."""
     asked = request.query_params.get("lang")
     if asked in i18n.LANGUAGES:
@@ -73,7 +73,7 @@ def _language(request: Request) -> str:
     return i18n.language(request.session.get("lang"))
 
 
-def _csrf_token(request: Request) -> str:
+def csrf_token(request: Request) -> str:
     token = request.session.get("csrf")
     if not isinstance(token, str) or not token:
         token = _new_csrf_token(request)
@@ -93,7 +93,7 @@ def _csrf_valid(request: Request, submitted: str) -> bool:
     return hmac.compare_digest(expected.encode("utf-8"), submitted.encode("utf-8"))
 
 
-async def _current_operator(request: Request) -> OperatorView | None:
+async def session_operator(request: Request) -> OperatorView | None:
     operator_id = request.session.get("operator_id")
     if not isinstance(operator_id, int):
         return None
@@ -104,7 +104,7 @@ async def _current_operator(request: Request) -> OperatorView | None:
     return operator
 
 
-def _render(
+def render_page(
     request: Request, name: str, lang: str, status_code: int = 200, **context: Any
 ) -> Response:
     return templates.TemplateResponse(
@@ -122,7 +122,7 @@ def _render(
     )
 
 
-def _redirect(url: str) -> RedirectResponse:
+def redirect_to(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
 
@@ -133,12 +133,12 @@ def _login_page(
     error: str | None = None,
     username: str = "",
 ) -> Response:
-    return _render(
+    return render_page(
         request,
         "login.html",
         lang,
         status_code,
-        csrf=_csrf_token(request),
+        csrf=csrf_token(request),
         error=error,
         username=username,
     )
@@ -149,14 +149,14 @@ def _login_page(
 
 @router.get("/")
 async def index(request: Request) -> Response:
-    return _redirect("/console" if await _current_operator(request) else "/login")
+    return redirect_to("/console" if await session_operator(request) else "/login")
 
 
 @router.get("/login")
 async def login_form(request: Request) -> Response:
-    lang = _language(request)
-    if await _current_operator(request) is not None:
-        return _redirect("/console")
+    lang = page_language(request)
+    if await session_operator(request) is not None:
+        return redirect_to("/console")
     return _login_page(request, lang)
 
 
@@ -167,7 +167,7 @@ async def login(
     password: Annotated[str, Form(max_length=1000)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    lang = _language(request)
+    lang = page_language(request)
     t = i18n.messages(lang)
     if not _csrf_valid(request, csrf):
         _new_csrf_token(request)
@@ -189,14 +189,14 @@ async def login(
     request.session["lang"] = lang
     request.session["operator_id"] = operator.id
     _new_csrf_token(request)
-    return _redirect("/console")
+    return redirect_to("/console")
 
 
 @router.post("/logout")
 async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
-    lang = _language(request)
+    lang = page_language(request)
     if not _csrf_valid(request, csrf):
-        return _render(
+        return render_page(
             request,
             "error.html",
             lang,
@@ -205,21 +205,21 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = 
         )
     request.session.clear()
     request.session["lang"] = lang
-    return _redirect("/login")
+    return redirect_to("/login")
 
 
 @router.get("/console")
 async def console(request: Request) -> Response:
-    lang = _language(request)
-    operator = await _current_operator(request)
+    lang = page_language(request)
+    operator = await session_operator(request)
     if operator is None:
-        return _redirect("/login")
-    return _render(
+        return redirect_to("/login")
+    return render_page(
         request,
         "console.html",
         lang,
         operator=operator,
-        csrf=_csrf_token(request),
+        csrf=csrf_token(request),
         config={"lang": lang, "loginUrl": "/login", "socketPath": "/ws/console"},
         catalogue=i18n.messages(lang),
     )

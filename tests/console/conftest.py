@@ -155,3 +155,36 @@ def agents(demo_hub: RunningHub) -> Iterator[Callable[..., TestAgent]]:
 def row_of(page: Page, alarm_id: object) -> Locator:
     """The alarm's row in the active list (a Playwright locator)."""
     return page.get_by_test_id("active-alarms").locator(f'[data-alarm-id="{alarm_id}"]')
+
+
+# --- admin pages (D) -----------------------------------------------------------------
+
+ADMIN_LOGIN = ("admin", "admin-passwort-1234")
+
+
+def log_in_as(page: Page, hub: RunningHub, username: str, password: str) -> None:
+    """Fills the real login form as any operator (browser.log_in is the demo guard's)."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{hub.url}/login")
+    page.get_by_label("Benutzername").fill(username)
+    page.get_by_label("Passwort").fill(password)
+    page.get_by_role("button", name="Anmelden").click()
+    expect(page).to_have_url(f"{hub.url}/console")
+
+
+@pytest.fixture
+def admin_api(demo_hub: RunningHub) -> Iterator[httpx.Client]:
+    """The demo hub plus an admin made with the CLI; an API client with that admin's session."""
+    from tests.api.conftest import add_operator, api_client
+
+    add_operator(demo_hub, *ADMIN_LOGIN, "admin")
+    with api_client(demo_hub, *ADMIN_LOGIN) as client:
+        yield client
+
+
+@pytest.fixture
+def admin_page(page: Page, demo_hub: RunningHub, admin_api: httpx.Client) -> Page:
+    """A browser page logged in as the admin (the console first, as after a real login)."""
+    log_in_as(page, demo_hub, *ADMIN_LOGIN)
+    return page

@@ -2,10 +2,15 @@
  *
  * One Alpine.js component ("alarmConsole") holds the open alarms and talks to
  * the hub over /ws/console (shared/protocol.py: AlarmSnapshot,
- * ConsoleAlarmChanged, Acknowledge, Resolve, Ping/Pong, Error). The hub sends
- * every open alarm on connect, so a reconnect simply replaces the list.
- * Close code 4401 means "no (more) session": the page goes to the login.
- * Any other close shows a banner and reconnects with backoff (1–10 s).
+ * ConsoleAlarmChanged, WorkstationChanged, Acknowledge, Arrive, Resolve,
+ * Ping/Pong, Error). The hub sends every open alarm on connect, so a reconnect
+ * simply replaces the list. Close code 4401 means "no (more) session": the
+ * page goes to the login. Any other close shows a banner and reconnects with
+ * backoff (1–10 s).
+ *
+ * Besides the socket the page reads the REST API of the same hub: the floor
+ * layout (/api/v1/floors/{id}/layout), the site's police hand-off data
+ * (/api/v1/sites/{id}) and the coverage board (/api/v1/coverage).
  */
 (function () {
   "use strict";
@@ -16,6 +21,10 @@
   var OWN_PING_MS = 10000; // our own heartbeat, so a quiet hub still proves the path
   var SILENCE_LIMIT_MS = 30000; // nothing heard this long: the socket is dead, replace it
   var RESOLVED_KEEP = 5;
+  var RING_EVERY_MS = { 1: 4000, 2: 3000, 3: 2000 }; // repeats until someone acknowledges
+  var COVERAGE_REFRESH_MS = 60000; // opening hours and newly enrolled PCs
+  var MUTE_KEY = "silent-alarm-console-muted";
+  var API = "/api/v1";
 
   function readJson(id) {
     return JSON.parse(document.getElementById(id).textContent);
@@ -37,36 +46,57 @@
     return Date.parse(b.raised_at) - Date.parse(a.raised_at);
   }
 
-  // --- a short beep on a new alarm (WebAudio, no asset) ----------------------
+  function getJson(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(
+      function (response) {
+        if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+        return response.json();
+      }
+    );
+  }
+
+  // --- sound (WebAudio, generated: no asset, no network) ---------------------
   // Browsers allow sound only after the first click or key press on the page.
   var audio = null;
+
   function unlockAudio() {
     try {
       var Ctx = window.AudioContext || window.webkitAudioContext;
-      if (!Ctx) return;
+      if (!Ctx) return "unsupported";
       audio = audio || new Ctx();
       if (audio.state === "suspended") audio.resume();
+      return audio.state;
     } catch (e) {
       audio = null;
+      return "unsupported";
     }
   }
-  document.addEventListener("pointerdown", unlockAudio, { once: true });
-  document.addEventListener("keydown", unlockAudio, { once: true });
 
-  function beep(level) {
-    if (!audio || audio.state !== "running") return;
-    var count = level >= 3 ? 3 : 1;
-    var start = audio.currentTime;
-    for (var i = 0; i < count; i++) {
-      var osc = audio.createOscillator();
-      var gain = audio.createGain();
-      osc.type = "square";
-      osc.frequency.value = level >= 3 ? 1046 : 880;
-      gain.gain.value = 0.08;
-      osc.connect(gain).connect(audio.destination);
-      osc.start(start + i * 0.3);
-      osc.stop(start + i * 0.3 + 0.18);
+  function tone(frequency, start, seconds, shape, volume) {
+    var osc = audio.createOscillator();
+    var gain = audio.createGain();
+    osc.type = shape;
+    osc.frequency.value = frequency;
+    gain.gain.setValueAtTime(volume, start);
+    gain.gain.exponentialRampToValueAtTime(0.001, start + seconds);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(start);
+    osc.stop(start + seconds);
+  }
+
+  /** Level 1: one soft tone; 2: two beeps; 3: a two-tone siren. True if played. */
+  function playPattern(level) {
+    if (!audio || audio.state !== "running") return false;
+    var t0 = audio.currentTime + 0.02;
+    if (level >= 3) {
+      for (var i = 0; i < 6; i++) tone(i % 2 ? 740 : 988, t0 + i * 0.22, 0.2, "sawtooth", 0.12);
+    } else if (level === 2) {
+      tone(880, t0, 0.18, "square", 0.09);
+      tone(880, t0 + 0.3, 0.18, "square", 0.09);
+    } else {
+      tone(660, t0, 0.35, "sine", 0.12);
     }
+    return true;
   }
 
   document.addEventListener("alpine:init", function () {
@@ -80,17 +110,32 @@
     var attempt = 0;
     var reconnectTimer = null;
     var lastHeard = 0;
+    var ringTimer = null;
+    var pendingFetches = {};
 
     window.Alpine.data("alarmConsole", function () {
       return {
+        view: location.hash === "#coverage" ? "coverage" : "alarms",
         status: "connecting", // connecting | open | lost
         loaded: false,
         alarms: {}, // alarm_id -> ConsoleAlarm (open ones only)
         resolved: [], // the last few resolved, newest first
-        pending: {}, // alarm_id -> true while an acknowledge/resolve is on its way
+        pending: {}, // alarm_id -> true while an action is on its way
         notice: "",
         now: Date.now(),
         retryAt: 0,
+        selectedId: null,
+        layouts: {}, // floor_id -> layout | false (failed); missing: not loaded yet
+        sites: {}, // site_id -> site | false
+        coverage: null,
+        coverageError: "",
+        muted: localStorage.getItem(MUTE_KEY) === "1",
+        audioState: "locked", // locked | running | suspended | unsupported
+        tonesPlayed: 0,
+        notifyState: "Notification" in window ? Notification.permission : "unsupported",
+        copied: "",
+        reportFor: null,
+        report: {},
 
         init: function () {
           var self = this;
@@ -100,6 +145,15 @@
           setInterval(function () {
             self.heartbeat();
           }, OWN_PING_MS);
+          setInterval(function () {
+            self.loadCoverage();
+          }, COVERAGE_REFRESH_MS);
+          window.addEventListener("hashchange", function () {
+            self.view = location.hash === "#coverage" ? "coverage" : "alarms";
+          });
+          window.addEventListener("afterprint", function () {
+            document.body.classList.remove("print-police");
+          });
           this.connect();
         },
 
@@ -185,6 +239,9 @@
               // The hub sends the snapshot before any change made while it was read.
               this.changed(message.alarm);
               break;
+            case "workstation_changed":
+              this.workstationChanged(message.workstation);
+              break;
             case "ping":
               this.send({ type: "pong", id: messageId(), reply_to: message.id });
               break;
@@ -201,7 +258,7 @@
           var self = this;
           var known = this.alarms;
           var wasLoaded = this.loaded;
-          var anyNew = 0;
+          var news = [];
           list.forEach(function (alarm) {
             if (alarm.state !== "resolved") fresh[alarm.alarm_id] = alarm;
           });
@@ -211,10 +268,15 @@
           this.status = "open";
           attempt = 0;
           Object.keys(this.alarms).forEach(function (id) {
-            if (wasLoaded && !known[id]) anyNew = Math.max(anyNew, self.alarms[id].level);
+            if (wasLoaded && !known[id]) news.push(self.alarms[id]);
           });
           this.updateTitle();
-          if (anyNew) beep(anyNew);
+          this.loadCoverage(); // workstations may have come and gone while we were cut off
+          this.prefetch();
+          news.forEach(function (alarm) {
+            self.announce(alarm);
+          });
+          this.ring();
         },
 
         changed: function (alarm) {
@@ -223,6 +285,7 @@
           delete this.pending[id];
           if (alarm.state === "resolved") {
             delete this.alarms[id];
+            if (this.selectedId === id) this.selectedId = null;
             this.resolved = [alarm]
               .concat(
                 this.resolved.filter(function (a) {
@@ -230,11 +293,16 @@
                 })
               )
               .slice(0, RESOLVED_KEEP);
+            if (this.reportFor && this.reportFor.alarm_id === id) this.closeReport();
           } else {
             this.alarms[id] = alarm;
-            if (isNew) beep(alarm.level);
+            if (isNew) {
+              this.prefetch();
+              this.announce(alarm);
+            }
           }
           this.updateTitle();
+          this.ring();
         },
 
         updateTitle: function () {
@@ -242,24 +310,422 @@
           document.title = n ? "(" + n + ") " + baseTitle : baseTitle;
         },
 
+        // --- sound and notifications ------------------------------------------
+
+        /** Alarms nobody has acknowledged yet: the sound repeats while there are any. */
+        get unacknowledged() {
+          var alarms = this.alarms;
+          return Object.keys(alarms)
+            .map(function (id) {
+              return alarms[id];
+            })
+            .filter(function (a) {
+              return a.state === "active";
+            });
+        },
+
+        get ringing() {
+          return this.unacknowledged.length > 0;
+        },
+
+        get ringLevel() {
+          return this.unacknowledged.reduce(function (top, a) {
+            return Math.max(top, a.level);
+          }, 0);
+        },
+
+        /** Plays the pattern of the highest unacknowledged level now and then again and again. */
+        ring: function () {
+          var self = this;
+          if (ringTimer !== null) {
+            clearTimeout(ringTimer);
+            ringTimer = null;
+          }
+          if (!this.ringing) return;
+          if (!this.muted && playPattern(this.ringLevel)) this.tonesPlayed += 1;
+          ringTimer = setTimeout(function () {
+            ringTimer = null;
+            self.ring();
+          }, RING_EVERY_MS[this.ringLevel] || 3000);
+        },
+
+        unlockSound: function () {
+          var before = this.audioState;
+          this.audioState = unlockAudio();
+          if (audio && audio.state === "suspended") {
+            var self = this;
+            audio.resume().then(function () {
+              self.audioState = audio.state;
+            });
+          }
+          if (before !== "running" && this.audioState === "running") this.ring();
+        },
+
+        toggleSound: function () {
+          this.muted = !this.muted;
+          localStorage.setItem(MUTE_KEY, this.muted ? "1" : "0");
+          this.unlockSound();
+          this.ring();
+        },
+
+        get soundText() {
+          if (this.muted) return this.t("sound_off");
+          if (this.ringing && this.audioState !== "running") return this.t("sound_locked");
+          return this.t("sound_on");
+        },
+
+        get soundHint() {
+          return this.muted ? this.t("sound_hint_muted") : this.t("sound_hint_on");
+        },
+
+        askNotifications: function () {
+          var self = this;
+          if (!("Notification" in window)) return;
+          // Asked only here, on the guard's click: browsers refuse (and remember) unprompted asks.
+          Notification.requestPermission().then(function (answer) {
+            self.notifyState = answer;
+          });
+        },
+
+        /** A new alarm: a desktop notification when the tab is in the background. */
+        announce: function (alarm) {
+          var self = this;
+          // In the background: another tab, or the browser behind another program.
+          var background = document.hidden || !document.hasFocus();
+          if (!background || this.notifyState !== "granted") return;
+          try {
+            var note = new Notification(this.notificationTitle(alarm), {
+              body: this.placeText(alarm),
+              tag: alarm.alarm_id,
+              requireInteraction: alarm.level >= 3,
+            });
+            note.onclick = function () {
+              window.focus();
+              self.show("alarms");
+              self.select(alarm);
+              note.close();
+            };
+          } catch (e) {
+            /* some browsers allow notifications only from a service worker */
+          }
+        },
+
+        notificationTitle: function (alarm) {
+          var prefix = alarm.kind === "drill" ? this.t("drill_badge") + " – " : "";
+          var room = alarm.room ? alarm.room.number : this.t("room_unassigned");
+          return prefix + this.t("level_badge", { level: alarm.level }) + " " + this.levelName(alarm) + " – " + room;
+        },
+
         // --- actions ---------------------------------------------------------
 
         acknowledge: function (alarm) {
-          this.operatorAction("acknowledge", alarm);
+          this.operatorAction({ type: "acknowledge", alarm_id: alarm.alarm_id });
         },
 
-        resolve: function (alarm) {
-          this.operatorAction("resolve", alarm);
+        arrive: function (alarm) {
+          this.operatorAction({ type: "arrive", alarm_id: alarm.alarm_id });
         },
 
-        operatorAction: function (type, alarm) {
-          if (this.send({ type: type, id: messageId(), alarm_id: alarm.alarm_id })) {
-            this.pending[alarm.alarm_id] = true;
-          }
+        operatorAction: function (message) {
+          message.id = messageId();
+          if (this.send(message)) this.pending[message.alarm_id] = true;
         },
 
         isPending: function (alarm) {
           return this.status !== "open" || !!this.pending[alarm.alarm_id];
+        },
+
+        openReport: function (alarm) {
+          this.reportFor = alarm;
+          this.report = {
+            assessed_level: alarm.level,
+            police_called: false,
+            injuries: false,
+            property_damage: false,
+            house_ban: false,
+            notes: "",
+          };
+          this.$refs.reportDialog.showModal();
+        },
+
+        closeReport: function () {
+          if (this.$refs.reportDialog.open) this.$refs.reportDialog.close();
+          this.reportFor = null;
+        },
+
+        /** A real alarm is resolved with its report; a drill or a cancelled alarm may go without. */
+        get reportOptional() {
+          var alarm = this.reportFor;
+          return !!alarm && (alarm.kind === "drill" || alarm.state === "cancelled");
+        },
+
+        sendResolve: function (withReport) {
+          var alarm = this.reportFor;
+          if (!alarm) return;
+          var message = { type: "resolve", alarm_id: alarm.alarm_id };
+          if (withReport || !this.reportOptional) {
+            message.report = {
+              assessed_level: Number(this.report.assessed_level),
+              police_called: !!this.report.police_called,
+              injuries: !!this.report.injuries,
+              property_damage: !!this.report.property_damage,
+              house_ban: !!this.report.house_ban,
+              notes: String(this.report.notes || "").slice(0, 4000),
+            };
+          }
+          this.operatorAction(message);
+          this.closeReport();
+        },
+
+        // --- the selected alarm: floor plan and police hand-off ----------------
+
+        select: function (alarm) {
+          this.selectedId = alarm.alarm_id;
+          this.prefetch();
+        },
+
+        /** The alarm whose plan is shown: the chosen one, else the most urgent open one. */
+        get selected() {
+          if (this.selectedId && this.alarms[this.selectedId]) return this.alarms[this.selectedId];
+          var list = this.openAlarms.slice().sort(function (a, b) {
+            return b.level - a.level || newestFirst(a, b);
+          });
+          return list.length ? list[0] : null;
+        },
+
+        /** Loads what the selected alarm's panels need, once per floor and site. */
+        prefetch: function () {
+          var alarm = this.selected;
+          if (!alarm) return;
+          if (alarm.floor_id) this.fetchInto("layouts", alarm.floor_id, API + "/floors/" + alarm.floor_id + "/layout");
+          if (alarm.site_id && alarm.level >= 2) this.fetchInto("sites", alarm.site_id, API + "/sites/" + alarm.site_id);
+        },
+
+        fetchInto: function (store, key, url) {
+          var self = this;
+          var tag = store + ":" + key;
+          if (this[store][key] || pendingFetches[tag]) return;
+          pendingFetches[tag] = true;
+          getJson(url)
+            .then(function (data) {
+              self[store][key] = data;
+            })
+            .catch(function () {
+              self[store][key] = false;
+              // Try again on the next selection or reconnect.
+              setTimeout(function () {
+                if (self[store][key] === false) delete self[store][key];
+              }, 10000);
+            })
+            .finally(function () {
+              delete pendingFetches[tag];
+            });
+        },
+
+        /** null: loading, false: failed, else the floor's layout. */
+        layoutOf: function (alarm) {
+          if (!alarm || !alarm.floor_id) return null;
+          var layout = this.layouts[alarm.floor_id];
+          return layout === undefined ? null : layout;
+        },
+
+        extentOf: function (layout) {
+          var width = layout.width_m;
+          var height = layout.height_m;
+          if (!width || !height) {
+            // No extent given: fit the placed rooms and entrances with a margin.
+            var points = this.placedRooms(layout).concat(layout.entrances);
+            width = Math.max.apply(null, [10].concat(points.map(function (p) { return p.x_m; }))) + 4;
+            height = Math.max.apply(null, [6].concat(points.map(function (p) { return p.y_m; }))) + 4;
+          }
+          return { width: width, height: height };
+        },
+
+        planStyle: function (layout) {
+          var extent = this.extentOf(layout);
+          return { aspectRatio: extent.width + " / " + extent.height };
+        },
+
+        markerStyle: function (layout, point) {
+          var extent = this.extentOf(layout);
+          var x = (100 * point.x_m) / extent.width;
+          // Centred on its point, except near the plan's edges, where a label would be cut off.
+          var shift = x < 12 ? "0%" : x > 88 ? "-100%" : "-50%";
+          return {
+            left: x.toFixed(2) + "%",
+            top: ((100 * point.y_m) / extent.height).toFixed(2) + "%",
+            transform: "translate(" + shift + ", -50%)",
+          };
+        },
+
+        placedRooms: function (layout) {
+          return layout.rooms.filter(function (room) {
+            return room.x_m !== null && room.y_m !== null;
+          });
+        },
+
+        isTarget: function (alarm, room) {
+          if (alarm.room_id) return room.id === alarm.room_id;
+          return !!alarm.room && room.number === alarm.room.number;
+        },
+
+        detailHeading: function (alarm) {
+          var room = alarm.room ? alarm.room.number + " " + alarm.room.name : alarm.workstation_id;
+          return this.t("detail_heading", { room: room });
+        },
+
+        policeFacts: function (alarm) {
+          var site = (alarm.site_id && this.sites[alarm.site_id]) || null;
+          var room = alarm.room || {};
+          var dash = "–";
+          var phones = [];
+          if (room.phone) phones.push(this.t("police_phone_room", { phone: room.phone }));
+          if (site && site.phone) phones.push(this.t("police_phone_site", { phone: site.phone }));
+          return {
+            address: site ? [site.address, site.name].filter(Boolean).join(" · ") || dash : this.t("plan_loading"),
+            building: room.building || dash,
+            floor: room.floor || dash,
+            room: alarm.room ? room.number + " " + room.name : this.t("room_unassigned"),
+            entrance: room.entrance || dash,
+            phone: phones.join(" · ") || dash,
+            notes: (site && site.police_notes) || dash,
+          };
+        },
+
+        policeText: function (alarm) {
+          var facts = this.policeFacts(alarm);
+          return [
+            this.t("police_text_title", { level: alarm.level, name: this.levelName(alarm) }) +
+              (alarm.kind === "drill" ? " – " + this.t("drill_badge") : ""),
+            this.t("police_address") + ": " + facts.address,
+            this.t("police_building") + ": " + facts.building,
+            this.t("police_floor") + ": " + facts.floor,
+            this.t("police_room") + ": " + facts.room,
+            this.t("police_entrance") + ": " + facts.entrance,
+            this.t("police_phone") + ": " + facts.phone,
+            this.t("police_notes") + ": " + facts.notes,
+            this.t("police_raised", { time: this.clockTime(alarm.raised_at) }),
+          ].join("\n");
+        },
+
+        copyPolice: function (alarm) {
+          var self = this;
+          var text = this.policeText(alarm);
+          var done = function () {
+            self.copied = self.t("police_copied");
+            setTimeout(function () {
+              self.copied = "";
+            }, 4000);
+          };
+          if (navigator.clipboard && window.isSecureContext) {
+            navigator.clipboard.writeText(text).then(done, function () {
+              self.copyBySelection(done);
+            });
+          } else {
+            this.copyBySelection(done); // plain http on the LAN: no Clipboard API
+          }
+        },
+
+        copyBySelection: function (done) {
+          var source = document.querySelector('[data-testid="police-text"]');
+          if (!source) return;
+          source.select();
+          if (document.execCommand("copy")) done();
+          else this.notice = this.t("police_copy_failed");
+        },
+
+        printPolice: function () {
+          document.body.classList.add("print-police");
+          window.print();
+        },
+
+        // --- coverage board ---------------------------------------------------
+
+        show: function (view, focus) {
+          this.view = view;
+          history.replaceState(null, "", view === "coverage" ? "#coverage" : "#");
+          if (view === "coverage" && !this.coverage) this.loadCoverage();
+          if (focus) document.getElementById("tab-" + view).focus();
+        },
+
+        loadCoverage: function () {
+          var self = this;
+          getJson(API + "/coverage")
+            .then(function (data) {
+              self.coverage = data;
+              self.coverageError = "";
+            })
+            .catch(function () {
+              if (!self.coverage) self.coverageError = self.t("coverage_error");
+            });
+        },
+
+        workstationChanged: function (status) {
+          if (!this.coverage) return;
+          var found = null;
+          this.coverage.rooms.forEach(function (room) {
+            room.workstations.forEach(function (ws) {
+              if (ws.id === status.workstation_id) found = ws;
+            });
+          });
+          this.coverage.unassigned.forEach(function (ws) {
+            if (ws.id === status.workstation_id) found = ws;
+          });
+          if (!found) {
+            this.loadCoverage(); // a PC the board does not know yet
+            return;
+          }
+          found.online = status.online;
+          found.last_seen_at = status.last_seen_at;
+          found.self_test_ok = status.self_test_ok;
+          found.self_test_at = status.self_test_at;
+        },
+
+        /** A working agent: active, connected, and its last self-test (if any) passed. */
+        isWorking: function (ws) {
+          return ws.state === "active" && ws.online && ws.self_test_ok !== false;
+        },
+
+        get coverageRooms() {
+          var self = this;
+          if (!this.coverage) return [];
+          return this.coverage.rooms.map(function (room) {
+            return Object.assign({}, room, {
+              working: room.workstations.filter(function (ws) {
+                return self.isWorking(ws);
+              }).length,
+            });
+          });
+        },
+
+        get coverageGaps() {
+          return this.coverageRooms.filter(function (room) {
+            return room.working === 0;
+          }).length;
+        },
+
+        get openingText() {
+          if (!this.coverage) return "";
+          var hours = this.coverage.opening_hours || this.t("coverage_always");
+          var key = this.coverage.open_now ? "coverage_open_now" : "coverage_closed_now";
+          return this.t(key, { hours: hours });
+        },
+
+        wsStatus: function (ws) {
+          if (ws.state === "pending") return "pending";
+          if (!ws.online) return "offline";
+          if (ws.self_test_ok === false) return "selftest-failed";
+          return "online";
+        },
+
+        wsStatusText: function (ws) {
+          return this.t("ws_" + this.wsStatus(ws).replace("-", "_"));
+        },
+
+        selfTestText: function (ws) {
+          if (ws.self_test_ok === null || ws.self_test_ok === undefined) return this.t("selftest_none");
+          var key = ws.self_test_ok ? "selftest_ok" : "selftest_failed";
+          return this.t(key, { time: ws.self_test_at ? this.clockTime(ws.self_test_at) : "?" });
         },
 
         // --- what the template shows ----------------------------------------
@@ -295,6 +761,10 @@
 
         levelName: function (alarm) {
           return this.t("level_" + alarm.level);
+        },
+
+        levelIcon: function (level) {
+          return level >= 3 ? "⚠" : level === 2 ? "!" : "i";
         },
 
         placeText: function (alarm) {
@@ -342,19 +812,47 @@
           return this.t("answer_" + responder.answer);
         },
 
+        arrivedText: function (alarm) {
+          var here = alarm.responders
+            .filter(function (r) {
+              return r.answer === "arrived";
+            })
+            .map(function (r) {
+              return r.name;
+            });
+          if (alarm.arrived_by) here.push(this.t("arrived_confirmed_by", { name: alarm.arrived_by }));
+          return here.length ? this.t("arrived_list", { names: here.join(", ") }) : "";
+        },
+
+        cancelledText: function (alarm) {
+          return alarm.cancelled_at
+            ? this.t("cancelled_at", { time: this.clockTime(alarm.cancelled_at) })
+            : this.t("state_cancelled");
+        },
+
         stateText: function (alarm) {
           var text = this.t("state_active");
           if (alarm.state === "acknowledged") {
             text = this.t("state_acknowledged", { name: alarm.acknowledged_by || this.t("someone") });
+          } else if (alarm.state === "arrived") {
+            text = this.t("state_arrived");
           } else if (alarm.state === "resolved") {
             text = this.t("state_resolved", { name: alarm.resolved_by || this.t("someone") });
           } else if (alarm.state === "cancelled") {
             text = this.t("state_cancelled");
           }
-          if (alarm.escalation_step > 0 && alarm.state !== "resolved") {
-            text += " · " + this.t("escalated", { step: alarm.escalation_step });
-          }
           return text;
+        },
+
+        reportText: function (alarm) {
+          var report = alarm.report;
+          if (!report) return alarm.kind === "drill" ? this.t("report_none_drill") : this.t("report_none");
+          var facts = [this.t("report_assessed", { level: report.assessed_level })];
+          if (report.police_called) facts.push(this.t("report_police"));
+          if (report.injuries) facts.push(this.t("report_injuries"));
+          if (report.property_damage) facts.push(this.t("report_damage"));
+          if (report.house_ban) facts.push(this.t("report_ban"));
+          return this.t("report_summary", { facts: facts.join(" · ") });
         },
 
         errorText: function (error) {

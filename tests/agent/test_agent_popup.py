@@ -266,6 +266,7 @@ def test_every_text_has_both_languages() -> None:
                 raiser="r",
                 names="a",
                 count=1,
+                rest="r",
             )
 
 

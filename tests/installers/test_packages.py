@@ -24,6 +24,7 @@ FILES = REPO / "installers" / "linux" / "files"
 WINDOWS = REPO / "installers" / "windows"
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 
+
 @pytest.fixture(scope="module")
 def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("debs")

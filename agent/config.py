@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from agent.chord import Chord, ChordError, parse_chord
+from agent.secret_store import SecretStoreError, reveal
 from shared.domain import AlarmLevel
 
 APP_NAME = "silent-alarm"
@@ -82,6 +83,17 @@ class AgentConfig(BaseModel):
     # End-to-end self-test through the hub (agent/selftest.py); 0 turns the timer off.
     self_test_interval_h: float = Field(default=24.0, ge=0, le=24 * 7)
     self_test_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _opened_token(cls, value: object) -> object:
+        # Written sealed by `enrol` on Windows (agent/secret_store.py); plain elsewhere.
+        if isinstance(value, str):
+            try:
+                return reveal(value)
+            except SecretStoreError as error:
+                raise ValueError(str(error)) from None
+        return value
 
     @field_validator("hub_urls")
     @classmethod

@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.secret_store import protect
+
 ENROL_PATH = "/api/v1/enrol"
 AGENT_WS_PATH = "/ws/agent"
 TIMEOUT_S = 15.0
@@ -108,7 +110,7 @@ def render_config(hub_ws_url: str, workstation_id: str, secret: str) -> str:
     values: dict[str, object] = {
         "hub_urls": [hub_ws_url],
         "workstation_id": workstation_id,
-        "token": secret,
+        "token": protect(secret),  # sealed with DPAPI on Windows
     }
     return "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
 

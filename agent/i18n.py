@@ -1,12 +1,14 @@
-"""The agent's user-facing texts in German (default) and English, keyed by message id."""
+"""The agent's user-facing texts in German (default) and English, keyed by message id.
+
+The mechanism is the console's too (:class:`shared.i18n.Catalogue`); only the texts differ.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from shared.domain import AlarmLevel
+from shared.i18n import Catalogue, Language
 
-Language = Literal["de", "en"]
+__all__ = ["CATALOGUE", "Language", "level_name", "message_ids", "text"]
 
 _TEXTS: dict[str, dict[Language, str]] = {
     "app.name": {"de": "Stiller Alarm", "en": "Silent alarm"},
@@ -125,9 +127,12 @@ _TEXTS: dict[str, dict[Language, str]] = {
 }
 
 
+CATALOGUE = Catalogue.from_entries(_TEXTS)
+
+
 def text(message_id: str, language: Language = "de", **values: object) -> str:
     """The text for message_id in language, with {placeholders} filled in."""
-    return _TEXTS[message_id][language].format(**values)
+    return CATALOGUE.text(message_id, language, **values)
 
 
 def level_name(level: AlarmLevel, language: Language = "de") -> str:
@@ -135,4 +140,4 @@ def level_name(level: AlarmLevel, language: Language = "de") -> str:
 
 
 def message_ids() -> frozenset[str]:
-    return frozenset(_TEXTS)
+    return CATALOGUE.ids()

@@ -1,17 +1,18 @@
 """The console's message catalogue: German first, English on request.
 
-A plain mapping of language → key → text, used by the Jinja templates and
-(embedded as JSON) by ``console.js``. Placeholders are written ``{name}`` and
-filled in by the caller. Every language must have exactly the keys of the
-default language; a test checks it.
+A mapping of language → key → text, used by the Jinja templates and (embedded
+as JSON) by ``console.js``; placeholders are written ``{name}``. It is a
+:class:`shared.i18n.Catalogue`, the mechanism the agent uses too, which refuses
+to load unless every language has exactly the keys of the default language.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-DEFAULT_LANGUAGE: Final = "de"
-LANGUAGES: Final = ("de", "en")
+from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, Catalogue
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "MESSAGES", "language", "messages"]
 
 MESSAGES: Final[dict[str, dict[str, str]]] = {
     "de": {
@@ -915,13 +916,14 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
 }
 
 
+CATALOGUE: Final = Catalogue(MESSAGES)
+
+
 def language(value: object) -> str:
     """A supported language code for ``value``, else the default (German)."""
-    if isinstance(value, str) and value in MESSAGES:
-        return value
-    return DEFAULT_LANGUAGE
+    return CATALOGUE.language(value)
 
 
 def messages(lang: str) -> dict[str, str]:
     """The whole catalogue of one language (the default for an unknown code)."""
-    return MESSAGES[language(lang)]
+    return CATALOGUE.messages(lang)

@@ -45,7 +45,11 @@ class EventType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BusEvent:
-    """What changed, never the change itself: receivers reload the record from the store."""
+    """What changed: receivers reload the record from the store.
+
+    The one exception is a new alarm's popups: they travel along when they fit, so
+    the recipients on other instances get them without waiting for a store read.
+    """
 
     type: EventType
     alarm_id: uuid.UUID | None = None
@@ -58,6 +62,10 @@ class BusEvent:
     # RESYNC only: alarms and revocations changed while this instance was not listening.
     alarm_ids: tuple[uuid.UUID, ...] = ()
     revoked: tuple[str, ...] = ()
+    # ALARM_STORED, when it fits: the encoded popups (one per instruction and location
+    # variant) and which recipient gets which, so receivers send without reading the store.
+    popups: tuple[str, ...] = ()
+    deliveries: tuple[tuple[str, int], ...] = ()
 
 
 Handler = Callable[[BusEvent], Awaitable[None]]
@@ -92,7 +100,14 @@ def encode(event: BusEvent) -> str:
         body["self_test_at"] = event.self_test_at.isoformat()
     if event.added is not None:
         body["added"] = list(event.added)
+    if event.popups:
+        body["popups"] = list(event.popups)
+        body["deliveries"] = [list(d) for d in event.deliveries]
     text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    if len(text.encode()) > MAX_PAYLOAD_BYTES and "popups" in body:
+        # Too many recipients to carry along: receivers read the alarm from the store.
+        del body["popups"], body["deliveries"]
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     if len(text.encode()) > MAX_PAYLOAD_BYTES and "added" in body:
         # A level-3 escalation can add thousands of PCs; receivers ask the store instead.
         del body["added"]
@@ -112,6 +127,10 @@ def decode(payload: str) -> BusEvent | None:
         workstation_id = body.get("workstation_id")
         self_test_ok = body.get("self_test_ok")
         self_test_at = body.get("self_test_at")
+        popups = body.get("popups")
+        deliveries = body.get("deliveries")
+        if not (isinstance(popups, list) and isinstance(deliveries, list)):
+            popups, deliveries = [], []
         event = BusEvent(
             type=EventType(body["type"]),
             alarm_id=uuid.UUID(alarm_id) if alarm_id is not None else None,
@@ -121,7 +140,11 @@ def decode(payload: str) -> BusEvent | None:
             self_test_ok=bool(self_test_ok) if self_test_ok is not None else None,
             self_test_at=datetime.fromisoformat(self_test_at) if self_test_at else None,
             instance=str(body["instance"]),
+            popups=tuple(str(p) for p in popups),
+            deliveries=tuple((str(ws), int(index)) for ws, index in deliveries),
         )
+        if any(not 0 <= index < len(event.popups) for _, index in event.deliveries):
+            raise ValueError("delivery names a popup the event does not carry")
     except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("bus_event_unreadable", size=len(payload))
         return None

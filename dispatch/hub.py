@@ -36,7 +36,9 @@ from shared.protocol import (
 
 log = structlog.get_logger(__name__)
 
-MISSED_HEARTBEATS = 3
+MISSED_HEARTBEATS = 2.5
+"""A peer silent this many intervals is gone. Checked every half interval, a lost agent
+is noticed within three intervals of its last sign of life (15 s at the production 5 s)."""
 ESCALATION_CHECK_INTERVAL = 1.0
 RECEIPT_BATCH_WINDOW = 0.02
 """Seconds receipts are gathered before one commit writes them all."""
@@ -71,7 +73,7 @@ class Hub:
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._every(self.heartbeat_interval, self.supervise)),
+            asyncio.create_task(self._every(self.heartbeat_interval / 2, self.supervise)),
             asyncio.create_task(self._every(self.redeliver_interval, self.redeliver)),
             asyncio.create_task(self._write_receipts()),
             asyncio.create_task(self._every(ESCALATION_CHECK_INTERVAL, self.escalate)),
@@ -269,9 +271,17 @@ class Hub:
 
     def alarm_stored(self, record: AlarmRecord, *, publish: bool = True) -> None:
         """A new alarm: its recipients and the consoles."""
-        if publish:  # first: the other instances still have to read the record
-            self.bus.publish(BusEvent(EventType.ALARM_STORED, alarm_id=record.id))
-        self._fan_out(record, [r.workstation_id for r in record.recipients])
+        popups, deliveries = self._popups(record, [r.workstation_id for r in record.recipients])
+        if publish:  # first, and with the popups: other instances send without a store read
+            self.bus.publish(
+                BusEvent(
+                    EventType.ALARM_STORED,
+                    alarm_id=record.id,
+                    popups=tuple(popups),
+                    deliveries=tuple(deliveries),
+                )
+            )
+        self._send_popups(record.id, popups, deliveries)
         self._to_consoles(record)
 
     def alarm_escalated(
@@ -379,6 +389,13 @@ class Hub:
         if event.type is EventType.ALARM_DELIVERED and event.alarm_id:
             await self.alarm_delivered(event.alarm_id, publish=False)
             return
+        if event.type is EventType.ALARM_STORED and event.alarm_id and event.popups:
+            # The popups came with the event: send first, read the store only for consoles.
+            if event.alarm_id not in self._last_fan_out:
+                self._send_popups(event.alarm_id, list(event.popups), event.deliveries)
+            if self._consoles and (record := await self.alarms.get(event.alarm_id)):
+                self._to_consoles(record)
+            return
         if event.alarm_id is None or (record := await self.alarms.get(event.alarm_id)) is None:
             return
         if event.type is EventType.ALARM_STORED:
@@ -397,20 +414,35 @@ class Hub:
             self.broadcast_update(record, publish=False)
 
     def _fan_out(self, record: AlarmRecord, workstation_ids: Iterable[str]) -> None:
-        self._last_fan_out[record.id] = time.monotonic()
-        # Recipients differ only in instruction and location: encode each variant once.
-        encoded: dict[tuple[str, bool], str] = {}
+        popups, deliveries = self._popups(record, workstation_ids)
+        self._send_popups(record.id, popups, deliveries)
+
+    @staticmethod
+    def _popups(
+        record: AlarmRecord, workstation_ids: Iterable[str]
+    ) -> tuple[list[str], list[tuple[str, int]]]:
+        """Each recipient's popup; they differ only in instruction and location, so each
+        variant is encoded once and recipients name it by index."""
+        popups: list[str] = []
+        variant: dict[tuple[str, bool], int] = {}
+        deliveries: list[tuple[str, int]] = []
         for ws in workstation_ids:
-            peers = self._agents.get(ws)
-            if not peers:
-                continue  # sent on reconnect; the console shows it as not delivered
             recipient = record.recipient(ws)
             assert recipient is not None
             key = (recipient.instruction.value, recipient.with_location)
-            if key not in encoded:
-                encoded[key] = encode(views.notify(record, recipient))
-            for p in peers:
-                p.send(encoded[key])
+            if key not in variant:
+                variant[key] = len(popups)
+                popups.append(encode(views.notify(record, recipient)))
+            deliveries.append((ws, variant[key]))
+        return popups, deliveries
+
+    def _send_popups(
+        self, alarm_id: uuid.UUID, popups: list[str], deliveries: Iterable[tuple[str, int]]
+    ) -> None:
+        self._last_fan_out[alarm_id] = time.monotonic()
+        for ws, index in deliveries:
+            for p in self._agents.get(ws, ()):
+                p.send(popups[index])  # not connected: sent on reconnect, shown as undelivered
 
     def _to_consoles(self, record: AlarmRecord) -> None:
         if not self._consoles or record.kind is AlarmKind.SELF_TEST:
@@ -445,7 +477,7 @@ class Hub:
                 self._fan_out(record, missing)
 
     async def supervise(self) -> None:
-        """Closes peers silent for three intervals (half-open sockets, frozen PCs).
+        """Closes peers silent for 2.5 intervals (half-open sockets, frozen PCs).
 
         Agents and consoles ping the hub every interval and the hub answers, so a
         live peer is never silent; the hub pings only those that have gone quiet,

@@ -49,7 +49,7 @@ class CloseCode(IntEnum):
     UNSUPPORTED_VERSION = 4426  # protocol version the hub does not speak
     RATE_LIMITED = 4429  # too many non-alarm messages; alarms themselves are never limited
     TOO_SLOW = 4503  # the peer did not read its messages; reconnect to catch up
-    HEARTBEAT_TIMEOUT = 4504  # nothing heard for three heartbeat intervals
+    HEARTBEAT_TIMEOUT = 4504  # nothing heard for 2.5 heartbeat intervals
 
 
 class ErrorCode(StrEnum):

@@ -102,6 +102,29 @@ def test_a_short_escalation_list_is_kept() -> None:
     assert event.added == added
 
 
+def test_a_new_alarm_carries_its_popups_so_receivers_need_no_store_read() -> None:
+    popups = ('{"type":"alarm_notify","instruction":"come_help"}', '{"type":"alarm_notify"}')
+    deliveries = tuple((f"pc-{i:03d}", i % 2) for i in range(50))
+    sent = BusEvent(
+        EventType.ALARM_STORED, alarm_id=ALARM, popups=popups, deliveries=deliveries, instance="a"
+    )
+    event = decode(encode(sent))
+    assert event is not None
+    assert (event.popups, event.deliveries) == (popups, deliveries)
+
+
+def test_a_new_alarm_for_thousands_leaves_its_popups_to_the_store() -> None:
+    deliveries = tuple((f"staff-{i:05d}", 0) for i in range(3000))
+    sent = BusEvent(
+        EventType.ALARM_STORED, alarm_id=ALARM, popups=("{}",), deliveries=deliveries, instance="a"
+    )
+    payload = encode(sent)
+    assert len(payload.encode()) <= MAX_PAYLOAD_BYTES
+    event = decode(payload)
+    assert event is not None
+    assert (event.alarm_id, event.popups, event.deliveries) == (ALARM, (), ())
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -111,6 +134,7 @@ def test_a_short_escalation_list_is_kept() -> None:
         '{"instance": "a", "type": "alarm_burnt"}',  # a type this version does not know
         '{"instance": "a", "type": "alarm_stored", "alarm_id": "nope"}',
         '{"instance": "a", "type": "resync"}',  # catch-up is local, never taken from the wire
+        '{"instance": "a", "type": "alarm_stored", "popups": ["{}"], "deliveries": [["pc", 1]]}',
     ],
 )
 def test_unreadable_events_are_dropped(payload: str) -> None:

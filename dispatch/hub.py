@@ -473,8 +473,11 @@ class Hub:
                 for ws in workstations
                 if ws in self._agents and (alarm_id, ws) not in self._receipts
             ]
-            if missing and (record := await self.alarms.get(alarm_id)) is not None:
-                self._fan_out(record, missing)
+            if not missing or (record := await self.alarms.get(alarm_id)) is None:
+                continue
+            if self._last_fan_out.get(alarm_id, 0.0) > recent:
+                continue  # sent while the record was read (a bus event): not twice
+            self._fan_out(record, missing)
 
     async def supervise(self) -> None:
         """Closes peers silent for 2.5 intervals (half-open sockets, frozen PCs).

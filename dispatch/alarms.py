@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ FOLLOW_UP_STATES = (*OPEN_STATES, AlarmState.CANCELLED.value)
 SELF_TEST_TIMEOUT = timedelta(seconds=60)
 """A self-test whose echo was not confirmed by then counts as failed."""
 SELF_TEST_OPERATOR = "self-test"
+LEVEL_SETTINGS_TTL_S = 10.0
+"""How long a site's countdown and cancel window are reused for welcomes."""
 
 
 class AlarmError(Exception):
@@ -163,6 +166,7 @@ class AlarmStore:
         self._db = db
         self._queue: list[_PendingStore] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._level_settings: dict[int, tuple[float, list[LevelSettings]]] = {}
 
     async def store(
         self, message: RaiseAlarm, raiser: WorkstationView, raiser_name: str | None
@@ -619,13 +623,27 @@ class AlarmStore:
     # --- reads ------------------------------------------------------------
 
     async def level_settings(self, site_id: int) -> list[LevelSettings]:
-        """The part of the site's policy an agent needs before it sends (the welcome)."""
+        """The part of the site's policy an agent needs before it sends (the welcome).
+
+        Kept for a few seconds per site: after a hub restart thousands of agents say
+        hello at once, and each would otherwise read the same policy rows again.
+        """
+        now = time.monotonic()
+        cached = self._level_settings.get(site_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         async with self._db.read() as session:
             policies = await policies_for_site(session, site_id)
-        return [
+        settings = [
             LevelSettings(level=level, countdown_s=p.countdown_s, cancel_window_s=p.cancel_window_s)
             for level, p in policies.items()
         ]
+        self._level_settings[site_id] = (now + LEVEL_SETTINGS_TTL_S, settings)
+        return settings
+
+    def forget_level_settings(self, site_id: int) -> None:
+        """A policy changed here; other hub instances follow within the TTL."""
+        self._level_settings.pop(site_id, None)
 
     async def get(self, alarm_id: uuid.UUID) -> AlarmRecord | None:
         async with self._db.read() as session:

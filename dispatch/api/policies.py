@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import delete, select
 
-from dispatch.api.deps import DB, Admin, Reader, actor, get_or_404
+from dispatch.api.deps import DB, Admin, HubDep, Reader, actor, get_or_404
 from dispatch.api.schemas import Input
 from dispatch.audit import AuditTrail
 from dispatch.models import AlarmPolicy, Site
@@ -93,7 +93,7 @@ async def get_policy(site_id: int, level: Level, _: Reader, db: DB) -> PolicyOut
 
 @router.put("/sites/{site_id}/policies/{level}", response_model=PolicyOut, summary="Set")
 async def put_policy(
-    site_id: int, level: Level, body: PolicyIn, operator: Admin, db: DB
+    site_id: int, level: Level, body: PolicyIn, operator: Admin, db: DB, hub: HubDep
 ) -> PolicyOut:
     """Applies to alarms raised from now on; open alarms keep their escalation steps."""
     values = {
@@ -116,11 +116,14 @@ async def put_policy(
         (await AuditTrail.open(session)).append(
             actor(operator), "policy_set", site_id=site_id, level=level, policy=values
         )
+    hub.alarms.forget_level_settings(site_id)  # the next welcome says the new countdown
     return await _stored(db, site_id, AlarmLevel(level))
 
 
 @router.delete("/sites/{site_id}/policies/{level}", response_model=PolicyOut, summary="Reset")
-async def reset_policy(site_id: int, level: Level, operator: Admin, db: DB) -> PolicyOut:
+async def reset_policy(
+    site_id: int, level: Level, operator: Admin, db: DB, hub: HubDep
+) -> PolicyOut:
     """Back to the built-in default for this level."""
     async with db.write() as session:
         await get_or_404(session, Site, site_id, "site")
@@ -132,4 +135,5 @@ async def reset_policy(site_id: int, level: Level, operator: Admin, db: DB) -> P
         (await AuditTrail.open(session)).append(
             actor(operator), "policy_reset", site_id=site_id, level=level
         )
+    hub.alarms.forget_level_settings(site_id)
     return await _stored(db, site_id, AlarmLevel(level))

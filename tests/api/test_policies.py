@@ -93,3 +93,23 @@ def test_reset_returns_to_the_default(admin: httpx.Client) -> None:
 def test_unknown_site_is_404(admin: httpx.Client) -> None:
     assert admin.get(f"{API}/sites/99/policies/2").status_code == 404
     assert admin.put(f"{API}/sites/99/policies/2", json=FLOOR_POLICY).status_code == 404
+
+
+def test_a_changed_countdown_is_in_the_very_next_welcome(
+    admin: httpx.Client, admin_hub: RunningHub
+) -> None:
+    config = admin_hub.agent_config("pc-1-01")
+
+    async def countdown_of_level_one() -> int:
+        client = await connect_agent(
+            admin_hub.agent_ws_url, "pc-1-01", config["token"], config["user"]
+        )
+        await client.close()
+        return {s.level: s.countdown_s for s in client.welcome.levels}[AlarmLevel.SUPPORT]
+
+    assert asyncio.run(countdown_of_level_one()) == 0  # the welcome's settings are now cached
+    policy = admin.get(f"{API}/sites/1/policies/1").json()
+    body = {k: policy[k] for k in ("scopes", "escalation", "cancel_window_s", "raiser_feedback")}
+    saved = admin.put(f"{API}/sites/1/policies/1", json={**body, "countdown_s": 4})
+    assert saved.status_code == 200, saved.text
+    assert asyncio.run(countdown_of_level_one()) == 4

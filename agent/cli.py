@@ -14,12 +14,13 @@ from agent import __version__
 from agent.config import AgentConfig, ConfigError, config_path, load_config
 from agent.i18n import text
 from agent.logs import setup_logging
-from shared.domain import AlarmLevel
+from shared.domain import AlarmKind, AlarmLevel
 
 EXIT_NOT_PROTECTED = 1
 EXIT_BAD_CONFIG = 2
 EXIT_NOT_DELIVERED = 3
 EXIT_CANCELLED = 4
+EXIT_NO_DRILL = 5
 FORWARD_TIMEOUT = 10 + 3 + 5  # the longest countdown, the stored deadline, a margin
 
 
@@ -37,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     trigger.add_argument("--config", help="agent TOML file (default: $SILENT_ALARM_AGENT_CONFIG)")
     trigger.add_argument(
         "--level", type=int, choices=[1, 2, 3], help="alarm level (default: hotkey_level)"
+    )
+    trigger.add_argument(
+        "--drill",
+        action="store_true",
+        help="a drill alarm ('ÜBUNG'): only while the admin has a drill scheduled; exit 5 if not",
     )
     status = commands.add_parser(
         "status", help="print the running agent's state; exit 0 if protected, 1 if not"
@@ -100,6 +106,21 @@ def _trigger(config: AgentConfig, level: AlarmLevel) -> int:
     return EXIT_NOT_DELIVERED
 
 
+def _drill(config: AgentConfig, level: AlarmLevel) -> int:
+    """A drill goes out on its own connection: never through the running agent's tray path."""
+    from agent.trigger import DrillRefused, trigger_alarm
+
+    setup_logging(config.log_dir, "trigger.log")
+    try:
+        if trigger_alarm(config, level, kind=AlarmKind.DRILL):
+            return 0
+    except DrillRefused:
+        print(text("cli.no_drill", config.language), file=sys.stderr)
+        return EXIT_NO_DRILL
+    print(text("tray.not_delivered", config.language), file=sys.stderr)
+    return EXIT_NOT_DELIVERED
+
+
 def _status(config: AgentConfig) -> int:
     from agent.tray import status_lines
 
@@ -132,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"silent-alarm-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     if args.command == "trigger":
-        return _trigger(config, AlarmLevel(args.level) if args.level else config.hotkey_level)
+        level = AlarmLevel(args.level) if args.level else config.hotkey_level
+        return _drill(config, level) if args.drill else _trigger(config, level)
     if args.command == "status":
         return _status(config)
     if args.command == "show":

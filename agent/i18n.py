@@ -116,6 +116,10 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "Stiller Alarm läuft nicht – nicht geschützt",
         "en": "Silent alarm is not running – not protected",
     },
+    "cli.no_drill": {
+        "de": "Keine Übung geplant – Übungsalarm nicht gesendet",
+        "en": "No drill scheduled – drill alarm not sent",
+    },
     "cli.cancelled": {
         "de": "Alarm im Countdown abgebrochen – nichts gesendet",
         "en": "Alarm cancelled during the countdown – nothing sent",

@@ -34,6 +34,7 @@ from shared.protocol import (
     AlarmUpdate,
     CancelAlarm,
     Error,
+    ErrorCode,
     Hello,
     Ping,
     Pong,
@@ -115,6 +116,9 @@ class LinkEvents:
 
     def self_test_echo(self, notify: AlarmNotify) -> None:
         """The hub echoed one of our self-tests (kind self_test); the receipt is already sent."""
+
+    def drill_refused(self, alarm: RaiseAlarm, message: str) -> None:
+        """The hub ran no drill for this site: the drill alarm was dropped, nothing stored."""
 
 
 class Link:
@@ -397,6 +401,8 @@ class Link:
             self._events.alarm_update(message)
         elif isinstance(message, Error):
             log.warning("hub error %s: %s", message.code, message.message)
+            if message.code is ErrorCode.NO_DRILL:
+                await self._drop_refused_drill(message)
         elif message is None:
             log.warning("ignored a message the protocol does not know")
 
@@ -430,6 +436,19 @@ class Link:
         answers, self._unsent_answers = self._unsent_answers, []
         for answer in answers:
             await self._send_answer(answer)
+
+    async def _drop_refused_drill(self, error: Error) -> None:
+        """A drill outside a scheduled drill is refused for good: retrying cannot help.
+
+        Only drills are dropped; a real alarm the hub refuses stays in the outbox
+        and its raiser sees "not delivered — use the phone".
+        """
+        for alarm in await asyncio.to_thread(self._outbox.pending):
+            if alarm.id == error.reply_to and alarm.kind is AlarmKind.DRILL:
+                # Forgotten like a stored one: nothing of it is left to send.
+                await asyncio.to_thread(self._outbox.mark_stored, alarm.alarm_id)
+                log.info("drill %s refused by the hub: %s", alarm.alarm_id, error.message)
+                self._events.drill_refused(alarm, error.message)
 
     async def _send_alarm(self, alarm: RaiseAlarm) -> None:
         if self._ws is None:

@@ -130,8 +130,11 @@ class Hub:
             recipient = record.recipient(peer.workstation.id)
             if recipient is not None:
                 replay.append(views.notify(record, recipient))
-            if record.workstation_id == peer.workstation.id:
-                replay.append(views.update(record))
+            if (
+                record.workstation_id == peer.workstation.id
+                and record.kind is not AlarmKind.SELF_TEST
+            ):
+                replay.append(views.raiser_update(record))  # as discreet as the live updates
         peer.release(*replay)
 
     async def disconnect(

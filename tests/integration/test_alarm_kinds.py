@@ -241,3 +241,16 @@ async def test_an_emergency_manager_sees_threats_not_level_one(
         assert refused.code is ErrorCode.UNKNOWN_ALARM
     finally:
         await manager.close()
+
+
+async def test_a_raiser_reconnecting_is_told_as_discreetly_as_before(agent: Connect) -> None:
+    raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
+    sent = await raiser.raise_alarm(AlarmLevel.THREAT)
+    await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
+    await neighbour.send(Respond(alarm_id=sent.alarm_id, answer=Answer.COMING))
+    await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id, coming=1)
+    await raiser.close()
+
+    again = await agent("pc-1-01")  # the default policy: a count, never names
+    replayed = await again.expect(AlarmUpdate, alarm_id=sent.alarm_id)
+    assert (replayed.coming, replayed.responders) == (1, [])

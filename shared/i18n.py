@@ -22,7 +22,7 @@ class CatalogueError(ValueError):
 
 
 class Catalogue:
-    def __init__(self, messages: Mapping[str, Mapping[str, str]]) -> None:
+    def __init__(self, messages: Mapping[str, dict[str, str]]) -> None:
         if set(messages) != set(LANGUAGES):
             raise CatalogueError(f"catalogue languages {sorted(messages)} != {list(LANGUAGES)}")
         wanted = set(messages[DEFAULT_LANGUAGE])
@@ -33,7 +33,7 @@ class Catalogue:
                 raise CatalogueError(
                     f"{lang}: missing {missing}, not in {DEFAULT_LANGUAGE}: {extra}"
                 )
-        self._messages = {lang: dict(texts) for lang, texts in messages.items()}
+        self._messages = dict(messages)  # the catalogues themselves, not copies
 
     @classmethod
     def from_entries(cls, entries: Mapping[str, Mapping[Language, str]]) -> Catalogue:

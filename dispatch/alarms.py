@@ -9,17 +9,26 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.audit import AuditTrail
 from dispatch.database import Database
-from dispatch.directory import REVOKED, WorkstationView, effective_neighbours, room_refs
+from dispatch.directory import WorkstationView, room_refs
 from dispatch.drills import active_drill, drill_scopes
-from dispatch.models import Alarm, AlarmRecipient, Floor, IncidentReport, Room, Workstation
-from dispatch.policy import Policy, Scope, policies_for_site, policy_for
+from dispatch.models import (
+    Alarm,
+    AlarmRecipient,
+    Floor,
+    IncidentReport,
+    Room,
+    TopologyVersion,
+    Workstation,
+)
+from dispatch.policy import Policy, policies_for_site
 from dispatch.reports import write_report
-from dispatch.routing import Delivery, Placement, route
+from dispatch.routing import Delivery, Placement
+from dispatch.routing_snapshot import RoutingSnapshot, current_version, refreshed
 from shared.domain import (
     AlarmKind,
     AlarmLevel,
@@ -161,12 +170,22 @@ class _PendingStore:
         self.result: asyncio.Future[tuple[AlarmRecord, bool]] = loop.create_future()
 
 
+@dataclass(frozen=True, slots=True)
+class _NewAlarm:
+    """A routed alarm of the batch being written: its record and the rows to insert."""
+
+    record: AlarmRecord
+    row: dict[str, object]
+    recipients: list[dict[str, object]]
+
+
 class AlarmStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._queue: list[_PendingStore] = []
         self._drainer: asyncio.Task[None] | None = None
         self._level_settings: dict[int, tuple[float, list[LevelSettings]]] = {}
+        self._routing: RoutingSnapshot | None = None
 
     async def store(
         self, message: RaiseAlarm, raiser: WorkstationView, raiser_name: str | None
@@ -196,42 +215,89 @@ class AlarmStore:
             self._drainer = None
 
     async def _store_batch(self, batch: list[_PendingStore]) -> None:
-        done: list[tuple[_PendingStore, tuple[AlarmRecord, bool]]] = []
+        written: list[tuple[_PendingStore, tuple[AlarmRecord, bool]]] = []
         try:
             async with self._db.write() as session:
-                audit = await AuditTrail.open(session)
-                for item in batch:
-                    try:
-                        done.append((item, await self._store_one(session, audit, item)))
-                    except AlarmError as refused:  # raised before anything of it was written
-                        item.result.set_exception(refused)
+                written = await self._write_batch(session, batch)
         except Exception as failed:
             # Nothing of the batch was committed: every raiser is told, and retries.
-            for item, _ in done:
-                item.result.set_exception(failed)
             for item in batch:
                 if not item.result.done():
                     item.result.set_exception(failed)
             return
-        for item, result in done:  # only now, after the commit
+        for item, result in written:  # only now, after the commit
             item.result.set_result(result)
 
-    async def _store_one(
-        self, session: AsyncSession, audit: AuditTrail, item: _PendingStore
-    ) -> tuple[AlarmRecord, bool]:
+    async def _write_batch(
+        self, session: AsyncSession, batch: list[_PendingStore]
+    ) -> list[tuple[_PendingStore, tuple[AlarmRecord, bool]]]:
+        """One group commit: a fixed number of statements however many alarms it holds.
+
+        A refused alarm (``no_drill``, another workstation's id) is answered at once
+        and leaves the others of the batch untouched.
+        """
+        audit = await AuditTrail.open(session)  # first: on PostgreSQL it orders the instances
+        version, stored_owner = await _version_and_owners(
+            session, {str(item.message.alarm_id) for item in batch}
+        )
+        routing = await self._routing_snapshot(session, version)
+        fresh: dict[str, _NewAlarm] = {}
+        duplicates: list[_PendingStore] = []
+        written: list[tuple[_PendingStore, tuple[AlarmRecord, bool]]] = []
+        for item in batch:
+            alarm_id, raiser_id = str(item.message.alarm_id), item.raiser.id
+            owner = stored_owner.get(alarm_id) or (
+                fresh[alarm_id].record.workstation_id if alarm_id in fresh else None
+            )
+            if owner is not None and owner != raiser_id:
+                item.result.set_exception(
+                    AlarmError("not_allowed", "alarm id belongs to another workstation")
+                )
+            elif alarm_id in stored_owner:
+                duplicates.append(item)
+            elif alarm_id in fresh:  # a retry that arrived while the first was queued
+                written.append((item, (fresh[alarm_id].record, False)))
+            else:
+                try:
+                    fresh[alarm_id] = await self._plan(session, routing, audit, item)
+                except AlarmError as refused:  # raised before anything of it was kept
+                    item.result.set_exception(refused)
+                    continue
+                written.append((item, (fresh[alarm_id].record, True)))
+        if fresh:
+            await session.execute(insert(Alarm), [new.row for new in fresh.values()])
+            recipients = [row for new in fresh.values() for row in new.recipients]
+            if recipients:
+                await session.execute(insert(AlarmRecipient), recipients)
+        if duplicates:
+            ids = {str(item.message.alarm_id) for item in duplicates}
+            stored = await session.scalars(select(Alarm).where(Alarm.id.in_(ids)))
+            records = {str(r.id): r for r in await _load_records(session, list(stored))}
+            written += [(item, (records[str(item.message.alarm_id)], False)) for item in duplicates]
+        return written
+
+    async def _routing_snapshot(
+        self, session: AsyncSession, version: int | None
+    ) -> RoutingSnapshot:
+        """The routing topology at ``version``: the one in memory unless the store's moved."""
+        self._routing = await refreshed(session, self._routing, version)
+        return self._routing
+
+    async def _plan(
+        self,
+        session: AsyncSession,
+        routing: RoutingSnapshot,
+        audit: AuditTrail,
+        item: _PendingStore,
+    ) -> _NewAlarm:
+        """Routes one new alarm from memory; its rows are written with the batch's."""
         message, raiser, raiser_name = item.message, item.raiser, item.raiser_name
         now = utc_now()
         actor = f"workstation:{raiser.id}"
-        existing = await session.get(Alarm, str(message.alarm_id))
-        if existing is not None:
-            if existing.workstation_id != raiser.id:
-                raise AlarmError("not_allowed", "alarm id belongs to another workstation")
-            return (await _load_records(session, [existing]))[0], False
-
-        policy = await policy_for(session, raiser.site_id, message.level)
+        policy = routing.policy(raiser.site_id, message.level)
         drill_id: int | None = None
         escalation_due = _escalation_due(now, policy, 0)
-        placement = await _placement(session, raiser.id)
+        placement = routing.placement(raiser.id) or await _placement(session, raiser.id)
         if message.kind is AlarmKind.SELF_TEST:
             # The echo goes back to the raiser only: it proves the whole path, bothers nobody.
             deliveries = [Delivery(raiser.id, Instruction.COME_HELP, with_location=True)]
@@ -246,28 +312,27 @@ class AlarmStore:
                     )
                 drill_id, escalation_due = drill.id, None  # a drill never widens its circle
                 scopes = drill_scopes(drill)
-            deliveries = await _route(session, message.level, placement, scopes)
+            deliveries = routing.route(message.level, placement, scopes)
         cancel_window = 0 if message.kind is AlarmKind.SELF_TEST else policy.cancel_window_s
-        alarm = Alarm(
-            id=str(message.alarm_id),
-            workstation_id=raiser.id,
-            room_id=raiser.room_id,
-            level=int(message.level),
-            trigger=message.trigger.value,
-            state=AlarmState.ACTIVE.value,
-            raiser_name=raiser_name,
-            claimed_room=message.claimed_room,
-            raised_at=message.raised_at,
-            stored_at=now,
-            kind=message.kind.value,
-            drill_id=drill_id,
-            next_escalation_at=escalation_due,
-            cancel_until=now + timedelta(seconds=cancel_window),
-            raiser_feedback=policy.raiser_feedback.value,
-        )
-        session.add(alarm)
-        await session.flush()
-        await _insert_recipients(session, alarm.id, deliveries, step=0)
+        cancel_until = now + timedelta(seconds=cancel_window)
+        row: dict[str, object] = {
+            "id": str(message.alarm_id),
+            "workstation_id": raiser.id,
+            "room_id": raiser.room_id,
+            "level": int(message.level),
+            "trigger": message.trigger.value,
+            "state": AlarmState.ACTIVE.value,
+            "raiser_name": raiser_name,
+            "claimed_room": message.claimed_room,
+            "raised_at": message.raised_at,
+            "stored_at": now,
+            "kind": message.kind.value,
+            "drill_id": drill_id,
+            "escalation_step": 0,
+            "next_escalation_at": escalation_due,
+            "cancel_until": cancel_until,
+            "raiser_feedback": policy.raiser_feedback.value,
+        }
         audit.append(
             actor,
             "alarm_raised",
@@ -292,43 +357,41 @@ class AlarmStore:
                 claimed=message.claimed_room,
                 mapped=own_number,
             )
-        # Built from what was just written: re-reading thousands of recipients costs more.
-        return (
-            AlarmRecord(
-                id=message.alarm_id,
-                level=message.level,
-                state=AlarmState.ACTIVE,
-                trigger=message.trigger,
-                workstation_id=raiser.id,
-                room=raiser.room,
-                raiser_name=raiser_name,
-                raised_at=message.raised_at,
-                stored_at=now,
-                acknowledged_by=None,
-                resolved_by=None,
-                cancel_until=alarm.cancel_until,
-                kind=message.kind,
-                drill_id=drill_id,
-                room_id=raiser.room_id,
-                floor_id=placement.floor_id,
-                site_id=raiser.site_id,
-                raiser_feedback=policy.raiser_feedback,
-                recipients=tuple(
-                    RecipientState(
-                        workstation_id=d.workstation_id,
-                        instruction=d.instruction,
-                        with_location=d.with_location,
-                        received=False,
-                        answer=None,
-                        responder_name=None,
-                        responder_room=None,
-                        answered_at=None,
-                    )
-                    for d in sorted(deliveries, key=lambda d: d.workstation_id)
-                ),
+        # Built from what is written: re-reading thousands of recipients costs more.
+        record = AlarmRecord(
+            id=message.alarm_id,
+            level=message.level,
+            state=AlarmState.ACTIVE,
+            trigger=message.trigger,
+            workstation_id=raiser.id,
+            room=raiser.room,
+            raiser_name=raiser_name,
+            raised_at=message.raised_at,
+            stored_at=now,
+            acknowledged_by=None,
+            resolved_by=None,
+            cancel_until=cancel_until,
+            kind=message.kind,
+            drill_id=drill_id,
+            room_id=raiser.room_id,
+            floor_id=placement.floor_id,
+            site_id=raiser.site_id,
+            raiser_feedback=policy.raiser_feedback,
+            recipients=tuple(
+                RecipientState(
+                    workstation_id=d.workstation_id,
+                    instruction=d.instruction,
+                    with_location=d.with_location,
+                    received=False,
+                    answer=None,
+                    responder_name=None,
+                    responder_room=None,
+                    answered_at=None,
+                )
+                for d in sorted(deliveries, key=lambda d: d.workstation_id)
             ),
-            True,
         )
+        return _NewAlarm(record, row, _recipient_rows(str(message.alarm_id), deliveries, step=0))
 
     async def record_receipts(self, receipts: Collection[tuple[uuid.UUID, str]]) -> ReceiptOutcome:
         """Marks many popups as on screen in one transaction; says which alarms changed.
@@ -530,15 +593,20 @@ class AlarmStore:
                 )
             )
             audit = await AuditTrail.open(session)
+            routing = await self._routing_snapshot(session, await current_version(session))
             for alarm in list(due):
-                added = await self._escalate(session, alarm, audit)
+                added = await self._escalate(session, routing, alarm, audit)
                 escalated.append(((await _load_records(session, [alarm]))[0], added))
         return escalated
 
-    async def _escalate(self, session: AsyncSession, alarm: Alarm, audit: AuditTrail) -> list[str]:
-        placement = await _placement(session, alarm.workstation_id)
+    async def _escalate(
+        self, session: AsyncSession, routing: RoutingSnapshot, alarm: Alarm, audit: AuditTrail
+    ) -> list[str]:
+        placement = routing.placement(alarm.workstation_id) or await _placement(
+            session, alarm.workstation_id
+        )
         level = AlarmLevel(alarm.level)
-        policy = await policy_for(session, placement.site_id or 0, level)
+        policy = routing.policy(placement.site_id, level)
         step_index = alarm.escalation_step
         if step_index >= len(policy.escalation):  # the policy was shortened meanwhile
             alarm.next_escalation_at = None
@@ -551,10 +619,13 @@ class AlarmStore:
         )
         added = [
             d
-            for d in await _route(session, level, placement, frozenset({step.scope}))
+            for d in routing.route(level, placement, frozenset({step.scope}))
             if d.workstation_id not in known
         ]
-        await _insert_recipients(session, alarm.id, added, step=step_index + 1)
+        if added:
+            await session.execute(
+                insert(AlarmRecipient), _recipient_rows(alarm.id, added, step=step_index + 1)
+            )
         alarm.escalation_step = step_index + 1
         alarm.next_escalation_at = _escalation_due(alarm.stored_at, policy, step_index + 1)
         audit.append(
@@ -678,28 +749,55 @@ class AlarmStore:
 
     async def open_alarms_for(self, workstation_id: str) -> list[AlarmRecord]:
         """Open alarms this workstation raised or must be told about, oldest first."""
+        return (await self.open_alarms_for_many([workstation_id]))[workstation_id]
+
+    async def open_alarms_for_many(
+        self, workstation_ids: Sequence[str]
+    ) -> dict[str, list[AlarmRecord]]:
+        """``open_alarms_for`` of many workstations in one read (agents reconnecting together)."""
+        wanted = set(workstation_ids)
         async with self._db.read() as session:
             meant_for = select(AlarmRecipient.alarm_id).where(
-                AlarmRecipient.workstation_id == workstation_id
+                AlarmRecipient.workstation_id.in_(wanted)
             )
             rows = await session.scalars(
                 select(Alarm)
                 .where(Alarm.state.in_(OPEN_STATES))
-                .where((Alarm.workstation_id == workstation_id) | Alarm.id.in_(meant_for))
+                .where(Alarm.workstation_id.in_(wanted) | Alarm.id.in_(meant_for))
                 .order_by(Alarm.stored_at)
             )
-            return await _load_records(session, list(rows))
+            records = await _load_records(session, list(rows))
+        return {
+            ws: [r for r in records if r.workstation_id == ws or r.recipient(ws) is not None]
+            for ws in workstation_ids
+        }
 
 
-async def _neighbours(session: AsyncSession, room_id: int | None) -> frozenset[int]:
-    """The raiser's neighbour rooms by the site's rule (dispatch.topology)."""
-    if room_id is None:
-        return frozenset()
-    return frozenset(n.room_id for n in await effective_neighbours(session, room_id))
+async def _version_and_owners(
+    session: AsyncSession, alarm_ids: set[str]
+) -> tuple[int | None, dict[str, str]]:
+    """The topology version, and which of these alarm ids are stored by whom: one statement."""
+    rows = (
+        await session.execute(
+            select(TopologyVersion.version, Alarm.id, Alarm.workstation_id)
+            .select_from(TopologyVersion)
+            .outerjoin(Alarm, Alarm.id.in_(alarm_ids))
+            .where(TopologyVersion.id == 1)
+        )
+    ).all()
+    if not rows:  # no version row (routing_snapshot.refreshed logs it): the alarms alone
+        owners = await session.execute(
+            select(Alarm.id, Alarm.workstation_id).where(Alarm.id.in_(alarm_ids))
+        )
+        return None, {alarm_id: owner for alarm_id, owner in owners}
+    return rows[0][0], {alarm_id: owner for _, alarm_id, owner in rows if alarm_id is not None}
 
 
 async def _placements(session: AsyncSession, *where: ColumnElement[bool]) -> list[Placement]:
-    """Workstations with the floor and building of their room, as routing needs them."""
+    """Workstations with the floor and building of their room, read from the store.
+
+    Only for a raiser the routing snapshot leaves out (revoked since it connected).
+    """
     rows = await session.execute(
         select(
             Workstation.id,
@@ -721,58 +819,20 @@ async def _placement(session: AsyncSession, workstation_id: str) -> Placement:
     return placement
 
 
-async def _route(
-    session: AsyncSession, level: AlarmLevel, raiser: Placement, scopes: frozenset[Scope]
-) -> list[Delivery]:
-    neighbour_rooms = (
-        await _neighbours(session, raiser.room_id) if Scope.NEIGHBOURS in scopes else frozenset()
-    )
-    candidates = await _candidates(session, raiser, scopes, neighbour_rooms)
-    return route(level, raiser, scopes, neighbour_rooms, candidates)
-
-
-async def _candidates(
-    session: AsyncSession, raiser: Placement, scopes: frozenset[Scope], neighbours: frozenset[int]
-) -> list[Placement]:
-    """Only the workstations the scopes can reach: a level-2 alarm never loads the site."""
-    reach: list[ColumnElement[bool]] = []
-    if Scope.NEIGHBOURS in scopes:
-        reach.append(Workstation.room_id.in_(neighbours))
-    if Scope.FLOOR in scopes and raiser.floor_id is not None:
-        reach.append(Room.floor_id == raiser.floor_id)
-    if Scope.BUILDING in scopes and raiser.building_id is not None:
-        reach.append(Floor.building_id == raiser.building_id)
-    if Scope.SITE in scopes:
-        reach.append(Workstation.site_id == raiser.site_id)
-    if Scope.SECURITY in scopes:
-        reach.append(
-            (Workstation.role == WorkstationRole.SECURITY) & (Workstation.site_id == raiser.site_id)
-        )
-    if Scope.ALL_SECURITY in scopes:
-        reach.append(Workstation.role == WorkstationRole.SECURITY)
-    if not reach:
-        return []
-    return await _placements(session, or_(*reach), Workstation.state != REVOKED)
-
-
-async def _insert_recipients(
-    session: AsyncSession, alarm_id: str, deliveries: Sequence[Delivery], step: int
-) -> None:
-    """One executemany instead of one ORM object per recipient (level 3: thousands)."""
-    if deliveries:
-        await session.execute(
-            insert(AlarmRecipient),
-            [
-                {
-                    "alarm_id": alarm_id,
-                    "workstation_id": d.workstation_id,
-                    "instruction": d.instruction.value,
-                    "with_location": d.with_location,
-                    "step": step,
-                }
-                for d in deliveries
-            ],
-        )
+def _recipient_rows(
+    alarm_id: str, deliveries: Sequence[Delivery], step: int
+) -> list[dict[str, object]]:
+    """Rows for one executemany: no ORM object per recipient (level 3: thousands)."""
+    return [
+        {
+            "alarm_id": alarm_id,
+            "workstation_id": d.workstation_id,
+            "instruction": d.instruction.value,
+            "with_location": d.with_location,
+            "step": step,
+        }
+        for d in deliveries
+    ]
 
 
 def _escalation_due(stored_at: datetime, policy: Policy, step_index: int) -> datetime | None:

@@ -311,3 +311,16 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
     previous_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))  # see dispatch.audit
+
+
+class TopologyVersion(Base):
+    """One row (id 1) whose counter rises with every change routing depends on.
+
+    Database triggers raise it (migration 0006), so a change from any process is
+    seen; the hub reloads its routing snapshot when the number moved.
+    """
+
+    __tablename__ = "topology_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)

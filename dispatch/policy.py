@@ -81,6 +81,12 @@ async def policies_for_site(session: AsyncSession, site_id: int) -> dict[AlarmLe
     return {level: saved.get(level, DEFAULTS[level]) for level in AlarmLevel}
 
 
+async def saved_policies(session: AsyncSession) -> dict[tuple[int, AlarmLevel], Policy]:
+    """Every stored policy of every site, by (site, level); a missing pair uses DEFAULTS."""
+    rows = await session.scalars(select(AlarmPolicy))
+    return {(row.site_id, AlarmLevel(row.level)): _from_row(row) for row in rows}
+
+
 def _from_row(row: AlarmPolicy) -> Policy:
     steps = sorted(json.loads(row.escalation), key=lambda step: step["after_s"])
     return Policy(

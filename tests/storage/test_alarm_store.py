@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -154,6 +155,32 @@ async def test_open_alarms_for_a_workstation_cover_raised_and_received(site: Sit
     assert [r.id for r in await site.alarms.open_alarms_for("pc-a")] == [record.id]
     assert [r.id for r in await site.alarms.open_alarms_for("pc-b")] == [record.id]
     assert await site.alarms.open_alarms_for("pc-c") == []
+
+
+async def test_open_alarms_of_many_workstations_in_one_read_match_one_by_one(site: Site) -> None:
+    first, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    second, _ = await site.alarms.store(alarm(level=AlarmLevel.DANGER), site.raiser, "Frau A")
+    many = await site.alarms.open_alarms_for_many(["pc-a", "pc-b", "pc-c"])
+    for workstation in ("pc-a", "pc-b", "pc-c"):
+        one = await site.alarms.open_alarms_for(workstation)
+        assert [r.id for r in many[workstation]] == [r.id for r in one]
+    assert [r.id for r in many["pc-a"]] == [first.id, second.id]  # oldest first
+
+
+async def test_handshakes_arriving_together_each_get_their_own_answer(site: Site) -> None:
+    """A storm's authentications share reads (dispatch.coalesce) but never answers."""
+    await site.directory.revoke_workstation("pc-c", "admin")
+    attempts = [("pc-a", "token-pc-a"), ("pc-b", "token-pc-b"), ("pc-a", "token-pc-b"),
+                ("pc-x", "token-pc-x"), ("pc-b", "wrong"), ("pc-c", "token-pc-c")] * 20  # fmt: skip
+    results = await asyncio.gather(
+        *(site.directory.authenticate_workstation(ws, token) for ws, token in attempts)
+    )
+    for (ws, token), result in zip(attempts, results, strict=True):
+        if token == f"token-{ws}" and ws in ("pc-a", "pc-b"):
+            assert result is not None
+            assert result.id == ws
+        else:
+            assert result is None
 
 
 async def test_wrong_token_does_not_authenticate(site: Site) -> None:

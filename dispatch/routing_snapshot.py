@@ -1,0 +1,212 @@
+"""What routing needs, held in memory: placements, rooms, neighbour words, radii and policies.
+
+The alarm writer routes from this snapshot instead of querying the topology for
+every alarm. It is loaded whole and reused while the store's ``topology_version``
+counter stays put; database triggers raise that counter on every change routing
+depends on (migration 0006), so a change by the CLI, the admin API, another hub
+instance or plain SQL is seen by the next batch of alarms.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch import topology
+from dispatch.directory import EXCLUDE, LINK, REVOKED
+from dispatch.models import Floor, Room, RoomNeighbour, Site, TopologyVersion, Workstation
+from dispatch.policy import DEFAULTS, Policy, Scope, saved_policies
+from dispatch.routing import Delivery, Placement, route
+from shared.domain import AlarmLevel, WorkstationRole
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomWords:
+    """An admin's links and exclusions of one room (dispatch.models.RoomNeighbour)."""
+
+    links: frozenset[int] = frozenset()
+    excludes: frozenset[int] = frozenset()
+
+
+@dataclass(slots=True)
+class RoutingSnapshot:
+    """The routing topology of every site at one ``version`` of the store.
+
+    ``version`` None means the store has no counter row: the snapshot is then
+    never reused (see ``refreshed``).
+    """
+
+    version: int | None
+    placements: dict[str, Placement]  # non-revoked workstations by id
+    rooms: dict[int, topology.PlacedRoom]
+    room_sites: dict[int, int]
+    words: dict[int, RoomWords]
+    radii: dict[int, float]  # site -> neighbour radius in metres
+    policies: dict[tuple[int, AlarmLevel], Policy]  # saved ones; the rest use DEFAULTS
+    _by_room: dict[int, list[Placement]] = field(init=False)
+    _by_floor: dict[int, list[Placement]] = field(init=False)
+    _by_building: dict[int, list[Placement]] = field(init=False)
+    _by_site: dict[int, list[Placement]] = field(init=False)
+    _security_by_site: dict[int, list[Placement]] = field(init=False)
+    _rooms_by_floor: dict[int, list[topology.PlacedRoom]] = field(init=False)
+    _neighbours: dict[int, frozenset[int]] = field(init=False)  # computed on first use
+
+    def __post_init__(self) -> None:
+        by_room, by_floor, by_building, by_site, security = (defaultdict(list) for _ in range(5))
+        for p in self.placements.values():
+            if p.room_id is not None:
+                by_room[p.room_id].append(p)
+            if p.floor_id is not None:
+                by_floor[p.floor_id].append(p)
+            if p.building_id is not None:
+                by_building[p.building_id].append(p)
+            if p.site_id is not None:
+                by_site[p.site_id].append(p)
+                if p.role is WorkstationRole.SECURITY:
+                    security[p.site_id].append(p)
+        rooms_by_floor: dict[int, list[topology.PlacedRoom]] = defaultdict(list)
+        for room in self.rooms.values():
+            rooms_by_floor[room.floor_id].append(room)
+        self._by_room, self._by_floor, self._by_building = by_room, by_floor, by_building
+        self._by_site, self._security_by_site = by_site, security
+        self._rooms_by_floor = rooms_by_floor
+        self._neighbours = {}
+
+    def placement(self, workstation_id: str) -> Placement | None:
+        """Where a non-revoked workstation is; None for a revoked or unknown one."""
+        return self.placements.get(workstation_id)
+
+    def policy(self, site_id: int | None, level: AlarmLevel) -> Policy:
+        if site_id is None:
+            return DEFAULTS[level]
+        return self.policies.get((site_id, level), DEFAULTS[level])
+
+    def neighbours(self, room_id: int | None) -> frozenset[int]:
+        """The room's neighbour rooms by the site's rule (dispatch.topology)."""
+        if room_id is None:
+            return frozenset()
+        found = self._neighbours.get(room_id)
+        if found is None:
+            words = self.words.get(room_id, RoomWords())
+            room = self.rooms.get(room_id)
+            if room is None:  # a room the snapshot does not know: the admin's links only
+                found = words.links - words.excludes
+            else:
+                found = topology.neighbours(
+                    room,
+                    self._rooms_by_floor.get(room.floor_id, ()),
+                    words.links,
+                    words.excludes,
+                    self.radii.get(self.room_sites.get(room_id, -1), 0.0),
+                )
+            self._neighbours[room_id] = found
+        return found
+
+    def route(
+        self, level: AlarmLevel, raiser: Placement, scopes: frozenset[Scope]
+    ) -> list[Delivery]:
+        """Who is told what (dispatch.routing.route) for these scopes of the raiser."""
+        neighbour_rooms = (
+            self.neighbours(raiser.room_id) if Scope.NEIGHBOURS in scopes else frozenset()
+        )
+        candidates = self._candidates(raiser, scopes, neighbour_rooms)
+        return route(level, raiser, scopes, neighbour_rooms, candidates)
+
+    def _candidates(
+        self, raiser: Placement, scopes: frozenset[Scope], neighbour_rooms: frozenset[int]
+    ) -> Iterable[Placement]:
+        """Only the workstations the scopes can reach, each once: a level-2 alarm skips the site."""
+        reach: list[list[Placement]] = []
+        if Scope.NEIGHBOURS in scopes:
+            reach.extend(self._by_room.get(room, []) for room in neighbour_rooms)
+        if Scope.FLOOR in scopes and raiser.floor_id is not None:
+            reach.append(self._by_floor.get(raiser.floor_id, []))
+        if Scope.BUILDING in scopes and raiser.building_id is not None:
+            reach.append(self._by_building.get(raiser.building_id, []))
+        if Scope.SITE in scopes and raiser.site_id is not None:
+            reach.append(self._by_site.get(raiser.site_id, []))
+        if Scope.SECURITY in scopes and raiser.site_id is not None:
+            reach.append(self._security_by_site.get(raiser.site_id, []))
+        if Scope.ALL_SECURITY in scopes:
+            reach.extend(self._security_by_site.values())
+        unique: dict[str, Placement] = {}
+        for group in reach:
+            for placement in group:
+                unique[placement.workstation_id] = placement
+        return unique.values()
+
+
+async def current_version(session: AsyncSession) -> int | None:
+    """The store's topology version; None if its row is missing (then nothing is reused)."""
+    return await session.scalar(select(TopologyVersion.version).where(TopologyVersion.id == 1))
+
+
+async def refreshed(
+    session: AsyncSession, snapshot: RoutingSnapshot | None, version: int | None
+) -> RoutingSnapshot:
+    """``snapshot`` if it was loaded at ``version``, else a new one read in this transaction.
+
+    Read ``version`` first, in the same transaction: a change committed between
+    that read and the reload makes the new snapshot newer than its number, so the
+    next batch loads again. A snapshot older than its number can never happen.
+    """
+    if version is None:
+        log.warning("topology_version_missing", hint="run 'silent-alarm-dispatch migrate'")
+    elif snapshot is not None and snapshot.version == version:
+        return snapshot
+    return await load_snapshot(session, version)
+
+
+async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSnapshot:
+    """Reads the whole routing topology of every site (five statements)."""
+    placements = {
+        ws_id: Placement(ws_id, room_id, WorkstationRole(role), floor_id, building_id, site_id)
+        for ws_id, room_id, role, floor_id, building_id, site_id in await session.execute(
+            select(
+                Workstation.id,
+                Workstation.room_id,
+                Workstation.role,
+                Room.floor_id,
+                Floor.building_id,
+                Workstation.site_id,
+            )
+            .outerjoin(Room, Room.id == Workstation.room_id)
+            .outerjoin(Floor, Floor.id == Room.floor_id)
+            .where(Workstation.state != REVOKED)
+        )
+    }
+    rooms: dict[int, topology.PlacedRoom] = {}
+    room_sites: dict[int, int] = {}
+    for room_id, site_id, floor_id, x_m, y_m in await session.execute(
+        select(Room.id, Room.site_id, Room.floor_id, Room.x_m, Room.y_m)
+    ):
+        rooms[room_id] = topology.PlacedRoom(room_id, floor_id, x_m, y_m)
+        room_sites[room_id] = site_id
+    links: dict[int, set[int]] = defaultdict(set)
+    excludes: dict[int, set[int]] = defaultdict(set)
+    for room_id, neighbour_id, kind in await session.execute(
+        select(RoomNeighbour.room_id, RoomNeighbour.neighbour_id, RoomNeighbour.kind)
+    ):
+        if kind == LINK:
+            links[room_id].add(neighbour_id)
+        elif kind == EXCLUDE:
+            excludes[room_id].add(neighbour_id)
+    words = {
+        room_id: RoomWords(frozenset(links.get(room_id, ())), frozenset(excludes.get(room_id, ())))
+        for room_id in links.keys() | excludes.keys()
+    }
+    radii = {
+        site_id: radius
+        for site_id, radius in await session.execute(select(Site.id, Site.neighbour_radius_m))
+    }
+    log.info("routing_snapshot_loaded", version=version, workstations=len(placements))
+    return RoutingSnapshot(
+        version, placements, rooms, room_sites, words, radii, await saved_policies(session)
+    )

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from agent import instance
 from agent.config import AgentConfig
+from agent.drill import DrillControl
 from agent.feedback import STORED_DEADLINE, Feedback, View
 from agent.hotkey import HotkeyBackend, HotkeyUnavailable, start_hotkey
 from agent.i18n import text
@@ -43,6 +44,7 @@ class Bridge(QObject):
     notify = Signal(object)
     update = Signal(object)
     self_test_echo = Signal(object)
+    drill_refused = Signal(object)  # the RaiseAlarm the hub refused: no drill scheduled
     levels = Signal(object)  # the site's countdown and cancel window per level
 
 
@@ -72,6 +74,9 @@ class BridgeEvents(LinkEvents):
     def self_test_echo(self, notify: AlarmNotify) -> None:
         self._bridge.self_test_echo.emit(notify)
 
+    def drill_refused(self, alarm: RaiseAlarm, message: str) -> None:
+        self._bridge.drill_refused.emit(alarm)
+
 
 class AgentApp:
     """The running agent. Everything here runs on the Qt thread except raise_alarm."""
@@ -89,6 +94,10 @@ class AgentApp:
             outbox=self.outbox,
             events=BridgeEvents(self.bridge),
         )
+        self.drill = DrillControl(
+            language=config.language,
+            raise_alarm=lambda level, kind: self.link.raise_alarm(level, Trigger.TRAY, kind),
+        )
         self.tray = Tray(
             language=config.language,
             hotkey_level=config.hotkey_level,
@@ -99,6 +108,7 @@ class AgentApp:
             on_self_test=self.run_self_test,
             log_dir=config.log_dir,
             on_show_status=self.show_status,
+            on_drill=self.drill.raise_drill if config.drill_menu else None,
         )
         self.control = RaiseControl(
             language=config.language,
@@ -127,6 +137,8 @@ class AgentApp:
         self.bridge.levels.connect(self.control.set_levels)
         self.bridge.stored.connect(self.control.stored)
         self.bridge.update.connect(lambda u: self.control.updated(u.alarm_id, u.state))
+        self.bridge.stored.connect(self.drill.stored)
+        self.bridge.drill_refused.connect(self.drill.refused)
         # Self-test: the schedule is Qt-free (agent/selftest.py); one single-shot
         # timer wakes it exactly when it has something to do (no polling).
         self.self_test = SelfTest(
@@ -220,8 +232,8 @@ class AgentApp:
         self.outbox.close()
 
     def _queued(self, alarm: RaiseAlarm) -> None:
-        if alarm.kind is AlarmKind.SELF_TEST:
-            return  # the raiser's tray status is about real alarms only
+        if alarm.kind is not AlarmKind.ALARM:
+            return  # the raiser's tray status is about real alarms only (drills: agent/drill.py)
         self._render(self.feedback.raised(alarm.alarm_id, time.monotonic()))
         QTimer.singleShot(
             int(STORED_DEADLINE * 1000) + 50,

@@ -73,6 +73,7 @@ class AgentConfig(BaseModel):
     hotkey_danger: str = "ctrl+alt+shift+p"  # level 3; "" turns the second chord off
     tray_click: Literal["single", "double"] = "single"
     allow_quit: bool = False  # an employee must not switch protection off by accident
+    drill_menu: bool = True  # "Übungsalarm auslösen" in the tray menu (a policy may hide it)
     sound: bool = True
     language: Literal["de", "en"] = "de"
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))

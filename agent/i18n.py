@@ -116,7 +116,21 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "Stiller Alarm läuft nicht – nicht geschützt",
         "en": "Silent alarm is not running – not protected",
     },
-    "cli.no_drill": {
+    "menu.drill": {"de": "Übungsalarm auslösen", "en": "Raise drill alarm"},
+    "drill.title": {"de": "Stiller Alarm – Übungsalarm", "en": "Stiller Alarm – drill alarm"},
+    "drill.sending": {
+        "de": "ÜBUNG – Übungsalarm wird gesendet …",
+        "en": "DRILL – sending the drill alarm …",
+    },
+    "drill.stored": {
+        "de": "ÜBUNG – Übungsalarm angekommen. Kein Ernstfall.",
+        "en": "DRILL – drill alarm received. Not a real emergency.",
+    },
+    "drill.not_delivered": {
+        "de": "ÜBUNG – Übungsalarm noch nicht angekommen, wird weiter gesendet",
+        "en": "DRILL – drill alarm not received yet, still sending",
+    },
+    "drill.refused": {
         "de": "Keine Übung geplant – Übungsalarm nicht gesendet",
         "en": "No drill scheduled – drill alarm not sent",
     },

@@ -2,7 +2,8 @@
 
 Icon and tooltip are the raiser's only feedback. A click (or double-click, by
 config) raises the hotkey level; the menu offers level 3, "Selbsttest jetzt",
-the log folder, a read-only status window and, only if ``allow_quit``, quitting.
+the log folder, a read-only status window, only if ``allow_quit`` quitting and,
+set apart at the bottom unless the config hides it, "Übungsalarm auslösen".
 ``RaiseControl`` puts the site's countdown and cancel window (agent/countdown.py)
 between a press and the outbox.
 """
@@ -73,6 +74,7 @@ class Tray:
         on_self_test: Callable[[], object] | None = None,
         log_dir: Path | None = None,
         on_show_status: Callable[[], object] | None = None,
+        on_drill: Callable[[], object] | None = None,
     ) -> None:
         self._language = language
         self._hotkey_level = hotkey_level
@@ -120,6 +122,13 @@ class Tray:
             self.quit_action = QAction(text("menu.quit", language), self.menu)
             self.quit_action.triggered.connect(on_quit)
             self.menu.addAction(self.quit_action)
+        # A drill is never a click away from the real alarm: its own words, last.
+        self.drill_action: QAction | None = None
+        if on_drill is not None:
+            self.menu.addSeparator()
+            self.drill_action = QAction(text("menu.drill", language), self.menu)
+            self.drill_action.triggered.connect(lambda: on_drill())
+            self.menu.addAction(self.drill_action)
         self.icon.setContextMenu(self.menu)
         self.render(View(Status.IDLE, connected=False))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import ssl
 import threading
 import uuid
@@ -27,6 +28,7 @@ from agent.backoff import Backoff
 from agent.outbox import Outbox
 from shared.domain import AlarmKind, AlarmLevel, Answer, Trigger
 from shared.protocol import (
+    ALARM_WAITING_HEADER,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     AlarmNotify,
@@ -52,11 +54,26 @@ log = logging.getLogger(__name__)
 DEAD_AFTER_INTERVALS = 2
 """A hub silent for this many heartbeat intervals is treated as gone (a frozen hub too).
 
-The agent pings every interval and a live hub answers at once, so silence for
-two intervals means a hub that is frozen or cut off. With the default 5 s
-interval that is noticed within 10 s, which leaves room to reach the next hub
-within the 15 s failover target (three intervals would use all 15 s up).
+A live hub sends a WebSocket ping every interval (or, before Welcome.keepalive,
+answers the agent's ping message at once), so silence for two intervals means a
+hub that is frozen or cut off. With the default 5 s interval that is noticed
+within 10 s, which leaves room to reach the next hub within the 15 s failover
+target (three intervals would use all 15 s up).
 """
+
+
+class HeardConnection(ClientConnection):
+    """Notes when the hub last sent anything, its WebSocket pings included.
+
+    The library answers those pings itself and hands the application nothing,
+    so the watchdog looks at the bytes arriving instead.
+    """
+
+    last_rx = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = self.loop.time()
+        super().data_received(data)
 
 
 def ssl_context(url: str) -> ssl.SSLContext | None:
@@ -295,12 +312,18 @@ class Link:
         """One connection attempt and, if the hub welcomes us, the whole session."""
         welcomed = False
         self._went_silent = False
+        # A hub refusing handshakes in a restart storm still lets an alarm in.
+        waiting = (
+            {ALARM_WAITING_HEADER: "1"} if await asyncio.to_thread(self._alarm_waiting) else {}
+        )
         try:
             async with connect(
                 url,
+                additional_headers=waiting,
                 max_size=MAX_MESSAGE_BYTES,
                 compression=None,
-                ping_interval=None,  # our own Ping/Pong below also catches a frozen hub
+                ping_interval=None,  # the hub pings; _heartbeat watches that it does
+                create_connection=HeardConnection,
                 open_timeout=self._handshake_timeout,
                 close_timeout=1.0,
                 proxy=None,
@@ -361,7 +384,7 @@ class Link:
         )
         self._events.connected(welcome)
         helpers = [
-            asyncio.create_task(self._heartbeat(ws, welcome.heartbeat_interval)),
+            asyncio.create_task(self._heartbeat(ws, welcome)),
             asyncio.create_task(self._rescan_outbox()),
         ]
         try:
@@ -406,21 +429,29 @@ class Link:
         elif message is None:
             log.warning("ignored a message the protocol does not know")
 
-    async def _heartbeat(self, ws: ClientConnection, interval: float) -> None:
+    async def _heartbeat(self, ws: ClientConnection, welcome: Welcome) -> None:
+        """Drops a hub silent for two intervals; sends ping messages only to a hub that
+        does not ping itself (Welcome.keepalive "app": hubs before WebSocket pings)."""
         loop = asyncio.get_running_loop()
-        next_ping = loop.time() + interval
+        interval = welcome.heartbeat_interval
+        next_ping = loop.time() + interval if welcome.keepalive == "app" else math.inf
         while True:
-            dead_at = self._last_rx + DEAD_AFTER_INTERVALS * interval
+            dead_at = self._heard(ws) + DEAD_AFTER_INTERVALS * interval
             await asyncio.sleep(max(0.0, min(next_ping, dead_at) - loop.time()))
             now = loop.time()
-            if now >= self._last_rx + DEAD_AFTER_INTERVALS * interval:
-                log.warning("hub silent for %.1f s; dropping the connection", now - self._last_rx)
+            silent = now - self._heard(ws)
+            if silent >= DEAD_AFTER_INTERVALS * interval:
+                log.warning("hub silent for %.1f s; dropping the connection", silent)
                 self._went_silent = True
                 ws.transport.abort()
                 return
             if now >= next_ping:
                 next_ping = now + interval
                 await self._send(Ping())
+
+    def _heard(self, ws: ClientConnection) -> float:
+        """When the hub last sent anything: a message, or a WebSocket ping (HeardConnection)."""
+        return max(self._last_rx, getattr(ws, "last_rx", 0.0))
 
     async def _rescan_outbox(self) -> None:
         # The trigger command writes into the same outbox from another process.

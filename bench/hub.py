@@ -173,6 +173,7 @@ class Run:
             agent_pings=not args.no_agent_pings,
             receipts=not args.no_receipts,
             first_connect_concurrency=args.connect_concurrency,
+            alarm_waiting=frozenset(topo.raisers),
         )
         await self.fleet.start()
         own = len(topo.raisers) + len(topo.measured)

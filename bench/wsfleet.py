@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from bench.fleet import Backoff, Recorder
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import (
+    ALARM_WAITING_HEADER,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     Hello,
@@ -27,6 +28,7 @@ from shared.protocol import (
 )
 
 HANDSHAKE_TIMEOUT = 10.0  # the agent's default open/handshake timeout
+URGENT_RETRY_CAP = 2.0  # agent/link.py: retries while a real alarm waits in the outbox
 PING_TICK = 0.1
 
 
@@ -37,6 +39,7 @@ class _Agent:
     index: int
     ws: ClientConnection | None = None
     seen: set[str] | None = None
+    app_pings: bool = True
 
 
 class WsFleet:
@@ -51,6 +54,7 @@ class WsFleet:
         agent_pings: bool = True,
         receipts: bool = True,
         first_connect_concurrency: int = 100,
+        alarm_waiting: frozenset[str] = frozenset(),
     ) -> None:
         self.url = url
         self.heartbeat = heartbeat
@@ -60,6 +64,9 @@ class WsFleet:
         self.agents = [_Agent(w, t, i) for i, (w, t) in enumerate(agents)]
         self.by_id = {a.ws_id: a for a in self.agents}
         self._gate = asyncio.Semaphore(first_connect_concurrency)
+        # Raisers reconnect as the agent does with an alarm in its outbox: with the
+        # header the hub's admission control lets through, retries at most 2 s apart.
+        self.alarm_waiting = alarm_waiting
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -124,8 +131,11 @@ class WsFleet:
                     ws.transport.abort()
             if self._stopping.is_set():
                 return
+            delay = backoff.next_delay()
+            if agent.ws_id in self.alarm_waiting:
+                delay = min(delay, URGENT_RETRY_CAP)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff.next_delay())
+                await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _open(self, agent: _Agent) -> ClientConnection:
         ws = await connect(
@@ -136,6 +146,9 @@ class WsFleet:
             open_timeout=HANDSHAKE_TIMEOUT,
             close_timeout=1.0,
             proxy=None,
+            additional_headers={ALARM_WAITING_HEADER: "1"}
+            if agent.ws_id in self.alarm_waiting
+            else None,
         )
         try:
             hello = Hello(
@@ -146,8 +159,11 @@ class WsFleet:
             )
             await ws.send(encode(hello))
             raw = await asyncio.wait_for(ws.recv(), HANDSHAKE_TIMEOUT)
-            if json.loads(raw).get("type") != "welcome":
+            welcome = json.loads(raw)
+            if welcome.get("type") != "welcome":
                 raise InvalidHandshake(f"expected welcome, got {str(raw)[:80]}")
+            # As agent/link.py: ping messages only to a hub that does not ping itself.
+            agent.app_pings = welcome.get("keepalive", "app") == "app"
         except BaseException:
             ws.transport.abort()
             raise
@@ -198,7 +214,7 @@ class WsFleet:
             text = encode(Ping())
             for agent in self.agents[tick % slots :: slots]:
                 ws = agent.ws
-                if ws is not None:
+                if ws is not None and agent.app_pings:
                     with contextlib.suppress(ConnectionClosed):
                         await ws.send(text)
             tick += 1

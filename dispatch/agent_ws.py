@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import structlog
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dispatch import __version__
+from dispatch.admission import HandshakeGate
 from dispatch.alarms import AlarmError, AlarmStore
 from dispatch.directory import Directory
 from dispatch.hub import Hub
@@ -16,6 +18,7 @@ from dispatch.ratelimit import MessageLimiter
 from dispatch.settings import Settings
 from dispatch.wire import ProtocolViolation, receive_message
 from shared.protocol import (
+    ALARM_WAITING_HEADER,
     PROTOCOL_VERSION,
     CancelAlarm,
     CloseCode,
@@ -37,16 +40,45 @@ log = structlog.get_logger(__name__)
 
 async def agent_endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
+    gate: HandshakeGate = state.handshake_gate
+    if not gate.enter(alarm_waiting=websocket.headers.get(ALARM_WAITING_HEADER) == "1"):
+        # Before the upgrade, so it costs almost nothing; the agent's backoff retries.
+        await websocket.send_denial_response(
+            PlainTextResponse(
+                "busy: too many agents connecting at once; retry", 503, headers={"Retry-After": "1"}
+            )
+        )
+        return
+    try:
+        peer = await _admit(websocket, state.settings, state.directory, state.hub)
+    finally:
+        gate.leave()
+    if peer is not None:
+        await _serve(peer, state.hub, MessageLimiter())
+
+
+async def _admit(
+    websocket: WebSocket, settings: Settings, directory: Directory, hub: Hub
+) -> AgentPeer | None:
+    """Upgrade, hello, welcome, then the replay of open alarms: the part a storm queues for."""
     await websocket.accept()
     try:
-        peer = await _handshake(websocket, state.settings, state.directory, state.hub.alarms)
+        peer = await _handshake(websocket, settings, directory, hub.alarms)
     except ProtocolViolation as violation:
         log.info("agent_refused", code=violation.code, reason=violation.reason)
         await websocket.close(violation.code, violation.reason)
-        return
+        return None
     except WebSocketDisconnect:
-        return
-    await _serve(peer, state.hub, MessageLimiter())
+        return None
+    peer.start()
+    try:
+        await hub.agent_joined(peer)
+    except BaseException:
+        # Registered but never served: unregister, or the PC would count as online forever.
+        hub.agent_left(peer)
+        await peer.close(CloseCode.INTERNAL_ERROR, "hub error; reconnect")
+        raise
+    return peer
 
 
 async def _handshake(
@@ -81,21 +113,21 @@ async def _handshake(
             heartbeat_interval=settings.heartbeat_interval,
             workstation=WorkstationInfo(workstation_id=workstation.id, room=workstation.room),
             levels=await alarms.level_settings(workstation.site_id),
+            keepalive="websocket",  # dispatch/cli.py: uvicorn pings and times out agents
         )
     )
     return peer
 
 
 async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
-    peer.start()
-    await hub.agent_joined(peer)
     code: int = CloseCode.NORMAL
     reason = ""
     try:
         while not peer.closed:
             message = await receive_message(peer.websocket, agent_to_hub)
             peer.heard()
-            if not limiter.allow(message):
+            answers_hub = isinstance(message, Receipt) and peer.confirms(message.alarm_id)
+            if not answers_hub and not limiter.allow(message):
                 raise ProtocolViolation(
                     "too many messages; alarms are never limited", CloseCode.RATE_LIMITED
                 )

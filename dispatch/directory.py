@@ -26,6 +26,7 @@ from dispatch.auth import (
     token_matches,
     verify_password,
 )
+from dispatch.coalesce import Coalescer
 from dispatch.database import Database
 from dispatch.models import (
     Building,
@@ -122,6 +123,7 @@ async def room_refs(session: AsyncSession, room_ids: Iterable[int]) -> dict[int,
 class Directory:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._credentials = Coalescer(self._load_credentials, name="workstation-credentials")
 
     # --- set-up (CLI, demo, later the admin API) ---------------------------
 
@@ -257,21 +259,44 @@ class Directory:
     async def authenticate_workstation(
         self, workstation_id: str, token: str
     ) -> WorkstationView | None:
+        """The workstation if the token is its own and it is not revoked.
+
+        Lookups that arrive together (a reconnect storm) share one read.
+        """
+        found = await self._credentials.get(workstation_id)
+        if found is None:
+            return None
+        token_hash, view = found
+        return view if token_matches(token_hash, token) else None
+
+    async def _load_credentials(
+        self, workstation_ids: list[str]
+    ) -> dict[str, tuple[str, WorkstationView]]:
         async with self._db.read() as session:
-            ws = await session.get(Workstation, workstation_id)
-            if ws is None or ws.state == REVOKED or not token_matches(ws.token_hash, token):
-                return None
-            refs = await room_refs(session, [ws.room_id] if ws.room_id is not None else [])
-        return WorkstationView(
-            id=ws.id,
-            site_id=ws.site_id,
-            role=WorkstationRole(ws.role),
-            display_name=ws.display_name,
-            room_id=ws.room_id,
-            room=refs.get(ws.room_id) if ws.room_id is not None else None,
-            self_test_at=ws.self_test_at,
-            self_test_ok=ws.self_test_ok,
-        )
+            rows = list(
+                await session.scalars(
+                    select(Workstation).where(
+                        Workstation.id.in_(workstation_ids), Workstation.state != REVOKED
+                    )
+                )
+            )
+            refs = await room_refs(session, [ws.room_id for ws in rows if ws.room_id is not None])
+        return {
+            ws.id: (
+                ws.token_hash,
+                WorkstationView(
+                    id=ws.id,
+                    site_id=ws.site_id,
+                    role=WorkstationRole(ws.role),
+                    display_name=ws.display_name,
+                    room_id=ws.room_id,
+                    room=refs.get(ws.room_id) if ws.room_id is not None else None,
+                    self_test_at=ws.self_test_at,
+                    self_test_ok=ws.self_test_ok,
+                ),
+            )
+            for ws in rows
+        }
 
     async def record_seen(self, seen: dict[str, tuple[datetime, str]]) -> set[str]:
         """Last contact and agent version of many workstations in one transaction.

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from dispatch import views
 from dispatch.alarms import AlarmError, AlarmRecord, AlarmStore, SelfTestResult
 from dispatch.bus import Bus, BusEvent, EventType, LocalBus
+from dispatch.coalesce import Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
 from shared.domain import AlarmKind
@@ -37,8 +38,11 @@ from shared.protocol import (
 log = structlog.get_logger(__name__)
 
 MISSED_HEARTBEATS = 2.5
-"""A peer silent this many intervals is gone. Checked every half interval, a lost agent
-is noticed within three intervals of its last sign of life (15 s at the production 5 s)."""
+"""A console silent this many intervals is gone. Checked every half interval, it is
+noticed within three intervals of its last sign of life (15 s at the production 5 s)."""
+PONG_WAIT_INTERVALS = 1.5
+"""Agents: the WebSocket layer pings every interval and closes a peer whose pong is this
+many intervals late, 2.5 intervals after its last sign of life (dispatch/cli.py)."""
 ESCALATION_CHECK_INTERVAL = 1.0
 RECEIPT_BATCH_WINDOW = 0.02
 """Seconds receipts are gathered before one commit writes them all."""
@@ -68,6 +72,8 @@ class Hub:
         self._revoked_checked_at = utc_now()
         # Last self-test per workstation, for the coverage board's live updates.
         self._self_tests: dict[str, tuple[datetime | None, bool | None]] = {}
+        # Agents reconnecting together (a restart storm) share one replay read.
+        self._replays = Coalescer(self.alarms.open_alarms_for_many, name="replays")
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -126,10 +132,11 @@ class Hub:
         if first:
             self._workstation_changed(workstation.id)
         replay: list[BaseModel] = []
-        for record in await self.alarms.open_alarms_for(peer.workstation.id):
+        for record in await self._replays.get(workstation.id) or []:
             recipient = record.recipient(peer.workstation.id)
             if recipient is not None:
                 replay.append(views.notify(record, recipient))
+                peer.sent_alarm(record.id)
             if (
                 record.workstation_id == peer.workstation.id
                 and record.kind is not AlarmKind.SELF_TEST
@@ -163,12 +170,14 @@ class Hub:
         """The snapshot first, then changes made while it was read (as for agents)."""
         peer.hold()
         self._consoles.add(peer)
+        log.info("console_connected", operator=peer.operator.username)
         records = await self.alarms.open_alarms()
         visible = [r for r in records if views.console_may_see(peer.operator, r)]
         peer.release(AlarmSnapshot(alarms=[views.console_alarm(r) for r in visible]))
 
     def console_left(self, peer: ConsolePeer) -> None:
         self._consoles.discard(peer)
+        log.info("console_disconnected", operator=peer.operator.username)
 
     # --- the alarm path -----------------------------------------------------
 
@@ -446,6 +455,7 @@ class Hub:
         for ws, index in deliveries:
             for p in self._agents.get(ws, ()):
                 p.send(popups[index])  # not connected: sent on reconnect, shown as undelivered
+                p.sent_alarm(alarm_id)
 
     def _to_consoles(self, record: AlarmRecord) -> None:
         if not self._consoles or record.kind is AlarmKind.SELF_TEST:
@@ -483,17 +493,20 @@ class Hub:
             self._fan_out(record, missing)
 
     async def supervise(self) -> None:
-        """Closes peers silent for 2.5 intervals (half-open sockets, frozen PCs).
+        """Closes consoles silent for 2.5 intervals; re-checks sessions, revocations, self-tests.
 
-        Agents and consoles ping the hub every interval and the hub answers, so a
-        live peer is never silent; the hub pings only those that have gone quiet,
-        which halves the heartbeat traffic of thousands of idle agents.
+        Agents are supervised below the application: the WebSocket layer pings each
+        one every interval and closes it when the pong is 1.5 intervals late (a lost,
+        frozen or half-open agent), which reaches the hub as a disconnect. Pinging
+        ten thousand agents through the application cost a quarter of a core.
+        Consoles ping the hub every interval and the hub answers; the hub pings
+        only consoles that have gone quiet.
         """
         now = time.monotonic()
         lost = now - MISSED_HEARTBEATS * self.heartbeat_interval
         quiet = now - self.heartbeat_interval
         ping = encode(Ping())
-        for peer in [*self._all_agents(), *self._consoles]:
+        for peer in list(self._consoles):
             if peer.last_heard < lost:
                 log.warning("peer_heartbeat_lost", peer=peer.label)
                 await peer.close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")

@@ -37,3 +37,29 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level)
     # Access lines add nothing the hub's own events don't say.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").addFilter(_per_connection_noise)
+
+
+PER_CONNECTION_LINES = frozenset(
+    {
+        '%s - "WebSocket %s" [accepted]',
+        '%s - "WebSocket %s" %d',
+        '%s - "WebSocket %s" 403',
+        "connection open",
+        "connection closed",
+        "connection rejected (%d %s)",
+        # uvicorn says this of a WebSocket denial response (our 503 in a restart
+        # storm, dispatch/admission.py) although the response went out.
+        "ASGI callable returned without completing handshake.",
+    }
+)
+
+
+def _per_connection_noise(record: logging.LogRecord) -> bool:
+    """uvicorn's and websockets' lines for every WebSocket opened or refused.
+
+    The hub logs its own events for these (agent_connected, agent_refused,
+    handshakes_refused as a count); ten thousand agents reconnecting would
+    otherwise write tens of thousands of lines and slow every handshake.
+    """
+    return record.msg not in PER_CONNECTION_LINES

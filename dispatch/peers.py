@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 
 import structlog
 from pydantic import BaseModel
@@ -98,6 +99,19 @@ class AgentPeer(Peer):
         self.workstation = workstation
         self.user = user
         self.agent_version = version
+        # Alarms sent to this agent and not yet confirmed: their receipts answer the
+        # hub and are never rate-limited (a guard's PC confirms hundreds in a burst).
+        self._awaiting_receipt: set[uuid.UUID] = set()
+
+    def sent_alarm(self, alarm_id: uuid.UUID) -> None:
+        self._awaiting_receipt.add(alarm_id)
+
+    def confirms(self, alarm_id: uuid.UUID) -> bool:
+        """True once for a receipt of an alarm the hub sent here."""
+        if alarm_id in self._awaiting_receipt:
+            self._awaiting_receipt.discard(alarm_id)
+            return True
+        return False
 
     @property
     def display_name(self) -> str:

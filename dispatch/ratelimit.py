@@ -36,8 +36,9 @@ class TokenBucket:
 class MessageLimiter:
     """100 messages a second and 1,200 a minute besides alarms, per connection.
 
-    Generous for a replay after a reconnect (one receipt per open alarm), tight
-    for a flood.
+    Receipts for alarms the hub sent are not counted either (dispatch/agent_ws.py,
+    AgentPeer.confirms): a guard's PC confirms every alarm of a burst. Tight for a
+    flood of anything else.
     """
 
     def __init__(self) -> None:

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     handshake_timeout: float = Field(
         default=10.0, gt=0, description="Seconds an agent has to send its hello."
     )
+    max_handshakes: int = Field(
+        default=64,
+        gt=0,
+        description="Agent handshakes worked on at once; more are refused with 503 and retry "
+        "after their backoff (a restart storm). An agent with an alarm waiting is always let in.",
+    )
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Browser origins allowed on the console WebSocket besides the hub's own.",

@@ -33,6 +33,10 @@ PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 """Larger frames are closed with 1009 by the WebSocket layer before parsing."""
 
+ALARM_WAITING_HEADER = "X-Silent-Alarm-Waiting"
+"""Sent as "1" on the upgrade request by an agent with an alarm in its outbox: the hub lets
+it in even while it refuses other handshakes (dispatch/admission.py)."""
+
 
 class CloseCode(IntEnum):
     """WebSocket close codes the hub uses; the close reason says why in words."""
@@ -64,6 +68,16 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"
 
 
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+"""Every model: no unknown fields, immutable, and built on first use.
+
+``defer_build`` keeps a process from building validators it never uses: the
+agent needs only its own channel and never builds the console's models
+(~50 ms less start-up). The hub builds all of them at start
+(:func:`build_all`), so its first alarm does not pay for them.
+"""
+
+
 def new_message_id() -> str:
     return uuid.uuid4().hex
 
@@ -73,7 +87,7 @@ def utc_now() -> datetime:
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     id: str = Field(default_factory=new_message_id, min_length=1, max_length=64)
 
@@ -88,7 +102,7 @@ class _Reply(_Message):
 class RoomRef(BaseModel):
     """Where help is needed, as the hub's own mapping says (never the agent's claim)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     number: str
     name: str
@@ -99,7 +113,7 @@ class RoomRef(BaseModel):
 
 
 class Responder(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     name: str
     room: str | None = None
@@ -109,7 +123,7 @@ class Responder(BaseModel):
 class LevelSettings(BaseModel):
     """What the agent needs to know of its site's policy for one level."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     level: AlarmLevel
     countdown_s: int = Field(default=0, ge=0, le=10)  # 0: send at once (the default)
@@ -119,6 +133,9 @@ class LevelSettings(BaseModel):
 class IncidentReport(BaseModel):
     """Written by the operator who resolves a real alarm; feeds the statistics."""
 
+    # Built at import, not deferred: it is also a REST request body, and FastAPI
+    # builds its adapter at route creation inside a warnings filter that a later
+    # build would miss (UnsupportedFieldAttributeWarning for the body's alias).
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     assessed_level: AlarmLevel  # the Aachener level as assessed afterwards
@@ -130,7 +147,7 @@ class IncidentReport(BaseModel):
 
 
 class WorkstationInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     workstation_id: str
     room: RoomRef | None  # None while an admin has not assigned a room
@@ -139,7 +156,7 @@ class WorkstationInfo(BaseModel):
 class ConsoleAlarm(BaseModel):
     """One alarm as the guards' console shows it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     alarm_id: uuid.UUID
     level: AlarmLevel
@@ -168,7 +185,7 @@ class ConsoleAlarm(BaseModel):
 class WorkstationStatus(BaseModel):
     """One row of the coverage board: is this PC protected right now?"""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     workstation_id: str
     online: bool
@@ -253,6 +270,11 @@ class Welcome(_Reply):
     heartbeat_interval: float = Field(gt=0)  # seconds between pings each way
     workstation: WorkstationInfo
     levels: list[LevelSettings] = Field(default_factory=list)  # the site's policy, per level
+    # "websocket": the hub sends WebSocket ping frames every heartbeat_interval and
+    # closes a peer whose pong is late; the agent sends no ping messages and treats
+    # 2.5 intervals without any frame as a lost hub. "app": ping/pong messages both
+    # ways (hubs before this field).
+    keepalive: Literal["app", "websocket"] = "app"
 
 
 class AlarmStored(_Reply):
@@ -349,10 +371,11 @@ HubToConsole = Annotated[
     Field(discriminator="type"),
 ]
 
-agent_to_hub: TypeAdapter[AgentToHub] = TypeAdapter(AgentToHub)
-hub_to_agent: TypeAdapter[HubToAgent] = TypeAdapter(HubToAgent)
-console_to_hub: TypeAdapter[ConsoleToHub] = TypeAdapter(ConsoleToHub)
-hub_to_console: TypeAdapter[HubToConsole] = TypeAdapter(HubToConsole)
+_DEFERRED = ConfigDict(defer_build=True)  # each channel's validator is built on first use
+agent_to_hub: TypeAdapter[AgentToHub] = TypeAdapter(AgentToHub, config=_DEFERRED)
+hub_to_agent: TypeAdapter[HubToAgent] = TypeAdapter(HubToAgent, config=_DEFERRED)
+console_to_hub: TypeAdapter[ConsoleToHub] = TypeAdapter(ConsoleToHub, config=_DEFERRED)
+hub_to_console: TypeAdapter[HubToConsole] = TypeAdapter(HubToConsole, config=_DEFERRED)
 
 CHANNELS: dict[str, TypeAdapter[Any]] = {
     "agent_to_hub": agent_to_hub,
@@ -365,3 +388,24 @@ CHANNELS: dict[str, TypeAdapter[Any]] = {
 def encode(message: BaseModel) -> str:
     """The wire form of one message."""
     return message.model_dump_json(exclude_none=False)
+
+
+def models() -> list[type[BaseModel]]:
+    """Every model of the protocol, both channels, values and messages."""
+    return [
+        value
+        for value in globals().values()
+        if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel
+    ]
+
+
+def build_all() -> None:
+    """Build every validator and serializer now; the hub calls this at start.
+
+    Without it the first message of each type would pay for its build (a few
+    milliseconds each) on the alarm path.
+    """
+    for model in models():
+        model.model_rebuild()  # a no-op for a model already built
+    for adapter in CHANNELS.values():
+        adapter.rebuild()

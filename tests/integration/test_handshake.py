@@ -16,6 +16,7 @@ from shared.protocol import (
     CloseCode,
     Hello,
     Ping,
+    Welcome,
     encode,
 )
 from tests.integration.conftest import Connect, query
@@ -73,13 +74,35 @@ async def test_silence_after_connect_closes_with_handshake_timeout(demo_hub: Run
     assert code == CloseCode.HANDSHAKE_TIMEOUT
 
 
-async def test_silent_agent_is_closed_after_three_missed_heartbeats(
+async def test_frozen_agent_is_closed_within_two_and_a_half_intervals(
     demo_hub: RunningHub,
 ) -> None:
+    """The hub's WebSocket pings go unanswered: a frozen PC or a half-open connection."""
     token = demo_hub.agent_config("pc-1-01")["token"]
-    # Never answers the hub's pings: like a frozen PC or a half-open connection.
-    code, _ = await closed_with(demo_hub.agent_ws_url, hello("pc-1-01", token))
-    assert code == CloseCode.HEARTBEAT_TIMEOUT
+    async with websockets.connect(demo_hub.agent_ws_url) as ws:
+        await ws.send(hello("pc-1-01", token))
+        welcome = Welcome.model_validate_json(await ws.recv())
+        assert welcome.keepalive == "websocket"
+        frozen_at = asyncio.get_running_loop().time()
+        ws.transport.pause_reading()  # reads nothing more, so answers no ping
+        loop = asyncio.get_running_loop()
+        deadline = frozen_at + 3 * welcome.heartbeat_interval + 2
+        while '"workstation": "pc-1-01", "event": "agent_disconnected"' not in demo_hub.log():
+            assert loop.time() < deadline, "the frozen agent is still connected"
+            await asyncio.sleep(0.05)
+        # Last pong at most one interval before freezing, closed 1.5 intervals after
+        # the next ping: 2.5 intervals, plus the round trip of the log.
+        assert loop.time() - frozen_at < 2.5 * welcome.heartbeat_interval + 1
+
+
+async def test_idle_agent_that_answers_pings_stays_connected(demo_hub: RunningHub) -> None:
+    """An agent sends nothing while idle; its WebSocket library answers the pings."""
+    token = demo_hub.agent_config("pc-1-01")["token"]
+    async with websockets.connect(demo_hub.agent_ws_url, ping_interval=None) as ws:
+        await ws.send(hello("pc-1-01", token))
+        welcome = Welcome.model_validate_json(await ws.recv())
+        with pytest.raises(TimeoutError):  # nothing, and no close, for four intervals
+            await asyncio.wait_for(ws.recv(), 4 * welcome.heartbeat_interval)
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 from shared.domain import AlarmLevel
-from shared.protocol import AlarmStored, CloseCode, Ping, encode
-from tests.integration.conftest import Connect, query
+from shared.protocol import AlarmNotify, AlarmStored, CloseCode, Ping, Pong, Receipt, encode
+from tests.integration.conftest import Connect, eventually, query
 from tests.support.hub import RunningHub
 from tests.support.wsclient import wait_closed
 
@@ -26,3 +28,31 @@ async def test_a_burst_of_alarms_far_above_the_limit_is_stored_in_full(
     stored = {(await raiser.expect(AlarmStored, timeout=30)).alarm_id for _ in sent}
     assert stored == {message.alarm_id for message in sent}
     assert query(demo_hub, "SELECT count(*) FROM alarms") == [(250,)]
+
+
+async def test_a_guard_confirming_a_burst_of_alarms_is_never_limited(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    """300 alarms, 300 receipts as fast as they come: all answers to what the hub sent."""
+    raiser, guard = await agent("pc-1-01"), await agent("pc-e-01")
+    sent = [await raiser.raise_alarm(AlarmLevel.SUPPORT) for _ in range(300)]
+    for _ in sent:
+        notify = await guard.expect(AlarmNotify, timeout=30)
+        await guard.send(Receipt(alarm_id=notify.alarm_id))
+    await eventually(
+        demo_hub,
+        "SELECT count(*) FROM alarm_recipients WHERE workstation_id = 'pc-e-01'"
+        " AND received_at IS NOT NULL",
+        expect=[(300,)],
+        timeout=10,
+    )
+    await guard.send(Ping())
+    await guard.expect(Pong)  # still connected: nothing counted against its limit
+
+
+async def test_receipts_for_alarms_never_sent_still_count(agent: Connect) -> None:
+    flooder = await agent("pc-1-03")
+    for _ in range(300):
+        await flooder.send(Receipt(alarm_id=uuid.uuid4()))
+    code, _ = await wait_closed(flooder.connection)
+    assert code == CloseCode.RATE_LIMITED

@@ -1,4 +1,8 @@
-"""The hub's supervision round: when a silent peer counts as lost (GOALS: noticed within 15 s)."""
+"""The hub's supervision round: when a silent console counts as lost (noticed within 15 s).
+
+Agents are supervised by WebSocket pings below the application; that is tested
+against the real hub in tests/integration/test_handshake.py.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ INTERVAL = 5.0  # the production heartbeat
 
 
 class SilentPeer:
-    """Stands in for a connected agent whose last frame came ``silent_s`` ago."""
+    """Stands in for a connected peer whose last frame came ``silent_s`` ago."""
 
     def __init__(self, silent_s: float) -> None:
         self.label = f"silent {silent_s} s"
@@ -30,10 +34,11 @@ class SilentPeer:
         self.closed_with, self.closed = code, True
 
 
-async def test_a_peer_silent_for_two_and_a_half_intervals_is_closed(db: Database) -> None:
+async def test_a_console_silent_for_two_and_a_half_intervals_is_closed(db: Database) -> None:
     hub = Hub(AlarmStore(db), Directory(db), heartbeat_interval=INTERVAL, redeliver_interval=2)
     lost, late, live = SilentPeer(2.6 * INTERVAL), SilentPeer(1.5 * INTERVAL), SilentPeer(0.1)
-    hub._agents.update({"lost": {lost}, "late": {late}, "live": {live}})  # type: ignore[dict-item]
+    hub._consoles.update({lost, late, live})  # type: ignore[arg-type]
+    hub._recheck_consoles = _sessions_valid  # type: ignore[method-assign]
 
     await hub.supervise()
 
@@ -41,5 +46,20 @@ async def test_a_peer_silent_for_two_and_a_half_intervals_is_closed(db: Database
     # closed at most three intervals after its last frame: 15 s at the production 5 s.
     assert lost.closed_with == CloseCode.HEARTBEAT_TIMEOUT
     assert late.closed_with is None
-    assert late.sent  # gone quiet: pinged, so a live agent answers before it counts as lost
+    assert late.sent  # gone quiet: pinged, so a live console answers before it counts as lost
     assert (live.closed_with, live.sent) == (None, [])
+
+
+async def test_agents_are_left_to_the_websocket_pings(db: Database) -> None:
+    """Their frames do not pass the application, so silence there means nothing."""
+    hub = Hub(AlarmStore(db), Directory(db), heartbeat_interval=INTERVAL, redeliver_interval=2)
+    idle = SilentPeer(10 * INTERVAL)
+    hub._agents["idle"] = {idle}  # type: ignore[arg-type]
+
+    await hub.supervise()
+
+    assert (idle.closed_with, idle.sent) == (None, [])
+
+
+async def _sessions_valid(now: float) -> None:
+    """The session re-check reads operators from the store; these stand-ins have none."""

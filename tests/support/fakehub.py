@@ -45,11 +45,16 @@ class FakeHub:
         heartbeat_interval: float = 5.0,
         refuse: tuple[int, str] | None = None,
         send_pings: bool = False,
+        ws_keepalive: bool = False,
         port: int = 0,
     ) -> None:
         self.heartbeat_interval = heartbeat_interval
         self.refuse = refuse
         self.send_pings = send_pings
+        # As the real hub: WebSocket ping frames instead of ping messages, and the
+        # welcome says so (Welcome.keepalive); pongs answered are counted.
+        self.ws_keepalive = ws_keepalive
+        self.pongs = 0
         self.frozen = False  # when True the hub reads but never answers (a hung process)
         self.store = True
         # As the real hub does: a stored self-test is echoed to the same agent only.
@@ -138,11 +143,12 @@ class FakeHub:
             hub_version="fake",
             heartbeat_interval=self.heartbeat_interval,
             workstation=WorkstationInfo(workstation_id=hello.workstation_id, room=ROOM),
+            keepalive="websocket" if self.ws_keepalive else "app",
         )
-        await ws.send(encode(welcome))
-        self._clients.add(ws)
+        self._clients.add(ws)  # before the welcome: a test may count clients once welcomed
         pinger = asyncio.create_task(self._pinger(ws)) if self.send_pings else None
         try:
+            await ws.send(encode(welcome))
             async for raw in ws:
                 message = agent_to_hub.validate_json(raw)
                 self._record(message)
@@ -172,8 +178,24 @@ class FakeHub:
     async def _pinger(self, ws: ServerConnection) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
-            if not self.frozen:
+            if self.frozen:
+                continue
+            if self.ws_keepalive:
+                await asyncio.wait_for(await ws.ping(), self.heartbeat_interval)
+                with self._cond:
+                    self.pongs += 1
+                    self._cond.notify_all()
+            else:
                 await ws.send(encode(Ping()))
+
+    def wait_for_pongs(self, count: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.pongs < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.pongs} pongs, not {count}")
+                self._cond.wait(left)
 
 
 def _echo(alarm: RaiseAlarm) -> AlarmNotify:

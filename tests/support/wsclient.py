@@ -93,10 +93,18 @@ class AgentClient:
 
 
 async def connect_agent(
-    ws_url: str, workstation_id: str, token: str, user: str | None = None
+    ws_url: str,
+    workstation_id: str,
+    token: str,
+    user: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> AgentClient:
     connection = await websockets.connect(
-        ws_url, max_size=MAX_MESSAGE_BYTES, compression=None, open_timeout=5
+        ws_url,
+        max_size=MAX_MESSAGE_BYTES,
+        compression=None,
+        open_timeout=5,
+        additional_headers=headers,
     )
     await connection.send(
         encode(

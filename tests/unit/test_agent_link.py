@@ -245,6 +245,35 @@ def test_frozen_hub_is_noticed_within_two_intervals_and_reconnected(
         events.wait("connected", count=2)
 
 
+def test_a_hub_that_pings_itself_gets_pongs_and_no_ping_messages(
+    make_link: LinkFactory,
+) -> None:
+    with fake_hub(heartbeat_interval=0.05, send_pings=True, ws_keepalive=True) as hub:
+        _, events = make_link(hub.url)
+        events.wait("connected")
+        hub.wait_for_pongs(5)  # answered by the WebSocket library, five intervals long
+        assert hub.count(Ping) == 0
+        assert [name for name, _ in events.events].count("disconnected") == 0  # pings count
+
+
+def test_frozen_hub_that_pinged_itself_is_noticed_within_two_intervals(
+    make_link: LinkFactory,
+) -> None:
+    interval = 0.2
+    with fake_hub(heartbeat_interval=interval, send_pings=True, ws_keepalive=True) as hub:
+        _, events = make_link(hub.url)
+        events.wait("connected")
+        hub.wait_for_pongs(1)
+        hub.frozen = True  # stops pinging, as a hung hub process would
+        frozen_at = time.monotonic()
+        events.wait("disconnected", timeout=5 * interval + 1.0)
+        noticed_after = time.monotonic() - frozen_at
+        assert noticed_after >= 0.9 * interval  # the last ping came at most then
+        assert noticed_after <= DEAD_AFTER_INTERVALS * interval + 0.3
+        hub.frozen = False
+        events.wait("connected", count=2)
+
+
 def test_notify_update_receipt_and_answer(make_link: LinkFactory) -> None:
     with fake_hub() as hub:
         link, events = make_link(hub.url)

@@ -1,0 +1,67 @@
+"""Many concurrent lookups by key answered by one batched load (a reconnect storm's reads).
+
+While one load runs, new keys queue up; the next load takes all of them at
+once. Alone, a lookup costs one load as before; under a storm of thousands
+of handshakes, a few dozen loads serve them all, instead of thousands of
+reads queued one by one on the database's single thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Coalescer(Generic[K, V]):
+    def __init__(
+        self,
+        load: Callable[[list[K]], Awaitable[Mapping[K, V]]],
+        *,
+        name: str,
+        max_batch: int = 500,
+    ) -> None:
+        self._load = load
+        self._name = name
+        self._max_batch = max_batch  # bounds the statement's IN list
+        self._waiting: dict[K, list[asyncio.Future[V | None]]] = {}
+        self._loader: asyncio.Task[None] | None = None
+
+    async def get(self, key: K) -> V | None:
+        """The loaded value for ``key``, or None if the load did not return one."""
+        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        if self._loader is None:
+            self._loader = asyncio.create_task(self._drain(), name=self._name)
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                keys = list(self._waiting)[: self._max_batch]
+                batch = {key: self._waiting.pop(key) for key in keys}
+                try:
+                    found = await self._load(keys)
+                except BaseException as failed:  # every waiter hears of it; none hangs
+                    if not isinstance(failed, Exception):
+                        self._waiting.update(batch)  # cancelled: the finally cancels them
+                        raise
+                    for futures in batch.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(failed)
+                    continue
+                for key, futures in batch.items():
+                    for future in futures:
+                        if not future.done():  # a waiter may have been cancelled
+                            future.set_result(found.get(key))
+        finally:
+            self._loader = None
+            # Cancelled (the hub stops): nobody may wait for an answer that never comes.
+            for futures in self._waiting.values():
+                for future in futures:
+                    future.cancel()
+            self._waiting.clear()

@@ -1,0 +1,68 @@
+"""Lookups that arrive while a load runs share the next load; failures reach every waiter."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dispatch.coalesce import Coalescer
+
+
+class Loads:
+    """A loader that records its batches and waits for the test to let each one finish."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.release = asyncio.Event()
+        self.fail = fail
+
+    async def __call__(self, keys: list[str]) -> dict[str, str]:
+        self.batches.append(keys)
+        await self.release.wait()
+        if self.fail:
+            raise RuntimeError("database gone")
+        return {key: key.upper() for key in keys if key != "missing"}
+
+
+async def test_keys_asked_during_a_load_share_the_next_one() -> None:
+    loads = Loads()
+    coalescer = Coalescer(loads, name="test")
+    first = asyncio.create_task(coalescer.get("a"))
+    await asyncio.sleep(0)  # the first load starts with "a" alone
+    rest = [asyncio.create_task(coalescer.get(k)) for k in ("b", "c", "b", "missing")]
+    await asyncio.sleep(0)
+    loads.release.set()
+    assert await first == "A"
+    assert [await t for t in rest] == ["B", "C", "B", None]
+    assert loads.batches == [["a"], ["b", "c", "missing"]]
+
+
+async def test_a_batch_is_bounded() -> None:
+    loads = Loads()
+    loads.release.set()
+    coalescer = Coalescer(loads, name="test", max_batch=2)
+    assert await asyncio.gather(*(coalescer.get(k) for k in "abcde")) == list("ABCDE")
+    assert max(len(batch) for batch in loads.batches) == 2
+
+
+async def test_a_failed_load_fails_every_waiter_and_the_next_get_loads_again() -> None:
+    loads = Loads(fail=True)
+    loads.release.set()
+    coalescer = Coalescer(loads, name="test")
+    results = await asyncio.gather(coalescer.get("a"), coalescer.get("b"), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
+    loads.fail = False
+    assert await coalescer.get("a") == "A"
+
+
+async def test_waiters_are_cancelled_when_the_loader_is() -> None:
+    loads = Loads()
+    coalescer = Coalescer(loads, name="test")
+    waiter = asyncio.create_task(coalescer.get("a"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    (loader,) = [t for t in asyncio.all_tasks() if t.get_name() == "test"]
+    loader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter

@@ -276,6 +276,12 @@ class AlarmStore:
             written += [(item, (records[str(item.message.alarm_id)], False)) for item in duplicates]
         return written
 
+    async def load_routing(self) -> None:
+        """Reads the routing topology now, at start, so that the first alarm does not
+        wait for it (ten thousand workstations take a noticeable part of a second)."""
+        async with self._db.read() as session:
+            await self._routing_snapshot(session, await current_version(session))
+
     async def _routing_snapshot(
         self, session: AsyncSession, version: int | None
     ) -> RoutingSnapshot:

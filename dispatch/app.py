@@ -40,8 +40,10 @@ def create_app(settings: Settings) -> FastAPI:
         db = Database(settings.resolved_database_url)
         app.state.db = db
         app.state.directory = directory = Directory(db)
+        alarms = AlarmStore(db)
+        await alarms.load_routing()
         app.state.hub = hub = Hub(
-            AlarmStore(db),
+            alarms,
             directory,
             settings.heartbeat_interval,
             settings.redeliver_interval,

@@ -369,6 +369,18 @@ async def test_a_batch_of_fifty_costs_the_statements_of_one(site: Site) -> None:
     assert one["statements"] <= 5
 
 
+async def test_routing_loaded_at_start_spares_the_first_alarm_the_topology_reads(
+    site: Site,
+) -> None:
+    """The hub calls load_routing before it serves (dispatch/app.py)."""
+    fresh = AlarmStore(site.db)
+    await fresh.load_routing()
+    with counting(site.db) as first:
+        _, created = await fresh.store(alarm(), site.raiser, "Frau A")
+    assert created
+    assert first["statements"] <= 5  # as a warm batch: no reads of the topology
+
+
 async def test_a_refused_alarm_leaves_the_rest_of_its_batch_stored(site: Site) -> None:
     pc_b = await site.directory.authenticate_workstation("pc-b", "token-pc-b")
     assert pc_b is not None

@@ -413,9 +413,12 @@ class AlarmStore:
         now = utc_now()
         wanted = {(str(alarm_id), ws) for alarm_id, ws in receipts}
         async with self._db.write() as session:
+            # Only the rows asked about: an alarm to 10,000 PCs must not make every
+            # batch of receipts read all its unconfirmed recipients again.
             rows = await session.execute(
                 select(AlarmRecipient.alarm_id, AlarmRecipient.workstation_id).where(
                     AlarmRecipient.alarm_id.in_({alarm_id for alarm_id, _ in wanted}),
+                    AlarmRecipient.workstation_id.in_({ws for _, ws in wanted}),
                     AlarmRecipient.received_at.is_(None),
                 )
             )

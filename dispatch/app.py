@@ -10,7 +10,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from dispatch import __version__
+from dispatch import __version__, gcpause
 from dispatch.admission import HandshakeGate
 from dispatch.agent_ws import agent_endpoint
 from dispatch.alarms import AlarmStore
@@ -37,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         build_all()  # every protocol validator now, not on the first alarm
+        gcpause.configure()
         db = Database(settings.resolved_database_url)
         app.state.db = db
         app.state.directory = directory = Directory(db)

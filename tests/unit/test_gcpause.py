@@ -1,0 +1,40 @@
+"""Full collections are made rarer, and a pause long enough to delay an alarm is logged."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from dispatch import gcpause
+
+
+@pytest.fixture
+def restored_gc() -> Iterator[None]:
+    threshold, callbacks = gc.get_threshold(), list(gc.callbacks)
+    yield
+    gc.set_threshold(*threshold)
+    gc.callbacks[:] = callbacks
+
+
+def test_full_collections_are_a_hundred_times_rarer(restored_gc: None) -> None:
+    young, middle, _ = gc.get_threshold()
+    gcpause.configure()
+    gcpause.configure()  # twice (tests start the app more than once): one callback
+    assert gc.get_threshold() == (young, middle, 1000)
+    assert gc.callbacks.count(gcpause._callback) == 1
+
+
+def test_a_long_pause_is_logged_a_short_one_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([10.0, 10.005, 20.0, 20.9])  # stands in for time.perf_counter
+    monkeypatch.setattr(gcpause.time, "perf_counter", lambda: next(clock))
+    with structlog.testing.capture_logs() as logs:
+        gcpause._callback("start", {"generation": 0})
+        gcpause._callback("stop", {"generation": 0, "collected": 3})
+        gcpause._callback("start", {"generation": 2})
+        gcpause._callback("stop", {"generation": 2, "collected": 40})
+    assert logs == [
+        {"event": "gc_pause", "log_level": "warning", "ms": 900.0, "generation": 2, "collected": 40}
+    ]

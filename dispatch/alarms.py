@@ -19,7 +19,6 @@ from dispatch.drills import active_drill, drill_scopes
 from dispatch.models import (
     Alarm,
     AlarmRecipient,
-    Floor,
     IncidentReport,
     Room,
     TopologyVersion,
@@ -28,7 +27,12 @@ from dispatch.models import (
 from dispatch.policy import Policy, policies_for_site
 from dispatch.reports import write_report
 from dispatch.routing import Delivery, Placement
-from dispatch.routing_snapshot import RoutingSnapshot, current_version, refreshed
+from dispatch.routing_snapshot import (
+    RoutingSnapshot,
+    current_version,
+    read_placements,
+    refreshed,
+)
 from shared.domain import (
     AlarmKind,
     AlarmLevel,
@@ -37,7 +41,6 @@ from shared.domain import (
     Instruction,
     RaiserFeedback,
     Trigger,
-    WorkstationRole,
 )
 from shared.protocol import IncidentReport as Report
 from shared.protocol import LevelSettings, RaiseAlarm, Responder, RoomRef, utc_now
@@ -802,29 +805,9 @@ async def _version_and_owners(
     return rows[0][0], {alarm_id: owner for _, alarm_id, owner in rows if alarm_id is not None}
 
 
-async def _placements(session: AsyncSession, *where: ColumnElement[bool]) -> list[Placement]:
-    """Workstations with the floor and building of their room, read from the store.
-
-    Only for a raiser the routing snapshot leaves out (revoked since it connected).
-    """
-    rows = await session.execute(
-        select(
-            Workstation.id,
-            Workstation.room_id,
-            Workstation.role,
-            Room.floor_id,
-            Floor.building_id,
-            Workstation.site_id,
-        )
-        .outerjoin(Room, Room.id == Workstation.room_id)
-        .outerjoin(Floor, Floor.id == Room.floor_id)
-        .where(*where)
-    )
-    return [Placement(r[0], r[1], WorkstationRole(r[2]), r[3], r[4], r[5]) for r in rows]
-
-
 async def _placement(session: AsyncSession, workstation_id: str) -> Placement:
-    (placement,) = await _placements(session, Workstation.id == workstation_id)
+    # Only for a raiser the routing snapshot leaves out (revoked since it connected).
+    (placement,) = await read_placements(session, Workstation.id == workstation_id)
     return placement
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import topology
@@ -164,23 +164,28 @@ async def refreshed(
     return await load_snapshot(session, version)
 
 
+async def read_placements(session: AsyncSession, *where: ColumnElement[bool]) -> list[Placement]:
+    """Workstations with the floor and building of their room, as routing needs them."""
+    rows = await session.execute(
+        select(
+            Workstation.id,
+            Workstation.room_id,
+            Workstation.role,
+            Room.floor_id,
+            Floor.building_id,
+            Workstation.site_id,
+        )
+        .outerjoin(Room, Room.id == Workstation.room_id)
+        .outerjoin(Floor, Floor.id == Room.floor_id)
+        .where(*where)
+    )
+    return [Placement(r[0], r[1], WorkstationRole(r[2]), r[3], r[4], r[5]) for r in rows]
+
+
 async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSnapshot:
     """Reads the whole routing topology of every site (five statements)."""
     placements = {
-        ws_id: Placement(ws_id, room_id, WorkstationRole(role), floor_id, building_id, site_id)
-        for ws_id, room_id, role, floor_id, building_id, site_id in await session.execute(
-            select(
-                Workstation.id,
-                Workstation.room_id,
-                Workstation.role,
-                Room.floor_id,
-                Floor.building_id,
-                Workstation.site_id,
-            )
-            .outerjoin(Room, Room.id == Workstation.room_id)
-            .outerjoin(Floor, Floor.id == Room.floor_id)
-            .where(Workstation.state != REVOKED)
-        )
+        p.workstation_id: p for p in await read_placements(session, Workstation.state != REVOKED)
     }
     rooms: dict[int, topology.PlacedRoom] = {}
     room_sites: dict[int, int] = {}

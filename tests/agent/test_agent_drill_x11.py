@@ -6,10 +6,8 @@ one the hub refuses it and the raiser sees why. Neither touches the tray icon.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from shared.domain import AlarmKind
 from tests.agent.test_agent_triggers import agent_config, launch, tray_icon
@@ -21,14 +19,6 @@ from tests.support.waiting import wait_until
 from tests.support.xserver import XServer, wait_for_window
 
 DRILL_WINDOW = "^Stiller Alarm – Übungsalarm$"
-
-
-@pytest.fixture
-def agents() -> Iterator[list[RunningAgent]]:
-    running: list[RunningAgent] = []
-    yield running
-    for agent in running:
-        agent.stop()
 
 
 def choose_drill_from_the_menu(x: XServer, agent: RunningAgent) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.hub import RunningHub
@@ -14,14 +12,6 @@ from tests.support.waiting import wait_until
 from tests.support.xserver import XServer, wait_for_window
 
 NEIGHBOUR_POPUP = "^Stiller Alarm – Raum 1.01$"
-
-
-@pytest.fixture
-def agents() -> Iterator[list[RunningAgent]]:
-    running: list[RunningAgent] = []
-    yield running
-    for agent in running:
-        agent.stop()
 
 
 def visible_windows(x: XServer, name_regex: str) -> list[str]:

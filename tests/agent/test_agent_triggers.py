@@ -12,7 +12,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,6 @@ from tests.support.waiting import wait_until
 from tests.support.xserver import XServer, wait_for_window
 
 RAISER = "pc-1-01"
-
-
-@pytest.fixture
-def agents() -> Iterator[list[RunningAgent]]:
-    running: list[RunningAgent] = []
-    yield running
-    for agent in running:
-        agent.stop()
 
 
 def agent_config(tmp_path: Path, hub: RunningHub, **extra: Any) -> Path:

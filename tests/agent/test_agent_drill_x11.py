@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.domain import AlarmKind
-from tests.agent.test_agent_triggers import agent_config, launch, tray_icon
+from tests.agent.test_agent_triggers import agent_config, launch, open_tray_menu
 from tests.integration.conftest import query
 from tests.integration.test_alarm_kinds import schedule_drill
 from tests.support.agentproc import RunningAgent
@@ -22,14 +22,7 @@ DRILL_WINDOW = "^Stiller Alarm – Übungsalarm$"
 
 
 def choose_drill_from_the_menu(x: XServer, agent: RunningAgent) -> None:
-    icon = tray_icon(x)
-    x.xdotool("mousemove", "--window", icon, "5", "5", "click", "3")  # the menu
-
-    def menu_open() -> bool:
-        found = x.xdotool("search", "--onlyvisible", "--class", "silent-alarm-agent", check=False)
-        return len(found.stdout.split()) >= 2  # the icon plus the popup menu
-
-    wait_until(menu_open, 5, what="tray menu")
+    open_tray_menu(x)
     x.xdotool("key", "Up", "Return")  # Up from the top wraps to the last entry: the drill
 
 

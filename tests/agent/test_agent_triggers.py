@@ -178,18 +178,22 @@ def test_cancel_from_the_tray_menu_withdraws_the_alarm_at_the_hub(
     agent.wait_for_log("connected to hub")
     x.xdotool("key", "ctrl+alt+p")
     agent.wait_for_log(r"cancel window open .*: 30 s")
-    icon = tray_icon(x)
-    x.xdotool("mousemove", "--window", icon, "5", "5", "click", "3")  # the menu
-    wait_until(lambda: _menu_open(x), 5, what="tray menu")
+    open_tray_menu(x)
     x.xdotool("key", "Down", "Return")  # the first entry: "Alarm zurücknehmen (noch … s)"
     agent.wait_for_log("alarm withdrawn by the raiser")
     agent.wait_for_log("cancel sent")
     wait_until(lambda: hub_alarms(demo_hub) == [(2, "hotkey", "cancelled")], 5, what="cancelled")
 
 
-def _menu_open(x: XServer) -> bool:
-    found = x.xdotool("search", "--onlyvisible", "--class", "silent-alarm-agent", check=False)
-    return len(found.stdout.split()) >= 2  # the icon plus the popup menu
+def open_tray_menu(x: XServer) -> None:
+    """Right-clicks the tray icon and waits until its menu is on screen."""
+    x.xdotool("mousemove", "--window", tray_icon(x), "5", "5", "click", "3")
+
+    def menu_open() -> bool:
+        found = x.xdotool("search", "--onlyvisible", "--class", "silent-alarm-agent", check=False)
+        return len(found.stdout.split()) >= 2  # the icon plus the popup menu
+
+    wait_until(menu_open, 5, what="tray menu")
 
 
 def test_single_instance_forwards_trigger_and_status(

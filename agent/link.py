@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from pydantic import SecretStr, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
@@ -176,7 +176,6 @@ class Link:
         self._sent: set[uuid.UUID] = set()
         self._unsent_answers: list[Respond] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._last_rx = 0.0
         self._went_silent = False
         self._self_tests: set[uuid.UUID] = set()  # logged as self-tests, never as alarms
 
@@ -370,10 +369,8 @@ class Link:
         return message
 
     async def _session(self, ws: ClientConnection, welcome: Welcome, url: str) -> None:
-        loop = asyncio.get_running_loop()
         self._ws = ws
         self._sent = set()
-        self._last_rx = loop.time()
         room = welcome.workstation.room
         log.info(
             "connected to hub %s (version %s, room %s, heartbeat %.1f s)",
@@ -384,13 +381,12 @@ class Link:
         )
         self._events.connected(welcome)
         helpers = [
-            asyncio.create_task(self._heartbeat(ws, welcome)),
+            asyncio.create_task(self._heartbeat(cast(HeardConnection, ws), welcome)),
             asyncio.create_task(self._rescan_outbox()),
         ]
         try:
             await self._flush_answers()
             async for raw in ws:
-                self._last_rx = loop.time()
                 await self._handle(raw)
         except ConnectionClosed:
             pass
@@ -429,17 +425,17 @@ class Link:
         elif message is None:
             log.warning("ignored a message the protocol does not know")
 
-    async def _heartbeat(self, ws: ClientConnection, welcome: Welcome) -> None:
+    async def _heartbeat(self, ws: HeardConnection, welcome: Welcome) -> None:
         """Drops a hub silent for two intervals; sends ping messages only to a hub that
         does not ping itself (Welcome.keepalive "app": hubs before WebSocket pings)."""
         loop = asyncio.get_running_loop()
         interval = welcome.heartbeat_interval
         next_ping = loop.time() + interval if welcome.keepalive == "app" else math.inf
         while True:
-            dead_at = self._heard(ws) + DEAD_AFTER_INTERVALS * interval
+            dead_at = ws.last_rx + DEAD_AFTER_INTERVALS * interval
             await asyncio.sleep(max(0.0, min(next_ping, dead_at) - loop.time()))
             now = loop.time()
-            silent = now - self._heard(ws)
+            silent = now - ws.last_rx
             if silent >= DEAD_AFTER_INTERVALS * interval:
                 log.warning("hub silent for %.1f s; dropping the connection", silent)
                 self._went_silent = True
@@ -448,10 +444,6 @@ class Link:
             if now >= next_ping:
                 next_ping = now + interval
                 await self._send(Ping())
-
-    def _heard(self, ws: ClientConnection) -> float:
-        """When the hub last sent anything: a message, or a WebSocket ping (HeardConnection)."""
-        return max(self._last_rx, getattr(ws, "last_rx", 0.0))
 
     async def _rescan_outbox(self) -> None:
         # The trigger command writes into the same outbox from another process.

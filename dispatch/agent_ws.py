@@ -125,7 +125,6 @@ async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
     try:
         while not peer.closed:
             message = await receive_message(peer.websocket, agent_to_hub)
-            peer.heard()
             answers_hub = isinstance(message, Receipt) and peer.confirms(message.alarm_id)
             if not answers_hub and not limiter.allow(message):
                 raise ProtocolViolation(

@@ -24,7 +24,6 @@ class Peer:
     def __init__(self, websocket: WebSocket, label: str) -> None:
         self.websocket = websocket
         self.label = label
-        self.last_heard = time.monotonic()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_LIMIT)
         self._sender: asyncio.Task[None] | None = None
         self._held: list[str] | None = None
@@ -32,9 +31,6 @@ class Peer:
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name=f"send:{self.label}")
-
-    def heard(self) -> None:
-        self.last_heard = time.monotonic()
 
     def hold(self) -> None:
         """Keep what is sent from now on until ``release``; see Hub.agent_joined."""
@@ -125,3 +121,8 @@ class ConsolePeer(Peer):
         super().__init__(websocket, f"operator:{operator.username}")
         self.operator = operator
         self.expires_at = expires_at
+        # Consoles ping with messages (Hub.supervise); agents are left to WebSocket pings.
+        self.last_heard = time.monotonic()
+
+    def heard(self) -> None:
+        self.last_heard = time.monotonic()

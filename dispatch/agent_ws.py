@@ -70,7 +70,6 @@ async def _admit(
         return None
     except WebSocketDisconnect:
         return None
-    peer.start()
     try:
         await hub.agent_joined(peer)
     except BaseException:

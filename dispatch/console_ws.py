@@ -53,7 +53,6 @@ async def console_endpoint(websocket: WebSocket) -> None:
         return
     # The cookie was checked at connect; the socket may not outlive the session.
     peer = ConsolePeer(websocket, operator, time.monotonic() + state.settings.session_max_age)
-    peer.start()
     hub: Hub = state.hub
     await hub.console_joined(peer)
     code: int = CloseCode.NORMAL

@@ -1,4 +1,4 @@
-"""An open WebSocket with its own send queue, so one slow client cannot stall a fan-out."""
+"""An open WebSocket that sends without waiting, so one slow client cannot stall a fan-out."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import deque
 
 import structlog
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketState
 
+from dispatch.connection import FRAME_WRITER, FrameWriter, text_frame
 from dispatch.directory import OperatorView, WorkstationView
 from shared.protocol import CloseCode, encode
 
@@ -21,16 +23,23 @@ SEND_QUEUE_LIMIT = 1000
 
 
 class Peer:
+    """Writes each message to the socket at once, the frame shared with every peer it goes to.
+
+    Only while the socket pushes back (its buffer is full) do messages wait in a
+    backlog, drained by a task that exists only then. Without a frame writer (a
+    server other than ``dispatch.connection``'s) every message goes through the
+    ASGI ``send_text`` via that backlog.
+    """
+
     def __init__(self, websocket: WebSocket, label: str) -> None:
         self.websocket = websocket
         self.label = label
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_LIMIT)
+        extensions = getattr(websocket, "scope", {}).get("extensions") or {}
+        self._writer: FrameWriter | None = extensions.get(FRAME_WRITER)
+        self._backlog: deque[str] = deque()
         self._sender: asyncio.Task[None] | None = None
         self._held: list[str] | None = None
         self.closed = False
-
-    def start(self) -> None:
-        self._sender = asyncio.create_task(self._send_loop(), name=f"send:{self.label}")
 
     def hold(self) -> None:
         """Keep what is sent from now on until ``release``; see Hub.agent_joined."""
@@ -45,25 +54,34 @@ class Peer:
             self.send(text)
 
     def send(self, message: BaseModel | str) -> None:
-        """Queues without waiting; the wire form can be shared by many peers."""
+        """Sends without waiting; the wire form can be shared by many peers."""
         if self.closed:
             return
         text = message if isinstance(message, str) else encode(message)
         if self._held is not None:
             self._held.append(text)
             return
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
+        writer = self._writer
+        if writer is not None and not self._backlog and writer.can_write_now():
+            if not writer.write_frame(text_frame(text)):
+                self.closed = True  # closing: the receive loop notices and cleans up
+            return
+        if len(self._backlog) >= SEND_QUEUE_LIMIT:
             log.warning("peer_too_slow", peer=self.label)
             asyncio.get_running_loop().create_task(
                 self.close(CloseCode.TOO_SLOW, "send queue full; reconnect to catch up")
             )
+            return
+        self._backlog.append(text)
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(
+                self._drain(), name=f"send:{self.label}"
+            )
 
     async def close(self, code: int, reason: str) -> None:
-        if self.closed:
-            return
+        """Idempotent: a second close finds the socket closed already."""
         self.closed = True
+        self._backlog.clear()
         if self._sender is not None:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -72,17 +90,23 @@ class Peer:
             with contextlib.suppress(Exception):  # the peer may be gone already
                 await self.websocket.close(code=code, reason=reason)
 
-    async def _send_loop(self) -> None:
-        while True:
-            text = await self._queue.get()
-            if text is None:
-                return
-            try:
-                await self.websocket.send_text(text)
-            except Exception:  # the receive loop notices the disconnect and cleans up
-                log.info("peer_send_failed", peer=self.label)
-                self.closed = True
-                return
+    async def _drain(self) -> None:
+        writer = self._writer
+        try:
+            while self._backlog:
+                if writer is None:
+                    await self.websocket.send_text(self._backlog.popleft())
+                    continue
+                await writer.wait_writable()
+                # No await between taking and writing: a send() meanwhile queues behind.
+                if not writer.write_frame(text_frame(self._backlog.popleft())):
+                    self.closed = True
+                    return
+        except Exception:  # the receive loop notices the disconnect and cleans up
+            log.info("peer_send_failed", peer=self.label)
+            self.closed = True
+        finally:
+            self._sender = None
 
 
 class AgentPeer(Peer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -21,3 +22,17 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not met within {timeout} s")
         time.sleep(interval)
+
+
+async def until(
+    probe: Callable[[], T], timeout: float = 5.0, interval: float = 0.01, what: str = "condition"
+) -> T:
+    """wait_until for a test running on the event loop: the loop keeps running meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout} s")
+        await asyncio.sleep(interval)

@@ -69,6 +69,7 @@ class Hub:
         self._receipts_waiting = asyncio.Event()
         self._seen: dict[str, tuple[datetime, str]] = {}
         self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
+        self._last_receipt: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
         self._revoked_checked_at = utc_now()
         # Last self-test per workstation, for the coverage board's live updates.
         self._self_tests: dict[str, tuple[datetime | None, bool | None]] = {}
@@ -250,6 +251,7 @@ class Hub:
     def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
         """Queued, not awaited: the agent's next message is read at once."""
         self._receipts.add((alarm_id, peer.workstation.id))
+        self._last_receipt[alarm_id] = time.monotonic()
         self._receipts_waiting.set()
 
     async def _write_receipts(self) -> None:
@@ -470,16 +472,21 @@ class Hub:
     async def redeliver(self) -> None:
         """Re-sends every open alarm to connected recipients that have not confirmed it.
 
-        An alarm sent out within the last interval is left alone: its receipts are
-        most likely on their way, and re-sending then only adds load under load.
+        An alarm sent out within the last interval is left alone, and so is one
+        whose receipts are still coming in: the missing ones are most likely on
+        their way (an alarm to thousands takes longer than an interval to confirm
+        under load), and re-sending then only adds load under load.
         """
         unconfirmed = await self.alarms.unconfirmed()
         recent = time.monotonic() - self.redeliver_interval
         self._last_fan_out = {
             alarm_id: at for alarm_id, at in self._last_fan_out.items() if alarm_id in unconfirmed
         }
+        self._last_receipt = {
+            alarm_id: at for alarm_id, at in self._last_receipt.items() if alarm_id in unconfirmed
+        }
         for alarm_id, workstations in unconfirmed.items():
-            if self._last_fan_out.get(alarm_id, 0.0) > recent:
+            if self._settling(alarm_id, since=recent):
                 continue
             missing = [
                 ws
@@ -491,6 +498,11 @@ class Hub:
             if self._last_fan_out.get(alarm_id, 0.0) > recent:
                 continue  # sent while the record was read (a bus event): not twice
             self._fan_out(record, missing)
+
+    def _settling(self, alarm_id: uuid.UUID, since: float) -> bool:
+        """Sent out, or confirmed by someone, since ``since``: its receipts are still coming."""
+        last = max(self._last_fan_out.get(alarm_id, 0.0), self._last_receipt.get(alarm_id, 0.0))
+        return last > since
 
     async def supervise(self) -> None:
         """Closes consoles silent for 2.5 intervals; re-checks sessions, revocations, self-tests.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
 from shared.protocol import (
     AlarmNotify,
@@ -181,6 +183,24 @@ async def test_hub_resends_until_the_recipient_confirms_receipt(agent: Connect) 
     await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
     # No receipt sent: the hub's re-send round (0.5 s in the test hub) sends it again.
     await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id, timeout=5)
+
+
+async def test_no_resend_while_the_alarms_receipts_are_still_coming_in(agent: Connect) -> None:
+    """An alarm to thousands takes longer than a re-send interval to confirm under load;
+    re-sending to every PC not yet heard from would only add to that load."""
+    raiser = await agent("pc-1-01")
+    confirming = [await agent(ws) for ws in ("pc-e-01", "pc-1-02", "pc-1-03", "pc-1-04")]
+    late = await agent("pc-1-05")
+    sent = await raiser.raise_alarm(AlarmLevel.DANGER)  # the whole building
+    for recipient in [*confirming, late]:
+        await recipient.expect(AlarmNotify, alarm_id=sent.alarm_id)
+    # One receipt every 0.3 s, for 1.2 s: the test hub's re-send round runs every 0.5 s.
+    for recipient in confirming:
+        with pytest.raises(TimeoutError):  # and meanwhile nothing is sent again
+            await late.expect(AlarmNotify, alarm_id=sent.alarm_id, timeout=0.3)
+        await recipient.send(Receipt(alarm_id=sent.alarm_id))
+    # Once the receipts stop, the one still missing is sent the alarm again.
+    await late.expect(AlarmNotify, alarm_id=sent.alarm_id, timeout=5)
 
 
 async def test_connected_workstation_is_recorded_as_seen_with_its_version(

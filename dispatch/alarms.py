@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, insert, select, update
@@ -124,6 +124,11 @@ class AlarmRecord:
     cancelled_at: datetime | None = None
     raiser_feedback: RaiserFeedback = RaiserFeedback.COUNT
     report: Report | None = None
+    # Built on the first recipient() lookup: an alarm to 10,000 PCs is looked up once
+    # per recipient while it is fanned out, and a scan each time was quadratic.
+    _by_workstation: dict[str, RecipientState] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def is_open(self) -> bool:
@@ -154,7 +159,12 @@ class AlarmRecord:
         return max(0, round((self.cancel_until - self.stored_at).total_seconds()))
 
     def recipient(self, workstation_id: str) -> RecipientState | None:
-        return next((r for r in self.recipients if r.workstation_id == workstation_id), None)
+        if self._by_workstation is None:
+            # Frozen: the index is a cache of the recipients, not a change of the record.
+            index = {r.workstation_id: r for r in self.recipients}
+            object.__setattr__(self, "_by_workstation", index)
+            return index.get(workstation_id)
+        return self._by_workstation.get(workstation_id)
 
 
 class _PendingStore:

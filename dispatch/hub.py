@@ -66,6 +66,7 @@ class Hub:
         self._consoles: set[ConsolePeer] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._receipts: set[tuple[uuid.UUID, str]] = set()
+        self._receipts_writing: set[tuple[uuid.UUID, str]] = set()  # the batch being committed
         self._receipts_waiting = asyncio.Event()
         self._seen: dict[str, tuple[datetime, str]] = {}
         self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
@@ -266,7 +267,11 @@ class Hub:
     async def _flush_receipts(self) -> None:
         batch, self._receipts = self._receipts, set()
         self._receipts_waiting.clear()
-        outcome = await self.alarms.record_receipts(batch)
+        self._receipts_writing = batch
+        try:
+            outcome = await self.alarms.record_receipts(batch)
+        finally:
+            self._receipts_writing = set()
         for alarm_id in outcome.changed:
             await self.alarm_delivered(alarm_id)
         for workstation_id, at in outcome.self_tests_passed.items():
@@ -491,13 +496,18 @@ class Hub:
             missing = [
                 ws
                 for ws in workstations
-                if ws in self._agents and (alarm_id, ws) not in self._receipts
+                if ws in self._agents and not self._confirmed(alarm_id, ws)
             ]
             if not missing or (record := await self.alarms.get(alarm_id)) is None:
                 continue
             if self._last_fan_out.get(alarm_id, 0.0) > recent:
                 continue  # sent while the record was read (a bus event): not twice
             self._fan_out(record, missing)
+
+    def _confirmed(self, alarm_id: uuid.UUID, workstation_id: str) -> bool:
+        """Confirmed but not committed yet: waiting for the next batch, or in it."""
+        key = (alarm_id, workstation_id)
+        return key in self._receipts or key in self._receipts_writing
 
     def _settling(self, alarm_id: uuid.UUID, since: float) -> bool:
         """Sent out, or confirmed by someone, since ``since``: its receipts are still coming."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 
 import pytest
@@ -201,6 +202,30 @@ async def test_no_resend_while_the_alarms_receipts_are_still_coming_in(agent: Co
         await recipient.send(Receipt(alarm_id=sent.alarm_id))
     # Once the receipts stop, the one still missing is sent the alarm again.
     await late.expect(AlarmNotify, alarm_id=sent.alarm_id, timeout=5)
+
+
+async def test_a_receipt_still_being_committed_is_not_answered_with_a_resend(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    """A slow commit of a batch of receipts must not look like missing receipts."""
+    raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
+    sent = await raiser.raise_alarm()
+    await raiser.expect(AlarmStored)
+    await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
+    # Another writer holds SQLite's write lock: the hub's receipt commit waits
+    # (busy timeout 5 s) while its re-send round (every 0.5 s) goes on.
+    with sqlite3.connect(demo_hub.data_dir / "dispatch.sqlite3", isolation_level=None) as db:
+        db.execute("BEGIN IMMEDIATE")
+        await neighbour.send(Receipt(alarm_id=sent.alarm_id))
+        with pytest.raises(TimeoutError):
+            await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id, timeout=2.5)
+        db.execute("ROLLBACK")
+    await eventually(
+        demo_hub,
+        "SELECT count(*) FROM alarm_recipients WHERE workstation_id = 'pc-1-02'"
+        " AND received_at IS NOT NULL",
+        expect=[(1,)],
+    )
 
 
 async def test_connected_workstation_is_recorded_as_seen_with_its_version(

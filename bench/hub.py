@@ -41,6 +41,7 @@ from bench.procs import HubProcess, Worker
 from bench.topology import Topology, seed
 from bench.wsfleet import WsFleet
 from dispatch.migrate import upgrade
+from dispatch.settings import Settings
 from shared.domain import AlarmLevel, Instruction
 from shared.protocol import AlarmNotify, RoomRef, encode
 
@@ -841,7 +842,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=20,
         help="handshakes in flight per process during the first ramp-up (not during a storm)",
     )
-    p.add_argument("--heartbeat", type=float, default=5.0, help="hub and agent ping interval, s")
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=Settings.model_fields["heartbeat_interval"].default,  # the production one
+        help="hub and agent ping interval, s",
+    )
     p.add_argument("--idle-seconds", type=float, default=20.0, help="idle CPU window, s")
     p.add_argument(
         "--resolve-after", type=float, default=2.0, help="s until the bench resolves an alarm"

@@ -67,8 +67,8 @@ def run_server(settings: Settings) -> None:
         ws_max_size=MAX_MESSAGE_BYTES,  # larger frames are closed with 1009
         ws_per_message_deflate=False,  # compression costs CPU per message and invites zip bombs
         # WebSocket pings, answered by the agent's WebSocket library: a lost, frozen or
-        # half-open agent is closed 1.5 intervals after a ping without pong, within 2.5
-        # intervals of its last sign of life (12.5 s at 5 s), and the ping frames are
+        # half-open agent is closed an interval after a ping without pong, within 2
+        # intervals of its last sign of life (12 s at 6 s), and the ping frames are
         # handled below the application (dispatch/keepalive.py).
         ws_ping_interval=settings.heartbeat_interval,
         ws_ping_timeout=settings.heartbeat_interval * PONG_WAIT_INTERVALS,

@@ -40,9 +40,10 @@ log = structlog.get_logger(__name__)
 MISSED_HEARTBEATS = 2.5
 """A console silent this many intervals is gone. Checked every half interval, it is
 noticed within three intervals of its last sign of life (15 s at the production 5 s)."""
-PONG_WAIT_INTERVALS = 1.5
-"""Agents: the WebSocket layer pings every interval and closes a peer whose pong is this
-many intervals late, 2.5 intervals after its last sign of life (dispatch/cli.py)."""
+PONG_WAIT_INTERVALS = 1.0
+"""Agents: the WebSocket layer pings every interval and closes a peer that has sent nothing
+this many intervals after a ping: 2 intervals after its last sign of life (12 s at the
+production 6 s; dispatch/cli.py, dispatch/keepalive.py)."""
 ESCALATION_CHECK_INTERVAL = 1.0
 RECEIPT_BATCH_WINDOW = 0.02
 """Seconds receipts are gathered before one commit writes them all."""
@@ -518,7 +519,7 @@ class Hub:
         """Closes consoles silent for 2.5 intervals; re-checks sessions, revocations, self-tests.
 
         Agents are supervised below the application: the WebSocket layer pings each
-        one every interval and closes it when the pong is 1.5 intervals late (a lost,
+        one every interval and closes it when the pong is an interval late (a lost,
         frozen or half-open agent), which reaches the hub as a disconnect. Pinging
         ten thousand agents through the application cost a quarter of a core.
         Consoles ping the hub every interval and the hub answers; the hub pings

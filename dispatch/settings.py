@@ -33,10 +33,14 @@ class Settings(BaseSettings):
         default=8 * 3600, gt=0, description="Seconds until an operator session expires."
     )
     heartbeat_interval: float = Field(
-        default=5.0,
+        default=6.0,
         gt=0,
         le=60,
-        description="Seconds between pings; a peer silent for 3 intervals counts as lost.",
+        description=(
+            "Seconds between pings. An agent silent for an interval after a ping is closed"
+            " (lost within 2 intervals), and an agent drops a hub silent for 2 intervals:"
+            " 6 s keeps both within 12 s of the 15 s budget. Consoles: 2.5 intervals."
+        ),
     )
     redeliver_interval: float = Field(
         default=2.0, gt=0, description="Seconds between re-sends of unacknowledged alarms."

@@ -272,7 +272,7 @@ class Welcome(_Reply):
     levels: list[LevelSettings] = Field(default_factory=list)  # the site's policy, per level
     # "websocket": the hub sends WebSocket ping frames every heartbeat_interval and
     # closes a peer whose pong is late; the agent sends no ping messages and treats
-    # 2.5 intervals without any frame as a lost hub. "app": ping/pong messages both
+    # 2 intervals without any frame as a lost hub. "app": ping/pong messages both
     # ways (hubs before this field).
     keepalive: Literal["app", "websocket"] = "app"
 

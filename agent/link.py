@@ -21,10 +21,10 @@ from typing import Any, cast
 
 from pydantic import SecretStr, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from agent import __version__
-from agent.backoff import Backoff
+from agent.backoff import Backoff, retry_after_seconds
 from agent.outbox import Outbox
 from shared.domain import AlarmKind, AlarmLevel, Answer, Trigger
 from shared.protocol import (
@@ -92,6 +92,12 @@ def ssl_context(url: str) -> ssl.SSLContext | None:
     return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
+HANDSHAKE_TIMEOUT = 5.0
+"""Seconds for the upgrade, and again for the welcome after the hello."""
+
+BUSY = 503
+"""A hub refusing handshakes for now (a restart storm); its Retry-After says when to return."""
+
 URGENT_RETRY_CAP = 2.0
 """While a real alarm waits in the outbox, reconnect rounds are at most this far apart.
 
@@ -152,7 +158,7 @@ class Link:
         events: LinkEvents | None = None,
         backoff: Backoff | None = None,
         rescan_interval: float = 2.0,
-        handshake_timeout: float = 5.0,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
         if not hub_urls:
             raise ValueError("at least one hub URL is needed")
@@ -177,6 +183,7 @@ class Link:
         self._unsent_answers: list[Respond] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._went_silent = False
+        self._busy_for: float | None = None  # the shortest Retry-After of this round's hubs
         self._self_tests: set[uuid.UUID] = set()  # logged as self-tests, never as alarms
 
     # --- any thread ---------------------------------------------------------
@@ -261,7 +268,9 @@ class Link:
 
         The backoff sits between rounds only, so a lost hub is replaced by the
         next one at once (failover), while a fleet whose hubs are all down
-        still spreads its retries over up to 20 s.
+        still spreads its retries over up to 20 s. A round in which a hub
+        answered "busy, retry after N s" waits about N s instead: that hub is
+        up and has said when it will have room.
         """
         assert self._stop is not None
         first = 0
@@ -269,6 +278,7 @@ class Link:
         while not self._stop.is_set():
             assert self._wake is not None
             self._wake.clear()  # an alarm raised from here on ends the next backoff wait
+            self._busy_for = None
             outcome, index = Outcome.FAILED, first
             for offset in range(count):
                 if self._stop.is_set():
@@ -283,7 +293,10 @@ class Link:
                 # restarting); one that went silent is frozen or cut off: skip it,
                 # since connecting to it would only wait for the handshake timeout.
                 first = (index + 1) % count if outcome is Outcome.SILENT else index
-            delay = self._backoff.next_delay()
+            if outcome is Outcome.FAILED and self._busy_for is not None:
+                delay = self._backoff.retry_after(self._busy_for)
+            else:
+                delay = self._backoff.next_delay()
             if await asyncio.to_thread(self._alarm_waiting):
                 delay = min(delay, URGENT_RETRY_CAP)
             log.debug("reconnecting in %.2f s", delay)
@@ -343,11 +356,28 @@ class Link:
                     code,
                     reason,
                 )
+        except InvalidStatus as exc:
+            self._note_refusal(url, exc)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             log.warning("hub %s unreachable: %s", url, exc.__class__.__name__)
         if not welcomed:
             return Outcome.FAILED
         return Outcome.SILENT if self._went_silent else Outcome.ENDED
+
+    def _note_refusal(self, url: str, refused: InvalidStatus) -> None:
+        """An HTTP answer instead of the upgrade; a busy hub's Retry-After is kept for the round."""
+        status = refused.response.status_code
+        retry_after = (
+            retry_after_seconds(refused.response.headers.get("Retry-After"))
+            if status == BUSY
+            else None
+        )
+        if retry_after is None:
+            log.warning("hub %s refused the connection: HTTP %d", url, status)
+            return
+        log.info("hub %s busy: retry after %g s", url, retry_after)
+        if self._busy_for is None or retry_after < self._busy_for:
+            self._busy_for = retry_after
 
     async def _handshake(self, ws: ClientConnection) -> Welcome | None:
         hello = Hello(

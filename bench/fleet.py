@@ -3,30 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-
-@dataclass
-class Backoff:
-    """The agent's reconnect delays (agent/backoff.py): uniform in [0.5, min(20, 2**n)] s."""
-
-    floor: float = 0.5
-    cap: float = 20.0
-    base: float = 1.0
-    attempt: int = 0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def next_delay(self) -> float:
-        upper = min(self.cap, self.base * 2 ** min(self.attempt, 32))
-        self.attempt += 1
-        return self.rng.uniform(self.floor, max(self.floor, upper))
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 @dataclass

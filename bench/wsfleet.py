@@ -10,9 +10,11 @@ import uuid
 from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from bench.fleet import Backoff, Recorder
+from agent.backoff import Backoff, retry_after_seconds
+from agent.link import BUSY, URGENT_RETRY_CAP
+from bench.fleet import Recorder
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import (
     ALARM_WAITING_HEADER,
@@ -27,8 +29,9 @@ from shared.protocol import (
     utc_now,
 )
 
-HANDSHAKE_TIMEOUT = 10.0  # the agent's default open/handshake timeout
-URGENT_RETRY_CAP = 2.0  # agent/link.py: retries while a real alarm waits in the outbox
+HANDSHAKE_TIMEOUT = 10.0
+"""Longer than the agent's (agent.link.HANDSHAKE_TIMEOUT, 5 s): one load-generator loop
+hosts 5,000 agents, and in a storm its own lag would count as hub slowness."""
 PING_TICK = 0.1
 
 
@@ -109,10 +112,12 @@ class WsFleet:
     # --- one agent ----------------------------------------------------------
 
     async def _run(self, agent: _Agent) -> None:
+        """Reconnects as agent/link.py does with one hub: its Backoff, Retry-After, 2 s cap."""
         backoff = Backoff()
         first = True
         while not self._stopping.is_set():
             ws: ClientConnection | None = None
+            busy_for: float | None = None
             try:
                 if first:
                     async with self._gate:
@@ -124,6 +129,11 @@ class WsFleet:
                 await self._session(agent, ws)
             except ConnectionClosed as exc:
                 self.rec.errors[f"handshake closed {exc.rcvd.code if exc.rcvd else '-'}"] += 1
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                self.rec.errors[f"HTTP {status}"] += 1
+                if status == BUSY:
+                    busy_for = retry_after_seconds(exc.response.headers.get("Retry-After"))
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 self.rec.errors[type(exc).__name__] += 1
             finally:
@@ -131,7 +141,7 @@ class WsFleet:
                     ws.transport.abort()
             if self._stopping.is_set():
                 return
-            delay = backoff.next_delay()
+            delay = backoff.next_delay() if busy_for is None else backoff.retry_after(busy_for)
             if agent.ws_id in self.alarm_waiting:
                 delay = min(delay, URGENT_RETRY_CAP)
             with contextlib.suppress(TimeoutError):

@@ -42,10 +42,12 @@ async def agent_endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
     gate: HandshakeGate = state.handshake_gate
     if not gate.enter(alarm_waiting=websocket.headers.get(ALARM_WAITING_HEADER) == "1"):
-        # Before the upgrade, so it costs almost nothing; the agent's backoff retries.
+        # Before the upgrade, so it costs little; Retry-After spreads the agents' return.
         await websocket.send_denial_response(
             PlainTextResponse(
-                "busy: too many agents connecting at once; retry", 503, headers={"Retry-After": "1"}
+                "busy: too many agents connecting at once; retry",
+                503,
+                headers={"Retry-After": str(gate.retry_after())},
             )
         )
         return

@@ -120,6 +120,30 @@ async def room_refs(session: AsyncSession, room_ids: Iterable[int]) -> dict[int,
     }
 
 
+_CREDENTIALS = (
+    select(
+        Workstation.id,
+        Workstation.token_hash,
+        Workstation.site_id,
+        Workstation.role,
+        Workstation.display_name,
+        Workstation.room_id,
+        Workstation.self_test_at,
+        Workstation.self_test_ok,
+        Room.number,
+        Room.name.label("room_name"),
+        Room.entrance,
+        Room.phone,
+        Floor.name.label("floor"),
+        Building.name.label("building"),
+    )
+    .outerjoin(Room, Room.id == Workstation.room_id)
+    .outerjoin(Floor, Floor.id == Room.floor_id)
+    .outerjoin(Building, Building.id == Floor.building_id)
+)
+"""What a handshake needs of a workstation and its room (the caller adds the WHERE)."""
+
+
 class Directory:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -272,30 +296,37 @@ class Directory:
     async def _load_credentials(
         self, workstation_ids: list[str]
     ) -> dict[str, tuple[str, WorkstationView]]:
+        # Read at every handshake (never cached, so a revocation acts at once): one
+        # statement with the room, and plain rows, not ORM objects, for a storm's thousands.
+        wanted = _CREDENTIALS.where(
+            Workstation.id.in_(workstation_ids), Workstation.state != REVOKED
+        )
         async with self._db.read() as session:
-            rows = list(
-                await session.scalars(
-                    select(Workstation).where(
-                        Workstation.id.in_(workstation_ids), Workstation.state != REVOKED
-                    )
-                )
-            )
-            refs = await room_refs(session, [ws.room_id for ws in rows if ws.room_id is not None])
+            rows = await session.execute(wanted)
         return {
-            ws.id: (
-                ws.token_hash,
+            row.id: (
+                row.token_hash,
                 WorkstationView(
-                    id=ws.id,
-                    site_id=ws.site_id,
-                    role=WorkstationRole(ws.role),
-                    display_name=ws.display_name,
-                    room_id=ws.room_id,
-                    room=refs.get(ws.room_id) if ws.room_id is not None else None,
-                    self_test_at=ws.self_test_at,
-                    self_test_ok=ws.self_test_ok,
+                    id=row.id,
+                    site_id=row.site_id,
+                    role=WorkstationRole(row.role),
+                    display_name=row.display_name,
+                    room_id=row.room_id,
+                    room=None
+                    if row.room_id is None
+                    else RoomRef(
+                        number=row.number,
+                        name=row.room_name,
+                        floor=row.floor,
+                        building=row.building,
+                        entrance=row.entrance or None,
+                        phone=row.phone or None,
+                    ),
+                    self_test_at=row.self_test_at,
+                    self_test_ok=row.self_test_ok,
                 ),
             )
-            for ws in rows
+            for row in rows
         }
 
     async def record_seen(self, seen: dict[str, tuple[datetime, str]]) -> set[str]:

@@ -1,11 +1,14 @@
-"""A restart storm: handshakes over the limit get 503 before the upgrade; alarms always get in."""
+"""A restart storm: handshakes over the limit get 503 before the upgrade, with a Retry-After
+that spreads them at the hub's own pace; agents follow it; alarms always get in."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +18,7 @@ import websockets
 from pydantic import SecretStr
 from websockets.exceptions import InvalidStatus
 
+from agent.backoff import Backoff
 from agent.link import Link, LinkEvents
 from agent.outbox import Outbox
 from shared.domain import AlarmLevel, Trigger
@@ -26,6 +30,7 @@ from shared.protocol import (
     CloseCode,
     Hello,
     RaiseAlarm,
+    Welcome,
     encode,
     utc_now,
 )
@@ -158,3 +163,115 @@ async def test_a_failed_replay_read_unregisters_the_agent_and_says_so(demo_hub: 
     with api_client(demo_hub, demo_hub.login.username, demo_hub.login.password) as guard:
         listed = guard.get(f"{API}/workstations").json()
     assert [w["online"] for w in listed if w["id"] == "pc-1-02"] == [False]
+
+
+async def retry_after_of_a_refusal(hub: RunningHub) -> int:
+    with pytest.raises(InvalidStatus) as refused:
+        await websockets.connect(hub.agent_ws_url)
+    assert refused.value.response.status_code == 503
+    return int(refused.value.response.headers["Retry-After"])
+
+
+async def refused_crowd(hub: RunningHub, count: int) -> list[int]:
+    """The Retry-After each of ``count`` agents arriving together is told, sorted."""
+    return sorted(await asyncio.gather(*(retry_after_of_a_refusal(hub) for _ in range(count))))
+
+
+async def test_refused_agents_are_spread_over_the_seconds_the_hub_needs(
+    one_handshake_hub: RunningHub,
+) -> None:
+    """Nothing measured yet: one slot turns over ten times a second (SLOT_TURNOVER_S), so a
+    crowd of 60 is sent back over six seconds, ten to a second, not all at once."""
+    hub = one_handshake_hub
+    async with holding_the_slot(hub):
+        waits = await refused_crowd(hub, 60)
+    assert waits[0] == 1
+    assert waits[-1] >= 4
+    assert max(Counter(waits).values()) <= 10
+
+
+async def test_a_hub_completing_handshakes_quickly_sends_the_refused_back_sooner(
+    one_handshake_hub: RunningHub,
+) -> None:
+    """The same crowd after 40 handshakes done together: the measured rate, not the slot's."""
+    hub = one_handshake_hub
+    ids = ["pc-1-01", "pc-1-02", "pc-1-03", "pc-1-04", "pc-1-05"]
+    waiting = {ALARM_WAITING_HEADER: "1"}  # let in past the one slot: none is refused here
+    agents = await asyncio.gather(*(connect(hub, ids[i % 5], headers=waiting) for i in range(40)))
+    for agent in agents:
+        await agent.close()
+    async with holding_the_slot(hub):
+        waits = await refused_crowd(hub, 60)
+    assert waits[-1] <= 2, waits  # ten a second would take six
+
+
+class Welcomed(LinkEvents):
+    def __init__(self) -> None:
+        self.connected_event = threading.Event()
+
+    def connected(self, welcome: Welcome) -> None:
+        self.connected_event.set()
+
+
+def agent_link(hub: RunningHub, outbox: Outbox, backoff: Backoff) -> tuple[Link, Welcomed]:
+    config = hub.agent_config("pc-1-02")
+    events = Welcomed()
+    link = Link(
+        hub_urls=[hub.agent_ws_url],
+        workstation_id="pc-1-02",
+        token=SecretStr(config["token"]),
+        user=config["user"],
+        outbox=outbox,  # empty: no alarm waiting, so the agent is refused like the crowd
+        events=events,
+        backoff=backoff,
+    )
+    return link, events
+
+
+async def told_to_retry_after(caplog: pytest.LogCaptureFixture) -> int:
+    """The Retry-After the agent link logged for its first refusal (bounded wait)."""
+    async with asyncio.timeout(10):
+        while True:
+            for record in list(caplog.records):
+                if record.name == "agent.link" and "busy: retry after" in record.getMessage():
+                    return int(record.getMessage().rsplit(" ", 2)[-2])
+            await asyncio.sleep(0.02)
+
+
+async def test_the_agent_comes_back_when_the_busy_hub_says_not_after_its_backoff(
+    one_handshake_hub: RunningHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real link with a 15 s backoff floor returns after the hub's 1 s (plus jitter)."""
+    caplog.set_level(logging.INFO, logger="agent.link")
+    hub = one_handshake_hub
+    outbox = Outbox(tmp_path / "outbox")
+    link, events = agent_link(hub, outbox, Backoff(floor=15.0, cap=20.0))
+    try:
+        async with holding_the_slot(hub):
+            link.start()
+            assert await told_to_retry_after(caplog) == 1
+        assert link._backoff.attempt == 0  # a busy hub is no failure: the backoff did not grow
+        # 1–2 s, or one more refusal if the slot was not free yet; the backoff alone: ≥ 15 s.
+        assert await asyncio.to_thread(events.connected_event.wait, 8), "not back in time"
+    finally:
+        await asyncio.to_thread(link.stop)
+        outbox.close()
+
+
+async def test_the_agent_waits_no_longer_than_its_own_backoff_cap(
+    one_handshake_hub: RunningHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Told to come back in 10 s or more, an agent whose cap is 2 s tries again after 2 s."""
+    caplog.set_level(logging.INFO, logger="agent.link")
+    hub = one_handshake_hub
+    outbox = Outbox(tmp_path / "outbox")
+    link, events = agent_link(hub, outbox, Backoff(floor=0.5, cap=2.0))
+    try:
+        async with holding_the_slot(hub):
+            await refused_crowd(hub, 200)  # refused before it: their slots come first
+            link.start()
+            assert await told_to_retry_after(caplog) >= 10
+        assert await asyncio.to_thread(events.connected_event.wait, 6), "waited past its cap"
+    finally:
+        await asyncio.to_thread(link.stop)
+        outbox.close()

@@ -1,0 +1,111 @@
+"""The handshake gate's return slots: refused agents spread at the rate the hub completes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from dispatch.admission import MAX_RETRY_AFTER_S, SLOT_TURNOVER_S, CompletionRate, HandshakeGate
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def complete(gate: HandshakeGate, clock: Clock, count: int, per_second: float) -> None:
+    for _ in range(count):
+        assert gate.enter(alarm_waiting=False)
+        clock.now += 1.0 / per_second
+        gate.leave()
+
+
+def fill(gate: HandshakeGate) -> None:
+    while gate.in_flight < gate.limit:
+        assert gate.enter(alarm_waiting=False)
+
+
+def refuse(gate: HandshakeGate, count: int) -> list[int]:
+    waits = []
+    for _ in range(count):
+        assert not gate.enter(alarm_waiting=False)
+        waits.append(gate.retry_after())
+    return waits
+
+
+def test_refused_agents_get_consecutive_seconds_at_the_measured_rate() -> None:
+    clock = Clock()
+    gate = HandshakeGate(limit=4, clock=clock)  # its slots alone allow 40 a second
+    complete(gate, clock, 300, per_second=100.0)
+    fill(gate)
+    waits = refuse(gate, 300)
+    assert waits == sorted(waits)
+    per_second = Counter(waits)
+    # 100 completions a second: about 100 agents are sent to each of the next three seconds.
+    assert set(per_second) == {1, 2, 3}
+    assert all(95 <= n <= 105 for n in per_second.values()), per_second
+
+
+def test_a_faster_hub_sends_the_same_crowd_back_sooner() -> None:
+    clock = Clock()
+    gate = HandshakeGate(limit=4, clock=clock)
+    complete(gate, clock, 600, per_second=200.0)
+    fill(gate)
+    assert refuse(gate, 300)[-1] == 2  # 300 agents at 200 a second
+
+
+def test_a_slow_or_unmeasured_rate_is_taken_as_what_the_slots_allow() -> None:
+    """Slots held by slow agents make the hub look slow; nobody is sent further for it."""
+    clock = Clock()
+    gate = HandshakeGate(limit=1, clock=clock)
+    assert gate.rate(clock()) == 1 / SLOT_TURNOVER_S == 10
+    complete(gate, clock, 20, per_second=2.0)
+    fill(gate)
+    assert Counter(refuse(gate, 30)) == {1: 10, 2: 10, 3: 10}
+
+
+def test_slots_handed_out_run_down_with_time() -> None:
+    clock = Clock()
+    gate = HandshakeGate(limit=1, clock=clock)
+    fill(gate)
+    assert refuse(gate, 60)[-1] == 6  # ten a second
+    clock.now += 4.5
+    assert refuse(gate, 1) == [2]  # after the slots of the sixty, which end 1.5 s from now
+
+
+def test_no_agent_is_sent_further_than_the_maximum() -> None:
+    gate = HandshakeGate(limit=1, clock=Clock())
+    fill(gate)
+    waits = refuse(gate, 30 * MAX_RETRY_AFTER_S)
+    assert max(waits) == MAX_RETRY_AFTER_S
+
+
+def test_an_alarm_waiting_is_let_in_and_takes_no_slot() -> None:
+    gate = HandshakeGate(limit=1, clock=Clock())
+    fill(gate)
+    assert gate.enter(alarm_waiting=True)
+    assert gate.in_flight == 2
+    assert refuse(gate, 1) == [1]
+
+
+def test_the_rate_measured_so_far_is_not_diluted_by_the_window() -> None:
+    rate = CompletionRate(window=2.0)
+    for i in range(100):  # 0.5 s at 200 a second, the window not yet full
+        rate.add(10.0 + i * 0.005)
+    assert rate.per_second(10.5) == pytest.approx(200, rel=0.1)
+    for i in range(1000):  # then steady for 10 s
+        rate.add(10.5 + i * 0.01)
+    assert rate.per_second(20.5) == pytest.approx(100, rel=0.1)
+
+
+def test_after_a_quiet_spell_the_rate_starts_afresh() -> None:
+    rate = CompletionRate(window=2.0)
+    for i in range(1000):
+        rate.add(i * 0.01)
+    for i in range(50):  # an hour later, 0.25 s at 200 a second
+        rate.add(3600.0 + i * 0.005)
+    assert rate.per_second(3600.25) == pytest.approx(200, rel=0.15)

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from dispatch import __version__
 from dispatch.admission import HandshakeGate
 from dispatch.alarms import AlarmError, AlarmStore
+from dispatch.connection import ADMITTED, BUSY_TEXT
 from dispatch.directory import Directory
 from dispatch.hub import Hub
 from dispatch.peers import AgentPeer
@@ -41,14 +42,15 @@ log = structlog.get_logger(__name__)
 async def agent_endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
     gate: HandshakeGate = state.handshake_gate
-    if not gate.enter(alarm_waiting=websocket.headers.get(ALARM_WAITING_HEADER) == "1"):
+    # Usually the connection has let it in already (dispatch/connection.py, before
+    # any ASGI work); this is for servers without that protocol.
+    admitted = ADMITTED in websocket.scope.get("extensions", {})
+    if not admitted and not gate.enter(
+        alarm_waiting=websocket.headers.get(ALARM_WAITING_HEADER) == "1"
+    ):
         # Before the upgrade, so it costs little; Retry-After spreads the agents' return.
         await websocket.send_denial_response(
-            PlainTextResponse(
-                "busy: too many agents connecting at once; retry",
-                503,
-                headers={"Retry-After": str(gate.retry_after())},
-            )
+            PlainTextResponse(BUSY_TEXT, 503, headers={"Retry-After": str(gate.retry_after())})
         )
         return
     try:

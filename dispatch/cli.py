@@ -14,7 +14,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from dispatch import audit, demo, logs
-from dispatch.app import create_app, with_agent_fast_path
+from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
 from dispatch.connection import HubWebSocketProtocol
 from dispatch.database import Database
 from dispatch.directory import Directory, DirectoryError
@@ -63,7 +63,8 @@ def run_server(settings: Settings) -> None:
         with_agent_fast_path(app),
         host=settings.host,
         port=settings.port,
-        ws=HubWebSocketProtocol,  # uvicorn's, with shared frames and one keepalive round
+        # uvicorn's, with shared frames, one keepalive round and the admission gate
+        ws=HubWebSocketProtocol.admitting(app.state.handshake_gate, AGENT_PATH),
         ws_max_size=MAX_MESSAGE_BYTES,  # larger frames are closed with 1009
         ws_per_message_deflate=False,  # compression costs CPU per message and invites zip bombs
         # WebSocket pings, answered by the agent's WebSocket library: a lost, frozen or

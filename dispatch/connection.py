@@ -9,8 +9,13 @@ the ASGI scope's extensions (``dispatch.peers.Peer`` uses it when it is there),
 and joins the shared keepalive round (``dispatch.keepalive``) instead of keeping
 timers of its own.
 
+It also keeps the hub's admission gate (``dispatch.admission``): in a restart
+storm an agent handshake over the limit is answered 503 right here, before an
+ASGI task, Starlette's WebSocket and uvicorn's ``send`` are spent on it (about
+half a millisecond each, thousands of times).
+
 Everything else (the upgrade, reading, closing) is uvicorn's, unchanged. Run the
-hub with ``uvicorn.run(..., ws=HubWebSocketProtocol)``.
+hub with ``uvicorn.run(..., ws=HubWebSocketProtocol.admitting(gate, "/ws/agent"))``.
 """
 
 from __future__ import annotations
@@ -20,13 +25,20 @@ from typing import Any, Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
 from websockets.protocol import Protocol as WebSocketsProtocol
 from websockets.streams import StreamReader
 
+from dispatch.admission import HandshakeGate
 from dispatch.keepalive import PING_FRAME, KeepaliveRound, round_for
+from shared.protocol import ALARM_WAITING_HEADER
 
 FRAME_WRITER = "silent_alarm.frame_writer"
 """The ASGI scope extension under which the connection offers itself as a FrameWriter."""
+ADMITTED = "silent_alarm.admitted"
+"""The ASGI scope extension set when the gate let this agent handshake in here: the
+endpoint must not enter the gate again, only leave it."""
+BUSY_TEXT = "busy: too many agents connecting at once; retry"
 
 
 _EMPTY_PONG = b"\x8a\x80"
@@ -72,9 +84,16 @@ class FrameWriter(Protocol):
 
 
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
+    gate: HandshakeGate | None = None
+    agent_path = ""
     last_rx = 0.0
     ping_sent_at = 0.0
     _round: KeepaliveRound | None = None
+
+    @classmethod
+    def admitting(cls, gate: HandshakeGate, agent_path: str) -> type[HubWebSocketProtocol]:
+        """This protocol with the hub's gate for agent handshakes on ``agent_path``."""
+        return type(cls.__name__, (cls,), {"gate": gate, "agent_path": agent_path})
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.loop.time()  # any frame is a sign of life, a pong included
@@ -82,12 +101,33 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
             return  # a pong changes no state: websockets' own handling of it is "pass"
         super().data_received(data)
 
-    def handle_connect(self, event: object) -> None:
-        super().handle_connect(event)  # type: ignore[arg-type]
-        if self.handshake_initiated and not self.close_sent:  # an upgrade, not a refusal
-            extensions = self.scope.setdefault("extensions", {})
-            # ASGI types extensions as dicts; the writer is the connection itself.
-            extensions[FRAME_WRITER] = self  # type: ignore[assignment]
+    def handle_connect(self, event: Request) -> None:
+        gate = self.gate
+        entered = False
+        if gate is not None and event.path.partition("?")[0] == self.agent_path:
+            if not gate.enter(alarm_waiting=event.headers.get(ALARM_WAITING_HEADER) == "1"):
+                self._refuse_busy(gate.retry_after())
+                return
+            entered = True
+        super().handle_connect(event)
+        if not self.handshake_initiated or self.close_sent:  # uvicorn refused the upgrade
+            if entered and gate is not None:
+                gate.leave()  # no endpoint will run to leave it
+            return
+        extensions = self.scope.setdefault("extensions", {})
+        # ASGI types extensions as dicts; the writer is the connection itself.
+        extensions[FRAME_WRITER] = self  # type: ignore[assignment]
+        if entered:
+            extensions[ADMITTED] = {}
+
+    def _refuse_busy(self, retry_after: int) -> None:
+        """503 with Retry-After, then close: as uvicorn answers an upgrade it refuses."""
+        response = self.conn.reject(503, BUSY_TEXT)
+        response.headers["Retry-After"] = str(retry_after)
+        self.handshake_initiated = self.handshake_complete = self.close_sent = True
+        self.conn.send_response(response)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
 
     # --- FrameWriter ---------------------------------------------------------
 

@@ -1,0 +1,127 @@
+"""Agent handshakes over the limit are refused by the connection, before any ASGI work.
+
+uvicorn's real protocol class runs here over a stand-in transport that records
+what is written; the same refusal over a real socket, with agents following
+its Retry-After, is covered in tests/integration/test_admission.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from typing import Any
+
+import uvicorn
+from uvicorn.server import ServerState
+
+from dispatch.admission import HandshakeGate
+from dispatch.connection import ADMITTED, BUSY_TEXT, FRAME_WRITER, HubWebSocketProtocol
+from shared.protocol import ALARM_WAITING_HEADER
+
+
+class Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(
+            name, default
+        )
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+class App:
+    """Records the scopes it is called with; accepts nothing (the tests look before that)."""
+
+    def __init__(self) -> None:
+        self.scopes: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scopes.append(scope)
+
+
+def upgrade(path: str, headers: dict[str, str] | None = None) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+async def connect(
+    gate: HandshakeGate, request: bytes
+) -> tuple[Transport, App, HubWebSocketProtocol]:
+    app = App()
+    config = uvicorn.Config(app, lifespan="off", log_config=None)
+    config.load()
+    protocol = HubWebSocketProtocol.admitting(gate, "/ws/agent")(
+        config=config, server_state=ServerState(), app_state={}
+    )
+    transport = Transport()
+    protocol.connection_made(transport)
+    protocol.data_received(request)
+    await asyncio.sleep(0)  # an ASGI task, had one been started, runs now
+    return transport, app, protocol
+
+
+async def test_over_the_limit_the_answer_is_503_with_retry_after_and_no_asgi_call() -> None:
+    gate = HandshakeGate(limit=1)
+    assert gate.enter(alarm_waiting=False)  # the only slot is taken
+    transport, app, _ = await connect(gate, upgrade("/ws/agent"))
+    head, _, body = transport.written.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503")
+    assert b"\r\nRetry-After: " in head
+    assert body == BUSY_TEXT.encode()
+    assert transport.closed
+    assert app.scopes == []  # refused before the application was asked
+    assert gate.in_flight == 1
+
+
+async def test_an_admitted_agent_reaches_the_endpoint_marked_as_admitted() -> None:
+    gate = HandshakeGate(limit=1)
+    transport, app, _ = await connect(gate, upgrade("/ws/agent"))
+    assert gate.in_flight == 1  # left by the endpoint when its handshake ends
+    (scope,) = app.scopes
+    assert ADMITTED in scope["extensions"]
+    assert FRAME_WRITER in scope["extensions"]
+    assert b"503" not in transport.written
+
+
+async def test_an_agent_with_an_alarm_waiting_is_never_refused_here() -> None:
+    gate = HandshakeGate(limit=1)
+    assert gate.enter(alarm_waiting=False)
+    _, app, _ = await connect(gate, upgrade("/ws/agent", {ALARM_WAITING_HEADER: "1"}))
+    (scope,) = app.scopes
+    assert ADMITTED in scope["extensions"]
+    assert gate.in_flight == 2
+
+
+async def test_consoles_are_not_gated() -> None:
+    gate = HandshakeGate(limit=1)
+    assert gate.enter(alarm_waiting=False)
+    _, app, _ = await connect(gate, upgrade("/ws/console"))
+    (scope,) = app.scopes
+    assert ADMITTED not in scope["extensions"]
+    assert gate.in_flight == 1
+
+
+async def test_an_upgrade_uvicorn_refuses_gives_its_slot_back() -> None:
+    gate = HandshakeGate(limit=1)
+    bad = upgrade("/ws/agent").replace(b"Sec-WebSocket-Version: 13", b"Sec-WebSocket-Version: 8")
+    transport, app, _ = await connect(gate, bad)
+    assert not transport.written.startswith(b"HTTP/1.1 101")
+    assert app.scopes == []
+    assert gate.in_flight == 0  # no endpoint runs to leave it

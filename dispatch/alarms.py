@@ -9,11 +9,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, String, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.audit import AuditTrail
-from dispatch.database import Database
+from dispatch.audit import HEAD_HASH, AuditTrail
+from dispatch.database import Database, core_table
 from dispatch.directory import WorkstationView, room_refs
 from dispatch.drills import active_drill, drill_scopes
 from dispatch.models import (
@@ -58,6 +58,20 @@ SELF_TEST_TIMEOUT = timedelta(seconds=60)
 SELF_TEST_OPERATOR = "self-test"
 LEVEL_SETTINGS_TTL_S = 10.0
 """How long a site's countdown and cancel window are reused for welcomes."""
+
+# The group commit's statements: Core, on the tables, built once. Building a
+# statement, or the ORM's handling of one, costs more Python than running it.
+_ALARMS, _RECIPIENTS = core_table(Alarm), core_table(AlarmRecipient)
+_VERSION = core_table(TopologyVersion)
+_INSERT_ALARMS, _INSERT_RECIPIENTS = insert(_ALARMS), insert(_RECIPIENTS)
+_ALARM_IDS = bindparam("alarm_ids", type_=String, expanding=True)
+_BATCH_READS = (
+    select(_VERSION.c.version, HEAD_HASH, _ALARMS.c.id, _ALARMS.c.workstation_id)
+    .select_from(_VERSION)
+    .outerjoin(_ALARMS, _ALARMS.c.id.in_(_ALARM_IDS))
+    .where(_VERSION.c.id == 1)
+)
+_OWNERS = select(_ALARMS.c.id, _ALARMS.c.workstation_id).where(_ALARMS.c.id.in_(_ALARM_IDS))
 
 
 class AlarmError(Exception):
@@ -249,10 +263,11 @@ class AlarmStore:
         A refused alarm (``no_drill``, another workstation's id) is answered at once
         and leaves the others of the batch untouched.
         """
-        audit = await AuditTrail.open(session)  # first: on PostgreSQL it orders the instances
-        version, stored_owner = await _version_and_owners(
+        await AuditTrail.lock(session)  # first: on PostgreSQL it orders the instances
+        version, head, stored_owner = await _batch_reads(
             session, {str(item.message.alarm_id) for item in batch}
         )
+        audit = AuditTrail.resume(session, head)
         routing = await self._routing_snapshot(session, version)
         fresh: dict[str, _NewAlarm] = {}
         duplicates: list[_PendingStore] = []
@@ -278,10 +293,10 @@ class AlarmStore:
                     continue
                 written.append((item, (fresh[alarm_id].record, True)))
         if fresh:
-            await session.execute(insert(Alarm), [new.row for new in fresh.values()])
+            await session.execute(_INSERT_ALARMS, [new.row for new in fresh.values()])
             recipients = [row for new in fresh.values() for row in new.recipients]
             if recipients:
-                await session.execute(insert(AlarmRecipient), recipients)
+                await session.execute(_INSERT_RECIPIENTS, recipients)
         if duplicates:
             ids = {str(item.message.alarm_id) for item in duplicates}
             stored = await session.scalars(select(Alarm).where(Alarm.id.in_(ids)))
@@ -646,7 +661,7 @@ class AlarmStore:
         ]
         if added:
             await session.execute(
-                insert(AlarmRecipient), _recipient_rows(alarm.id, added, step=step_index + 1)
+                _INSERT_RECIPIENTS, _recipient_rows(alarm.id, added, step=step_index + 1)
             )
         alarm.escalation_step = step_index + 1
         alarm.next_escalation_at = _escalation_due(alarm.stored_at, policy, step_index + 1)
@@ -795,24 +810,19 @@ class AlarmStore:
         }
 
 
-async def _version_and_owners(
+async def _batch_reads(
     session: AsyncSession, alarm_ids: set[str]
-) -> tuple[int | None, dict[str, str]]:
-    """The topology version, and which of these alarm ids are stored by whom: one statement."""
-    rows = (
-        await session.execute(
-            select(TopologyVersion.version, Alarm.id, Alarm.workstation_id)
-            .select_from(TopologyVersion)
-            .outerjoin(Alarm, Alarm.id.in_(alarm_ids))
-            .where(TopologyVersion.id == 1)
-        )
-    ).all()
-    if not rows:  # no version row (routing_snapshot.refreshed logs it): the alarms alone
-        owners = await session.execute(
-            select(Alarm.id, Alarm.workstation_id).where(Alarm.id.in_(alarm_ids))
-        )
-        return None, {alarm_id: owner for alarm_id, owner in owners}
-    return rows[0][0], {alarm_id: owner for _, alarm_id, owner in rows if alarm_id is not None}
+) -> tuple[int | None, str | None, dict[str, str]]:
+    """What a group commit reads, in one statement: the topology version, the audit
+    chain's head, and which of these alarm ids are stored already, by whom."""
+    ids = {"alarm_ids": list(alarm_ids)}
+    rows = (await session.execute(_BATCH_READS, ids)).all()
+    if not rows:  # no version row (routing_snapshot.refreshed logs it): the rest alone
+        head = await session.scalar(select(HEAD_HASH))
+        owners = await session.execute(_OWNERS, ids)
+        return None, head, {alarm_id: owner for alarm_id, owner in owners}
+    version, head = rows[0][0], rows[0][1]
+    return version, head, {alarm_id: owner for *_, alarm_id, owner in rows if alarm_id is not None}
 
 
 async def _placement(session: AsyncSession, workstation_id: str) -> Placement:

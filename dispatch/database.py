@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 
 def is_sqlite(url: str) -> bool:
@@ -21,9 +23,13 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=not is_sqlite(url))
-    if is_sqlite(url):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    if not is_sqlite(url):
+        return create_async_engine(url, pool_pre_ping=True)
+    # The pool's reset is ours (_rollback_if_open): its own would send a ROLLBACK
+    # after every commit, one more trip to aiosqlite's thread for nothing.
+    engine = create_async_engine(url, pool_reset_on_return=None)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "reset", _rollback_if_open)
     return engine
 
 
@@ -35,6 +41,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _rollback_if_open(
+    dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState
+) -> None:
+    """The pool's rollback on return, skipped when SQLite has no transaction open.
+
+    After a commit, or a read that wrote nothing, there is nothing to roll back;
+    a connection returned in the middle of a transaction is still rolled back.
+    """
+    if not state.asyncio_safe:  # garbage collection: no I/O here (the pool's own rule)
+        return
+    driver = record.driver_connection
+    try:
+        # Read on this thread: the connection is being returned, nothing runs on it.
+        still_open = driver is None or bool(driver.in_transaction)
+    except Exception:  # a closed connection: reset as the pool would
+        still_open = True
+    if still_open:
+        dbapi_connection.rollback()
+
+
+def core_table(model: type[DeclarativeBase]) -> Table:
+    """A mapped class's table, for Core statements that skip the ORM's per-row work."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

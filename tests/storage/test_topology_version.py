@@ -320,13 +320,15 @@ async def test_without_its_version_row_the_store_reloads_every_time_and_stays_id
 
 @contextmanager
 def counting(db: Database) -> Iterator[dict[str, int]]:
-    """Counts the statements and commits the engine sends while the block runs.
+    """Counts the statements, commits and rollbacks the engine sends while the block runs.
 
-    Audit rows are counted apart: they go through the ORM as ``dispatch.audit``
-    writes them, and on SQLite SQLAlchemy inserts rows whose id the database
-    assigns one statement each (PostgreSQL gets them in one).
+    Audit rows are counted apart: ``dispatch.audit`` writes a transaction's events
+    with one executemany just before the commit. Rollbacks are counted where the
+    dialect hands them to the driver, the connection pool's rollback on return
+    included: on SQLite each is a trip to aiosqlite's thread even when no
+    transaction is open.
     """
-    counts = {"statements": 0, "audit_inserts": 0, "commits": 0}
+    counts = {"statements": 0, "audit_inserts": 0, "commits": 0, "rollbacks": 0}
 
     def statement(_conn: object, _cursor: object, sql: str, *_: object) -> None:
         key = "audit_inserts" if sql.startswith("INSERT INTO audit_events") else "statements"
@@ -336,13 +338,22 @@ def counting(db: Database) -> Iterator[dict[str, int]]:
         counts["commits"] += 1
 
     engine = db.engine.sync_engine
+    dialect = engine.dialect
+    driver_rollback = dialect.do_rollback
+
+    def rollback(dbapi_connection: Any) -> None:
+        counts["rollbacks"] += 1
+        driver_rollback(dbapi_connection)
+
     event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", commit)
+    dialect.do_rollback = rollback  # type: ignore[method-assign]
     try:
         yield counts
     finally:
         event.remove(engine, "before_cursor_execute", statement)
         event.remove(engine, "commit", commit)
+        del dialect.do_rollback  # the class's method again
 
 
 async def store_together(
@@ -367,6 +378,16 @@ async def test_a_batch_of_fifty_costs_the_statements_of_one(site: Site) -> None:
     # Audit head (and the advisory lock on PostgreSQL), the version together with the
     # duplicates, alarms, recipients: nothing that grows with the alarms or reads topology.
     assert one["statements"] <= 5
+    # Tighter: the audit head, the version and the duplicates are one SELECT (after
+    # the advisory lock on PostgreSQL), then the alarms and the recipients.
+    sqlite = site.db.engine.dialect.name == "sqlite"
+    assert one["statements"] <= (3 if sqlite else 4), one
+    # Fifty alarms' audit events go in with one INSERT, not one each.
+    assert (one["audit_inserts"], fifty["audit_inserts"]) == (1, 1)
+    if sqlite:
+        # No ROLLBACK after the commit (the pool's reset on return): on SQLite each one
+        # is a trip to aiosqlite's thread. asyncpg's is a no-op without a transaction.
+        assert (one["rollbacks"], fifty["rollbacks"]) == (0, 0)
 
 
 async def test_routing_loaded_at_start_spares_the_first_alarm_the_topology_reads(
@@ -379,6 +400,7 @@ async def test_routing_loaded_at_start_spares_the_first_alarm_the_topology_reads
         _, created = await fresh.store(alarm(), site.raiser, "Frau A")
     assert created
     assert first["statements"] <= 5  # as a warm batch: no reads of the topology
+    assert first["statements"] <= (3 if site.db.engine.dialect.name == "sqlite" else 4), first
 
 
 async def test_a_refused_alarm_leaves_the_rest_of_its_batch_stored(site: Site) -> None:

@@ -213,8 +213,13 @@ class Welcomed(LinkEvents):
         self.connected_event.set()
 
 
-def agent_link(hub: RunningHub, outbox: Outbox, backoff: Backoff) -> tuple[Link, Welcomed]:
+@asynccontextmanager
+async def agent_link(
+    hub: RunningHub, tmp_path: Path, backoff: Backoff
+) -> AsyncIterator[tuple[Link, Welcomed]]:
+    """The real agent link of pc-1-02, not started yet; stopped and its outbox closed after."""
     config = hub.agent_config("pc-1-02")
+    outbox = Outbox(tmp_path / "outbox")
     events = Welcomed()
     link = Link(
         hub_urls=[hub.agent_ws_url],
@@ -225,7 +230,11 @@ def agent_link(hub: RunningHub, outbox: Outbox, backoff: Backoff) -> tuple[Link,
         events=events,
         backoff=backoff,
     )
-    return link, events
+    try:
+        yield link, events
+    finally:
+        await asyncio.to_thread(link.stop)
+        outbox.close()
 
 
 async def told_to_retry_after(caplog: pytest.LogCaptureFixture) -> int:
@@ -244,18 +253,13 @@ async def test_the_agent_comes_back_when_the_busy_hub_says_not_after_its_backoff
     """The real link with a 15 s backoff floor returns after the hub's 1 s (plus jitter)."""
     caplog.set_level(logging.INFO, logger="agent.link")
     hub = one_handshake_hub
-    outbox = Outbox(tmp_path / "outbox")
-    link, events = agent_link(hub, outbox, Backoff(floor=15.0, cap=20.0))
-    try:
+    async with agent_link(hub, tmp_path, Backoff(floor=15.0, cap=20.0)) as (link, events):
         async with holding_the_slot(hub):
             link.start()
             assert await told_to_retry_after(caplog) == 1
         assert link._backoff.attempt == 0  # a busy hub is no failure: the backoff did not grow
         # 1–2 s, or one more refusal if the slot was not free yet; the backoff alone: ≥ 15 s.
         assert await asyncio.to_thread(events.connected_event.wait, 8), "not back in time"
-    finally:
-        await asyncio.to_thread(link.stop)
-        outbox.close()
 
 
 async def test_the_agent_waits_no_longer_than_its_own_backoff_cap(
@@ -264,14 +268,9 @@ async def test_the_agent_waits_no_longer_than_its_own_backoff_cap(
     """Told to come back in 10 s or more, an agent whose cap is 2 s tries again after 2 s."""
     caplog.set_level(logging.INFO, logger="agent.link")
     hub = one_handshake_hub
-    outbox = Outbox(tmp_path / "outbox")
-    link, events = agent_link(hub, outbox, Backoff(floor=0.5, cap=2.0))
-    try:
+    async with agent_link(hub, tmp_path, Backoff(floor=0.5, cap=2.0)) as (link, events):
         async with holding_the_slot(hub):
             await refused_crowd(hub, 200)  # refused before it: their slots come first
             link.start()
             assert await told_to_retry_after(caplog) >= 10
         assert await asyncio.to_thread(events.connected_event.wait, 6), "waited past its cap"
-    finally:
-        await asyncio.to_thread(link.stop)
-        outbox.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -21,14 +21,6 @@ from tests.support.xserver import XServer, wait_for_window
 pytestmark = pytest.mark.e2e
 
 POPUP = "^Stiller Alarm"
-
-
-@pytest.fixture
-def agents() -> Iterator[list[RunningAgent]]:
-    running: list[RunningAgent] = []
-    yield running
-    for agent in running:
-        agent.stop()
 
 
 def windows(x: XServer, name_regex: str) -> list[str]:

@@ -39,7 +39,9 @@ log = structlog.get_logger(__name__)
 
 MISSED_HEARTBEATS = 2.5
 """A console silent this many intervals is gone. Checked every half interval, it is
-noticed within three intervals of its last sign of life (15 s at the production 5 s)."""
+noticed within three intervals of its last sign of life (18 s at the production 6 s). A
+console whose browser stopped answering at all is closed sooner, within 2 intervals, by
+the WebSocket pings every connection gets (dispatch/keepalive.py)."""
 PONG_WAIT_INTERVALS = 1.0
 """Agents: the WebSocket layer pings every interval and closes a peer that has sent nothing
 this many intervals after a ping: 2 intervals after its last sign of life (12 s at the

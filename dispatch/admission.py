@@ -88,25 +88,34 @@ class HandshakeGate:
 
     def enter(self, *, alarm_waiting: bool) -> bool:
         """True: go ahead, and call ``leave`` when done. False: refuse with ``retry_after``."""
-        if self.in_flight >= self.limit and not alarm_waiting:
-            now = self.clock()
-            # One slot per refused agent, 1/rate apart, after the ones already handed out.
-            self._booked_until = min(
-                max(self._booked_until, now) + 1.0 / self.rate(now), now + MAX_RETRY_AFTER_S
-            )
-            self.refused += 1
-            if now - self._reported_at >= REPORT_EVERY_S:
-                log.warning(
-                    "handshakes_refused",
-                    count=self.refused,
-                    limit=self.limit,
-                    per_second=round(self.rate(now)),
-                    retry_after=self.retry_after(),
-                )
-                self.refused, self._reported_at = 0, now
+        if self.refuses(alarm_waiting=alarm_waiting):
+            self.refuse()
             return False
         self.in_flight += 1
         return True
+
+    def refuses(self, *, alarm_waiting: bool) -> bool:
+        """Whether ``enter`` would refuse now; changes nothing."""
+        return self.in_flight >= self.limit and not alarm_waiting
+
+    def refuse(self) -> int:
+        """Books the refused agent's return slot; returns its Retry-After in seconds."""
+        now = self.clock()
+        # One slot per refused agent, 1/rate apart, after the ones already handed out.
+        self._booked_until = min(
+            max(self._booked_until, now) + 1.0 / self.rate(now), now + MAX_RETRY_AFTER_S
+        )
+        self.refused += 1
+        if now - self._reported_at >= REPORT_EVERY_S:
+            log.warning(
+                "handshakes_refused",
+                count=self.refused,
+                limit=self.limit,
+                per_second=round(self.rate(now)),
+                retry_after=self.retry_after(),
+            )
+            self.refused, self._reported_at = 0, now
+        return self.retry_after()
 
     def leave(self) -> None:
         self.in_flight -= 1

@@ -244,7 +244,7 @@ class AlarmStore:
     async def _store_batch(self, batch: list[_PendingStore]) -> None:
         written: list[tuple[_PendingStore, tuple[AlarmRecord, bool]]] = []
         try:
-            async with self._db.write() as session:
+            async with self._db.write(urgent=True) as session:
                 written = await self._write_batch(session, batch)
         except Exception as failed:
             # Nothing of the batch was committed: every raiser is told, and retries.

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from dispatch import audit, demo, logs
 from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
-from dispatch.connection import HubWebSocketProtocol
+from dispatch.connection import HubHttpProtocol, HubWebSocketProtocol
 from dispatch.database import Database
 from dispatch.directory import Directory, DirectoryError
 from dispatch.hub import PONG_WAIT_INTERVALS
@@ -63,7 +63,8 @@ def run_server(settings: Settings) -> None:
         with_agent_fast_path(app),
         host=settings.host,
         port=settings.port,
-        # uvicorn's, with shared frames, one keepalive round and the admission gate
+        # uvicorn's, with the admission gate, shared frames and one keepalive round
+        http=HubHttpProtocol.admitting(app.state.handshake_gate, AGENT_PATH),
         ws=HubWebSocketProtocol.admitting(app.state.handshake_gate, AGENT_PATH),
         ws_max_size=MAX_MESSAGE_BYTES,  # larger frames are closed with 1009
         ws_per_message_deflate=False,  # compression costs CPU per message and invites zip bombs

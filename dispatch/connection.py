@@ -9,13 +9,18 @@ the ASGI scope's extensions (``dispatch.peers.Peer`` uses it when it is there),
 and joins the shared keepalive round (``dispatch.keepalive``) instead of keeping
 timers of its own.
 
-It also keeps the hub's admission gate (``dispatch.admission``): in a restart
-storm an agent handshake over the limit is answered 503 right here, before an
-ASGI task, Starlette's WebSocket and uvicorn's ``send`` are spent on it (about
-half a millisecond each, thousands of times).
+It also keeps the hub's admission gate (``dispatch.admission``). In a restart
+storm most upgrade requests are over the limit, and each is answered 503 by
+``HubHttpProtocol`` from the headers httptools has already parsed: a prebuilt
+response, no WebSocket protocol object, no second parse of the request by
+websockets in Python, no log line of its own (the gate logs a count). An
+admitted agent enters the gate in ``HubWebSocketProtocol`` (the same call, so
+nothing changes in between), which also refuses when run behind another HTTP
+implementation.
 
 Everything else (the upgrade, reading, closing) is uvicorn's, unchanged. Run the
-hub with ``uvicorn.run(..., ws=HubWebSocketProtocol.admitting(gate, "/ws/agent"))``.
+hub with ``uvicorn.run(..., http=HubHttpProtocol.admitting(gate, "/ws/agent"),
+ws=HubWebSocketProtocol.admitting(gate, "/ws/agent"))``.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ from __future__ import annotations
 import functools
 from typing import Any, Protocol
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import Protocol as WebSocketsProtocol
 from websockets.streams import StreamReader
 
-from dispatch.admission import HandshakeGate
+from dispatch.admission import MAX_RETRY_AFTER_S, HandshakeGate
 from dispatch.keepalive import PING_FRAME, KeepaliveRound, round_for
 from shared.protocol import ALARM_WAITING_HEADER
 
@@ -39,6 +45,8 @@ ADMITTED = "silent_alarm.admitted"
 """The ASGI scope extension set when the gate let this agent handshake in here: the
 endpoint must not enter the gate again, only leave it."""
 BUSY_TEXT = "busy: too many agents connecting at once; retry"
+_ALARM_WAITING = (ALARM_WAITING_HEADER.lower().encode(), b"1")
+"""The header as httptools hands it over: name in lower case."""
 
 
 _EMPTY_PONG = b"\x8a\x80"
@@ -69,6 +77,43 @@ def is_lone_pong(connection: WebSocketsProtocol, data: bytes) -> bool:
 def text_frame(text: str) -> bytes:
     """A server's text frame; the same message to many peers is built once (cached)."""
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+@functools.lru_cache(maxsize=MAX_RETRY_AFTER_S)
+def busy_response(retry_after: int) -> bytes:
+    """The whole 503 answer to an agent upgrade over the limit, built once per value."""
+    body = BUSY_TEXT.encode()
+    return (
+        b"HTTP/1.1 503 Service Unavailable\r\n"
+        b"Retry-After: %d\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s"
+    ) % (retry_after, len(body), body)
+
+
+class HubHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol; refuses an agent upgrade over the gate's limit itself."""
+
+    gate: HandshakeGate | None = None
+    agent_path = b""
+
+    @classmethod
+    def admitting(cls, gate: HandshakeGate, agent_path: str) -> type[HubHttpProtocol]:
+        """This protocol refusing agent upgrades on ``agent_path`` that ``gate`` refuses."""
+        return type(cls.__name__, (cls,), {"gate": gate, "agent_path": agent_path.encode()})
+
+    def handle_websocket_upgrade(self) -> None:
+        gate = self.gate
+        if (
+            gate is not None
+            and self.url.partition(b"?")[0] == self.agent_path
+            and gate.refuses(alarm_waiting=_ALARM_WAITING in self.headers)
+        ):
+            self.transport.write(busy_response(gate.refuse()))
+            self.transport.close()
+            return
+        super().handle_websocket_upgrade()
 
 
 class FrameWriter(Protocol):
@@ -121,7 +166,7 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions[ADMITTED] = {}
 
     def _refuse_busy(self, retry_after: int) -> None:
-        """503 with Retry-After, then close: as uvicorn answers an upgrade it refuses."""
+        """503 with Retry-After, then close: behind an HTTP protocol other than ours."""
         response = self.conn.reject(503, BUSY_TEXT)
         response.headers["Retry-After"] = str(retry_after)
         self.handshake_initiated = self.handshake_complete = self.close_sent = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
+
+from dispatch.writer_turns import WriterTurns
 
 
 def is_sqlite(url: str) -> bool:
@@ -78,20 +79,25 @@ class Database:
     """The engine plus the single-writer rule: every write transaction is serialised.
 
     Concurrent SQLite writers make commit latency explode on lock retries; one
-    writer at a time keeps each commit short and ordered.
+    writer at a time keeps each commit short and ordered. A new alarm's write is
+    urgent: it goes ahead of every other write waiting for its turn.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
         self._sessions = session_factory(self.engine)
-        self._writer = asyncio.Lock()
+        self._turns = WriterTurns()
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success and rolls back on any error."""
-        async with self._writer, self._sessions() as session, session.begin():
+        async with self._turns.turn(urgent=urgent), self._sessions() as session, session.begin():
             yield session
+
+    @property
+    def writes_waiting(self) -> int:
+        return self._turns.waiting
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

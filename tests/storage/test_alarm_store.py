@@ -22,6 +22,7 @@ from shared.domain import (
     WorkstationRole,
 )
 from shared.protocol import IncidentReport, RaiseAlarm, utc_now
+from tests.support.waiting import until
 
 
 @dataclass
@@ -87,6 +88,38 @@ async def test_same_alarm_id_is_stored_once(site: Site) -> None:
     assert not created_second
     assert first == second
     assert len(await site.alarms.open_alarms()) == 1
+
+
+async def test_a_new_alarm_is_written_before_the_writes_waiting_for_their_turn(
+    site: Site, db: Database
+) -> None:
+    """In a storm, bookkeeping writes queue up; a new alarm waits only for the one running."""
+    first, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    holding, release = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def long_write() -> None:
+        async with db.write():
+            holding.set()
+            await release.wait()
+
+    async def receipt(workstation_id: str) -> None:
+        await site.alarms.record_receipts([(first.id, workstation_id)])
+        order.append(f"receipt {workstation_id}")
+
+    async def new_alarm() -> None:
+        await site.alarms.store(alarm(), site.raiser, "Frau A")
+        order.append("alarm")
+
+    tasks = [asyncio.create_task(long_write())]
+    await asyncio.wait_for(holding.wait(), 5)
+    tasks += [asyncio.create_task(receipt(ws)) for ws in ("pc-b", "pc-s")]
+    await until(lambda: db.writes_waiting == 2, what="receipts waiting for the writer")
+    tasks.append(asyncio.create_task(new_alarm()))
+    await until(lambda: db.writes_waiting == 3, what="the alarm waiting for the writer")
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert order == ["alarm", "receipt pc-b", "receipt pc-s"]
 
 
 async def test_level_three_recipients_get_no_location(site: Site) -> None:

@@ -1,8 +1,10 @@
 """Agent handshakes over the limit are refused by the connection, before any ASGI work.
 
-uvicorn's real protocol class runs here over a stand-in transport that records
-what is written; the same refusal over a real socket, with agents following
-its Retry-After, is covered in tests/integration/test_admission.py.
+uvicorn's real protocol classes run here over a stand-in transport that records
+what is written: the hub's HTTP protocol handing the upgrade to its WebSocket
+protocol (``http``, as the hub runs) and the WebSocket protocol alone (``ws``, as
+behind another HTTP implementation). The same refusal over a real socket, with
+agents following its Retry-After, is covered in tests/integration/test_admission.py.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ import base64
 import os
 from typing import Any
 
+import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
 from dispatch.admission import HandshakeGate
-from dispatch.connection import ADMITTED, BUSY_TEXT, FRAME_WRITER, HubWebSocketProtocol
+from dispatch.connection import (
+    ADMITTED,
+    BUSY_TEXT,
+    FRAME_WRITER,
+    HubHttpProtocol,
+    HubWebSocketProtocol,
+)
 from shared.protocol import ALARM_WAITING_HEADER
 
 
@@ -25,6 +34,14 @@ class Transport(asyncio.Transport):
         super().__init__()
         self.written = b""
         self.closed = False
+        self.protocol: asyncio.BaseProtocol | None = None
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol  # the upgrade hands the socket to the WebSocket protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        assert self.protocol is not None
+        return self.protocol
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(
@@ -61,26 +78,42 @@ def upgrade(path: str, headers: dict[str, str] | None = None) -> bytes:
     ).encode()
 
 
-async def connect(
-    gate: HandshakeGate, request: bytes
-) -> tuple[Transport, App, HubWebSocketProtocol]:
+@pytest.fixture(params=["http", "ws"])
+def layer(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def connect(gate: HandshakeGate, request: bytes, layer: str) -> tuple[Transport, App]:
     app = App()
-    config = uvicorn.Config(app, lifespan="off", log_config=None)
+    ws = HubWebSocketProtocol.admitting(gate, "/ws/agent")
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_config=None,
+        ws=ws,
+        http=HubHttpProtocol.admitting(gate, "/ws/agent"),
+    )
     config.load()
-    protocol = HubWebSocketProtocol.admitting(gate, "/ws/agent")(
-        config=config, server_state=ServerState(), app_state={}
+    state = ServerState()
+    protocol = (config.http_protocol_class if layer == "http" else ws)(
+        config=config,  # type: ignore[call-arg]
+        server_state=state,
+        app_state={},
     )
     transport = Transport()
+    transport.set_protocol(protocol)
     protocol.connection_made(transport)
     protocol.data_received(request)
     await asyncio.sleep(0)  # an ASGI task, had one been started, runs now
-    return transport, app, protocol
+    return transport, app
 
 
-async def test_over_the_limit_the_answer_is_503_with_retry_after_and_no_asgi_call() -> None:
+async def test_over_the_limit_the_answer_is_503_with_retry_after_and_no_asgi_call(
+    layer: str,
+) -> None:
     gate = HandshakeGate(limit=1)
     assert gate.enter(alarm_waiting=False)  # the only slot is taken
-    transport, app, _ = await connect(gate, upgrade("/ws/agent"))
+    transport, app = await connect(gate, upgrade("/ws/agent"), layer)
     head, _, body = transport.written.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503")
     assert b"\r\nRetry-After: " in head
@@ -90,9 +123,17 @@ async def test_over_the_limit_the_answer_is_503_with_retry_after_and_no_asgi_cal
     assert gate.in_flight == 1
 
 
-async def test_an_admitted_agent_reaches_the_endpoint_marked_as_admitted() -> None:
+async def test_the_http_layer_refuses_without_a_websocket_protocol() -> None:
     gate = HandshakeGate(limit=1)
-    transport, app, _ = await connect(gate, upgrade("/ws/agent"))
+    assert gate.enter(alarm_waiting=False)
+    transport, _ = await connect(gate, upgrade("/ws/agent?v=1"), "http")
+    assert transport.written.startswith(b"HTTP/1.1 503")
+    assert isinstance(transport.get_protocol(), HubHttpProtocol)  # never handed over
+
+
+async def test_an_admitted_agent_reaches_the_endpoint_marked_as_admitted(layer: str) -> None:
+    gate = HandshakeGate(limit=1)
+    transport, app = await connect(gate, upgrade("/ws/agent"), layer)
     assert gate.in_flight == 1  # left by the endpoint when its handshake ends
     (scope,) = app.scopes
     assert ADMITTED in scope["extensions"]
@@ -100,28 +141,28 @@ async def test_an_admitted_agent_reaches_the_endpoint_marked_as_admitted() -> No
     assert b"503" not in transport.written
 
 
-async def test_an_agent_with_an_alarm_waiting_is_never_refused_here() -> None:
+async def test_an_agent_with_an_alarm_waiting_is_never_refused_here(layer: str) -> None:
     gate = HandshakeGate(limit=1)
     assert gate.enter(alarm_waiting=False)
-    _, app, _ = await connect(gate, upgrade("/ws/agent", {ALARM_WAITING_HEADER: "1"}))
+    _, app = await connect(gate, upgrade("/ws/agent", {ALARM_WAITING_HEADER: "1"}), layer)
     (scope,) = app.scopes
     assert ADMITTED in scope["extensions"]
     assert gate.in_flight == 2
 
 
-async def test_consoles_are_not_gated() -> None:
+async def test_consoles_are_not_gated(layer: str) -> None:
     gate = HandshakeGate(limit=1)
     assert gate.enter(alarm_waiting=False)
-    _, app, _ = await connect(gate, upgrade("/ws/console"))
+    _, app = await connect(gate, upgrade("/ws/console"), layer)
     (scope,) = app.scopes
     assert ADMITTED not in scope["extensions"]
     assert gate.in_flight == 1
 
 
-async def test_an_upgrade_uvicorn_refuses_gives_its_slot_back() -> None:
+async def test_an_upgrade_uvicorn_refuses_gives_its_slot_back(layer: str) -> None:
     gate = HandshakeGate(limit=1)
     bad = upgrade("/ws/agent").replace(b"Sec-WebSocket-Version: 13", b"Sec-WebSocket-Version: 8")
-    transport, app, _ = await connect(gate, bad)
+    transport, app = await connect(gate, bad, layer)
     assert not transport.written.startswith(b"HTTP/1.1 101")
     assert app.scopes == []
     assert gate.in_flight == 0  # no endpoint runs to leave it

@@ -262,6 +262,7 @@ class Run:
                     "--output",
                     str(out / f"{self.args.scenario}-{name}.txt"),
                     "--nonblocking",
+                    "--threads",
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -529,6 +530,7 @@ async def storm(run: Run) -> dict[str, Any]:
         ready = await run.hub.wait_ready()
         ready_ns = int(ready * 1e9)
         say(f"hub ready again {ms(ready_ns - killed) / 1000:.2f} s after the kill")
+        run.profile("storm", 30)
         alarms: list[str] = []
         curve: list[tuple[float, int]] = []
         all_back_ns = 0
@@ -657,7 +659,7 @@ async def writer_alone(run: Run, n: int) -> dict[str, Any]:
     from shared.domain import Trigger
     from shared.protocol import RaiseAlarm, utc_now
 
-    db = Database(run.url)
+    db = Database(run.url, checkpoint_in_background=True)  # as the hub's (dispatch/app.py)
     try:
         directory, store = Directory(db), AlarmStore(db)
         views = []

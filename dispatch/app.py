@@ -38,7 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         build_all()  # every protocol validator now, not on the first alarm
         gcpause.configure()
-        db = Database(settings.resolved_database_url)
+        # SQLite: the WAL is checkpointed by a task of its own, not in the writer's commits.
+        db = Database(settings.resolved_database_url, checkpoint_in_background=True)
         app.state.db = db
         app.state.directory = directory = Directory(db)
         alarms = AlarmStore(db)

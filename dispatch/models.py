@@ -309,7 +309,8 @@ class AuditEvent(Base):
     workstation_id: Mapped[str | None] = mapped_column(String(128))
     room_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str] = mapped_column(Text, default="{}")
-    previous_hash: Mapped[str] = mapped_column(String(64))
+    # Unique: two events appended to the same head (a forked chain) cannot both commit.
+    previous_hash: Mapped[str] = mapped_column(String(64), index=True, unique=True)
     hash: Mapped[str] = mapped_column(String(64))  # see dispatch.audit
 
 

@@ -28,10 +28,12 @@ async def _run_async() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url, "sqlalchemy.url is set by dispatch.migrate.alembic_config"
     engine = create_engine(url)
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:  # a failed migration too: no connection is left to the garbage collector
+        await engine.dispose()
 
 
 if context.is_offline_mode():

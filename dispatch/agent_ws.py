@@ -125,6 +125,12 @@ async def _handshake(
 async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
     code: int = CloseCode.NORMAL
     reason = ""
+    # Alarms being stored. Each is stored in a task of its own, so the agent's next
+    # messages are read meanwhile: alarms sent back to back (an outbox emptied on
+    # reconnect) share one group commit instead of each waiting for the one before,
+    # and heartbeats and receipts are answered at once. A message that may refer
+    # to one of them (a cancel, an answer) waits until they are stored.
+    storing: set[asyncio.Task[None]] = set()
     try:
         while not peer.closed:
             message = await receive_message(peer.websocket, agent_to_hub)
@@ -133,6 +139,13 @@ async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
                 raise ProtocolViolation(
                     "too many messages; alarms are never limited", CloseCode.RATE_LIMITED
                 )
+            if isinstance(message, RaiseAlarm):
+                task = asyncio.create_task(_handle(peer, hub, message))
+                storing.add(task)
+                task.add_done_callback(storing.discard)
+                continue
+            if storing and not isinstance(message, Receipt | Ping | Pong):
+                await asyncio.wait(storing)
             await _handle(peer, hub, message)
     except WebSocketDisconnect:
         pass

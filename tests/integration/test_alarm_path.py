@@ -13,6 +13,7 @@ from shared.protocol import (
     AlarmNotify,
     AlarmStored,
     AlarmUpdate,
+    CancelAlarm,
     Error,
     ErrorCode,
     Ping,
@@ -225,6 +226,32 @@ async def test_a_receipt_still_being_committed_is_not_answered_with_a_resend(
         "SELECT count(*) FROM alarm_recipients WHERE workstation_id = 'pc-1-02'"
         " AND received_at IS NOT NULL",
         expect=[(1,)],
+    )
+
+
+async def test_an_agent_is_answered_while_its_alarms_are_stored_and_a_cancel_waits_for_them(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    """An alarm being stored does not hold up the agent's next messages, and a cancel
+    sent right behind its alarm still finds it stored."""
+    raiser = await agent("pc-1-01")
+    # Another writer holds SQLite's write lock: the hub's alarm commit waits (busy timeout 5 s).
+    with sqlite3.connect(demo_hub.data_dir / "dispatch.sqlite3", isolation_level=None) as db:
+        db.execute("BEGIN IMMEDIATE")
+        first = await raiser.raise_alarm(AlarmLevel.THREAT)
+        second = await raiser.raise_alarm(AlarmLevel.SUPPORT)
+        ping = Ping()
+        await raiser.send(ping)
+        assert (await raiser.expect(Pong, timeout=2)).reply_to == ping.id
+        assert not [m for m in raiser.received if isinstance(m, AlarmStored)]
+        await raiser.send(CancelAlarm(alarm_id=second.alarm_id))  # waits for its alarm
+        db.execute("ROLLBACK")
+    acks = [await raiser.expect(AlarmStored, timeout=5) for _ in range(2)]
+    assert {a.alarm_id for a in acks} == {first.alarm_id, second.alarm_id}
+    await eventually(
+        demo_hub,
+        "SELECT level, state FROM alarms ORDER BY level",
+        expect=[(1, "cancelled"), (2, "active")],
     )
 
 

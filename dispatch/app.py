@@ -10,7 +10,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from dispatch import __version__, gcpause
+from dispatch import __version__, gcpause, switch_interval
 from dispatch.admission import HandshakeGate
 from dispatch.agent_ws import agent_endpoint
 from dispatch.alarms import AlarmStore
@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         build_all()  # every protocol validator now, not on the first alarm
         gcpause.configure()
+        switch_interval.configure()  # database threads get the GIL back sooner under load
         # SQLite: the WAL is checkpointed by a task of its own, not in the writer's commits.
         db = Database(settings.resolved_database_url, checkpoint_in_background=True)
         app.state.db = db

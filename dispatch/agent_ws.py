@@ -38,6 +38,9 @@ from shared.protocol import (
 
 log = structlog.get_logger(__name__)
 
+MAX_STORING = 16
+"""Alarms of one agent being stored at once; an outbox rarely holds more than two."""
+
 
 async def agent_endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
@@ -129,7 +132,9 @@ async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
     # messages are read meanwhile: alarms sent back to back (an outbox emptied on
     # reconnect) share one group commit instead of each waiting for the one before,
     # and heartbeats and receipts are answered at once. A message that may refer
-    # to one of them (a cancel, an answer) waits until they are stored.
+    # to one of them (a cancel, an answer) waits until they are stored. At most
+    # MAX_STORING at once: beyond that the hub stops reading the agent (TCP pushes
+    # back) instead of taking an unbounded flood of alarms into memory; none is dropped.
     storing: set[asyncio.Task[None]] = set()
     try:
         while not peer.closed:
@@ -140,6 +145,8 @@ async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
                     "too many messages; alarms are never limited", CloseCode.RATE_LIMITED
                 )
             if isinstance(message, RaiseAlarm):
+                if len(storing) >= MAX_STORING:
+                    await asyncio.wait(storing, return_when=asyncio.FIRST_COMPLETED)
                 task = asyncio.create_task(_handle(peer, hub, message))
                 storing.add(task)
                 task.add_done_callback(storing.discard)

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from dispatch.agent_ws import MAX_STORING
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
 from shared.protocol import (
     AlarmNotify,
@@ -253,6 +254,28 @@ async def test_an_agent_is_answered_while_its_alarms_are_stored_and_a_cancel_wai
         "SELECT level, state FROM alarms ORDER BY level",
         expect=[(1, "cancelled"), (2, "active")],
     )
+
+
+async def test_an_agent_flooding_alarms_is_read_no_further_until_some_are_stored(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    """Alarms are never limited, but the hub holds at most MAX_STORING of one agent in
+    memory at once: then it stops reading, and the agent's socket pushes back."""
+    raiser = await agent("pc-1-01")
+    with sqlite3.connect(demo_hub.data_dir / "dispatch.sqlite3", isolation_level=None) as db:
+        db.execute("BEGIN IMMEDIATE")
+        sent = [await raiser.raise_alarm(AlarmLevel.SUPPORT) for _ in range(MAX_STORING + 1)]
+        ping = Ping()
+        await raiser.send(ping)
+        with pytest.raises(TimeoutError):  # the hub reads no further while 16 wait
+            await raiser.expect(Pong, timeout=1.5)
+        db.execute("ROLLBACK")
+    # The first 16 are stored before the hub reads on: their acks come before the pong.
+    assert (await raiser.expect(Pong, timeout=10)).reply_to == ping.id
+    stored = {m.alarm_id for m in raiser.received if isinstance(m, AlarmStored)}
+    while len(stored) < len(sent):
+        stored.add((await raiser.expect(AlarmStored, timeout=5)).alarm_id)
+    assert stored == {s.alarm_id for s in sent}
 
 
 async def test_connected_workstation_is_recorded_as_seen_with_its_version(

@@ -166,12 +166,9 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions[ADMITTED] = {}
 
     def _refuse_busy(self, retry_after: int) -> None:
-        """503 with Retry-After, then close: behind an HTTP protocol other than ours."""
-        response = self.conn.reject(503, BUSY_TEXT)
-        response.headers["Retry-After"] = str(retry_after)
+        """The same 503 as ``HubHttpProtocol``'s, behind an HTTP protocol other than ours."""
         self.handshake_initiated = self.handshake_complete = self.close_sent = True
-        self.conn.send_response(response)
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.write(busy_response(retry_after))
         self.transport.close()
 
     # --- FrameWriter ---------------------------------------------------------

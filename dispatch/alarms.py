@@ -72,6 +72,22 @@ _BATCH_READS = (
     .where(_VERSION.c.id == 1)
 )
 _OWNERS = select(_ALARMS.c.id, _ALARMS.c.workstation_id).where(_ALARMS.c.id.in_(_ALARM_IDS))
+_WORKSTATION_IDS = bindparam("workstation_ids", type_=String, expanding=True)
+_OPEN_FOR = (
+    select(Alarm)
+    .where(Alarm.state.in_(OPEN_STATES))
+    .where(
+        Alarm.workstation_id.in_(_WORKSTATION_IDS)
+        | Alarm.id.in_(
+            select(AlarmRecipient.alarm_id).where(
+                AlarmRecipient.workstation_id.in_(_WORKSTATION_IDS)
+            )
+        )
+    )
+    .order_by(Alarm.stored_at)
+)
+"""Open alarms the workstations raised or must be told about: read at every handshake,
+so built once (its cache key is not derived again for each read)."""
 
 
 class AlarmError(Exception):
@@ -792,18 +808,9 @@ class AlarmStore:
         self, workstation_ids: Sequence[str]
     ) -> dict[str, list[AlarmRecord]]:
         """``open_alarms_for`` of many workstations in one read (agents reconnecting together)."""
-        wanted = set(workstation_ids)
+        wanted = {"workstation_ids": list(set(workstation_ids))}
         async with self._db.read() as session:
-            meant_for = select(AlarmRecipient.alarm_id).where(
-                AlarmRecipient.workstation_id.in_(wanted)
-            )
-            rows = await session.scalars(
-                select(Alarm)
-                .where(Alarm.state.in_(OPEN_STATES))
-                .where(Alarm.workstation_id.in_(wanted) | Alarm.id.in_(meant_for))
-                .order_by(Alarm.stored_at)
-            )
-            records = await _load_records(session, list(rows))
+            records = await _load_records(session, list(await session.scalars(_OPEN_FOR, wanted)))
         return {
             ws: [r for r in records if r.workstation_id == ws or r.recipient(ws) is not None]
             for ws in workstation_ids

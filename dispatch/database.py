@@ -6,11 +6,11 @@ WAL checkpoints off the commit path are in ``dispatch.wal_checkpoints``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, event, make_url
+from sqlalchemy import Executable, Row, Table, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -157,6 +157,20 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
             yield session
+
+    async def rows(
+        self, statement: Executable, parameters: Mapping[str, Any]
+    ) -> Sequence[Row[Any]]:
+        """The rows of one read statement, on a pooled connection without a session.
+
+        For the reads every handshake makes (thousands at once after a hub
+        restart): without the ORM's per-statement work a read costs about a
+        third less. Pass a statement built once, with its varying values as
+        bound parameters, so SQLAlchemy finds it in its cache without
+        re-deriving its cache key.
+        """
+        async with self.engine.connect() as connection:
+            return (await connection.execute(statement, parameters)).all()
 
     async def dispose(self) -> None:
         if self.checkpoints is not None:

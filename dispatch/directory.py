@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import topology
@@ -26,8 +26,8 @@ from dispatch.auth import (
     token_matches,
     verify_password,
 )
-from dispatch.coalesce import Coalescer
-from dispatch.database import Database
+from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
+from dispatch.database import Database, core_table
 from dispatch.models import (
     Building,
     EnrolmentCode,
@@ -143,11 +143,29 @@ _CREDENTIALS = (
 )
 """What a handshake needs of a workstation and its room (the caller adds the WHERE)."""
 
+_CREDENTIALS_OF = _CREDENTIALS.where(
+    Workstation.id.in_(bindparam("ids", expanding=True)), Workstation.state != REVOKED
+)
+"""``_CREDENTIALS`` of the workstations in ``ids`` that are not revoked; built once."""
+
+_WORKSTATIONS = core_table(Workstation)
+_REVOKED_AMONG = select(Workstation.id).where(
+    Workstation.id.in_(bindparam("ids", expanding=True)), Workstation.state == REVOKED
+)
+_SEEN = (
+    update(_WORKSTATIONS)
+    .where(_WORKSTATIONS.c.id == bindparam("ws"))
+    .values(last_seen_at=bindparam("at"), agent_version=bindparam("version"))
+)
+"""One workstation's last contact, run for many at once (executemany): no ORM objects."""
+
 
 class Directory:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._credentials = Coalescer(self._load_credentials, name="workstation-credentials")
+        self._credentials = Coalescer(
+            self._load_credentials, name="workstation-credentials", linger=HANDSHAKE_LINGER_S
+        )
 
     # --- set-up (CLI, demo, later the admin API) ---------------------------
 
@@ -298,11 +316,7 @@ class Directory:
     ) -> dict[str, tuple[str, WorkstationView]]:
         # Read at every handshake (never cached, so a revocation acts at once): one
         # statement with the room, and plain rows, not ORM objects, for a storm's thousands.
-        wanted = _CREDENTIALS.where(
-            Workstation.id.in_(workstation_ids), Workstation.state != REVOKED
-        )
-        async with self._db.read() as session:
-            rows = await session.execute(wanted)
+        rows = await self._db.rows(_CREDENTIALS_OF, {"ids": workstation_ids})
         return {
             row.id: (
                 row.token_hash,
@@ -337,13 +351,15 @@ class Directory:
         """
         if not seen:
             return set()
-        revoked: set[str] = set()
         async with self._db.write() as session:
-            for ws in await session.scalars(select(Workstation).where(Workstation.id.in_(seen))):
-                if ws.state == REVOKED:
-                    revoked.add(ws.id)
-                    continue
-                ws.last_seen_at, ws.agent_version = seen[ws.id]
+            revoked = set(await session.scalars(_REVOKED_AMONG, {"ids": list(seen)}))
+            fresh = [
+                {"ws": ws, "at": at, "version": version}
+                for ws, (at, version) in seen.items()
+                if ws not in revoked
+            ]
+            if fresh:
+                await session.execute(_SEEN, fresh)
         return revoked
 
     async def authenticate_operator(

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from dispatch import views
 from dispatch.alarms import AlarmError, AlarmRecord, AlarmStore, SelfTestResult
 from dispatch.bus import Bus, BusEvent, EventType, LocalBus
-from dispatch.coalesce import Coalescer
+from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
 from shared.domain import AlarmKind
@@ -78,7 +78,9 @@ class Hub:
         # Last self-test per workstation, for the coverage board's live updates.
         self._self_tests: dict[str, tuple[datetime | None, bool | None]] = {}
         # Agents reconnecting together (a restart storm) share one replay read.
-        self._replays = Coalescer(self.alarms.open_alarms_for_many, name="replays")
+        self._replays = Coalescer(
+            self.alarms.open_alarms_for_many, name="replays", linger=HANDSHAKE_LINGER_S
+        )
 
     # --- lifecycle ----------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""Lookups that arrive while a load runs share the next load; failures reach every waiter."""
+"""Lookups that arrive while a load runs share the next load; failures reach every waiter.
+
+Under a stream of loads, the next one lingers for more keys; after a quiet spell a
+lookup is loaded at once.
+"""
 
 from __future__ import annotations
 
@@ -66,3 +70,37 @@ async def test_waiters_are_cancelled_when_the_loader_is() -> None:
     loader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
+
+
+class Instant:
+    """A loader that answers at once and records its batches."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    async def __call__(self, keys: list[str]) -> dict[str, str]:
+        self.batches.append(keys)
+        return {key: key.upper() for key in keys}
+
+
+async def test_lookups_following_a_load_within_the_linger_share_one_load() -> None:
+    """A storm's agents arrive a few milliseconds apart, never during the short load."""
+    loads = Instant()
+    coalescer = Coalescer(loads, name="test", linger=0.3)
+    assert await coalescer.get("a") == "A"
+    later = []
+    for key in "bcd":
+        later.append(asyncio.create_task(coalescer.get(key)))
+        await asyncio.sleep(0.01)
+    assert [await asyncio.wait_for(t, 5) for t in later] == ["B", "C", "D"]
+    assert loads.batches == [["a"], ["b", "c", "d"]]
+
+
+async def test_a_lookup_after_a_quiet_spell_is_loaded_at_once() -> None:
+    now = [1000.0]
+    loads = Instant()
+    coalescer = Coalescer(loads, name="test", linger=60.0, clock=lambda: now[0])
+    assert await asyncio.wait_for(coalescer.get("a"), 5) == "A"  # the first: no linger
+    now[0] += 61.0  # a quiet minute
+    assert await asyncio.wait_for(coalescer.get("b"), 5) == "B"  # would wait 60 s if lingering
+    assert loads.batches == [["a"], ["b"]]

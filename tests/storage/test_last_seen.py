@@ -1,0 +1,84 @@
+"""Last contact of many workstations in one write, and the handshake's credentials read."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from dispatch.database import Database
+from dispatch.directory import Directory
+from dispatch.models import Workstation
+
+WORKSTATIONS = [f"pc-{i:03d}" for i in range(120)]
+
+
+async def fleet(db: Database) -> Directory:
+    directory = Directory(db)
+    site_id = await directory.add_site("Test", "Teststraße 1")
+    floor = await directory.add_floor(await directory.add_building(site_id, "Haus 1"), "1. OG")
+    room = await directory.add_room(floor, "1.01", "Beratung", entrance="Eingang B")
+    for ws in WORKSTATIONS:
+        await directory.add_workstation(ws, site_id, room, f"token-{ws}")
+    return directory
+
+
+async def seen_columns(db: Database) -> dict[str, tuple[datetime | None, str | None]]:
+    async with db.read() as session:
+        rows = await session.execute(
+            select(Workstation.id, Workstation.last_seen_at, Workstation.agent_version)
+        )
+        return {ws: (at, version) for ws, at, version in rows}
+
+
+async def test_every_workstation_gets_its_own_time_and_version_and_revoked_ones_are_named(
+    db: Database,
+) -> None:
+    directory = await fleet(db)
+    await directory.revoke_workstation("pc-007", "admin")
+    seen = {
+        ws: (datetime(2026, 11, 23, 4, i // 60, i % 60, tzinfo=UTC), f"2.{i}")
+        for i, ws in enumerate(WORKSTATIONS)
+    }
+    seen["pc-unknown"] = (datetime(2026, 11, 23, tzinfo=UTC), "1.0")  # deleted meanwhile
+
+    revoked = await directory.record_seen(seen)
+
+    assert revoked == {"pc-007"}
+    stored = await seen_columns(db)
+    assert "pc-unknown" not in stored  # nothing inserted for it
+    assert stored.pop("pc-007") == (None, None)  # a revoked workstation's row is left alone
+    assert stored == {ws: seen[ws] for ws in WORKSTATIONS if ws != "pc-007"}
+
+
+async def test_a_later_round_overwrites_the_earlier_one(db: Database) -> None:
+    directory = await fleet(db)
+    first, later = datetime(2026, 11, 23, 4, tzinfo=UTC), datetime(2026, 11, 23, 5, tzinfo=UTC)
+    await directory.record_seen({"pc-001": (first, "2.0"), "pc-002": (first, "2.0")})
+    await directory.record_seen({"pc-001": (later, "2.1")})
+
+    stored = await seen_columns(db)
+    assert stored["pc-001"] == (later, "2.1")
+    assert stored["pc-002"] == (first, "2.0")
+
+
+async def test_handshakes_arriving_together_each_get_their_own_workstation(db: Database) -> None:
+    """The credentials read is one statement for many; each agent still gets only its own."""
+    directory = await fleet(db)
+    await directory.revoke_workstation("pc-003", "admin")
+
+    views = await asyncio.gather(
+        *(directory.authenticate_workstation(ws, f"token-{ws}") for ws in WORKSTATIONS[:10]),
+        directory.authenticate_workstation("pc-004", "token-pc-005"),  # another PC's token
+    )
+
+    *own, wrong_token = views
+    assert wrong_token is None
+    assert [v.id if v else None for v in own] == [
+        None if ws == "pc-003" else ws for ws in WORKSTATIONS[:10]
+    ]
+    assert own[0] is not None
+    room = own[0].room
+    assert room is not None
+    assert (room.number, room.entrance) == ("1.01", "Eingang B")

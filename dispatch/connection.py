@@ -26,6 +26,7 @@ ws=HubWebSocketProtocol.admitting(gate, "/ws/agent"))``.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, Protocol
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -37,6 +38,7 @@ from websockets.streams import StreamReader
 
 from dispatch.admission import MAX_RETRY_AFTER_S, HandshakeGate
 from dispatch.keepalive import PING_FRAME, KeepaliveRound, round_for
+from dispatch.logs import CONNECTION_LOGGER
 from shared.protocol import ALARM_WAITING_HEADER
 
 FRAME_WRITER = "silent_alarm.frame_writer"
@@ -48,6 +50,9 @@ BUSY_TEXT = "busy: too many agents connecting at once; retry"
 _ALARM_WAITING = (ALARM_WAITING_HEADER.lower().encode(), b"1")
 """The header as httptools hands it over: name in lower case."""
 
+
+_CONNECTION_LOG = logging.getLogger(CONNECTION_LOGGER)
+"""Instead of uvicorn.error: its INFO lines per connection are never built (dispatch/logs.py)."""
 
 _EMPTY_PONG = b"\x8a\x80"
 """A client's pong with no payload (FIN, PONG, masked, length 0), 4 mask bytes follow:
@@ -103,6 +108,10 @@ class HubHttpProtocol(HttpToolsProtocol):
         """This protocol refusing agent upgrades on ``agent_path`` that ``gate`` refuses."""
         return type(cls.__name__, (cls,), {"gate": gate, "agent_path": agent_path.encode()})
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logger = _CONNECTION_LOG
+
     def handle_websocket_upgrade(self) -> None:
         gate = self.gate
         if (
@@ -139,6 +148,10 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     def admitting(cls, gate: HandshakeGate, agent_path: str) -> type[HubWebSocketProtocol]:
         """This protocol with the hub's gate for agent handshakes on ``agent_path``."""
         return type(cls.__name__, (cls,), {"gate": gate, "agent_path": agent_path})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logger = self.conn.logger = _CONNECTION_LOG
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.loop.time()  # any frame is a sign of life, a pong included

@@ -7,8 +7,12 @@ import sys
 
 import structlog
 
+CONNECTION_LOGGER = "dispatch.connection"
+"""uvicorn's and websockets' per-connection protocol objects log here (dispatch/connection.py)."""
+
 
 def configure(level: str = "INFO") -> None:
+    _skip_unused_record_fields()
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -38,6 +42,25 @@ def configure(level: str = "INFO") -> None:
     # Access lines add nothing the hub's own events don't say.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").addFilter(_per_connection_noise)
+    # Their INFO lines come for every WebSocket opened, accepted, refused and closed:
+    # below WARNING no record is even built, which a filter (the line above, for
+    # servers run without the hub's protocol classes) cannot spare.
+    connection = logging.getLogger(CONNECTION_LOGGER)
+    connection.setLevel(logging.WARNING)
+    connection.addFilter(_per_connection_noise)
+
+
+def _skip_unused_record_fields() -> None:
+    """Records without caller, thread and process: the JSON lines never show them.
+
+    Each costs a lookup per record (the caller walks the stack); ten thousand
+    agents reconnecting log two lines each. The flags are the ones the logging
+    HOWTO lists under "Optimization".
+    """
+    logging._srcfile = None  # the HOWTO's way to skip findCaller
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 PER_CONNECTION_LINES = frozenset(

@@ -56,6 +56,26 @@ async def test_token_never_reaches_the_log(demo_hub: RunningHub) -> None:
     assert token not in demo_hub.log()
 
 
+async def test_the_log_says_agent_connected_and_disconnected_and_no_server_lines(
+    demo_hub: RunningHub,
+) -> None:
+    """uvicorn and websockets log every socket opened, accepted and closed at INFO: after
+    a restart, ten thousand agents would write tens of thousands of such lines."""
+    token = demo_hub.agent_config("pc-1-02")["token"]
+    async with websockets.connect(demo_hub.agent_ws_url) as ws:
+        await ws.send(hello("pc-1-02", token))
+        Welcome.model_validate_json(await ws.recv())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while '"workstation": "pc-1-02", "event": "agent_disconnected"' not in demo_hub.log():
+        assert loop.time() < deadline, "no agent_disconnected line"
+        await asyncio.sleep(0.05)
+    log = demo_hub.log()
+    assert '"workstation": "pc-1-02", "event": "agent_connected"' in log
+    for server_line in ("connection open", "connection closed", "[accepted]", "WebSocket /ws"):
+        assert server_line not in log
+
+
 async def test_unsupported_protocol_version_is_refused_with_4426(demo_hub: RunningHub) -> None:
     token = demo_hub.agent_config("pc-1-01")["token"]
     code, reason = await closed_with(demo_hub.agent_ws_url, hello("pc-1-01", token, protocol=99))

@@ -1,4 +1,4 @@
-"""The handshake gate's return slots: refused agents spread at the rate the hub completes."""
+"""The handshake gate's return slots: refused agents spread at the rate a full gate completes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ from collections import Counter
 
 import pytest
 
-from dispatch.admission import MAX_RETRY_AFTER_S, SLOT_TURNOVER_S, CompletionRate, HandshakeGate
+from dispatch.admission import (
+    MAX_RETRY_AFTER_S,
+    MAX_SPEEDUP,
+    SLOT_TURNOVER_S,
+    CompletionRate,
+    HandshakeGate,
+)
 
 
 class Clock:
@@ -17,11 +23,17 @@ class Clock:
         return self.now
 
 
-def complete(gate: HandshakeGate, clock: Clock, count: int, per_second: float) -> None:
+def complete(
+    gate: HandshakeGate, clock: Clock, count: int, per_second: float, level: int | None = None
+) -> None:
+    """``count`` handshakes complete at ``per_second``, each replaced by a new one at once:
+    ``level`` in flight throughout (default: the gate full, the hub at its limit)."""
+    while gate.in_flight < (gate.limit if level is None else level):
+        assert gate.enter(alarm_waiting=gate.in_flight >= gate.limit)  # beyond: alarms
     for _ in range(count):
-        assert gate.enter(alarm_waiting=False)
         clock.now += 1.0 / per_second
         gate.leave()
+        assert gate.enter(alarm_waiting=gate.in_flight >= gate.limit)
 
 
 def fill(gate: HandshakeGate) -> None:
@@ -56,6 +68,37 @@ def test_a_faster_hub_sends_the_same_crowd_back_sooner() -> None:
     complete(gate, clock, 600, per_second=200.0)
     fill(gate)
     assert refuse(gate, 300)[-1] == 2  # 300 agents at 200 a second
+
+
+def test_a_hub_with_time_to_spare_sends_agents_back_sooner_than_it_completes() -> None:
+    """Half the slots busy at 100 a second: a full gate would complete 200 (Little's law).
+    Without this, agents that return by their slots only ever repeat the rate measured."""
+    clock = Clock()
+    gate = HandshakeGate(limit=4, clock=clock)
+    complete(gate, clock, 300, per_second=100.0, level=2)
+    fill(gate)
+    per_second = Counter(refuse(gate, 300))
+    assert set(per_second) == {1, 2}
+    assert 190 <= per_second[1] <= 210, per_second
+
+
+def test_an_almost_idle_gate_promises_at_most_twice_its_rate() -> None:
+    """One handshake at a time says little about eight at once: it may be the CPU's limit."""
+    clock = Clock()
+    gate = HandshakeGate(limit=8, clock=clock)
+    complete(gate, clock, 300, per_second=100.0, level=1)
+    fill(gate)
+    assert refuse(gate, int(100 * MAX_SPEEDUP))[-1] == 1
+    assert refuse(gate, 1) == [2]
+
+
+def test_more_in_flight_than_the_limit_does_not_lower_the_rate() -> None:
+    """Agents with an alarm waiting pass a full gate; the hub is not slower for it."""
+    clock = Clock()
+    gate = HandshakeGate(limit=4, clock=clock)
+    complete(gate, clock, 300, per_second=100.0, level=12)
+    fill(gate)
+    assert refuse(gate, 300)[-1] == 3  # 100 a second, as measured
 
 
 def test_a_slow_or_unmeasured_rate_is_taken_as_what_the_slots_allow() -> None:

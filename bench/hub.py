@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import math
 import os
@@ -142,7 +143,7 @@ class Run:
         self.run_key = uuid.uuid4().hex
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"bench-{args.scenario}-", dir="/tmp"))
         self.url = f"sqlite+aiosqlite:///{self.data_dir / 'dispatch.sqlite3'}"
-        self.hub = HubProcess(self.data_dir, free_port(), args.heartbeat)
+        self.hub = HubProcess(self.data_dir, free_port(), args.heartbeat, pin(args))
         self.topo = Topology(AlarmLevel.THREAT)
         self.fleet: WsFleet | None = None
         self.workers: list[Worker] = []
@@ -186,6 +187,7 @@ class Run:
         rss_before = rss_kib(self.hub.pid)
         n_workers = worker_count(len(topo.idle), args.procs)
         t0 = time.monotonic()
+        self.profile("connect", 8)
         self.workers = list(
             await asyncio.gather(
                 *(
@@ -523,6 +525,8 @@ async def storm(run: Run) -> dict[str, Any]:
         assert run.fleet is not None
         fleet = run.fleet
         total = run.topo.total
+        generators = [os.getpid(), *(w.pid for w in run.workers)]
+        generators_before = sum(cpu_seconds(pid) for pid in generators)
         killed = time.monotonic_ns()
         run.hub.kill()
         say(f"hub killed with {total} agents connected; restarting")
@@ -548,6 +552,11 @@ async def storm(run: Run) -> dict[str, Any]:
                 all_back_ns = last
                 break
             await asyncio.sleep(0.2)
+        # Who had the CPU until all were back: the restarted hub or the simulated agents.
+        cpu = {
+            "hub_cpu_s": round(cpu_seconds(run.hub.pid), 1),
+            "loadgen_cpu_s": round(sum(cpu_seconds(p) for p in generators) - generators_before, 1),
+        }
         await run.drain(alarms, within=5)
         m = await merged(fleet.rec, run.workers)
         out["storm"] = {
@@ -559,6 +568,7 @@ async def storm(run: Run) -> dict[str, Any]:
             if all_back_ns
             else None,
             "connected_at_end": curve[-1][1] if curve else 0,
+            **cpu,
             "curve": curve[:: max(1, len(curve) // 40)],
             "alarms_during_storm": m.latencies(run.topo.recipients_per_alarm["raiser"], alarms),
         }
@@ -566,6 +576,11 @@ async def storm(run: Run) -> dict[str, Any]:
             f"all {total} back {out['storm']['all_back_after_kill_s']} s after the kill "
             f"({out['storm']['all_back_after_ready_s']} s after the hub was ready); "
             f"connect errors {m.errors}"
+        )
+        say(
+            f"CPU from the kill to all back: restarted hub {cpu['hub_cpu_s']} s, "
+            f"load generators {cpu['loadgen_cpu_s']} s"
+            + (" (hub pinned to CPU 0, generators on the rest)" if args.pin else "")
         )
         print_latency("storm    ", out["storm"]["alarms_during_storm"])
     finally:
@@ -685,6 +700,97 @@ async def writer_alone(run: Run, n: int) -> dict[str, Any]:
     s = Summary.of(durations)
     say(f"AlarmStore.store() alone, sequential: {s.line()}; {n / elapsed:.0f} alarms/s")
     return {"store_ms": s.as_dict(), "alarms_per_s": round(n / elapsed, 1)}
+
+
+# --- the hub's CPU per handshake and per refusal --------------------------------------
+
+UPGRADE = (
+    b"GET /ws/agent HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def _upgrade(port: int) -> bytes:
+    """One agent upgrade request as the agent's library sends it; the status line back."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(UPGRADE % base64.b64encode(os.urandom(16)))
+        return await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+
+
+async def handshakes(run: Run) -> dict[str, Any]:
+    """What one agent's way in costs the hub: rounds of all agents connecting, then refusals.
+
+    Hub CPU per handshake decides how long a restart storm takes; here it is measured
+    without the storm's admission pacing: ``--agents`` connect from this process,
+    ``--connect-concurrency`` at a time, ``--rounds`` times (disconnecting in between).
+    Then the hub starts again with ``MAX_HANDSHAKES=1``, one agent holds that slot, and
+    as many upgrade requests are refused with 503.
+    """
+    args = run.args
+    await run.prepare()
+    agents = run.tokens(run.topo.raisers + run.topo.measured + run.topo.idle)
+    rounds: list[dict[str, float]] = []
+    try:
+        run.hub.start()
+        await run.hub.wait_ready()
+        await asyncio.sleep(1)  # past the start-up work
+        for _ in range(args.rounds):
+            fleet = WsFleet(
+                run.hub.ws_url,
+                agents,
+                args.heartbeat,
+                agent_pings=False,
+                first_connect_concurrency=args.connect_concurrency,
+            )
+            cpu, t0 = cpu_seconds(run.hub.pid), time.monotonic()
+            await fleet.start()
+            if not await wait_until(lambda f=fleet: f.rec.connected >= len(agents), 120, 0.01):
+                raise RuntimeError(f"only {fleet.rec.connected} of {len(agents)} connected")
+            seconds, cpu = time.monotonic() - t0, cpu_seconds(run.hub.pid) - cpu
+            rounds.append({"seconds": seconds, "hub_cpu_ms": 1000 * cpu / len(agents)})
+            say(
+                f"{len(agents)} handshakes in {seconds:.2f} s ({len(agents) / seconds:.0f}/s), "
+                f"hub CPU {rounds[-1]['hub_cpu_ms']:.3f} ms each"
+            )
+            await fleet.stop()
+            await asyncio.sleep(1.5)  # the disconnects are the hub's work of this gap
+    finally:
+        run.hub.stop()
+    per_handshake = sorted(r["hub_cpu_ms"] for r in rounds)
+    out: dict[str, Any] = {
+        "rounds": rounds,
+        "hub_cpu_ms_per_handshake_median": round(per_handshake[len(per_handshake) // 2], 3),
+    }
+    say(f"hub CPU per handshake: median {out['hub_cpu_ms_per_handshake_median']} ms")
+    os.environ["SILENT_ALARM_MAX_HANDSHAKES"] = "1"  # for the hub's second start only
+    refusing = run.hub
+    try:
+        refusing.start()
+        await refusing.wait_ready()
+        holder = await asyncio.open_connection("127.0.0.1", refusing.port)
+        holder[1].write(UPGRADE % base64.b64encode(os.urandom(16)))  # sends no hello: stays
+        await holder[0].readline()
+        await asyncio.sleep(1)
+        gate = asyncio.Semaphore(args.connect_concurrency)
+
+        async def refused() -> bytes:
+            async with gate:
+                return await _upgrade(refusing.port)
+
+        cpu = cpu_seconds(refusing.pid)
+        answers = await asyncio.gather(*(refused() for _ in agents))
+        cpu = cpu_seconds(refusing.pid) - cpu
+        holder[1].close()
+    finally:
+        del os.environ["SILENT_ALARM_MAX_HANDSHAKES"]
+        refusing.stop()
+    out["refused_503"] = sum(b" 503 " in a for a in answers)
+    out["hub_cpu_ms_per_refusal"] = round(1000 * cpu / len(agents), 3)
+    say(f"{out['refused_503']} refused with 503, hub CPU {out['hub_cpu_ms_per_refusal']} ms each")
+    return out
 
 
 # --- two hub instances on one PostgreSQL database ------------------------------------
@@ -818,6 +924,7 @@ SCENARIOS = {
     "storm": (storm, 10_000, 0, 0.0),
     "sqlite": (sqlite_writes, 302, 0, 0.0),
     "twohubs": (two_instances, 51, 200, 0.3),
+    "handshakes": (handshakes, 3_000, 0, 0.0),
 }
 
 
@@ -864,13 +971,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="diagnosis only: agents do not confirm popups (the real agent does)",
     )
     p.add_argument("--no-mosquitto", action="store_true")
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="the hub alone on CPU 0, this process and the load generators on the others",
+    )
     p.add_argument("--storm-timeout", type=float, default=90.0)
+    p.add_argument("--rounds", type=int, default=5, help="handshakes: how often all connect")
     p.add_argument("--storm-alarm-every", type=float, default=0.25)
     p.add_argument("--writer-alarms", type=int, default=1000)
     p.add_argument(
         "--max-seconds", type=float, default=1800, help="workers end themselves after this"
     )
-    p.add_argument("--profile", metavar="DIR", help="py-spy the hub (idle window, alarm phase)")
+    p.add_argument("--profile", metavar="DIR", help="py-spy the hub (ramp-up, idle, alarms, storm)")
     p.add_argument(
         "--blocks", type=int, default=4, help="twohubs: alternate the two phases this often"
     )
@@ -884,11 +997,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="FILE", help="write all figures as JSON")
     p.add_argument("--keep", action="store_true", help="keep the data dir (hub logs, database)")
     args = p.parse_args(argv)
+    if args.pin and (args.scenario == "twohubs" or not args.no_mosquitto):
+        # Mosquitto is a system service: pinning the hub alone would favour it.
+        p.error("--pin needs --no-mosquitto and one hub")
     _, agents, alarms, spacing = SCENARIOS[args.scenario]
     args.agents = args.agents or agents
     args.alarms = args.alarms if args.alarms is not None else alarms
     args.spacing = args.spacing or spacing
     return args
+
+
+def pin(args: argparse.Namespace) -> frozenset[int] | None:
+    """With ``--pin``: CPU 0 for the hub, the rest for this process and its workers.
+
+    On this 2-core machine 10,000 simulated agents cost their load generators as
+    much CPU per connection as the hub; unpinned, both compete for the cores,
+    pinned, the hub has one to itself as on a server of its own.
+    """
+    if not args.pin:
+        return None
+    cpus = os.sched_getaffinity(0)
+    if len(cpus) < 2 or 0 not in cpus:
+        raise SystemExit("bench: --pin needs CPU 0 and at least one more")
+    os.sched_setaffinity(0, cpus - {0})  # workers started later inherit it
+    return frozenset({0})
 
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:

@@ -80,18 +80,25 @@ class MqttFleet:
             clean_session=True,
         )
 
+        # By descriptor number: paho may report a socket closed when it has closed it
+        # already (fileno -1), which uvloop, unlike asyncio's own loop, refuses.
+        fd = -1
+
         def opened(c: mqtt.Client, _u: Any, sock: Any) -> None:
-            loop.add_reader(sock, c.loop_read)
+            nonlocal fd
+            fd = sock.fileno()
+            loop.add_reader(fd, c.loop_read)
 
         def closed(c: mqtt.Client, _u: Any, sock: Any) -> None:
-            loop.remove_reader(sock)
-            loop.remove_writer(sock)
+            if fd >= 0:
+                loop.remove_reader(fd)
+                loop.remove_writer(fd)
 
         def want_write(c: mqtt.Client, _u: Any, sock: Any) -> None:
-            loop.add_writer(sock, c.loop_write)
+            loop.add_writer(fd, c.loop_write)
 
         def written(c: mqtt.Client, _u: Any, sock: Any) -> None:
-            loop.remove_writer(sock)
+            loop.remove_writer(fd)
 
         def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
             if reason.is_failure:

@@ -20,10 +20,13 @@ STDOUT_LIMIT = 1 << 27
 class HubProcess:
     """``python -m dispatch serve`` on 127.0.0.1, configured only through SILENT_ALARM_*."""
 
-    def __init__(self, data_dir: Path, port: int, heartbeat: float) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, heartbeat: float, cpus: frozenset[int] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.heartbeat = heartbeat
+        self.cpus = cpus  # None: wherever the kernel schedules it
         self.secret = secrets.token_urlsafe(48)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -54,8 +57,13 @@ class HubProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=None if self.cpus is None else self._pin,
         )
         log.close()
+
+    def _pin(self) -> None:
+        assert self.cpus is not None
+        os.sched_setaffinity(0, self.cpus)
 
     async def wait_ready(self, within: float = 60) -> float:
         """Polls /healthz until it answers 200; returns the monotonic time it did."""

@@ -93,7 +93,7 @@ async def seed(url: str, scenario: str, agents: int, run_key: str, layout: str) 
 
 async def _seed(s: _Seeder, scenario: str, agents: int, layout: str) -> Topology:
     site = await s.site("Standort 1")
-    if scenario in {"fanout50", "storm"}:
+    if scenario in {"fanout50", "storm", "handshakes"}:
         # A raiser room with 50 neighbour rooms, one workstation each; everyone else idle.
         topo = Topology(AlarmLevel.THREAT, raisers=["raiser"])
         topo.measured = [f"nb-{i:03d}" for i in range(50)]

@@ -18,16 +18,20 @@ pytest_plugins = ["tests.support.xserver", "tests.support.browser"]
 
 
 @pytest.fixture
-def demo_hub(tmp_path: Path) -> Iterator[RunningHub]:
-    """A real hub process with the demo site, fast heartbeats, on its own port and database."""
-    hub = start_demo_hub(
-        tmp_path / "hub",
-        env={
-            "SILENT_ALARM_HEARTBEAT_INTERVAL": "1",
-            "SILENT_ALARM_REDELIVER_INTERVAL": "0.5",
-            "SILENT_ALARM_HANDSHAKE_TIMEOUT": "2",
-        },
-    )
+def demo_hub_env() -> dict[str, str]:
+    """The test hub's settings: fast heartbeats and re-sends. A test that needs other
+    values parametrizes this fixture (``@pytest.mark.parametrize("demo_hub_env", …)``)."""
+    return {
+        "SILENT_ALARM_HEARTBEAT_INTERVAL": "1",
+        "SILENT_ALARM_REDELIVER_INTERVAL": "0.5",
+        "SILENT_ALARM_HANDSHAKE_TIMEOUT": "2",
+    }
+
+
+@pytest.fixture
+def demo_hub(tmp_path: Path, demo_hub_env: dict[str, str]) -> Iterator[RunningHub]:
+    """A real hub process with the demo site, on its own port and database."""
+    hub = start_demo_hub(tmp_path / "hub", env=demo_hub_env)
     yield hub
     hub.stop()
 

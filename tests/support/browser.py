@@ -15,6 +15,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 from tests.support.hub import RunningHub
 
 CHROMIUM = "/usr/bin/chromium"
+# expect() has its own 5 s default, separate from the context's: a busy 2-core machine
+# running the hub, agents and Chromium at once needs the same 10 s bound for both.
+expect.set_options(timeout=10_000)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -76,6 +76,11 @@ def run_server(settings: Settings) -> None:
         ws_ping_timeout=settings.heartbeat_interval * PONG_WAIT_INTERVALS,
         log_config=None,
         timeout_graceful_shutdown=5,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: any local process
+        # could then pick the address the login and enrolment limits count. Only the
+        # configured proxies are believed.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )
 
 

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Browser origins allowed on the console WebSocket besides the hub's own.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto the hub "
+        "believes; empty: none, the peer's own address counts (login and enrolment limits).",
+    )
     secure_cookies: bool = Field(
         default=False, description="Send the session cookie only over HTTPS (set behind TLS)."
     )

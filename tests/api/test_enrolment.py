@@ -29,10 +29,16 @@ def new_code(admin: httpx.Client, **body: object) -> str:
     return code
 
 
-def enrol(hub: RunningHub, code: str, hostname: str = "PC-Neu-01") -> httpx.Response:
+def enrol(
+    hub: RunningHub,
+    code: str,
+    hostname: str = "PC-Neu-01",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     return httpx.post(
         f"{hub.url}{API}/enrol",
         json={"code": code, "hostname": hostname, "agent_version": "1.2.3"},
+        headers=headers,
         timeout=10,
     )
 
@@ -162,6 +168,18 @@ def test_code_guessing_is_limited_per_address(admin_hub: RunningHub, admin: http
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) > 0
     assert "too many failed enrolments" in limited.json()["detail"]
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_limit(
+    admin_hub: RunningHub, admin: httpx.Client
+) -> None:
+    """The attack: a client on the hub's own machine claims a new address per guess."""
+    valid = new_code(admin)
+    for attempt in range(10):
+        forged = {"X-Forwarded-For": f"198.51.100.{attempt}"}
+        assert enrol(admin_hub, f"GUESS-{attempt:04d}", headers=forged).status_code == 403
+    limited = enrol(admin_hub, valid, headers={"X-Forwarded-For": "198.51.100.99"})
+    assert limited.status_code == 429
 
 
 async def test_revoke_closes_the_live_socket_at_once_and_the_secret_stops_working(

@@ -674,7 +674,8 @@ async def writer_alone(run: Run, n: int) -> dict[str, Any]:
     from shared.domain import Trigger
     from shared.protocol import RaiseAlarm, utc_now
 
-    db = Database(run.url, checkpoint_in_background=True)  # as the hub's (dispatch/app.py)
+    # As the hub's (dispatch/app.py): WAL checkpoints off the commit path, events keyed.
+    db = Database(run.url, checkpoint_in_background=True, audit_key=os.urandom(32))
     try:
         directory, store = Directory(db), AlarmStore(db)
         views = []

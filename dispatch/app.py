@@ -11,10 +11,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from dispatch import __version__, gcpause, switch_interval
+from dispatch import audit_key as audit_keys
 from dispatch.admission import HandshakeGate
 from dispatch.agent_ws import agent_endpoint
 from dispatch.alarms import AlarmStore
 from dispatch.api.router import router as api_router
+from dispatch.audit_anchors import AuditAnchors
 from dispatch.bus import create_bus
 from dispatch.console.admin import router as admin_router
 from dispatch.console.routes import router as console_router
@@ -33,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The schema must be migrated before the app starts (``dispatch.migrate.upgrade``)."""
     secret = settings.require_session_secret()
     bus = create_bus(settings.bus, settings.resolved_database_url)  # refuses a bad combination
+    audit_key = audit_keys.load_or_create(settings.resolved_audit_key_file)  # or refuses
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,8 +43,13 @@ def create_app(settings: Settings) -> FastAPI:
         gcpause.configure()
         switch_interval.configure()  # database threads get the GIL back sooner under load
         # SQLite: the WAL is checkpointed by a task of its own, not in the writer's commits.
-        db = Database(settings.resolved_database_url, checkpoint_in_background=True)
+        db = Database(
+            settings.resolved_database_url, checkpoint_in_background=True, audit_key=audit_key
+        )
         app.state.db = db
+        anchors = AuditAnchors(
+            db, settings.resolved_audit_anchor_file, audit_key, settings.audit_anchor_interval
+        )
         app.state.directory = directory = Directory(db)
         alarms = AlarmStore(db)
         await alarms.load_routing()
@@ -53,12 +61,14 @@ def create_app(settings: Settings) -> FastAPI:
             bus=bus,
         )
         hub.start()
+        anchors.start()
         await bus.start(hub.on_bus_event)  # listening before /healthz answers
         try:
             yield
         finally:
             await hub.stop()
             await bus.stop()  # after the hub: its last changes (PCs offline) still go out
+            await anchors.stop()  # after the hub's last audited change
             await db.dispose()
 
     app = FastAPI(title="Stiller Alarm – Zentrale", version=__version__, lifespan=lifespan)

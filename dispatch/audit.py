@@ -1,17 +1,23 @@
 """The append-only, hash-chained audit trail: every state change, and a verifier for it.
 
-Each event stores the SHA-256 of its content together with the previous
+Each event stores a keyed hash (HMAC-SHA-256, key in a file outside the
+database: dispatch/audit_key.py) of its content together with the previous
 event's hash. Changing a row breaks its own hash; deleting one breaks the link
-of the next. Cutting rows off the end is only visible against a head hash
-recorded earlier, which ``verify`` prints for that purpose.
+of the next; re-hashing the rest of the chain or appending an event needs the
+key. Cutting rows off the end is visible against the anchors, the head the hub
+records outside the database every few seconds (dispatch/audit_anchors.py).
+Events written before the hub had a key carry a plain SHA-256; the first keyed
+event's hash covers their head, and no plain event may follow a keyed one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,6 +26,7 @@ from sqlalchemy import ScalarSelect, event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from dispatch.audit_key import AUDIT_KEY
 from dispatch.database import Database, core_table
 from dispatch.models import AuditEvent
 from shared.protocol import utc_now
@@ -41,8 +48,10 @@ class HashedFields(Protocol):
     detail: str
 
 
-def event_hash(previous: str, event: HashedFields) -> str:
+def event_hash(previous: str, event: HashedFields, key: bytes | None = None) -> str:
+    """The event's hash: keyed with ``key``, a plain SHA-256 (events from before keys) without."""
     return _hash(
+        key,
         previous,
         event.at,
         event.actor,
@@ -55,6 +64,7 @@ def event_hash(previous: str, event: HashedFields) -> str:
 
 
 def _hash(
+    key: bytes | None,
     previous: str,
     at: datetime,
     actor: str,
@@ -75,7 +85,9 @@ def _hash(
         "detail": detail,
     }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    if key is None:
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 # Core statements built once, on the table: building a statement, or the ORM's
@@ -103,6 +115,8 @@ class AuditTrail:
     def __init__(self, session: Session, head: str) -> None:
         self._session = session
         self._head = head
+        key = session.info.get(AUDIT_KEY)
+        self._key = key if isinstance(key, bytes) else None
         self._rows: list[dict[str, Any]] = []
 
     @classmethod
@@ -159,6 +173,7 @@ class AuditTrail:
             "previous_hash": self._head,
         }
         row["hash"] = self._head = _hash(
+            self._key,
             self._head,
             row["at"],
             actor,
@@ -203,20 +218,43 @@ class Verdict:
     head: str
     broken_at: int | None  # id of the first event whose hash or link does not match
     problem: str | None
+    keyed_from: int | None = None  # id of the first keyed event
+    anchors: int = 0  # anchors checked against the chain
 
 
-async def verify(db: Database) -> Verdict:
-    previous, count = GENESIS, 0
-    async for event_row in _events(db):
-        if event_row.previous_hash != previous:
-            return Verdict(count, previous, event_row.id, "link to the previous event broken")
-        if event_hash(previous, event_row) != event_row.hash:
-            return Verdict(count, previous, event_row.id, "content changed")
-        previous, count = event_row.hash, count + 1
-    return Verdict(count, previous, None, None)
+async def verify(
+    db: Database, key: bytes | None = None, anchors: Collection[tuple[int, str]] = ()
+) -> Verdict:
+    """Walks the chain from the start; with ``anchors`` (event id, hash) recorded outside
+    the database, a cut-off end or a chain re-hashed from scratch is found too."""
+    previous, count, keyed_from = GENESIS, 0, None
+    anchored = {event_id for event_id, _ in anchors}
+    seen: dict[int, str] = {}
+    async with contextlib.aclosing(_events(db)) as events:  # closed on an early return too
+        async for event_row in events:
+            if event_row.previous_hash != previous:
+                return Verdict(count, previous, event_row.id, "link to the previous event broken")
+            if key is not None and event_hash(previous, event_row, key) == event_row.hash:
+                keyed_from = event_row.id if keyed_from is None else keyed_from
+            elif keyed_from is not None:
+                problem = "content changed, or hashed without the audit key"
+                return Verdict(count, previous, event_row.id, problem, keyed_from)
+            elif event_hash(previous, event_row) != event_row.hash:
+                return Verdict(count, previous, event_row.id, "content changed", keyed_from)
+            if event_row.id in anchored:
+                seen[event_row.id] = event_row.hash
+            previous, count = event_row.hash, count + 1
+    for event_id, anchored_hash in sorted(anchors):
+        if event_id not in seen:
+            problem = f"anchored event {event_id} is missing (deleted or cut off)"
+            return Verdict(count, previous, event_id, problem, keyed_from, len(anchors))
+        if seen[event_id] != anchored_hash:
+            problem = f"event {event_id} differs from its anchor (chain re-hashed)"
+            return Verdict(count, previous, event_id, problem, keyed_from, len(anchors))
+    return Verdict(count, previous, None, None, keyed_from, len(anchors))
 
 
-async def _events(db: Database) -> AsyncIterator[AuditEvent]:
+async def _events(db: Database) -> AsyncGenerator[AuditEvent]:
     async with db.read() as session:
         result = await session.stream_scalars(select(AuditEvent).order_by(AuditEvent.id))
         async for event_row in result:

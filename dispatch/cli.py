@@ -14,7 +14,9 @@ import uvicorn
 from pydantic import ValidationError
 
 from dispatch import audit, demo, logs
+from dispatch import audit_key as audit_keys
 from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
+from dispatch.audit_anchors import AnchorError, read_anchors
 from dispatch.connection import HubHttpProtocol, HubWebSocketProtocol
 from dispatch.database import Database
 from dispatch.directory import Directory, DirectoryError
@@ -52,6 +54,15 @@ def load_settings(**overrides: object) -> Settings:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         raise fail(f"bad setting {where}: {first['msg']}") from None
+
+
+def open_database(settings: Settings) -> Database:
+    """The store with the audit key every write path signs its events with."""
+    try:
+        key = audit_keys.load_or_create(settings.resolved_audit_key_file)
+    except audit_keys.AuditKeyError as error:
+        raise fail(str(error)) from None
+    return Database(settings.resolved_database_url, audit_key=key)
 
 
 def run_server(settings: Settings) -> None:
@@ -130,7 +141,7 @@ def run_demo(
 
 
 async def _seed_demo_once(settings: Settings, hub_url: str) -> demo.DemoLogin:
-    db = Database(settings.resolved_database_url)
+    db = open_database(settings)
     try:
         if await Directory(db).is_empty():
             return await demo.seed(db, settings.data_dir, hub_url)
@@ -163,7 +174,7 @@ def workstation_add(
     token = new_device_token()
 
     async def add() -> None:
-        db = Database(load_settings().resolved_database_url)
+        db = open_database(load_settings())
         try:
             directory = Directory(db)
             room_id = await directory.room_id(site, room)
@@ -189,7 +200,7 @@ def operator_add(
         raise fail("password must be at least 12 characters")
 
     async def add() -> None:
-        db = Database(load_settings().resolved_database_url)
+        db = open_database(load_settings())
         try:
             await Directory(db).add_operator(username, password, role, name)
         finally:
@@ -200,12 +211,22 @@ def operator_add(
 
 @audit_cli.command("verify")
 def audit_verify() -> None:
-    """Check every audit event against its hash and its link; exit 1 at the first break."""
+    """Check every audit event against its keyed hash and its link, and the chain against
+    the anchors recorded outside the database; exit 1 at the first break."""
+    settings = load_settings()
+    key_file, anchor_file = settings.resolved_audit_key_file, settings.resolved_audit_anchor_file
+    try:
+        key = audit_keys.load(key_file) if key_file.exists() else None
+        anchors = read_anchors(anchor_file, key) if key and anchor_file.exists() else []
+    except (audit_keys.AuditKeyError, AnchorError, OSError) as error:
+        raise fail(str(error), code=1) from None
+    if key is None and anchor_file.exists():
+        raise fail(f"{key_file} is missing: the anchors in {anchor_file} cannot be checked", 1)
 
     async def check() -> audit.Verdict:
-        db = Database(load_settings().resolved_database_url)
+        db = Database(settings.resolved_database_url)
         try:
-            return await audit.verify(db)
+            return await audit.verify(db, key, [(a.event_id, a.hash) for a in anchors])
         finally:
             await db.dispose()
 
@@ -216,7 +237,15 @@ def audit_verify() -> None:
             f"({verdict.events} events before it are intact)",
             code=1,
         )
-    typer.echo(f"{verdict.events} events, chain intact, head {verdict.head}")
+    keyed = (
+        "no keyed events"
+        if verdict.keyed_from is None
+        else f"keyed from event {verdict.keyed_from}"
+    )
+    typer.echo(
+        f"{verdict.events} events, chain intact, {keyed}, {verdict.anchors} anchors match, "
+        f"head {verdict.head}"
+    )
 
 
 def _cli_actor() -> str:
@@ -232,7 +261,7 @@ def workstation_revoke(workstation_id: str) -> None:
     supervision round, and the secret is refused from now on."""
 
     async def revoke() -> bool:
-        db = Database(load_settings().resolved_database_url)
+        db = open_database(load_settings())
         try:
             return await Directory(db).revoke_workstation(workstation_id, _cli_actor())
         finally:
@@ -257,7 +286,7 @@ def enrolment_code_create(
     """Create one-time enrolment codes and print them; only their hashes are kept."""
 
     async def create() -> list[str]:
-        db = Database(load_settings().resolved_database_url)
+        db = open_database(load_settings())
         try:
             directory = Directory(db)
             room_id = await directory.room_id(site, room) if room is not None else None
@@ -282,7 +311,7 @@ def mapping_export() -> None:
     from dispatch.api.mapping_csv import export_mapping
 
     async def export() -> str:
-        db = Database(load_settings().resolved_database_url)
+        db = open_database(load_settings())
         try:
             return await export_mapping(db)
         finally:
@@ -305,7 +334,7 @@ def mapping_import(
         raise fail(f"cannot read {file}: {error.strerror}") from None
 
     async def run() -> ImportReport:
-        db = Database(load_settings().resolved_database_url)
+        db = open_database(load_settings())
         try:
             return await import_mapping(db, data, dry_run=dry_run, actor=_cli_actor())
         finally:

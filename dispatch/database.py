@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
+from dispatch.audit_key import AUDIT_KEY
 from dispatch.wal_checkpoints import WalCheckpoints, set_autocheckpoint
 from dispatch.writer_turns import WriterTurns
 
@@ -109,8 +110,10 @@ def core_table(model: type[DeclarativeBase]) -> Table:
     return table
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(
+    engine: AsyncEngine, info: dict[str, object] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, info=info or {})
 
 
 class Database:
@@ -123,12 +126,16 @@ class Database:
     WAL's checkpoint to ``WalCheckpoints``. Other processes (the CLI) keep SQLite's own.
     """
 
-    def __init__(self, url: str, *, checkpoint_in_background: bool = False) -> None:
+    def __init__(
+        self, url: str, *, checkpoint_in_background: bool = False, audit_key: bytes | None = None
+    ) -> None:
         self.url = url
         self._sqlite = is_sqlite(url)
         path = sqlite_file(url) if self._sqlite and checkpoint_in_background else None
         self.engine = create_engine(url, checkpoint_in_background=path is not None)
-        self._sessions = session_factory(self.engine)
+        # Every session carries the audit key, so no write path can append unkeyed events;
+        # None (tests, tools that never write) hashes without a key.
+        self._sessions = session_factory(self.engine, {AUDIT_KEY: audit_key} if audit_key else {})
         self._turns = WriterTurns()
         self.checkpoints = WalCheckpoints(path, self.engine, self._turns) if path else None
 

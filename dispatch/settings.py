@@ -58,6 +58,22 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Browser origins allowed on the console WebSocket besides the hub's own.",
     )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="File with the audit trail's HMAC key, made at first start (0600); "
+        "default: DATA_DIR/audit.key. Keep it where the database's users cannot read it.",
+    )
+    audit_anchor_file: Path | None = Field(
+        default=None,
+        description="File the hub appends the audit chain's head to; default: "
+        "DATA_DIR/audit-anchors.jsonl. Keep it where the database's users cannot write.",
+    )
+    audit_anchor_interval: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=3600.0,
+        description="Seconds between anchors of the audit chain's head (when it moved).",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses of reverse proxies whose X-Forwarded-For/-Proto the hub "
@@ -100,6 +116,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'dispatch.sqlite3').resolve()}"
+
+    @property
+    def resolved_audit_key_file(self) -> Path:
+        return self.audit_key_file or self.data_dir / "audit.key"
+
+    @property
+    def resolved_audit_anchor_file(self) -> Path:
+        return self.audit_anchor_file or self.data_dir / "audit-anchors.jsonl"
 
     def require_session_secret(self) -> SecretStr:
         """The hub never signs sessions with a default key."""

@@ -91,6 +91,8 @@ def test_hub_package_layout_and_control(debs: dict[str, Path]) -> None:
     postinst = control_file(deb, "postinst")
     assert "adduser --system" in postinst
     assert "SILENT_ALARM_SESSION_SECRET" in postinst  # never started without a secret
+    assert "if [ ! -e /etc/silent-alarm/audit.key ]" in postinst  # made once, kept on upgrades
+    assert "chmod 0640 /etc/silent-alarm/audit.key" in postinst
 
 
 def test_wrappers_and_unit_point_into_the_venvs() -> None:
@@ -104,6 +106,10 @@ def test_wrappers_and_unit_point_into_the_venvs() -> None:
     assert unit["Service"]["User"] == "silent-alarm"
     assert unit["Service"]["EnvironmentFile"] == "/etc/silent-alarm/dispatch.env"
     assert unit["Service"]["Restart"] == "always"
+    environment = dict(item.split("=", 1) for item in unit["Service"]["Environment"].split())
+    assert environment["SILENT_ALARM_AUDIT_KEY_FILE"] == "/etc/silent-alarm/audit.key"
+    anchors = environment["SILENT_ALARM_AUDIT_ANCHOR_FILE"]
+    assert anchors.startswith(f"/var/log/{unit['Service']['LogsDirectory']}/")  # writable
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 

@@ -89,3 +89,31 @@ async def test_many_events_of_one_transaction_are_all_stored_in_order(db: Databa
         assert await session.scalar(select(func.count()).select_from(AuditEvent)) == 300
     verdict = await audit.verify(db)
     assert (verdict.events, verdict.broken_at) == (300, None)
+
+
+async def test_a_keyed_database_signs_every_event_and_a_plain_event_after_them_breaks(
+    db: Database,
+) -> None:
+    """The key rides on every session: any write path's events are keyed; the chain of
+    events from before keys goes on, and an unkeyed writer after them is caught."""
+    key = b"k" * 32
+    async with db.write() as session:
+        (await AuditTrail.open(session)).append("test", "before keys")
+    keyed = Database(db.url, audit_key=key)
+    try:
+        async with keyed.write() as session:
+            (await AuditTrail.open(session)).append("test", "keyed")
+        async with keyed.write() as session:
+            (await AuditTrail.open(session)).append("test", "keyed too")
+        verdict = await audit.verify(keyed, key)
+        assert (verdict.events, verdict.broken_at, verdict.keyed_from) == (3, None, 2)
+        assert (await audit.verify(keyed, b"x" * 32)).broken_at == 2  # a wrong key
+        async with db.write() as session:  # a writer without the key
+            (await AuditTrail.open(session)).append("test", "unkeyed")
+        verdict = await audit.verify(keyed, key)
+        assert (verdict.broken_at, verdict.problem) == (
+            4,
+            "content changed, or hashed without the audit key",
+        )
+    finally:
+        await keyed.dispose()

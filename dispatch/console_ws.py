@@ -7,6 +7,7 @@ import time
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from dispatch import sessions
 from dispatch.alarms import AlarmError
 from dispatch.directory import Directory
 from dispatch.hub import Hub
@@ -44,15 +45,16 @@ async def console_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CloseCode.FORBIDDEN, "origin not allowed")
         return
     directory: Directory = state.directory
-    operator_id = websocket.session.get("operator_id")
-    operator = await directory.operator(operator_id) if isinstance(operator_id, int) else None
+    max_age = state.settings.session_max_age
+    operator = await sessions.operator_of(websocket.session, directory, max_age)
     await websocket.accept()
     if operator is None:
         # Accepted first so the page can read the code and send the guard to the login.
         await websocket.close(CloseCode.UNAUTHORIZED, "login required")
         return
-    # The cookie was checked at connect; the socket may not outlive the session.
-    peer = ConsolePeer(websocket, operator, time.monotonic() + state.settings.session_max_age)
+    # The socket may not outlive the session: its end is the login's, not the connect's.
+    expires_at = time.monotonic() + sessions.remaining(websocket.session, max_age)
+    peer = ConsolePeer(websocket, operator, expires_at)
     hub: Hub = state.hub
     await hub.console_joined(peer)
     code: int = CloseCode.NORMAL

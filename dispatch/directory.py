@@ -94,6 +94,7 @@ class OperatorView:
     display_name: str
     role: str
     sites: frozenset[int] = frozenset()  # the sites covered; empty: every site
+    session_epoch: int = 0  # sessions started at another epoch are over (dispatch/sessions.py)
 
 
 async def room_refs(session: AsyncSession, room_ids: Iterable[int]) -> dict[int, RoomRef]:
@@ -415,6 +416,12 @@ class Directory:
             audit.append(actor, "login_succeeded", client=client)
             return _operator_view(row, await _operator_sites(session, row.id))
 
+    async def log_out(self, operator: OperatorView) -> None:
+        """Ends every session of the operator, not only the browser's that asked."""
+        async with self._db.write() as session:
+            await end_operator_sessions(session, operator.id)
+            (await AuditTrail.open(session)).append(f"operator:{operator.username}", "logout")
+
     async def operator(self, operator_id: int) -> OperatorView | None:
         """An operator allowed to act; a disabled one counts as gone (its sessions end)."""
         async with self._db.read() as session:
@@ -735,6 +742,16 @@ async def effective_neighbours(session: AsyncSession, room_id: int) -> list[Effe
     return result
 
 
+async def end_operator_sessions(session: AsyncSession, operator_id: int) -> None:
+    """Every session cookie of the operator is refused from this commit on, everywhere
+    (dispatch/sessions.py compares the cookie's epoch with this one on every request)."""
+    await session.execute(
+        update(Operator)
+        .where(Operator.id == operator_id)
+        .values(session_epoch=Operator.session_epoch + 1)
+    )
+
+
 def _operator_view(operator: Operator, sites: frozenset[int]) -> OperatorView:
     return OperatorView(
         id=operator.id,
@@ -742,6 +759,7 @@ def _operator_view(operator: Operator, sites: frozenset[int]) -> OperatorView:
         display_name=operator.display_name,
         role=operator.role,
         sites=sites,
+        session_epoch=operator.session_epoch,
     )
 
 

@@ -19,6 +19,7 @@ from dispatch.bus import Bus, BusEvent, EventType, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
+from dispatch.sessions import still_valid
 from shared.domain import AlarmKind
 from shared.protocol import (
     AlarmSnapshot,
@@ -557,8 +558,9 @@ class Hub:
         for peer in list(self._consoles):
             if now >= peer.expires_at:
                 await peer.close(CloseCode.UNAUTHORIZED, "session expired")
-            elif await self.directory.operator(peer.operator.id) is None:
-                await peer.close(CloseCode.UNAUTHORIZED, "operator no longer exists")
+            elif not still_valid(await self.directory.operator(peer.operator.id), peer.operator):
+                # Logged out elsewhere, new password, other role or sites, disabled or gone.
+                await peer.close(CloseCode.UNAUTHORIZED, "session ended")
 
     async def _record_seen(self) -> None:
         # Connects and disconnects since the last round, in one transaction: a

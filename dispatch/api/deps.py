@@ -18,6 +18,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch import sessions
 from dispatch.database import Database
 from dispatch.directory import (
     Conflict,
@@ -28,6 +29,7 @@ from dispatch.directory import (
     OperatorView,
 )
 from dispatch.hub import Hub
+from dispatch.settings import Settings
 
 T = TypeVar("T")
 
@@ -65,11 +67,12 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 
 
 async def current_operator(request: Request) -> OperatorView:
-    """The logged-in operator (console session cookie), else 401."""
-    operator_id = request.session.get("operator_id")
-    operator = None
-    if isinstance(operator_id, int):
-        operator = await get_directory(request).operator(operator_id)
+    """The logged-in operator (console session cookie), else 401: also for a session the
+    operator's logout, a new password, a role/site change or disabling has ended."""
+    settings: Settings = request.app.state.settings
+    operator = await sessions.operator_of(
+        request.session, get_directory(request), settings.session_max_age
+    )
     if operator is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -26,10 +26,14 @@ from dispatch.api.deps import (
 from dispatch.api.schemas import Input, Name, Output, Patch
 from dispatch.audit import AuditTrail
 from dispatch.auth import hash_password
+from dispatch.directory import end_operator_sessions
 from dispatch.models import Operator, OperatorSite, Site
 from shared.protocol import utc_now
 
 router = APIRouter(tags=["operators"])
+
+SESSION_ENDING = frozenset({"role", "site_ids", "password_set", "disabled"})
+"""Changes after which the operator's open sessions end: rights and credentials."""
 
 Username = Annotated[
     str,
@@ -235,6 +239,8 @@ async def update_operator(
             if before != site_ids:
                 changed["site_ids"] = [before, site_ids]
                 await _set_sites(session, row.id, site_ids)
+        if changed.keys() & SESSION_ENDING:
+            await end_operator_sessions(session, row.id)  # new rights only with a new login
         if changed:
             (await AuditTrail.open(session)).append(
                 actor(operator),

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from dispatch import __version__
+from dispatch import __version__, sessions
 from dispatch.api.deps import client_ip, limiter
 from dispatch.console import i18n
 from dispatch.directory import Directory, OperatorView
@@ -94,14 +94,9 @@ def _csrf_valid(request: Request, submitted: str) -> bool:
 
 
 async def session_operator(request: Request) -> OperatorView | None:
-    operator_id = request.session.get("operator_id")
-    if not isinstance(operator_id, int):
-        return None
     directory: Directory = request.app.state.directory
-    operator = await directory.operator(operator_id)
-    if operator is None:  # deleted since login: the session is worthless
-        request.session.pop("operator_id", None)
-    return operator
+    max_age: int = request.app.state.settings.session_max_age
+    return await sessions.operator_of(request.session, directory, max_age)
 
 
 def render_page(
@@ -187,7 +182,7 @@ async def login(
     # A fresh session on login: nothing from before survives except the language.
     request.session.clear()
     request.session["lang"] = lang
-    request.session["operator_id"] = operator.id
+    sessions.start(request.session, operator)
     _new_csrf_token(request)
     return redirect_to("/console")
 
@@ -203,6 +198,10 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = 
             403,
             message=i18n.messages(lang)["csrf_failed"],
         )
+    operator = await session_operator(request)
+    if operator is not None:
+        directory: Directory = request.app.state.directory
+        await directory.log_out(operator)  # every copy of the cookie ends, not only this one
     request.session.clear()
     request.session["lang"] = lang
     return redirect_to("/login")

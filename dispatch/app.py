@@ -24,6 +24,7 @@ from dispatch.console.statistics import router as statistics_router
 from dispatch.console_ws import console_endpoint
 from dispatch.database import Database
 from dispatch.directory import Directory
+from dispatch.hsts import StrictTransportSecurity
 from dispatch.hub import Hub
 from dispatch.settings import Settings
 from shared.protocol import build_all
@@ -80,8 +81,10 @@ def create_app(settings: Settings) -> FastAPI:
         session_cookie="silent_alarm_session",
         max_age=settings.session_max_age,
         same_site="strict",
-        https_only=settings.secure_cookies,
+        https_only=settings.https_only,
     )
+    if settings.https_only:
+        app.add_middleware(StrictTransportSecurity)
     app.add_api_websocket_route(AGENT_PATH, agent_endpoint)  # see with_agent_fast_path
     app.add_api_websocket_route("/ws/console", console_endpoint)
     app.include_router(console_router)

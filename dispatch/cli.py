@@ -92,6 +92,8 @@ def run_server(settings: Settings) -> None:
         # configured proxies are believed.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
     )
 
 
@@ -125,8 +127,9 @@ def run_demo(
         or demo.session_secret(data_dir),
     )
     upgrade(settings.resolved_database_url)
-    url = f"http://{host}:{port}"
-    login = asyncio.run(_seed_demo_once(settings, f"ws://{host}:{port}/ws/agent"))
+    url = f"{'https' if settings.tls else 'http'}://{host}:{port}"
+    socket_url = f"{'wss' if settings.tls else 'ws'}://{host}:{port}{AGENT_PATH}"
+    login = asyncio.run(_seed_demo_once(settings, socket_url))
     agents = (data_dir / demo.AGENTS_DIR).resolve()
     sys.stdout.write(
         "\n"

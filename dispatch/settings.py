@@ -80,8 +80,16 @@ class Settings(BaseSettings):
         "believes; empty: none, the peer's own address counts (login and enrolment limits).",
     )
     secure_cookies: bool = Field(
-        default=False, description="Send the session cookie only over HTTPS (set behind TLS)."
+        default=False,
+        description="Send the session cookie only over HTTPS and send HSTS (set behind a TLS "
+        "proxy; on by itself when the hub serves TLS).",
     )
+    tls_certfile: Path | None = Field(
+        default=None,
+        description="PEM certificate chain: the hub serves HTTPS and WSS itself "
+        "(with TLS_KEYFILE).",
+    )
+    tls_keyfile: Path | None = Field(default=None, description="PEM private key of TLS_CERTFILE.")
     bus: Literal["auto", "local", "postgres"] = Field(
         default="auto",
         description="Bus between hub instances: auto = PostgreSQL LISTEN/NOTIFY on a "
@@ -103,6 +111,23 @@ class Settings(BaseSettings):
     @property
     def office_hours(self) -> OpeningHours:
         return OpeningHours.parse(self.opening_hours, self.timezone)
+
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError(
+                "TLS needs both SILENT_ALARM_TLS_CERTFILE and SILENT_ALARM_TLS_KEYFILE"
+            )
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_certfile is not None
+
+    @property
+    def https_only(self) -> bool:
+        """Browsers reach the hub over HTTPS: Secure cookies and HSTS."""
+        return self.secure_cookies or self.tls
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

@@ -101,7 +101,7 @@ class RunningAgent:
         return self.process.returncode
 
 
-def start_agent(config_path: Path, x: XServer) -> RunningAgent:
+def start_agent(config_path: Path, x: XServer, env: dict[str, str] | None = None) -> RunningAgent:
     """Start the tray agent on display x; returns at once (wait on its log for readiness)."""
     with config_path.open("rb") as handle:
         config = tomllib.load(handle)
@@ -111,7 +111,7 @@ def start_agent(config_path: Path, x: XServer) -> RunningAgent:
     output = (log_dir / "stdout-stderr.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "run", "--config", str(config_path)],
-        env=x.env(),
+        env=x.env(**(env or {})),
         stdout=output,
         stderr=subprocess.STDOUT,
     )

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import httpx
 
 from dispatch import demo
 from tests.support.postgres import create_database, drop_database, sqlalchemy_url
+from tests.support.tls import TlsFiles
 
 
 def free_port() -> int:
@@ -34,18 +36,23 @@ class RunningHub:
     port: int
     data_dir: Path
     log_path: Path
+    tls: TlsFiles | None = None  # the hub serves HTTPS and WSS with these
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def agent_ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/agent"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws/agent"
 
     @property
     def console_ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/console"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws/console"
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an HTTP client needs to trust this hub."""
+        return ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls else True
 
     @property
     def login(self) -> demo.DemoLogin:
@@ -77,7 +84,11 @@ class RunningHub:
 
 
 def start_demo_hub(
-    data_dir: Path, port: int | None = None, env: dict[str, str] | None = None, timeout: float = 30
+    data_dir: Path,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 30,
+    tls: TlsFiles | None = None,
 ) -> RunningHub:
     """Starts ``python -m dispatch demo`` and returns once /healthz answers.
 
@@ -87,7 +98,7 @@ def start_demo_hub(
     attempts = 1 if port else 3
     for attempt in range(attempts):
         try:
-            return _start_once(data_dir, port or free_port(), env, timeout)
+            return _start_once(data_dir, port or free_port(), env, timeout, tls)
         except PortTaken:
             if attempt == attempts - 1:
                 raise
@@ -99,11 +110,14 @@ class PortTaken(RuntimeError):
 
 
 def _start_once(
-    data_dir: Path, port: int, env: dict[str, str] | None, timeout: float
+    data_dir: Path, port: int, env: dict[str, str] | None, timeout: float, tls: TlsFiles | None
 ) -> RunningHub:
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"hub-{port}.log"
     child_env = {**os.environ, **(env or {})}
+    if tls is not None:
+        child_env["SILENT_ALARM_TLS_CERTFILE"] = str(tls.certificate)
+        child_env["SILENT_ALARM_TLS_KEYFILE"] = str(tls.key)
     child_env.pop("SILENT_ALARM_SESSION_SECRET", None)
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
@@ -121,7 +135,7 @@ def _start_once(
             stderr=subprocess.STDOUT,
             env=child_env,
         )
-    hub = RunningHub(process, port, data_dir, log_path)
+    hub = RunningHub(process, port, data_dir, log_path, tls)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -129,7 +143,7 @@ def _start_once(
             error = PortTaken if "address already in use" in output else RuntimeError
             raise error(f"hub exited with {process.returncode}:\n{output}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{hub.url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{hub.url}/healthz", timeout=1, verify=hub.verify()).status_code == 200:
                 return hub
         time.sleep(0.05)
     hub.kill()

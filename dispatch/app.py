@@ -72,7 +72,15 @@ def create_app(settings: Settings) -> FastAPI:
             await anchors.stop()  # after the hub's last audited change
             await db.dispose()
 
-    app = FastAPI(title="Stiller Alarm – Zentrale", version=__version__, lifespan=lifespan)
+    # No /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN, and no
+    # third-party script may run on the hub's origin. The schema stays at /openapi.json.
+    app = FastAPI(
+        title="Stiller Alarm – Zentrale",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.handshake_gate = HandshakeGate(settings.max_handshakes)
     app.add_middleware(

@@ -159,3 +159,11 @@ def test_openapi_documents_the_api(shared_hub: RunningHub) -> None:
     assert "password" in operator_in["properties"]
     assert "password" not in schema["components"]["schemas"]["OperatorOut"]["properties"]
     assert "password_hash" not in schema["components"]["schemas"]["OperatorOut"]["properties"]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_no_page_loads_third_party_scripts_onto_the_hubs_origin(
+    shared_hub: RunningHub, path: str
+) -> None:
+    """FastAPI's Swagger UI and ReDoc pages pull their scripts from a CDN."""
+    assert httpx.get(f"{shared_hub.url}{path}", timeout=10).status_code == 404

@@ -90,6 +90,10 @@ _OPEN_FOR = (
 so built once (its cache key is not derived again for each read)."""
 
 
+_ON_THE_WAY = frozenset({Answer.COMING.value, Answer.ARRIVED.value})
+"""Recipient answers after which "Bin da" (arrived) is accepted."""
+
+
 class AlarmError(Exception):
     """A request about an alarm that cannot be carried out; ``code`` is the protocol's."""
 
@@ -538,6 +542,14 @@ class AlarmStore:
                 raise AlarmError("not_allowed", "a self-test is not answered")
             if alarm.state not in OPEN_STATES:
                 raise AlarmError("not_allowed", "the alarm is resolved already")
+            if answer is Answer.ARRIVED and row.answer not in _ON_THE_WAY:
+                # "Bin da" moves the alarm to arrived: only someone who said they were
+                # coming may say it (an operator marks arrival with Arrive instead).
+                raise AlarmError(
+                    "not_allowed",
+                    "'arrived' only after 'coming': answer 'coming' first"
+                    " (or an operator marks help as arrived)",
+                )
             now = utc_now()
             row.answer, row.responder_name = answer.value, name
             # "Bin da" after "Ich komme" keeps when they answered: response times start there.

@@ -31,8 +31,9 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "popup.responders": {"de": "Unterwegs: {names}", "en": "On the way: {names}"},
     "popup.no_responders": {"de": "Noch niemand unterwegs", "en": "Nobody on the way yet"},
     "popup.secure_and_call_police": {
-        "de": "Sofort hingehen und sichern, Polizei (110) verständigen.",
-        "en": "Go now and secure the area, call the police (110).",
+        # The console's order too (level_3_instruction): the police first, then go.
+        "de": "Polizei (110) verständigen, dann sofort hingehen und den Bereich sichern.",
+        "en": "Call the police (110), then go now and secure the area.",
     },
     "popup.come_help": {
         "de": "Bitte gehen Sie sofort in den Raum und unterstützen Sie Ihre Kollegin / Ihren"

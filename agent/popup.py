@@ -308,7 +308,8 @@ class PopupManager:
         self.all_clear[alarm_id] = window
         window.show()
         window.raise_()
-        log.info("all clear shown %s %s", alarm_id, state.value)
+        # The text names at most a room, never a person: it may go into the log.
+        log.info("all clear shown %s %s: %s", alarm_id, state.value, window.message_label.text())
 
     def _on_shown(self, alarm_id: uuid.UUID) -> None:
         log.info("popup shown %s", alarm_id)

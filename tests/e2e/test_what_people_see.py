@@ -8,12 +8,16 @@ the raiser's name); the neighbour answers with the keyboard on its own display.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from shared.domain import AlarmLevel, Trigger
+from shared.protocol import AlarmStored, CancelAlarm, RaiseAlarm, utc_now
 from tests.api.conftest import ADMIN, API, add_operator, api_client
+from tests.console.conftest import TestAgent
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.hub import RunningHub
 from tests.support.xserver import XServer, wait_for_window
@@ -86,3 +90,39 @@ def test_neighbour_and_security_see_the_place_and_the_neighbour_says_bin_da(
     expect(row.get_by_test_id("arrived")).to_have_text("Vor Ort: Herr Becker")
     expect(row.get_by_test_id("state")).to_have_text("Hilfe vor Ort")
     expect(row).to_have_attribute("data-state", "arrived")
+
+
+def test_security_is_told_which_room_to_follow_up_when_an_alarm_is_withdrawn(
+    demo_hub: RunningHub,
+    xservers: Callable[..., XServer],
+    agents: list[RunningAgent],
+    logged_in_page: Page,
+) -> None:
+    security_x = xservers()
+    security = start_agent(demo_hub.agent_config_path("pc-e-01"), security_x)
+    agents.append(security)
+    security.wait_for_log("connected to hub", timeout=20)
+    # The raiser speaks the real protocol; the promise under test is security's screen.
+    raiser = TestAgent(demo_hub, "pc-1-04")
+    try:
+        alarm_id = uuid.uuid4()
+        raiser.send(
+            RaiseAlarm(
+                alarm_id=alarm_id,
+                level=AlarmLevel.THREAT,
+                trigger=Trigger.HOTKEY,
+                raised_at=utc_now(),
+            )
+        )
+        raiser.expect(AlarmStored, lambda m: m.alarm_id == alarm_id)
+        security.wait_for_log(f"popup shown {alarm_id}", timeout=10)
+        raiser.send(CancelAlarm(alarm_id=alarm_id))  # within the default 30 s window
+    finally:
+        raiser.close()
+
+    notice = security.wait_for_log(f"all clear shown {alarm_id} cancelled: ", timeout=10)
+    assert "Der Alarm aus Raum 1.04 – Leistungsabteilung wurde zurückgenommen." in notice
+    assert "nicht mehr gebraucht" not in notice
+    wait_for_window(security_x.display, "^Stiller Alarm – Entwarnung$", timeout=10)
+    follow_up = logged_in_page.get_by_test_id("follow-up")
+    expect(follow_up).to_contain_text("bitte in Raum 1.04 Leistungsabteilung nachfassen")

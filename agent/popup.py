@@ -154,6 +154,7 @@ class AlarmPopup(QWidget):
             # Stay on screen, silent, with "Bin da" for when they reach the room.
             self.on_the_way = True
             self.instruction_label.setText(text("popup.on_the_way", self._language))
+            self.fit_text()
             self._on_answer(self.notify.alarm_id, answer)
             for name, button in self.buttons.items():
                 button.setVisible(name == text("popup.arrived", self._language).replace("&", ""))
@@ -169,11 +170,21 @@ class AlarmPopup(QWidget):
 
     def set_responders(self, responders: list[Responder]) -> None:
         self.responders_label.setText(responders_line(responders, self._language))
+        self.fit_text()
 
     def present(self) -> None:
+        self.fit_text()
         self.show()
         self.raise_()
         self.activateWindow()
+
+    def fit_text(self) -> None:
+        """Tall enough for every wrapped line: a window's size hint ignores word wrap,
+        so with the place lines the instruction was cut off."""
+        layout = self.layout()
+        width = max(self.width(), self.minimumWidth(), self.sizeHint().width())
+        height = layout.totalHeightForWidth(width) if layout is not None else self.height()
+        self.resize(width, max(height, self.sizeHint().height()))
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -329,7 +329,15 @@ def test_popups_with_location_name_building_floor_entrance_and_phone(
     ARTIFACTS.mkdir(exist_ok=True)
     popup.present()
     qtbot.waitExposed(popup)
+    assert_no_line_cut_off(popup)
     assert popup.grab().save(str(ARTIFACTS / f"popup-location-level-{int(level)}.png"))
+
+
+def assert_no_line_cut_off(popup: AlarmPopup) -> None:
+    """Every wrapped label gets the height its text needs (a size hint ignores word wrap)."""
+    for label in popup.findChildren(type(popup.level_label)):
+        if label.isVisible():
+            assert label.height() >= label.heightForWidth(label.width()), label.text()
 
 
 def test_a_room_without_entrance_or_phone_shows_no_empty_lines(qtbot: QtBot) -> None:
@@ -366,6 +374,8 @@ def test_coming_keeps_a_silent_popup_with_bin_da_which_sends_arrived(
     assert popup.isVisible()
     assert visible_buttons(popup) == {"Bin da"}
     assert "sobald Sie im Raum sind" in popup.instruction_label.text()
+    qtbot.waitUntil(lambda: popup.instruction_label.height() > 0)
+    assert_no_line_cut_off(popup)
     assert popup.on_the_way
     assert not popup.finished
     popup.grab().save(str(ARTIFACTS / "popup-on-the-way.png"))

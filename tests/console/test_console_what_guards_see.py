@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -19,6 +20,7 @@ from tests.console.conftest import TestAgent, log_in_as, row_of
 from tests.support.hub import RunningHub
 
 Agents = Callable[..., TestAgent]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def raise_stored(agent: TestAgent, level: AlarmLevel) -> uuid.UUID:
@@ -60,7 +62,7 @@ def test_level_three_stays_first_and_pinned_and_lageplan_shows_the_plan(
     # … and one click brings its row back.
     pinned.click()
     expect(row_of(page, danger)).to_be_in_viewport()
-    page.screenshot(path="test-artifacts/console-level-3-first.png")
+    page.screenshot(path=str(ARTIFACTS / "console-level-3-first.png"))
 
     # "Lageplan" on a level-2 row selects it and scrolls its floor plan into view.
     page.evaluate("window.scrollTo(0, 0)")
@@ -87,7 +89,7 @@ def test_zugestellt_opens_the_pcs_that_have_not_confirmed(
         ["pc-1-02 – Raum 1.02 Beratung 2", "pc-e-01 – Raum E.01 Empfang / Sicherheitsdienst"]
     )
     expect(row.get_by_test_id("unconfirmed-more")).to_be_hidden()
-    page.screenshot(path="test-artifacts/console-unconfirmed.png")
+    page.screenshot(path=str(ARTIFACTS / "console-unconfirmed.png"))
 
     # The neighbour's popup is confirmed: the open list follows without a click.
     neighbour = agents("pc-1-02")

@@ -1,4 +1,4 @@
-"""Key chords ("ctrl+alt+p") and a matcher that fires once per press and remembers no keys.
+"""Key chords ("ctrl+alt+p", shown "Strg+Alt+P") and a matcher that fires once per press.
 
 Privacy guarantee: the matcher's whole state is the set of modifiers held right
 now and which of its chords' own keys are down. It never stores, counts or
@@ -78,6 +78,55 @@ def format_chord(chord: Chord) -> str:
     """The canonical text of a chord, modifiers in a fixed order: "ctrl+alt+p"."""
     ordered = [mod for mod in _MODIFIER_ORDER if mod in chord.modifiers]
     return "+".join([*ordered, chord.key])
+
+
+# How people read keys: "Strg+Alt+P" on German keyboards, "Ctrl+Alt+P" on English ones.
+_KEY_LABELS: dict[str, dict[str, str]] = {
+    "de": {
+        "ctrl": "Strg",
+        "alt": "Alt",
+        "shift": "Umschalt",
+        "super": "Windows",
+        "space": "Leertaste",
+        "pause": "Pause",
+        "scroll_lock": "Rollen",
+        "insert": "Einfg",
+        "home": "Pos1",
+        "end": "Ende",
+        "page_up": "Bild auf",
+        "page_down": "Bild ab",
+    },
+    "en": {
+        "ctrl": "Ctrl",
+        "alt": "Alt",
+        "shift": "Shift",
+        "super": "Windows",
+        "space": "Space",
+        "pause": "Pause",
+        "scroll_lock": "Scroll Lock",
+        "insert": "Insert",
+        "home": "Home",
+        "end": "End",
+        "page_up": "Page Up",
+        "page_down": "Page Down",
+    },
+}
+
+
+def display_chord(chord: Chord | str, language: str = "de") -> str:
+    """A chord as the UI shows it: "Strg+Alt+P" (German) or "Ctrl+Alt+P" (English).
+
+    The config keeps the canonical "ctrl+alt+p"; only what people read is translated.
+    A text that is not a chord is shown as it is (the config check reports it).
+    """
+    if isinstance(chord, str):
+        try:
+            return display_chord(parse_chord(chord), language)
+        except ChordError:
+            return chord
+    labels = _KEY_LABELS.get(language, _KEY_LABELS["de"])
+    ordered = [mod for mod in _MODIFIER_ORDER if mod in chord.modifiers]
+    return "+".join(labels.get(key, key.upper()) for key in [*ordered, chord.key])
 
 
 class ChordMatcher:

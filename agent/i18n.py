@@ -28,12 +28,12 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "popup.room": {"de": "Raum {number} – {name}", "en": "Room {number} – {name}"},
     "popup.floor": {"de": "Etage: {floor}", "en": "Floor: {floor}"},
     "popup.raiser": {"de": "Ausgelöst von: {raiser}", "en": "Raised by: {raiser}"},
-    "popup.raiser_unknown": {"de": "Ausgelöst von: unbekannt", "en": "Raised by: unknown"},
     "popup.responders": {"de": "Unterwegs: {names}", "en": "On the way: {names}"},
     "popup.no_responders": {"de": "Noch niemand unterwegs", "en": "Nobody on the way yet"},
     "popup.secure_and_call_police": {
-        "de": "Sofort hingehen und sichern, Polizei (110) verständigen.",
-        "en": "Go now and secure the area, call the police (110).",
+        # The console's order too (level_3_instruction): the police first, then go.
+        "de": "Polizei (110) verständigen, dann sofort hingehen und den Bereich sichern.",
+        "en": "Call the police (110), then go now and secure the area.",
     },
     "popup.come_help": {
         "de": "Bitte gehen Sie sofort in den Raum und unterstützen Sie Ihre Kollegin / Ihren"
@@ -57,8 +57,10 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "en": "All clear: the danger is over. You may unlock your door again.",
     },
     "allclear.cancelled": {
-        "de": "Der Alarm wurde zurückgenommen. Sie werden nicht mehr gebraucht.",
-        "en": "The alarm was withdrawn. You are no longer needed.",
+        "de": "Der Alarm wurde zurückgenommen. Danke für Ihre Bereitschaft – Sie müssen nicht"
+        " mehr hingehen.",
+        "en": "The alarm was withdrawn. Thank you for being ready to help – you need not go"
+        " any more.",
     },
     "allclear.cancelled_stay_away": {
         # A withdrawn level-3 alarm may have been withdrawn under pressure.
@@ -68,6 +70,26 @@ _TEXTS: dict[str, dict[Language, str]] = {
         " all clear.",
     },
     "allclear.ok": {"de": "&OK", "en": "&OK"},
+    # --- issue 13: what colleagues and security see (location, "Bin da", withdrawn room) ---
+    "popup.building_floor": {
+        "de": "{building} · Etage: {floor}",
+        "en": "{building} · floor: {floor}",
+    },
+    "popup.entrance": {"de": "Nächster Eingang: {entrance}", "en": "Nearest entrance: {entrance}"},
+    "popup.phone": {"de": "Telefon im Raum: {phone}", "en": "Phone in the room: {phone}"},
+    "popup.arrived": {"de": "&Bin da", "en": "I'm &here"},
+    "popup.on_the_way": {
+        "de": "Sie sind unterwegs. Drücken Sie „Bin da“, sobald Sie im Raum sind.",
+        "en": "You are on your way. Press “I'm here” as soon as you are in the room.",
+    },
+    "allclear.cancelled_room": {
+        # Named so that security can follow up: a raiser may have been made to withdraw.
+        "de": "Der Alarm aus Raum {number} – {name} wurde zurückgenommen. Der"
+        " Sicherheitsdienst fragt dort nach; danke für Ihre Bereitschaft.",
+        "en": "The alarm from room {number} – {name} was withdrawn. Security follows up"
+        " there; thank you for being ready to help.",
+    },
+    # --- end issue 13 ---
     "tray.ready": {"de": "Stiller Alarm – bereit", "en": "Silent alarm – ready"},
     "tray.not_protected": {
         "de": "Stiller Alarm – keine Verbindung, nicht geschützt",

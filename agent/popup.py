@@ -1,4 +1,8 @@
-"""Popups for colleagues' alarms: always on top, big, answered with "Ich komme" / "Kann nicht"."""
+"""Popups for colleagues' alarms: always on top, big, answered with "Ich komme" / "Kann nicht".
+
+After "Ich komme" the popup stays (silent) with "Bin da", so the responder can
+say when they are at the room; that answer moves the alarm to "arrived".
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from PySide6.QtGui import QCloseEvent, QFont, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from agent.i18n import Language, level_name, text
+from agent.popup_text import raiser_line, where_lines
 from agent.sound import AlarmSound
 from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer, Instruction
 from shared.protocol import AlarmNotify, AlarmUpdate, Responder
@@ -43,7 +48,12 @@ def responders_line(responders: list[Responder], language: Language) -> str:
 
 
 class AlarmPopup(QWidget):
-    """One colleague's alarm. Level-3 STAY_AWAY popups offer only "Verstanden"."""
+    """One colleague's alarm. Level-3 STAY_AWAY popups offer only "Verstanden".
+
+    ``answered``: the first answer was given (the popup no longer rings).
+    ``on_the_way``: the answer was "Ich komme"; the popup now offers "Bin da".
+    ``finished``: nothing more will be answered here (closed, or "Bin da" given).
+    """
 
     def __init__(
         self,
@@ -60,6 +70,8 @@ class AlarmPopup(QWidget):
         self._on_shown = on_shown
         self._shown_once = False
         self.answered = False
+        self.on_the_way = False
+        self.finished = False
         self.setWindowTitle(popup_title(notify, language))
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         background, foreground = _COLORS[notify.level]
@@ -77,22 +89,25 @@ class AlarmPopup(QWidget):
             layout.addWidget(self.drill_label)
         self.level_label = self._label(level_name(notify.level, language), 30, bold=True)
         layout.addWidget(self.level_label)
+        # What the popup says, for the log; the raiser's name stays out of it.
+        self.shown_lines: list[str] = [self.level_label.text()]
+        self.where_labels: list[QLabel] = []
         if notify.room is not None:
-            room = notify.room
-            layout.addWidget(
-                self._label(text("popup.room", language, number=room.number, name=room.name), 22)
-            )
-            layout.addWidget(self._label(text("popup.floor", language, floor=room.floor), 16))
-        raiser = (
-            text("popup.raiser", language, raiser=notify.raiser)
-            if notify.raiser
-            else text("popup.raiser_unknown", language)
-        )
-        layout.addWidget(self._label(raiser, 16))
+            for index, line in enumerate(where_lines(notify.room, language)):
+                label = self._label(line, 22 if index == 0 else 16, bold=index == 0)
+                self.where_labels.append(label)
+                layout.addWidget(label)
+                self.shown_lines.append(line)
+        raiser = raiser_line(notify, language)
+        self.raiser_label: QLabel | None = None
+        if raiser is not None:
+            self.raiser_label = self._label(raiser, 16)
+            layout.addWidget(self.raiser_label)
         stay_away = notify.instruction is Instruction.STAY_AWAY
         instruction = text(f"popup.{notify.instruction.value}", language)
         self.instruction_label = self._label(instruction, 20, bold=stay_away)
         layout.addWidget(self.instruction_label)
+        self.shown_lines.append(instruction)
         self.responders_label = self._label(responders_line(notify.responders, language), 16)
         layout.addWidget(self.responders_label)
         # Nobody is meant to go to a STAY_AWAY alarm; "nobody on the way" would mislead.
@@ -105,6 +120,7 @@ class AlarmPopup(QWidget):
         else:
             self._button(buttons, "popup.coming", Answer.COMING)
             self._button(buttons, "popup.cannot", Answer.CANNOT)
+            self._button(buttons, "popup.arrived", Answer.ARRIVED).setVisible(False)
         layout.addLayout(buttons)
         self.setMinimumWidth(560)
 
@@ -117,7 +133,7 @@ class AlarmPopup(QWidget):
         label.setWordWrap(True)
         return label
 
-    def _button(self, row: QHBoxLayout, message_id: str, answer: Answer | None) -> None:
+    def _button(self, row: QHBoxLayout, message_id: str, answer: Answer | None) -> QPushButton:
         button = QPushButton(text(message_id, self._language))
         button.setAutoDefault(False)
         # No button ever holds the focus: someone typing when the popup appears
@@ -130,19 +146,45 @@ class AlarmPopup(QWidget):
         button.clicked.connect(lambda: self._answer(answer))
         row.addWidget(button)
         self.buttons[button.text().replace("&", "")] = button
+        return button
 
     def _answer(self, answer: Answer | None) -> None:
         self.answered = True
+        if answer is Answer.COMING:
+            # Stay on screen, silent, with "Bin da" for when they reach the room.
+            self.on_the_way = True
+            self.instruction_label.setText(text("popup.on_the_way", self._language))
+            self.fit_text()
+            self._on_answer(self.notify.alarm_id, answer)
+            for name, button in self.buttons.items():
+                button.setVisible(name == text("popup.arrived", self._language).replace("&", ""))
+            return
+        self.finished = True
         self._on_answer(self.notify.alarm_id, answer)
+        self.close()
+
+    def dismiss(self) -> None:
+        """Closed by the agent (all-clear, shutdown): reports nothing."""
+        self.answered = self.finished = True
         self.close()
 
     def set_responders(self, responders: list[Responder]) -> None:
         self.responders_label.setText(responders_line(responders, self._language))
+        self.fit_text()
 
     def present(self) -> None:
+        self.fit_text()
         self.show()
         self.raise_()
         self.activateWindow()
+
+    def fit_text(self) -> None:
+        """Tall enough for every wrapped line: a window's size hint ignores word wrap,
+        so with the place lines the instruction was cut off."""
+        layout = self.layout()
+        width = max(self.width(), self.minimumWidth(), self.sizeHint().width())
+        height = layout.totalHeightForWidth(width) if layout is not None else self.height()
+        self.resize(width, max(height, self.sizeHint().height()))
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -152,15 +194,20 @@ class AlarmPopup(QWidget):
             QTimer.singleShot(0, lambda: self._on_shown(self.notify.alarm_id))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.answered:
-            self.answered = True
-            self._on_answer(self.notify.alarm_id, None)  # closed without an answer
+        if not self.finished:
+            # Closed without an answer, or on the way and closed without "Bin da".
+            self.answered = self.finished = True
+            self._on_answer(self.notify.alarm_id, None)
         super().closeEvent(event)
 
 
 def all_clear_text(notify: AlarmNotify, state: AlarmState, language: Language) -> str:
     stay_away = notify.instruction is Instruction.STAY_AWAY
     if state is AlarmState.CANCELLED:
+        if notify.room is not None:
+            # Security must know which room to follow up on: the raiser may have been made to.
+            room = notify.room
+            return text("allclear.cancelled_room", language, number=room.number, name=room.name)
         return text("allclear.cancelled_stay_away" if stay_away else "allclear.cancelled", language)
     if notify.room is not None:
         return text(
@@ -233,6 +280,7 @@ class PopupManager:
         )
         self.popups[alarm_id] = popup
         popup.present()
+        log.info("popup text %s: %s", alarm_id, " | ".join(popup.shown_lines))
         self._follow_sound()
 
     def update(self, update: AlarmUpdate) -> bool:
@@ -248,8 +296,7 @@ class PopupManager:
             return False
         if update.state in (AlarmState.RESOLVED, AlarmState.CANCELLED):
             if popup is not None:
-                popup.answered = True
-                popup.close()
+                popup.dismiss()
                 self._forget(alarm_id)
             self._show_all_clear(alarm_id, update.state)
         elif popup is not None:
@@ -272,7 +319,8 @@ class PopupManager:
         self.all_clear[alarm_id] = window
         window.show()
         window.raise_()
-        log.info("all clear shown %s %s", alarm_id, state.value)
+        # The text names at most a room, never a person: it may go into the log.
+        log.info("all clear shown %s %s: %s", alarm_id, state.value, window.message_label.text())
 
     def _on_shown(self, alarm_id: uuid.UUID) -> None:
         log.info("popup shown %s", alarm_id)
@@ -281,6 +329,10 @@ class PopupManager:
     def _answered(self, alarm_id: uuid.UUID, answer: Answer | None) -> None:
         if answer is not None:
             self._send_answer(alarm_id, answer)
+            log.info("popup answered %s %s", alarm_id, answer.value)
+        if answer is Answer.COMING:
+            self._follow_sound()  # the popup stays, silent, for "Bin da"
+            return
         self._forget(alarm_id)
 
     def _forget(self, alarm_id: uuid.UUID) -> None:
@@ -294,8 +346,9 @@ class PopupManager:
         """The tone of the highest open level, repeating; silence once all are answered."""
         if self._sound is None:
             return
-        if self.popups:
-            self._sound.play(max(p.notify.level for p in self.popups.values()))
+        ringing = [p.notify.level for p in self.popups.values() if not p.answered]
+        if ringing:
+            self._sound.play(max(ringing))
         else:
             self._sound.stop()
 
@@ -309,7 +362,7 @@ class PopupManager:
 
     def close_all(self) -> None:
         for popup in list(self.popups.values()):
-            popup.answered = True
+            popup.answered = popup.finished = True
             self._dispose(popup)
         self.popups.clear()
         self._follow_sound()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agent.chord import display_chord
 from agent.countdown import CancelWindows, Countdown, countdowns
 from agent.feedback import Status, View
 from agent.i18n import Language, text
@@ -223,7 +224,7 @@ def status_lines(status: dict[str, Any], language: Language) -> list[str]:
         text("status.connected", language, name=yes_no[bool(status.get("connected"))]),
         text("status.protected" if status.get("protected") else "status.not_protected", language),
     ]
-    hotkeys = ", ".join(status.get("hotkeys", [])) or "–"
+    hotkeys = ", ".join(display_chord(h, language) for h in status.get("hotkeys", [])) or "–"
     lines.append(text("status.hotkeys", language, name=hotkeys))
     locked = ", ".join(sorted(status.get("locked", []))) or "–"
     lines.append(text("status.locked", language, name=locked))

@@ -90,6 +90,10 @@ _OPEN_FOR = (
 so built once (its cache key is not derived again for each read)."""
 
 
+_ON_THE_WAY = frozenset({Answer.COMING.value, Answer.ARRIVED.value})
+"""Recipient answers after which "Bin da" (arrived) is accepted."""
+
+
 class AlarmError(Exception):
     """A request about an alarm that cannot be carried out; ``code`` is the protocol's."""
 
@@ -348,6 +352,12 @@ class AlarmStore:
         drill_id: int | None = None
         escalation_due = _escalation_due(now, policy, 0)
         placement = routing.placement(raiser.id) or await _placement(session, raiser.id)
+        # The room as routing sees it now. The raiser's view is from its handshake: a PC an
+        # admin moved since then would be routed by its new room but shown with the old one.
+        room_id, room = raiser.room_id, raiser.room
+        if placement.room_id != raiser.room_id:
+            room_id = placement.room_id
+            room = None if room_id is None else (await room_refs(session, [room_id])).get(room_id)
         if message.kind is AlarmKind.SELF_TEST:
             # The echo goes back to the raiser only: it proves the whole path, bothers nobody.
             deliveries = [Delivery(raiser.id, Instruction.COME_HELP, with_location=True)]
@@ -368,7 +378,7 @@ class AlarmStore:
         row: dict[str, object] = {
             "id": str(message.alarm_id),
             "workstation_id": raiser.id,
-            "room_id": raiser.room_id,
+            "room_id": room_id,
             "level": int(message.level),
             "trigger": message.trigger.value,
             "state": AlarmState.ACTIVE.value,
@@ -388,21 +398,21 @@ class AlarmStore:
             "alarm_raised",
             alarm_id=message.alarm_id,
             workstation_id=raiser.id,
-            room_id=raiser.room_id,
+            room_id=room_id,
             at=now,
             level=int(message.level),
             trigger=message.trigger.value,
             kind=message.kind.value,
             recipients=len(deliveries),
         )
-        own_number = raiser.room.number if raiser.room else None
+        own_number = room.number if room else None
         if message.claimed_room is not None and message.claimed_room != own_number:
             audit.append(
                 actor,
                 "room_claim_ignored",
                 alarm_id=message.alarm_id,
                 workstation_id=raiser.id,
-                room_id=raiser.room_id,
+                room_id=room_id,
                 at=now,
                 claimed=message.claimed_room,
                 mapped=own_number,
@@ -414,7 +424,7 @@ class AlarmStore:
             state=AlarmState.ACTIVE,
             trigger=message.trigger,
             workstation_id=raiser.id,
-            room=raiser.room,
+            room=room,
             raiser_name=raiser_name,
             raised_at=message.raised_at,
             stored_at=now,
@@ -423,7 +433,7 @@ class AlarmStore:
             cancel_until=cancel_until,
             kind=message.kind,
             drill_id=drill_id,
-            room_id=raiser.room_id,
+            room_id=room_id,
             floor_id=placement.floor_id,
             site_id=raiser.site_id,
             raiser_feedback=policy.raiser_feedback,
@@ -538,6 +548,14 @@ class AlarmStore:
                 raise AlarmError("not_allowed", "a self-test is not answered")
             if alarm.state not in OPEN_STATES:
                 raise AlarmError("not_allowed", "the alarm is resolved already")
+            if answer is Answer.ARRIVED and row.answer not in _ON_THE_WAY:
+                # "Bin da" moves the alarm to arrived: only someone who said they were
+                # coming may say it (an operator marks arrival with Arrive instead).
+                raise AlarmError(
+                    "not_allowed",
+                    "'arrived' only after 'coming': answer 'coming' first"
+                    " (or an operator marks help as arrived)",
+                )
             now = utc_now()
             row.answer, row.responder_name = answer.value, name
             # "Bin da" after "Ich komme" keeps when they answered: response times start there.

@@ -51,10 +51,17 @@ def console_may_see(operator: OperatorView, record: AlarmRecord) -> bool:
     Emergency managers are there for threats and worse: level 2 and 3, and a
     level-1 alarm once nobody answered and it had to be escalated.
     """
-    if operator.sites and record.site_id not in operator.sites:
+    return may_see_alarm(operator, record.site_id, record.level, record.escalation_step)
+
+
+def may_see_alarm(
+    operator: OperatorView, site_id: int | None, level: AlarmLevel, escalation_step: int
+) -> bool:
+    """console_may_see for what a REST route reads from the store (no AlarmRecord)."""
+    if operator.sites and site_id not in operator.sites:
         return False
     if operator.role == EMERGENCY_MANAGER:
-        return record.level >= AlarmLevel.THREAT or record.escalation_step > 0
+        return level >= AlarmLevel.THREAT or escalation_step > 0
     return True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from dispatch.api import (
+    deliveries,
     drills,
     enrolment,
     floorplans,
@@ -32,3 +33,4 @@ router.include_router(floorplans.router)
 router.include_router(statistics.router)
 router.include_router(incidents.router)
 router.include_router(drills.router)
+router.include_router(deliveries.router)

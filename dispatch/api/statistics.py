@@ -78,8 +78,8 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "de": (
         "Monat",
         "Alarme",
-        "davon vom Auslöser abgebrochen",
-        "mit Einsatzbericht",
+        "davon von der auslösenden Person zurückgenommen",
+        "mit Vorfallbericht",
         "Stufe 1 ausgelöst",
         "Stufe 2 ausgelöst",
         "Stufe 3 ausgelöst",
@@ -100,7 +100,7 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "en": (
         "month",
         "alarms",
-        "cancelled by raiser",
+        "withdrawn by the person who raised it",
         "with incident report",
         "level 1 raised",
         "level 2 raised",

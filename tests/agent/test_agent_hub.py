@@ -49,6 +49,10 @@ def test_hotkey_and_tray_click_reach_the_neighbour(
     neighbour_x.xdotool("key", "alt+i")
     neighbour.wait_for_log(f"answer sent {alarm_id} coming")
     raiser.wait_for_log(r"tray status coming \(1\)")
+    neighbour_x.xdotool("windowfocus", "--sync", str(window))
+    neighbour_x.xdotool("key", "alt+b")  # "Bin da": the popup that stayed closes
+    neighbour.wait_for_log(f"answer sent {alarm_id} arrived")
+    wait_until(lambda: not visible_windows(neighbour_x, NEIGHBOUR_POPUP), 5.0, what="closed")
 
     # The tray icon is the other way to raise it.
     icon = raiser_x.xdotool("search", "--onlyvisible", "--class", "silent-alarm-agent")

@@ -51,6 +51,10 @@ CASES = [
 ]
 
 
+def visible_buttons(popup: AlarmPopup) -> set[str]:
+    return {name for name, button in popup.buttons.items() if not button.isHidden()}
+
+
 def make_popup(qtbot: QtBot, message: AlarmNotify, language: str = "de") -> AlarmPopup:
     popup = AlarmPopup(
         message,
@@ -77,7 +81,7 @@ def test_popup_per_level(qtbot: QtBot, message: AlarmNotify, title: str, level_t
         assert "NICHT in den Bereich gehen – Tür abschließen, Abstand halten" in labels
         assert "Raum" not in labels
     else:
-        assert set(popup.buttons) == {"Ich komme", "Kann nicht"}
+        assert visible_buttons(popup) == {"Ich komme", "Kann nicht"}
         assert popup.buttons["Ich komme"].text() == "&Ich komme"  # Alt+I
         assert popup.buttons["Kann nicht"].text() == "&Kann nicht"  # Alt+K
         assert "Raum 101 – Leistungsabteilung" in labels
@@ -93,7 +97,7 @@ def test_popup_per_level(qtbot: QtBot, message: AlarmNotify, title: str, level_t
 def test_english_popup(qtbot: QtBot) -> None:
     popup = make_popup(qtbot, notify(AlarmLevel.THREAT), language="en")
     assert popup.windowTitle() == "Stiller Alarm – room 101"
-    assert set(popup.buttons) == {"I'm coming", "Can't"}
+    assert visible_buttons(popup) == {"I'm coming", "Can't"}
 
 
 def test_security_gets_a_level_3_popup_with_room_and_buttons(qtbot: QtBot) -> None:
@@ -201,7 +205,10 @@ def test_a_cancelled_alarm_closes_its_popup_and_says_so(
     assert popups.update(cancelled)
     assert not popup.isVisible()
     assert popups.popups == {}
-    assert "nicht mehr gebraucht" in popups.all_clear[message.alarm_id].message_label.text()
+    notice = popups.all_clear[message.alarm_id].message_label.text()
+    # The room is named (security follows up on it), and nobody is told they are "not needed".
+    assert notice.startswith("Der Alarm aus Raum 101 – Leistungsabteilung wurde zurückgenommen.")
+    assert "nicht mehr gebraucht" not in notice
 
 
 def test_level_three_all_clear_reaches_those_who_dismissed_the_warning(
@@ -267,6 +274,9 @@ def test_every_text_has_both_languages() -> None:
                 names="a",
                 count=1,
                 rest="r",
+                building="b",
+                entrance="e",
+                phone="p",
             )
 
 
@@ -282,3 +292,108 @@ def test_a_resolved_alarm_is_forgotten_after_its_all_clear(
     popups.update(resolved)  # a repeated update opens no second all-clear
     assert popups.all_clear[message.alarm_id] is first
     assert message.alarm_id not in popups._shown
+
+
+FULL_ROOM = RoomRef(
+    number="1.01",
+    name="Beratung 1",
+    floor="1. OG",
+    building="Haus A",
+    entrance="Eingang A / Treppenhaus 1",
+    phone="0521 123-101",
+)
+
+
+@pytest.mark.parametrize(
+    ("level", "instruction"),
+    [
+        (AlarmLevel.SUPPORT, Instruction.COME_HELP),
+        (AlarmLevel.THREAT, Instruction.COME_HELP),
+        (AlarmLevel.DANGER, Instruction.SECURE_AND_CALL_POLICE),
+    ],
+)
+def test_popups_with_location_name_building_floor_entrance_and_phone(
+    qtbot: QtBot, level: AlarmLevel, instruction: Instruction
+) -> None:
+    popup = make_popup(qtbot, notify(level, instruction, room=FULL_ROOM))
+    where = [label.text() for label in popup.where_labels]
+    assert where == [
+        "Raum 1.01 – Beratung 1",
+        "Haus A · Etage: 1. OG",
+        "Nächster Eingang: Eingang A / Treppenhaus 1",
+        "Telefon im Raum: 0521 123-101",
+    ]
+    # What the agent logs is what the popup shows, without the raiser's name.
+    assert popup.shown_lines[1:5] == where
+    assert not any("Erika" in line for line in popup.shown_lines)
+    ARTIFACTS.mkdir(exist_ok=True)
+    popup.present()
+    qtbot.waitExposed(popup)
+    assert_no_line_cut_off(popup)
+    assert popup.grab().save(str(ARTIFACTS / f"popup-location-level-{int(level)}.png"))
+
+
+def assert_no_line_cut_off(popup: AlarmPopup) -> None:
+    """Every wrapped label gets the height its text needs (a size hint ignores word wrap)."""
+    for label in popup.findChildren(type(popup.level_label)):
+        if label.isVisible():
+            assert label.height() >= label.heightForWidth(label.width()), label.text()
+
+
+def test_a_room_without_entrance_or_phone_shows_no_empty_lines(qtbot: QtBot) -> None:
+    popup = make_popup(qtbot, notify(AlarmLevel.SUPPORT, room=ROOM))
+    assert [label.text() for label in popup.where_labels] == [
+        "Raum 101 – Leistungsabteilung",
+        "Etage: 1. OG",
+    ]
+
+
+def test_level_three_staff_popup_says_nothing_about_place_or_raiser(qtbot: QtBot) -> None:
+    # As the hub sends it: no room, no raiser (dispatch/views.py notify).
+    message = notify(AlarmLevel.DANGER, Instruction.STAY_AWAY, room=None).model_copy(
+        update={"raiser": None}
+    )
+    popup = make_popup(qtbot, message)
+    labels = " | ".join(label.text() for label in popup.findChildren(type(popup.level_label)))
+    assert popup.raiser_label is None
+    assert popup.where_labels == []
+    for absent in ("Ausgelöst", "unbekannt", "Raum", "Etage", "Eingang", "Telefon"):
+        assert absent not in labels
+
+
+def test_coming_keeps_a_silent_popup_with_bin_da_which_sends_arrived(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, wire = manager
+    message = notify(AlarmLevel.THREAT, room=FULL_ROOM)
+    popups.show(message)
+    popup = popups.popups[message.alarm_id]
+    assert popup.buttons["Bin da"].isHidden()  # not before "Ich komme"
+    qtbot.mouseClick(popup.buttons["Ich komme"], Qt.MouseButton.LeftButton)
+    assert wire.answers == [(message.alarm_id, Answer.COMING)]
+    assert popup.isVisible()
+    assert visible_buttons(popup) == {"Bin da"}
+    assert "sobald Sie im Raum sind" in popup.instruction_label.text()
+    qtbot.waitUntil(lambda: popup.instruction_label.height() > 0)
+    assert_no_line_cut_off(popup)
+    assert popup.on_the_way
+    assert not popup.finished
+    popup.grab().save(str(ARTIFACTS / "popup-on-the-way.png"))
+
+    qtbot.mouseClick(popup.buttons["Bin da"], Qt.MouseButton.LeftButton)
+    assert wire.answers == [(message.alarm_id, Answer.COMING), (message.alarm_id, Answer.ARRIVED)]
+    assert not popup.isVisible()
+    assert popups.popups == {}
+
+
+def test_closing_the_popup_on_the_way_sends_nothing_more(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, wire = manager
+    message = notify(AlarmLevel.SUPPORT)
+    popups.show(message)
+    popup = popups.popups[message.alarm_id]
+    qtbot.mouseClick(popup.buttons["Ich komme"], Qt.MouseButton.LeftButton)
+    popup.close()
+    assert wire.answers == [(message.alarm_id, Answer.COMING)]
+    assert popups.popups == {}

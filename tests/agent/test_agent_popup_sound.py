@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from agent.popup import PopupManager
@@ -72,3 +73,16 @@ def test_tone_follows_the_highest_open_popup_until_all_are_answered(
     assert sound.level is AlarmLevel.THREAT
     popups._answered(threat.alarm_id, None)
     assert sound.level is None  # silence once every popup is answered
+
+
+def test_ich_komme_silences_the_popup_that_stays_for_bin_da(
+    qtbot: QtBot, setup: tuple[PopupManager, AlarmSound, RecordingPlayer]
+) -> None:
+    popups, sound, _ = setup
+    threat = notify(AlarmLevel.THREAT, Instruction.COME_HELP)
+    popups.show(threat)
+    assert sound.level is AlarmLevel.THREAT
+    popup = popups.popups[threat.alarm_id]
+    qtbot.mouseClick(popup.buttons["Ich komme"], Qt.MouseButton.LeftButton)
+    assert threat.alarm_id in popups.popups  # still on screen, with "Bin da"
+    assert sound.level is None

@@ -227,7 +227,7 @@ def test_status_lines() -> None:
         "Arbeitsplatz: pc-1-01",
         "Verbunden: ja",
         "Geschützt: NEIN",
-        "Tastenkürzel: ctrl+alt+p, ctrl+alt+shift+p",
+        "Tastenkürzel: Strg+Alt+P, Strg+Alt+Umschalt+P",
         "Per Richtlinie festgelegt: hotkey_level, sound",
     ]
     assert status_lines({}, "en")[-1] == "Locked by policy: –"

@@ -167,6 +167,13 @@ def test_hub_round_trip_popup_receipt_and_answer(
         answer = hub.wait_for(lambda m: isinstance(m, Respond))
         assert isinstance(answer, Respond)
         assert (answer.alarm_id, answer.answer) == (come.alarm_id, Answer.COMING)
+        # The popup stays for "Bin da" (Alt+B), which sends "arrived" and closes it.
+        assert _visible(x, "^Stiller Alarm – Raum 101$")
+        x.xdotool("windowfocus", "--sync", str(window))
+        x.xdotool("key", "alt+b")
+        arrived = hub.wait_for(lambda m: isinstance(m, Respond) and m.answer is Answer.ARRIVED)
+        assert isinstance(arrived, Respond)
+        assert arrived.alarm_id == come.alarm_id
         wait_until(lambda: not _visible(x, "^Stiller Alarm – Raum 101$"), 5.0, what="closed")
 
         # Level 3 to staff: stay away, no room, only "Verstanden".
@@ -178,7 +185,7 @@ def test_hub_round_trip_popup_receipt_and_answer(
         x.xdotool("key", "alt+i")  # no "Ich komme" on this popup: nothing happens
         x.xdotool("key", "alt+v")
         wait_until(lambda: not _visible(x, "^Stiller Alarm – Gefahr"), 5.0, what="closed")
-        assert hub.count(Respond) == 1  # "Verstanden" answers nobody; the receipt said it all
+        assert hub.count(Respond) == 2  # "Verstanden" answers nobody; the receipt said it all
         assert agent.stop() == 0
 
 

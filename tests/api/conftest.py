@@ -232,6 +232,7 @@ class AlarmDriver:
         assert isinstance(hub_to_console.validate_json(connection.recv(timeout=5)), AlarmSnapshot)
         self.console = self._open(connection, hub_to_console.validate_json)
         self._agents: dict[str, _Socket] = {}
+        self._shown: set[tuple[str, uuid.UUID]] = set()
 
     def _open(
         self, connection: ClientConnection, parse: Callable[[str | bytes], BaseModel]
@@ -291,8 +292,12 @@ class AlarmDriver:
     def answer(self, responder: str, alarm_id: uuid.UUID, answer: Answer) -> None:
         """The recipient's popup confirms receipt, then its user answers."""
         agent = self.agent(responder)
-        agent.next("alarm_notify", lambda m: isinstance(m, AlarmNotify) and m.alarm_id == alarm_id)
-        agent.send(Receipt(alarm_id=alarm_id))
+        if (responder, alarm_id) not in self._shown:  # a second answer ("Bin da") sees no popup
+            agent.next(
+                "alarm_notify", lambda m: isinstance(m, AlarmNotify) and m.alarm_id == alarm_id
+            )
+            agent.send(Receipt(alarm_id=alarm_id))
+            self._shown.add((responder, alarm_id))
         agent.send(Respond(alarm_id=alarm_id, answer=answer))
         self.console_until(
             f"{responder} answering {answer}",

@@ -122,6 +122,7 @@ def test_running_drill_report_per_recipient_and_no_delete(
 
     alarm_id = alarm_driver.raise_alarm("pc-1-01", AlarmLevel.THREAT, kind="drill")
     alarm_driver.answer("pc-1-02", alarm_id, Answer.COMING)
+    alarm_driver.answer("pc-e-01", alarm_id, Answer.COMING)
     alarm_driver.answer("pc-e-01", alarm_id, Answer.ARRIVED)
 
     report = manager.get(f"{API}/drills/{drill_id}/report")

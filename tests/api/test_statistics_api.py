@@ -76,8 +76,8 @@ def test_csv_has_a_german_header_a_row_per_month_and_a_total(shared_hub: Running
     assert rows[0][:4] == [
         "Monat",
         "Alarme",
-        "davon vom Auslöser abgebrochen",
-        "mit Einsatzbericht",
+        "davon von der auslösenden Person zurückgenommen",
+        "mit Vorfallbericht",
     ]
     assert "Polizei gerufen" in rows[0]
     assert "bis Rückmeldung Median (s)" in rows[0]

@@ -44,8 +44,9 @@ def upload_plan(
 ) -> None:
     form = page.get_by_test_id("plan-upload")
     form.get_by_label("Datei").set_input_files({"name": name, "mimeType": mime, "buffer": data})
-    form.get_by_label("Breite des Plans (m)").fill(str(WIDTH_M))
-    form.get_by_label("Höhe des Plans (m)").fill(str(HEIGHT_M))
+    # Typed as a German would: the decimal comma is understood (admin.js decimalText).
+    form.get_by_label("Breite des Plans (m)").fill(f"{WIDTH_M:.1f}".replace(".", ","))
+    form.get_by_label("Höhe des Plans (m)").fill(f"{HEIGHT_M:.1f}".replace(".", ","))
     form.get_by_role("button", name="Hochladen").click()
 
 
@@ -123,13 +124,34 @@ def test_a_room_position_can_be_typed_and_a_refused_value_shows_the_api_message(
     details = page.get_by_test_id("room-details")
     details.get_by_label("X (m)").fill("abc")
     details.get_by_role("button", name="Speichern").click()
-    expect(details.get_by_text("Input should be a valid number")).to_be_visible()
+    # pydantic's refusal in German, next to the field (not "Input should be a valid number").
+    expect(details.get_by_text("Bitte eine Zahl eingeben, z. B. 12,5.")).to_be_visible()
+    expect(details.get_by_text("Input should be")).to_have_count(0)
     assert admin_api.get(f"{API}/rooms/{room}").json()["x_m"] == 9.0  # nothing half-saved
+
+    details.get_by_label("Y (m)").fill("200000")
+    details.get_by_label("X (m)").fill("12,5")
+    details.get_by_role("button", name="Speichern").click()
+    expect(details.get_by_text("Bitte eine Zahl bis höchstens 100.000 eingeben.")).to_be_visible()
+    assert admin_api.get(f"{API}/rooms/{room}").json()["x_m"] == 9.0
+
+    # The German decimal comma is a number.
+    details.get_by_label("Y (m)").fill("4")
+    details.get_by_role("button", name="Speichern").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Gespeichert")
+    assert admin_api.get(f"{API}/rooms/{room}").json()["x_m"] == 12.5
 
     details.get_by_label("X (m)").fill("10.5")
     details.get_by_role("button", name="Speichern").click()
     expect(page.get_by_test_id("notice")).to_contain_text("Gespeichert")
     assert admin_api.get(f"{API}/rooms/{room}").json()["x_m"] == 10.5
+
+    # In English the same refusal is English.
+    page.goto(f"{demo_hub.url}/admin/floors/{floor}?lang=en")
+    page.get_by_test_id("room-row").filter(has_text="1.02").get_by_test_id("choose-room").click()
+    details.get_by_label("X (m)").fill("abc")
+    details.get_by_role("button", name="Save").click()
+    expect(details.get_by_text("Please enter a number, e.g. 12.5.")).to_be_visible()
 
 
 def test_a_file_that_is_no_plan_is_refused_with_the_api_message(

@@ -29,7 +29,7 @@ def test_an_admin_creates_an_operator_after_a_refused_password(
     form.get_by_label("Passwort").fill("zu-kurz")
     form.get_by_label("Jobcenter Musterstadt").check()
     form.get_by_role("button", name="Benutzer anlegen").click()
-    expect(form.get_by_text("String should have at least 12 characters")).to_be_visible()
+    expect(form.get_by_text("Bitte mindestens 12 Zeichen eingeben.")).to_be_visible()
     expect(form.get_by_test_id("form-error")).to_contain_text("Nicht gespeichert")
     assert "nacht.wache" not in operators(admin_api)  # nothing half-saved
 
@@ -60,7 +60,7 @@ def test_an_admin_creates_an_operator_after_a_refused_password(
     password_form = page.get_by_test_id("password-form")
     password_form.get_by_label("Neues Passwort").fill("kurz")
     password_form.get_by_role("button", name="Speichern").click()
-    expect(password_form.get_by_text("at least 12 characters")).to_be_visible()
+    expect(password_form.get_by_text("Bitte mindestens 12 Zeichen eingeben.")).to_be_visible()
     password_form.get_by_label("Neues Passwort").fill("noch-ein-passwort-22")
     password_form.get_by_role("button", name="Speichern").click()
     expect(page.get_by_test_id("notice")).to_contain_text("Neues Passwort für nacht.wache")

@@ -51,7 +51,7 @@ def test_an_admin_edits_a_policy_sees_the_api_message_for_a_bad_value_and_resets
     form.get_by_label("Countdown").fill("3")
     form.get_by_role("button", name="Speichern").click()
     expect(form.get_by_test_id("error-cancel_window_s")).to_have_text(
-        "Input should be less than or equal to 300"
+        "Bitte eine Zahl bis höchstens 300 eingeben."
     )
     expect(form.get_by_label("Abbruchfenster")).to_have_attribute("aria-invalid", "true")
     assert admin_api.get(LEVEL_2).json()["source"] == "default"  # nothing saved
@@ -90,7 +90,7 @@ def test_an_escalation_step_out_of_order_is_named_at_its_row(
     expect(form.get_by_test_id("step")).to_have_count(2)  # level 1's default: 60, 120 s
     form.get_by_test_id("after-1").fill("0")
     form.get_by_role("button", name="Speichern").click()
-    expect(form.get_by_test_id("step").nth(1)).to_contain_text("greater than or equal to 1")
+    expect(form.get_by_test_id("step").nth(1)).to_contain_text("Bitte eine Zahl ab 1 eingeben.")
     form.get_by_test_id("after-1").fill("30")
     form.get_by_role("button", name="Speichern").click()
     expect(form.get_by_test_id("form-error")).to_contain_text("strictly increasing")

@@ -35,7 +35,7 @@ def test_an_admin_creates_edits_and_deletes_a_room_with_the_api_messages_on_refu
     editor.get_by_label("Raumnummer").fill("1.06;")
     editor.get_by_role("button", name="Speichern").click()
     # Next to the number field, which is marked invalid.
-    expect(editor.locator("#e-number")).to_contain_text("String should match pattern")
+    expect(editor.locator("#e-number")).to_contain_text("Das Format stimmt nicht.")
     expect(editor.get_by_label("Raumnummer")).to_have_attribute("aria-invalid", "true")
     assert "1.06;" not in room_numbers(admin_api)
 
@@ -79,7 +79,7 @@ def test_a_site_with_a_bad_radius_is_refused_then_created_with_building_and_floo
     editor.get_by_label("Name").fill("Außenstelle Nord")
     editor.get_by_label("Nachbarradius (m)").fill("zehn")
     editor.get_by_role("button", name="Speichern").click()
-    expect(editor.get_by_text("Input should be a valid number")).to_be_visible()
+    expect(editor.get_by_text("Bitte eine Zahl eingeben, z. B. 12,5.")).to_be_visible()
     assert len(admin_api.get(f"{API}/sites").json()) == 1
 
     editor.get_by_label("Nachbarradius (m)").fill("8")

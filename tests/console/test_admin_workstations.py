@@ -98,7 +98,7 @@ def test_a_bad_code_request_shows_the_api_message_next_to_the_field(
     codes = page.get_by_test_id("codes")
     codes.get_by_label("Gültig (Stunden)").fill("9999")
     codes.get_by_role("button", name="Codes erzeugen").click()
-    expect(codes.get_by_text("Input should be less than or equal to 168")).to_be_visible()
+    expect(codes.get_by_text("Bitte eine Zahl bis höchstens 168 eingeben.")).to_be_visible()
     expect(codes.get_by_test_id("issued-codes")).to_have_count(0)
     assert admin_api.get(f"{API}/enrolment-codes").json() == []
 

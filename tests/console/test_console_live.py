@@ -153,7 +153,7 @@ def test_alarm_from_raise_to_resolve_with_report(
     expect(resolved.get_by_test_id("state")).to_have_text("erledigt von Wache Empfang")
     # What the hub sent back (ConsoleAlarm.report) is what the guard wrote …
     expect(resolved.get_by_test_id("report-summary")).to_have_text(
-        "Bericht: Stufe 3 · Polizei gerufen · Hausverbot erteilt"
+        "Vorfallbericht: Stufe 3 · Polizei gerufen · Hausverbot erteilt"
     )
     expect(page.get_by_test_id("no-alarms")).to_be_visible()
     expect(page).to_have_title("Stiller Alarm – Zentrale")
@@ -214,12 +214,12 @@ def test_a_drill_shows_uebung_and_resolves_without_report(
 
     row.get_by_role("button", name="Entwarnung").click()
     dialog = page.get_by_test_id("report-dialog")
-    expect(dialog).to_contain_text("Übung: Der Bericht ist freiwillig.")
-    dialog.get_by_role("button", name="Entwarnung ohne Bericht").click()
+    expect(dialog).to_contain_text("Übung: Der Vorfallbericht ist freiwillig.")
+    dialog.get_by_role("button", name="Entwarnung ohne Vorfallbericht").click()
     expect(row).to_have_count(0)
     resolved = page.get_by_test_id("resolved-alarms").locator(f'[data-alarm-id="{alarm_id}"]')
     expect(resolved).to_contain_text("ÜBUNG")
-    expect(resolved.get_by_test_id("report-summary")).to_have_text("Übung, ohne Bericht")
+    expect(resolved.get_by_test_id("report-summary")).to_have_text("Übung, ohne Vorfallbericht")
     assert stored_report(demo_hub, alarm_id) is None
     assert query(demo_hub, "SELECT state FROM alarms WHERE id = ?", str(alarm_id)) == [
         ("resolved",)
@@ -234,9 +234,16 @@ def test_cancelled_by_the_raiser_asks_to_follow_up(logged_in_page: Page, agents:
     raiser.send(CancelAlarm(alarm_id=alarm_id))  # within the default 30 s window
     row = row_of(page, alarm_id)
     expect(row).to_have_attribute("data-state", "cancelled")
-    expect(row.get_by_test_id("follow-up")).to_contain_text("abgebrochen um")
-    expect(row.get_by_test_id("follow-up")).to_contain_text("bitte nachfassen")
-    expect(row.get_by_test_id("state")).to_have_text("vom Auslöser abgebrochen – bitte nachfassen")
+    expect(row.get_by_test_id("follow-up")).to_contain_text("zurückgenommen um")
+    # The follow-up names the room: security goes there (the raiser may have been made to).
+    expect(row.get_by_test_id("follow-up")).to_contain_text(
+        "bitte in Raum 1.04 Leistungsabteilung nachfassen"
+    )
+    expect(row.get_by_test_id("state")).to_have_text(
+        "von der auslösenden Person zurückgenommen – bitte nachfassen"
+    )
+    # The row is no longer "active": it stays for the follow-up, still naming the room.
+    expect(row.get_by_test_id("room")).to_contain_text("1.04")
 
 
 def test_levels_are_distinct_and_level_3_is_red(logged_in_page: Page, agents: Agents) -> None:

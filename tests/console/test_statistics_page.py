@@ -35,6 +35,7 @@ def raise_and_resolve(hub: RunningHub, alarm_driver: AlarmDriver) -> None:
         IncidentReport(assessed_level=AlarmLevel.DANGER, police_called=True, house_ban=True),
     )
     support = alarm_driver.raise_alarm("pc-1-04", AlarmLevel.SUPPORT)
+    alarm_driver.answer("pc-1-03", support, Answer.COMING)
     alarm_driver.answer("pc-1-03", support, Answer.ARRIVED)
     alarm_driver.resolve(support, IncidentReport(assessed_level=AlarmLevel.SUPPORT))
     with api_client(hub, *MANAGER) as manager:

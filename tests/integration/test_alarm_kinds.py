@@ -80,6 +80,45 @@ async def test_a_responder_who_arrives_moves_the_alarm_to_arrived(
     assert rows == [("arrived", None, "arrived", 1)]
 
 
+async def test_arrived_is_refused_from_a_recipient_who_did_not_say_coming(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
+    guard = await agent("pc-e-01")
+    sent = await raiser.raise_alarm(AlarmLevel.THREAT)
+    await raiser.expect(AlarmStored)
+    await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
+    await guard.expect(AlarmNotify, alarm_id=sent.alarm_id)
+
+    # Nobody said "Ich komme": a "Bin da" straight away is refused in-band …
+    jumped = Respond(alarm_id=sent.alarm_id, answer=Answer.ARRIVED)
+    await guard.send(jumped)
+    error = await guard.expect(Error, reply_to=jumped.id)
+    assert error.code is ErrorCode.NOT_ALLOWED
+    assert "coming" in error.message
+    # … also after "Kann nicht".
+    await neighbour.send(Respond(alarm_id=sent.alarm_id, answer=Answer.CANNOT))
+    await raiser.expect(AlarmUpdate, state=AlarmState.ACTIVE)
+    after_cannot = Respond(alarm_id=sent.alarm_id, answer=Answer.ARRIVED)
+    await neighbour.send(after_cannot)
+    assert (await neighbour.expect(Error, reply_to=after_cannot.id)).code is ErrorCode.NOT_ALLOWED
+
+    # Nothing was stored: state, answers and the audit trail are as before.
+    rows = query(
+        demo_hub,
+        "SELECT a.state, r.workstation_id, r.answer, r.arrived_at FROM alarms a"
+        " JOIN alarm_recipients r ON r.alarm_id = a.id WHERE a.id = ? ORDER BY r.workstation_id",
+        str(sent.alarm_id),
+    )
+    assert rows == [("active", "pc-1-02", "cannot", None), ("active", "pc-e-01", None, None)]
+    answered = query(
+        demo_hub,
+        "SELECT workstation_id FROM audit_events WHERE action = 'alarm_answered' AND alarm_id = ?",
+        str(sent.alarm_id),
+    )
+    assert answered == [("pc-1-02",)]
+
+
 async def test_the_raiser_is_told_names_only_when_the_policy_says_so(
     agent: Connect, demo_hub: RunningHub
 ) -> None:

@@ -105,8 +105,8 @@
           var data = new FormData();
           var file = this.$refs.planFile.files[0];
           if (file) data.append("file", file);
-          data.append("width_m", this.upload.values.width_m);
-          data.append("height_m", this.upload.values.height_m);
+          data.append("width_m", this.decimalText(this.upload.values.width_m));
+          data.append("height_m", this.decimalText(this.upload.values.height_m));
           this.submit(this.upload, "PUT", "/floors/" + this.floorId + "/plan", data).then(
             function (r) {
               if (!r.ok) return;

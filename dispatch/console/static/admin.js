@@ -9,6 +9,9 @@
  *   - page(spec): an Alpine component = the page's own state and methods plus
  *     the shared notice line and the confirm dialog (a native <dialog>).
  * Validation is the API's alone: forms are `novalidate` and show its messages.
+ * pydantic's standard refusals (a bad number, too long, missing …) are shown in
+ * the page's language from the catalogue (keys admin_err_<type>); the API's own
+ * messages stay as it sends them. Number fields take the German decimal comma.
  */
 (function () {
   "use strict";
@@ -31,6 +34,27 @@
   }
 
   var LOCATION_PARTS = { body: true, query: true, path: true };
+  var locale = config.lang === "de" ? "de-DE" : "en-GB";
+
+  /** "12,5" → "12.5": the German decimal comma (a lone comma between digits), else as typed. */
+  function decimalText(value) {
+    var text = String(value).trim();
+    return /^[-+]?\d+,\d+$/.test(text) ? text.replace(",", ".") : text;
+  }
+
+  /** One pydantic error in the page's language when the catalogue knows its type. */
+  function errorMessage(error) {
+    var key = "admin_err_" + error.type;
+    if (!Object.prototype.hasOwnProperty.call(catalogue, key)) {
+      return String(error.msg || "").replace(/^Value error, /, "");
+    }
+    var params = {};
+    Object.keys(error.ctx || {}).forEach(function (name) {
+      var value = error.ctx[name];
+      params[name] = typeof value === "number" ? value.toLocaleString(locale) : String(value);
+    });
+    return t(key, params);
+  }
 
   /** A refusal split for the form: {fields: {"escalation.0.after_s": msg}, general, rows}. */
   function splitErrors(status, data) {
@@ -41,7 +65,7 @@
       detail.forEach(function (error) {
         var loc = (error.loc || []).slice();
         if (loc.length && LOCATION_PARTS[loc[0]]) loc.shift();
-        var message = String(error.msg || "").replace(/^Value error, /, "");
+        var message = errorMessage(error);
         if (loc.length) {
           var key = loc.join(".");
           out.fields[key] = out.fields[key] ? out.fields[key] + "; " + message : message;
@@ -187,9 +211,13 @@
     /** "" for empty inputs, a number otherwise; non-numbers go to the API as typed. */
     number: function (value) {
       if (value === "" || value === null || value === undefined) return null;
-      var n = Number(value);
-      return isNaN(n) ? value : n;
+      var text = decimalText(value);
+      var n = Number(text);
+      return text === "" || isNaN(n) ? value : n;
     },
+
+    /** A number field's text for a form upload: "12,5" sent as "12.5". */
+    decimalText: decimalText,
 
     dateTime: function (iso) {
       if (!iso) return "–";

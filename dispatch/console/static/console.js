@@ -10,7 +10,9 @@
  *
  * Besides the socket the page reads the REST API of the same hub: the floor
  * layout (/api/v1/floors/{id}/layout), the site's police hand-off data
- * (/api/v1/sites/{id}) and the coverage board (/api/v1/coverage).
+ * (/api/v1/sites/{id}), the coverage board (/api/v1/coverage) and, when a
+ * guard opens "zugestellt an X von Y", the PCs that have not confirmed
+ * (/api/v1/alarms/{id}/unconfirmed).
  */
 (function () {
   "use strict";
@@ -44,6 +46,11 @@
 
   function newestFirst(a, b) {
     return Date.parse(b.raised_at) - Date.parse(a.raised_at);
+  }
+
+  /** Level 3 first, then 2, then 1; newest first within a level (issue 13). */
+  function mostUrgentFirst(a, b) {
+    return b.level - a.level || newestFirst(a, b);
   }
 
   function getJson(url) {
@@ -136,6 +143,8 @@
         copied: "",
         reportFor: null,
         report: {},
+        unconfirmed: {}, // alarm_id -> {unconfirmed, more} | null (loading) | false (failed)
+        deliveryOpen: {}, // alarm_id -> true while its "zugestellt an" detail is open
 
         init: function () {
           var self = this;
@@ -300,6 +309,7 @@
               this.prefetch();
               this.announce(alarm);
             }
+            if (this.deliveryOpen[id]) this.loadUnconfirmed(alarm);
           }
           this.updateTitle();
           this.ring();
@@ -484,13 +494,61 @@
           this.prefetch();
         },
 
+        /** "Lageplan": select the alarm and bring its floor plan on screen. */
+        showPlan: function (alarm) {
+          this.select(alarm);
+          this.$nextTick(function () {
+            var detail = document.querySelector('[data-testid="alarm-detail"]');
+            if (detail) detail.scrollIntoView({ block: "start" });
+          });
+        },
+
+        /** The pinned level-3 strip: the alarm's row on screen, and its plan selected. */
+        goToAlarm: function (alarm) {
+          this.select(alarm);
+          var row = document.querySelector('[data-testid="alarm-row"][data-alarm-id="' + alarm.alarm_id + '"]');
+          if (row) row.scrollIntoView({ block: "center" });
+        },
+
         /** The alarm whose plan is shown: the chosen one, else the most urgent open one. */
         get selected() {
           if (this.selectedId && this.alarms[this.selectedId]) return this.alarms[this.selectedId];
-          var list = this.openAlarms.slice().sort(function (a, b) {
-            return b.level - a.level || newestFirst(a, b);
-          });
+          var list = this.openAlarms;
           return list.length ? list[0] : null;
+        },
+
+        // --- "zugestellt an X von Y": which PCs have not confirmed ------------
+
+        deliveryToggled: function (alarm, open) {
+          if (open) {
+            this.deliveryOpen[alarm.alarm_id] = true;
+            this.loadUnconfirmed(alarm);
+          } else {
+            delete this.deliveryOpen[alarm.alarm_id];
+          }
+        },
+
+        loadUnconfirmed: function (alarm) {
+          var self = this;
+          var id = alarm.alarm_id;
+          if (this.unconfirmed[id] === undefined) this.unconfirmed[id] = null;
+          getJson(API + "/alarms/" + encodeURIComponent(id) + "/unconfirmed")
+            .then(function (data) {
+              self.unconfirmed[id] = data;
+            })
+            .catch(function () {
+              self.unconfirmed[id] = false;
+            });
+        },
+
+        unconfirmedOf: function (alarm) {
+          var found = this.unconfirmed[alarm.alarm_id];
+          return found === undefined ? null : found;
+        },
+
+        unconfirmedText: function (pc) {
+          if (!pc.room) return this.t("unconfirmed_no_room", { id: pc.workstation_id });
+          return this.t("unconfirmed_pc", { id: pc.workstation_id, room: pc.room + " " + (pc.room_name || "") }).trim();
         },
 
         /** Loads what the selected alarm's panels need, once per floor and site. */
@@ -736,7 +794,18 @@
             .map(function (id) {
               return alarms[id];
             })
-            .sort(newestFirst);
+            .sort(mostUrgentFirst);
+        },
+
+        /** Open level-3 alarms: pinned on screen however far the guard has scrolled. */
+        get dangerAlarms() {
+          return this.openAlarms.filter(function (a) {
+            return a.level >= 3;
+          });
+        },
+
+        roomText: function (alarm) {
+          return alarm.room ? alarm.room.number + " " + alarm.room.name : this.t("workstation", { id: alarm.workstation_id });
         },
 
         get connectionText() {
@@ -824,10 +893,13 @@
           return here.length ? this.t("arrived_list", { names: here.join(", ") }) : "";
         },
 
+        /** The follow-up names the room: security goes there, the raiser may have been made to. */
         cancelledText: function (alarm) {
-          return alarm.cancelled_at
-            ? this.t("cancelled_at", { time: this.clockTime(alarm.cancelled_at) })
-            : this.t("state_cancelled");
+          var time = alarm.cancelled_at ? this.clockTime(alarm.cancelled_at) : "";
+          var place = alarm.room
+            ? this.t("place_room", { room: alarm.room.number + " " + alarm.room.name })
+            : this.t("place_pc", { id: alarm.workstation_id });
+          return this.t(time ? "cancelled_at_room" : "cancelled_room", { time: time, place: place });
         },
 
         stateText: function (alarm) {

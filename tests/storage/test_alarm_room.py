@@ -1,0 +1,54 @@
+"""The room an alarm names is the room it was routed by, also for a PC moved while connected.
+
+The raiser's view (room and all) is read at its handshake; an admin may move the PC
+later. Routing uses the store's current placement, so the popup, the console and the
+stored alarm must name that room too, with its entrance and phone, never the old one.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from dispatch.alarms import AlarmStore
+from dispatch.database import Database
+from dispatch.directory import Directory
+from shared.domain import AlarmLevel, Trigger, WorkstationRole
+from shared.protocol import RaiseAlarm, utc_now
+
+
+async def test_a_pc_moved_since_its_handshake_raises_for_its_new_room(db: Database) -> None:
+    directory = Directory(db)
+    site_id = await directory.add_site("Test", "Teststraße 1")
+    floor = await directory.add_floor(await directory.add_building(site_id, "Haus 1"), "1. OG")
+    rooms = {
+        number: await directory.add_room(
+            floor, number, f"Raum {number}", phone=f"-{number}", entrance=f"Tür {number}"
+        )
+        for number in ("A", "B", "C", "D")
+    }
+    await directory.link_rooms(rooms["A"], rooms["B"])
+    await directory.link_rooms(rooms["C"], rooms["D"])
+    for ws, room in [("pc-a", "A"), ("pc-b", "B"), ("pc-d", "D")]:
+        await directory.add_workstation(
+            ws, site_id, rooms[room], f"token-{ws}", WorkstationRole.STAFF, ws
+        )
+    seen_at_handshake = await directory.authenticate_workstation("pc-a", "token-pc-a")
+    assert seen_at_handshake is not None
+    assert seen_at_handshake.room is not None
+    assert seen_at_handshake.room.number == "A"
+
+    await directory.update_workstation("pc-a", "test", room_id=rooms["C"])  # while connected
+    alarms = AlarmStore(db)
+    message = RaiseAlarm(
+        alarm_id=uuid.uuid4(), level=AlarmLevel.THREAT, trigger=Trigger.HOTKEY, raised_at=utc_now()
+    )
+    record, _ = await alarms.store(message, seen_at_handshake, "Frau A")
+
+    assert {r.workstation_id for r in record.recipients} == {"pc-d"}  # C's neighbour
+    assert record.room_id == rooms["C"]
+    assert record.room is not None
+    assert (record.room.number, record.room.entrance, record.room.phone) == ("C", "Tür C", "-C")
+    stored = await alarms.get(message.alarm_id)
+    assert stored is not None
+    assert stored.room_id == rooms["C"]
+    assert stored.room == record.room

@@ -19,6 +19,7 @@ from dispatch.bus import Bus, BusEvent, EventType, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
+from dispatch.routing_snapshot import RoutingSnapshot, changed_infos
 from shared.domain import AlarmKind
 from shared.protocol import (
     AlarmSnapshot,
@@ -31,6 +32,7 @@ from shared.protocol import (
     Respond,
     WorkstationChanged,
     WorkstationStatus,
+    WorkstationUpdate,
     encode,
     utc_now,
 )
@@ -81,6 +83,7 @@ class Hub:
         self._replays = Coalescer(
             self.alarms.open_alarms_for_many, name="replays", linger=HANDSHAKE_LINGER_S
         )
+        self.alarms.on_new_snapshot = self.placements_moved
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -380,6 +383,24 @@ class Hub:
         for p in self._consoles:
             p.send(text)
 
+    def placements_moved(self, before: RoutingSnapshot, after: RoutingSnapshot) -> None:
+        """The routing snapshot was reloaded: tell each connected agent whose room changed.
+
+        Whatever moved the PC (the admin page, REST, CSV import, the CLI, plain SQL,
+        another hub instance), the topology_version triggers made this instance
+        reload, so every write path is covered without hooking any of them. Each
+        instance tells the agents it holds.
+        """
+        for workstation_id, info in changed_infos(before, after, self._agents).items():
+            message = encode(WorkstationUpdate(workstation=info))
+            for peer in self._agents.get(workstation_id, ()):
+                peer.send(message)
+            log.info(
+                "workstation_update_sent",
+                workstation=workstation_id,
+                room=info.room.number if info.room is not None else None,
+            )
+
     async def on_bus_event(self, event: BusEvent) -> None:
         """Another instance changed the store: replay the change for this instance's peers.
 
@@ -540,6 +561,7 @@ class Hub:
             elif peer.last_heard < quiet:
                 peer.send(ping)
         await self._recheck_consoles(now)
+        await self.alarms.refresh_routing()  # a moved PC's agent is told (placements_moved)
         await self._record_seen()
         await self._close_revoked()
         for result in await self.alarms.expire_self_tests(utc_now()):

@@ -48,7 +48,6 @@ from shared.protocol import (
     RaiseAlarm,
     Responder,
     RoomRef,
-    WorkstationInfo,
     utc_now,
 )
 
@@ -362,12 +361,6 @@ class AlarmStore:
         """
         async with self._db.read() as session:
             await self._routing_snapshot(session, await current_version(session))
-
-    def workstation_info(self, workstation_id: str) -> WorkstationInfo | None:
-        """What the snapshot in memory says of this workstation; None before it is read."""
-        if self._routing is None:
-            return None
-        return self._routing.workstation_info(workstation_id)
 
     async def _plan(
         self,

@@ -541,7 +541,8 @@ class Hub:
         return last > since
 
     async def supervise(self) -> None:
-        """Closes consoles silent for 2.5 intervals; re-checks sessions, revocations, self-tests.
+        """Closes consoles silent for 2.5 intervals; re-checks sessions, revocations, self-tests
+        and the topology version (a moved PC's agent is told its new room).
 
         Agents are supervised below the application: the WebSocket layer pings each
         one every interval and closes it when the pong is an interval late (a lost,

@@ -389,8 +389,12 @@ class Hub:
         Whatever moved the PC (the admin page, REST, CSV import, the CLI, plain SQL,
         another hub instance), the topology_version triggers made this instance
         reload, so every write path is covered without hooking any of them. Each
-        instance tells the agents it holds.
+        instance tells the agents it holds. Called inside the reloading transaction
+        (an alarm's group commit, perhaps): the comparison runs right after it.
         """
+        asyncio.get_running_loop().call_soon(self._tell_moved, before, after)
+
+    def _tell_moved(self, before: RoutingSnapshot, after: RoutingSnapshot) -> None:
         for workstation_id, info in changed_infos(before, after, self._agents).items():
             message = encode(WorkstationUpdate(workstation=info))
             for peer in self._agents.get(workstation_id, ()):

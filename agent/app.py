@@ -34,6 +34,7 @@ from shared.protocol import (
     RaiseAlarm,
     Welcome,
     WorkstationInfo,
+    WorkstationUpdate,
 )
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,10 @@ class BridgeEvents(LinkEvents):
         self._bridge.workstation.emit(welcome.workstation)
         self._bridge.link_changed.emit(True)
 
-    def workstation_changed(self, info: WorkstationInfo) -> None:
-        self._bridge.workstation.emit(info)
+    def workstation_changed(self, update: WorkstationUpdate) -> None:
+        if update.levels is not None:  # moved to another site: its countdowns
+            self._bridge.levels.emit(update.levels)
+        self._bridge.workstation.emit(update.workstation)
 
     def disconnected(self, code: int | None, reason: str) -> None:
         self._bridge.link_changed.emit(False)

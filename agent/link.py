@@ -44,7 +44,6 @@ from shared.protocol import (
     Receipt,
     Respond,
     Welcome,
-    WorkstationInfo,
     WorkstationUpdate,
     encode,
     hub_to_agent,
@@ -145,8 +144,9 @@ class LinkEvents:
     def drill_refused(self, alarm: RaiseAlarm, message: str) -> None:
         """The hub ran no drill for this site: the drill alarm was dropped, nothing stored."""
 
-    def workstation_changed(self, info: WorkstationInfo) -> None:
-        """The hub's mapping of this PC changed while connected (workstation_update)."""
+    def workstation_changed(self, update: WorkstationUpdate) -> None:
+        """The hub's mapping of this PC changed while connected (its room; ``levels`` too
+        if it moved to another site)."""
 
 
 class Link:
@@ -456,7 +456,7 @@ class Link:
         elif isinstance(message, WorkstationUpdate):
             room = message.workstation.room
             log.info("workstation update: room %s", room.number if room else "unassigned")
-            self._events.workstation_changed(message.workstation)
+            self._events.workstation_changed(message)
         elif isinstance(message, Error):
             log.warning("hub error %s: %s", message.code, message.message)
             if message.code is ErrorCode.NO_DRILL:

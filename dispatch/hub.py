@@ -19,7 +19,7 @@ from dispatch.bus import Bus, BusEvent, EventType, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
-from dispatch.routing_snapshot import RoutingSnapshot, changed_infos
+from dispatch.routing_snapshot import RoutingSnapshot, workstation_updates
 from shared.domain import AlarmKind
 from shared.protocol import (
     AlarmSnapshot,
@@ -32,7 +32,6 @@ from shared.protocol import (
     Respond,
     WorkstationChanged,
     WorkstationStatus,
-    WorkstationUpdate,
     encode,
     utc_now,
 )
@@ -395,14 +394,16 @@ class Hub:
         asyncio.get_running_loop().call_soon(self._tell_moved, before, after)
 
     def _tell_moved(self, before: RoutingSnapshot, after: RoutingSnapshot) -> None:
-        for workstation_id, info in changed_infos(before, after, self._agents).items():
-            message = encode(WorkstationUpdate(workstation=info))
+        for workstation_id, update in workstation_updates(before, after, self._agents).items():
+            message = encode(update)
             for peer in self._agents.get(workstation_id, ()):
                 peer.send(message)
+            room = update.workstation.room
             log.info(
                 "workstation_update_sent",
                 workstation=workstation_id,
-                room=info.room.number if info.room is not None else None,
+                room=room.number if room is not None else None,
+                site_changed=update.levels is not None,
             )
 
     async def on_bus_event(self, event: BusEvent) -> None:

@@ -36,7 +36,7 @@ from dispatch.models import (
 from dispatch.policy import DEFAULTS, Policy, Scope, saved_policies
 from dispatch.routing import Delivery, Placement, route
 from shared.domain import AlarmLevel, WorkstationRole
-from shared.protocol import RoomRef, WorkstationInfo
+from shared.protocol import LevelSettings, RoomRef, WorkstationInfo, WorkstationUpdate
 
 log = structlog.get_logger(__name__)
 
@@ -122,6 +122,14 @@ class RoutingSnapshot:
             self.room_buildings.get(room_id),
             self.room_sites.get(room_id, workstation.site_id),
         )
+
+    def level_settings(self, site_id: int | None) -> list[LevelSettings]:
+        """What an agent at this site needs of its policy (as in the welcome)."""
+        return [
+            LevelSettings(level=level, countdown_s=p.countdown_s, cancel_window_s=p.cancel_window_s)
+            for level in AlarmLevel
+            for p in (self.policy(site_id, level),)
+        ]
 
     def policy(self, site_id: int | None, level: AlarmLevel) -> Policy:
         if site_id is None:
@@ -271,11 +279,12 @@ async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSn
     )
 
 
-def changed_infos(
+def workstation_updates(
     before: RoutingSnapshot, after: RoutingSnapshot, workstation_ids: Iterable[str]
-) -> dict[str, WorkstationInfo]:
-    """The workstations among ``workstation_ids`` whose room, or what their room is
-    called, differs between two snapshots, with what their agents must be told now.
+) -> dict[str, WorkstationUpdate]:
+    """What to tell each workstation among ``workstation_ids`` whose room, or what its
+    room is called, differs between two snapshots (with the new site's level settings
+    if it changed site).
 
     Cheap for thousands of connected agents: placements are compared first, and a
     message is built only for those that changed. A workstation that is gone from
@@ -286,7 +295,7 @@ def changed_infos(
         for room_id in before.room_refs.keys() | after.room_refs.keys()
         if before.room_refs.get(room_id) != after.room_refs.get(room_id)
     }
-    changed: dict[str, WorkstationInfo] = {}
+    updates: dict[str, WorkstationUpdate] = {}
     for workstation_id in workstation_ids:
         now = after.placements.get(workstation_id)
         if now is None:
@@ -294,5 +303,9 @@ def changed_infos(
         then = before.placements.get(workstation_id)
         then_room = then.room_id if then is not None else None
         if now.room_id != then_room or now.room_id in changed_rooms:
-            changed[workstation_id] = after.workstation_info(workstation_id)
-    return changed
+            moved_site = then is None or then.site_id != now.site_id
+            updates[workstation_id] = WorkstationUpdate(
+                workstation=after.workstation_info(workstation_id),
+                levels=after.level_settings(now.site_id) if moved_site else None,
+            )
+    return updates

@@ -323,6 +323,9 @@ class WorkstationUpdate(_Message):
 
     type: Literal["workstation_update"] = "workstation_update"
     workstation: WorkstationInfo
+    # Only when the PC moved to another site: that site's policy per level, as in the
+    # welcome (the countdown before sending). None: the site, and so these, stayed.
+    levels: list[LevelSettings] | None = None
 
 
 # --- console channel --------------------------------------------------------

@@ -193,3 +193,41 @@ async def test_a_renamed_room_is_told_to_the_agents_in_it(
         "1.04",
         "Leistung und Kasse",
     )
+
+
+async def test_a_pc_moved_to_another_site_is_told_that_sites_countdowns(
+    hub: RunningHub, admin: httpx.Client, connect: Connect
+) -> None:
+    """The welcome's level settings are the site's: a move across sites brings the new ones."""
+
+    async def post(path: str, body: dict[str, object]) -> int:
+        response = await asyncio.to_thread(admin.post, f"{API}{path}", json=body)
+        assert response.status_code == 201, response.text
+        created = response.json()["id"]
+        assert isinstance(created, int)
+        return created
+
+    site = await post("/sites", {"name": "Außenstelle Nord", "address": "Nordweg 2"})
+    building = await post("/buildings", {"site_id": site, "name": "Haus N"})
+    floor = await post("/floors", {"building_id": building, "name": "EG"})
+    room = await post("/rooms", {"floor_id": floor, "number": "N.01", "name": "Beratung Nord"})
+    policy = await asyncio.to_thread(
+        admin.put,
+        f"{API}/sites/{site}/policies/2",
+        json={"scopes": ["neighbours", "security"], "cancel_window_s": 20, "countdown_s": 4},
+    )
+    assert policy.status_code == 200, policy.text
+    agent = await connect("pc-1-02")
+    assert agent.welcome.levels[1].countdown_s == 0  # the demo site's default
+
+    await patch(admin, "/workstations/pc-1-02", {"room_id": room})
+    update = await agent.expect(WorkstationUpdate, timeout=PUSH_BOUND)
+    assert update.workstation.room is not None
+    assert (update.workstation.room.number, update.workstation.room.building) == ("N.01", "Haus N")
+    assert update.levels is not None
+    settings = {int(s.level): (s.countdown_s, s.cancel_window_s) for s in update.levels}
+    assert settings[2] == (4, 20)
+    await patch(admin, "/workstations/pc-1-02", {"room_id": room_id(hub, "1.02")})
+    back = await agent.expect(WorkstationUpdate, timeout=PUSH_BOUND)
+    assert back.levels is not None
+    assert {int(s.level): s.countdown_s for s in back.levels}[2] == 0

@@ -24,6 +24,7 @@ from shared.protocol import (
     AlarmStored,
     AlarmUpdate,
     Hello,
+    LevelSettings,
     Ping,
     Pong,
     RaiseAlarm,
@@ -82,8 +83,8 @@ class Recorder(LinkEvents):
     def self_test_echo(self, notify: AlarmNotify) -> None:
         self._add("echo", notify)
 
-    def workstation_changed(self, info: WorkstationInfo) -> None:
-        self._add("workstation", info)
+    def workstation_changed(self, update: WorkstationUpdate) -> None:
+        self._add("workstation", update)
 
 
 def free_port() -> int:
@@ -466,10 +467,13 @@ def test_a_workstation_update_reports_the_new_room_on_the_same_connection(
     with fake_hub() as hub:
         _, events = make_link(hub.url)
         events.wait("connected")
-        moved = WorkstationInfo(workstation_id="ws-101", room=ROOM)
-        hub.push(WorkstationUpdate(workstation=moved))
+        moved = WorkstationUpdate(workstation=WorkstationInfo(workstation_id="ws-101", room=ROOM))
+        hub.push(moved)
         assert events.wait("workstation") == [moved]
-        unassigned = WorkstationInfo(workstation_id="ws-101", room=None)
-        hub.push(WorkstationUpdate(workstation=unassigned))
-        assert events.wait("workstation", count=2)[1] == unassigned
+        other_site = WorkstationUpdate(
+            workstation=WorkstationInfo(workstation_id="ws-101", room=None),
+            levels=[LevelSettings(level=AlarmLevel.THREAT, countdown_s=3)],
+        )
+        hub.push(other_site)
+        assert events.wait("workstation", count=2)[1] == other_site
         assert [name for name, _ in events.events].count("connected") == 1

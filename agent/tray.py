@@ -240,7 +240,7 @@ def room_status(info: WorkstationInfo | None) -> dict[str, str | None] | None:
 
 
 def room_line(status: dict[str, Any], language: Language) -> str:
-    """ "Raum 1.03 – Beratung 3, 1. OG", or that none is assigned, as the hub says."""
+    """The status's room line as the hub mapped it: the room, or that none is assigned."""
     room = status.get("room")
     if room:
         return text("status.room", language, **room)

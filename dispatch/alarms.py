@@ -43,13 +43,7 @@ from shared.domain import (
     Trigger,
 )
 from shared.protocol import IncidentReport as Report
-from shared.protocol import (
-    LevelSettings,
-    RaiseAlarm,
-    Responder,
-    RoomRef,
-    utc_now,
-)
+from shared.protocol import LevelSettings, RaiseAlarm, Responder, RoomRef, utc_now
 
 OPEN_STATES = (
     AlarmState.ACTIVE.value,

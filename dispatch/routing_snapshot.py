@@ -7,9 +7,10 @@ depends on (migration 0006), so a change by the CLI, the admin API, another hub
 instance or plain SQL is seen by the next batch of alarms.
 
 The snapshot is also the one source of where a workstation is: the room every
-display of an alarm names (popups, console, floor plan, police panel) and the
-room its agent is told (``workstation_info``) come from the same read that routed
-it, so who was alerted and the room shown can never disagree.
+display of an alarm names (popups, console, floor plan, police panel) comes from
+the same read that routed it, so who was alerted and the room shown can never
+disagree; and a connected agent is told its new room when a reload shows it moved
+(``workstation_updates``).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class RoutingSnapshot:
         return None if room_id is None else self.room_refs.get(room_id)
 
     def workstation_info(self, workstation_id: str) -> WorkstationInfo:
-        """What the workstation's agent is told about itself (welcome, workstation_update)."""
+        """What the workstation's agent is told about itself (``workstation_update``)."""
         placement = self.placements.get(workstation_id)
         room = self.room_ref(placement.room_id) if placement is not None else None
         return WorkstationInfo(workstation_id=workstation_id, room=room)

@@ -25,9 +25,17 @@ from agent.outbox import Outbox
 from agent.popup import PopupManager
 from agent.selftest import SelfTest
 from agent.sound import AlarmSound, choose_player, qt_beep, write_tones
-from agent.tray import RaiseControl, StatusWindow, Tray, status_lines
+from agent.tray import RaiseControl, StatusWindow, Tray, room_status, status_lines
 from shared.domain import AlarmKind, AlarmLevel, Trigger
-from shared.protocol import AlarmNotify, AlarmStored, AlarmUpdate, RaiseAlarm, Welcome
+from shared.protocol import (
+    AlarmNotify,
+    AlarmStored,
+    AlarmUpdate,
+    RaiseAlarm,
+    Welcome,
+    WorkstationInfo,
+    WorkstationUpdate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,7 @@ class Bridge(QObject):
     self_test_echo = Signal(object)
     drill_refused = Signal(object)  # the RaiseAlarm the hub refused: no drill scheduled
     levels = Signal(object)  # the site's countdown and cancel window per level
+    workstation = Signal(object)  # WorkstationInfo: the welcome's, then each workstation_update
 
 
 class BridgeEvents(LinkEvents):
@@ -54,7 +63,13 @@ class BridgeEvents(LinkEvents):
 
     def connected(self, welcome: Welcome) -> None:
         self._bridge.levels.emit(welcome.levels)
+        self._bridge.workstation.emit(welcome.workstation)
         self._bridge.link_changed.emit(True)
+
+    def workstation_changed(self, update: WorkstationUpdate) -> None:
+        if update.levels is not None:  # moved to another site: its countdowns
+            self._bridge.levels.emit(update.levels)
+        self._bridge.workstation.emit(update.workstation)
 
     def disconnected(self, code: int | None, reason: str) -> None:
         self._bridge.link_changed.emit(False)
@@ -117,6 +132,9 @@ class AgentApp:
             tray=self.tray,
         )
         self.status_window: StatusWindow | None = None
+        # Where the hub says this PC is: None until the first welcome. Shown in the
+        # status only; the hub never takes the agent's word for the room.
+        self.workstation_info: WorkstationInfo | None = None
         self.sound: AlarmSound | None = None
         if config.sound:
             tones = write_tones(config.data_dir / "sounds")
@@ -135,6 +153,7 @@ class AgentApp:
         self.bridge.notify.connect(self.popups.show)
         self.bridge.update.connect(self._updated)
         self.bridge.levels.connect(self.control.set_levels)
+        self.bridge.workstation.connect(self._workstation_changed)
         self.bridge.stored.connect(self.control.stored)
         self.bridge.update.connect(lambda u: self.control.updated(u.alarm_id, u.state))
         self.bridge.stored.connect(self.drill.stored)
@@ -192,12 +211,22 @@ class AgentApp:
             "protected": view.protected,
             "hotkeys": [h for h in hotkeys if h],
             "locked": sorted(self.config.locked_keys),
+            "room_known": self.workstation_info is not None,
+            "room": room_status(self.workstation_info),
         }
 
     def show_status(self) -> None:
         if self.status_window is None:
             self.status_window = StatusWindow(self.config.language)
         self.status_window.present(status_lines(self.status(), self.config.language))
+
+    def _workstation_changed(self, info: WorkstationInfo) -> None:
+        if info == self.workstation_info:
+            return
+        self.workstation_info = info
+        log.info("room now %s", info.room.number if info.room else "unassigned")
+        if self.status_window is not None and self.status_window.isVisible():
+            self.show_status()  # an open status window follows the move
 
     def raise_alarm(self, level: AlarmLevel, trigger: Trigger) -> RaiseAlarm:
         """Thread-safe: the hotkey calls this on its own thread, the tray on the Qt thread."""

@@ -138,6 +138,17 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "Stiller Alarm läuft nicht – nicht geschützt",
         "en": "Silent alarm is not running – not protected",
     },
+    # --- the workstation's room in the status (issue 13: wrong or missing room) ---
+    "status.room": {
+        "de": "Raum {number} – {name}, {floor}",
+        "en": "Room {number} – {name}, {floor}",
+    },
+    "status.no_room": {"de": "Raum: kein Raum zugeordnet", "en": "Room: none assigned"},
+    "status.room_unknown": {
+        "de": "Raum: noch unbekannt (nie verbunden)",
+        "en": "Room: not known yet (never connected)",
+    },
+    # --- end of the room block ---
     "menu.drill": {"de": "Übungsalarm auslösen", "en": "Raise drill alarm"},
     "drill.title": {"de": "Stiller Alarm – Übungsalarm", "en": "Stiller Alarm – drill alarm"},
     "drill.sending": {

@@ -44,6 +44,7 @@ from shared.protocol import (
     Receipt,
     Respond,
     Welcome,
+    WorkstationUpdate,
     encode,
     hub_to_agent,
     utc_now,
@@ -142,6 +143,10 @@ class LinkEvents:
 
     def drill_refused(self, alarm: RaiseAlarm, message: str) -> None:
         """The hub ran no drill for this site: the drill alarm was dropped, nothing stored."""
+
+    def workstation_changed(self, update: WorkstationUpdate) -> None:
+        """The hub's mapping of this PC changed while connected (its room; ``levels`` too
+        if it moved to another site)."""
 
 
 class Link:
@@ -448,6 +453,10 @@ class Link:
             self._events.alarm_notify(message)
         elif isinstance(message, AlarmUpdate):
             self._events.alarm_update(message)
+        elif isinstance(message, WorkstationUpdate):
+            room = message.workstation.room
+            log.info("workstation update: room %s", room.number if room else "unassigned")
+            self._events.workstation_changed(message)
         elif isinstance(message, Error):
             log.warning("hub error %s: %s", message.code, message.message)
             if message.code is ErrorCode.NO_DRILL:

@@ -34,7 +34,7 @@ from agent.feedback import Status, View
 from agent.i18n import Language, text
 from agent.icons import tray_icon
 from shared.domain import AlarmLevel, AlarmState, Trigger
-from shared.protocol import AlarmStored, LevelSettings, RaiseAlarm
+from shared.protocol import AlarmStored, LevelSettings, RaiseAlarm, WorkstationInfo
 
 log = logging.getLogger(__name__)
 
@@ -224,11 +224,30 @@ def status_lines(status: dict[str, Any], language: Language) -> list[str]:
         text("status.connected", language, name=yes_no[bool(status.get("connected"))]),
         text("status.protected" if status.get("protected") else "status.not_protected", language),
     ]
+    lines.append(room_line(status, language))
     hotkeys = ", ".join(display_chord(h, language) for h in status.get("hotkeys", [])) or "–"
     lines.append(text("status.hotkeys", language, name=hotkeys))
     locked = ", ".join(sorted(status.get("locked", []))) or "–"
     lines.append(text("status.locked", language, name=locked))
     return lines
+
+
+def room_status(info: WorkstationInfo | None) -> dict[str, str | None] | None:
+    """The room as the status reply carries it (JSON over the instance socket)."""
+    if info is None or info.room is None:
+        return None
+    room = info.room
+    return {"number": room.number, "name": room.name, "floor": room.floor}
+
+
+def room_line(status: dict[str, Any], language: Language) -> str:
+    """The status's room line as the hub mapped it: the room, or that none is assigned."""
+    room = status.get("room")
+    if room:
+        return text("status.room", language, **room)
+    if status.get("room_known"):
+        return text("status.no_room", language)
+    return text("status.room_unknown", language)
 
 
 class RaiseControl(QObject):

@@ -117,7 +117,9 @@ async def _handshake(
             protocol=PROTOCOL_VERSION,
             hub_version=__version__,
             heartbeat_interval=settings.heartbeat_interval,
-            workstation=WorkstationInfo(workstation_id=workstation.id, room=workstation.room),
+            workstation=WorkstationInfo(
+                workstation_id=workstation.id, room=workstation.room_at_connect
+            ),
             levels=await alarms.level_settings(workstation.site_id),
             keepalive="websocket",  # dispatch/cli.py: uvicorn pings and times out agents
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -233,6 +233,9 @@ class AlarmStore:
         self._drainer: asyncio.Task[None] | None = None
         self._level_settings: dict[int, tuple[float, list[LevelSettings]]] = {}
         self._routing: RoutingSnapshot | None = None
+        # Told (before, after) whenever a newer routing snapshot replaces the one in
+        # memory: the hub pushes moved workstations their new room (Hub.placements_moved).
+        self.on_new_snapshot: Callable[[RoutingSnapshot, RoutingSnapshot], None] | None = None
 
     async def store(
         self, message: RaiseAlarm, raiser: WorkstationView, raiser_name: str | None
@@ -333,9 +336,29 @@ class AlarmStore:
     async def _routing_snapshot(
         self, session: AsyncSession, version: int | None
     ) -> RoutingSnapshot:
-        """The routing topology at ``version``: the one in memory unless the store's moved."""
-        self._routing = await refreshed(session, self._routing, version)
-        return self._routing
+        """The routing topology at ``version``: the one in memory unless the store's moved.
+
+        A read racing the writer's may finish last with an older snapshot: that one
+        routes its own transaction but never replaces a newer one in memory.
+        """
+        snapshot = await refreshed(session, self._routing, version)
+        previous = self._routing
+        if snapshot is previous:
+            return snapshot
+        if previous is None or _not_older(snapshot, previous):
+            self._routing = snapshot
+            if previous is not None and self.on_new_snapshot is not None:
+                self.on_new_snapshot(previous, snapshot)
+        return snapshot
+
+    async def refresh_routing(self) -> None:
+        """Reloads the routing snapshot if the topology moved since it was read.
+
+        The hub calls this every heartbeat round, so a PC moved while no alarm is
+        raised still gets its new room pushed within seconds (``on_new_snapshot``).
+        """
+        async with self._db.read() as session:
+            await self._routing_snapshot(session, await current_version(session))
 
     async def _plan(
         self,
@@ -348,16 +371,17 @@ class AlarmStore:
         message, raiser, raiser_name = item.message, item.raiser, item.raiser_name
         now = utc_now()
         actor = f"workstation:{raiser.id}"
-        policy = routing.policy(raiser.site_id, message.level)
+        # Where the raiser is, read once, now: this one placement routes the alarm and
+        # is the room every display of it names. Not the room read when the agent
+        # connected (the PC may have been moved since), never the agent's claim.
+        placement = routing.placement(raiser.id) or await _placement(session, raiser.id)
+        room = routing.room_ref(placement.room_id)
+        if placement.room_id is not None and room is None:  # revoked raiser, room unknown
+            room = (await room_refs(session, [placement.room_id])).get(placement.room_id)
+        site_id = placement.site_id if placement.site_id is not None else raiser.site_id
+        policy = routing.policy(site_id, message.level)
         drill_id: int | None = None
         escalation_due = _escalation_due(now, policy, 0)
-        placement = routing.placement(raiser.id) or await _placement(session, raiser.id)
-        # The room as routing sees it now. The raiser's view is from its handshake: a PC an
-        # admin moved since then would be routed by its new room but shown with the old one.
-        room_id, room = raiser.room_id, raiser.room
-        if placement.room_id != raiser.room_id:
-            room_id = placement.room_id
-            room = None if room_id is None else (await room_refs(session, [room_id])).get(room_id)
         if message.kind is AlarmKind.SELF_TEST:
             # The echo goes back to the raiser only: it proves the whole path, bothers nobody.
             deliveries = [Delivery(raiser.id, Instruction.COME_HELP, with_location=True)]
@@ -365,7 +389,7 @@ class AlarmStore:
         else:
             scopes = policy.scopes
             if message.kind is AlarmKind.DRILL:
-                drill = await active_drill(session, raiser.site_id, now)
+                drill = await active_drill(session, site_id, now)
                 if drill is None:
                     raise AlarmError(
                         "no_drill", "no drill is running at this site; drill alarm not accepted"
@@ -378,7 +402,7 @@ class AlarmStore:
         row: dict[str, object] = {
             "id": str(message.alarm_id),
             "workstation_id": raiser.id,
-            "room_id": room_id,
+            "room_id": placement.room_id,
             "level": int(message.level),
             "trigger": message.trigger.value,
             "state": AlarmState.ACTIVE.value,
@@ -398,7 +422,7 @@ class AlarmStore:
             "alarm_raised",
             alarm_id=message.alarm_id,
             workstation_id=raiser.id,
-            room_id=room_id,
+            room_id=placement.room_id,
             at=now,
             level=int(message.level),
             trigger=message.trigger.value,
@@ -412,7 +436,7 @@ class AlarmStore:
                 "room_claim_ignored",
                 alarm_id=message.alarm_id,
                 workstation_id=raiser.id,
-                room_id=room_id,
+                room_id=placement.room_id,
                 at=now,
                 claimed=message.claimed_room,
                 mapped=own_number,
@@ -433,9 +457,9 @@ class AlarmStore:
             cancel_until=cancel_until,
             kind=message.kind,
             drill_id=drill_id,
-            room_id=room_id,
+            room_id=placement.room_id,
             floor_id=placement.floor_id,
-            site_id=raiser.site_id,
+            site_id=site_id,
             raiser_feedback=policy.raiser_feedback,
             recipients=tuple(
                 RecipientState(
@@ -676,6 +700,9 @@ class AlarmStore:
         placement = routing.placement(alarm.workstation_id) or await _placement(
             session, alarm.workstation_id
         )
+        # The circle widens around the room the alarm was stored with, where the
+        # person is, even if an admin has moved the PC since.
+        placement = routing.placement_in(placement, alarm.room_id)
         level = AlarmLevel(alarm.level)
         policy = routing.policy(placement.site_id, level)
         step_index = alarm.escalation_step
@@ -835,6 +862,12 @@ class AlarmStore:
         }
 
 
+def _not_older(snapshot: RoutingSnapshot, than: RoutingSnapshot) -> bool:
+    if snapshot.version is None or than.version is None:
+        return True  # no counter row: nothing to compare, the newest read wins
+    return snapshot.version >= than.version
+
+
 async def _batch_reads(
     session: AsyncSession, alarm_ids: set[str]
 ) -> tuple[int | None, str | None, dict[str, str]]:
@@ -936,9 +969,13 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
     room_ids = {a.room_id for a in alarms if a.room_id is not None}
     rooms = await room_refs(session, room_ids)
     floors: dict[int, int] = {}
+    room_sites: dict[int, int] = {}
     if room_ids:
-        rows = await session.execute(select(Room.id, Room.floor_id).where(Room.id.in_(room_ids)))
-        floors = {room_id: floor_id for room_id, floor_id in rows}
+        rows = await session.execute(
+            select(Room.id, Room.floor_id, Room.site_id).where(Room.id.in_(room_ids))
+        )
+        for room_id, floor_id, room_site in rows:
+            floors[room_id], room_sites[room_id] = floor_id, room_site
     reports = {
         r.alarm_id: _report(r)
         for r in await session.scalars(
@@ -992,7 +1029,10 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
             drill_id=a.drill_id,
             room_id=a.room_id,
             floor_id=floors.get(a.room_id) if a.room_id is not None else None,
-            site_id=sites.get(a.workstation_id),
+            # The site of the room it was stored with: the PC may have moved since.
+            site_id=room_sites.get(a.room_id)
+            if a.room_id is not None
+            else sites.get(a.workstation_id),
             arrived_by=a.arrived_by,
             cancelled_at=a.cancelled_at,
             raiser_feedback=RaiserFeedback(a.raiser_feedback),

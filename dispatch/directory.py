@@ -77,14 +77,22 @@ class EnrolmentRefused(DirectoryError):
 
 @dataclass(frozen=True, slots=True)
 class WorkstationView:
+    """Who a connected agent is, read once at its handshake.
+
+    Where it is is not kept here: a PC can be moved while its agent stays
+    connected, so alarms and the agent's room updates read the placement from the
+    routing snapshot (dispatch/routing_snapshot.py). ``site_id`` and
+    ``room_at_connect`` only fill the welcome (the site's level settings and the
+    room the agent shows until the hub tells it otherwise).
+    """
+
     id: str
     site_id: int
     role: WorkstationRole
     display_name: str
-    room_id: int | None
-    room: RoomRef | None
     self_test_at: datetime | None = None
     self_test_ok: bool | None = None
+    room_at_connect: RoomRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +116,19 @@ async def room_refs(session: AsyncSession, room_ids: Iterable[int]) -> dict[int,
         .join(Building, Building.id == Floor.building_id)
         .where(Room.id.in_(wanted))
     )
-    return {
-        room.id: RoomRef(
-            number=room.number,
-            name=room.name,
-            floor=floor,
-            building=building,
-            entrance=room.entrance or None,
-            phone=room.phone or None,
-        )
-        for room, floor, building in rows
-    }
+    return {room.id: room_ref(room, floor, building) for room, floor, building in rows}
+
+
+def room_ref(room: Room, floor: str, building: str | None) -> RoomRef:
+    """A room as people are told it: number, name, floor, building, entrance, phone."""
+    return RoomRef(
+        number=room.number,
+        name=room.name,
+        floor=floor,
+        building=building,
+        entrance=room.entrance or None,
+        phone=room.phone or None,
+    )
 
 
 _CREDENTIALS = (
@@ -326,8 +336,9 @@ class Directory:
                     site_id=row.site_id,
                     role=WorkstationRole(row.role),
                     display_name=row.display_name,
-                    room_id=row.room_id,
-                    room=None
+                    self_test_at=row.self_test_at,
+                    self_test_ok=row.self_test_ok,
+                    room_at_connect=None
                     if row.room_id is None
                     else RoomRef(
                         number=row.number,
@@ -337,8 +348,6 @@ class Directory:
                         entrance=row.entrance or None,
                         phone=row.phone or None,
                     ),
-                    self_test_at=row.self_test_at,
-                    self_test_ok=row.self_test_ok,
                 ),
             )
             for row in rows

@@ -19,6 +19,7 @@ from dispatch.bus import Bus, BusEvent, EventType, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
+from dispatch.routing_snapshot import RoutingSnapshot, workstation_updates
 from dispatch.sessions import still_valid
 from shared.domain import AlarmKind
 from shared.protocol import (
@@ -82,6 +83,7 @@ class Hub:
         self._replays = Coalescer(
             self.alarms.open_alarms_for_many, name="replays", linger=HANDSHAKE_LINGER_S
         )
+        self.alarms.on_new_snapshot = self.placements_moved
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -381,6 +383,30 @@ class Hub:
         for p in self._consoles:
             p.send(text)
 
+    def placements_moved(self, before: RoutingSnapshot, after: RoutingSnapshot) -> None:
+        """The routing snapshot was reloaded: tell each connected agent whose room changed.
+
+        Whatever moved the PC (the admin page, REST, CSV import, the CLI, plain SQL,
+        another hub instance), the topology_version triggers made this instance
+        reload, so every write path is covered without hooking any of them. Each
+        instance tells the agents it holds. Called inside the reloading transaction
+        (an alarm's group commit, perhaps): the comparison runs right after it.
+        """
+        asyncio.get_running_loop().call_soon(self._tell_moved, before, after)
+
+    def _tell_moved(self, before: RoutingSnapshot, after: RoutingSnapshot) -> None:
+        for workstation_id, update in workstation_updates(before, after, self._agents).items():
+            message = encode(update)
+            for peer in self._agents.get(workstation_id, ()):
+                peer.send(message)
+            room = update.workstation.room
+            log.info(
+                "workstation_update_sent",
+                workstation=workstation_id,
+                room=room.number if room is not None else None,
+                site_changed=update.levels is not None,
+            )
+
     async def on_bus_event(self, event: BusEvent) -> None:
         """Another instance changed the store: replay the change for this instance's peers.
 
@@ -521,7 +547,8 @@ class Hub:
         return last > since
 
     async def supervise(self) -> None:
-        """Closes consoles silent for 2.5 intervals; re-checks sessions, revocations, self-tests.
+        """Closes consoles silent for 2.5 intervals; re-checks sessions, revocations, self-tests
+        and the topology version (a moved PC's agent is told its new room).
 
         Agents are supervised below the application: the WebSocket layer pings each
         one every interval and closes it when the pong is an interval late (a lost,
@@ -541,6 +568,7 @@ class Hub:
             elif peer.last_heard < quiet:
                 peer.send(ping)
         await self._recheck_consoles(now)
+        await self.alarms.refresh_routing()  # a moved PC's agent is told (placements_moved)
         await self._record_seen()
         await self._close_revoked()
         for result in await self.alarms.expire_self_tests(utc_now()):

@@ -5,6 +5,12 @@ every alarm. It is loaded whole and reused while the store's ``topology_version`
 counter stays put; database triggers raise that counter on every change routing
 depends on (migration 0006), so a change by the CLI, the admin API, another hub
 instance or plain SQL is seen by the next batch of alarms.
+
+The snapshot is also the one source of where a workstation is: the room every
+display of an alarm names (popups, console, floor plan, police panel) comes from
+the same read that routed it, so who was alerted and the room shown can never
+disagree; and a connected agent is told its new room when a reload shows it moved
+(``workstation_updates``).
 """
 
 from __future__ import annotations
@@ -18,11 +24,20 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import topology
-from dispatch.directory import EXCLUDE, LINK, REVOKED
-from dispatch.models import Floor, Room, RoomNeighbour, Site, TopologyVersion, Workstation
+from dispatch.directory import EXCLUDE, LINK, REVOKED, room_ref
+from dispatch.models import (
+    Building,
+    Floor,
+    Room,
+    RoomNeighbour,
+    Site,
+    TopologyVersion,
+    Workstation,
+)
 from dispatch.policy import DEFAULTS, Policy, Scope, saved_policies
 from dispatch.routing import Delivery, Placement, route
 from shared.domain import AlarmLevel, WorkstationRole
+from shared.protocol import LevelSettings, RoomRef, WorkstationInfo, WorkstationUpdate
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +65,8 @@ class RoutingSnapshot:
     words: dict[int, RoomWords]
     radii: dict[int, float]  # site -> neighbour radius in metres
     policies: dict[tuple[int, AlarmLevel], Policy]  # saved ones; the rest use DEFAULTS
+    room_refs: dict[int, RoomRef] = field(default_factory=dict)  # what people are told
+    room_buildings: dict[int, int] = field(default_factory=dict)  # room -> building
     _by_room: dict[int, list[Placement]] = field(init=False)
     _by_floor: dict[int, list[Placement]] = field(init=False)
     _by_building: dict[int, list[Placement]] = field(init=False)
@@ -82,6 +99,38 @@ class RoutingSnapshot:
     def placement(self, workstation_id: str) -> Placement | None:
         """Where a non-revoked workstation is; None for a revoked or unknown one."""
         return self.placements.get(workstation_id)
+
+    def room_ref(self, room_id: int | None) -> RoomRef | None:
+        """The room as popups, console and police panel name it; None for no room."""
+        return None if room_id is None else self.room_refs.get(room_id)
+
+    def workstation_info(self, workstation_id: str) -> WorkstationInfo:
+        """What the workstation's agent is told about itself (``workstation_update``)."""
+        placement = self.placements.get(workstation_id)
+        room = self.room_ref(placement.room_id) if placement is not None else None
+        return WorkstationInfo(workstation_id=workstation_id, room=room)
+
+    def placement_in(self, workstation: Placement, room_id: int | None) -> Placement:
+        """``workstation`` as if it sat in ``room_id``: an alarm is routed around the room it
+        was stored with (escalation), even if its PC has been moved since."""
+        if room_id == workstation.room_id or room_id not in self.rooms:
+            return workstation
+        return Placement(
+            workstation.workstation_id,
+            room_id,
+            workstation.role,
+            self.rooms[room_id].floor_id,
+            self.room_buildings.get(room_id),
+            self.room_sites.get(room_id, workstation.site_id),
+        )
+
+    def level_settings(self, site_id: int | None) -> list[LevelSettings]:
+        """What an agent at this site needs of its policy (as in the welcome)."""
+        return [
+            LevelSettings(level=level, countdown_s=p.countdown_s, cancel_window_s=p.cancel_window_s)
+            for level in AlarmLevel
+            for p in (self.policy(site_id, level),)
+        ]
 
     def policy(self, site_id: int | None, level: AlarmLevel) -> Policy:
         if site_id is None:
@@ -189,11 +238,17 @@ async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSn
     }
     rooms: dict[int, topology.PlacedRoom] = {}
     room_sites: dict[int, int] = {}
-    for room_id, site_id, floor_id, x_m, y_m in await session.execute(
-        select(Room.id, Room.site_id, Room.floor_id, Room.x_m, Room.y_m)
+    room_refs: dict[int, RoomRef] = {}
+    room_buildings: dict[int, int] = {}
+    for room, floor_name, building_id, building_name in await session.execute(
+        select(Room, Floor.name, Building.id, Building.name)
+        .join(Floor, Floor.id == Room.floor_id)
+        .join(Building, Building.id == Floor.building_id)
     ):
-        rooms[room_id] = topology.PlacedRoom(room_id, floor_id, x_m, y_m)
-        room_sites[room_id] = site_id
+        rooms[room.id] = topology.PlacedRoom(room.id, room.floor_id, room.x_m, room.y_m)
+        room_sites[room.id] = room.site_id
+        room_buildings[room.id] = building_id
+        room_refs[room.id] = room_ref(room, floor_name, building_name)
     links: dict[int, set[int]] = defaultdict(set)
     excludes: dict[int, set[int]] = defaultdict(set)
     for room_id, neighbour_id, kind in await session.execute(
@@ -213,5 +268,45 @@ async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSn
     }
     log.info("routing_snapshot_loaded", version=version, workstations=len(placements))
     return RoutingSnapshot(
-        version, placements, rooms, room_sites, words, radii, await saved_policies(session)
+        version,
+        placements,
+        rooms,
+        room_sites,
+        words,
+        radii,
+        await saved_policies(session),
+        room_refs,
+        room_buildings,
     )
+
+
+def workstation_updates(
+    before: RoutingSnapshot, after: RoutingSnapshot, workstation_ids: Iterable[str]
+) -> dict[str, WorkstationUpdate]:
+    """What to tell each workstation among ``workstation_ids`` whose room, or what its
+    room is called, differs between two snapshots (with the new site's level settings
+    if it changed site).
+
+    Cheap for thousands of connected agents: placements are compared first, and a
+    message is built only for those that changed. A workstation that is gone from
+    ``after`` (revoked) is left out: its socket is being closed.
+    """
+    changed_rooms = {
+        room_id
+        for room_id in before.room_refs.keys() | after.room_refs.keys()
+        if before.room_refs.get(room_id) != after.room_refs.get(room_id)
+    }
+    updates: dict[str, WorkstationUpdate] = {}
+    for workstation_id in workstation_ids:
+        now = after.placements.get(workstation_id)
+        if now is None:
+            continue
+        then = before.placements.get(workstation_id)
+        then_room = then.room_id if then is not None else None
+        if now.room_id != then_room or now.room_id in changed_rooms:
+            moved_site = then is None or then.site_id != now.site_id
+            updates[workstation_id] = WorkstationUpdate(
+                workstation=after.workstation_info(workstation_id),
+                levels=after.level_settings(now.site_id) if moved_site else None,
+            )
+    return updates

@@ -315,6 +315,19 @@ class AlarmUpdate(_Message):
     coming: int = 0  # responders who said "Ich komme" or have arrived
 
 
+class WorkstationUpdate(_Message):
+    """The hub's mapping of this workstation changed while its agent is connected
+    (moved to another room, a pending PC assigned one, its room renamed): the
+    ``workstation`` of the welcome, as it is now. Agents before this message ignore it.
+    """
+
+    type: Literal["workstation_update"] = "workstation_update"
+    workstation: WorkstationInfo
+    # Only when the PC moved to another site: that site's policy per level, as in the
+    # welcome (the countdown before sending). None: the site, and so these, stayed.
+    levels: list[LevelSettings] | None = None
+
+
 # --- console channel --------------------------------------------------------
 
 
@@ -362,7 +375,7 @@ AgentToHub = Annotated[
     Field(discriminator="type"),
 ]
 HubToAgent = Annotated[
-    Welcome | AlarmStored | AlarmNotify | AlarmUpdate | Ping | Pong | Error,
+    Welcome | AlarmStored | AlarmNotify | AlarmUpdate | Ping | Pong | Error | WorkstationUpdate,
     Field(discriminator="type"),
 ]
 ConsoleToHub = Annotated[Acknowledge | Arrive | Resolve | Ping | Pong, Field(discriminator="type")]

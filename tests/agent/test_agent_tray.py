@@ -10,11 +10,19 @@ import pytest
 from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from agent.tray import RaiseControl, Tray, status_lines
+from agent.tray import RaiseControl, StatusWindow, Tray, room_status, status_lines
 from shared.domain import AlarmLevel, AlarmState, Trigger
-from shared.protocol import AlarmStored, LevelSettings, RaiseAlarm, utc_now
+from shared.protocol import (
+    AlarmStored,
+    LevelSettings,
+    RaiseAlarm,
+    RoomRef,
+    WorkstationInfo,
+    utc_now,
+)
 
 Reason = QSystemTrayIcon.ActivationReason
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 class Raised:
@@ -227,7 +235,40 @@ def test_status_lines() -> None:
         "Arbeitsplatz: pc-1-01",
         "Verbunden: ja",
         "Geschützt: NEIN",
+        "Raum: noch unbekannt (nie verbunden)",  # an agent before the room was reported
         "Tastenkürzel: Strg+Alt+P, Strg+Alt+Umschalt+P",
         "Per Richtlinie festgelegt: hotkey_level, sound",
     ]
     assert status_lines({}, "en")[-1] == "Locked by policy: –"
+
+
+def test_status_names_the_room_the_hub_reported(qtbot: QtBot) -> None:
+    """The welcome's room, then each workstation_update's: as app.status() reports it."""
+    info = WorkstationInfo(
+        workstation_id="pc-1-03",
+        room=RoomRef(number="1.03", name="Beratung 3", floor="1. OG", building="Haus A"),
+    )
+    status = {
+        "workstation_id": "pc-1-03",
+        "connected": True,
+        "protected": True,
+        "hotkeys": ["ctrl+alt+p"],
+        "room_known": True,
+        "room": room_status(info),
+    }
+    lines = status_lines(status, "de")
+    assert lines[3] == "Raum 1.03 – Beratung 3, 1. OG"
+    assert status_lines(status, "en")[3] == "Room 1.03 – Beratung 3, 1. OG"
+    unassigned = {
+        **status,
+        "room": room_status(WorkstationInfo(workstation_id="pc-1-03", room=None)),
+    }
+    assert status_lines(unassigned, "de")[3] == "Raum: kein Raum zugeordnet"
+    assert status_lines(unassigned, "en")[3] == "Room: none assigned"
+
+    window = StatusWindow("de")
+    qtbot.addWidget(window)
+    window.present(lines)
+    assert "Raum 1.03 – Beratung 3, 1. OG" in window.label.text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert window.grab().save(str(ARTIFACTS / "agent-status-room.png"))

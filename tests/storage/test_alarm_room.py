@@ -1,7 +1,6 @@
 """The room an alarm names is the room it was routed by, also for a PC moved while connected.
 
-The raiser's view (room and all) is read at its handshake; an admin may move the PC
-later. Routing uses the store's current placement, so the popup, the console and the
+The raiser's view is read at its handshake; an admin may move the PC later. Routing uses the store's current placement, so the popup, the console and the
 stored alarm must name that room too, with its entrance and phone, never the old one.
 """
 
@@ -34,8 +33,8 @@ async def test_a_pc_moved_since_its_handshake_raises_for_its_new_room(db: Databa
         )
     seen_at_handshake = await directory.authenticate_workstation("pc-a", "token-pc-a")
     assert seen_at_handshake is not None
-    assert seen_at_handshake.room is not None
-    assert seen_at_handshake.room.number == "A"
+    assert seen_at_handshake.room_at_connect is not None
+    assert seen_at_handshake.room_at_connect.number == "A"
 
     await directory.update_workstation("pc-a", "test", room_id=rooms["C"])  # while connected
     alarms = AlarmStore(db)

@@ -176,7 +176,9 @@ async def test_every_change_routing_depends_on_raises_the_version(site: Site, ch
     assert await version(site.db) > before
 
 
-async def test_heartbeats_self_tests_and_names_leave_the_version_alone(site: Site) -> None:
+async def test_heartbeats_self_tests_and_contact_details_leave_the_version_alone(
+    site: Site,
+) -> None:
     before = await version(site.db)
     await site.directory.record_seen({"pc-a": (utc_now(), "2.0"), "pc-b": (utc_now(), "2.0")})
     self_test, _ = await site.alarms.store(alarm(kind=AlarmKind.SELF_TEST), site.raiser, "Frau A")
@@ -189,11 +191,30 @@ async def test_heartbeats_self_tests_and_names_leave_the_version_alone(site: Sit
         " self_test_ok = true, display_name = 'Frau A', hostname = 'pc-a.local'",
         # the same values again are no change either
         "UPDATE workstations SET room_id = room_id, state = state, role = role",
-        "UPDATE rooms SET name = 'Beratung', phone = '-101', entrance = 'Tür 2'",
+        "UPDATE rooms SET name = name, number = number, phone = phone, entrance = entrance",
         "UPDATE sites SET phone = '+49 30 1', police_notes = 'Hof'",
-        "UPDATE floors SET name = 'Erster Stock', plan_file = 'plan.png'",
+        "UPDATE floors SET name = name, plan_file = 'plan.png'",
+        "UPDATE buildings SET name = name, address = 'Hofweg 1'",
     )
     assert await version(site.db) == before
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE rooms SET name = 'Beratung neu' WHERE number = 'A'",
+        "UPDATE rooms SET number = 'A1' WHERE number = 'A'",
+        "UPDATE rooms SET entrance = 'Tür 2' WHERE number = 'A'",
+        "UPDATE rooms SET phone = '-101' WHERE number = 'A'",
+        "UPDATE floors SET name = 'Erster Stock'",
+        "UPDATE buildings SET name = 'Haus Nord'",
+    ],
+)
+async def test_what_a_room_is_called_moves_the_version(site: Site, statement: str) -> None:
+    """Popups and consoles name the room from the snapshot (migration 0008)."""
+    before = await version(site.db)
+    await raw_sql(site.db, statement)
+    assert await version(site.db) == before + 1
 
 
 async def test_the_triggers_survive_every_migration_up_to_head(db: Database) -> None:

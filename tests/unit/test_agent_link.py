@@ -24,12 +24,15 @@ from shared.protocol import (
     AlarmStored,
     AlarmUpdate,
     Hello,
+    LevelSettings,
     Ping,
     Pong,
     RaiseAlarm,
     Receipt,
     Respond,
     Welcome,
+    WorkstationInfo,
+    WorkstationUpdate,
     utc_now,
 )
 from tests.support.fakehub import ROOM, fake_hub
@@ -79,6 +82,9 @@ class Recorder(LinkEvents):
 
     def self_test_echo(self, notify: AlarmNotify) -> None:
         self._add("echo", notify)
+
+    def workstation_changed(self, update: WorkstationUpdate) -> None:
+        self._add("workstation", update)
 
 
 def free_port() -> int:
@@ -452,3 +458,22 @@ def test_a_waiting_self_test_does_not_shorten_the_backoff(
     wait_until(lambda: link._backoff.attempt >= 1)
     time.sleep(URGENT_RETRY_CAP + 0.5)  # a capped delay would have started a second round by now
     assert link._backoff.attempt == 1
+
+
+def test_a_workstation_update_reports_the_new_room_on_the_same_connection(
+    make_link: LinkFactory,
+) -> None:
+    """The hub moved this PC (workstation_update): reported, no reconnect needed."""
+    with fake_hub() as hub:
+        _, events = make_link(hub.url)
+        events.wait("connected")
+        moved = WorkstationUpdate(workstation=WorkstationInfo(workstation_id="ws-101", room=ROOM))
+        hub.push(moved)
+        assert events.wait("workstation") == [moved]
+        other_site = WorkstationUpdate(
+            workstation=WorkstationInfo(workstation_id="ws-101", room=None),
+            levels=[LevelSettings(level=AlarmLevel.THREAT, countdown_s=3)],
+        )
+        hub.push(other_site)
+        assert events.wait("workstation", count=2)[1] == other_site
+        assert [name for name, _ in events.events].count("connected") == 1

@@ -1,7 +1,7 @@
 """operators: a session epoch, so that the server can end every session of an operator
 
-Revision ID: 0008_sessions
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 04:50:00.000000
 
 Logout, a new password, a role or site change and disabling raise the epoch;
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_sessions"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -15,12 +15,15 @@ from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from agent import instance
+from agent.chord import display_chord
 from agent.config import AgentConfig
 from agent.drill import DrillControl
-from agent.feedback import STORED_DEADLINE, Feedback, View
+from agent.feedback import STORED_DEADLINE, Feedback, Reason, View, ordered
 from agent.hotkey import HotkeyBackend, HotkeyUnavailable, start_hotkey
 from agent.i18n import text
 from agent.link import Link, LinkEvents
+from agent.notice import Decision, NotProtectedNotice, reason_lines
+from agent.notice_window import NotProtectedWindow
 from agent.outbox import Outbox
 from agent.popup import PopupManager
 from agent.selftest import SelfTest
@@ -30,9 +33,6 @@ from shared.domain import AlarmKind, AlarmLevel, Trigger
 from shared.protocol import AlarmNotify, AlarmStored, AlarmUpdate, RaiseAlarm, Welcome
 
 log = logging.getLogger(__name__)
-
-TRAY_WAIT_SECONDS = 30.0
-"""How long to wait at login for a tray host (panel) to appear before going on without it."""
 
 
 class Bridge(QObject):
@@ -46,6 +46,7 @@ class Bridge(QObject):
     self_test_echo = Signal(object)
     drill_refused = Signal(object)  # the RaiseAlarm the hub refused: no drill scheduled
     levels = Signal(object)  # the site's countdown and cancel window per level
+    room_known = Signal(bool)  # the Welcome names a room for this PC
 
 
 class BridgeEvents(LinkEvents):
@@ -54,6 +55,7 @@ class BridgeEvents(LinkEvents):
 
     def connected(self, welcome: Welcome) -> None:
         self._bridge.levels.emit(welcome.levels)
+        self._bridge.room_known.emit(welcome.workstation.room is not None)
         self._bridge.link_changed.emit(True)
 
     def disconnected(self, code: int | None, reason: str) -> None:
@@ -81,10 +83,12 @@ class BridgeEvents(LinkEvents):
 class AgentApp:
     """The running agent. Everything here runs on the Qt thread except raise_alarm."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, tray_available: bool = True) -> None:
         self.config = config
+        self.hotkey_label = display_chord(config.chord, config.language)
         self.outbox = Outbox(config.data_dir)
         self.feedback = Feedback()
+        self.feedback.reason(Reason.NO_TRAY, not tray_available)
         self.bridge = Bridge()
         self.link = Link(
             hub_urls=config.hub_urls,
@@ -109,6 +113,7 @@ class AgentApp:
             log_dir=config.log_dir,
             on_show_status=self.show_status,
             on_drill=self.drill.raise_drill if config.drill_menu else None,
+            hotkey_label=self.hotkey_label,
         )
         self.control = RaiseControl(
             language=config.language,
@@ -129,7 +134,19 @@ class AgentApp:
         )
         self.hotkey: HotkeyBackend | None = None
         self._shown_view: View | None = None
-        self.bridge.link_changed.connect(lambda up: self._render(self.feedback.link_changed(up)))
+        # "Nicht geschützt": the schedule is Qt-free (agent/notice.py), one timer wakes it.
+        self.notice = NotProtectedNotice(
+            delay=config.not_protected_delay_s, reminder=config.not_protected_reminder_s
+        )
+        self.notice_window: NotProtectedWindow | None = None
+        self._notice_timer = QTimer()
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self._notice_wake)
+        self._reported: list[str] | None = None  # the reasons the hub last heard
+        self.bridge.room_known.connect(
+            lambda known: self._render(self.feedback.reason(Reason.NO_ROOM, not known))
+        )
+        self.bridge.link_changed.connect(self._link_changed)
         self.bridge.queued.connect(self._queued)
         self.bridge.stored.connect(lambda s: self._render(self.feedback.stored(s.alarm_id)))
         self.bridge.notify.connect(self.popups.show)
@@ -147,6 +164,7 @@ class AgentApp:
             interval=config.self_test_interval_h * 3600,
             timeout=config.self_test_timeout_s,
             on_result=lambda passed: self._render(self.feedback.self_test_result(passed)),
+            local_check=self._check_trigger_path,
         )
         self._self_test_timer = QTimer()
         self._self_test_timer.setSingleShot(True)
@@ -171,6 +189,19 @@ class AgentApp:
             self.hotkey = start_hotkey(bindings)
         except HotkeyUnavailable as exc:
             log.warning("%s; the tray icon and `silent-alarm-agent trigger` still work", exc)
+            self.feedback.reason(Reason.HOTKEY_UNAVAILABLE, True)
+        self._render(self.feedback.view)
+
+    def _check_trigger_path(self) -> list[str]:
+        """The self-test's local part: what on this PC would keep a press from raising."""
+        problems = []
+        if self.hotkey is None or not self.hotkey.listening:
+            problems.append("hotkey not listening")
+            self.feedback.reason(Reason.HOTKEY_UNAVAILABLE, True)
+        if not (QSystemTrayIcon.isSystemTrayAvailable() and self.tray.icon.isVisible()):
+            problems.append("no tray icon")
+            self.feedback.reason(Reason.NO_TRAY, True)
+        return problems
 
     def _hotkey_pressed(self) -> None:
         self.request_alarm(self.config.hotkey_level, Trigger.HOTKEY)
@@ -190,6 +221,8 @@ class AgentApp:
             "workstation_id": self.config.workstation_id,
             "connected": self.link.connected,
             "protected": view.protected,
+            "reasons": [reason.value for reason in ordered(view.reasons)],
+            "hotkey_label": self.hotkey_label,
             "hotkeys": [h for h in hotkeys if h],
             "locked": sorted(self.config.locked_keys),
         }
@@ -248,16 +281,68 @@ class AgentApp:
                 )
             )
 
+    def _link_changed(self, up: bool) -> None:
+        if up:
+            self._reported = None  # a new session: the hub hears the reasons again
+        self._render(self.feedback.link_changed(up))
+
     def _render(self, view: View) -> None:
         if view != self._shown_view:
             log.info(
                 "tray status %s%s%s",
                 view.status,
                 f" ({view.coming})" if view.coming else "",
-                "" if view.connected else ", not protected",
+                "" if view.protected else ", not protected: " + ", ".join(ordered(view.reasons)),
             )
             self._shown_view = view
             self.tray.render(view)
+            self._notice_apply(self.notice.changed(view.reasons, time.monotonic()))
+        self._report_health(view)
+
+    def _report_health(self, view: View) -> None:
+        """The hub's coverage board learns the reasons it cannot see itself."""
+        if not self.link.connected or Reason.NO_HUB in view.reasons:
+            return
+        reasons = [reason.value for reason in ordered(view.reasons)]
+        if reasons != self._reported:
+            self._reported = reasons
+            self.link.report_health(reasons)
+
+    def _notice_wake(self) -> None:
+        if Reason.NO_TRAY in self.feedback.reasons and QSystemTrayIcon.isSystemTrayAvailable():
+            # A panel came up after the login wait: the icon can show now.
+            self.tray.show()
+            self._render(self.feedback.reason(Reason.NO_TRAY, False))
+        self._notice_apply(self.notice.poll(time.monotonic()))
+
+    def _notice_closed(self) -> None:
+        log.info("not-protected window closed; back in %.0f s", self.notice.reminder)
+        self._notice_apply(self.notice.closed(time.monotonic()))
+
+    def _notice_apply(self, decision: Decision) -> None:
+        self._notice_timer.stop()
+        if decision.visible:
+            if self.notice_window is None:
+                self.notice_window = NotProtectedWindow(self.config.language, self._notice_closed)
+            reasons = [reason.value for reason in ordered(self.notice.reasons)]
+            was_visible = self.notice_window.isVisible()
+            self.notice_window.present(
+                reason_lines(reasons, self.config.language, self.hotkey_label)
+            )
+            if not was_visible:
+                log.info("not-protected window shown: %s", ", ".join(reasons))
+        elif (
+            self.notice_window is not None
+            and self.notice_window.isVisible()
+            and not self.notice.reasons
+        ):
+            self.notice_window.withdraw()
+            log.info("not-protected window hidden: protected again")
+        wake = decision.wake_in
+        if Reason.NO_TRAY in self.notice.reasons:
+            wake = min(wake, self.notice.reminder) if wake is not None else self.notice.reminder
+        if wake is not None:
+            self._notice_timer.start(int(wake * 1000) + 1)
 
 
 def _wait_for_tray(qapp: QApplication, seconds: float) -> bool:
@@ -307,9 +392,10 @@ def run_app(config: AgentConfig) -> int:
     server = instance.InstanceServer(name, {"ping": lambda _request, reply: reply({"ok": True})})
     server.listen()
     notifier = _quit_on_signals(qapp)
-    if not _wait_for_tray(qapp, TRAY_WAIT_SECONDS):
-        log.warning("no tray host after %.0f s; running without a tray icon", TRAY_WAIT_SECONDS)
-    app = AgentApp(config)
+    tray_available = _wait_for_tray(qapp, config.tray_wait_s)
+    if not tray_available:
+        log.warning("no tray host after %.0f s; running without a tray icon", config.tray_wait_s)
+    app = AgentApp(config, tray_available)
     server.handlers.update(instance.agent_handlers(app))
     app.start()
     log.info("agent running as workstation %s", config.workstation_id)

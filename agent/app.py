@@ -139,6 +139,7 @@ class AgentApp:
             delay=config.not_protected_delay_s, reminder=config.not_protected_reminder_s
         )
         self.notice_window: NotProtectedWindow | None = None
+        self._notice_shown: list[str] = []  # the reasons the window names now (for the log)
         self._notice_timer = QTimer()
         self._notice_timer.setSingleShot(True)
         self._notice_timer.timeout.connect(self._notice_wake)
@@ -325,18 +326,15 @@ class AgentApp:
             if self.notice_window is None:
                 self.notice_window = NotProtectedWindow(self.config.language, self._notice_closed)
             reasons = [reason.value for reason in ordered(self.notice.reasons)]
-            was_visible = self.notice_window.isVisible()
+            if not self.notice_window.isVisible() or reasons != self._notice_shown:
+                log.info("not-protected window shown: %s", ", ".join(reasons))
+            self._notice_shown = reasons
             self.notice_window.present(
                 reason_lines(reasons, self.config.language, self.hotkey_label)
             )
-            if not was_visible:
-                log.info("not-protected window shown: %s", ", ".join(reasons))
-        elif (
-            self.notice_window is not None
-            and self.notice_window.isVisible()
-            and not self.notice.reasons
-        ):
+        elif not self.notice.reasons and self.notice_window and self.notice_window.isVisible():
             self.notice_window.withdraw()
+            self._notice_shown = []
             log.info("not-protected window hidden: protected again")
         wake = decision.wake_in
         if Reason.NO_TRAY in self.notice.reasons:

@@ -169,7 +169,6 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "der letzte Selbsttest ist fehlgeschlagen – bitte IT informieren",
         "en": "the last self-test failed – please tell IT",
     },
-    "reason.unknown": {"de": "{reason}", "en": "{reason}"},
     "tray.cancel_window": {
         "de": "Alarm gesendet – zurücknehmen: noch {count} s (Rechtsklick)",
         "en": "Alarm sent – withdraw: {count} s left (right-click)",

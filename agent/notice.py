@@ -67,7 +67,7 @@ def reason_text(reason: str, language: Language, hotkey: str) -> str:
     try:
         known = Reason(reason)
     except ValueError:
-        return text("reason.unknown", language, reason=reason)
+        return reason
     return text(f"reason.{known.value}", language, hotkey=hotkey)
 
 

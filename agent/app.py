@@ -293,8 +293,13 @@ class AgentApp:
                 "tray status %s%s%s",
                 view.status,
                 f" ({view.coming})" if view.coming else "",
-                "" if view.protected else ", not protected: " + ", ".join(ordered(view.reasons)),
+                "" if view.protected else ", not protected",
             )
+            if self._shown_view is None or view.reasons != self._shown_view.reasons:
+                log.info(
+                    "protection: %s",
+                    ", ".join(ordered(view.reasons)) if view.reasons else "protected",
+                )
             self._shown_view = view
             self.tray.render(view)
             self._notice_apply(self.notice.changed(view.reasons, time.monotonic()))

@@ -28,6 +28,7 @@ from tests.support.hub import RunningHub, start_demo_hub
 from tests.support.waiting import wait_until
 from tests.support.xserver import XServer
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NOT_PROTECTED = "^Stiller Alarm – Nicht geschützt$"
 HOTKEY_LINE = (
     "Nicht geschützt: Tastenkombination Strg+Alt+P konnte nicht registriert werden"
@@ -177,7 +178,9 @@ def test_hotkey_that_cannot_be_registered_is_named_on_screen_in_status_and_on_th
         "hotkey_unavailable",
         "self_test_failed",
     ]
-    page.screenshot(path=str(tmp_path / "coverage-unprotected.png"))
+    row.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "console-coverage-reasons.png"))
     assert agent.stop() == 0
 
 

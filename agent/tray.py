@@ -159,8 +159,11 @@ class Tray:
 
     def render(self, view: View) -> None:
         self._view = view
-        self.icon.setIcon(tray_icon(view))
+        self._show_icon()
         self._show_tooltip()
+
+    def _show_icon(self) -> None:
+        self.icon.setIcon(tray_icon(self._view, withdrawable=self._cancel_s is not None))
 
     def _show_tooltip(self) -> None:
         self.icon.setToolTip(
@@ -170,12 +173,15 @@ class Tray:
     def offer_cancel(self, seconds: int | None, on_cancel: Callable[[], object] | None) -> None:
         """Show "Alarm zurücknehmen (noch N s)" in the menu, or hide it (seconds None).
 
-        The tooltip counts down too ("Alarm gesendet – zurücknehmen: noch N s"), so
-        the raiser sees the window without opening the menu.
+        The tooltip counts down too ("Alarm gesendet – zurücknehmen: noch N s") and
+        the icon wears a white ring, so the raiser sees the window without the menu.
         """
         self._on_cancel = on_cancel if seconds is not None else None
         shown = seconds if self._on_cancel is not None else None
         if shown != self._cancel_s:
+            if (shown is None) != (self._cancel_s is None):
+                self._cancel_s = shown
+                self._show_icon()  # the ring comes and goes with the window
             self._cancel_s = shown
             self._show_tooltip()
         if self._on_cancel is None:

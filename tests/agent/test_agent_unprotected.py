@@ -191,6 +191,9 @@ def test_no_tray_host_is_not_protected_on_screen_and_on_the_board(
     page: Page,
     tmp_path: Path,
 ) -> None:
+    # The guard's board is open before the PC starts: the reason arrives live.
+    open_board(page, hub)
+    expect(chip(page, "pc-1-02")).to_have_attribute("data-status", "offline")
     x = xservers(tray=False)
     config = config_for(tmp_path, hub, "pc-1-02", tray_wait_s=1)
     agent = start_agent(config, x)
@@ -204,12 +207,16 @@ def test_no_tray_host_is_not_protected_on_screen_and_on_the_board(
     assert "Nicht geschützt: kein Tray-Symbol möglich (keine Taskleiste)" in result.stdout
 
     agent.wait_for_log("health sent to hub: no_tray")
-    open_board(page, hub)
-    expect(board_row(page, "1.02")).to_have_attribute("data-protected", "false")
+    expect(chip(page, "pc-1-02")).to_have_attribute("data-status", "unprotected")
     expect(chip(page, "pc-1-02").get_by_test_id("workstation-reasons")).to_have_text(
         "kein Tray-Symbol (keine Taskleiste)"
     )
+    expect(board_row(page, "1.02")).to_have_attribute("data-protected", "false")
     assert agent.stop() == 0
+    # Gone: the board says offline now, the agent's reasons are stale.
+    expect(chip(page, "pc-1-02").get_by_test_id("workstation-reasons")).to_have_text(
+        "offline – kein Agent verbunden", timeout=20_000
+    )
 
 
 def test_a_pc_without_a_room_is_not_protected_on_screen_and_on_the_board(

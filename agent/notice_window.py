@@ -28,7 +28,7 @@ class NotProtectedWindow(QWidget):
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.label)
         close = QPushButton(text("notprot.close", language))
-        close.clicked.connect(self.close)
+        close.clicked.connect(self._closed_by_employee)
         layout.addWidget(close)
         self.setMinimumWidth(420)
 
@@ -45,6 +45,13 @@ class NotProtectedWindow(QWidget):
         """Hidden because the PC is protected again: not a close by the employee."""
         self.hide()
 
+    def _closed_by_employee(self) -> None:
+        self.hide()
+        self._on_closed()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         event.accept()
-        self._on_closed()
+        # Spontaneous: the title bar's close button (the window manager). Qt's own
+        # close of every window when the agent quits is not the employee's choice.
+        if event.spontaneous():
+            self._on_closed()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from agent.feedback import Reason, Status, View
@@ -31,7 +33,11 @@ def test_window_names_the_reasons_and_reports_only_the_employees_close(qtbot: Qt
     assert not window.isVisible()
     assert closed == []
     window.present(lines)
-    window.close()
+    window.close()  # as Qt does for every window when the agent quits
+    assert closed == []
+    window.present(lines)
+    qtbot.mouseClick(window.findChild(QPushButton), Qt.MouseButton.LeftButton)  # "Schließen"
+    assert not window.isVisible()
     assert closed == [1]
 
 

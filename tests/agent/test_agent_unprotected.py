@@ -184,39 +184,84 @@ def test_hotkey_that_cannot_be_registered_is_named_on_screen_in_status_and_on_th
     assert agent.stop() == 0
 
 
-def test_no_tray_host_is_not_protected_on_screen_and_on_the_board(
+def test_no_tray_host_is_not_protected_until_a_panel_comes_and_a_self_test_passes(
     hub: RunningHub,
     xservers: Callable[..., XServer],
     agents: list[RunningAgent],
     page: Page,
     tmp_path: Path,
 ) -> None:
-    # The guard's board is open before the PC starts: the reason arrives live.
+    # The guard's board is open before the PC starts: the reasons arrive live.
     open_board(page, hub)
     expect(chip(page, "pc-1-02")).to_have_attribute("data-status", "offline")
     x = xservers(tray=False)
-    config = config_for(tmp_path, hub, "pc-1-02", tray_wait_s=1)
+    config = config_for(tmp_path, hub, "pc-1-02", tray_wait_s=1, self_test_interval_h=24)
     agent = start_agent(config, x)
     agents.append(agent)
     agent.wait_for_log("no tray host after 1 s")
     agent.wait_for_log("hotkey listening")
+    # The self-test checks the tray too: the hub answered, but there is no icon to click.
+    agent.wait_for_log("self-test failed .*no tray icon", timeout=20)
     wait_until(lambda: windows(x, NOT_PROTECTED), 10, what="not-protected window")
     agent.wait_for_log("not-protected window shown: .*no_tray")
     result = status(x, config)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Nicht geschützt: kein Tray-Symbol möglich (keine Taskleiste)" in result.stdout
 
-    agent.wait_for_log("health sent to hub: no_tray")
+    agent.wait_for_log("health sent to hub: no_tray, self_test_failed")
     expect(chip(page, "pc-1-02")).to_have_attribute("data-status", "unprotected")
     expect(chip(page, "pc-1-02").get_by_test_id("workstation-reasons")).to_have_text(
-        "kein Tray-Symbol (keine Taskleiste)"
+        "kein Tray-Symbol (keine Taskleiste), Selbsttest fehlgeschlagen"
     )
     expect(board_row(page, "1.02")).to_have_attribute("data-protected", "false")
+
+    # IT starts a panel: at the next reminder the agent finds it and shows its icon.
+    since = agent.log_size()
+    x.trayer = subprocess.Popen(  # stopped with the display
+        ["trayer", "--edge", "bottom", "--align", "right", "--widthtype", "pixel"],
+        env=x.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    agent.wait_for_log("protection: self_test_failed$", timeout=20, since=since)
+    # The employee runs "Selbsttest jetzt" from the tray menu; it passes, all is well.
+    open_tray_menu(x)
+    x.xdotool("key", "Down", "Down", "Return")  # level 3, then "Selbsttest jetzt"
+    agent.wait_for_log("self-test passed", since=since, timeout=20)
+    agent.wait_for_log("not-protected window hidden: protected again", since=since)
+    assert windows(x, NOT_PROTECTED) == []
+    assert "alarm queued" not in agent.log()
+    expect(chip(page, "pc-1-02")).to_have_attribute("data-status", "online")
+    expect(board_row(page, "1.02")).to_have_attribute("data-protected", "true")
+    assert status(x, config).returncode == 0
+
     assert agent.stop() == 0
     # Gone: the board says offline now, the agent's reasons are stale.
     expect(chip(page, "pc-1-02").get_by_test_id("workstation-reasons")).to_have_text(
         "offline – kein Agent verbunden", timeout=20_000
     )
+
+
+def open_tray_menu(x: XServer) -> None:
+    """Right-clicks the tray icon and waits until its menu is on screen."""
+
+    def visible() -> list[str]:
+        found = x.xdotool("search", "--onlyvisible", "--class", "silent-alarm-agent", check=False)
+        return found.stdout.split()
+
+    def icon() -> str | None:
+        # The tray icon's window is the one trayer laid out small (the other windows
+        # of the agent, e.g. "Nicht geschützt", have a title).
+        for window in visible():
+            name = x.xdotool("getwindowname", window, check=False).stdout.strip()
+            if not name.startswith("Stiller Alarm"):
+                return window
+        return None
+
+    before = len(visible())
+    x.xdotool("mousemove", "--window", wait_until(icon, 10, what="tray icon"), "5", "5")
+    x.xdotool("click", "3")
+    wait_until(lambda: len(visible()) > before, 5, what="tray menu")  # one window more
 
 
 def test_a_pc_without_a_room_is_not_protected_on_screen_and_on_the_board(

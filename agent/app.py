@@ -22,8 +22,7 @@ from agent.feedback import STORED_DEADLINE, Feedback, Reason, View, ordered
 from agent.hotkey import HotkeyBackend, HotkeyUnavailable, start_hotkey
 from agent.i18n import text
 from agent.link import Link, LinkEvents
-from agent.notice import Decision, NotProtectedNotice, reason_lines
-from agent.notice_window import NotProtectedWindow
+from agent.notice_window import NotProtectedShell
 from agent.outbox import Outbox
 from agent.popup import PopupManager
 from agent.selftest import SelfTest
@@ -134,15 +133,13 @@ class AgentApp:
         )
         self.hotkey: HotkeyBackend | None = None
         self._shown_view: View | None = None
-        # "Nicht geschützt": the schedule is Qt-free (agent/notice.py), one timer wakes it.
-        self.notice = NotProtectedNotice(
-            delay=config.not_protected_delay_s, reminder=config.not_protected_reminder_s
+        self.notice = NotProtectedShell(
+            language=config.language,
+            hotkey_label=self.hotkey_label,
+            delay=config.not_protected_delay_s,
+            reminder=config.not_protected_reminder_s,
+            on_wake=self._look_for_tray,
         )
-        self.notice_window: NotProtectedWindow | None = None
-        self._notice_shown: list[str] = []  # the reasons the window names now (for the log)
-        self._notice_timer = QTimer()
-        self._notice_timer.setSingleShot(True)
-        self._notice_timer.timeout.connect(self._notice_wake)
         self._reported: list[str] | None = None  # the reasons the hub last heard
         self.bridge.room_known.connect(
             lambda known: self._render(self.feedback.reason(Reason.NO_ROOM, not known))
@@ -302,7 +299,7 @@ class AgentApp:
                 )
             self._shown_view = view
             self.tray.render(view)
-            self._notice_apply(self.notice.changed(view.reasons, time.monotonic()))
+            self.notice.changed(view.reasons)
         self._report_health(view)
 
     def _report_health(self, view: View) -> None:
@@ -314,38 +311,11 @@ class AgentApp:
             self._reported = reasons
             self.link.report_health(reasons)
 
-    def _notice_wake(self) -> None:
+    def _look_for_tray(self) -> None:
+        """A panel may come up after the login wait: then the icon can show now."""
         if Reason.NO_TRAY in self.feedback.reasons and QSystemTrayIcon.isSystemTrayAvailable():
-            # A panel came up after the login wait: the icon can show now.
             self.tray.show()
             self._render(self.feedback.reason(Reason.NO_TRAY, False))
-        self._notice_apply(self.notice.poll(time.monotonic()))
-
-    def _notice_closed(self) -> None:
-        log.info("not-protected window closed; back in %.0f s", self.notice.reminder)
-        self._notice_apply(self.notice.closed(time.monotonic()))
-
-    def _notice_apply(self, decision: Decision) -> None:
-        self._notice_timer.stop()
-        if decision.visible:
-            if self.notice_window is None:
-                self.notice_window = NotProtectedWindow(self.config.language, self._notice_closed)
-            reasons = [reason.value for reason in ordered(self.notice.reasons)]
-            if not self.notice_window.isVisible() or reasons != self._notice_shown:
-                log.info("not-protected window shown: %s", ", ".join(reasons))
-            self._notice_shown = reasons
-            self.notice_window.present(
-                reason_lines(reasons, self.config.language, self.hotkey_label)
-            )
-        elif not self.notice.reasons and self.notice_window and self.notice_window.isVisible():
-            self.notice_window.withdraw()
-            self._notice_shown = []
-            log.info("not-protected window hidden: protected again")
-        wake = decision.wake_in
-        if Reason.NO_TRAY in self.notice.reasons:
-            wake = min(wake, self.notice.reminder) if wake is not None else self.notice.reminder
-        if wake is not None:
-            self._notice_timer.start(int(wake * 1000) + 1)
 
 
 def _wait_for_tray(qapp: QApplication, seconds: float) -> bool:

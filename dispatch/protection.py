@@ -28,6 +28,9 @@ def unprotected_reasons(
     if not online:
         return [OFFLINE]
     reasons = list(dict.fromkeys(agent))
+    if has_room is True and NO_ROOM in reasons:
+        # The hub's mapping is the truth: the agent's word predates an assignment.
+        reasons.remove(NO_ROOM)
     if has_room is False and NO_ROOM not in reasons:
         reasons.append(NO_ROOM)
     if self_test_ok is False and SELF_TEST_FAILED not in reasons:

@@ -174,6 +174,11 @@ async def update_workstation(
             role=values.get("role"),
             display_name=values.get("display_name"),
         )
+    if "room_id" in values:
+        # The agent learns its room from the welcome: a live one reconnects at once, so
+        # its "Nicht geschützt: kein Raum" goes (or comes) now, not at its next restart.
+        closed = await hub.disconnect(workstation_id, CloseCode.GOING_AWAY, "room changed")
+        log.info("workstation_room_changed", workstation=workstation_id, reconnects=closed)
     return await _one(db, hub, workstation_id)
 
 

@@ -264,7 +264,7 @@ def open_tray_menu(x: XServer) -> None:
     wait_until(lambda: len(visible()) > before, 5, what="tray menu")  # one window more
 
 
-def test_a_pc_without_a_room_is_not_protected_on_screen_and_on_the_board(
+def test_a_pc_without_a_room_is_not_protected_until_it_is_assigned_one(
     hub: RunningHub,
     admin: httpx.Client,
     xservers: Callable[..., XServer],
@@ -272,6 +272,7 @@ def test_a_pc_without_a_room_is_not_protected_on_screen_and_on_the_board(
     page: Page,
     tmp_path: Path,
 ) -> None:
+    room_id = admin.get(f"{API}/workstations/pc-1-05").json()["room_id"]
     response = admin.patch(f"{API}/workstations/pc-1-05", json={"room_id": None})
     assert response.status_code == 200, response.text
     assert response.json()["state"] == "pending"
@@ -290,6 +291,19 @@ def test_a_pc_without_a_room_is_not_protected_on_screen_and_on_the_board(
     expect(chip(page, "pc-1-05").get_by_test_id("workstation-reasons")).to_have_text(
         "kein Raum zugewiesen"
     )
+
+    # IT assigns the room: the hub has the agent reconnect, its welcome names the room,
+    # the window goes and the room is protected on the board.
+    since = agent.log_size()
+    response = admin.patch(f"{API}/workstations/pc-1-05", json={"room_id": room_id})
+    assert response.status_code == 200, response.text
+    agent.wait_for_log("connected to hub .* room 1.05", since=since, timeout=30)
+    agent.wait_for_log("not-protected window hidden: protected again", since=since)
+    assert windows(x, NOT_PROTECTED) == []
+    page.reload()
+    page.get_by_role("tab", name=re.compile("Abdeckung")).click()
+    expect(board_row(page, "1.05")).to_have_attribute("data-protected", "true")
+    assert status(x, config).returncode == 0
     assert agent.stop() == 0
 
 

@@ -24,6 +24,11 @@ def test_agent_and_hub_reasons_together_without_duplicates() -> None:
     assert reasons == ["hotkey_unavailable", "no_room", "self_test_failed"]
 
 
+def test_the_hubs_mapping_outranks_an_agents_stale_no_room() -> None:
+    assert unprotected_reasons(online=True, agent=["no_room"], has_room=True) == []
+    assert unprotected_reasons(online=True, agent=["no_room"]) == ["no_room"]  # not known here
+
+
 def test_agent_reasons_cross_hub_instances_on_the_bus() -> None:
     event = BusEvent(
         EventType.WORKSTATION_CHANGED,

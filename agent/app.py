@@ -15,12 +15,14 @@ from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from agent import instance
+from agent.chord import display_chord
 from agent.config import AgentConfig
 from agent.drill import DrillControl
-from agent.feedback import STORED_DEADLINE, Feedback, View
+from agent.feedback import STORED_DEADLINE, Feedback, Reason, View, ordered
 from agent.hotkey import HotkeyBackend, HotkeyUnavailable, start_hotkey
 from agent.i18n import text
 from agent.link import Link, LinkEvents
+from agent.notice_window import NotProtectedShell
 from agent.outbox import Outbox
 from agent.popup import PopupManager
 from agent.selftest import SelfTest
@@ -38,9 +40,6 @@ from shared.protocol import (
 )
 
 log = logging.getLogger(__name__)
-
-TRAY_WAIT_SECONDS = 30.0
-"""How long to wait at login for a tray host (panel) to appear before going on without it."""
 
 
 class Bridge(QObject):
@@ -96,10 +95,12 @@ class BridgeEvents(LinkEvents):
 class AgentApp:
     """The running agent. Everything here runs on the Qt thread except raise_alarm."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, tray_available: bool = True) -> None:
         self.config = config
+        self.hotkey_label = display_chord(config.chord, config.language)
         self.outbox = Outbox(config.data_dir)
         self.feedback = Feedback()
+        self.feedback.reason(Reason.NO_TRAY, not tray_available)
         self.bridge = Bridge()
         self.link = Link(
             hub_urls=config.hub_urls,
@@ -124,6 +125,7 @@ class AgentApp:
             log_dir=config.log_dir,
             on_show_status=self.show_status,
             on_drill=self.drill.raise_drill if config.drill_menu else None,
+            hotkey_label=self.hotkey_label,
         )
         self.control = RaiseControl(
             language=config.language,
@@ -147,7 +149,15 @@ class AgentApp:
         )
         self.hotkey: HotkeyBackend | None = None
         self._shown_view: View | None = None
-        self.bridge.link_changed.connect(lambda up: self._render(self.feedback.link_changed(up)))
+        self.notice = NotProtectedShell(
+            language=config.language,
+            hotkey_label=self.hotkey_label,
+            delay=config.not_protected_delay_s,
+            reminder=config.not_protected_reminder_s,
+            on_wake=self._look_for_tray,
+        )
+        self._reported: list[str] | None = None  # the reasons the hub last heard
+        self.bridge.link_changed.connect(self._link_changed)
         self.bridge.queued.connect(self._queued)
         self.bridge.stored.connect(lambda s: self._render(self.feedback.stored(s.alarm_id)))
         self.bridge.notify.connect(self.popups.show)
@@ -166,6 +176,7 @@ class AgentApp:
             interval=config.self_test_interval_h * 3600,
             timeout=config.self_test_timeout_s,
             on_result=lambda passed: self._render(self.feedback.self_test_result(passed)),
+            local_check=self._check_trigger_path,
         )
         self._self_test_timer = QTimer()
         self._self_test_timer.setSingleShot(True)
@@ -190,6 +201,19 @@ class AgentApp:
             self.hotkey = start_hotkey(bindings)
         except HotkeyUnavailable as exc:
             log.warning("%s; the tray icon and `silent-alarm-agent trigger` still work", exc)
+            self.feedback.reason(Reason.HOTKEY_UNAVAILABLE, True)
+        self._render(self.feedback.view)
+
+    def _check_trigger_path(self) -> list[str]:
+        """The self-test's local part: what on this PC would keep a press from raising."""
+        problems = []
+        if self.hotkey is None or not self.hotkey.listening:
+            problems.append("hotkey not listening")
+            self.feedback.reason(Reason.HOTKEY_UNAVAILABLE, True)
+        if not (QSystemTrayIcon.isSystemTrayAvailable() and self.tray.icon.isVisible()):
+            problems.append("no tray icon")
+            self.feedback.reason(Reason.NO_TRAY, True)
+        return problems
 
     def _hotkey_pressed(self) -> None:
         self.request_alarm(self.config.hotkey_level, Trigger.HOTKEY)
@@ -209,6 +233,8 @@ class AgentApp:
             "workstation_id": self.config.workstation_id,
             "connected": self.link.connected,
             "protected": view.protected,
+            "reasons": [reason.value for reason in ordered(view.reasons)],
+            "hotkey_label": self.hotkey_label,
             "hotkeys": [h for h in hotkeys if h],
             "locked": sorted(self.config.locked_keys),
             "room_known": self.workstation_info is not None,
@@ -221,6 +247,8 @@ class AgentApp:
         self.status_window.present(status_lines(self.status(), self.config.language))
 
     def _workstation_changed(self, info: WorkstationInfo) -> None:
+        # A PC without a room is not protected: its alarm reaches security only.
+        self._render(self.feedback.reason(Reason.NO_ROOM, info.room is None))
         if info == self.workstation_info:
             return
         self.workstation_info = info
@@ -277,16 +305,43 @@ class AgentApp:
                 )
             )
 
+    def _link_changed(self, up: bool) -> None:
+        if up:
+            self._reported = None  # a new session: the hub hears the reasons again
+        self._render(self.feedback.link_changed(up))
+
     def _render(self, view: View) -> None:
         if view != self._shown_view:
             log.info(
                 "tray status %s%s%s",
                 view.status,
                 f" ({view.coming})" if view.coming else "",
-                "" if view.connected else ", not protected",
+                "" if view.protected else ", not protected",
             )
+            if self._shown_view is None or view.reasons != self._shown_view.reasons:
+                log.info(
+                    "protection: %s",
+                    ", ".join(ordered(view.reasons)) if view.reasons else "protected",
+                )
             self._shown_view = view
             self.tray.render(view)
+            self.notice.changed(view.reasons)
+        self._report_health(view)
+
+    def _report_health(self, view: View) -> None:
+        """The hub's coverage board learns the reasons it cannot see itself."""
+        if not self.link.connected or Reason.NO_HUB in view.reasons:
+            return
+        reasons = [reason.value for reason in ordered(view.reasons)]
+        if reasons != self._reported:
+            self._reported = reasons
+            self.link.report_health(reasons)
+
+    def _look_for_tray(self) -> None:
+        """A panel may come up after the login wait: then the icon can show now."""
+        if Reason.NO_TRAY in self.feedback.reasons and QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray.show()
+            self._render(self.feedback.reason(Reason.NO_TRAY, False))
 
 
 def _wait_for_tray(qapp: QApplication, seconds: float) -> bool:
@@ -336,9 +391,10 @@ def run_app(config: AgentConfig) -> int:
     server = instance.InstanceServer(name, {"ping": lambda _request, reply: reply({"ok": True})})
     server.listen()
     notifier = _quit_on_signals(qapp)
-    if not _wait_for_tray(qapp, TRAY_WAIT_SECONDS):
-        log.warning("no tray host after %.0f s; running without a tray icon", TRAY_WAIT_SECONDS)
-    app = AgentApp(config)
+    tray_available = _wait_for_tray(qapp, config.tray_wait_s)
+    if not tray_available:
+        log.warning("no tray host after %.0f s; running without a tray icon", config.tray_wait_s)
+    app = AgentApp(config, tray_available)
     server.handlers.update(instance.agent_handlers(app))
     app.start()
     log.info("agent running as workstation %s", config.workstation_id)

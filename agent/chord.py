@@ -28,6 +28,11 @@ NAMED_KEYS: frozenset[str] = frozenset(
 BARE_KEYS: frozenset[str] = frozenset({"pause", "scroll_lock"} | {f"f{n}" for n in range(1, 25)})
 _MODIFIER_ORDER = ("ctrl", "alt", "shift", "super")
 _FUNCTION_KEY = re.compile(r"f([1-9]|1[0-2])")
+# F13…F24 (foot switches, USB panic buttons) reach the agent only on Windows
+# (RegisterHotKey knows VK_F13…VK_F24). On X11 pynput has no F21…F24 at all, and
+# F13…F20 arrive only if the keyboard map names them so, which the usual
+# evdev map does not (XF86Tools, XF86Launch5, …): accepted there, they would be dead.
+EXTENDED_FUNCTION_KEYS: frozenset[str] = frozenset(f"f{n}" for n in range(13, 25))
 
 
 class ChordError(ValueError):
@@ -72,6 +77,16 @@ def parse_chord(text: str) -> Chord:
             f"hotkey {text!r}: Ctrl+Alt+F1…F12 switch the Linux console and never reach the agent"
         )
     return Chord(frozenset(modifiers), key)
+
+
+def check_platform(chord: Chord, platform: str) -> None:
+    """Refuse a chord this platform's hotkey backend can never see (sys.platform values)."""
+    if chord.key in EXTENDED_FUNCTION_KEYS and platform != "win32":
+        raise ChordError(
+            f"hotkey {format_chord(chord)!r}: {chord.key.upper()} cannot be received on "
+            "Linux/X11 (F13…F24 work only on Windows); use e.g. 'pause', 'scroll_lock' "
+            "or 'ctrl+alt+p'"
+        )
 
 
 def format_chord(chord: Chord) -> str:

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent.chord import Chord, ChordError, parse_chord
+from agent.chord import Chord, ChordError, check_platform, parse_chord
 from agent.secret_store import SecretStoreError, reveal
 from shared.domain import AlarmLevel
 
@@ -71,7 +71,8 @@ class AgentConfig(BaseModel):
     hotkey: str = "ctrl+alt+p"
     hotkey_level: AlarmLevel = AlarmLevel.THREAT
     hotkey_danger: str = "ctrl+alt+shift+p"  # level 3; "" turns the second chord off
-    tray_click: Literal["single", "double"] = "single"
+    # "double": a single click on the icon (by accident, or a visitor's) raises nothing.
+    tray_click: Literal["single", "double"] = "double"
     allow_quit: bool = False  # an employee must not switch protection off by accident
     drill_menu: bool = True  # "Übungsalarm auslösen" in the tray menu (a policy may hide it)
     sound: bool = True
@@ -84,6 +85,12 @@ class AgentConfig(BaseModel):
     # End-to-end self-test through the hub (agent/selftest.py); 0 turns the timer off.
     self_test_interval_h: float = Field(default=24.0, ge=0, le=24 * 7)
     self_test_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # "Nicht geschützt" (agent/notice.py): how long to wait at login for a tray host,
+    # how long a reason must last before the window shows (a short reconnect shows
+    # nothing), and how soon it comes back after the employee closed it.
+    tray_wait_s: float = Field(default=30.0, ge=0, le=600)
+    not_protected_delay_s: float = Field(default=10.0, ge=0, le=3600)
+    not_protected_reminder_s: float = Field(default=300.0, ge=1, le=24 * 3600)
 
     @field_validator("token", mode="before")
     @classmethod
@@ -108,7 +115,7 @@ class AgentConfig(BaseModel):
     @classmethod
     def _valid_chord(cls, text: str) -> str:
         try:
-            parse_chord(text)
+            check_platform(parse_chord(text), sys.platform)
         except ChordError as exc:
             raise ValueError(str(exc)) from None
         return text

@@ -1,4 +1,9 @@
-"""What the raiser's own screen may show about their alarm: a discreet status, nothing loud."""
+"""What the raiser's own screen may show: a discreet alarm status and whether the PC is protected.
+
+Protection is a set of reasons (``Reason``); the PC is protected when the set is
+empty. Every reason names one broken part of the trigger path, so the screen,
+``silent-alarm-agent status`` and the hub's coverage board can say which.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,24 @@ STORED_DEADLINE = 3.0
 """Seconds after raising without AlarmStored until the raiser is told to use the phone."""
 
 
+class Reason(StrEnum):
+    """Why this PC is not protected; the values travel to the hub (``agent_health``)."""
+
+    NO_HUB = "no_hub"  # no hub reachable (the link is down)
+    HOTKEY_UNAVAILABLE = "hotkey_unavailable"  # the chord could not be registered
+    NO_TRAY = "no_tray"  # no tray host: no icon to click, no status to see
+    NO_ROOM = "no_room"  # the hub knows no room for this PC: helpers would not know where
+    SELF_TEST_FAILED = "self_test_failed"  # the last end-to-end self-test failed
+
+
+REASON_ORDER: tuple[Reason, ...] = tuple(Reason)
+"""The order reasons are shown in: the link first, it explains most of the others."""
+
+
+def ordered(reasons: frozenset[Reason]) -> list[Reason]:
+    return [reason for reason in REASON_ORDER if reason in reasons]
+
+
 class Status(StrEnum):
     IDLE = "idle"
     SENT = "sent"
@@ -24,19 +47,21 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class View:
-    """Everything the tray shows: the raiser's alarm status and whether a hub is reachable.
+    """Everything the tray shows: the raiser's alarm status and whether the PC is protected.
 
     ``connected`` means a *working* path to a hub: the link is up and the last
-    self-test did not fail. Either missing shows the same "not protected" state.
+    self-test did not fail. ``reasons`` lists every broken part (those two
+    included); the PC is protected only when connected and there is none.
     """
 
     status: Status
     connected: bool
     coming: int = 0
+    reasons: frozenset[Reason] = frozenset()
 
     @property
     def protected(self) -> bool:
-        return self.connected
+        return self.connected and not self.reasons
 
 
 class Feedback:
@@ -49,10 +74,31 @@ class Feedback:
         self._coming = 0
         self._connected = False
         self._self_test_failed = False
+        self._local: set[Reason] = set()  # reasons found on this PC (hotkey, tray, room)
+
+    @property
+    def reasons(self) -> frozenset[Reason]:
+        reasons = set(self._local)
+        if not self._connected:
+            reasons.add(Reason.NO_HUB)
+        if self._self_test_failed:
+            reasons.add(Reason.SELF_TEST_FAILED)
+        return frozenset(reasons)
 
     @property
     def view(self) -> View:
-        return View(self._status, self._connected and not self._self_test_failed, self._coming)
+        connected = self._connected and not self._self_test_failed
+        return View(self._status, connected, self._coming, self.reasons)
+
+    def reason(self, reason: Reason, present: bool) -> View:
+        """A part of the trigger path broke (present) or works again."""
+        if reason in (Reason.NO_HUB, Reason.SELF_TEST_FAILED):
+            raise ValueError(f"{reason} follows link_changed / self_test_result")
+        if present:
+            self._local.add(reason)
+        else:
+            self._local.discard(reason)
+        return self.view
 
     @property
     def alarm_id(self) -> uuid.UUID | None:

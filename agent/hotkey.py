@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -47,6 +49,11 @@ class HotkeyBackend(Protocol):
 
     name: str
 
+    @property
+    def listening(self) -> bool:
+        """Still receiving key events (the self-test checks this)."""
+        ...
+
     def stop(self) -> None: ...
 
 
@@ -76,21 +83,70 @@ def _run_action(action: Action) -> None:
         log.exception("hotkey action failed")
 
 
+LISTENER_START_TIMEOUT = 10.0
+"""Seconds pynput's listener thread may take to become ready before the hotkey counts as dead."""
+
+
+def _x_record_problem() -> str | None:
+    """Why pynput cannot listen on this X display, or None. pynput listens through the
+    RECORD extension; without it its thread dies before it is ready, silently."""
+    try:
+        from Xlib.display import Display
+        from Xlib.error import DisplayError
+    except ImportError:
+        return None  # not X11 (pynput on Windows or macOS)
+    try:
+        display = Display()
+    except DisplayError as exc:
+        return f"no X display: {exc}"
+    try:
+        if not display.has_extension("RECORD"):
+            return "the X server has no RECORD extension (pynput needs it to see keys)"
+    finally:
+        display.close()
+    return None
+
+
 class PynputBackend:
     """pynput's global keyboard listener feeding one ChordMatcher for all chords."""
 
     name = "pynput"
 
-    def __init__(self, bindings: Mapping[Chord, Action]) -> None:
+    def __init__(
+        self, bindings: Mapping[Chord, Action], start_timeout: float = LISTENER_START_TIMEOUT
+    ) -> None:
         try:
             from pynput import keyboard
         except ImportError as exc:  # pynput raises this when it finds no display
             raise HotkeyUnavailable(f"global hotkey unavailable: {exc}") from None
+        if sys.platform.startswith("linux") and (problem := _x_record_problem()):
+            raise HotkeyUnavailable(f"global hotkey unavailable: {problem}")
         self._actions = dict(bindings)
         self._matcher = ChordMatcher(*self._actions)
         self._listener = keyboard.Listener(on_press=self._press, on_release=self._release)
         self._listener.start()
-        self._listener.wait()
+        self._wait_ready(start_timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Listener.wait() blocks forever if the thread dies first; wait with a bound."""
+        ready = threading.Event()
+
+        def wait() -> None:
+            self._listener.wait()
+            ready.set()
+
+        threading.Thread(target=wait, daemon=True, name="pynput-wait").start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.05):
+            if not self._listener.is_alive():
+                raise HotkeyUnavailable("global hotkey unavailable: the key listener stopped")
+            if time.monotonic() > deadline:
+                self._listener.stop()
+                raise HotkeyUnavailable(f"global hotkey unavailable: not ready after {timeout} s")
+
+    @property
+    def listening(self) -> bool:
+        return bool(self._listener.is_alive() and self._listener.running)
 
     def _press(self, key: Any) -> None:
         try:

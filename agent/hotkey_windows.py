@@ -164,6 +164,11 @@ class RegisterHotKeyBackend:
         except Exception:
             log.exception("hotkey action failed")
 
+    @property
+    def listening(self) -> bool:
+        """The message loop still runs (the self-test checks this)."""
+        return self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         if self._thread_id is not None and self._thread.is_alive():
             self._user32.PostThreadMessageW(self._thread_id, WM_QUIT, 0, 0)

@@ -175,6 +175,38 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "Stiller Alarm läuft bereits.",
         "en": "Silent alarm is already running.",
     },
+    # --- issue 13: never silently unprotected (agent/notice.py, status, tray) ---
+    "notprot.title": {
+        "de": "Stiller Alarm – Nicht geschützt",
+        "en": "Stiller Alarm – Not protected",
+    },
+    "notprot.line": {"de": "Nicht geschützt: {reason}", "en": "Not protected: {reason}"},
+    "notprot.close": {"de": "&Schließen", "en": "&Close"},
+    "reason.no_hub": {
+        "de": "keine Verbindung zur Alarmzentrale – bitte IT informieren",
+        "en": "no connection to the alarm hub – please tell IT",
+    },
+    "reason.hotkey_unavailable": {
+        "de": "Tastenkombination {hotkey} konnte nicht registriert werden – bitte IT informieren",
+        "en": "the key combination {hotkey} could not be registered – please tell IT",
+    },
+    "reason.no_tray": {
+        "de": "kein Tray-Symbol möglich (keine Taskleiste) – bitte IT informieren",
+        "en": "no tray icon possible (no panel) – please tell IT",
+    },
+    "reason.no_room": {
+        "de": "diesem PC ist kein Raum zugewiesen – bitte IT informieren",
+        "en": "no room is assigned to this PC – please tell IT",
+    },
+    "reason.self_test_failed": {
+        "de": "der letzte Selbsttest ist fehlgeschlagen – bitte IT informieren",
+        "en": "the last self-test failed – please tell IT",
+    },
+    "tray.cancel_window": {
+        "de": "Alarm gesendet – zurücknehmen: noch {count} s (Rechtsklick)",
+        "en": "Alarm sent – withdraw: {count} s left (right-click)",
+    },
+    # --- end issue 13 ---
 }
 
 

@@ -30,8 +30,9 @@ def _shield(size: int) -> QPainterPath:
     return path
 
 
-def draw_icon(view: View, size: int = 64) -> QPixmap:
-    """The tray picture for a feedback view."""
+def draw_icon(view: View, size: int = 64, withdrawable: bool = False) -> QPixmap:
+    """The tray picture for a feedback view; ``withdrawable`` while the cancel window is open
+    (a white ring around the marker: the raiser may still take the alarm back)."""
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
@@ -39,8 +40,8 @@ def draw_icon(view: View, size: int = 64) -> QPixmap:
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QBrush(_BASE if view.connected else _OFFLINE))
     painter.drawPath(_shield(size))
-    if not view.connected:
-        # A diagonal stroke: "not protected", visible to the employee on a close look.
+    if not view.protected:
+        # A diagonal stroke: "not protected" (for any reason), visible on a close look.
         painter.setPen(
             QPen(QColor("#c62828"), size * 0.1, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
         )
@@ -51,12 +52,17 @@ def draw_icon(view: View, size: int = 64) -> QPixmap:
         painter.setBrush(QBrush(marker))
         r = size * 0.16
         painter.drawEllipse(QRectF(size * 0.5 - r, size * 0.42 - r, 2 * r, 2 * r))
+    if withdrawable:
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor("#ffffff"), max(1.0, size * 0.05)))
+        r = size * 0.25
+        painter.drawEllipse(QRectF(size * 0.5 - r, size * 0.42 - r, 2 * r, 2 * r))
     painter.end()
     return pixmap
 
 
-def tray_icon(view: View) -> QIcon:
+def tray_icon(view: View, withdrawable: bool = False) -> QIcon:
     icon = QIcon()
     for size in (16, 22, 24, 32, 48, 64):
-        icon.addPixmap(draw_icon(view, size))
+        icon.addPixmap(draw_icon(view, size, withdrawable))
     return icon

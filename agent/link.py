@@ -31,6 +31,7 @@ from shared.protocol import (
     ALARM_WAITING_HEADER,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
+    AgentHealth,
     AlarmNotify,
     AlarmStored,
     AlarmUpdate,
@@ -190,6 +191,7 @@ class Link:
         self._went_silent = False
         self._busy_for: float | None = None  # the shortest Retry-After of this round's hubs
         self._self_tests: set[uuid.UUID] = set()  # logged as self-tests, never as alarms
+        self._health_accepted = False  # this session's hub takes AgentHealth
 
     # --- any thread ---------------------------------------------------------
 
@@ -237,6 +239,11 @@ class Link:
         """Withdraw one of our alarms; the hub decides whether its window is still open.
         Thread-safe; dropped while offline (the window is seconds long)."""
         self._call(self._send_cancel, CancelAlarm(alarm_id=alarm_id))
+
+    def report_health(self, reasons: Sequence[str]) -> None:
+        """Tell the hub what is broken on this PC. Thread-safe; dropped while offline or
+        with an older hub (the shell reports again after every connect)."""
+        self._call(self._send_health, AgentHealth(reasons=list(reasons)))
 
     def _call(self, func: Any, *args: Any) -> None:
         loop = self._loop
@@ -406,6 +413,7 @@ class Link:
     async def _session(self, ws: ClientConnection, welcome: Welcome, url: str) -> None:
         self._ws = ws
         self._sent = set()
+        self._health_accepted = welcome.agent_health
         room = welcome.workstation.room
         log.info(
             "connected to hub %s (version %s, room %s, heartbeat %.1f s)",
@@ -542,6 +550,10 @@ class Link:
             log.info("answer sent %s %s", answer.alarm_id, answer.answer)
         else:
             self._unsent_answers.append(answer)
+
+    async def _send_health(self, health: AgentHealth) -> None:
+        if self._health_accepted and await self._send(health):
+            log.info("health sent to hub: %s", ", ".join(health.reasons) or "protected")
 
     async def _send(self, message: Any) -> bool:
         ws = self._ws

@@ -3,8 +3,10 @@
 A self-test is a ``RaiseAlarm(kind=self_test)`` that goes through the outbox
 and the link like a real alarm. The hub stores it, answers ``alarm_stored``
 and echoes an ``alarm_notify`` (kind ``self_test``) to this workstation only.
-It passes when both arrive within the timeout. A failed test puts the agent
-into "not protected" until a later one passes; it is retried after a minute.
+It passes when both arrive within the timeout and the local part of the
+trigger path checks out too (``local_check``: the hotkey backend still
+listening, the tray icon visible). A failed test puts the agent into "not
+protected" until a later one passes; it is retried after a minute.
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ class SelfTest:
         timeout: float,
         retry: float = RETRY_AFTER_FAILURE,
         on_result: Callable[[bool], None] | None = None,
+        local_check: Callable[[], list[str]] | None = None,
     ) -> None:
         self._send = send
+        self._local_check = local_check  # what is broken on this PC ([]: nothing)
         self._clock = clock
         self.interval = interval  # 0 turns the scheduled tests off; run_now still works
         self.timeout = timeout
@@ -123,7 +127,13 @@ class SelfTest:
 
     def _finish(self, passed: bool, now: float) -> None:
         alarm_id, self._current = self._current, None
-        if passed:
+        local = self._local_check() if self._local_check is not None else []
+        if passed and local:
+            passed = False
+            log.warning("self-test failed %s: %s", alarm_id, "; ".join(local))
+            self.result = Result.FAILED
+            self._next_due = now + self.retry
+        elif passed:
             self.result = Result.PASSED
             self._next_due = now + self.interval if self.interval > 0 else None
             log.info("self-test passed %s", alarm_id)

@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
 
 from agent.chord import display_chord
 from agent.countdown import CancelWindows, Countdown, countdowns
-from agent.feedback import Status, View
+from agent.feedback import Reason, Status, View
 from agent.i18n import Language, text
 from agent.icons import tray_icon
+from agent.notice import reason_lines
 from shared.domain import AlarmLevel, AlarmState, Trigger
 from shared.protocol import AlarmStored, LevelSettings, RaiseAlarm, WorkstationInfo
 
@@ -50,14 +51,27 @@ COUNTDOWN_TITLE = "Stiller Alarm – Countdown"
 STATUS_TITLE = "Stiller Alarm – Status"
 
 
-def tooltip(view: View, language: Language) -> str:
-    """The tooltip for a view; a missing link outranks a quiet status."""
-    if not view.connected and view.status in (Status.IDLE, Status.RESOLVED):
-        return text("tray.not_protected", language)
-    lines = [text(_TOOLTIPS[view.status], language, count=view.coming)]
-    if not view.connected:
+def _problems(view: View, language: Language, hotkey: str) -> list[str]:
+    """Why the PC is not protected, one line each; a missing link keeps its short text."""
+    if view.protected:
+        return []
+    lines = []
+    if Reason.NO_HUB in view.reasons or not view.reasons:
         lines.append(text("tray.not_protected", language))
-    return "\n".join(lines)
+    others = (r.value for r in view.reasons if r is not Reason.NO_HUB)
+    return lines + reason_lines(others, language, hotkey)
+
+
+def tooltip(view: View, language: Language, hotkey: str = "", cancel_s: int | None = None) -> str:
+    """The tooltip for a view; what is broken outranks a quiet status.
+
+    While the raiser may still withdraw an alarm, its countdown comes first.
+    """
+    lines = [text("tray.cancel_window", language, count=cancel_s)] if cancel_s is not None else []
+    problems = _problems(view, language, hotkey)
+    if not (problems and view.status in (Status.IDLE, Status.RESOLVED)):
+        lines.append(text(_TOOLTIPS[view.status], language, count=view.coming))
+    return "\n".join(lines + problems)
 
 
 class Tray:
@@ -70,14 +84,18 @@ class Tray:
         hotkey_level: AlarmLevel,
         on_raise: Callable[[AlarmLevel, Trigger], object],
         on_quit: Callable[[], None],
-        tray_click: str = "single",
+        tray_click: str = "double",
         allow_quit: bool = False,
         on_self_test: Callable[[], object] | None = None,
         log_dir: Path | None = None,
         on_show_status: Callable[[], object] | None = None,
         on_drill: Callable[[], object] | None = None,
+        hotkey_label: str = "",
     ) -> None:
         self._language = language
+        self._hotkey_label = hotkey_label  # "Strg+Alt+P", named when it could not be registered
+        self._view = View(Status.IDLE, connected=False)
+        self._cancel_s: int | None = None
         self._hotkey_level = hotkey_level
         self._on_raise = on_raise
         self._click = (
@@ -141,12 +159,32 @@ class Tray:
         self.icon.hide()
 
     def render(self, view: View) -> None:
-        self.icon.setIcon(tray_icon(view))
-        self.icon.setToolTip(tooltip(view, self._language))
+        self._view = view
+        self._show_icon()
+        self._show_tooltip()
+
+    def _show_icon(self) -> None:
+        self.icon.setIcon(tray_icon(self._view, withdrawable=self._cancel_s is not None))
+
+    def _show_tooltip(self) -> None:
+        self.icon.setToolTip(
+            tooltip(self._view, self._language, self._hotkey_label, self._cancel_s)
+        )
 
     def offer_cancel(self, seconds: int | None, on_cancel: Callable[[], object] | None) -> None:
-        """Show "Alarm zurücknehmen (noch N s)" in the menu, or hide it (seconds None)."""
+        """Show "Alarm zurücknehmen (noch N s)" in the menu, or hide it (seconds None).
+
+        The tooltip counts down too ("Alarm gesendet – zurücknehmen: noch N s") and
+        the icon wears a white ring, so the raiser sees the window without the menu.
+        """
         self._on_cancel = on_cancel if seconds is not None else None
+        shown = seconds if self._on_cancel is not None else None
+        if shown != self._cancel_s:
+            if (shown is None) != (self._cancel_s is None):
+                self._cancel_s = shown
+                self._show_icon()  # the ring comes and goes with the window
+            self._cancel_s = shown
+            self._show_tooltip()
         if self._on_cancel is None:
             self.cancel_action.setVisible(False)
             return
@@ -224,6 +262,7 @@ def status_lines(status: dict[str, Any], language: Language) -> list[str]:
         text("status.connected", language, name=yes_no[bool(status.get("connected"))]),
         text("status.protected" if status.get("protected") else "status.not_protected", language),
     ]
+    lines += reason_lines(status.get("reasons", []), language, status.get("hotkey_label", ""))
     lines.append(room_line(status, language))
     hotkeys = ", ".join(display_chord(h, language) for h in status.get("hotkeys", [])) or "–"
     lines.append(text("status.hotkeys", language, name=hotkeys))

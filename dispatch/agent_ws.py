@@ -21,6 +21,7 @@ from dispatch.wire import ProtocolViolation, receive_message
 from shared.protocol import (
     ALARM_WAITING_HEADER,
     PROTOCOL_VERSION,
+    AgentHealth,
     CancelAlarm,
     CloseCode,
     Error,
@@ -122,6 +123,7 @@ async def _handshake(
             ),
             levels=await alarms.level_settings(workstation.site_id),
             keepalive="websocket",  # dispatch/cli.py: uvicorn pings and times out agents
+            agent_health=True,
         )
     )
     return peer
@@ -177,6 +179,8 @@ async def _handle(peer: AgentPeer, hub: Hub, message: object) -> None:
                 hub.receipt(peer, message.alarm_id)
             case Respond():
                 await hub.respond(peer, message)
+            case AgentHealth():
+                hub.agent_health(peer, message.reasons)
             case Ping():
                 peer.send(Pong(reply_to=message.id))
             case Pong():

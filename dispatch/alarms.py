@@ -351,6 +351,10 @@ class AlarmStore:
                 self.on_new_snapshot(previous, snapshot)
         return snapshot
 
+    def placement(self, workstation_id: str) -> Placement | None:
+        """Where the workstation is, as the routing snapshot in memory says."""
+        return None if self._routing is None else self._routing.placement(workstation_id)
+
     async def refresh_routing(self) -> None:
         """Reloads the routing snapshot if the topology moved since it was read.
 

@@ -58,6 +58,8 @@ class BusEvent:
     online: bool | None = None
     self_test_ok: bool | None = None  # the last self-test, as the publishing instance knows it
     self_test_at: datetime | None = None
+    # WORKSTATION_CHANGED: what the PC's agent reported broken (agent_health); None: unknown.
+    agent_reasons: tuple[str, ...] | None = None
     instance: str = ""  # the publishing hub instance, stamped by the bus
     # RESYNC only: alarms and revocations changed while this instance was not listening.
     alarm_ids: tuple[uuid.UUID, ...] = ()
@@ -98,6 +100,8 @@ def encode(event: BusEvent) -> str:
         body["self_test_ok"] = event.self_test_ok
     if event.self_test_at is not None:
         body["self_test_at"] = event.self_test_at.isoformat()
+    if event.agent_reasons is not None:
+        body["agent_reasons"] = list(event.agent_reasons)
     if event.added is not None:
         body["added"] = list(event.added)
     if event.popups:
@@ -127,6 +131,7 @@ def decode(payload: str) -> BusEvent | None:
         workstation_id = body.get("workstation_id")
         self_test_ok = body.get("self_test_ok")
         self_test_at = body.get("self_test_at")
+        agent_reasons = body.get("agent_reasons")
         popups = body.get("popups")
         deliveries = body.get("deliveries")
         if not (isinstance(popups, list) and isinstance(deliveries, list)):
@@ -139,6 +144,9 @@ def decode(payload: str) -> BusEvent | None:
             online=bool(online) if online is not None else None,
             self_test_ok=bool(self_test_ok) if self_test_ok is not None else None,
             self_test_at=datetime.fromisoformat(self_test_at) if self_test_at else None,
+            agent_reasons=(
+                tuple(str(r) for r in agent_reasons) if isinstance(agent_reasons, list) else None
+            ),
             instance=str(body["instance"]),
             popups=tuple(str(p) for p in popups),
             deliveries=tuple((str(ws), int(index)) for ws, index in deliveries),

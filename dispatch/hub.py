@@ -19,6 +19,7 @@ from dispatch.bus import Bus, BusEvent, EventType, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
+from dispatch.protection import unprotected_reasons
 from dispatch.routing_snapshot import RoutingSnapshot, workstation_updates
 from dispatch.sessions import still_valid
 from shared.domain import AlarmKind
@@ -79,6 +80,8 @@ class Hub:
         self._revoked_checked_at = utc_now()
         # Last self-test per workstation, for the coverage board's live updates.
         self._self_tests: dict[str, tuple[datetime | None, bool | None]] = {}
+        # What each online PC's agent reported broken (agent_health), for the same board.
+        self._health: dict[str, tuple[str, ...]] = {}
         # Agents reconnecting together (a restart storm) share one replay read.
         self._replays = Coalescer(
             self.alarms.open_alarms_for_many, name="replays", linger=HANDSHAKE_LINGER_S
@@ -140,6 +143,7 @@ class Hub:
         )
         log.info("agent_connected", workstation=workstation.id)
         if first:
+            self._health.pop(workstation.id, None)  # the new session reports afresh
             self._workstation_changed(workstation.id)
         replay: list[BaseModel] = []
         for record in await self._replays.get(workstation.id) or []:
@@ -174,7 +178,23 @@ class Hub:
         self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
         log.info("agent_disconnected", workstation=peer.workstation.id)
         if not self.is_online(peer.workstation.id):
+            self._health.pop(peer.workstation.id, None)
             self._workstation_changed(peer.workstation.id)
+
+    def agent_health(self, peer: AgentPeer, reasons: list[str]) -> None:
+        """The agent says what is broken on its PC ([]: nothing); the board shows it."""
+        workstation_id = peer.workstation.id
+        new = tuple(dict.fromkeys(reasons))
+        if self._health.get(workstation_id) == new:
+            return
+        self._health[workstation_id] = new
+        report = log.warning if new else log.info
+        report("agent_health", workstation=workstation_id, reasons=list(new))
+        self._workstation_changed(workstation_id)
+
+    def agent_reasons(self, workstation_id: str) -> tuple[str, ...]:
+        """What the PC's agent last reported broken (nothing while offline or never told)."""
+        return self._health.get(workstation_id, ())
 
     async def console_joined(self, peer: ConsolePeer) -> None:
         """The snapshot first, then changes made while it was read (as for agents)."""
@@ -353,10 +373,11 @@ class Hub:
     def _workstation_changed(
         self, workstation_id: str, *, online: bool | None = None, publish: bool = True
     ) -> None:
-        """The coverage board's live row: on/offline and the last self-test."""
+        """The coverage board's live row: on/offline, the last self-test, why unprotected."""
         at, ok = self._self_tests.get(workstation_id, (None, None))
         if online is None:
             online = self.is_online(workstation_id)
+        agent = self._health.get(workstation_id)
         if publish:
             self.bus.publish(
                 BusEvent(
@@ -365,6 +386,7 @@ class Hub:
                     online=online,
                     self_test_ok=ok,
                     self_test_at=at,
+                    agent_reasons=agent,
                 )
             )
         if not self._consoles:
@@ -377,6 +399,12 @@ class Hub:
                     last_seen_at=utc_now(),
                     self_test_ok=ok,
                     self_test_at=at,
+                    unprotected_reasons=unprotected_reasons(
+                        online=online,
+                        agent=agent or (),
+                        has_room=self._has_room(workstation_id),
+                        self_test_ok=ok,
+                    ),
                 )
             )
         )
@@ -407,6 +435,11 @@ class Hub:
                 site_changed=update.levels is not None,
             )
 
+    def _has_room(self, workstation_id: str) -> bool | None:
+        """Whether the PC has a room in the mapping now; None if the mapping lacks the PC."""
+        placement = self.alarms.placement(workstation_id)
+        return None if placement is None else placement.room_id is not None
+
     async def on_bus_event(self, event: BusEvent) -> None:
         """Another instance changed the store: replay the change for this instance's peers.
 
@@ -420,6 +453,10 @@ class Hub:
             ws = event.workstation_id
             if event.self_test_at is not None or event.self_test_ok is not None:
                 self._self_tests[ws] = (event.self_test_at, event.self_test_ok)
+            if event.agent_reasons is not None:
+                self._health[ws] = event.agent_reasons
+            elif not event.online and not self.is_online(ws):
+                self._health.pop(ws, None)
             # Online if the other instance holds its socket or this one does.
             online = bool(event.online) or self.is_online(ws)
             self._workstation_changed(ws, online=online, publish=False)

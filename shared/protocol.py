@@ -192,6 +192,9 @@ class WorkstationStatus(BaseModel):
     last_seen_at: AwareDatetime | None = None
     self_test_ok: bool | None = None  # None: no self-test yet
     self_test_at: AwareDatetime | None = None
+    # Why the PC is not protected ([]: it is, as far as the hub knows): the agent's own
+    # reasons (agent_health) and the hub's ("offline", "no_room", "self_test_failed").
+    unprotected_reasons: list[str] = Field(default_factory=list)
 
 
 # --- both channels ---------------------------------------------------------
@@ -240,6 +243,19 @@ class RaiseAlarm(_Message):
     kind: AlarmKind = AlarmKind.ALARM
 
 
+class AgentHealth(_Message):
+    """What the agent found broken on its PC ([]: nothing): sent after the welcome and on
+    every change, only to a hub whose Welcome has ``agent_health`` true (an older hub
+    would close the socket on an unknown type). Values: "hotkey_unavailable",
+    "no_tray", "no_room", "self_test_failed"; a hub shows values it does not know as they are.
+    """
+
+    type: Literal["agent_health"] = "agent_health"
+    reasons: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=16
+    )
+
+
 class CancelAlarm(_Message):
     """The raiser withdraws an alarm within the policy's cancel window."""
 
@@ -275,6 +291,7 @@ class Welcome(_Reply):
     # 2 intervals without any frame as a lost hub. "app": ping/pong messages both
     # ways (hubs before this field).
     keepalive: Literal["app", "websocket"] = "app"
+    agent_health: bool = False  # this hub takes AgentHealth messages (older hubs: no)
 
 
 class AlarmStored(_Reply):
@@ -371,7 +388,7 @@ class WorkstationChanged(_Message):
 
 
 AgentToHub = Annotated[
-    Hello | RaiseAlarm | CancelAlarm | Receipt | Respond | Ping | Pong,
+    Hello | RaiseAlarm | CancelAlarm | Receipt | Respond | Ping | Pong | AgentHealth,
     Field(discriminator="type"),
 ]
 HubToAgent = Annotated[

@@ -15,6 +15,7 @@ from dispatch.api.deps import DB, Admin, Dir, HubDep, Reader, actor, directory_e
 from dispatch.api.schemas import Output, Patch
 from dispatch.directory import REVOKED
 from dispatch.models import Building, Floor, Room, Workstation
+from dispatch.protection import unprotected_reasons
 from dispatch.settings import Settings
 from shared.domain import WorkstationRole
 from shared.protocol import CloseCode, utc_now
@@ -64,6 +65,11 @@ class CoverageWorkstation(Output):
     last_seen_at: datetime | None = None
     self_test_ok: bool | None = Field(None, description="The last self-test; null: none yet")
     self_test_at: datetime | None = None
+    unprotected_reasons: list[str] = Field(
+        default_factory=list,
+        description="Why this PC is not protected ([]: it is): 'offline', 'no_room', "
+        "'self_test_failed', and what its agent reported ('hotkey_unavailable', 'no_tray', …)",
+    )
 
 
 class CoverageRoom(Output):
@@ -75,7 +81,10 @@ class CoverageRoom(Output):
     building: str
     workstations: list[CoverageWorkstation]
     online: int
-    protected: bool = Field(description="At least one active workstation in the room is online")
+    protected: bool = Field(
+        description="At least one active workstation in the room is online and has no "
+        "unprotected_reasons"
+    )
 
 
 class CoverageOut(Output):
@@ -226,6 +235,12 @@ async def coverage(
             last_seen_at=ws.last_seen_at,
             self_test_ok=ws.self_test_ok,
             self_test_at=ws.self_test_at,
+            unprotected_reasons=unprotected_reasons(
+                online=ws.id in online,
+                agent=hub.agent_reasons(ws.id),
+                has_room=ws.room_id is not None,
+                self_test_ok=ws.self_test_ok,
+            ),
         )
         if ws.room_id is None:
             unassigned.append(entry)
@@ -235,6 +250,7 @@ async def coverage(
     for room, floor, building in rooms:
         members = by_room.get(room.id, [])
         count = sum(1 for m in members if m.online and m.state == "active")
+        working = sum(1 for m in members if m.state == "active" and not m.unprotected_reasons)
         out.append(
             CoverageRoom(
                 room_id=room.id,
@@ -245,7 +261,7 @@ async def coverage(
                 building=building,
                 workstations=members,
                 online=count,
-                protected=count > 0,
+                protected=working > 0,
             )
         )
     settings: Settings = request.app.state.settings

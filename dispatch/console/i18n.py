@@ -207,6 +207,15 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "selftest_none": "noch kein Selbsttest",
         "selftest_ok": "Selbsttest OK {time}",
         "selftest_failed": "Selbsttest FEHLER {time}",
+        # --- issue 13: why a PC is not protected (coverage board) ---
+        "reason_offline": "offline – kein Agent verbunden",
+        "reason_no_hub": "keine Verbindung zur Alarmzentrale",
+        "reason_hotkey_unavailable": "Tastenkombination nicht registriert",
+        "reason_no_tray": "kein Tray-Symbol (keine Taskleiste)",
+        "reason_no_room": "kein Raum zugewiesen",
+        "reason_self_test_failed": "Selbsttest fehlgeschlagen",
+        "ws_unprotected": "nicht geschützt",
+        # --- end issue 13 ---
         # admin (D): the admin pages (dispatch/console/admin.py, static/admin*.js)
         "admin_title": "Verwaltung",
         "admin_console_link": "Verwaltung",
@@ -699,6 +708,15 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "selftest_none": "no self-test yet",
         "selftest_ok": "self-test OK {time}",
         "selftest_failed": "self-test FAILED {time}",
+        # --- issue 13: why a PC is not protected (coverage board) ---
+        "reason_offline": "offline – no agent connected",
+        "reason_no_hub": "no connection to the hub",
+        "reason_hotkey_unavailable": "key combination not registered",
+        "reason_no_tray": "no tray icon (no panel)",
+        "reason_no_room": "no room assigned",
+        "reason_self_test_failed": "self-test failed",
+        "ws_unprotected": "not protected",
+        # --- end issue 13 ---
         # admin (D): the admin pages (dispatch/console/admin.py, static/admin*.js)
         "admin_title": "Administration",
         "admin_console_link": "Administration",

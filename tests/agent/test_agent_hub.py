@@ -54,9 +54,21 @@ def test_hotkey_and_tray_click_reach_the_neighbour(
     neighbour.wait_for_log(f"answer sent {alarm_id} arrived")
     wait_until(lambda: not visible_windows(neighbour_x, NEIGHBOUR_POPUP), 5.0, what="closed")
 
-    # The tray icon is the other way to raise it.
+    # The tray icon is the other way to raise it: a double click (tray_click's default).
     icon = raiser_x.xdotool("search", "--onlyvisible", "--class", "silent-alarm-agent")
-    raiser_x.xdotool("mousemove", "--window", icon.stdout.split()[0], "5", "5", "click", "1")
+    raiser_x.xdotool(
+        "mousemove",
+        "--window",
+        icon.stdout.split()[0],
+        "5",
+        "5",
+        "click",
+        "--repeat",
+        "2",
+        "--delay",
+        "80",
+        "1",
+    )
     wait_until(lambda: visible_windows(neighbour_x, NEIGHBOUR_POPUP), 5.0, what="second popup")
     raiser.wait_for_log(r"alarm queued .* trigger=tray")
     assert raiser.stop() == 0

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from agent.feedback import Status, View
+from agent.feedback import Reason, Status, View
 from agent.i18n import message_ids
 from agent.icons import draw_icon
 from agent.popup import AlarmPopup, PopupManager
@@ -255,6 +255,12 @@ def test_icons_differ_by_state(qapp: object) -> None:
     assert images[(Status.IDLE, True)] != images[(Status.IDLE, False)]
     assert images[(Status.IDLE, True)] != images[(Status.STORED, True)]
     assert images[(Status.STORED, True)] != images[(Status.NOT_DELIVERED, True)]
+    # Connected but e.g. the hotkey is dead: the stroke says "not protected" too.
+    unprotected = View(Status.IDLE, True, reasons=frozenset({Reason.HOTKEY_UNAVAILABLE}))
+    assert draw_icon(unprotected, 32).toImage() != images[(Status.IDLE, True)]
+    # The open cancel window puts a ring on the icon.
+    stored = View(Status.STORED, True)
+    assert draw_icon(stored, 32, withdrawable=True).toImage() != images[(Status.STORED, True)]
 
 
 def test_every_text_has_both_languages() -> None:
@@ -277,6 +283,8 @@ def test_every_text_has_both_languages() -> None:
                 building="b",
                 entrance="e",
                 phone="p",
+                reason="g",
+                hotkey="Strg+Alt+P",
             )
 
 

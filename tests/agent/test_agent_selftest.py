@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.domain import AlarmKind, Trigger
-from shared.protocol import RaiseAlarm, Receipt
+from shared.protocol import AgentHealth, RaiseAlarm, Receipt
 from tests.support.agentproc import start_agent, write_agent_config
 from tests.support.fakehub import fake_hub
 from tests.support.hub import RunningHub
@@ -34,7 +34,10 @@ def test_self_test_at_start_passes_through_the_real_hub(
         agent.wait_for_log(f"receipt sent {alarm_id}")
         agent.wait_for_log(f"self-test passed {alarm_id}")
         assert "popup shown" not in agent.log()  # no popup for a self-test
-        assert "not protected" not in agent.log()
+        # Before its first connect the agent is rightly "not protected: no_hub"; after
+        # the passed test nothing else is missing.
+        assert "self_test_failed" not in agent.log()
+        agent.wait_for_log("protection: protected")
         assert agent.stop() == 0
     finally:
         agent.stop()
@@ -62,5 +65,10 @@ def test_self_test_without_echo_means_not_protected_and_a_retry(
             agent.wait_for_log(r"self-test failed .* no echo within 1 s", 5.0)
             agent.wait_for_log(r"tray status idle, not protected$", 5.0)
             assert hub.count(Receipt) == 0
+            # This hub's welcome predates agent_health: the agent never sends one (an
+            # older hub would close the socket on the unknown type).
+            agent.wait_for_log("protection: self_test_failed$")
+            assert hub.count(AgentHealth) == 0
+            assert "health sent" not in agent.log()
         finally:
             agent.stop()

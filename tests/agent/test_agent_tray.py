@@ -197,12 +197,16 @@ def test_cancel_window_in_the_tray_menu(control: tuple[RaiseControl, Raised, Clo
     assert tray.cancel_action.isVisible()
     assert tray.cancel_action.text() == "Alarm zurücknehmen (noch 14 s)"
     assert visible_texts(tray)[0] == "Alarm zurücknehmen (noch 14 s)"
+    # The tooltip counts down too: the window is visible without opening the menu.
+    assert tray.icon.toolTip().startswith("Alarm gesendet – zurücknehmen: noch 14 s")
     clock.now += 10
     ctl._on_tick()
     assert tray.cancel_action.text() == "Alarm zurücknehmen (noch 4 s)"
+    assert tray.icon.toolTip().startswith("Alarm gesendet – zurücknehmen: noch 4 s")
     tray.cancel_action.trigger()
     assert raised.cancelled == [alarm_id]
     assert not tray.cancel_action.isVisible()
+    assert "zurücknehmen" not in tray.icon.toolTip()
 
 
 def test_cancel_window_closes_by_time_and_by_resolve(

@@ -9,6 +9,7 @@ user's config. What the hub stored is read from its SQLite file.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -115,26 +116,29 @@ def test_both_chords_raise_their_levels_at_the_hub(
     assert "Passwort" not in agent.log()
 
 
-def test_the_danger_chord_can_be_switched_off_and_double_click_configured(
+def test_the_danger_chord_can_be_switched_off_and_by_default_a_single_click_raises_nothing(
     demo_hub: RunningHub,
     xservers: Callable[..., XServer],
     agents: list[RunningAgent],
     tmp_path: Path,
 ) -> None:
     x = xservers()
-    config = agent_config(tmp_path, demo_hub, hotkey_danger="", tray_click="double")
+    config = agent_config(tmp_path, demo_hub, hotkey_danger="")  # tray_click: the default
     agent = launch(x, config, agents)
     agent.wait_for_log(r"hotkey listening for ctrl\+alt\+p \(pynput\)")
     agent.wait_for_log("connected to hub")
     icon = tray_icon(x)
-    x.xdotool("mousemove", "--window", icon, "5", "5", "click", "1")  # one click: nothing
+    x.xdotool("mousemove", "--window", icon, "5", "5", "click", "1")  # one (accidental) click
     x.xdotool("key", "ctrl+alt+shift+p")  # with shift held ctrl+alt+p still matches
     wait_until(lambda: len(hub_alarms(demo_hub)) == 1, 5, what="ctrl+alt+p despite shift")
     x.xdotool(
         "mousemove", "--window", icon, "5", "5", "click", "--repeat", "2", "--delay", "80", "1"
     )
     wait_until(lambda: len(hub_alarms(demo_hub)) == 2, 5, what="alarm by double-click")
-    # The single click came first; had it raised, the hub would hold three.
+    # The single click came first on the same (Qt) thread: had it raised, its alarm
+    # would have been queued before the double click's. Exactly one tray alarm was.
+    agent.wait_for_log(r"alarm queued .* trigger=tray")
+    assert len(re.findall(r"alarm queued .* trigger=tray", agent.log())) == 1
     assert hub_alarms(demo_hub) == [(2, "hotkey", "active"), (2, "tray", "active")]
 
 

@@ -28,7 +28,7 @@ from tests.support.xserver import XServer, wait_for_window
 
 TOKEN = "tok-x11-secret"
 
-AgentStarter = Callable[[XServer, str], RunningAgent]
+AgentStarter = Callable[..., RunningAgent]
 
 
 def dead_url() -> str:
@@ -42,13 +42,14 @@ def dead_url() -> str:
 def run_agent(tmp_path: Path) -> Iterator[AgentStarter]:
     agents: list[RunningAgent] = []
 
-    def start(x: XServer, hub_url: str) -> RunningAgent:
+    def start(x: XServer, hub_url: str, **extra: object) -> RunningAgent:
         config = write_agent_config(
             tmp_path / f"agent-{len(agents)}" / "agent.toml",
             hub_urls=[hub_url],
             workstation_id="pc-1-01",
             token=TOKEN,
             user="Erika Mustermann",
+            **extra,
         )
         agent = start_agent(config, x)
         agents.append(agent)
@@ -107,11 +108,11 @@ def test_tray_icon_is_embedded_and_hotkey_queues_an_alarm(
     assert agent.stop() == 0
 
 
-def test_left_click_on_the_tray_icon_raises_the_alarm(
+def test_with_tray_click_single_a_left_click_on_the_tray_icon_raises_the_alarm(
     xservers: Callable[..., XServer], run_agent: AgentStarter
 ) -> None:
     x = xservers()
-    agent = run_agent(x, dead_url())
+    agent = run_agent(x, dead_url(), tray_click="single")  # the default is "double"
     icon = tray_icon_window(x)
     x.xdotool("mousemove", "--window", str(icon), "5", "5", "click", "1")
     pending = wait_until(agent.pending, 5.0, what="alarm from the tray")

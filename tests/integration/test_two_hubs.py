@@ -28,6 +28,7 @@ from websockets.asyncio.client import ClientConnection
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
 from shared.protocol import (
     Acknowledge,
+    AgentHealth,
     AlarmNotify,
     AlarmStored,
     AlarmUpdate,
@@ -136,7 +137,11 @@ class Console:
                     return message.alarm
 
     async def workstation(
-        self, workstation_id: str, online: bool, timeout: float = 5
+        self,
+        workstation_id: str,
+        online: bool,
+        timeout: float = 5,
+        reasons: list[str] | None = None,
     ) -> WorkstationStatus:
         async with asyncio.timeout(timeout):
             while True:
@@ -147,6 +152,7 @@ class Console:
                     isinstance(message, WorkstationChanged)
                     and message.workstation.workstation_id == workstation_id
                     and message.workstation.online is online
+                    and reasons in (None, message.workstation.unprotected_reasons)
                 ):
                     return message.workstation
 
@@ -269,6 +275,26 @@ async def test_an_agent_going_on_and_offline_on_a_shows_on_the_console_of_b(
         await console_b.workstation("pc-1-05", online=True)
         await agent.close()
         await console_b.workstation("pc-1-05", online=False)
+    finally:
+        await console_b.close()
+
+
+async def test_what_an_agent_on_a_reports_broken_shows_with_the_reason_on_b(
+    hubs: Hubs, agents: Connect
+) -> None:
+    console_b = await Console.open(hubs.b)
+    try:
+        agent: AgentClient = await agents(hubs.a, "pc-1-05")
+        assert agent.welcome.agent_health  # this hub takes the message
+        await console_b.workstation("pc-1-05", online=True, reasons=[])
+        await agent.send(AgentHealth(reasons=["hotkey_unavailable"]))
+        await console_b.workstation("pc-1-05", online=True, reasons=["hotkey_unavailable"])
+        await agent.send(AgentHealth(reasons=[]))  # fixed: protected again on B
+        await console_b.workstation("pc-1-05", online=True, reasons=[])
+        await agent.send(AgentHealth(reasons=["no_tray"]))
+        await console_b.workstation("pc-1-05", online=True, reasons=["no_tray"])
+        await agent.close()  # gone: only "offline" is left, the agent's word is stale
+        await console_b.workstation("pc-1-05", online=False, reasons=["offline"])
     finally:
         await console_b.close()
 

@@ -1,6 +1,7 @@
 """The room an alarm names is the room it was routed by, also for a PC moved while connected.
 
-The raiser's view is read at its handshake; an admin may move the PC later. Routing uses the store's current placement, so the popup, the console and the
+The raiser's view is read at its handshake; an admin may move the PC later. Routing
+uses the store's current placement, so the popup, the console and the
 stored alarm must name that room too, with its entrance and phone, never the old one.
 """
 

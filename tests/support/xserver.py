@@ -13,7 +13,7 @@ import re
 import select
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -82,7 +82,7 @@ def _tray_owned(display: str) -> bool:
         connection.close()
 
 
-def _start_xvfb(timeout: float, screen: str) -> XServer:
+def _start_xvfb(timeout: float, screen: str, extra: Sequence[str] = ()) -> XServer:
     """Xvfb picks a free display itself (-displayfd) and writes its number once it
     accepts connections: no race with other test processes over display numbers."""
     ready, announce = os.pipe()
@@ -100,6 +100,7 @@ def _start_xvfb(timeout: float, screen: str) -> XServer:
             screen,
             "-nolisten",
             "tcp",
+            *extra,
         ],
         stdout=log,
         stderr=log,
@@ -122,10 +123,18 @@ def _start_xvfb(timeout: float, screen: str) -> XServer:
 
 @contextlib.contextmanager
 def xserver(
-    *, tray: bool = True, timeout: float = 10.0, screen: str = "1280x800x24"
+    *,
+    tray: bool = True,
+    timeout: float = 10.0,
+    screen: str = "1280x800x24",
+    xvfb_args: Sequence[str] = (),
 ) -> Iterator[XServer]:
-    """Start Xvfb (and trayer, so QSystemTrayIcon.isSystemTrayAvailable() is true)."""
-    server = _start_xvfb(timeout, screen)
+    """Start Xvfb (and trayer, so QSystemTrayIcon.isSystemTrayAvailable() is true).
+
+    xvfb_args go to Xvfb as they are, e.g. ("-extension", "RECORD") for a display
+    on which pynput cannot listen for keys.
+    """
+    server = _start_xvfb(timeout, screen, xvfb_args)
     try:
         if tray:
             log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in XServer.stop

@@ -6,7 +6,15 @@ import dataclasses
 
 import pytest
 
-from agent.chord import Chord, ChordError, ChordMatcher, format_chord, parse_chord
+from agent.chord import (
+    Chord,
+    ChordError,
+    ChordMatcher,
+    check_platform,
+    display_chord,
+    format_chord,
+    parse_chord,
+)
 
 
 def test_parse_and_format_round_trip() -> None:
@@ -157,3 +165,23 @@ def test_reset_forgets_held_modifiers() -> None:
     matcher.key_down("alt")
     matcher.reset()
     assert not matcher.key_down("p")
+
+
+@pytest.mark.parametrize("key", ["f13", "f20", "f21", "f24"])
+def test_f13_to_f24_are_refused_off_windows(key: str) -> None:
+    # On X11 pynput has no F21-F24, and F13-F20 arrive only with a keymap that names them.
+    with pytest.raises(ChordError, match=f"{key.upper()} cannot be received on Linux/X11"):
+        check_platform(parse_chord(key), "linux")
+    check_platform(parse_chord(key), "win32")  # RegisterHotKey knows VK_F13…VK_F24
+
+
+def test_f1_to_f12_and_letters_pass_everywhere() -> None:
+    for text in ("f12", "ctrl+alt+p", "pause"):
+        check_platform(parse_chord(text), "linux")
+
+
+def test_display_chord_as_people_read_it() -> None:
+    assert display_chord(parse_chord("alt+ctrl+p")) == "Strg+Alt+P"
+    assert display_chord(parse_chord("ctrl+alt+shift+p"), "en") == "Ctrl+Alt+Shift+P"
+    assert display_chord(parse_chord("scroll_lock")) == "Rollen"
+    assert display_chord(parse_chord("super+f9"), "en") == "Windows+F9"

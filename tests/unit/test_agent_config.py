@@ -126,7 +126,7 @@ def test_new_keys_defaults_and_values(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL), environ={})
     assert config.hotkey_danger == "ctrl+alt+shift+p"
     assert str(config.danger_chord) == "ctrl+alt+shift+p"
-    assert (config.tray_click, config.allow_quit, config.sound) == ("single", False, True)
+    assert (config.tray_click, config.allow_quit, config.sound) == ("double", False, True)
     text = MINIMAL + 'hotkey_danger = ""\ntray_click = "double"\nallow_quit = true\nsound = false\n'
     config = load_config(write(tmp_path, text), environ={})
     assert config.danger_chord is None  # the second chord is off
@@ -305,3 +305,23 @@ def test_registry_policy_locks_keys_and_names_the_key_on_errors(tmp_path: Path) 
     binary = FakeWinreg({POLICY_REGISTRY_KEY: [("token", b"\x00", 3)]})
     with pytest.raises(ConfigError, match="config key 'token': unsupported registry type"):
         load_config(path, environ={}, registry=lambda key: read_policy_registry(key, binary))
+
+
+def test_a_hotkey_the_desktop_cannot_deliver_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("agent.config.sys.platform", "linux")
+    with pytest.raises(
+        ConfigError, match="config key 'hotkey': hotkey 'f21': F21 cannot be received"
+    ):
+        load_config(write(tmp_path, MINIMAL + 'hotkey = "f21"\n'), environ={})
+    with pytest.raises(ConfigError, match=r"config key 'hotkey_danger'.*F24"):
+        load_config(write(tmp_path, MINIMAL + 'hotkey_danger = "shift+f24"\n'), environ={})
+
+
+def test_not_protected_timings_default_and_bounds(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert (config.tray_wait_s, config.not_protected_delay_s) == (30.0, 10.0)
+    assert config.not_protected_reminder_s == 300.0
+    with pytest.raises(ConfigError, match="not_protected_reminder_s"):
+        load_config(write(tmp_path, MINIMAL + "not_protected_reminder_s = 0\n"), environ={})

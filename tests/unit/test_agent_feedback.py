@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from agent.feedback import STORED_DEADLINE, Feedback, Status, View
+import pytest
+
+from agent.feedback import STORED_DEADLINE, Feedback, Reason, Status, View, ordered
 from shared.domain import AlarmState, Answer
 from shared.protocol import Responder
 
@@ -14,7 +16,7 @@ CANNOT = Responder(name="C. Muster", room="103", answer=Answer.CANNOT)
 
 def test_starts_idle_and_not_protected() -> None:
     view = Feedback().view
-    assert view == View(Status.IDLE, connected=False)
+    assert view == View(Status.IDLE, connected=False, reasons=frozenset({Reason.NO_HUB}))
     assert not view.protected
 
 
@@ -95,3 +97,43 @@ def test_a_count_without_names_still_says_someone_is_coming() -> None:
     fb.raised(alarm, now=0.0)
     view = fb.updated(alarm, AlarmState.ACTIVE, [], coming=2)
     assert (view.status, view.coming) == (Status.COMING, 2)
+
+
+def test_protected_means_no_reason_at_all() -> None:
+    fb = Feedback()
+    assert fb.link_changed(True).protected
+    assert fb.reasons == frozenset()
+    view = fb.reason(Reason.HOTKEY_UNAVAILABLE, True)
+    assert view.connected  # the link is fine …
+    assert not view.protected  # … but a press of the chord would raise nothing
+    assert view.reasons == {Reason.HOTKEY_UNAVAILABLE}
+    assert fb.reason(Reason.HOTKEY_UNAVAILABLE, False).protected
+
+
+@pytest.mark.parametrize("reason", [Reason.HOTKEY_UNAVAILABLE, Reason.NO_TRAY, Reason.NO_ROOM])
+def test_each_local_reason_alone_means_not_protected(reason: Reason) -> None:
+    fb = Feedback()
+    fb.link_changed(True)
+    assert not fb.reason(reason, True).protected
+    assert fb.reason(reason, False).protected
+
+
+def test_reasons_collect_link_self_test_and_local_parts_in_a_stable_order() -> None:
+    fb = Feedback()
+    fb.reason(Reason.NO_ROOM, True)
+    fb.reason(Reason.NO_TRAY, True)
+    fb.self_test_result(False)
+    assert ordered(fb.reasons) == [
+        Reason.NO_HUB,
+        Reason.NO_TRAY,
+        Reason.NO_ROOM,
+        Reason.SELF_TEST_FAILED,
+    ]
+    fb.link_changed(True)
+    fb.self_test_result(True)
+    assert ordered(fb.view.reasons) == [Reason.NO_TRAY, Reason.NO_ROOM]
+
+
+def test_link_and_self_test_reasons_come_only_from_their_events() -> None:
+    with pytest.raises(ValueError, match="link_changed"):
+        Feedback().reason(Reason.NO_HUB, False)

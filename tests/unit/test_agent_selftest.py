@@ -178,3 +178,25 @@ def test_bad_config_values_name_their_key(key: str, value: float) -> None:
     base = {"hub_urls": ["ws://127.0.0.1:1/ws/agent"], "workstation_id": "pc", "token": "t"}
     with pytest.raises(ConfigError, match=key):
         parse_config({**base, key: value})
+
+
+def test_a_dead_hotkey_or_missing_tray_fails_the_self_test_although_the_hub_answered() -> None:
+    problems: list[str] = ["hotkey not listening"]
+    h = Harness()
+    h.test = SelfTest(
+        send=h._send,
+        clock=h.clock,
+        interval=DAY,
+        timeout=10.0,
+        on_result=h.results.append,
+        local_check=lambda: list(problems),
+    )
+    h.test.link_changed(True)
+    h.answer()
+    assert h.results == [False]
+    assert h.test.failed
+    assert h.advance(RETRY_AFTER_FAILURE) is not None  # retried like any failed test
+    problems.clear()
+    h.answer()
+    assert h.results == [False, True]
+    assert h.test.result is Result.PASSED

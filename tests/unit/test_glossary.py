@@ -54,9 +54,17 @@ def test_no_text_uses_a_forbidden_synonym(language: str, column: str) -> None:
         f"{where}: {word!r} (say the glossary's term for '{words[word]}') in {text!r}"
         for where, text in texts(language).items()
         for word in words
-        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE)
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", shown(text), re.IGNORECASE)
     ]
     assert offending == []
+
+
+def shown(text: str) -> str:
+    """What people read: placeholders such as {hotkey} are names in code, filled in later."""
+    return PLACEHOLDER.sub("", text)
+
+
+PLACEHOLDER = re.compile(r"\{\w+\}")
 
 
 @pytest.mark.parametrize("language", ["de", "en"])

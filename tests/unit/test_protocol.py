@@ -13,6 +13,7 @@ from shared import schema_export
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction, Trigger
 from shared.protocol import (
     CHANNELS,
+    AgentHealth,
     AlarmNotify,
     AlarmSnapshot,
     AlarmStored,
@@ -44,6 +45,7 @@ AGENT_MESSAGES: list[BaseModel] = [
     Receipt(alarm_id=ALARM),
     Respond(alarm_id=ALARM, answer=Answer.CANNOT),
     Ping(),
+    AgentHealth(reasons=["hotkey_unavailable", "no_room"]),
 ]
 HUB_MESSAGES: list[BaseModel] = [
     Welcome(
@@ -139,3 +141,24 @@ def test_committed_schema_matches_the_models() -> None:
 def test_schema_covers_every_channel() -> None:
     schema = schema_export.build_schema()
     assert set(schema["properties"]) == set(CHANNELS)
+
+
+def test_agent_health_is_bounded_and_optional_in_the_welcome() -> None:
+    with pytest.raises(ValidationError):
+        AgentHealth(reasons=["x"] * 17)
+    with pytest.raises(ValidationError):
+        AgentHealth(reasons=[""])
+    assert AgentHealth().reasons == []
+    # A hub before agent_health sends no such field: the agent then never sends one.
+    old = {
+        "type": "welcome",
+        "id": "w",
+        "reply_to": "h",
+        "protocol": 1,
+        "hub_version": "0",
+        "heartbeat_interval": 5,
+        "workstation": {"workstation_id": "pc-1", "room": None},
+    }
+    welcome = hub_to_agent.validate_json(json.dumps(old))
+    assert isinstance(welcome, Welcome)
+    assert welcome.agent_health is False

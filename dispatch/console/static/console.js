@@ -737,11 +737,48 @@
           found.last_seen_at = status.last_seen_at;
           found.self_test_ok = status.self_test_ok;
           found.self_test_at = status.self_test_at;
+          // Older hubs send no reasons: derive the ones the board can see itself.
+          found.unprotected_reasons = status.unprotected_reasons || (status.online ? [] : ["offline"]);
         },
 
-        /** A working agent: active, connected, and its last self-test (if any) passed. */
+        /** A working agent: active, connected, its last self-test (if any) passed and
+         * nothing on the PC broken (hotkey, tray, room: the hub's unprotected_reasons). */
         isWorking: function (ws) {
-          return ws.state === "active" && ws.online && ws.self_test_ok !== false;
+          return (
+            ws.state === "active" &&
+            ws.online &&
+            ws.self_test_ok !== false &&
+            (ws.unprotected_reasons || []).length === 0
+          );
+        },
+
+        /** Why the PC is not protected, in words ("" when it is). Unknown codes as they are. */
+        reasonsText: function (ws) {
+          var self = this;
+          var reasons = (ws.unprotected_reasons || []).slice();
+          if (!ws.online && reasons.indexOf("offline") < 0) reasons = ["offline"];
+          if (ws.online && ws.self_test_ok === false && reasons.indexOf("self_test_failed") < 0) {
+            reasons.push("self_test_failed");
+          }
+          return reasons
+            .map(function (reason) {
+              var key = "reason_" + reason;
+              var text = self.t(key);
+              return text === key ? reason : text;
+            })
+            .join(", ");
+        },
+
+        /** The room's reasons: each PC that is not working, with its reasons. */
+        roomReasons: function (room) {
+          var self = this;
+          return room.workstations
+            .filter(function (ws) {
+              return ws.state === "active" && !self.isWorking(ws);
+            })
+            .map(function (ws) {
+              return ws.id + ": " + self.reasonsText(ws);
+            });
         },
 
         get coverageRooms() {
@@ -773,6 +810,7 @@
           if (ws.state === "pending") return "pending";
           if (!ws.online) return "offline";
           if (ws.self_test_ok === false) return "selftest-failed";
+          if ((ws.unprotected_reasons || []).length > 0) return "unprotected";
           return "online";
         },
 

@@ -47,6 +47,8 @@ PONG_WAIT_INTERVALS = 1.0
 this many intervals after a ping: 2 intervals after its last sign of life (12 s at the
 production 6 s; dispatch/cli.py, dispatch/keepalive.py)."""
 ESCALATION_CHECK_INTERVAL = 1.0
+REACH_CHECK_INTERVAL = 1.0
+"""How often the nobody-reached timers (the alarms' ``reach_due_at``) are checked."""
 RECEIPT_BATCH_WINDOW = 0.02
 """Seconds receipts are gathered before one commit writes them all."""
 
@@ -90,6 +92,7 @@ class Hub:
             asyncio.create_task(self._every(self.redeliver_interval, self.redeliver)),
             asyncio.create_task(self._write_receipts()),
             asyncio.create_task(self._every(ESCALATION_CHECK_INTERVAL, self.escalate)),
+            asyncio.create_task(self._every(REACH_CHECK_INTERVAL, self.check_reach)),
         ]
 
     async def stop(self) -> None:
@@ -254,6 +257,28 @@ class Hub:
             )
             self.alarm_escalated(record, added)
 
+    async def check_reach(self) -> None:
+        """Tells the raiser of every alarm that reached nobody by its policy's time.
+
+        Each decision is logged (``alarm_reach_decided``), reached or not: it is
+        the event that makes "the raiser was not told" true.
+        """
+        for record, reached in await self.alarms.decide_reach(utc_now()):
+            log.info("alarm_reach_decided", alarm=str(record.id), reached=reached)
+            if not reached:
+                log.warning(
+                    "alarm_nobody_reached", alarm=str(record.id), workstation=record.workstation_id
+                )
+                self.broadcast_update(record)
+
+    async def console_seen(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+        """A console rendered the alarm's row: recorded once, and the raiser learns it."""
+        await self._may_act(alarm_id, operator)
+        record = await self.alarms.console_seen(alarm_id, operator.display_name)
+        if record is not None:
+            log.info("alarm_seen", alarm=str(alarm_id), operator=operator.username)
+            self.broadcast_update(record)
+
     def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
         """Queued, not awaited: the agent's next message is read at once."""
         self._receipts.add((alarm_id, peer.workstation.id))
@@ -286,6 +311,10 @@ class Hub:
         record = await self.alarms.record_answer(
             message.alarm_id, peer.workstation.id, message.answer, peer.display_name
         )
+        if record.nobody_reached_at is not None and not record.coming and record.is_open:
+            log.warning(
+                "alarm_nobody_reached", alarm=str(record.id), workstation=record.workstation_id
+            )
         self.broadcast_update(record)
 
     # --- changes, told to the peers of this instance ----------------------------
@@ -335,11 +364,18 @@ class Hub:
         self._to_consoles(record)
 
     async def alarm_delivered(self, alarm_id: uuid.UUID, *, publish: bool = True) -> None:
-        """Receipts came in: only the consoles' delivery count changes."""
+        """Receipts came in: the consoles' delivery count and the raiser's "zugestellt"."""
         if publish:
             self.bus.publish(BusEvent(EventType.ALARM_DELIVERED, alarm_id=alarm_id))
-        if self._consoles and (record := await self.alarms.get(alarm_id)) is not None:
-            self._to_consoles(record)
+        if (record := await self.alarms.get(alarm_id)) is None:
+            return
+        self._to_consoles(record)
+        if record.kind is not AlarmKind.SELF_TEST and record.is_open:
+            raiser = self._agents.get(record.workstation_id, ())
+            if raiser:
+                text = encode(views.raiser_update(record))
+                for p in raiser:
+                    p.send(text)
 
     def self_test_done(self, result: SelfTestResult) -> None:
         self._self_tests[result.workstation_id] = (result.at, result.ok)

@@ -30,7 +30,12 @@ def update(record: AlarmRecord) -> AlarmUpdate:
 
 
 def raiser_update(record: AlarmRecord) -> AlarmUpdate:
-    """What the raiser sees, as discreet as the policy asks: no names unless it says so."""
+    """What the raiser sees, as discreet as the policy asks: no names unless it says so.
+
+    Whether anyone was reached, and whether security took the alarm, is told
+    whatever the feedback setting: the raiser must never wait for help that is
+    not coming (issue 13).
+    """
     feedback = record.raiser_feedback
     coming = record.coming if feedback is not RaiserFeedback.NONE else 0
     names = [r for r in record.responders if r.answer in (Answer.COMING, Answer.ARRIVED)]
@@ -39,6 +44,11 @@ def raiser_update(record: AlarmRecord) -> AlarmUpdate:
         state=record.state,
         responders=names if feedback is RaiserFeedback.NAMES else [],
         coming=coming,
+        nobody_reached=record.nobody_reached_at is not None,
+        delivered=record.delivered,
+        recipients=len(record.recipients),
+        acknowledged_by_security=record.acknowledged_by is not None,
+        seen_by_console=record.console_seen_at is not None,
     )
 
 
@@ -74,7 +84,7 @@ def console_alarm(record: AlarmRecord) -> ConsoleAlarm:
         raised_at=record.raised_at,
         stored_at=record.stored_at,
         recipients=len(record.recipients),
-        delivered=sum(1 for r in record.recipients if r.received),
+        delivered=record.delivered,
         responders=record.responders,
         escalation_step=record.escalation_step,
         acknowledged_by=record.acknowledged_by,

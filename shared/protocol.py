@@ -313,6 +313,14 @@ class AlarmUpdate(_Message):
     state: AlarmState
     responders: list[Responder]
     coming: int = 0  # responders who said "Ich komme" or have arrived
+    # What the raiser is told whatever the feedback setting (issue 13, "told the truth"):
+    # nobody had the popup on screen and no console showed it by the policy's time, or
+    # every recipient answered "Kann nicht" and no operator took it: call for help by phone.
+    nobody_reached: bool = False
+    delivered: int = 0  # recipients whose popup is on screen (receipts)
+    recipients: int = 0  # recipients the alarm went to so far
+    acknowledged_by_security: bool = False  # an operator took the alarm
+    seen_by_console: bool = False  # a guards' console confirmed it shows the alarm
 
 
 # --- console channel --------------------------------------------------------
@@ -332,6 +340,13 @@ class ConsoleAlarmChanged(_Message):
 
 class Acknowledge(_Message):
     type: Literal["acknowledge"] = "acknowledge"
+    alarm_id: uuid.UUID
+
+
+class Seen(_Message):
+    """The console has rendered this alarm's row: it counts as reached (issue 13)."""
+
+    type: Literal["seen"] = "seen"
     alarm_id: uuid.UUID
 
 
@@ -365,7 +380,9 @@ HubToAgent = Annotated[
     Welcome | AlarmStored | AlarmNotify | AlarmUpdate | Ping | Pong | Error,
     Field(discriminator="type"),
 ]
-ConsoleToHub = Annotated[Acknowledge | Arrive | Resolve | Ping | Pong, Field(discriminator="type")]
+ConsoleToHub = Annotated[
+    Acknowledge | Arrive | Resolve | Seen | Ping | Pong, Field(discriminator="type")
+]
 HubToConsole = Annotated[
     AlarmSnapshot | ConsoleAlarmChanged | WorkstationChanged | Ping | Pong | Error,
     Field(discriminator="type"),

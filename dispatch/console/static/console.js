@@ -136,12 +136,17 @@
         copied: "",
         reportFor: null,
         report: {},
+        seenSent: {}, // alarm_id -> true once the hub was told this console shows its row
 
         init: function () {
           var self = this;
           setInterval(function () {
             self.now = Date.now();
+            self.confirmShown(); // a row shown later (tab back in view, list view again)
           }, 1000);
+          document.addEventListener("visibilitychange", function () {
+            self.confirmShown();
+          });
           setInterval(function () {
             self.heartbeat();
           }, OWN_PING_MS);
@@ -277,6 +282,9 @@
             self.announce(alarm);
           });
           this.ring();
+          this.$nextTick(function () {
+            self.confirmShown();
+          });
         },
 
         changed: function (alarm) {
@@ -303,6 +311,25 @@
           }
           this.updateTitle();
           this.ring();
+          var self = this;
+          this.$nextTick(function () {
+            self.confirmShown();
+          });
+        },
+
+        /** Tells the hub which alarms this console really shows (issue 13): a row that is
+         * rendered and displayed in a visible page. The hub counts that as "reached" and
+         * so does not tell the raiser "nobody reached"; a hidden tab or the coverage view
+         * does not count. Each alarm is confirmed once per page (the hub records the first). */
+        confirmShown: function () {
+          if (this.status !== "open" || document.visibilityState !== "visible") return;
+          var self = this;
+          document.querySelectorAll('[data-testid="alarm-row"]').forEach(function (row) {
+            var id = row.getAttribute("data-alarm-id");
+            if (!id || self.seenSent[id] || !self.alarms[id]) return;
+            if (row.offsetParent === null) return; // not displayed
+            if (self.send({ type: "seen", id: messageId(), alarm_id: id })) self.seenSent[id] = true;
+          });
         },
 
         updateTitle: function () {

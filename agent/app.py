@@ -17,10 +17,12 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from agent import instance
 from agent.config import AgentConfig
 from agent.drill import DrillControl
-from agent.feedback import STORED_DEADLINE, Feedback, View
+from agent.feedback import STORED_DEADLINE, AlarmFeedback, Feedback, View
+from agent.feedback_text import notice_line
 from agent.hotkey import HotkeyBackend, HotkeyUnavailable, start_hotkey
 from agent.i18n import text
 from agent.link import Link, LinkEvents
+from agent.notice import NoticeWindow
 from agent.outbox import Outbox
 from agent.popup import PopupManager
 from agent.selftest import SelfTest
@@ -129,6 +131,8 @@ class AgentApp:
         )
         self.hotkey: HotkeyBackend | None = None
         self._shown_view: View | None = None
+        self.notice = NoticeWindow(config.language)  # the raiser's alarms, one line each
+        self._logged: dict[uuid.UUID, AlarmFeedback] = {}
         self.bridge.link_changed.connect(lambda up: self._render(self.feedback.link_changed(up)))
         self.bridge.queued.connect(self._queued)
         self.bridge.stored.connect(lambda s: self._render(self.feedback.stored(s.alarm_id)))
@@ -232,9 +236,13 @@ class AgentApp:
         self.outbox.close()
 
     def _queued(self, alarm: RaiseAlarm) -> None:
-        if alarm.kind is not AlarmKind.ALARM:
-            return  # the raiser's tray status is about real alarms only (drills: agent/drill.py)
-        self._render(self.feedback.raised(alarm.alarm_id, time.monotonic()))
+        if alarm.kind is AlarmKind.SELF_TEST:
+            return  # the agent's own check: nobody waits for help
+        # Drills are followed too (marked "ÜBUNG"), but never change the tray icon.
+        drill = alarm.kind is AlarmKind.DRILL
+        self._render(
+            self.feedback.raised(alarm.alarm_id, time.monotonic(), drill=drill, wall=time.time())
+        )
         QTimer.singleShot(
             int(STORED_DEADLINE * 1000) + 50,
             lambda: self._render(self.feedback.tick(time.monotonic())),
@@ -244,11 +252,12 @@ class AgentApp:
         if not self.popups.update(update):
             self._render(
                 self.feedback.updated(
-                    update.alarm_id, update.state, update.responders, update.coming
+                    update.alarm_id, update.state, update.responders, update.coming, update=update
                 )
             )
 
     def _render(self, view: View) -> None:
+        self._render_notice()
         if view != self._shown_view:
             log.info(
                 "tray status %s%s%s",
@@ -258,6 +267,20 @@ class AgentApp:
             )
             self._shown_view = view
             self.tray.render(view)
+
+    def _render_notice(self) -> None:
+        """The notice window, and one log line per alarm whose state changed (support, tests)."""
+        alarms = self.feedback.alarms
+        for alarm in alarms:
+            if self._logged.get(alarm.alarm_id) != alarm:
+                log.info(
+                    "raiser notice %s %s: %s",
+                    alarm.alarm_id,
+                    alarm.status,
+                    notice_line(alarm, self.config.language),
+                )
+        self._logged = {alarm.alarm_id: alarm for alarm in alarms}
+        self.notice.show_alarms(alarms)
 
 
 def _wait_for_tray(qapp: QApplication, seconds: float) -> bool:

@@ -41,7 +41,11 @@ _TOOLTIPS = {
     Status.IDLE: "tray.ready",
     Status.SENT: "tray.sent",
     Status.STORED: "tray.stored",
+    Status.DELIVERED: "tray.delivered",
     Status.COMING: "tray.coming",
+    Status.ACKNOWLEDGED: "tray.acknowledged",
+    Status.ARRIVED: "tray.arrived",
+    Status.NOBODY_REACHED: "tray.nobody_reached",
     Status.RESOLVED: "tray.resolved",
     Status.NOT_DELIVERED: "tray.not_delivered",
 }

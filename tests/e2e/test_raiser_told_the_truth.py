@@ -8,10 +8,11 @@ Rückmeldung") must be on screen (xdotool), and the agent logs each state change
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,13 +68,37 @@ def notice_on_screen(x: XServer) -> int:
 
 
 def screenshot(x: XServer, name: str) -> None:
-    """The raiser's whole screen, for docs/screenshots (ImageMagick reads the X display)."""
-    if shutil.which("convert") is None:
-        return
+    """The raiser's whole screen as a PNG in test-artifacts/ (for docs/screenshots).
+
+    Read with python-xlib (no ImageMagick here) and written with zlib: 32-bit BGRX
+    pixels of Xvfb's 24-bit screen become RGB rows.
+    """
+    from Xlib import X, display
+
+    screen = display.Display(x.display)
+    try:
+        root = screen.screen().root
+        geometry = root.get_geometry()
+        width, height = geometry.width, geometry.height
+        raw = root.get_image(0, 0, width, height, X.ZPixmap, 0xFFFFFFFF).data
+    finally:
+        screen.close()
+    assert isinstance(raw, bytes | bytearray)
+    rows = bytearray()
+    for y in range(height):
+        line = raw[y * width * 4 : (y + 1) * width * 4]
+        rgb = bytearray(width * 3)
+        rgb[0::3], rgb[1::3], rgb[2::3] = line[2::4], line[1::4], line[0::4]
+        rows += b"\x00" + rgb
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
     ARTIFACTS.mkdir(exist_ok=True)
-    subprocess.run(
-        ["convert", "x:root", str(ARTIFACTS / name)], env=x.env(), check=False, timeout=30
-    )
+    (ARTIFACTS / name).write_bytes(png + chunk(b"IEND", b""))
 
 
 def answer_popup(x: XServer, key: str, known: set[str]) -> set[str]:

@@ -13,6 +13,7 @@ The tray icon (``View``) follows the newest real alarm; the notice window
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -65,7 +66,7 @@ class AlarmFeedback:
     names: tuple[str, ...] = ()  # only with the "names" feedback policy
     acknowledged: bool = False  # security took it (also shown next to "N kommen")
     nobody_reached: bool = False
-    wall: float = 0.0  # time.time() when raised: the notice says which alarm is which
+    wall: float = 0.0  # time.time() when raised (0: taken up after a restart, not known)
 
     @property
     def confirmed(self) -> bool:
@@ -149,9 +150,11 @@ class Feedback:
         return self.view
 
     def raised(
-        self, alarm_id: uuid.UUID, now: float, drill: bool = False, wall: float = 0.0
+        self, alarm_id: uuid.UUID, now: float, drill: bool = False, wall: float | None = None
     ) -> View:
+        """A new alarm of ours; ``wall`` (default: now) says which alarm it is on the notice."""
         self.clear_resolved()  # a new alarm: the old all-clears have been seen
+        wall = time.time() if wall is None else wall
         self._alarms[alarm_id] = AlarmFeedback(alarm_id, Status.SENT, now, drill=drill, wall=wall)
         return self.view
 
@@ -177,6 +180,8 @@ class Feedback:
         only security's acknowledgement, arrival and "nobody reached" are told.
         """
         alarm = self._alarms.get(alarm_id)
+        if alarm is None and update is not None and update.to_raiser:
+            alarm = self._taken_up(update)
         if alarm is None:
             return self.view
         if update is None:
@@ -194,6 +199,15 @@ class Feedback:
             nobody_reached=update.nobody_reached,
         )
         return self.view
+
+    def _taken_up(self, update: AlarmUpdate) -> AlarmFeedback | None:
+        """An open alarm of ours raised before this agent (re)started: the hub replays the
+        raiser's view on connect, so a restart never leaves the raiser uninformed."""
+        if update.state in (AlarmState.RESOLVED, AlarmState.CANCELLED):
+            return None
+        alarm = AlarmFeedback(update.alarm_id, Status.STORED, raised_at=0.0)
+        self._alarms[update.alarm_id] = alarm
+        return alarm
 
     def tick(self, now: float) -> View:
         for alarm_id, alarm in list(self._alarms.items()):

@@ -38,9 +38,12 @@ def coming_text(alarm: AlarmFeedback, language: Language) -> str:
 
 def notice_line(alarm: AlarmFeedback, language: Language) -> str:
     """ "Alarm 14:02: 1 kommt"; a drill says "ÜBUNG" first."""
-    when = time.strftime("%H:%M", time.localtime(alarm.wall)) if alarm.wall else ""
+    state = state_text(alarm, language)
+    if not alarm.wall:  # taken up after a restart: when it was raised is not known here
+        return text("feedback.line_earlier", language, state=state)
+    when = time.strftime("%H:%M", time.localtime(alarm.wall))
     key = "feedback.line_drill" if alarm.drill else "feedback.line"
-    return text(key, language, time=when, state=state_text(alarm, language)).replace("  ", " ")
+    return text(key, language, time=when, state=state)
 
 
 def notice_lines(alarms: tuple[AlarmFeedback, ...], language: Language) -> list[str]:

@@ -153,6 +153,10 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "ÜBUNG – Alarm {time}: {state}",
         "en": "DRILL – alarm {time}: {state}",
     },
+    "feedback.line_earlier": {
+        "de": "Früherer Alarm: {state}",
+        "en": "Earlier alarm: {state}",
+    },
     "feedback.sent": {"de": "wird gesendet …", "en": "sending …"},
     "feedback.stored": {
         "de": "angekommen, noch keine Bestätigung",

@@ -653,6 +653,7 @@ class AlarmStore:
             if seen is not None:
                 return None
         async with self._db.write() as session:
+            audit = await AuditTrail.open(session)  # first: two consoles, one audit event
             alarm = await session.get(Alarm, str(alarm_id))
             if alarm is None:
                 raise AlarmError("unknown_alarm", "no such alarm")
@@ -660,7 +661,7 @@ class AlarmStore:
                 return None
             now = utc_now()
             alarm.console_seen_at = now
-            (await AuditTrail.open(session)).append(
+            audit.append(
                 f"operator:{operator}",
                 "alarm_seen",
                 alarm_id=alarm_id,
@@ -683,6 +684,9 @@ class AlarmStore:
                 return []
         decided: list[tuple[AlarmRecord, bool]] = []
         async with self._db.write() as session:
+            # The chain's lock first: hub instances sharing PostgreSQL take turns, and the
+            # second reads the first's decision (READ COMMITTED), so each alarm is told once.
+            audit = await AuditTrail.open(session)
             due = list(await session.scalars(select(Alarm).where(Alarm.reach_due_at <= now)))
             received = set(
                 await session.scalars(
@@ -692,7 +696,6 @@ class AlarmStore:
                     )
                 )
             )
-            audit: AuditTrail | None = None
             for alarm in due:
                 alarm.reach_due_at = None
                 reached = (
@@ -702,7 +705,6 @@ class AlarmStore:
                     or alarm.nobody_reached_at is not None  # told already (all "Kann nicht")
                 )
                 if not reached:
-                    audit = audit or await AuditTrail.open(session)
                     _tell_nobody_reached(audit, alarm, now, reason="no_confirmation")
                 decided.append(((await _load_records(session, [alarm]))[0], reached))
         return decided

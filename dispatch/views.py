@@ -49,6 +49,7 @@ def raiser_update(record: AlarmRecord) -> AlarmUpdate:
         recipients=len(record.recipients),
         acknowledged_by_security=record.acknowledged_by is not None,
         seen_by_console=record.console_seen_at is not None,
+        to_raiser=True,
     )
 
 

@@ -321,6 +321,8 @@ class AlarmUpdate(_Message):
     recipients: int = 0  # recipients the alarm went to so far
     acknowledged_by_security: bool = False  # an operator took the alarm
     seen_by_console: bool = False  # a guards' console confirmed it shows the alarm
+    # This copy is the raiser's own view: a restarted agent takes up its open alarms.
+    to_raiser: bool = False
 
 
 # --- console channel --------------------------------------------------------

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer
 from shared.protocol import (
@@ -26,9 +27,10 @@ from shared.protocol import (
     Seen,
 )
 from tests.integration.conftest import Connect, query, set_policy
+from tests.integration.test_alarm_kinds import schedule_drill
 from tests.support.consoleclient import connect_console
-from tests.support.hub import RunningHub
-from tests.support.wsclient import AgentClient
+from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.wsclient import AgentClient, connect_agent
 
 
 def nobody_reached_after(
@@ -186,6 +188,37 @@ async def test_self_tests_have_no_nobody_reached_timer(
     assert query(demo_hub, "SELECT reach_due_at FROM alarms WHERE id = ?", str(sent.alarm_id)) == [
         (None,)
     ]
+
+
+async def test_the_timer_survives_a_hub_killed_before_it_fires(tmp_path: Path) -> None:
+    hub = start_demo_hub(tmp_path / "hub")
+    try:
+        nobody_reached_after(hub, 2, 3)
+        token = hub.agent_config("pc-1-01")["token"]
+        raiser = await connect_agent(hub.agent_ws_url, "pc-1-01", token)
+        sent = await raiser.raise_alarm(AlarmLevel.THREAT)
+        await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
+        hub.kill()  # no per-alarm task could survive this; the column does
+
+        hub = start_demo_hub(tmp_path / "hub", port=hub.port)
+        again = await connect_agent(hub.agent_ws_url, "pc-1-01", token)
+        told = await again.expect(
+            AlarmUpdate, alarm_id=sent.alarm_id, nobody_reached=True, timeout=15
+        )
+        assert told.to_raiser
+        await again.close()
+    finally:
+        hub.stop()
+
+
+async def test_a_drill_tells_its_raiser_too(agent: Connect, demo_hub: RunningHub) -> None:
+    nobody_reached_after(demo_hub, 2, 2)
+    schedule_drill(demo_hub, '["security"]')
+    raiser = await agent("pc-1-01")  # security's PC is not online: nobody is reached
+    sent = await raiser.raise_alarm(AlarmLevel.THREAT, kind=AlarmKind.DRILL)
+    await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
+    told = await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id, nobody_reached=True, timeout=15)
+    assert told.to_raiser
 
 
 # --- silent-alarm-agent trigger --wait-for-help against the real hub ------------------

@@ -104,12 +104,13 @@ def test_a_count_without_names_still_says_someone_is_coming() -> None:
 # --- issue 13: every confirmation, each open alarm, "nobody reached" -----------------
 
 
-def _update(alarm: uuid.UUID, state: AlarmState = AlarmState.ACTIVE, **fields: object) -> object:
+def _update(
+    alarm: uuid.UUID, state: AlarmState = AlarmState.ACTIVE, **fields: object
+) -> AlarmUpdate:
     return AlarmUpdate(alarm_id=alarm, state=state, responders=[], **fields)  # type: ignore[arg-type]
 
 
-def _apply(fb: Feedback, update: object) -> Status:
-    assert isinstance(update, AlarmUpdate)
+def _apply(fb: Feedback, update: AlarmUpdate) -> Status:
     fb.updated(update.alarm_id, update.state, update.responders, update.coming, update=update)
     (alarm,) = [a for a in fb.alarms if a.alarm_id == update.alarm_id]
     return alarm.status
@@ -233,3 +234,23 @@ def test_the_stored_deadline_applies_to_each_alarm() -> None:
     fb.raised(second, now=2.0)
     fb.tick(now=STORED_DEADLINE)
     assert [a.status for a in fb.alarms] == [Status.NOT_DELIVERED, Status.SENT]
+
+
+def test_a_restarted_agent_takes_up_its_open_alarms_from_the_raisers_view() -> None:
+    fb = Feedback()  # a fresh agent: it knows nothing of the alarm raised before
+    alarm = uuid.uuid4()
+    # A recipient's copy (not the raiser's) is not ours.
+    _apply_unknown = fb.updated(alarm, AlarmState.ACTIVE, [], update=_update(alarm))
+    assert (_apply_unknown.status, fb.alarms) == (Status.IDLE, ())
+    assert _apply(fb, _update(alarm, nobody_reached=True, to_raiser=True)) is (
+        Status.NOBODY_REACHED
+    )
+    assert notice_line(fb.alarms[0], "de") == (
+        "Früherer Alarm: Niemand erreicht – bitte telefonisch Hilfe holen (110)"
+    )
+    # An alarm that is over is not taken up.
+    over = uuid.uuid4()
+    fb.updated(
+        over, AlarmState.RESOLVED, [], update=_update(over, AlarmState.RESOLVED, to_raiser=True)
+    )
+    assert not fb.owns(over)

@@ -19,7 +19,7 @@ from dispatch.bus import Bus, BusEvent, EventType, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
-from shared.domain import AlarmKind
+from shared.domain import AlarmKind, Answer
 from shared.protocol import (
     AlarmSnapshot,
     AlarmStored,
@@ -311,7 +311,11 @@ class Hub:
         record = await self.alarms.record_answer(
             message.alarm_id, peer.workstation.id, message.answer, peer.display_name
         )
-        if record.nobody_reached_at is not None and not record.coming and record.is_open:
+        if (
+            message.answer is Answer.CANNOT
+            and record.nobody_reached_at is not None
+            and all(r.answer is Answer.CANNOT for r in record.recipients)
+        ):  # this answer was the last "Kann nicht": the store has just told the raiser
             log.warning(
                 "alarm_nobody_reached", alarm=str(record.id), workstation=record.workstation_id
             )

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import row_of
+from shared.domain import Answer
+from shared.protocol import AlarmNotify, Respond
+from tests.console.conftest import TestAgent, row_of
 from tests.integration.conftest import set_policy
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.hub import RunningHub
@@ -205,3 +207,32 @@ def test_help_on_the_way_coming_names_security_and_arrived(
     assert window
     screenshot(raiser_x, "raiser-notice.png")
     expect(row_of(page, danger_id)).to_be_visible()
+
+
+def test_wait_for_help_through_the_running_agent(
+    demo_hub: RunningHub, xservers: Callable[..., XServer], agents: list[RunningAgent]
+) -> None:
+    """`trigger --wait-for-help` while the tray agent runs: the agent raises the alarm (its
+    notice shows it), the CLI follows it on its own connection and exits 0 on "Ich komme"."""
+    raiser_x = xservers()
+    raiser_config = demo_hub.agent_config_path("pc-1-01")
+    raiser = start_agent(raiser_config, raiser_x)
+    agents.append(raiser)
+    ready(raiser)
+    neighbour = TestAgent(demo_hub, "pc-1-02")  # a stand-in: the raiser is the person here
+    try:
+        env = {**os.environ, "SILENT_ALARM_AGENT_CONFIG": str(raiser_config)}
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "trigger", "--wait-for-help", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        notify = neighbour.expect(AlarmNotify, timeout=20)
+        raiser.wait_for_log(rf"raiser notice {notify.alarm_id} ", timeout=20)  # the agent raised it
+        neighbour.send(Respond(alarm_id=notify.alarm_id, answer=Answer.COMING))
+        out, err = cli.communicate(timeout=60)
+        assert cli.returncode == 0, err
+        assert out.strip().splitlines() == ["Hilfe bestätigt: 1 kommt"]
+        notice_says(raiser, "coming", "1 kommt")
+        notice_on_screen(raiser_x)
+    finally:
+        neighbour.close()

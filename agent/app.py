@@ -29,7 +29,14 @@ from agent.selftest import SelfTest
 from agent.sound import AlarmSound, choose_player, qt_beep, write_tones
 from agent.tray import RaiseControl, StatusWindow, Tray, status_lines
 from shared.domain import AlarmKind, AlarmLevel, Trigger
-from shared.protocol import AlarmNotify, AlarmStored, AlarmUpdate, RaiseAlarm, Welcome
+from shared.protocol import (
+    AlarmNotify,
+    AlarmStored,
+    AlarmUpdate,
+    RaiseAlarm,
+    RaiserStatus,
+    Welcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,7 @@ class Bridge(QObject):
     stored = Signal(object)
     notify = Signal(object)
     update = Signal(object)
+    raiser_status = Signal(object)  # the hub's view of one of our alarms (issue 13)
     self_test_echo = Signal(object)
     drill_refused = Signal(object)  # the RaiseAlarm the hub refused: no drill scheduled
     levels = Signal(object)  # the site's countdown and cancel window per level
@@ -72,6 +80,9 @@ class BridgeEvents(LinkEvents):
 
     def alarm_update(self, update: AlarmUpdate) -> None:
         self._bridge.update.emit(update)
+
+    def raiser_status(self, status: RaiserStatus) -> None:
+        self._bridge.raiser_status.emit(status)
 
     def self_test_echo(self, notify: AlarmNotify) -> None:
         self._bridge.self_test_echo.emit(notify)
@@ -138,6 +149,7 @@ class AgentApp:
         self.bridge.stored.connect(lambda s: self._render(self.feedback.stored(s.alarm_id)))
         self.bridge.notify.connect(self.popups.show)
         self.bridge.update.connect(self._updated)
+        self.bridge.raiser_status.connect(lambda s: self._render(self.feedback.status(s)))
         self.bridge.levels.connect(self.control.set_levels)
         self.bridge.stored.connect(self.control.stored)
         self.bridge.update.connect(lambda u: self.control.updated(u.alarm_id, u.state))
@@ -252,7 +264,7 @@ class AgentApp:
         if not self.popups.update(update):
             self._render(
                 self.feedback.updated(
-                    update.alarm_id, update.state, update.responders, update.coming, update=update
+                    update.alarm_id, update.state, update.responders, update.coming
                 )
             )
 

@@ -18,8 +18,8 @@ import uuid
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from shared.domain import AlarmState, Answer
-from shared.protocol import AlarmUpdate, Responder
+from shared.domain import AlarmKind, AlarmState, Answer
+from shared.protocol import RaiserStatus, Responder
 
 STORED_DEADLINE = 3.0
 """Seconds after raising without AlarmStored until the raiser is told to use the phone."""
@@ -67,6 +67,8 @@ class AlarmFeedback:
     acknowledged: bool = False  # security took it (also shown next to "N kommen")
     nobody_reached: bool = False
     wall: float = 0.0  # time.time() when raised (0: taken up after a restart, not known)
+    # The hub sends raiser_status (issue 13): then alarm_update no longer decides for us.
+    from_status: bool = False
 
     @property
     def confirmed(self) -> bool:
@@ -90,8 +92,8 @@ class View:
         return self.connected
 
 
-def status_of(update: AlarmUpdate, names: tuple[str, ...]) -> Status:
-    """The highest confirmation an update carries; "nobody reached" only without one."""
+def status_of(update: RaiserStatus, names: tuple[str, ...]) -> Status:
+    """The highest confirmation the hub told; "nobody reached" only without one."""
     if update.state in (AlarmState.RESOLVED, AlarmState.CANCELLED):
         return Status.RESOLVED
     if update.state is AlarmState.ARRIVED or any(
@@ -170,43 +172,49 @@ class Feedback:
         state: AlarmState,
         responders: list[Responder],
         coming: int = 0,
-        *,
-        update: AlarmUpdate | None = None,
     ) -> View:
-        """The hub's update of one of our alarms (others are ignored).
+        """The hub's ``alarm_update`` of one of our alarms (others are ignored).
 
         With the "count" policy ``coming`` is set and the responders list is empty;
-        with "names" the list names who is coming; with "none" both are empty and
-        only security's acknowledgement, arrival and "nobody reached" are told.
+        with "names" the list names who is coming; with "none" both are empty. A hub
+        that sends ``raiser_status`` sends it first: then this update changes nothing.
         """
         alarm = self._alarms.get(alarm_id)
-        if alarm is None and update is not None and update.to_raiser:
-            alarm = self._taken_up(update)
-        if alarm is None:
+        if alarm is None or alarm.from_status:
             return self.view
-        if update is None:
-            update = AlarmUpdate(
-                alarm_id=alarm_id, state=state, responders=responders, coming=coming
-            )
-        names = _coming_names(update.responders)
-        # An update proves the hub has the alarm, even if AlarmStored got lost.
-        self._alarms[alarm_id] = replace(
-            alarm,
-            status=status_of(update, names),
-            coming=max(update.coming, len(names)),
-            names=names,
-            acknowledged=update.acknowledged_by_security or update.state is AlarmState.ACKNOWLEDGED,
-            nobody_reached=update.nobody_reached,
-        )
+        told = RaiserStatus(alarm_id=alarm_id, state=state, responders=responders, coming=coming)
+        self._alarms[alarm_id] = self._told(alarm, told)
         return self.view
 
-    def _taken_up(self, update: AlarmUpdate) -> AlarmFeedback | None:
+    def status(self, told: RaiserStatus) -> View:
+        """The hub's ``raiser_status``: every confirmation, "nobody reached" included."""
+        alarm = self._alarms.get(told.alarm_id) or self._taken_up(told)
+        if alarm is None:
+            return self.view
+        self._alarms[told.alarm_id] = replace(self._told(alarm, told), from_status=True)
+        return self.view
+
+    @staticmethod
+    def _told(alarm: AlarmFeedback, told: RaiserStatus) -> AlarmFeedback:
+        names = _coming_names(told.responders)
+        # Any word from the hub proves it has the alarm, even if AlarmStored got lost.
+        return replace(
+            alarm,
+            status=status_of(told, names),
+            coming=max(told.coming, len(names)),
+            names=names,
+            acknowledged=told.acknowledged_by_security or told.state is AlarmState.ACKNOWLEDGED,
+            nobody_reached=told.nobody_reached,
+        )
+
+    def _taken_up(self, told: RaiserStatus) -> AlarmFeedback | None:
         """An open alarm of ours raised before this agent (re)started: the hub replays the
-        raiser's view on connect, so a restart never leaves the raiser uninformed."""
-        if update.state in (AlarmState.RESOLVED, AlarmState.CANCELLED):
+        raiser's status on connect, so a restart never leaves the raiser uninformed."""
+        if told.state in (AlarmState.RESOLVED, AlarmState.CANCELLED):
             return None
-        alarm = AlarmFeedback(update.alarm_id, Status.STORED, raised_at=0.0)
-        self._alarms[update.alarm_id] = alarm
+        drill = told.kind is AlarmKind.DRILL
+        alarm = AlarmFeedback(told.alarm_id, Status.STORED, raised_at=0.0, drill=drill)
+        self._alarms[told.alarm_id] = alarm
         return alarm
 
     def tick(self, now: float) -> View:

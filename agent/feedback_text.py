@@ -40,7 +40,8 @@ def notice_line(alarm: AlarmFeedback, language: Language) -> str:
     """ "Alarm 14:02: 1 kommt"; a drill says "ÜBUNG" first."""
     state = state_text(alarm, language)
     if not alarm.wall:  # taken up after a restart: when it was raised is not known here
-        return text("feedback.line_earlier", language, state=state)
+        key = "feedback.line_earlier_drill" if alarm.drill else "feedback.line_earlier"
+        return text(key, language, state=state)
     when = time.strftime("%H:%M", time.localtime(alarm.wall))
     key = "feedback.line_drill" if alarm.drill else "feedback.line"
     return text(key, language, time=when, state=state)

@@ -157,6 +157,10 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "Früherer Alarm: {state}",
         "en": "Earlier alarm: {state}",
     },
+    "feedback.line_earlier_drill": {
+        "de": "ÜBUNG – früherer Alarm: {state}",
+        "en": "DRILL – earlier alarm: {state}",
+    },
     "feedback.sent": {"de": "wird gesendet …", "en": "sending …"},
     "feedback.stored": {
         "de": "angekommen, noch keine Bestätigung",

@@ -15,7 +15,7 @@ from agent.i18n import Language
 from agent.link import Link, LinkEvents
 from agent.outbox import Outbox
 from shared.domain import AlarmKind, AlarmLevel, Trigger
-from shared.protocol import AlarmStored, AlarmUpdate, RaiseAlarm
+from shared.protocol import AlarmStored, AlarmUpdate, RaiseAlarm, RaiserStatus
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,24 @@ class _WaitForStored(LinkEvents):
         self._lock = threading.Lock()
 
     def alarm_update(self, update: AlarmUpdate) -> None:
-        if update.alarm_id != self.alarm_id:
-            return
+        # A hub before issue 13 sends only this; a later one sends raiser_status first.
+        if update.alarm_id == self.alarm_id:
+            with self._lock:
+                self.feedback.updated(
+                    update.alarm_id, update.state, update.responders, update.coming
+                )
+            self._check()
+
+    def raiser_status(self, status: RaiserStatus) -> None:
+        if status.alarm_id == self.alarm_id:
+            with self._lock:
+                self.feedback.status(status)
+            self._check()
+
+    def _check(self) -> None:
         with self._lock:
-            self.feedback.updated(
-                update.alarm_id, update.state, update.responders, update.coming, update=update
-            )
             (alarm,) = self.feedback.alarms
-        log.info("alarm %s: %s", update.alarm_id, alarm.status)
+        log.info("alarm %s: %s", alarm.alarm_id, alarm.status)
         if alarm.confirmed or alarm.status in (Status.NOBODY_REACHED, Status.RESOLVED):
             self.decided.set()
 

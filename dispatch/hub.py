@@ -151,7 +151,8 @@ class Hub:
                 record.workstation_id == peer.workstation.id
                 and record.kind is not AlarmKind.SELF_TEST
             ):
-                replay.append(views.raiser_update(record))  # as discreet as the live updates
+                # As discreet as the live updates; the status first, as live (issue 13).
+                replay += [views.raiser_status(record), views.raiser_update(record)]
         peer.release(*replay)
 
     async def disconnect(
@@ -362,8 +363,12 @@ class Hub:
                 for p in self._agents.get(r.workstation_id, ()):
                     p.send(text)
         if record.kind is not AlarmKind.SELF_TEST:
+            # The raiser's status first: an agent that knows it goes by it and ignores the
+            # update; an agent before it ignores the status and goes by the update.
+            status_text = encode(views.raiser_status(record))
             raiser_text = encode(views.raiser_update(record))
             for p in self._agents.get(record.workstation_id, ()):
+                p.send(status_text)
                 p.send(raiser_text)
         self._to_consoles(record)
 
@@ -377,7 +382,7 @@ class Hub:
         if record.kind is not AlarmKind.SELF_TEST and record.is_open:
             raiser = self._agents.get(record.workstation_id, ())
             if raiser:
-                text = encode(views.raiser_update(record))
+                text = encode(views.raiser_status(record))  # "zugestellt"; no alarm_update
                 for p in raiser:
                     p.send(text)
 

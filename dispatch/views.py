@@ -5,7 +5,7 @@ from __future__ import annotations
 from dispatch.alarms import AlarmRecord, RecipientState
 from dispatch.directory import OperatorView
 from shared.domain import AlarmLevel, Answer, RaiserFeedback
-from shared.protocol import AlarmNotify, AlarmUpdate, ConsoleAlarm
+from shared.protocol import AlarmNotify, AlarmUpdate, ConsoleAlarm, RaiserStatus
 
 
 def notify(record: AlarmRecord, recipient: RecipientState) -> AlarmNotify:
@@ -30,12 +30,7 @@ def update(record: AlarmRecord) -> AlarmUpdate:
 
 
 def raiser_update(record: AlarmRecord) -> AlarmUpdate:
-    """What the raiser sees, as discreet as the policy asks: no names unless it says so.
-
-    Whether anyone was reached, and whether security took the alarm, is told
-    whatever the feedback setting: the raiser must never wait for help that is
-    not coming (issue 13).
-    """
+    """What the raiser sees, as discreet as the policy asks: no names unless it says so."""
     feedback = record.raiser_feedback
     coming = record.coming if feedback is not RaiserFeedback.NONE else 0
     names = [r for r in record.responders if r.answer in (Answer.COMING, Answer.ARRIVED)]
@@ -44,12 +39,24 @@ def raiser_update(record: AlarmRecord) -> AlarmUpdate:
         state=record.state,
         responders=names if feedback is RaiserFeedback.NAMES else [],
         coming=coming,
-        nobody_reached=record.nobody_reached_at is not None,
+    )
+
+
+def raiser_status(record: AlarmRecord) -> RaiserStatus:
+    """The raiser's own view (issue 13): who is coming as discreetly as ``raiser_update``,
+    and whatever the policy whether anyone was reached and whether security took it."""
+    update = raiser_update(record)
+    return RaiserStatus(
+        alarm_id=record.id,
+        state=record.state,
+        kind=record.kind,
+        coming=update.coming,
+        responders=update.responders,
         delivered=record.delivered,
         recipients=len(record.recipients),
-        acknowledged_by_security=record.acknowledged_by is not None,
         seen_by_console=record.console_seen_at is not None,
-        to_raiser=True,
+        acknowledged_by_security=record.acknowledged_by is not None,
+        nobody_reached=record.nobody_reached_at is not None,
     )
 
 

@@ -313,16 +313,34 @@ class AlarmUpdate(_Message):
     state: AlarmState
     responders: list[Responder]
     coming: int = 0  # responders who said "Ich komme" or have arrived
-    # What the raiser is told whatever the feedback setting (issue 13, "told the truth"):
-    # nobody had the popup on screen and no console showed it by the policy's time, or
-    # every recipient answered "Kann nicht" and no operator took it: call for help by phone.
-    nobody_reached: bool = False
+
+
+class RaiserStatus(_Message):
+    """The raiser's own view of one of its alarms (issue 13: told the truth).
+
+    Sent to the raiser's agent just before the ``alarm_update`` of the same change
+    (and on its own when receipts come in or the hub decides "nobody reached"), and
+    replayed on connect for every open alarm the workstation raised. A new message
+    rather than new ``alarm_update`` fields: agents before it ignore an unknown type,
+    while an ``alarm_update`` with fields they do not know would be dropped whole.
+    ``coming`` and ``responders`` follow the policy's feedback setting as in
+    ``alarm_update``; everything else is told whatever the setting.
+    """
+
+    type: Literal["raiser_status"] = "raiser_status"
+    alarm_id: uuid.UUID
+    state: AlarmState
+    kind: AlarmKind = AlarmKind.ALARM  # a drill is marked "ÜBUNG" on the raiser's notice
+    coming: int = 0
+    responders: list[Responder] = Field(default_factory=list)  # only with the "names" policy
     delivered: int = 0  # recipients whose popup is on screen (receipts)
     recipients: int = 0  # recipients the alarm went to so far
-    acknowledged_by_security: bool = False  # an operator took the alarm
     seen_by_console: bool = False  # a guards' console confirmed it shows the alarm
-    # This copy is the raiser's own view: a restarted agent takes up its open alarms.
-    to_raiser: bool = False
+    acknowledged_by_security: bool = False  # an operator took the alarm
+    # Nobody had the popup on screen and no console showed it by the policy's
+    # nobody_reached_s, or every recipient answered "Kann nicht" and no operator took
+    # it: the raiser must call for help by phone.
+    nobody_reached: bool = False
 
 
 # --- console channel --------------------------------------------------------
@@ -379,7 +397,7 @@ AgentToHub = Annotated[
     Field(discriminator="type"),
 ]
 HubToAgent = Annotated[
-    Welcome | AlarmStored | AlarmNotify | AlarmUpdate | Ping | Pong | Error,
+    Welcome | AlarmStored | AlarmNotify | AlarmUpdate | RaiserStatus | Ping | Pong | Error,
     Field(discriminator="type"),
 ]
 ConsoleToHub = Annotated[

@@ -267,6 +267,8 @@ def test_every_text_has_both_languages() -> None:
                 names="a",
                 count=1,
                 rest="r",
+                time="t",  # the raiser's notice (issue 13)
+                state="s",
             )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from shared.domain import AlarmLevel, Trigger
-from shared.protocol import AlarmStored, AlarmUpdate, Ping, Pong, RaiseAlarm, utc_now
+from shared.protocol import AlarmStored, Ping, Pong, RaiseAlarm, RaiserStatus, utc_now
 from tests.console.conftest import TestAgent, row_of
 from tests.integration.conftest import query, set_policy
 from tests.support.hub import RunningHub
@@ -51,7 +51,7 @@ def test_a_console_showing_the_alarm_means_no_nobody_reached_notice(
     raiser.expect(AlarmStored, lambda m: m.alarm_id == alarm_id)
     expect(row_of(page, alarm_id)).to_be_visible()
 
-    seen = raiser.expect(AlarmUpdate, lambda m: m.alarm_id == alarm_id and m.seen_by_console)
+    seen = raiser.expect(RaiserStatus, lambda m: m.alarm_id == alarm_id and m.seen_by_console)
     assert not seen.nobody_reached
     assert hub_decision(demo_hub, alarm_id) is True
     # FIFO per peer: a pong after the decision proves no "nobody reached" was queued before.
@@ -84,7 +84,7 @@ def test_a_console_on_the_coverage_view_does_not_count(
         )
     )
     told = raiser.expect(
-        AlarmUpdate, lambda m: m.alarm_id == alarm_id and m.nobody_reached, timeout=20
+        RaiserStatus, lambda m: m.alarm_id == alarm_id and m.nobody_reached, timeout=20
     )
     assert not told.seen_by_console
     assert time.monotonic() - started >= 1.5  # at the policy's time, not before

@@ -22,6 +22,7 @@ from shared.protocol import (
     AlarmUpdate,
     Ping,
     Pong,
+    RaiserStatus,
     Receipt,
     Respond,
     Seen,
@@ -72,7 +73,7 @@ async def test_no_recipient_online_the_raiser_is_told_nobody_reached(
     raiser = await agent("pc-1-01")
     sent = await raiser.raise_alarm(AlarmLevel.THREAT)
     await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
-    update = await raiser.expect(AlarmUpdate, timeout=15, alarm_id=sent.alarm_id)
+    update = await raiser.expect(RaiserStatus, timeout=15, alarm_id=sent.alarm_id)
     assert update.nobody_reached
     assert (update.state, update.delivered, update.recipients) == (AlarmState.ACTIVE, 0, 2)
     assert await decided(demo_hub, sent.alarm_id) is False
@@ -86,7 +87,7 @@ async def test_no_recipient_online_the_raiser_is_told_nobody_reached(
     assert "no_confirmation" in str(audit[0][1])
     # Reconnecting (an agent restart) replays it: the raiser is never left believing.
     again = await agent("pc-1-01")
-    replayed = await again.expect(AlarmUpdate, alarm_id=sent.alarm_id)
+    replayed = await again.expect(RaiserStatus, alarm_id=sent.alarm_id)
     assert replayed.nobody_reached
 
 
@@ -100,7 +101,7 @@ async def test_every_recipient_says_cannot_the_raiser_is_told_at_once(
     for recipient in (neighbour, security):
         await recipient.expect(AlarmNotify, alarm_id=sent.alarm_id)
         await recipient.send(Respond(alarm_id=sent.alarm_id, answer=Answer.CANNOT))
-    update = await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id, nobody_reached=True)
+    update = await raiser.expect(RaiserStatus, alarm_id=sent.alarm_id, nobody_reached=True)
     assert (update.coming, update.acknowledged_by_security) == (0, False)
     reasons = query(
         demo_hub,
@@ -116,8 +117,11 @@ async def test_one_cannot_of_two_is_not_nobody(agent: Connect, demo_hub: Running
     sent = await raiser.raise_alarm(AlarmLevel.THREAT)
     await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
     await neighbour.send(Respond(alarm_id=sent.alarm_id, answer=Answer.CANNOT))
-    update = await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id, responders=[])
+    update = await raiser.expect(RaiserStatus, alarm_id=sent.alarm_id, delivered=1)
     assert not update.nobody_reached
+    await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id)  # the answer's update follows
+    await no_update_waiting(raiser)
+    assert not [m for m in raiser.received if getattr(m, "nobody_reached", False)]
     del security
 
 
@@ -129,7 +133,7 @@ async def test_a_receipt_in_time_is_reached_and_told_as_delivered(
     sent = await raiser.raise_alarm(AlarmLevel.THREAT)
     await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
     await neighbour.send(Receipt(alarm_id=sent.alarm_id))
-    delivered = await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id, delivered=1)
+    delivered = await raiser.expect(RaiserStatus, alarm_id=sent.alarm_id, delivered=1)
     assert (delivered.recipients, delivered.nobody_reached) == (2, False)
     assert await decided(demo_hub, sent.alarm_id) is True
     await no_update_waiting(raiser)
@@ -147,7 +151,7 @@ async def test_a_console_that_shows_it_counts_as_reached_and_is_audited(
         await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
         await console.send(Seen(alarm_id=sent.alarm_id))
         await console.send(Seen(alarm_id=sent.alarm_id))  # a second console: nothing new
-        seen = await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id, seen_by_console=True)
+        seen = await raiser.expect(RaiserStatus, alarm_id=sent.alarm_id, seen_by_console=True)
         assert not seen.nobody_reached
         assert await decided(demo_hub, sent.alarm_id) is True
         await no_update_waiting(raiser)
@@ -172,9 +176,12 @@ async def test_security_acknowledging_is_told_whatever_the_feedback_policy(
         sent = await raiser.raise_alarm(AlarmLevel.DANGER)
         await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
         await console.send(Acknowledge(alarm_id=sent.alarm_id))
+        status = await raiser.expect(RaiserStatus, alarm_id=sent.alarm_id, state="acknowledged")
+        assert status.acknowledged_by_security
+        assert (status.coming, status.responders) == (0, [])
+        # The plain update follows, unchanged for agents before issue 13.
         update = await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id, state="acknowledged")
-        assert update.acknowledged_by_security
-        assert (update.coming, update.responders) == (0, [])
+        assert "nobody_reached" not in update.model_dump()
     finally:
         await console.close()
 
@@ -203,9 +210,9 @@ async def test_the_timer_survives_a_hub_killed_before_it_fires(tmp_path: Path) -
         hub = start_demo_hub(tmp_path / "hub", port=hub.port)
         again = await connect_agent(hub.agent_ws_url, "pc-1-01", token)
         told = await again.expect(
-            AlarmUpdate, alarm_id=sent.alarm_id, nobody_reached=True, timeout=15
+            RaiserStatus, alarm_id=sent.alarm_id, nobody_reached=True, timeout=15
         )
-        assert told.to_raiser
+        assert told.state is AlarmState.ACTIVE
         await again.close()
     finally:
         hub.stop()
@@ -217,8 +224,10 @@ async def test_a_drill_tells_its_raiser_too(agent: Connect, demo_hub: RunningHub
     raiser = await agent("pc-1-01")  # security's PC is not online: nobody is reached
     sent = await raiser.raise_alarm(AlarmLevel.THREAT, kind=AlarmKind.DRILL)
     await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
-    told = await raiser.expect(AlarmUpdate, alarm_id=sent.alarm_id, nobody_reached=True, timeout=15)
-    assert told.to_raiser
+    told = await raiser.expect(
+        RaiserStatus, alarm_id=sent.alarm_id, nobody_reached=True, timeout=15
+    )
+    assert told.kind is AlarmKind.DRILL
 
 
 # --- silent-alarm-agent trigger --wait-for-help against the real hub ------------------

@@ -7,8 +7,8 @@ import uuid
 
 from agent.feedback import STORED_DEADLINE, Feedback, Status, View
 from agent.feedback_text import notice_line
-from shared.domain import AlarmState, Answer
-from shared.protocol import AlarmUpdate, Responder
+from shared.domain import AlarmKind, AlarmState, Answer
+from shared.protocol import RaiserStatus, Responder
 
 COMING = Responder(name="B. Beispiel", room="102", answer=Answer.COMING)
 CANNOT = Responder(name="C. Muster", room="103", answer=Answer.CANNOT)
@@ -106,12 +106,12 @@ def test_a_count_without_names_still_says_someone_is_coming() -> None:
 
 def _update(
     alarm: uuid.UUID, state: AlarmState = AlarmState.ACTIVE, **fields: object
-) -> AlarmUpdate:
-    return AlarmUpdate(alarm_id=alarm, state=state, responders=[], **fields)  # type: ignore[arg-type]
+) -> RaiserStatus:
+    return RaiserStatus(alarm_id=alarm, state=state, **fields)  # type: ignore[arg-type]
 
 
-def _apply(fb: Feedback, update: AlarmUpdate) -> Status:
-    fb.updated(update.alarm_id, update.state, update.responders, update.coming, update=update)
+def _apply(fb: Feedback, update: RaiserStatus) -> Status:
+    fb.status(update)
     (alarm,) = [a for a in fb.alarms if a.alarm_id == update.alarm_id]
     return alarm.status
 
@@ -155,7 +155,7 @@ def test_names_are_shown_with_the_names_policy() -> None:
     fb = Feedback()
     alarm = uuid.uuid4()
     fb.raised(alarm, now=0.0)
-    update = AlarmUpdate(alarm_id=alarm, state=AlarmState.ACTIVE, responders=[COMING], coming=1)
+    update = RaiserStatus(alarm_id=alarm, state=AlarmState.ACTIVE, responders=[COMING], coming=1)
     assert _apply(fb, update) is Status.COMING
     assert notice_line(fb.alarms[0], "de").endswith("Kommt: B. Beispiel")
 
@@ -236,21 +236,37 @@ def test_the_stored_deadline_applies_to_each_alarm() -> None:
     assert [a.status for a in fb.alarms] == [Status.NOT_DELIVERED, Status.SENT]
 
 
-def test_a_restarted_agent_takes_up_its_open_alarms_from_the_raisers_view() -> None:
+def test_a_restarted_agent_takes_up_its_open_alarms_from_the_raisers_status() -> None:
     fb = Feedback()  # a fresh agent: it knows nothing of the alarm raised before
     alarm = uuid.uuid4()
-    # A recipient's copy (not the raiser's) is not ours.
-    _apply_unknown = fb.updated(alarm, AlarmState.ACTIVE, [], update=_update(alarm))
-    assert (_apply_unknown.status, fb.alarms) == (Status.IDLE, ())
-    assert _apply(fb, _update(alarm, nobody_reached=True, to_raiser=True)) is (
-        Status.NOBODY_REACHED
-    )
+    # An alarm_update of an unknown alarm is a recipient's copy, not ours.
+    assert fb.updated(alarm, AlarmState.ACTIVE, [], coming=1).status is Status.IDLE
+    assert _apply(fb, _update(alarm, nobody_reached=True)) is Status.NOBODY_REACHED
     assert notice_line(fb.alarms[0], "de") == (
         "Früherer Alarm: Niemand erreicht – bitte telefonisch Hilfe holen (110)"
     )
+    drill = uuid.uuid4()
+    _apply(fb, _update(drill, kind=AlarmKind.DRILL))
+    assert notice_line(fb.alarms[-1], "de").startswith("ÜBUNG – ")
     # An alarm that is over is not taken up.
     over = uuid.uuid4()
-    fb.updated(
-        over, AlarmState.RESOLVED, [], update=_update(over, AlarmState.RESOLVED, to_raiser=True)
-    )
+    fb.status(_update(over, AlarmState.RESOLVED))
     assert not fb.owns(over)
+
+
+def test_with_raiser_status_the_plain_update_no_longer_decides() -> None:
+    # The hub sends raiser_status before alarm_update; the update, without the new
+    # fields, must not turn "nobody reached" back into "stored".
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    assert _apply(fb, _update(alarm, nobody_reached=True)) is Status.NOBODY_REACHED
+    assert fb.updated(alarm, AlarmState.ACTIVE, [], coming=0).status is Status.NOBODY_REACHED
+
+
+def test_a_hub_before_raiser_status_still_drives_the_status_by_its_updates() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    assert fb.updated(alarm, AlarmState.ACTIVE, [], coming=2).status is Status.COMING
+    assert fb.updated(alarm, AlarmState.ACKNOWLEDGED, []).status is Status.ACKNOWLEDGED

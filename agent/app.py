@@ -142,7 +142,8 @@ class AgentApp:
         )
         self.hotkey: HotkeyBackend | None = None
         self._shown_view: View | None = None
-        self.notice = NoticeWindow(config.language)  # the raiser's alarms, one line each
+        # The raiser's alarms, one line each; never over the tray icon.
+        self.notice = NoticeWindow(config.language, avoid=self.tray.icon.geometry)
         self._logged: dict[uuid.UUID, AlarmFeedback] = {}
         self.bridge.link_changed.connect(lambda up: self._render(self.feedback.link_changed(up)))
         self.bridge.queued.connect(self._queued)

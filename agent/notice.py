@@ -8,7 +8,9 @@ typing on (and the hotkey) keep working while it is shown.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from collections.abc import Callable
+
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from agent.feedback import AlarmFeedback
@@ -19,7 +21,9 @@ NOTICE_TITLE = "Stiller Alarm – Rückmeldung"
 
 
 class NoticeWindow(QWidget):
-    def __init__(self, language: Language) -> None:
+    def __init__(self, language: Language, avoid: Callable[[], QRect] | None = None) -> None:
+        """``avoid``: where the tray icon is; the notice never covers it (a click on the
+        icon must still raise an alarm, the menu must still open)."""
         flags = (
             Qt.WindowType.Tool
             | Qt.WindowType.FramelessWindowHint
@@ -28,6 +32,7 @@ class NoticeWindow(QWidget):
         )
         super().__init__(None, flags)
         self._language = language
+        self._avoid = avoid
         self.setWindowTitle(text("feedback.title", language))
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
         layout = QVBoxLayout(self)
@@ -66,7 +71,17 @@ class NoticeWindow(QWidget):
         if self._dismissed:
             return
         self.adjustSize()
-        screen = self.screen().availableGeometry()
-        self.move(screen.right() - self.width() - 16, screen.bottom() - self.height() - 16)
+        area = self.screen().availableGeometry()
+        x = area.right() - self.width() - 16
+        y = area.bottom() - self.height() - 16
+        icon = self._avoid() if self._avoid is not None else QRect()
+        if icon.isValid() and QRect(x, y, self.width(), self.height()).intersects(
+            icon.adjusted(-8, -8, 8, 8)
+        ):  # a tray at the bottom: above its icon; at the top: below it
+            if icon.center().y() > area.center().y():
+                y = icon.top() - self.height() - 16
+            else:
+                y = icon.bottom() + 16
+        self.move(x, y)
         self.show()
         self.raise_()

@@ -76,6 +76,9 @@ class Hub:
         self._seen: dict[str, tuple[datetime, str]] = {}
         self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
         self._last_receipt: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
+        # Alarms whose raiser was told "zugestellt" by this instance: later receipt batches
+        # read the record only for consoles (an alarm to thousands confirms in many batches).
+        self._delivery_told: set[uuid.UUID] = set()
         self._revoked_checked_at = utc_now()
         # Last self-test per workstation, for the coverage board's live updates.
         self._self_tests: dict[str, tuple[datetime | None, bool | None]] = {}
@@ -376,15 +379,21 @@ class Hub:
         """Receipts came in: the consoles' delivery count and the raiser's "zugestellt"."""
         if publish:
             self.bus.publish(BusEvent(EventType.ALARM_DELIVERED, alarm_id=alarm_id))
+        tell_raiser = alarm_id not in self._delivery_told
+        if not (self._consoles or tell_raiser):
+            return
         if (record := await self.alarms.get(alarm_id)) is None:
             return
         self._to_consoles(record)
+        if not tell_raiser:
+            return
+        # Once: later counts come with other changes, and a raiser not connected here
+        # gets the status in the replay when it connects.
+        self._delivery_told.add(alarm_id)
         if record.kind is not AlarmKind.SELF_TEST and record.is_open:
-            raiser = self._agents.get(record.workstation_id, ())
-            if raiser:
-                text = encode(views.raiser_status(record))  # "zugestellt"; no alarm_update
-                for p in raiser:
-                    p.send(text)
+            text = encode(views.raiser_status(record))  # "zugestellt"; no alarm_update
+            for p in self._agents.get(record.workstation_id, ()):
+                p.send(text)
 
     def self_test_done(self, result: SelfTestResult) -> None:
         self._self_tests[result.workstation_id] = (result.at, result.ok)
@@ -540,6 +549,7 @@ class Hub:
         self._last_receipt = {
             alarm_id: at for alarm_id, at in self._last_receipt.items() if alarm_id in unconfirmed
         }
+        self._delivery_told &= unconfirmed.keys()  # the others get no more receipts
         for alarm_id, workstations in unconfirmed.items():
             if self._settling(alarm_id, since=recent):
                 continue

@@ -269,6 +269,7 @@
           });
           this.alarms = fresh;
           this.pending = {};
+          this.seenSent = {}; // a "seen" lost with the old connection is sent again
           this.loaded = true;
           this.status = "open";
           attempt = 0;

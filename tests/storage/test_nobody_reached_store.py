@@ -31,9 +31,15 @@ async def test_nobody_reached_is_decided_at_the_policy_time_and_once(
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert await site.alarms.decide_reach(record.stored_at + timedelta(seconds=9)) == []
     due = record.stored_at + timedelta(seconds=10)  # the default policy time
-    # Two hub instances deciding at the same moment: one tells, the other finds it decided.
-    other = AlarmStore(db)
-    first, second = await asyncio.gather(site.alarms.decide_reach(due), other.decide_reach(due))
+    # Two hub instances (two Database objects, as two processes) deciding at the same
+    # moment: one tells, the other finds it decided.
+    other_db = Database(db.url)
+    try:
+        first, second = await asyncio.gather(
+            site.alarms.decide_reach(due), AlarmStore(other_db).decide_reach(due)
+        )
+    finally:
+        await other_db.dispose()
     decided = first + second
     assert [(r.id, reached) for r, reached in decided] == [(record.id, False)]
     assert decided[0][0].nobody_reached_at is not None

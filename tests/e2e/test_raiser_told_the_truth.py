@@ -236,3 +236,28 @@ def test_wait_for_help_through_the_running_agent(
         notice_on_screen(raiser_x)
     finally:
         neighbour.close()
+
+
+def test_an_agent_killed_after_raising_tells_its_raiser_after_the_restart(
+    demo_hub: RunningHub, xservers: Callable[..., XServer], agents: list[RunningAgent]
+) -> None:
+    """The agent crashes right after the alarm is stored; the restarted agent takes the
+    alarm up from the hub's replay, and "nobody reached" still reaches its screen."""
+    policy(demo_hub, 2, ["neighbours", "security"], nobody_reached_s=8)
+    raiser_x = xservers()
+    raiser_config = demo_hub.agent_config_path("pc-1-01")
+    first = start_agent(raiser_config, raiser_x)
+    agents.append(first)
+    ready(first)
+    raiser_x.xdotool("key", "ctrl+alt+p")
+    first.wait_for_log("alarm stored ")
+    first.kill()
+
+    again = start_agent(raiser_config, raiser_x)
+    agents.append(again)
+    again.wait_for_log("connected to hub", timeout=20)
+    line = again.wait_for_log(
+        rf"raiser notice \S+ nobody_reached: Früherer Alarm: {NOBODY}$", timeout=30
+    )
+    assert line
+    notice_on_screen(raiser_x)

@@ -18,13 +18,15 @@ from agent import instance
 from agent.chord import display_chord
 from agent.config import AgentConfig
 from agent.drill import DrillControl
-from agent.feedback import STORED_DEADLINE, Feedback, Reason, View, ordered
+from agent.feedback import STORED_DEADLINE, AlarmFeedback, Feedback, Reason, View, ordered
+from agent.feedback_text import notice_line
 from agent.hotkey import HotkeyBackend, HotkeyUnavailable, start_hotkey
 from agent.i18n import text
 from agent.link import Link, LinkEvents
 from agent.notice_window import NotProtectedShell
 from agent.outbox import Outbox
 from agent.popup import PopupManager
+from agent.raiser_notice import NoticeWindow
 from agent.selftest import SelfTest
 from agent.sound import AlarmSound, choose_player, qt_beep, write_tones
 from agent.tray import RaiseControl, StatusWindow, Tray, room_status, status_lines
@@ -34,6 +36,7 @@ from shared.protocol import (
     AlarmStored,
     AlarmUpdate,
     RaiseAlarm,
+    RaiserStatus,
     Welcome,
     WorkstationInfo,
     WorkstationUpdate,
@@ -50,6 +53,7 @@ class Bridge(QObject):
     stored = Signal(object)
     notify = Signal(object)
     update = Signal(object)
+    raiser_status = Signal(object)  # the hub's view of one of our alarms (issue 13)
     self_test_echo = Signal(object)
     drill_refused = Signal(object)  # the RaiseAlarm the hub refused: no drill scheduled
     levels = Signal(object)  # the site's countdown and cancel window per level
@@ -84,6 +88,9 @@ class BridgeEvents(LinkEvents):
 
     def alarm_update(self, update: AlarmUpdate) -> None:
         self._bridge.update.emit(update)
+
+    def raiser_status(self, status: RaiserStatus) -> None:
+        self._bridge.raiser_status.emit(status)
 
     def self_test_echo(self, notify: AlarmNotify) -> None:
         self._bridge.self_test_echo.emit(notify)
@@ -157,11 +164,15 @@ class AgentApp:
             on_wake=self._look_for_tray,
         )
         self._reported: list[str] | None = None  # the reasons the hub last heard
+        # The raiser's alarms, one line each; never over the tray icon.
+        self.raiser_notice = NoticeWindow(config.language, avoid=self.tray.icon.geometry)
+        self._logged: dict[uuid.UUID, AlarmFeedback] = {}
         self.bridge.link_changed.connect(self._link_changed)
         self.bridge.queued.connect(self._queued)
         self.bridge.stored.connect(lambda s: self._render(self.feedback.stored(s.alarm_id)))
         self.bridge.notify.connect(self.popups.show)
         self.bridge.update.connect(self._updated)
+        self.bridge.raiser_status.connect(lambda s: self._render(self.feedback.status(s)))
         self.bridge.levels.connect(self.control.set_levels)
         self.bridge.workstation.connect(self._workstation_changed)
         self.bridge.stored.connect(self.control.stored)
@@ -289,9 +300,13 @@ class AgentApp:
         self.outbox.close()
 
     def _queued(self, alarm: RaiseAlarm) -> None:
-        if alarm.kind is not AlarmKind.ALARM:
-            return  # the raiser's tray status is about real alarms only (drills: agent/drill.py)
-        self._render(self.feedback.raised(alarm.alarm_id, time.monotonic()))
+        if alarm.kind is AlarmKind.SELF_TEST:
+            return  # the agent's own check: nobody waits for help
+        # Drills are followed too (marked "ÜBUNG"), but never change the tray icon.
+        drill = alarm.kind is AlarmKind.DRILL
+        self._render(
+            self.feedback.raised(alarm.alarm_id, time.monotonic(), drill=drill, wall=time.time())
+        )
         QTimer.singleShot(
             int(STORED_DEADLINE * 1000) + 50,
             lambda: self._render(self.feedback.tick(time.monotonic())),
@@ -311,6 +326,7 @@ class AgentApp:
         self._render(self.feedback.link_changed(up))
 
     def _render(self, view: View) -> None:
+        self._render_notice()
         if view != self._shown_view:
             log.info(
                 "tray status %s%s%s",
@@ -342,6 +358,20 @@ class AgentApp:
         if Reason.NO_TRAY in self.feedback.reasons and QSystemTrayIcon.isSystemTrayAvailable():
             self.tray.show()
             self._render(self.feedback.reason(Reason.NO_TRAY, False))
+
+    def _render_notice(self) -> None:
+        """The notice window, and one log line per alarm whose state changed (support, tests)."""
+        alarms = self.feedback.alarms
+        for alarm in alarms:
+            if self._logged.get(alarm.alarm_id) != alarm:
+                log.info(
+                    "raiser notice %s %s: %s",
+                    alarm.alarm_id,
+                    alarm.status,
+                    notice_line(alarm, self.config.language),
+                )
+        self._logged = {alarm.alarm_id: alarm for alarm in alarms}
+        self.raiser_notice.show_alarms(alarms)
 
 
 def _wait_for_tray(qapp: QApplication, seconds: float) -> bool:

@@ -21,6 +21,7 @@ EXIT_BAD_CONFIG = 2
 EXIT_NOT_DELIVERED = 3
 EXIT_CANCELLED = 4
 EXIT_NO_DRILL = 5
+EXIT_NO_HELP = 6  # --wait-for-help: nobody confirmed in time, or the hub said nobody reached
 FORWARD_TIMEOUT = 10 + 3 + 5  # the longest countdown, the stored deadline, a margin
 
 
@@ -33,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the tray agent (hotkey, tray icon, popups)")
     run.add_argument("--config", help="agent TOML file (default: $SILENT_ALARM_AGENT_CONFIG)")
     trigger = commands.add_parser(
-        "trigger", help="raise an alarm now; exit 0 once the hub stored it, 3 if not"
+        "trigger",
+        help="raise an alarm now; exit 0 once the hub stored it, 3 if not (--wait-for-help: 6)",
     )
     trigger.add_argument("--config", help="agent TOML file (default: $SILENT_ALARM_AGENT_CONFIG)")
     trigger.add_argument(
@@ -43,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         "--drill",
         action="store_true",
         help="a drill alarm ('ÜBUNG'): only while the admin has a drill scheduled; exit 5 if not",
+    )
+    trigger.add_argument(
+        "--wait-for-help",
+        type=_seconds,
+        metavar="SECONDS",
+        help="after storing, wait up to SECONDS until someone confirmed (coming, security,"
+        " arrived): exit 0 with who or how many; nobody by then or 'nobody reached': exit 6",
     )
     status = commands.add_parser(
         "status", help="print the running agent's state; exit 0 if protected, 1 if not"
@@ -59,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     enrol.add_argument("--hostname", help="name to enrol under (default: this PC's hostname)")
     enrol.add_argument("--force", action="store_true", help="replace an existing config")
     return parser
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError("SECONDS must be more than 0 and at most 3600")
+    return seconds
 
 
 def _enrol(args: argparse.Namespace) -> int:
@@ -87,23 +106,40 @@ def _forward(config: AgentConfig, request: dict[str, Any], timeout: float) -> di
     return send_command(server_name(config.data_dir), request, timeout)
 
 
-def _trigger(config: AgentConfig, level: AlarmLevel) -> int:
+def _trigger(config: AgentConfig, level: AlarmLevel, wait_for_help: float | None = None) -> int:
     setup_logging(config.log_dir, "trigger.log")
     reply = _forward(config, {"command": "trigger", "level": int(level)}, FORWARD_TIMEOUT)
     result = reply.get("result") if reply is not None else None
     if result == "stored":
-        return 0
+        if wait_for_help is None:
+            return 0
+        import uuid
+
+        from agent.trigger import wait_for_help as follow
+
+        alarm_id = uuid.UUID(str((reply or {}).get("alarm_id")))
+        return _helped(config, follow(config, alarm_id, wait_for_help))
     if result == "cancelled":
         print(text("cli.cancelled", config.language), file=sys.stderr)
         return EXIT_CANCELLED
     if result != "not_delivered":
         # No agent runs (or it cannot take commands yet): raise it ourselves.
-        from agent.trigger import trigger_alarm
+        from agent.trigger import raise_and_wait
 
-        if trigger_alarm(config, level):
-            return 0
+        outcome = raise_and_wait(config, level, wait_for_help=wait_for_help)
+        if outcome.stored:
+            return 0 if wait_for_help is None else _helped(config, outcome.help)
     print(text("tray.not_delivered", config.language), file=sys.stderr)
     return EXIT_NOT_DELIVERED
+
+
+def _helped(config: AgentConfig, help_words: str | None) -> int:
+    """--wait-for-help: one line saying who or how many, or the phone instruction."""
+    if help_words is None:
+        print(text("feedback.nobody_reached", config.language), file=sys.stderr)
+        return EXIT_NO_HELP
+    print(text("cli.help_confirmed", config.language, state=help_words))
+    return 0
 
 
 def _drill(config: AgentConfig, level: AlarmLevel) -> int:
@@ -154,7 +190,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_CONFIG
     if args.command == "trigger":
         level = AlarmLevel(args.level) if args.level else config.hotkey_level
-        return _drill(config, level) if args.drill else _trigger(config, level)
+        if args.drill and args.wait_for_help is not None:
+            print(
+                "silent-alarm-agent: --wait-for-help is for real alarms, not drills",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_CONFIG
+        if args.drill:
+            return _drill(config, level)
+        return _trigger(config, level, args.wait_for_help)
     if args.command == "status":
         return _status(config)
     if args.command == "show":

@@ -207,6 +207,55 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "en": "Alarm sent – withdraw: {count} s left (right-click)",
     },
     # --- end issue 13 ---
+    # --- issue 13: the raiser is told the truth (notice window, tray, trigger --wait-for-help)
+    "feedback.title": {
+        "de": "Stiller Alarm – Rückmeldung",
+        "en": "Stiller Alarm – Rückmeldung",  # fixed: tests and support find the window by it
+    },
+    "feedback.hide": {"de": "&Ausblenden", "en": "&Hide"},
+    "feedback.line": {"de": "Alarm {time}: {state}", "en": "Alarm {time}: {state}"},
+    "feedback.line_drill": {
+        "de": "ÜBUNG – Alarm {time}: {state}",
+        "en": "DRILL – alarm {time}: {state}",
+    },
+    "feedback.line_earlier": {
+        "de": "Früherer Alarm: {state}",
+        "en": "Earlier alarm: {state}",
+    },
+    "feedback.line_earlier_drill": {
+        "de": "ÜBUNG – früherer Alarm: {state}",
+        "en": "DRILL – earlier alarm: {state}",
+    },
+    "feedback.sent": {"de": "wird gesendet …", "en": "sending …"},
+    "feedback.stored": {
+        "de": "angekommen, noch keine Bestätigung",
+        "en": "received, not confirmed yet",
+    },
+    "feedback.delivered": {"de": "zugestellt", "en": "delivered"},
+    "feedback.coming_one": {"de": "1 kommt", "en": "1 is coming"},
+    "feedback.coming_many": {"de": "{count} kommen", "en": "{count} are coming"},
+    "feedback.coming_names": {"de": "Kommt: {names}", "en": "Coming: {names}"},
+    "feedback.acknowledged": {
+        "de": "Sicherheitsdienst hat übernommen",
+        "en": "Security has taken over",
+    },
+    "feedback.arrived": {"de": "Hilfe ist da", "en": "Help is there"},
+    "feedback.nobody_reached": {
+        "de": "Niemand erreicht – bitte telefonisch Hilfe holen (110)",
+        "en": "Nobody reached – please call for help by phone (110)",
+    },
+    "feedback.resolved": {"de": "beendet", "en": "over"},
+    "tray.delivered": {"de": "Stiller Alarm – zugestellt", "en": "Silent alarm – delivered"},
+    "tray.acknowledged": {
+        "de": "Stiller Alarm – Sicherheitsdienst hat übernommen",
+        "en": "Silent alarm – security has taken over",
+    },
+    "tray.arrived": {"de": "Stiller Alarm – Hilfe ist da", "en": "Silent alarm – help is there"},
+    "tray.nobody_reached": {
+        "de": "Niemand erreicht – bitte telefonisch Hilfe holen (110)",
+        "en": "Nobody reached – please call for help by phone (110)",
+    },
+    "cli.help_confirmed": {"de": "Hilfe bestätigt: {state}", "en": "Help confirmed: {state}"},
 }
 
 

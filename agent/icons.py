@@ -13,7 +13,11 @@ _MARKERS: dict[Status, QColor | None] = {
     Status.IDLE: None,
     Status.SENT: QColor("#d9d9d9"),
     Status.STORED: QColor("#4caf50"),
+    Status.DELIVERED: QColor("#4caf50"),
     Status.COMING: QColor("#4caf50"),
+    Status.ACKNOWLEDGED: QColor("#4caf50"),
+    Status.ARRIVED: QColor("#4caf50"),
+    Status.NOBODY_REACHED: QColor("#f0a020"),  # as "not delivered": use the phone
     Status.RESOLVED: None,
     Status.NOT_DELIVERED: QColor("#f0a020"),
 }

@@ -42,6 +42,7 @@ from shared.protocol import (
     Ping,
     Pong,
     RaiseAlarm,
+    RaiserStatus,
     Receipt,
     Respond,
     Welcome,
@@ -138,6 +139,9 @@ class LinkEvents:
 
     def alarm_update(self, update: AlarmUpdate) -> None:
         """State and responders of an alarm we raised or were told about."""
+
+    def raiser_status(self, status: RaiserStatus) -> None:
+        """The raiser's view of one of our alarms (hubs with issue 13), before its update."""
 
     def self_test_echo(self, notify: AlarmNotify) -> None:
         """The hub echoed one of our self-tests (kind self_test); the receipt is already sent."""
@@ -465,6 +469,8 @@ class Link:
             room = message.workstation.room
             log.info("workstation update: room %s", room.number if room else "unassigned")
             self._events.workstation_changed(message)
+        elif isinstance(message, RaiserStatus):
+            self._events.raiser_status(message)
         elif isinstance(message, Error):
             log.warning("hub error %s: %s", message.code, message.message)
             if message.code is ErrorCode.NO_DRILL:

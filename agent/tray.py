@@ -1,6 +1,7 @@
 """The raiser's discreet controls: tray icon and menu, the countdown window, the cancel entry.
 
-Icon and tooltip are the raiser's only feedback. A click (or double-click, by
+Icon and tooltip are the raiser's quiet feedback (with the notice window of
+agent/notice.py, which says in words what the hub confirmed). A click (or double-click, by
 config) raises the hotkey level; the menu offers level 3, "Selbsttest jetzt",
 the log folder, a read-only status window, only if ``allow_quit`` quitting and,
 set apart at the bottom unless the config hides it, "Übungsalarm auslösen".
@@ -43,7 +44,11 @@ _TOOLTIPS = {
     Status.IDLE: "tray.ready",
     Status.SENT: "tray.sent",
     Status.STORED: "tray.stored",
+    Status.DELIVERED: "tray.delivered",
     Status.COMING: "tray.coming",
+    Status.ACKNOWLEDGED: "tray.acknowledged",
+    Status.ARRIVED: "tray.arrived",
+    Status.NOBODY_REACHED: "tray.nobody_reached",
     Status.RESOLVED: "tray.resolved",
     Status.NOT_DELIVERED: "tray.not_delivered",
 }

@@ -158,6 +158,8 @@ class AlarmRecord:
     cancelled_at: datetime | None = None
     raiser_feedback: RaiserFeedback = RaiserFeedback.COUNT
     report: Report | None = None
+    nobody_reached_at: datetime | None = None  # when the raiser was told nobody was reached
+    console_seen_at: datetime | None = None  # when a console first showed it
     # Built on the first recipient() lookup: an alarm to 10,000 PCs is looked up once
     # per recipient while it is fanned out, and a scan each time was quadratic.
     _by_workstation: dict[str, RecipientState] | None = field(
@@ -167,6 +169,11 @@ class AlarmRecord:
     @property
     def is_open(self) -> bool:
         return self.state.value in OPEN_STATES
+
+    @property
+    def delivered(self) -> int:
+        """Recipients whose popup is on screen."""
+        return sum(1 for r in self.recipients if r.received)
 
     @property
     def coming(self) -> int:
@@ -402,6 +409,12 @@ class AlarmStore:
                 scopes = drill_scopes(drill)
             deliveries = routing.route(message.level, placement, scopes)
         cancel_window = 0 if message.kind is AlarmKind.SELF_TEST else policy.cancel_window_s
+        # A self-test's raiser is the agent's own check, never a person waiting for help.
+        reach_due = (
+            None
+            if message.kind is AlarmKind.SELF_TEST
+            else now + timedelta(seconds=policy.nobody_reached_s)
+        )
         cancel_until = now + timedelta(seconds=cancel_window)
         row: dict[str, object] = {
             "id": str(message.alarm_id),
@@ -420,6 +433,7 @@ class AlarmStore:
             "next_escalation_at": escalation_due,
             "cancel_until": cancel_until,
             "raiser_feedback": policy.raiser_feedback.value,
+            "reach_due_at": reach_due,
         }
         audit.append(
             actor,
@@ -602,6 +616,8 @@ class AlarmStore:
                 at=now,
                 answer=answer.value,
             )
+            if answer is Answer.CANNOT:
+                await _tell_if_everyone_cannot(session, alarm, now)
             return await _load_one(session, alarm_id)
 
     async def acknowledge(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord:
@@ -670,6 +686,74 @@ class AlarmStore:
                 at=now,
             )
             return await _load_one(session, alarm_id)
+
+    async def console_seen(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord | None:
+        """A console has rendered the alarm: it counts as reached. None when nothing changed.
+
+        Only the first console is recorded and audited; later ones change nothing.
+        """
+        async with self._db.read() as session:  # the common case: seen already, no write lock
+            seen = await session.scalar(
+                select(Alarm.console_seen_at).where(Alarm.id == str(alarm_id))
+            )
+            if seen is not None:
+                return None
+        async with self._db.write() as session:
+            audit = await AuditTrail.open(session)  # first: two consoles, one audit event
+            alarm = await session.get(Alarm, str(alarm_id))
+            if alarm is None:
+                raise AlarmError("unknown_alarm", "no such alarm")
+            if alarm.console_seen_at is not None:
+                return None
+            now = utc_now()
+            alarm.console_seen_at = now
+            audit.append(
+                f"operator:{operator}",
+                "alarm_seen",
+                alarm_id=alarm_id,
+                workstation_id=alarm.workstation_id,
+                room_id=alarm.room_id,
+                at=now,
+            )
+            return await _load_one(session, alarm_id)
+
+    async def decide_reach(self, now: datetime) -> list[tuple[AlarmRecord, bool]]:
+        """Alarms whose nobody-reached time has come: was anyone reached? (record, reached)
+
+        Reached: a recipient's popup is on screen, a console showed the alarm, or it
+        is no longer waiting for anyone (acknowledged, arrived, cancelled, resolved).
+        Otherwise the raiser is told, once: ``nobody_reached_at`` is set and audited.
+        The timer is the column ``reach_due_at``, so it survives a hub restart.
+        """
+        async with self._db.read() as session:  # the common case: nothing due, no write lock
+            if not await session.scalar(select(Alarm.id).where(Alarm.reach_due_at <= now).limit(1)):
+                return []
+        decided: list[tuple[AlarmRecord, bool]] = []
+        async with self._db.write() as session:
+            # The chain's lock first: hub instances sharing PostgreSQL take turns, and the
+            # second reads the first's decision (READ COMMITTED), so each alarm is told once.
+            audit = await AuditTrail.open(session)
+            due = list(await session.scalars(select(Alarm).where(Alarm.reach_due_at <= now)))
+            received = set(
+                await session.scalars(
+                    select(AlarmRecipient.alarm_id).where(
+                        AlarmRecipient.alarm_id.in_([a.id for a in due]),
+                        AlarmRecipient.received_at.is_not(None),
+                    )
+                )
+            )
+            for alarm in due:
+                alarm.reach_due_at = None
+                reached = (
+                    alarm.state != AlarmState.ACTIVE.value
+                    or alarm.console_seen_at is not None
+                    or alarm.id in received
+                    or alarm.nobody_reached_at is not None  # told already (all "Kann nicht")
+                )
+                if not reached:
+                    _tell_nobody_reached(audit, alarm, now, reason="no_confirmation")
+                decided.append(((await _load_records(session, [alarm]))[0], reached))
+        return decided
 
     async def escalate_due(self, now: datetime) -> list[tuple[AlarmRecord, list[str]]]:
         """Widens the circle of every alarm nobody acknowledged in time.
@@ -949,6 +1033,33 @@ async def _close_self_tests(
     return results
 
 
+async def _tell_if_everyone_cannot(session: AsyncSession, alarm: Alarm, now: datetime) -> None:
+    """Every recipient answered "Kann nicht" and no operator took it: nobody is coming."""
+    if alarm.state != AlarmState.ACTIVE.value or alarm.nobody_reached_at is not None:
+        return
+    answers = list(
+        await session.scalars(
+            select(AlarmRecipient.answer).where(AlarmRecipient.alarm_id == alarm.id)
+        )
+    )
+    if answers and all(a == Answer.CANNOT.value for a in answers):
+        _tell_nobody_reached(await AuditTrail.open(session), alarm, now, reason="all_cannot")
+
+
+def _tell_nobody_reached(audit: AuditTrail, alarm: Alarm, now: datetime, reason: str) -> None:
+    alarm.nobody_reached_at = now
+    alarm.reach_due_at = None  # decided
+    audit.append(
+        "hub",
+        "alarm_nobody_reached",
+        alarm_id=uuid.UUID(alarm.id),
+        workstation_id=alarm.workstation_id,
+        room_id=alarm.room_id,
+        at=now,
+        reason=reason,
+    )
+
+
 def _report(row: IncidentReport) -> Report:
     return Report(
         assessed_level=AlarmLevel(row.assessed_level),
@@ -1041,6 +1152,8 @@ async def _load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[
             cancelled_at=a.cancelled_at,
             raiser_feedback=RaiserFeedback(a.raiser_feedback),
             report=reports.get(a.id),
+            nobody_reached_at=a.nobody_reached_at,
+            console_seen_at=a.console_seen_at,
         )
         for a in alarms
     ]

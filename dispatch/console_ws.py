@@ -22,6 +22,7 @@ from shared.protocol import (
     Ping,
     Pong,
     Resolve,
+    Seen,
     console_to_hub,
 )
 
@@ -82,6 +83,8 @@ async def _handle(peer: ConsolePeer, hub: Hub, message: object) -> None:
                 await hub.arrive(message.alarm_id, peer.operator)
             case Resolve():
                 await hub.resolve(message.alarm_id, peer.operator, message.report)
+            case Seen():
+                await hub.console_seen(message.alarm_id, peer.operator)
             case Ping():
                 peer.send(Pong(reply_to=message.id))
             case Pong():

@@ -22,7 +22,7 @@ from dispatch.peers import AgentPeer, ConsolePeer, Peer
 from dispatch.protection import unprotected_reasons
 from dispatch.routing_snapshot import RoutingSnapshot, workstation_updates
 from dispatch.sessions import still_valid
-from shared.domain import AlarmKind
+from shared.domain import AlarmKind, Answer
 from shared.protocol import (
     AlarmSnapshot,
     AlarmStored,
@@ -50,6 +50,8 @@ PONG_WAIT_INTERVALS = 1.0
 this many intervals after a ping: 2 intervals after its last sign of life (12 s at the
 production 6 s; dispatch/cli.py, dispatch/keepalive.py)."""
 ESCALATION_CHECK_INTERVAL = 1.0
+REACH_CHECK_INTERVAL = 1.0
+"""How often the nobody-reached timers (the alarms' ``reach_due_at``) are checked."""
 RECEIPT_BATCH_WINDOW = 0.02
 """Seconds receipts are gathered before one commit writes them all."""
 
@@ -77,6 +79,9 @@ class Hub:
         self._seen: dict[str, tuple[datetime, str]] = {}
         self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
         self._last_receipt: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
+        # Alarms whose raiser was told "zugestellt" by this instance: later receipt batches
+        # read the record only for consoles (an alarm to thousands confirms in many batches).
+        self._delivery_told: set[uuid.UUID] = set()
         self._revoked_checked_at = utc_now()
         # Last self-test per workstation, for the coverage board's live updates.
         self._self_tests: dict[str, tuple[datetime | None, bool | None]] = {}
@@ -96,6 +101,7 @@ class Hub:
             asyncio.create_task(self._every(self.redeliver_interval, self.redeliver)),
             asyncio.create_task(self._write_receipts()),
             asyncio.create_task(self._every(ESCALATION_CHECK_INTERVAL, self.escalate)),
+            asyncio.create_task(self._every(REACH_CHECK_INTERVAL, self.check_reach)),
         ]
 
     async def stop(self) -> None:
@@ -155,7 +161,8 @@ class Hub:
                 record.workstation_id == peer.workstation.id
                 and record.kind is not AlarmKind.SELF_TEST
             ):
-                replay.append(views.raiser_update(record))  # as discreet as the live updates
+                # As discreet as the live updates; the status first, as live (issue 13).
+                replay += [views.raiser_status(record), views.raiser_update(record)]
         peer.release(*replay)
 
     async def disconnect(
@@ -277,6 +284,28 @@ class Hub:
             )
             self.alarm_escalated(record, added)
 
+    async def check_reach(self) -> None:
+        """Tells the raiser of every alarm that reached nobody by its policy's time.
+
+        Each decision is logged (``alarm_reach_decided``), reached or not: it is
+        the event that makes "the raiser was not told" true.
+        """
+        for record, reached in await self.alarms.decide_reach(utc_now()):
+            log.info("alarm_reach_decided", alarm=str(record.id), reached=reached)
+            if not reached:
+                log.warning(
+                    "alarm_nobody_reached", alarm=str(record.id), workstation=record.workstation_id
+                )
+                self.broadcast_update(record)
+
+    async def console_seen(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+        """A console rendered the alarm's row: recorded once, and the raiser learns it."""
+        await self._may_act(alarm_id, operator)
+        record = await self.alarms.console_seen(alarm_id, operator.display_name)
+        if record is not None:
+            log.info("alarm_seen", alarm=str(alarm_id), operator=operator.username)
+            self.broadcast_update(record)
+
     def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
         """Queued, not awaited: the agent's next message is read at once."""
         self._receipts.add((alarm_id, peer.workstation.id))
@@ -309,6 +338,14 @@ class Hub:
         record = await self.alarms.record_answer(
             message.alarm_id, peer.workstation.id, message.answer, peer.display_name
         )
+        if (
+            message.answer is Answer.CANNOT
+            and record.nobody_reached_at is not None
+            and all(r.answer is Answer.CANNOT for r in record.recipients)
+        ):  # this answer was the last "Kann nicht": the store has just told the raiser
+            log.warning(
+                "alarm_nobody_reached", alarm=str(record.id), workstation=record.workstation_id
+            )
         self.broadcast_update(record)
 
     # --- changes, told to the peers of this instance ----------------------------
@@ -352,17 +389,34 @@ class Hub:
                 for p in self._agents.get(r.workstation_id, ()):
                     p.send(text)
         if record.kind is not AlarmKind.SELF_TEST:
+            # The raiser's status first: an agent that knows it goes by it and ignores the
+            # update; an agent before it ignores the status and goes by the update.
+            status_text = encode(views.raiser_status(record))
             raiser_text = encode(views.raiser_update(record))
             for p in self._agents.get(record.workstation_id, ()):
+                p.send(status_text)
                 p.send(raiser_text)
         self._to_consoles(record)
 
     async def alarm_delivered(self, alarm_id: uuid.UUID, *, publish: bool = True) -> None:
-        """Receipts came in: only the consoles' delivery count changes."""
+        """Receipts came in: the consoles' delivery count and the raiser's "zugestellt"."""
         if publish:
             self.bus.publish(BusEvent(EventType.ALARM_DELIVERED, alarm_id=alarm_id))
-        if self._consoles and (record := await self.alarms.get(alarm_id)) is not None:
-            self._to_consoles(record)
+        tell_raiser = alarm_id not in self._delivery_told
+        if not (self._consoles or tell_raiser):
+            return
+        if (record := await self.alarms.get(alarm_id)) is None:
+            return
+        self._to_consoles(record)
+        if not tell_raiser:
+            return
+        # Once: later counts come with other changes, and a raiser not connected here
+        # gets the status in the replay when it connects.
+        self._delivery_told.add(alarm_id)
+        if record.kind is not AlarmKind.SELF_TEST and record.is_open:
+            text = encode(views.raiser_status(record))  # "zugestellt"; no alarm_update
+            for p in self._agents.get(record.workstation_id, ()):
+                p.send(text)
 
     def self_test_done(self, result: SelfTestResult) -> None:
         self._self_tests[result.workstation_id] = (result.at, result.ok)
@@ -559,6 +613,7 @@ class Hub:
         self._last_receipt = {
             alarm_id: at for alarm_id, at in self._last_receipt.items() if alarm_id in unconfirmed
         }
+        self._delivery_told &= unconfirmed.keys()  # the others get no more receipts
         for alarm_id, workstations in unconfirmed.items():
             if self._settling(alarm_id, since=recent):
                 continue

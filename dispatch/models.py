@@ -202,6 +202,8 @@ class AlarmPolicy(Base):
     escalation: Mapped[str] = mapped_column(Text, default="[]")
     cancel_window_s: Mapped[int] = mapped_column(Integer, default=0)
     countdown_s: Mapped[int] = mapped_column(Integer, default=0)  # before the agent sends
+    # Seconds after storing until the raiser is told "nobody reached" (no receipt, no console).
+    nobody_reached_s: Mapped[int] = mapped_column(Integer, default=10)
 
 
 class Drill(Base):
@@ -244,6 +246,10 @@ class Alarm(Base):
     cancel_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # What the raiser is told of responders (none | count | names), fixed at raise time too.
     raiser_feedback: Mapped[str] = mapped_column(String(16), default="count")
+    # The nobody-reached timer, like the escalation's: NULL once decided (or a self-test).
+    reach_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    nobody_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # raiser told
+    console_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # first console
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     arrived_by: Mapped[str | None] = mapped_column(String(200))

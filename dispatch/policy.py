@@ -42,6 +42,9 @@ class Policy:
     cancel_window_s: int
     raiser_feedback: RaiserFeedback = RaiserFeedback.COUNT
     countdown_s: int = 0  # seconds the agent waits (and offers cancel) before sending
+    # Seconds after storing until the raiser is told "nobody reached" when no recipient has
+    # the popup on screen and no console showed the alarm (the product brief's default: 10).
+    nobody_reached_s: int = 10
 
 
 DEFAULTS: dict[AlarmLevel, Policy] = {
@@ -95,4 +98,5 @@ def _from_row(row: AlarmPolicy) -> Policy:
         cancel_window_s=row.cancel_window_s,
         raiser_feedback=RaiserFeedback(row.raiser_feedback),
         countdown_s=row.countdown_s,
+        nobody_reached_s=row.nobody_reached_s,
     )

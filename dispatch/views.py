@@ -5,7 +5,7 @@ from __future__ import annotations
 from dispatch.alarms import AlarmRecord, RecipientState
 from dispatch.directory import OperatorView
 from shared.domain import AlarmLevel, Answer, RaiserFeedback
-from shared.protocol import AlarmNotify, AlarmUpdate, ConsoleAlarm
+from shared.protocol import AlarmNotify, AlarmUpdate, ConsoleAlarm, RaiserStatus
 
 
 def notify(record: AlarmRecord, recipient: RecipientState) -> AlarmNotify:
@@ -39,6 +39,24 @@ def raiser_update(record: AlarmRecord) -> AlarmUpdate:
         state=record.state,
         responders=names if feedback is RaiserFeedback.NAMES else [],
         coming=coming,
+    )
+
+
+def raiser_status(record: AlarmRecord) -> RaiserStatus:
+    """The raiser's own view (issue 13): who is coming as discreetly as ``raiser_update``,
+    and whatever the policy whether anyone was reached and whether security took it."""
+    update = raiser_update(record)
+    return RaiserStatus(
+        alarm_id=record.id,
+        state=record.state,
+        kind=record.kind,
+        coming=update.coming,
+        responders=update.responders,
+        delivered=record.delivered,
+        recipients=len(record.recipients),
+        seen_by_console=record.console_seen_at is not None,
+        acknowledged_by_security=record.acknowledged_by is not None,
+        nobody_reached=record.nobody_reached_at is not None,
     )
 
 
@@ -81,7 +99,7 @@ def console_alarm(record: AlarmRecord) -> ConsoleAlarm:
         raised_at=record.raised_at,
         stored_at=record.stored_at,
         recipients=len(record.recipients),
-        delivered=sum(1 for r in record.recipients if r.received),
+        delivered=record.delivered,
         responders=record.responders,
         escalation_step=record.escalation_step,
         acknowledged_by=record.acknowledged_by,

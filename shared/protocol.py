@@ -345,6 +345,34 @@ class WorkstationUpdate(_Message):
     levels: list[LevelSettings] | None = None
 
 
+class RaiserStatus(_Message):
+    """The raiser's own view of one of its alarms (issue 13: told the truth).
+
+    Sent to the raiser's agent just before the ``alarm_update`` of the same change
+    (and on its own when receipts come in or the hub decides "nobody reached"), and
+    replayed on connect for every open alarm the workstation raised. A new message
+    rather than new ``alarm_update`` fields: agents before it ignore an unknown type,
+    while an ``alarm_update`` with fields they do not know would be dropped whole.
+    ``coming`` and ``responders`` follow the policy's feedback setting as in
+    ``alarm_update``; everything else is told whatever the setting.
+    """
+
+    type: Literal["raiser_status"] = "raiser_status"
+    alarm_id: uuid.UUID
+    state: AlarmState
+    kind: AlarmKind = AlarmKind.ALARM  # a drill is marked "ÜBUNG" on the raiser's notice
+    coming: int = 0
+    responders: list[Responder] = Field(default_factory=list)  # only with the "names" policy
+    delivered: int = 0  # recipients whose popup is on screen (receipts)
+    recipients: int = 0  # recipients the alarm went to so far
+    seen_by_console: bool = False  # a guards' console confirmed it shows the alarm
+    acknowledged_by_security: bool = False  # an operator took the alarm
+    # Nobody had the popup on screen and no console showed it by the policy's
+    # nobody_reached_s, or every recipient answered "Kann nicht" and no operator took
+    # it: the raiser must call for help by phone.
+    nobody_reached: bool = False
+
+
 # --- console channel --------------------------------------------------------
 
 
@@ -362,6 +390,13 @@ class ConsoleAlarmChanged(_Message):
 
 class Acknowledge(_Message):
     type: Literal["acknowledge"] = "acknowledge"
+    alarm_id: uuid.UUID
+
+
+class Seen(_Message):
+    """The console has rendered this alarm's row: it counts as reached (issue 13)."""
+
+    type: Literal["seen"] = "seen"
     alarm_id: uuid.UUID
 
 
@@ -392,10 +427,20 @@ AgentToHub = Annotated[
     Field(discriminator="type"),
 ]
 HubToAgent = Annotated[
-    Welcome | AlarmStored | AlarmNotify | AlarmUpdate | Ping | Pong | Error | WorkstationUpdate,
+    Welcome
+    | AlarmStored
+    | AlarmNotify
+    | AlarmUpdate
+    | RaiserStatus
+    | Ping
+    | Pong
+    | Error
+    | WorkstationUpdate,
     Field(discriminator="type"),
 ]
-ConsoleToHub = Annotated[Acknowledge | Arrive | Resolve | Ping | Pong, Field(discriminator="type")]
+ConsoleToHub = Annotated[
+    Acknowledge | Arrive | Resolve | Seen | Ping | Pong, Field(discriminator="type")
+]
 HubToConsole = Annotated[
     AlarmSnapshot | ConsoleAlarmChanged | WorkstationChanged | Ping | Pong | Error,
     Field(discriminator="type"),

@@ -33,6 +33,13 @@ class PolicyIn(Input):
     cancel_window_s: int = Field(ge=0, le=300)
     raiser_feedback: Literal["none", "count", "names"] = "count"
     countdown_s: int = Field(0, ge=0, le=10, description="Seconds the agent waits (cancel offered)")
+    nobody_reached_s: int = Field(
+        10,
+        ge=1,
+        le=120,
+        description="Seconds after storing until the raiser is told 'nobody reached' when no"
+        " recipient confirmed the popup and no console showed the alarm",
+    )
 
     @model_validator(mode="after")
     def _safe(self) -> PolicyIn:
@@ -55,6 +62,7 @@ class PolicyOut(BaseModel):
     cancel_window_s: int
     raiser_feedback: str
     countdown_s: int
+    nobody_reached_s: int
 
 
 def _out(site_id: int, level: AlarmLevel, policy: Policy, stored: bool) -> PolicyOut:
@@ -67,6 +75,7 @@ def _out(site_id: int, level: AlarmLevel, policy: Policy, stored: bool) -> Polic
         cancel_window_s=policy.cancel_window_s,
         raiser_feedback=policy.raiser_feedback,
         countdown_s=policy.countdown_s,
+        nobody_reached_s=policy.nobody_reached_s,
     )
 
 
@@ -102,6 +111,7 @@ async def put_policy(
         "cancel_window_s": body.cancel_window_s,
         "raiser_feedback": body.raiser_feedback,
         "countdown_s": body.countdown_s,
+        "nobody_reached_s": body.nobody_reached_s,
     }
     async with db.write() as session:
         await get_or_404(session, Site, site_id, "site")

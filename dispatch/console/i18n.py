@@ -519,6 +519,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "yearly_times": "Reaktionszeiten und Tageszeiten",
         "yearly_print_hint": "Drucken oder als PDF speichern: Strg+P",
         "yearly_footer": "Stiller Alarm – Jahresbericht. Enthält keine personenbezogenen Daten.",
+        # --- issue 13: the raiser is told the truth (nobody reached) ---
+        "admin_policy_nobody_reached": "„Niemand erreicht“ nach (s, 1–120)",
+        "admin_policy_nobody_reached_note": (
+            "Hat bis dahin niemand den Alarm auf dem Bildschirm und keine Konsole ihn "
+            "angezeigt, erfährt die auslösende Person: bitte telefonisch Hilfe holen (110)."
+        ),
     },
     "en": {
         "html_lang": "en",
@@ -1006,6 +1012,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "yearly_times": "Response times and times of day",
         "yearly_print_hint": "Print or save as PDF: Ctrl+P",
         "yearly_footer": "Silent alarm – yearly report. Contains no personal data.",
+        # --- issue 13: the raiser is told the truth (nobody reached) ---
+        "admin_policy_nobody_reached": "“Nobody reached” after (s, 1–120)",
+        "admin_policy_nobody_reached_note": (
+            "If by then no recipient has the alarm on screen and no console showed it, the "
+            "person who raised it is told: please call for help by phone (110)."
+        ),
     },
 }
 

@@ -285,6 +285,8 @@ def test_every_text_has_both_languages() -> None:
                 phone="p",
                 reason="g",
                 hotkey="Strg+Alt+P",
+                time="t",  # the raiser's notice (issue 13)
+                state="s",
             )
 
 

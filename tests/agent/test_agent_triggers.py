@@ -23,7 +23,7 @@ from tests.api.conftest import ADMIN, API, add_operator, api_client
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.hub import RunningHub
 from tests.support.waiting import wait_until
-from tests.support.xserver import XServer, wait_for_window
+from tests.support.xserver import XServer, agent_windows_without_title, wait_for_window
 
 RAISER = "pc-1-01"
 
@@ -80,8 +80,7 @@ def cli(
 
 def tray_icon(x: XServer) -> str:
     def find() -> str | None:
-        found = x.xdotool("search", "--onlyvisible", "--class", "silent-alarm-agent", check=False)
-        ids = found.stdout.split()
+        ids = agent_windows_without_title(x)  # not the raiser's notice window (issue 13)
         return ids[0] if ids else None
 
     return wait_until(find, 5.0, what="tray icon window")
@@ -194,8 +193,7 @@ def open_tray_menu(x: XServer) -> None:
     x.xdotool("mousemove", "--window", tray_icon(x), "5", "5", "click", "3")
 
     def menu_open() -> bool:
-        found = x.xdotool("search", "--onlyvisible", "--class", "silent-alarm-agent", check=False)
-        return len(found.stdout.split()) >= 2  # the icon plus the popup menu
+        return len(agent_windows_without_title(x)) >= 2  # the icon plus the popup menu
 
     wait_until(menu_open, 5, what="tray menu")
 

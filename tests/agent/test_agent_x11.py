@@ -24,7 +24,7 @@ from shared.protocol import (
 from tests.support.agentproc import RunningAgent, start_agent, write_agent_config
 from tests.support.fakehub import FakeHub, fake_hub
 from tests.support.waiting import wait_until
-from tests.support.xserver import XServer, wait_for_window
+from tests.support.xserver import XServer, agent_windows_without_title, wait_for_window
 
 TOKEN = "tok-x11-secret"
 
@@ -64,8 +64,7 @@ def run_agent(tmp_path: Path) -> Iterator[AgentStarter]:
 
 def tray_icon_window(x: XServer) -> int:
     def find() -> int | None:
-        found = x.xdotool("search", "--onlyvisible", "--class", "silent-alarm-agent")
-        ids = found.stdout.split()
+        ids = agent_windows_without_title(x)  # not the raiser's notice window (issue 13)
         return int(ids[0]) if ids else None
 
     return wait_until(lambda: _quiet(find), 5.0, what="tray icon window")
@@ -160,7 +159,8 @@ def test_hub_round_trip_popup_receipt_and_answer(
 
         hub.push(come)  # re-sent after a reconnect: same popup, receipt again
         wait_until(lambda: _receipts(hub, come.alarm_id) == 2, 5.0, what="second receipt")
-        assert len(x.xdotool("search", "--name", "^Stiller Alarm").stdout.split()) == 1
+        popups = x.xdotool("search", "--name", "^Stiller Alarm – Raum 101$").stdout.split()
+        assert len(popups) == 1  # the same popup, not a second (the notice is the raiser's own)
 
         hub.push(AlarmUpdate(alarm_id=come.alarm_id, state=AlarmState.ACTIVE, responders=[]))
         x.xdotool("windowfocus", "--sync", str(window))

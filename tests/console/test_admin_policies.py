@@ -95,3 +95,34 @@ def test_an_escalation_step_out_of_order_is_named_at_its_row(
     form.get_by_role("button", name="Speichern").click()
     expect(form.get_by_test_id("form-error")).to_contain_text("strictly increasing")
     assert admin_api.get(f"{API}/sites/1/policies/1").json()["source"] == "default"
+
+
+# --- issue 13: "nobody reached" after n seconds ---------------------------------------
+
+
+def test_nobody_reached_time_is_stored_refused_out_of_range_and_edited_on_the_page(
+    admin_page: Page, admin_api: httpx.Client, demo_hub: RunningHub
+) -> None:
+    assert admin_api.get(LEVEL_2).json()["nobody_reached_s"] == 10  # the product's default
+    for bad in (0, 121):
+        refused = admin_api.put(LEVEL_2, json={**POLICY, "nobody_reached_s": bad})
+        assert refused.status_code == 422
+        assert "nobody_reached_s" in refused.text
+    assert admin_api.get(LEVEL_2).json()["source"] == "default"  # nothing saved
+
+    page = admin_page
+    page.goto(f"{demo_hub.url}/admin/policies")
+    page.get_by_test_id("level-2").click()
+    form = page.get_by_test_id("policy-form")
+    field = form.get_by_label("„Niemand erreicht“ nach")
+    expect(field).to_have_value("10")
+    field.fill("0")
+    form.get_by_role("button", name="Speichern").click()
+    expect(form.get_by_test_id("error-nobody_reached_s")).to_have_text(
+        "Input should be greater than or equal to 1"
+    )
+    assert admin_api.get(LEVEL_2).json()["source"] == "default"
+    field.fill("4")
+    form.get_by_role("button", name="Speichern").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Regel für Stufe 2 gespeichert")
+    assert admin_api.get(LEVEL_2).json()["nobody_reached_s"] == 4

@@ -76,7 +76,10 @@ def test_hotkey_reaches_neighbour_popup_and_console_but_not_a_far_room(
     assert ("pc-1-02",) in recipients
     assert windows(far_x, POPUP) == []
     assert "popup shown" not in far.log()
-    assert windows(raiser_x, POPUP) == []  # nothing on the raiser's screen for the visitor
+    # No popup on the raiser's screen for the visitor; only the raiser's own discreet
+    # notice window ("Stiller Alarm – Rückmeldung", issue 13) may be there.
+    notice = set(windows(raiser_x, "^Stiller Alarm – Rückmeldung$"))
+    assert [w for w in windows(raiser_x, POPUP) if w not in notice] == []
 
     neighbour.wait_for_log(f"popup shown {alarm_id}")
     popup = wait_for_window(neighbour_x.display, "^Stiller Alarm – Raum 1.01$")

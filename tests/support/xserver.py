@@ -176,3 +176,17 @@ def wait_for_window(display: str, name_regex: str, timeout: float = 5.0) -> int:
         return int(ids[0]) if ids else None
 
     return wait_until(search, timeout, what=f"window {name_regex!r} on {display}")
+
+
+AGENT_CLASS = "silent-alarm-agent"
+"""The WM_CLASS of every agent window: tray icon, menus, popups, countdown, notice."""
+
+
+def agent_windows_without_title(x: XServer) -> list[str]:
+    """The agent's visible windows that are not named "Stiller Alarm …": the tray icon
+    and an open tray menu. The raiser's notice window (issue 13) and popups share the
+    agent's WM_CLASS, so a search by class alone may find them first."""
+    found = x.xdotool("search", "--onlyvisible", "--class", AGENT_CLASS, check=False)
+    titled = x.xdotool("search", "--onlyvisible", "--name", "^Stiller Alarm", check=False)
+    named = set(titled.stdout.split())
+    return [w for w in found.stdout.split() if w not in named]

@@ -1,4 +1,5 @@
-"""The raiser's discreet status: sent, stored, someone coming, resolved, not delivered."""
+"""The raiser's discreet status: sent, stored, delivered, coming, security, arrived, resolved,
+not delivered and nobody reached, for each of the raiser's open alarms."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import uuid
 import pytest
 
 from agent.feedback import STORED_DEADLINE, Feedback, Reason, Status, View, ordered
-from shared.domain import AlarmState, Answer
-from shared.protocol import Responder
+from agent.feedback_text import notice_line
+from shared.domain import AlarmKind, AlarmState, Answer
+from shared.protocol import RaiserStatus, Responder
 
 COMING = Responder(name="B. Beispiel", room="102", answer=Answer.COMING)
 CANNOT = Responder(name="C. Muster", room="103", answer=Answer.CANNOT)
@@ -27,9 +29,11 @@ def test_happy_path_sent_stored_coming_resolved() -> None:
     assert fb.raised(alarm, now=100.0).status is Status.SENT
     assert fb.stored(alarm).status is Status.STORED
     assert fb.updated(alarm, AlarmState.ACTIVE, [CANNOT]).status is Status.STORED
-    view = fb.updated(alarm, AlarmState.ACKNOWLEDGED, [COMING, CANNOT, COMING])
+    view = fb.updated(alarm, AlarmState.ACTIVE, [COMING, CANNOT, COMING])
     assert (view.status, view.coming) == (Status.COMING, 2)
     assert fb.tick(now=1000.0).status is Status.COMING  # the deadline no longer applies
+    view = fb.updated(alarm, AlarmState.ACKNOWLEDGED, [COMING, CANNOT, COMING])
+    assert (view.status, view.coming) == (Status.ACKNOWLEDGED, 2)  # security outranks
     assert fb.updated(alarm, AlarmState.RESOLVED, [COMING]).status is Status.RESOLVED
 
 
@@ -137,3 +141,174 @@ def test_reasons_collect_link_self_test_and_local_parts_in_a_stable_order() -> N
 def test_link_and_self_test_reasons_come_only_from_their_events() -> None:
     with pytest.raises(ValueError, match="link_changed"):
         Feedback().reason(Reason.NO_HUB, False)
+
+
+# --- issue 13: every confirmation, each open alarm, "nobody reached" -----------------
+
+
+def _update(
+    alarm: uuid.UUID, state: AlarmState = AlarmState.ACTIVE, **fields: object
+) -> RaiserStatus:
+    return RaiserStatus(alarm_id=alarm, state=state, **fields)  # type: ignore[arg-type]
+
+
+def _apply(fb: Feedback, update: RaiserStatus) -> Status:
+    fb.status(update)
+    (alarm,) = [a for a in fb.alarms if a.alarm_id == update.alarm_id]
+    return alarm.status
+
+
+def test_each_confirmation_in_turn_with_its_words() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    fb.stored(alarm)
+    steps = [
+        (_update(alarm, recipients=3), Status.STORED, "angekommen, noch keine Bestätigung"),
+        (_update(alarm, delivered=1, recipients=3), Status.DELIVERED, "zugestellt"),
+        (_update(alarm, delivered=3, coming=1), Status.COMING, "1 kommt"),
+        (_update(alarm, delivered=3, coming=2), Status.COMING, "2 kommen"),
+        (
+            _update(alarm, AlarmState.ACKNOWLEDGED, coming=2, acknowledged_by_security=True),
+            Status.ACKNOWLEDGED,
+            "Sicherheitsdienst hat übernommen · 2 kommen",
+        ),
+        (
+            _update(alarm, AlarmState.ARRIVED, acknowledged_by_security=True),
+            Status.ARRIVED,
+            "Hilfe ist da",
+        ),
+        (_update(alarm, AlarmState.RESOLVED), Status.RESOLVED, "beendet"),
+    ]
+    for update, status, words in steps:
+        assert _apply(fb, update) is status
+        (shown,) = fb.alarms
+        assert notice_line(shown, "de").endswith(": " + words)
+
+
+def test_a_console_showing_it_counts_as_delivered() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    assert _apply(fb, _update(alarm, seen_by_console=True)) is Status.DELIVERED
+
+
+def test_names_are_shown_with_the_names_policy() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    update = RaiserStatus(alarm_id=alarm, state=AlarmState.ACTIVE, responders=[COMING], coming=1)
+    assert _apply(fb, update) is Status.COMING
+    assert notice_line(fb.alarms[0], "de").endswith("Kommt: B. Beispiel")
+
+
+def test_level_three_acknowledged_is_reassurance_without_anyone_coming() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    status = _apply(fb, _update(alarm, AlarmState.ACKNOWLEDGED, acknowledged_by_security=True))
+    assert status is Status.ACKNOWLEDGED
+    assert notice_line(fb.alarms[0], "de").endswith(": Sicherheitsdienst hat übernommen")
+    # Acknowledged after arrival keeps "arrived": the hub keeps that state.
+    assert _apply(fb, _update(alarm, AlarmState.ARRIVED, acknowledged_by_security=True)) is (
+        Status.ARRIVED
+    )
+
+
+def test_nobody_reached_stays_until_someone_confirms() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    fb.stored(alarm)
+    assert _apply(fb, _update(alarm, nobody_reached=True)) is Status.NOBODY_REACHED
+    assert notice_line(fb.alarms[0], "de").endswith(
+        "Niemand erreicht – bitte telefonisch Hilfe holen (110)"
+    )
+    # A popup reaching someone later (escalation) is no confirmation of help.
+    assert _apply(fb, _update(alarm, nobody_reached=True, delivered=1)) is Status.NOBODY_REACHED
+    assert fb.view.status is Status.NOBODY_REACHED  # the tray says it too
+    assert _apply(fb, _update(alarm, nobody_reached=True, coming=1)) is Status.COMING
+
+
+def test_never_help_is_coming_without_a_confirmation() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    for update in (
+        _update(alarm),
+        _update(alarm, delivered=5, recipients=5),
+        _update(alarm, seen_by_console=True),
+        _update(alarm, nobody_reached=True),
+    ):
+        _apply(fb, update)
+        assert not fb.alarms[0].confirmed
+
+
+def test_each_open_alarm_is_followed_on_its_own() -> None:
+    fb = Feedback()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    fb.raised(first, now=0.0)
+    fb.raised(second, now=1.0)
+    _apply(fb, _update(first, coming=1))
+    _apply(fb, _update(second, nobody_reached=True))
+    assert [a.status for a in fb.alarms] == [Status.COMING, Status.NOBODY_REACHED]
+    assert fb.view.status is Status.NOBODY_REACHED  # the tray follows the newest
+    _apply(fb, _update(second, AlarmState.RESOLVED))
+    assert [a.status for a in fb.alarms] == [Status.COMING, Status.RESOLVED]
+    fb.raised(uuid.uuid4(), now=2.0)  # a new alarm clears what is over, keeps what is open
+    assert [a.status for a in fb.alarms] == [Status.COMING, Status.SENT]
+
+
+def test_a_drill_is_followed_and_marked_but_leaves_the_tray_alone() -> None:
+    fb = Feedback()
+    drill = uuid.uuid4()
+    fb.raised(drill, now=0.0, drill=True)
+    assert fb.view.status is Status.IDLE
+    _apply(fb, _update(drill, nobody_reached=True))
+    assert notice_line(fb.alarms[0], "de").startswith("ÜBUNG – ")
+    assert fb.view.status is Status.IDLE
+
+
+def test_the_stored_deadline_applies_to_each_alarm() -> None:
+    fb = Feedback()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    fb.raised(first, now=0.0)
+    fb.raised(second, now=2.0)
+    fb.tick(now=STORED_DEADLINE)
+    assert [a.status for a in fb.alarms] == [Status.NOT_DELIVERED, Status.SENT]
+
+
+def test_a_restarted_agent_takes_up_its_open_alarms_from_the_raisers_status() -> None:
+    fb = Feedback()  # a fresh agent: it knows nothing of the alarm raised before
+    alarm = uuid.uuid4()
+    # An alarm_update of an unknown alarm is a recipient's copy, not ours.
+    assert fb.updated(alarm, AlarmState.ACTIVE, [], coming=1).status is Status.IDLE
+    assert _apply(fb, _update(alarm, nobody_reached=True)) is Status.NOBODY_REACHED
+    assert notice_line(fb.alarms[0], "de") == (
+        "Früherer Alarm: Niemand erreicht – bitte telefonisch Hilfe holen (110)"
+    )
+    drill = uuid.uuid4()
+    _apply(fb, _update(drill, kind=AlarmKind.DRILL))
+    assert notice_line(fb.alarms[-1], "de").startswith("ÜBUNG – ")
+    # An alarm that is over is not taken up.
+    over = uuid.uuid4()
+    fb.status(_update(over, AlarmState.RESOLVED))
+    assert not fb.owns(over)
+
+
+def test_with_raiser_status_the_plain_update_no_longer_decides() -> None:
+    # The hub sends raiser_status before alarm_update; the update, without the new
+    # fields, must not turn "nobody reached" back into "stored".
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    assert _apply(fb, _update(alarm, nobody_reached=True)) is Status.NOBODY_REACHED
+    assert fb.updated(alarm, AlarmState.ACTIVE, [], coming=0).status is Status.NOBODY_REACHED
+
+
+def test_a_hub_before_raiser_status_still_drives_the_status_by_its_updates() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=0.0)
+    assert fb.updated(alarm, AlarmState.ACTIVE, [], coming=2).status is Status.COMING
+    assert fb.updated(alarm, AlarmState.ACKNOWLEDGED, []).status is Status.ACKNOWLEDGED

@@ -2,7 +2,7 @@
  *
  * The form sends what was typed; the API decides (a policy must reach
  * security, escalation times strictly increase, the cancel window is 0–300 s,
- * the countdown 0–10 s) and its messages appear next to the field they name.
+ * the countdown 0–10 s, "nobody reached" 1–120 s) and its messages appear next to the field they name.
  */
 (function () {
   "use strict";
@@ -52,6 +52,7 @@
             cancel_window_s: policy.cancel_window_s,
             raiser_feedback: policy.raiser_feedback,
             countdown_s: policy.countdown_s,
+            nobody_reached_s: policy.nobody_reached_s,
           });
         },
 
@@ -85,6 +86,7 @@
             cancel_window_s: this.number(v.cancel_window_s),
             raiser_feedback: v.raiser_feedback,
             countdown_s: this.number(v.countdown_s),
+            nobody_reached_s: this.number(v.nobody_reached_s),
           };
           var path = "/sites/" + this.siteId + "/policies/" + this.level;
           this.submit(this.editor, "PUT", path, body).then(function (r) {

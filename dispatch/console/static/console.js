@@ -145,12 +145,17 @@
         report: {},
         unconfirmed: {}, // alarm_id -> {unconfirmed, more} | null (loading) | false (failed)
         deliveryOpen: {}, // alarm_id -> true while its "zugestellt an" detail is open
+        seenSent: {}, // alarm_id -> true once the hub was told this console shows its row
 
         init: function () {
           var self = this;
           setInterval(function () {
             self.now = Date.now();
+            self.confirmShown(); // a row shown later (tab back in view, list view again)
           }, 1000);
+          document.addEventListener("visibilitychange", function () {
+            self.confirmShown();
+          });
           setInterval(function () {
             self.heartbeat();
           }, OWN_PING_MS);
@@ -273,6 +278,7 @@
           });
           this.alarms = fresh;
           this.pending = {};
+          this.seenSent = {}; // a "seen" lost with the old connection is sent again
           this.loaded = true;
           this.status = "open";
           attempt = 0;
@@ -286,6 +292,9 @@
             self.announce(alarm);
           });
           this.ring();
+          this.$nextTick(function () {
+            self.confirmShown();
+          });
         },
 
         changed: function (alarm) {
@@ -313,6 +322,25 @@
           }
           this.updateTitle();
           this.ring();
+          var self = this;
+          this.$nextTick(function () {
+            self.confirmShown();
+          });
+        },
+
+        /** Tells the hub which alarms this console really shows (issue 13): a row that is
+         * rendered and displayed in a visible page. The hub counts that as "reached" and
+         * so does not tell the raiser "nobody reached"; a hidden tab or the coverage view
+         * does not count. Each alarm is confirmed once per page (the hub records the first). */
+        confirmShown: function () {
+          if (this.status !== "open" || document.visibilityState !== "visible") return;
+          var self = this;
+          document.querySelectorAll('[data-testid="alarm-row"]').forEach(function (row) {
+            var id = row.getAttribute("data-alarm-id");
+            if (!id || self.seenSent[id] || !self.alarms[id]) return;
+            if (row.offsetParent === null) return; // not displayed
+            if (self.send({ type: "seen", id: messageId(), alarm_id: id })) self.seenSent[id] = true;
+          });
         },
 
         updateTitle: function () {

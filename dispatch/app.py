@@ -24,6 +24,7 @@ from dispatch.database import Database
 from dispatch.directory import Directory
 from dispatch.hub import Hub
 from dispatch.settings import Settings
+from dispatch.validation_errors import install as answer_validation_errors_without_inputs
 from shared.protocol import build_all
 
 AGENT_PATH = "/ws/agent"
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Stiller Alarm – Zentrale", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.handshake_gate = HandshakeGate(settings.max_handshakes)
+    answer_validation_errors_without_inputs(app)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret.get_secret_value(),

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from dispatch import audit, demo, logs
 from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
+from dispatch.body_limits import BoundedBodies
 from dispatch.connection import HubHttpProtocol, HubWebSocketProtocol
 from dispatch.database import Database
 from dispatch.directory import Directory, DirectoryError
@@ -60,7 +61,8 @@ def run_server(settings: Settings) -> None:
     except ValueError as error:
         raise fail(str(error)) from None
     uvicorn.run(
-        with_agent_fast_path(app),
+        # outermost: no body is read past its route's limit, not even by error pages
+        BoundedBodies(with_agent_fast_path(app)),
         host=settings.host,
         port=settings.port,
         # uvicorn's, with the admission gate, shared frames and one keepalive round

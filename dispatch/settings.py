@@ -54,6 +54,21 @@ class Settings(BaseSettings):
         description="Agent handshakes worked on at once; more are refused with 503 and retry "
         "after their backoff (a restart storm). An agent with an alarm waiting is always let in.",
     )
+    # --- availability against a LAN attacker (docs/security.md) ---
+    request_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection has to send a complete request head (from when it "
+        "opens, or from the first byte of its next request); slower ones are closed.",
+    )
+    max_connections_per_address: int = Field(
+        default=1000,
+        gt=0,
+        description="TCP connections one address may hold at once (agents, consoles, idle "
+        "ones); more are answered 503. A terminal server or NAT gateway with more agents "
+        "behind it needs a higher value.",
+    )
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Browser origins allowed on the console WebSocket besides the hub's own.",

@@ -64,7 +64,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Stiller Alarm – Zentrale", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    app.state.handshake_gate = HandshakeGate(settings.max_handshakes)
+    app.state.handshake_gate = HandshakeGate(
+        settings.max_handshakes, per_address=settings.max_handshakes_per_address
+    )
     answer_validation_errors_without_inputs(app)
     app.add_middleware(
         SessionMiddleware,

@@ -48,6 +48,8 @@ FRAME_WRITER = "silent_alarm.frame_writer"
 ADMITTED = "silent_alarm.admitted"
 """The ASGI scope extension set when the gate let this agent handshake in here: the
 endpoint must not enter the gate again, only leave it."""
+HANDSHAKE = "handshake"
+"""Under ADMITTED: the gate's ``Handshake`` the endpoint reports to (authenticated, left)."""
 BUSY_TEXT = "busy: too many agents connecting at once; retry"
 _ALARM_WAITING = (ALARM_WAITING_HEADER.lower().encode(), b"1")
 """The header as httptools hands it over: name in lower case."""
@@ -197,7 +199,7 @@ class HubHttpProtocol(HttpToolsProtocol):
         if (
             gate is not None
             and self.url.partition(b"?")[0] == self.agent_path
-            and gate.refuses(alarm_waiting=_ALARM_WAITING in self.headers)
+            and gate.refuses(alarm_waiting=_ALARM_WAITING in self.headers, address=self._address)
         ):
             self.transport.write(busy_response(gate.refuse()))
             self.transport.close()
@@ -262,22 +264,25 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         gate = self.gate
-        entered = False
+        handshake = None
         if gate is not None and event.path.partition("?")[0] == self.agent_path:
-            if not gate.enter(alarm_waiting=event.headers.get(ALARM_WAITING_HEADER) == "1"):
+            handshake = gate.enter(
+                alarm_waiting=event.headers.get(ALARM_WAITING_HEADER) == "1",
+                address=self.client[0] if self.client else "",
+            )
+            if handshake is None:
                 self._refuse_busy(gate.retry_after())
                 return
-            entered = True
         super().handle_connect(event)
         if not self.handshake_initiated or self.close_sent:  # uvicorn refused the upgrade
-            if entered and gate is not None:
-                gate.leave()  # no endpoint will run to leave it
+            if handshake is not None and gate is not None:
+                gate.leave(handshake)  # no endpoint will run to leave it
             return
         extensions = self.scope.setdefault("extensions", {})
         # ASGI types extensions as dicts; the writer is the connection itself.
         extensions[FRAME_WRITER] = self  # type: ignore[assignment]
-        if entered:
-            extensions[ADMITTED] = {}
+        if handshake is not None:
+            extensions[ADMITTED] = {HANDSHAKE: handshake}
 
     def _refuse_busy(self, retry_after: int) -> None:
         """The same 503 as ``HubHttpProtocol``'s, behind an HTTP protocol other than ours."""

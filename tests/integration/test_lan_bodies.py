@@ -114,3 +114,13 @@ async def test_a_rejected_input_is_not_echoed(demo_hub: RunningHub) -> None:
     detail = json.loads(answer.text)["detail"]
     assert detail[0]["loc"] == ["body", "code"]
     assert detail[0]["msg"]  # what is wrong and where is still said
+
+
+async def test_the_anonymous_login_form_is_bounded_too(demo_hub: RunningHub) -> None:
+    size = 64 * 1024  # a login form is a few hundred bytes
+    head = post_head(
+        "/login",
+        {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(size)},
+    )
+    refused = await asyncio.to_thread(stream_request, demo_hub.port, head, body_of(size))
+    assert refused.status == 413

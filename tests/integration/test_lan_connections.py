@@ -27,9 +27,10 @@ from pydantic import SecretStr
 from agent.link import Link, LinkEvents
 from agent.outbox import Outbox
 from shared.domain import AlarmLevel, Trigger
-from shared.protocol import AlarmStored, RaiseAlarm, utc_now
+from shared.protocol import AlarmStored, Ping, Pong, RaiseAlarm, utc_now
 from tests.support.hub import RunningHub, start_demo_hub
 from tests.support.lan_attacker import attacker_socket
+from tests.support.wsclient import connect_agent
 
 PER_ADDRESS = 500
 IDLE_SOCKETS = 2000
@@ -164,3 +165,18 @@ async def test_thousands_of_idle_connections_leave_healthz_and_alarms_working(
     log = hub.log()
     assert "connections_refused" in log
     assert "idle_connections_closed" in log
+
+
+async def test_an_agent_connection_outlives_the_request_timeout(hub: RunningHub) -> None:
+    """The head timer ends with the upgrade: an agent connected together with an idle
+    socket is still served after the hub closed the idle one."""
+    config = hub.agent_config("pc-1-02")
+    agent = await connect_agent(hub.agent_ws_url, "pc-1-02", config["token"], config["user"])
+    try:
+        with attacker_socket(hub.port) as idle:
+            assert await asyncio.to_thread(closed_by_hub, idle, REQUEST_TIMEOUT_S + 10) == b""
+        ping = Ping()
+        await agent.send(ping)
+        assert (await agent.expect(Pong, timeout=5)).reply_to == ping.id
+    finally:
+        await agent.close()

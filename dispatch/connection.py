@@ -18,6 +18,14 @@ admitted agent enters the gate in ``HubWebSocketProtocol`` (the same call, so
 nothing changes in between), which also refuses when run behind another HTTP
 implementation.
 
+Against a LAN attacker (docs/security.md) ``HubHttpProtocol`` also counts
+connections per address (``dispatch.connection_limits``): one over its
+address's cap, or over what the process's descriptors allow, is answered 503
+as soon as it is made; the WebSocket protocol takes the count over on upgrade
+and gives it back when the connection ends. A connection that sends no
+complete request head within the request timeout (from when it opens, or from
+the first byte of its next request) is closed.
+
 Everything else (the upgrade, reading, closing) is uvicorn's, unchanged. Run the
 hub with ``uvicorn.run(..., http=HubHttpProtocol.admitting(gate, "/ws/agent"),
 ws=HubWebSocketProtocol.admitting(gate, "/ws/agent"))``.

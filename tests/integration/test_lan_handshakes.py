@@ -218,6 +218,11 @@ async def test_agents_reconnect_and_an_alarm_is_stored_at_once_during_the_attack
                 timeout=ADMISSION_BOUND_S + 5,
                 what=f"{needed} of {AGENTS - 1} agents admitted",
             )
+            print(
+                f"during the attack: waiting alarm stored after {took * 1000:.0f} ms,"
+                f" {len(admitted)} of {AGENTS - 1} agents in after"
+                f" {time.monotonic() - started:.1f} s"
+            )
         finally:
             for task in crowd:
                 task.cancel()

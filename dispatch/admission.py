@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 import structlog
@@ -150,6 +150,7 @@ class HandshakeGate:
     limit: int
     per_address: int = 0  # 0: as many as the limit
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    exempt: Container[str] = frozenset()  # trusted reverse proxies: many clients, one address
     claim_penalty_s: float = CLAIM_PENALTY_S
     in_flight: int = 0
     priority_in_flight: int = 0
@@ -179,9 +180,8 @@ class HandshakeGate:
         if self.has_priority(alarm_waiting, address):
             return False
         per_address = self.per_address or self.limit
-        return (
-            self.in_flight - self.priority_in_flight >= self.limit
-            or self.unauthenticated[address] >= per_address
+        return self.in_flight - self.priority_in_flight >= self.limit or (
+            self.unauthenticated[address] >= per_address and address not in self.exempt
         )
 
     def has_priority(self, alarm_waiting: bool, address: str) -> bool:
@@ -231,7 +231,7 @@ class HandshakeGate:
             self.completed.add(now)
             return
         self._forget_unauthenticated(handshake.address)
-        if handshake.priority:
+        if handshake.priority and handshake.address not in self.exempt:
             # Claimed an alarm and never showed who it is: the claim was false.
             if handshake.address not in self._penalised_until:  # one line, not one per claim
                 log.warning(

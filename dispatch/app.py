@@ -16,6 +16,7 @@ from dispatch.agent_ws import agent_endpoint
 from dispatch.alarms import AlarmStore
 from dispatch.api.router import router as api_router
 from dispatch.bus import create_bus
+from dispatch.connection_limits import Addresses
 from dispatch.console.admin import router as admin_router
 from dispatch.console.routes import router as console_router
 from dispatch.console.statistics import router as statistics_router
@@ -65,7 +66,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Stiller Alarm – Zentrale", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.handshake_gate = HandshakeGate(
-        settings.max_handshakes, per_address=settings.max_handshakes_per_address
+        settings.max_handshakes,
+        per_address=settings.max_handshakes_per_address,
+        exempt=Addresses(settings.trusted_proxies),  # refuses a malformed entry
     )
     answer_validation_errors_without_inputs(app)
     app.add_middleware(

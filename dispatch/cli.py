@@ -17,7 +17,12 @@ from dispatch import audit, demo, logs
 from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
 from dispatch.body_limits import BoundedBodies
 from dispatch.connection import HubHttpProtocol, HubWebSocketProtocol
-from dispatch.connection_limits import ConnectionLedger, connection_budget, raise_open_file_limit
+from dispatch.connection_limits import (
+    Addresses,
+    ConnectionLedger,
+    connection_budget,
+    raise_open_file_limit,
+)
 from dispatch.database import Database
 from dispatch.directory import Directory, DirectoryError
 from dispatch.hub import PONG_WAIT_INTERVALS
@@ -66,6 +71,7 @@ def run_server(settings: Settings) -> None:
     ledger = ConnectionLedger(
         per_address=settings.max_connections_per_address,
         total=connection_budget(raise_open_file_limit()),
+        exempt=Addresses(settings.trusted_proxies),
     )
     uvicorn.run(
         # outermost: no body is read past its route's limit, not even by error pages

@@ -20,10 +20,12 @@ when a connection is made and answers a refusal with a prebuilt 503.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import resource
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
@@ -61,6 +63,40 @@ def connection_budget(open_file_limit: int) -> int:
     return max(1, open_file_limit - min(RESERVED_DESCRIPTORS, open_file_limit // 4))
 
 
+class Addresses:
+    """A set of addresses and networks, as in SILENT_ALARM_TRUSTED_PROXIES ("*": all).
+
+    A reverse proxy connects on behalf of many clients from one address: the limits
+    per address do not apply to it (it must limit its own clients; docs/security.md).
+    """
+
+    def __init__(self, entries: Iterable[str] = ()) -> None:
+        entries = [entry.strip() for entry in entries]
+        self._all = "*" in entries
+        try:
+            self._networks = [ipaddress.ip_network(e, strict=False) for e in entries if e != "*"]
+        except ValueError as error:
+            raise ValueError(f"SILENT_ALARM_TRUSTED_PROXIES: {error}") from None
+        self._seen: dict[str, bool] = {}
+
+    def __contains__(self, address: object) -> bool:
+        if self._all:
+            return True
+        if not self._networks or not isinstance(address, str):
+            return False
+        known = self._seen.get(address)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                known = False
+            else:
+                known = any(ip in network for network in self._networks)
+            if len(self._seen) < 10_000:  # bounded: addresses are the attacker's to choose
+                self._seen[address] = known
+        return known
+
+
 @dataclass
 class _Counts:
     """Events counted between two log lines."""
@@ -83,6 +119,7 @@ class ConnectionLedger:
 
     per_address: int
     total: int
+    exempt: Addresses = field(default_factory=Addresses)  # trusted reverse proxies
     open: int = 0
     by_address: Counter[str] = field(default_factory=Counter)
     refusals: _Counts = field(default_factory=lambda: _Counts("connections_refused"))
@@ -90,7 +127,8 @@ class ConnectionLedger:
 
     def admit(self, address: str) -> bool:
         """True: counted, call ``release`` when it ends. False: refuse the connection."""
-        if self.by_address[address] >= self.per_address or self.open >= self.total:
+        over_cap = self.by_address[address] >= self.per_address and address not in self.exempt
+        if over_cap or self.open >= self.total:
             self.refusals.add(
                 address=address,
                 per_address=self.per_address,

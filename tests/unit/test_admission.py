@@ -14,6 +14,7 @@ from dispatch.admission import (
     Handshake,
     HandshakeGate,
 )
+from dispatch.connection_limits import Addresses
 
 
 class Clock:
@@ -214,3 +215,14 @@ def test_an_honest_claim_keeps_the_priority() -> None:
     gate.authenticated(honest)
     gate.leave(honest)
     assert gate.enter(alarm_waiting=True, address="10.0.0.5")
+
+
+def test_a_trusted_proxy_has_no_share_and_no_penalty() -> None:
+    """Behind a reverse proxy every agent comes from its address: it limits its clients."""
+    gate = HandshakeGate(limit=8, per_address=1, clock=Clock(), exempt=Addresses(["10.0.0.80"]))
+    assert gate.enter(alarm_waiting=False, address="10.0.0.80")
+    assert gate.enter(alarm_waiting=False, address="10.0.0.80")
+    liar = gate.enter(alarm_waiting=True, address="10.0.0.80")
+    assert liar is not None
+    gate.leave(liar)
+    assert gate.has_priority(True, "10.0.0.80")

@@ -15,10 +15,15 @@ body past its route's limit:
 
 The floor-plan and CSV uploads keep their own, larger limits (their routes
 check the file size again, with their own messages).
+
+A body that stops arriving in the middle (a slow-body attack holding the
+connection and the request's task) is answered 408 once the application has
+waited ``idle_timeout`` seconds for its next piece.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -81,10 +86,14 @@ def limit_for(method: str, path: str, limits: Sequence[RouteLimit] = ROUTE_LIMIT
 
 def too_large_response(max_bytes: int) -> tuple[Message, Message]:
     """The 413 answer: start and body. It names the limit, never anything received."""
-    body = json.dumps({"detail": f"request body larger than {max_bytes} bytes"}).encode()
+    return _closing_response(413, f"request body larger than {max_bytes} bytes")
+
+
+def _closing_response(status: int, detail: str) -> tuple[Message, Message]:
+    body = json.dumps({"detail": detail}).encode()
     start: Message = {
         "type": "http.response.start",
-        "status": 413,
+        "status": status,
         "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -95,27 +104,35 @@ def too_large_response(max_bytes: int) -> tuple[Message, Message]:
 
 
 class _Refusals:
-    """A count of 413s, logged at most every REPORT_EVERY_S."""
+    """A count of refusals, logged at most every REPORT_EVERY_S."""
 
-    def __init__(self) -> None:
+    def __init__(self, event: str = "request_bodies_refused") -> None:
+        self.event = event
         self.count = 0
         self.reported_at = -REPORT_EVERY_S
 
-    def add(self, path: str, max_bytes: int) -> None:
+    def add(self, path: str, limit: float) -> None:
         self.count += 1
         now = time.monotonic()
         if now - self.reported_at >= REPORT_EVERY_S:
-            log.warning("request_bodies_refused", count=self.count, path=path, limit=max_bytes)
+            log.warning(self.event, count=self.count, path=path, limit=limit)
             self.count, self.reported_at = 0, now
 
 
 class BoundedBodies:
     """ASGI wrapper: every HTTP request body within its route's limit, or 413."""
 
-    def __init__(self, app: ASGIApp, limits: Sequence[RouteLimit] = ROUTE_LIMITS) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: Sequence[RouteLimit] = ROUTE_LIMITS,
+        idle_timeout: float | None = None,
+    ) -> None:
         self.app = app
         self.limits = limits
+        self.idle_timeout = idle_timeout  # None: a body may pause as long as it likes
         self.refusals = _Refusals()
+        self.stalls = _Refusals("request_bodies_stalled")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -145,6 +162,7 @@ class _BodyCounter:
         self.received = 0
         self.cut = False  # the limit was passed: the 413 (or a close) is the answer
         self.started = False  # the application began its own answer
+        self.body_done = not _has_body(scope)  # after it, receive waits for a disconnect
 
     async def run(self) -> None:
         try:
@@ -158,8 +176,14 @@ class _BodyCounter:
     async def receive(self) -> Message:
         if self.cut:
             return {"type": "http.disconnect"}
-        message = await self._receive()
+        idle_timeout = None if self.body_done else self.owner.idle_timeout
+        try:
+            async with asyncio.timeout(idle_timeout):
+                message = await self._receive()
+        except TimeoutError:
+            return await self._stalled()
         if message["type"] == "http.request":
+            self.body_done = not message.get("more_body", False)
             self.received += len(message.get("body", b""))
             if self.received > self.max_bytes:
                 self.cut = True
@@ -168,12 +192,28 @@ class _BodyCounter:
                 return {"type": "http.disconnect"}
         return message
 
+    async def _stalled(self) -> Message:
+        """The body stopped arriving: 408, and the application sees a disconnect."""
+        self.cut = True
+        if not self.started:
+            self.owner.stalls.add(self.scope["path"], self.owner.idle_timeout or 0)
+            for message in _closing_response(408, "request body stopped arriving"):
+                await self._send(message)
+        return {"type": "http.disconnect"}
+
     async def send(self, message: Message) -> None:
         if self.cut:
             return  # the application's answer to a disconnect: the client has the 413
         if message["type"] == "http.response.start":
             self.started = True
         await self._send(message)
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -75,7 +75,7 @@ def run_server(settings: Settings) -> None:
     )
     uvicorn.run(
         # outermost: no body is read past its route's limit, not even by error pages
-        BoundedBodies(with_agent_fast_path(app)),
+        BoundedBodies(with_agent_fast_path(app), idle_timeout=settings.request_timeout),
         host=settings.host,
         port=settings.port,
         # uvicorn's, with the admission gate, shared frames and one keepalive round

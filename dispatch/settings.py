@@ -70,7 +70,8 @@ class Settings(BaseSettings):
         gt=0,
         le=300,
         description="Seconds a connection has to send a complete request head (from when it "
-        "opens, or from the first byte of its next request); slower ones are closed.",
+        "opens, or from the first byte of its next request), and the longest pause in the "
+        "middle of a request body (408); slower ones are closed.",
     )
     max_connections_per_address: int = Field(
         default=1000,

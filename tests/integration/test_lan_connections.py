@@ -180,3 +180,15 @@ async def test_an_agent_connection_outlives_the_request_timeout(hub: RunningHub)
         assert (await agent.expect(Pong, timeout=5)).reply_to == ping.id
     finally:
         await agent.close()
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_closed(hub: RunningHub) -> None:
+    """Headers complete, then ten bytes of a hundred and silence (a slow-body attack)."""
+    with attacker_socket(hub.port) as sock:
+        sock.sendall(
+            b"POST /api/v1/enrol HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n" + b'{"code": "'
+        )
+        answer = closed_by_hub(sock, timeout=REQUEST_TIMEOUT_S + 10)
+    assert answer is not None, "still open"
+    assert answer.startswith(b"HTTP/1.1 408")

@@ -48,6 +48,16 @@ class HubProcess:
             "SILENT_ALARM_HEARTBEAT_INTERVAL": str(self.heartbeat),
             "SILENT_ALARM_PORT": str(self.port),
             "SILENT_ALARM_HOST": "127.0.0.1",
+            # The fleet's 10,000 agents all come from 127.0.0.1: one address standing
+            # for a whole site, so the limits per address (docs/security.md) are set
+            # to what the hub as a whole allows.
+            "SILENT_ALARM_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
+            "SILENT_ALARM_MAX_HANDSHAKES_PER_ADDRESS": os.environ.get(
+                "SILENT_ALARM_MAX_HANDSHAKES", "64"
+            ),
+            # One load-generator loop hosts 5,000 agents; its own lag in a storm can hold
+            # a hello back for seconds, which real PCs (each its own) never do.
+            "SILENT_ALARM_HANDSHAKE_TIMEOUT": "10",
         }
         self.starts += 1
         log = (self.data_dir / f"hub-{self.starts}.log").open("wb")

@@ -19,13 +19,28 @@ while agents waited for their slots).
 
 An agent with an alarm in its outbox says so in a header and is always let
 in: no limit may delay an alarm.
+
+Against a LAN attacker (docs/security.md), without a login:
+
+- Upgraded sockets that never send a hello held the gate's slots until their
+  hello timeout and locked real agents out. One address may hold at most
+  ``per_address`` handshakes that have not authenticated yet; more from it are
+  refused like any other (503 + Retry-After). Real agents send their hello
+  right after the upgrade, so even a terminal server with many agents behind
+  one address rarely has more than a few in that state at once.
+- The "alarm waiting" header let anyone past the gate. Its priority now holds
+  only while the address has not abused it: a handshake that claimed it and
+  leaves without authenticating (no hello in time, a bad token, gone) costs
+  its address the priority for ``CLAIM_PENALTY_S``. Priority handshakes never
+  take one of the gate's slots, so claims cannot crowd real agents out either.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 import structlog
@@ -54,6 +69,12 @@ refused again."""
 
 MAX_RETRY_AFTER_S = 30
 """No agent is told to stay away longer; agents cap the wait at their own backoff cap."""
+
+CLAIM_PENALTY_S = 300.0
+"""An address whose "alarm waiting" handshake failed to authenticate has no priority for
+this long: long enough that abusing it gains an attacker a moment in five minutes, short
+enough that a real agent behind that address (a shared terminal server) has it back soon.
+Its alarms still get in, at the pace of the gate."""
 
 
 @dataclass
@@ -113,30 +134,74 @@ class InFlightAverage:
 
 
 @dataclass
+class Handshake:
+    """One agent's way through the gate, from the upgrade until it leaves."""
+
+    address: str
+    priority: bool  # let in for an alarm waiting; takes no slot
+    authenticated: bool = False
+
+
+@dataclass
 class HandshakeGate:
-    """At most ``limit`` handshakes at once (alarms excepted); refusals get return slots."""
+    """At most ``limit`` handshakes at once (alarms excepted), at most ``per_address`` of
+    them not yet authenticated from one address; refusals get return slots."""
 
     limit: int
+    per_address: int = 0  # 0: as many as the limit
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    exempt: Container[str] = frozenset()  # trusted reverse proxies: many clients, one address
+    claim_penalty_s: float = CLAIM_PENALTY_S
     in_flight: int = 0
+    priority_in_flight: int = 0
     refused: int = 0  # since the last report
     completed: CompletionRate = field(default_factory=CompletionRate)
     busy: InFlightAverage = field(default_factory=InFlightAverage)
+    unauthenticated: Counter[str] = field(default_factory=Counter)
+    _penalised_until: dict[str, float] = field(default_factory=dict)
     _booked_until: float = 0.0  # the last return slot handed out
     _reported_at: float = -math.inf
 
-    def enter(self, *, alarm_waiting: bool) -> bool:
-        """True: go ahead, and call ``leave`` when done. False: refuse with ``retry_after``."""
-        if self.refuses(alarm_waiting=alarm_waiting):
+    def enter(self, *, alarm_waiting: bool, address: str = "") -> Handshake | None:
+        """A handshake: go ahead, and call ``leave`` with it when done. None: refuse
+        with ``retry_after``."""
+        if self.refuses(alarm_waiting=alarm_waiting, address=address):
             self.refuse()
-            return False
+            return None
+        handshake = Handshake(address, priority=self.has_priority(alarm_waiting, address))
         self.in_flight += 1
+        self.priority_in_flight += handshake.priority
+        self.unauthenticated[address] += 1
         self.busy.set(self.clock(), self.in_flight)
+        return handshake
+
+    def refuses(self, *, alarm_waiting: bool, address: str = "") -> bool:
+        """Whether ``enter`` would refuse now; changes nothing."""
+        if self.has_priority(alarm_waiting, address):
+            return False
+        per_address = self.per_address or self.limit
+        return self.in_flight - self.priority_in_flight >= self.limit or (
+            self.unauthenticated[address] >= per_address and address not in self.exempt
+        )
+
+    def has_priority(self, alarm_waiting: bool, address: str) -> bool:
+        """An alarm waiting, claimed from an address that has not abused the claim lately."""
+        if not alarm_waiting:
+            return False
+        until = self._penalised_until.get(address)
+        if until is None:
+            return True
+        if until > self.clock():
+            return False
+        del self._penalised_until[address]
         return True
 
-    def refuses(self, *, alarm_waiting: bool) -> bool:
-        """Whether ``enter`` would refuse now; changes nothing."""
-        return self.in_flight >= self.limit and not alarm_waiting
+    def authenticated(self, handshake: Handshake) -> None:
+        """Its hello named a workstation with the right token: no longer counted against
+        its address, and its claim of an alarm waiting was honest."""
+        if not handshake.authenticated:
+            handshake.authenticated = True
+            self._forget_unauthenticated(handshake.address)
 
     def refuse(self) -> int:
         """Books the refused agent's return slot; returns its Retry-After in seconds."""
@@ -157,11 +222,29 @@ class HandshakeGate:
             self.refused, self._reported_at = 0, now
         return self.retry_after()
 
-    def leave(self) -> None:
+    def leave(self, handshake: Handshake) -> None:
         now = self.clock()
         self.in_flight -= 1
+        self.priority_in_flight -= handshake.priority
         self.busy.set(now, self.in_flight)
-        self.completed.add(now)
+        if handshake.authenticated:
+            self.completed.add(now)
+            return
+        self._forget_unauthenticated(handshake.address)
+        if handshake.priority and handshake.address not in self.exempt:
+            # Claimed an alarm and never showed who it is: the claim was false.
+            if handshake.address not in self._penalised_until:  # one line, not one per claim
+                log.warning(
+                    "alarm_claim_failed", address=handshake.address, penalty_s=self.claim_penalty_s
+                )
+            self._penalised_until[handshake.address] = now + self.claim_penalty_s
+
+    def _forget_unauthenticated(self, address: str) -> None:
+        left = self.unauthenticated[address] - 1
+        if left > 0:
+            self.unauthenticated[address] = left
+        else:
+            del self.unauthenticated[address]
 
     def rate(self, now: float) -> float:
         """Handshakes per second the hub would complete with the gate full, or what its

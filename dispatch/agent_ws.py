@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 from starlette.responses import PlainTextResponse
@@ -11,7 +12,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from dispatch import __version__
 from dispatch.admission import HandshakeGate
 from dispatch.alarms import AlarmError, AlarmStore
-from dispatch.connection import ADMITTED, BUSY_TEXT
+from dispatch.connection import ADMITTED, BUSY_TEXT, HANDSHAKE
 from dispatch.directory import Directory
 from dispatch.hub import Hub
 from dispatch.peers import AgentPeer
@@ -48,30 +49,43 @@ async def agent_endpoint(websocket: WebSocket) -> None:
     gate: HandshakeGate = state.handshake_gate
     # Usually the connection has let it in already (dispatch/connection.py, before
     # any ASGI work); this is for servers without that protocol.
-    admitted = ADMITTED in websocket.scope.get("extensions", {})
-    if not admitted and not gate.enter(
-        alarm_waiting=websocket.headers.get(ALARM_WAITING_HEADER) == "1"
-    ):
+    handshake = websocket.scope.get("extensions", {}).get(ADMITTED, {}).get(HANDSHAKE)
+    if handshake is None:
+        handshake = gate.enter(
+            alarm_waiting=websocket.headers.get(ALARM_WAITING_HEADER) == "1",
+            address=websocket.client.host if websocket.client else "",
+        )
+    if handshake is None:
         # Before the upgrade, so it costs little; Retry-After spreads the agents' return.
         await websocket.send_denial_response(
             PlainTextResponse(BUSY_TEXT, 503, headers={"Retry-After": str(gate.retry_after())})
         )
         return
     try:
-        peer = await _admit(websocket, state.settings, state.directory, state.hub)
+        peer = await _admit(
+            websocket,
+            state.settings,
+            state.directory,
+            state.hub,
+            lambda: gate.authenticated(handshake),
+        )
     finally:
-        gate.leave()
+        gate.leave(handshake)
     if peer is not None:
         await _serve(peer, state.hub, MessageLimiter())
 
 
 async def _admit(
-    websocket: WebSocket, settings: Settings, directory: Directory, hub: Hub
+    websocket: WebSocket,
+    settings: Settings,
+    directory: Directory,
+    hub: Hub,
+    authenticated: Callable[[], None],
 ) -> AgentPeer | None:
     """Upgrade, hello, welcome, then the replay of open alarms: the part a storm queues for."""
     await websocket.accept()
     try:
-        peer = await _handshake(websocket, settings, directory, hub.alarms)
+        peer = await _handshake(websocket, settings, directory, hub.alarms, authenticated)
     except ProtocolViolation as violation:
         log.info("agent_refused", code=violation.code, reason=violation.reason)
         await websocket.close(violation.code, violation.reason)
@@ -89,7 +103,11 @@ async def _admit(
 
 
 async def _handshake(
-    websocket: WebSocket, settings: Settings, directory: Directory, alarms: AlarmStore
+    websocket: WebSocket,
+    settings: Settings,
+    directory: Directory,
+    alarms: AlarmStore,
+    authenticated: Callable[[], None],
 ) -> AgentPeer:
     try:
         hello = await asyncio.wait_for(
@@ -111,6 +129,7 @@ async def _handshake(
     )
     if workstation is None:
         raise ProtocolViolation("unknown workstation or wrong token", CloseCode.UNAUTHORIZED)
+    authenticated()  # no longer counted against its address (dispatch/admission.py)
     peer = AgentPeer(websocket, workstation, hello.user, hello.agent_version)
     peer.send(
         Welcome(

@@ -18,6 +18,7 @@ from dispatch.alarms import AlarmStore
 from dispatch.api.router import router as api_router
 from dispatch.audit_anchors import AuditAnchors
 from dispatch.bus import create_bus
+from dispatch.connection_limits import Addresses
 from dispatch.console.admin import router as admin_router
 from dispatch.console.routes import router as console_router
 from dispatch.console.statistics import router as statistics_router
@@ -27,6 +28,7 @@ from dispatch.directory import Directory
 from dispatch.hsts import StrictTransportSecurity
 from dispatch.hub import Hub
 from dispatch.settings import Settings
+from dispatch.validation_errors import install as answer_validation_errors_without_inputs
 from shared.protocol import build_all
 
 AGENT_PATH = "/ws/agent"
@@ -82,7 +84,12 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.handshake_gate = HandshakeGate(settings.max_handshakes)
+    app.state.handshake_gate = HandshakeGate(
+        settings.max_handshakes,
+        per_address=settings.max_handshakes_per_address,
+        exempt=Addresses(settings.trusted_proxies),  # refuses a malformed entry
+    )
+    answer_validation_errors_without_inputs(app)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret.get_secret_value(),

@@ -17,7 +17,14 @@ from dispatch import audit, demo, logs
 from dispatch import audit_key as audit_keys
 from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
 from dispatch.audit_anchors import AnchorError, read_anchors
+from dispatch.body_limits import BoundedBodies
 from dispatch.connection import HubHttpProtocol, HubWebSocketProtocol
+from dispatch.connection_limits import (
+    Addresses,
+    ConnectionLedger,
+    connection_budget,
+    raise_open_file_limit,
+)
 from dispatch.database import Database
 from dispatch.directory import Directory, DirectoryError
 from dispatch.hub import PONG_WAIT_INTERVALS
@@ -70,13 +77,21 @@ def run_server(settings: Settings) -> None:
         app = create_app(settings)
     except ValueError as error:
         raise fail(str(error)) from None
+    gate = app.state.handshake_gate
+    # Descriptors: the hard limit, and connections capped below it and per address.
+    ledger = ConnectionLedger(
+        per_address=settings.max_connections_per_address,
+        total=connection_budget(raise_open_file_limit()),
+        exempt=Addresses(settings.trusted_proxies),
+    )
     uvicorn.run(
-        with_agent_fast_path(app),
+        # outermost: no body is read past its route's limit, not even by error pages
+        BoundedBodies(with_agent_fast_path(app), idle_timeout=settings.request_timeout),
         host=settings.host,
         port=settings.port,
         # uvicorn's, with the admission gate, shared frames and one keepalive round
-        http=HubHttpProtocol.admitting(app.state.handshake_gate, AGENT_PATH),
-        ws=HubWebSocketProtocol.admitting(app.state.handshake_gate, AGENT_PATH),
+        http=HubHttpProtocol.admitting(gate, AGENT_PATH, ledger, settings.request_timeout),
+        ws=HubWebSocketProtocol.admitting(gate, AGENT_PATH, ledger),
         ws_max_size=MAX_MESSAGE_BYTES,  # larger frames are closed with 1009
         ws_per_message_deflate=False,  # compression costs CPU per message and invites zip bombs
         # WebSocket pings, answered by the agent's WebSocket library: a lost, frozen or

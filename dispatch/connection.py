@@ -18,6 +18,14 @@ admitted agent enters the gate in ``HubWebSocketProtocol`` (the same call, so
 nothing changes in between), which also refuses when run behind another HTTP
 implementation.
 
+Against a LAN attacker (docs/security.md) ``HubHttpProtocol`` also counts
+connections per address (``dispatch.connection_limits``): one over its
+address's cap, or over what the process's descriptors allow, is answered 503
+as soon as it is made; the WebSocket protocol takes the count over on upgrade
+and gives it back when the connection ends. A connection that sends no
+complete request head within the request timeout (from when it opens, or from
+the first byte of its next request) is closed.
+
 Everything else (the upgrade, reading, closing) is uvicorn's, unchanged. Run the
 hub with ``uvicorn.run(..., http=HubHttpProtocol.admitting(gate, "/ws/agent"),
 ws=HubWebSocketProtocol.admitting(gate, "/ws/agent"))``.
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from asyncio import TimerHandle, Transport
 from typing import Any, Protocol
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -37,6 +46,7 @@ from websockets.protocol import Protocol as WebSocketsProtocol
 from websockets.streams import StreamReader
 
 from dispatch.admission import MAX_RETRY_AFTER_S, HandshakeGate
+from dispatch.connection_limits import ConnectionLedger
 from dispatch.keepalive import PING_FRAME, KeepaliveRound, round_for
 from dispatch.logs import CONNECTION_LOGGER
 from shared.protocol import ALARM_WAITING_HEADER
@@ -46,6 +56,8 @@ FRAME_WRITER = "silent_alarm.frame_writer"
 ADMITTED = "silent_alarm.admitted"
 """The ASGI scope extension set when the gate let this agent handshake in here: the
 endpoint must not enter the gate again, only leave it."""
+HANDSHAKE = "handshake"
+"""Under ADMITTED: the gate's ``Handshake`` the endpoint reports to (authenticated, left)."""
 BUSY_TEXT = "busy: too many agents connecting at once; retry"
 _ALARM_WAITING = (ALARM_WAITING_HEADER.lower().encode(), b"1")
 """The header as httptools hands it over: name in lower case."""
@@ -84,10 +96,10 @@ def text_frame(text: str) -> bytes:
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
-@functools.lru_cache(maxsize=MAX_RETRY_AFTER_S)
-def busy_response(retry_after: int) -> bytes:
+@functools.lru_cache(maxsize=MAX_RETRY_AFTER_S + 1)
+def busy_response(retry_after: int, text: str = BUSY_TEXT) -> bytes:
     """The whole 503 answer to an agent upgrade over the limit, built once per value."""
-    body = BUSY_TEXT.encode()
+    body = text.encode()
     return (
         b"HTTP/1.1 503 Service Unavailable\r\n"
         b"Retry-After: %d\r\n"
@@ -97,31 +109,111 @@ def busy_response(retry_after: int) -> bytes:
     ) % (retry_after, len(body), body)
 
 
+TOO_MANY_CONNECTIONS_TEXT = "busy: too many connections from this address; retry"
+CONNECTION_RETRY_AFTER_S = 5
+"""A connection refused over its address's cap comes back no sooner (agents cap it at
+their own backoff)."""
+
+
 class HubHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol; refuses an agent upgrade over the gate's limit itself."""
+    """uvicorn's HTTP protocol; refuses an agent upgrade over the gate's limit itself, a
+    connection over its address's cap, and closes one that sends no request head in time."""
 
     gate: HandshakeGate | None = None
     agent_path = b""
+    ledger: ConnectionLedger | None = None
+    head_timeout = 0.0
+    _address = ""
+    _counted = False
+    _head_timer: TimerHandle | None = None
 
     @classmethod
-    def admitting(cls, gate: HandshakeGate, agent_path: str) -> type[HubHttpProtocol]:
-        """This protocol refusing agent upgrades on ``agent_path`` that ``gate`` refuses."""
-        return type(cls.__name__, (cls,), {"gate": gate, "agent_path": agent_path.encode()})
+    def admitting(
+        cls,
+        gate: HandshakeGate,
+        agent_path: str,
+        ledger: ConnectionLedger | None = None,
+        head_timeout: float = 0.0,
+    ) -> type[HubHttpProtocol]:
+        """This protocol refusing agent upgrades on ``agent_path`` that ``gate`` refuses,
+        connections over ``ledger``'s caps, and closing connections that send no complete
+        request head within ``head_timeout`` seconds (0: no limit)."""
+        return type(
+            cls.__name__,
+            (cls,),
+            {
+                "gate": gate,
+                "agent_path": agent_path.encode(),
+                "ledger": ledger,
+                "head_timeout": head_timeout,
+            },
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.logger = _CONNECTION_LOG
 
+    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._address = self.client[0] if self.client else ""
+        if self.ledger is not None:
+            if not self.ledger.admit(self._address):
+                # Before any request: no parse, no ASGI, the descriptor freed at once.
+                transport.write(busy_response(CONNECTION_RETRY_AFTER_S, TOO_MANY_CONNECTIONS_TEXT))
+                transport.close()
+                return
+            self._counted = True
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
+        self._uncount()
+        super().connection_lost(exc)
+
+    # --- a request head within head_timeout of the connection or of its first byte
+
+    def _await_head(self) -> None:
+        if self.head_timeout > 0 and self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+
+    def _head_arrived(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            if self.ledger is not None:
+                self.ledger.closed_idle(self._address)
+            self.transport.close()
+
+    def _uncount(self) -> None:
+        if self._counted and self.ledger is not None:
+            self.ledger.release(self._address)
+        self._counted = False
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._await_head()  # the next request on a kept-alive connection
+
+    def on_headers_complete(self) -> None:
+        self._head_arrived()
+        super().on_headers_complete()
+
     def handle_websocket_upgrade(self) -> None:
+        self._head_arrived()
         gate = self.gate
         if (
             gate is not None
             and self.url.partition(b"?")[0] == self.agent_path
-            and gate.refuses(alarm_waiting=_ALARM_WAITING in self.headers)
+            and gate.refuses(alarm_waiting=_ALARM_WAITING in self.headers, address=self._address)
         ):
             self.transport.write(busy_response(gate.refuse()))
             self.transport.close()
             return
+        # The WebSocket protocol counts the connection from here (it sees its end).
+        self._uncount()
         super().handle_websocket_upgrade()
 
 
@@ -140,18 +232,37 @@ class FrameWriter(Protocol):
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     gate: HandshakeGate | None = None
     agent_path = ""
+    ledger: ConnectionLedger | None = None
     last_rx = 0.0
     ping_sent_at = 0.0
     _round: KeepaliveRound | None = None
+    _counted_address: str | None = None
 
     @classmethod
-    def admitting(cls, gate: HandshakeGate, agent_path: str) -> type[HubWebSocketProtocol]:
-        """This protocol with the hub's gate for agent handshakes on ``agent_path``."""
-        return type(cls.__name__, (cls,), {"gate": gate, "agent_path": agent_path})
+    def admitting(
+        cls, gate: HandshakeGate, agent_path: str, ledger: ConnectionLedger | None = None
+    ) -> type[HubWebSocketProtocol]:
+        """This protocol with the hub's gate for agent handshakes on ``agent_path``, its
+        connection counted in ``ledger`` until it ends."""
+        return type(
+            cls.__name__, (cls,), {"gate": gate, "agent_path": agent_path, "ledger": ledger}
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.logger = self.conn.logger = _CONNECTION_LOG
+
+    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.ledger is not None:  # handed over by the HTTP protocol: already admitted
+            self._counted_address = self.client[0] if self.client else ""
+            self.ledger.adopt(self._counted_address)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.ledger is not None and self._counted_address is not None:
+            self.ledger.release(self._counted_address)
+            self._counted_address = None
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.loop.time()  # any frame is a sign of life, a pong included
@@ -161,22 +272,25 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         gate = self.gate
-        entered = False
+        handshake = None
         if gate is not None and event.path.partition("?")[0] == self.agent_path:
-            if not gate.enter(alarm_waiting=event.headers.get(ALARM_WAITING_HEADER) == "1"):
+            handshake = gate.enter(
+                alarm_waiting=event.headers.get(ALARM_WAITING_HEADER) == "1",
+                address=self.client[0] if self.client else "",
+            )
+            if handshake is None:
                 self._refuse_busy(gate.retry_after())
                 return
-            entered = True
         super().handle_connect(event)
         if not self.handshake_initiated or self.close_sent:  # uvicorn refused the upgrade
-            if entered and gate is not None:
-                gate.leave()  # no endpoint will run to leave it
+            if handshake is not None and gate is not None:
+                gate.leave(handshake)  # no endpoint will run to leave it
             return
         extensions = self.scope.setdefault("extensions", {})
         # ASGI types extensions as dicts; the writer is the connection itself.
         extensions[FRAME_WRITER] = self  # type: ignore[assignment]
-        if entered:
-            extensions[ADMITTED] = {}
+        if handshake is not None:
+            extensions[ADMITTED] = {HANDSHAKE: handshake}
 
     def _refuse_busy(self, retry_after: int) -> None:
         """The same 503 as ``HubHttpProtocol``'s, behind an HTTP protocol other than ours."""

@@ -46,13 +46,39 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Seconds between re-sends of unacknowledged alarms."
     )
     handshake_timeout: float = Field(
-        default=10.0, gt=0, description="Seconds an agent has to send its hello."
+        default=3.0,
+        gt=0,
+        description="Seconds an upgraded agent socket has to send its hello (agents send it "
+        "at once); a silent one is closed with 4408 and gives its handshake slot back.",
     )
     max_handshakes: int = Field(
         default=64,
         gt=0,
         description="Agent handshakes worked on at once; more are refused with 503 and retry "
         "after their backoff (a restart storm). An agent with an alarm waiting is always let in.",
+    )
+    # --- availability against a LAN attacker (docs/security.md) ---
+    max_handshakes_per_address: int = Field(
+        default=16,
+        gt=0,
+        description="Agent handshakes from one address that have not authenticated yet; more "
+        "are refused with 503 like those over MAX_HANDSHAKES. Keeps one address from filling "
+        "the gate with sockets that never send a hello.",
+    )
+    request_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection has to send a complete request head (from when it "
+        "opens, or from the first byte of its next request), and the longest pause in the "
+        "middle of a request body (408); slower ones are closed.",
+    )
+    max_connections_per_address: int = Field(
+        default=1000,
+        gt=0,
+        description="TCP connections one address may hold at once (agents, consoles, idle "
+        "ones); more are answered 503. A terminal server or NAT gateway with more agents "
+        "behind it needs a higher value.",
     )
     allowed_origins: list[str] = Field(
         default_factory=list,

@@ -11,8 +11,10 @@ from dispatch.admission import (
     MAX_SPEEDUP,
     SLOT_TURNOVER_S,
     CompletionRate,
+    Handshake,
     HandshakeGate,
 )
+from dispatch.connection_limits import Addresses
 
 
 class Clock:
@@ -28,12 +30,21 @@ def complete(
 ) -> None:
     """``count`` handshakes complete at ``per_second``, each replaced by a new one at once:
     ``level`` in flight throughout (default: the gate full, the hub at its limit)."""
+    handshakes: list[Handshake] = []
+
+    def enter() -> None:
+        handshake = gate.enter(alarm_waiting=gate.in_flight >= gate.limit)  # beyond: alarms
+        assert handshake is not None
+        handshakes.append(handshake)
+
     while gate.in_flight < (gate.limit if level is None else level):
-        assert gate.enter(alarm_waiting=gate.in_flight >= gate.limit)  # beyond: alarms
+        enter()
     for _ in range(count):
         clock.now += 1.0 / per_second
-        gate.leave()
-        assert gate.enter(alarm_waiting=gate.in_flight >= gate.limit)
+        done = handshakes.pop(0)
+        gate.authenticated(done)
+        gate.leave(done)
+        enter()
 
 
 def fill(gate: HandshakeGate) -> None:
@@ -152,3 +163,66 @@ def test_after_a_quiet_spell_the_rate_starts_afresh() -> None:
     for i in range(50):  # an hour later, 0.25 s at 200 a second
         rate.add(3600.0 + i * 0.005)
     assert rate.per_second(3600.25) == pytest.approx(200, rel=0.15)
+
+
+# --- a LAN attacker: sockets that never authenticate, false alarm claims ------------------
+
+
+def test_one_address_holds_at_most_its_share_of_unauthenticated_handshakes() -> None:
+    gate = HandshakeGate(limit=8, per_address=2, clock=Clock())
+    assert gate.enter(alarm_waiting=False, address="10.0.0.66")
+    assert gate.enter(alarm_waiting=False, address="10.0.0.66")
+    assert gate.enter(alarm_waiting=False, address="10.0.0.66") is None
+    assert gate.enter(alarm_waiting=False, address="10.0.0.5")  # others still get in
+
+
+def test_an_authenticated_handshake_no_longer_counts_against_its_address() -> None:
+    """A terminal server's agents: each one past its hello frees its address's place."""
+    gate = HandshakeGate(limit=8, per_address=1, clock=Clock())
+    first = gate.enter(alarm_waiting=False, address="10.0.0.5")
+    assert first is not None
+    assert gate.enter(alarm_waiting=False, address="10.0.0.5") is None
+    gate.authenticated(first)
+    assert gate.enter(alarm_waiting=False, address="10.0.0.5")
+    assert gate.in_flight == 2  # the first still holds its slot until its replay is done
+
+
+def test_alarm_claims_take_no_slot_from_agents() -> None:
+    gate = HandshakeGate(limit=1, per_address=1, clock=Clock())
+    for _ in range(50):
+        assert gate.enter(alarm_waiting=True, address="10.0.0.66")
+    assert gate.enter(alarm_waiting=False, address="10.0.0.5")
+
+
+def test_a_claim_that_never_authenticates_costs_its_address_the_priority() -> None:
+    clock = Clock()
+    gate = HandshakeGate(limit=1, clock=clock, claim_penalty_s=300)
+    fill(gate)
+    liar = gate.enter(alarm_waiting=True, address="10.0.0.66")
+    assert liar is not None
+    gate.leave(liar)  # no hello in time, a bad token, or gone
+    assert gate.enter(alarm_waiting=True, address="10.0.0.66") is None
+    assert gate.enter(alarm_waiting=True, address="10.0.0.5")  # others keep it
+    clock.now += 301
+    assert gate.enter(alarm_waiting=True, address="10.0.0.66")  # back after the penalty
+
+
+def test_an_honest_claim_keeps_the_priority() -> None:
+    gate = HandshakeGate(limit=1, clock=Clock())
+    fill(gate)
+    honest = gate.enter(alarm_waiting=True, address="10.0.0.5")
+    assert honest is not None
+    gate.authenticated(honest)
+    gate.leave(honest)
+    assert gate.enter(alarm_waiting=True, address="10.0.0.5")
+
+
+def test_a_trusted_proxy_has_no_share_and_no_penalty() -> None:
+    """Behind a reverse proxy every agent comes from its address: it limits its clients."""
+    gate = HandshakeGate(limit=8, per_address=1, clock=Clock(), exempt=Addresses(["10.0.0.80"]))
+    assert gate.enter(alarm_waiting=False, address="10.0.0.80")
+    assert gate.enter(alarm_waiting=False, address="10.0.0.80")
+    liar = gate.enter(alarm_waiting=True, address="10.0.0.80")
+    assert liar is not None
+    gate.leave(liar)
+    assert gate.has_priority(True, "10.0.0.80")

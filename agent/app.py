@@ -22,7 +22,7 @@ from agent.feedback import STORED_DEADLINE, AlarmFeedback, Feedback, Reason, Vie
 from agent.feedback_text import notice_line
 from agent.hotkey import HotkeyBackend, HotkeyUnavailable, start_hotkey
 from agent.i18n import text
-from agent.link import Link, LinkEvents
+from agent.link import LinkEvents, link_for
 from agent.notice_window import NotProtectedShell
 from agent.outbox import Outbox
 from agent.popup import PopupManager
@@ -109,14 +109,7 @@ class AgentApp:
         self.feedback = Feedback()
         self.feedback.reason(Reason.NO_TRAY, not tray_available)
         self.bridge = Bridge()
-        self.link = Link(
-            hub_urls=config.hub_urls,
-            workstation_id=config.workstation_id,
-            token=config.token,
-            user=config.user,
-            outbox=self.outbox,
-            events=BridgeEvents(self.bridge),
-        )
+        self.link = link_for(config, self.outbox, BridgeEvents(self.bridge))
         self.drill = DrillControl(
             language=config.language,
             raise_alarm=lambda level, kind: self.link.raise_alarm(level, Trigger.TRAY, kind),

@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from agent import __version__
 from agent.backoff import Backoff, retry_after_seconds
+from agent.config import AgentConfig
 from agent.outbox import Outbox
 from shared.domain import AlarmKind, AlarmLevel, Answer, Trigger
 from shared.protocol import (
@@ -588,3 +589,15 @@ def _parse(raw: str | bytes) -> Any:
 def _close_of(exc: ConnectionClosed) -> tuple[int | None, str]:
     frame = exc.rcvd
     return (frame.code, frame.reason) if frame is not None else (None, "")
+
+
+def link_for(config: AgentConfig, outbox: Outbox, events: LinkEvents) -> Link:
+    """The link of this PC's configuration: its hubs, identity and secret."""
+    return Link(
+        hub_urls=config.hub_urls,
+        workstation_id=config.workstation_id,
+        token=config.token,
+        user=config.user,
+        outbox=outbox,
+        events=events,
+    )

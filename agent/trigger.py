@@ -12,7 +12,7 @@ from agent.config import AgentConfig
 from agent.feedback import STORED_DEADLINE, Feedback, Status
 from agent.feedback_text import state_text
 from agent.i18n import Language
-from agent.link import Link, LinkEvents
+from agent.link import LinkEvents, link_for
 from agent.outbox import Outbox
 from shared.domain import AlarmKind, AlarmLevel, Trigger
 from shared.protocol import AlarmStored, AlarmUpdate, RaiseAlarm, RaiserStatus
@@ -109,14 +109,7 @@ def raise_and_wait(
     on the same connection. No help within it, or "nobody reached": ``help`` is None."""
     outbox = Outbox(config.data_dir)
     events = _WaitForStored()
-    link = Link(
-        hub_urls=config.hub_urls,
-        workstation_id=config.workstation_id,
-        token=config.token,
-        user=config.user,
-        outbox=outbox,
-        events=events,
-    )
+    link = link_for(config, outbox, events)
     try:
         events.watch(link.raise_alarm(level, Trigger.CLI, kind).alarm_id)  # on disk first
         link.start()
@@ -146,14 +139,7 @@ def wait_for_help(config: AgentConfig, alarm_id: uuid.UUID, seconds: float) -> s
     events = _WaitForStored()
     events.watch(alarm_id)
     events.feedback.stored(alarm_id)
-    link = Link(
-        hub_urls=config.hub_urls,
-        workstation_id=config.workstation_id,
-        token=config.token,
-        user=config.user,
-        outbox=outbox,
-        events=events,
-    )
+    link = link_for(config, outbox, events)
     try:
         link.start()
         return _help(events, seconds, config.language)

@@ -119,7 +119,7 @@ def test_nobody_reached_time_is_stored_refused_out_of_range_and_edited_on_the_pa
     field.fill("0")
     form.get_by_role("button", name="Speichern").click()
     expect(form.get_by_test_id("error-nobody_reached_s")).to_have_text(
-        "Input should be greater than or equal to 1"
+        "Bitte eine Zahl ab 1 eingeben."
     )
     assert admin_api.get(LEVEL_2).json()["source"] == "default"
     field.fill("4")

@@ -79,6 +79,6 @@ async def test_handshakes_arriving_together_each_get_their_own_workstation(db: D
         None if ws == "pc-003" else ws for ws in WORKSTATIONS[:10]
     ]
     assert own[0] is not None
-    room = own[0].room
+    room = own[0].room_at_connect  # what its welcome will name
     assert room is not None
     assert (room.number, room.entrance) == ("1.01", "Eingang B")

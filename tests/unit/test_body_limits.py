@@ -42,5 +42,19 @@ def test_validation_errors_keep_where_and_what_but_not_the_value() -> None:
     errors = [{"type": "string_too_long", "loc": ("body", "code"), "msg": "too long",
                "input": "s3cret", "ctx": {"max_length": 64}}]  # fmt: skip
     assert without_inputs(errors) == [
-        {"type": "string_too_long", "loc": ("body", "code"), "msg": "too long"}
-    ]
+        {"type": "string_too_long", "loc": ("body", "code"), "msg": "too long",
+         "ctx": {"max_length": 64}}  # the rule's bound, for "höchstens 64 Zeichen"
+    ]  # fmt: skip
+
+
+def test_only_the_rules_bounds_survive_from_the_context() -> None:
+    """A custom validator's error (ctx "error") may quote the input; it never goes back."""
+    errors = [
+        {"type": "value_error", "loc": ("body", "x"), "msg": "Value error, bad s3cret",
+         "input": "s3cret", "ctx": {"error": "bad s3cret"}},
+        {"type": "enum", "loc": ("body", "role"), "msg": "Input should be …",
+         "input": "s3cret", "ctx": {"expected": "'guard' or 'admin'"}},
+    ]  # fmt: skip
+    kept = without_inputs(errors)
+    assert "ctx" not in kept[0]
+    assert kept[1]["ctx"] == {"expected": "'guard' or 'admin'"}

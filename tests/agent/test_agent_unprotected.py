@@ -138,6 +138,9 @@ def test_hotkey_that_cannot_be_registered_is_named_on_screen_in_status_and_on_th
     agents.append(agent)
     agent.wait_for_log("hotkey backend pynput failed: .*RECORD")
     agent.wait_for_log("connected to hub")
+    # The 24-h self-test (run at start) checks the trigger path too: the hub answered, the
+    # hotkey is dead. Its result changes the reasons on screen, so it comes first.
+    agent.wait_for_log("self-test failed .*hotkey not listening", timeout=20)
 
     # On screen: the window names the chord; closed, it comes back by itself.
     window = wait_until(lambda: windows(x, NOT_PROTECTED), 10, what="not-protected window")[0]
@@ -148,9 +151,6 @@ def test_hotkey_that_cannot_be_registered_is_named_on_screen_in_status_and_on_th
     since = agent.log_size()
     wait_until(lambda: windows(x, NOT_PROTECTED), 15, what="the window shown again")
     agent.wait_for_log("not-protected window shown: .*hotkey_unavailable", since=since)
-
-    # The 24-h self-test checks the trigger path too: the hub answered, the hotkey is dead.
-    agent.wait_for_log("self-test failed .*hotkey not listening", timeout=20)
 
     # `status`: exit 1, and the reason in words.
     result = status(x, config)

@@ -226,6 +226,9 @@ async def test_agents_reconnect_and_an_alarm_is_stored_at_once_during_the_attack
         finally:
             for task in crowd:
                 task.cancel()
+            # Awaited, so a connection a task was opening is closed now, not left to the
+            # garbage collector (a ResourceWarning in some later test).
+            await asyncio.gather(*crowd, return_exceptions=True)
             for client in admitted.values():
                 await client.close()
         assert stored, "the waiting alarm was not stored"

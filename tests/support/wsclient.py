@@ -106,20 +106,24 @@ async def connect_agent(
         open_timeout=5,
         additional_headers=headers,
     )
-    await connection.send(
-        encode(
-            Hello(
-                protocol=PROTOCOL_VERSION,
-                workstation_id=workstation_id,
-                token=token,
-                agent_version="test",
-                user=user,
+    try:
+        await connection.send(
+            encode(
+                Hello(
+                    protocol=PROTOCOL_VERSION,
+                    workstation_id=workstation_id,
+                    token=token,
+                    agent_version="test",
+                    user=user,
+                )
             )
         )
-    )
-    async with asyncio.timeout(5):
-        welcome = hub_to_agent.validate_json(await connection.recv())
-    assert isinstance(welcome, Welcome), welcome
+        async with asyncio.timeout(5):
+            welcome = hub_to_agent.validate_json(await connection.recv())
+        assert isinstance(welcome, Welcome), welcome
+    except BaseException:  # refused, timed out or cancelled: never leave the socket open
+        await connection.close()
+        raise
     return AgentClient(connection, welcome)
 
 

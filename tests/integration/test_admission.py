@@ -7,7 +7,6 @@ import asyncio
 import logging
 import sqlite3
 import threading
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 from agent.backoff import Backoff
 from agent.link import Link, LinkEvents
 from agent.outbox import Outbox
-from shared.domain import AlarmLevel, Trigger
+from shared.domain import AlarmLevel
 from shared.protocol import (
     ALARM_WAITING_HEADER,
     PROTOCOL_VERSION,
@@ -29,12 +28,11 @@ from shared.protocol import (
     AlarmStored,
     CloseCode,
     Hello,
-    RaiseAlarm,
     Welcome,
     encode,
-    utc_now,
 )
 from tests.api.conftest import API, api_client
+from tests.support.agentlink import link_with_an_alarm_waiting
 from tests.support.hub import RunningHub, start_demo_hub
 from tests.support.wsclient import AgentClient, connect_agent, wait_closed
 
@@ -108,41 +106,17 @@ async def test_an_agent_with_an_alarm_waiting_is_let_in_and_its_alarm_delivered(
     await neighbour.close()
 
 
-class StoredEvent(LinkEvents):
-    def __init__(self) -> None:
-        self.stored = threading.Event()
-
-    def alarm_stored(self, stored: AlarmStored) -> None:
-        self.stored.set()
-
-
 async def test_the_agent_says_it_has_an_alarm_waiting_and_gets_in_at_once(
     one_handshake_hub: RunningHub, tmp_path: Path
 ) -> None:
     """The real agent link: while the hub refuses everyone else, its queued alarm is stored."""
     hub = one_handshake_hub
-    config = hub.agent_config("pc-1-01")
-    outbox = Outbox(tmp_path / "outbox")
-    outbox.add(
-        RaiseAlarm(
-            alarm_id=uuid.uuid4(), level=AlarmLevel.THREAT, trigger=Trigger.CLI, raised_at=utc_now()
-        )
-    )
-    async with holding_the_slot(hub):  # for 30 s unless the agent is let in regardless
-        link = Link(
-            hub_urls=[hub.agent_ws_url],
-            workstation_id="pc-1-01",
-            token=SecretStr(config["token"]),
-            user=config["user"],
-            outbox=outbox,
-            events=(events := StoredEvent()),
-        )
+    async with (
+        holding_the_slot(hub),  # for 30 s unless the agent is let in regardless
+        link_with_an_alarm_waiting(hub, tmp_path) as (link, events),
+    ):
         link.start()
-        try:
-            assert await asyncio.to_thread(events.stored.wait, 10), "alarm not let in"
-        finally:
-            await asyncio.to_thread(link.stop)
-            outbox.close()
+        assert await asyncio.to_thread(events.stored.wait, 10), "alarm not let in"
 
 
 async def test_a_failed_replay_read_unregisters_the_agent_and_says_so(demo_hub: RunningHub) -> None:

@@ -13,21 +13,16 @@ import asyncio
 import contextlib
 import resource
 import socket
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from agent.link import Link, LinkEvents
-from agent.outbox import Outbox
-from shared.domain import AlarmLevel, Trigger
-from shared.protocol import AlarmStored, Ping, Pong, RaiseAlarm, utc_now
+from shared.protocol import Ping, Pong
+from tests.support.agentlink import link_with_an_alarm_waiting
 from tests.support.hub import RunningHub, start_demo_hub
 from tests.support.lan_attacker import attacker_socket
 from tests.support.wsclient import connect_agent
@@ -97,14 +92,6 @@ def test_a_connection_without_a_complete_request_head_is_closed(
         assert time.monotonic() - started >= REQUEST_TIMEOUT_S - 0.5  # not before its time
 
 
-class Stored(LinkEvents):
-    def __init__(self) -> None:
-        self.stored = threading.Event()
-
-    def alarm_stored(self, stored: AlarmStored) -> None:
-        self.stored.set()
-
-
 def open_idle_sockets(port: int, count: int) -> list[socket.socket]:
     """``count`` connections from the attacker's address that never send a byte."""
     with ThreadPoolExecutor(8) as pool:
@@ -126,30 +113,9 @@ async def test_thousands_of_idle_connections_leave_healthz_and_alarms_working(
         # While the attacker holds its connections, the hub serves everyone else.
         async with httpx.AsyncClient(timeout=5) as client:
             assert (await client.get(f"{hub.url}/healthz")).status_code == 200
-        config = hub.agent_config("pc-1-01")
-        outbox = Outbox(tmp_path / "outbox")
-        outbox.add(
-            RaiseAlarm(
-                alarm_id=uuid.uuid4(),
-                level=AlarmLevel.THREAT,
-                trigger=Trigger.CLI,
-                raised_at=utc_now(),
-            )
-        )
-        link = Link(
-            hub_urls=[hub.agent_ws_url],
-            workstation_id="pc-1-01",
-            token=SecretStr(config["token"]),
-            user=config["user"],
-            outbox=outbox,
-            events=(events := Stored()),
-        )
-        link.start()
-        try:
+        async with link_with_an_alarm_waiting(hub, tmp_path) as (link, events):
+            link.start()
             assert await asyncio.to_thread(events.stored.wait, 10), "alarm not stored"
-        finally:
-            await asyncio.to_thread(link.stop)
-            outbox.close()
 
         # Over its cap the attacker's address was answered 503 at once; the ones let in
         # (the cap's worth, and more as the request timeout freed their places) were

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,28 +19,22 @@ from pathlib import Path
 
 import pytest
 import websockets
-from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
-from agent.link import Link, LinkEvents
-from agent.outbox import Outbox
 from dispatch.auth import new_device_token
 from dispatch.database import Database
 from dispatch.directory import Directory
-from shared.domain import AlarmLevel, Trigger
 from shared.protocol import (
     ALARM_WAITING_HEADER,
     PROTOCOL_VERSION,
-    AlarmStored,
     CloseCode,
     Hello,
-    RaiseAlarm,
     Welcome,
     encode,
     hub_to_agent,
-    utc_now,
 )
+from tests.support.agentlink import link_with_an_alarm_waiting
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.hub import RunningHub, start_demo_hub
 from tests.support.lan_attacker import ATTACKER_ADDRESS
@@ -163,48 +155,13 @@ async def reconnecting_agent(
             await asyncio.sleep(1.0)  # the agent's backoff after a failed attempt
 
 
-class Stored(LinkEvents):
-    def __init__(self) -> None:
-        self.stored = threading.Event()
-
-    def alarm_stored(self, stored: AlarmStored) -> None:
-        self.stored.set()
-
-
-@asynccontextmanager
-async def agent_with_an_alarm_waiting(
-    hub: RunningHub, tmp_path: Path, workstation_id: str = "pc-1-01"
-) -> AsyncIterator[tuple[Link, Stored]]:
-    """The real agent link with an alarm in its outbox, not started yet."""
-    config = hub.agent_config(workstation_id)
-    outbox = Outbox(tmp_path / f"outbox-{workstation_id}")
-    outbox.add(
-        RaiseAlarm(
-            alarm_id=uuid.uuid4(), level=AlarmLevel.THREAT, trigger=Trigger.CLI, raised_at=utc_now()
-        )
-    )
-    link = Link(
-        hub_urls=[hub.agent_ws_url],
-        workstation_id=workstation_id,
-        token=SecretStr(config["token"]),
-        user=config["user"],
-        outbox=outbox,
-        events=(events := Stored()),
-    )
-    try:
-        yield link, events
-    finally:
-        await asyncio.to_thread(link.stop)
-        outbox.close()
-
-
 async def test_agents_reconnect_and_an_alarm_is_stored_at_once_during_the_attack(
     hub: RunningHub, tmp_path: Path
 ) -> None:
     ids = [w for w in ("pc-e-01", "pc-1-02", "pc-1-03", "pc-1-04", "pc-1-05", *EXTRA_IDS)]
     assert len(ids) == AGENTS - 1
     admitted: dict[str, AgentClient] = {}
-    async with hello_less_attack(hub), agent_with_an_alarm_waiting(hub, tmp_path) as (link, ev):
+    async with hello_less_attack(hub), link_with_an_alarm_waiting(hub, tmp_path) as (link, ev):
         deadline = time.monotonic() + ADMISSION_BOUND_S
         crowd = [asyncio.ensure_future(reconnecting_agent(hub, w, admitted, deadline)) for w in ids]
         started = time.monotonic()

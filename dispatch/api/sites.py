@@ -23,7 +23,9 @@ from dispatch.api.schemas import (
 )
 from dispatch.audit import AuditTrail
 from dispatch.models import (
+    AlarmPolicy,
     Building,
+    Drill,
     EnrolmentCode,
     Entrance,
     Floor,
@@ -160,15 +162,17 @@ async def delete_site(site_id: int, operator: Admin, db: DB) -> Response:
         site = await get_or_404(session, Site, site_id, "site")
         for model, column, what in (
             (Building, Building.site_id, "buildings"),
+            (Room, Room.site_id, "rooms"),
             (Workstation, Workstation.site_id, "workstations"),
             (EnrolmentCode, EnrolmentCode.site_id, "enrolment codes"),
+            (Drill, Drill.site_id, "drills (their reports are history)"),
         ):
             if await session.scalar(select(model).where(column == site_id).limit(1)):
                 raise conflict(f"site {site_id} still has {what}; remove them first")
-        for link in await session.scalars(
-            select(OperatorSite).where(OperatorSite.site_id == site_id)
-        ):
-            await session.delete(link)
+        # What only configures the site goes with it: operators' coverage and its policies.
+        for owned in (OperatorSite, AlarmPolicy):
+            for row in await session.scalars(select(owned).where(owned.site_id == site_id)):
+                await session.delete(row)
         await session.delete(site)
         (await AuditTrail.open(session)).append(
             actor(operator), "site_deleted", site_id=site_id, name=site.name

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from shared.domain import AlarmLevel
 from shared.protocol import AlarmNotify, AlarmStored
-from tests.api.conftest import API
+from tests.api.conftest import API, query
 from tests.support.hub import RunningHub
 from tests.support.wsclient import connect_agent
 
@@ -113,3 +114,31 @@ def test_a_changed_countdown_is_in_the_very_next_welcome(
     saved = admin.put(f"{API}/sites/1/policies/1", json={**body, "countdown_s": 4})
     assert saved.status_code == 200, saved.text
     assert asyncio.run(countdown_of_level_one()) == 4
+
+
+def test_a_site_with_a_policy_is_deleted_with_it_and_one_with_a_drill_is_refused(
+    admin: httpx.Client, admin_hub: RunningHub
+) -> None:
+    """Both were a database error (500) before: the site's rows still pointed at it."""
+    site = admin.post(f"{API}/sites", json={"name": "Außenstelle", "address": "Weg 1"}).json()
+    saved = admin.put(f"{API}/sites/{site['id']}/policies/2", json=FLOOR_POLICY)
+    assert saved.status_code == 200, saved.text
+    assert admin.delete(f"{API}/sites/{site['id']}").status_code == 204
+    assert query(
+        admin_hub, "SELECT count(*) FROM alarm_policies WHERE site_id = ?", site["id"]
+    ) == [(0,)]
+
+    site = admin.post(f"{API}/sites", json={"name": "Außenstelle 2", "address": "Weg 2"}).json()
+    start = datetime.now().astimezone() + timedelta(hours=1)
+    drill = {
+        "site_id": site["id"],
+        "title": "Übung",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=1)).isoformat(),
+        "scopes": ["neighbours", "security"],
+    }
+    assert admin.post(f"{API}/drills", json=drill).status_code == 201
+    refused = admin.delete(f"{API}/sites/{site['id']}")
+    assert refused.status_code == 409
+    assert "drills" in refused.json()["detail"]
+    assert admin.get(f"{API}/sites/{site['id']}").status_code == 200

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -16,22 +17,31 @@ from tests.support.wsclient import AgentClient, connect_agent
 Connect = Callable[[str], Awaitable[AgentClient]]
 
 
-@pytest.fixture
-async def agent(demo_hub: RunningHub) -> AsyncIterator[Connect]:
-    """Connects a demo workstation by id, with its real token; closes all at the end."""
+@asynccontextmanager
+async def agents_of(hub: RunningHub) -> AsyncIterator[Connect]:
+    """Connects a demo workstation of ``hub`` by id, with its real token; closes all after."""
     clients: list[AgentClient] = []
 
     async def connect(workstation_id: str) -> AgentClient:
-        config = demo_hub.agent_config(workstation_id)
+        config = hub.agent_config(workstation_id)
         client = await connect_agent(
-            demo_hub.agent_ws_url, workstation_id, config["token"], config["user"]
+            hub.agent_ws_url, workstation_id, config["token"], config["user"]
         )
         clients.append(client)
         return client
 
-    yield connect
-    for client in clients:
-        await client.close()
+    try:
+        yield connect
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@pytest.fixture
+async def agent(demo_hub: RunningHub) -> AsyncIterator[Connect]:
+    """Connects a demo workstation by id, with its real token; closes all at the end."""
+    async with agents_of(demo_hub) as connect:
+        yield connect
 
 
 def query(hub: RunningHub, sql: str, *params: object) -> list[tuple[object, ...]]:

@@ -21,9 +21,9 @@ import pytest
 
 from shared.protocol import AlarmNotify, AlarmStored, WorkstationUpdate
 from tests.api.conftest import ADMIN, API, add_operator, api_client, dispatch_cli
-from tests.integration.conftest import Connect
+from tests.integration.conftest import Connect, agents_of
 from tests.support.hub import RunningHub, start_demo_hub
-from tests.support.wsclient import AgentClient, connect_agent
+from tests.support.wsclient import AgentClient
 
 PUSH_BOUND = 15.0
 """Seconds for a move to reach the agent: the hub checks the topology every half
@@ -49,19 +49,8 @@ def admin(hub: RunningHub) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 async def connect(hub: RunningHub) -> AsyncIterator[Connect]:
-    clients: list[AgentClient] = []
-
-    async def open_agent(workstation_id: str) -> AgentClient:
-        config = hub.agent_config(workstation_id)
-        client = await connect_agent(
-            hub.agent_ws_url, workstation_id, config["token"], config["user"]
-        )
-        clients.append(client)
-        return client
-
-    yield open_agent
-    for client in clients:
-        await client.close()
+    async with agents_of(hub) as open_agent:
+        yield open_agent
 
 
 def sql(hub: RunningHub, statement: str, *params: object) -> list[tuple[object, ...]]:

@@ -20,7 +20,8 @@ from agent.config import AgentConfig
 from agent.drill import DrillControl
 from agent.feedback import STORED_DEADLINE, AlarmFeedback, Feedback, Reason, View, ordered
 from agent.feedback_text import notice_line
-from agent.hotkey import HotkeyBackend, HotkeyUnavailable, start_hotkey
+from agent.hotkey import start_hotkey
+from agent.hotkey_backend import HotkeyBackend, HotkeyUnavailable
 from agent.i18n import text
 from agent.link import LinkEvents, link_for
 from agent.notice_window import NotProtectedShell

@@ -196,11 +196,11 @@ def _await_stored(app: AgentApp, alarm: RaiseAlarm | None, reply: Reply) -> None
 
     def finish(result: str) -> None:
         reply({"result": result, "alarm_id": str(alarm.alarm_id)})
-        app.bridge.stored.disconnect(stored)
+        app.link_signals.stored.disconnect(stored)
         timer.stop()
         waiter.deleteLater()
 
-    app.bridge.stored.connect(stored)
+    app.link_signals.stored.connect(stored)
     timer = QTimer(waiter)
     timer.setSingleShot(True)
     timer.timeout.connect(lambda: finish("not_delivered"))

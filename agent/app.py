@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 
 class AgentApp:
-    """The running agent. Everything here runs on the Qt thread except raise_alarm."""
+    """The running agent. Everything here runs on the Qt thread except the hotkey's presses,
+    which reach the thread-safe ``request_alarm`` on the hotkey's own thread."""
 
     def __init__(self, config: AgentConfig, tray_available: bool = True) -> None:
         self.config = config
@@ -202,10 +203,6 @@ class AgentApp:
         log.info("room now %s", info.room.number if info.room else "unassigned")
         if self.status_window is not None and self.status_window.isVisible():
             self.show_status()  # an open status window follows the move
-
-    def raise_alarm(self, level: AlarmLevel, trigger: Trigger) -> RaiseAlarm:
-        """Thread-safe: the hotkey calls this on its own thread, the tray on the Qt thread."""
-        return self.link.raise_alarm(level, trigger)
 
     def run_self_test(self) -> None:
         """Tray menu "Selbsttest jetzt": start a self-test now (Qt thread)."""

@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -169,7 +170,12 @@ class AgentApp:
     def _danger_pressed(self) -> None:
         self.request_alarm(AlarmLevel.DANGER, Trigger.HOTKEY)
 
-    def request_alarm(self, level: AlarmLevel, trigger: Trigger, on_result: Any = None) -> None:
+    def request_alarm(
+        self,
+        level: AlarmLevel,
+        trigger: Trigger,
+        on_result: Callable[[RaiseAlarm | None], None] | None = None,
+    ) -> None:
         """Thread-safe: through the site's countdown (if any) into the outbox."""
         self.control.request(level, trigger, on_result)
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from agent import instance
 from agent.chord import display_chord
 from agent.config import AgentConfig
+from agent.countdown_window import CountdownShell
 from agent.drill import DrillControl
 from agent.feedback import STORED_DEADLINE, AlarmFeedback, Feedback, Reason, View, ordered
 from agent.feedback_text import notice_line
@@ -29,10 +30,11 @@ from agent.link_signals import LinkSignals
 from agent.notice_window import NotProtectedShell
 from agent.outbox import Outbox
 from agent.popup import PopupManager
+from agent.raise_control import RaiseControl
 from agent.raiser_notice import NoticeWindow
 from agent.selftest import SelfTest
 from agent.sound import AlarmSound, choose_player, qt_beep, write_tones
-from agent.tray import RaiseControl, StatusWindow, Tray, room_status, status_lines
+from agent.tray import StatusWindow, Tray, room_status, status_lines
 from shared.domain import AlarmKind, AlarmLevel, Trigger
 from shared.protocol import (
     AlarmUpdate,
@@ -73,10 +75,9 @@ class AgentApp:
             hotkey_label=self.hotkey_label,
         )
         self.control = RaiseControl(
-            language=config.language,
             raise_alarm=self.link.raise_alarm,
             send_cancel=self.link.cancel_alarm,
-            tray=self.tray,
+            shell=CountdownShell(config.language, self.tray),
         )
         self.status_window: StatusWindow | None = None
         # Where the hub says this PC is: None until the first welcome. Shown in the

@@ -34,7 +34,8 @@ from agent.raise_control import RaiseControl
 from agent.raiser_notice import NoticeWindow
 from agent.selftest import SelfTest
 from agent.sound import AlarmSound, choose_player, qt_beep, write_tones
-from agent.tray import StatusWindow, Tray, room_status, status_lines
+from agent.status_text import room_status, status_lines
+from agent.tray import StatusWindow, Tray
 from shared.domain import AlarmKind, AlarmLevel, Trigger
 from shared.protocol import (
     AlarmUpdate,

@@ -12,7 +12,8 @@ from pytestqt.qtbot import QtBot
 
 from agent.countdown_window import CountdownShell
 from agent.raise_control import RaiseControl
-from agent.tray import StatusWindow, Tray, room_status, status_lines
+from agent.status_text import room_status, status_lines
+from agent.tray import StatusWindow, Tray
 from shared.domain import AlarmLevel, AlarmState, Trigger
 from shared.protocol import (
     AlarmStored,

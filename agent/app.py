@@ -27,6 +27,7 @@ from agent.hotkey_backend import HotkeyBackend, HotkeyUnavailable
 from agent.i18n import text
 from agent.link import link_for
 from agent.link_signals import LinkSignals
+from agent.message_window import MessageWindow
 from agent.notice_window import NotProtectedShell
 from agent.outbox import Outbox
 from agent.popup import PopupManager
@@ -34,8 +35,8 @@ from agent.raise_control import RaiseControl
 from agent.raiser_notice import NoticeWindow
 from agent.selftest import SelfTest
 from agent.sound import AlarmSound, choose_player, qt_beep, write_tones
-from agent.status_text import room_status, status_lines
-from agent.tray import StatusWindow, Tray
+from agent.status_text import STATUS_TITLE, room_status, status_lines
+from agent.tray import Tray
 from shared.domain import AlarmKind, AlarmLevel, Trigger
 from shared.protocol import (
     AlarmUpdate,
@@ -80,7 +81,7 @@ class AgentApp:
             send_cancel=self.link.cancel_alarm,
             shell=CountdownShell(config.language, self.tray),
         )
-        self.status_window: StatusWindow | None = None
+        self.status_window: MessageWindow | None = None
         # Where the hub says this PC is: None until the first welcome. Shown in the
         # status only; the hub never takes the agent's word for the room.
         self.workstation_info: WorkstationInfo | None = None
@@ -199,8 +200,8 @@ class AgentApp:
 
     def show_status(self) -> None:
         if self.status_window is None:
-            self.status_window = StatusWindow(self.config.language)
-        self.status_window.present(status_lines(self.status(), self.config.language))
+            self.status_window = MessageWindow(STATUS_TITLE, self.config.language, selectable=True)
+        self.status_window.present("\n".join(status_lines(self.status(), self.config.language)))
 
     def _workstation_changed(self, info: WorkstationInfo) -> None:
         # A PC without a room is not protected: its alarm reaches security only.

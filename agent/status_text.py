@@ -13,6 +13,9 @@ from agent.i18n import Language, text
 from agent.notice import reason_lines
 from shared.protocol import WorkstationInfo
 
+STATUS_TITLE = "Stiller Alarm – Status"
+"""The status window's title (tray menu "Status und Einstellungen", `silent-alarm-agent show`)."""
+
 
 def status_lines(status: dict[str, Any], language: Language) -> list[str]:
     """The status as the CLI prints it and the status window shows it."""

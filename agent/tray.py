@@ -15,15 +15,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QUrl
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import (
-    QLabel,
     QMenu,
-    QPushButton,
     QSystemTrayIcon,
-    QVBoxLayout,
-    QWidget,
 )
 
 from agent.feedback import Reason, Status, View
@@ -46,7 +42,6 @@ _TOOLTIPS = {
     Status.RESOLVED: "tray.resolved",
     Status.NOT_DELIVERED: "tray.not_delivered",
 }
-STATUS_TITLE = "Stiller Alarm – Status"
 
 
 def _problems(view: View, language: Language, hotkey: str) -> list[str]:
@@ -196,24 +191,3 @@ class Tray:
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == self._click:
             self._on_raise(self._hotkey_level, Trigger.TRAY)
-
-
-class StatusWindow(QWidget):
-    """Read-only status and settings; keys a policy fixed are marked as locked."""
-
-    def __init__(self, language: Language) -> None:
-        super().__init__(None, Qt.WindowType.Window)
-        self.setWindowTitle(STATUS_TITLE)
-        self.label = QLabel("")
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.label)
-        close = QPushButton(text("allclear.ok", language))
-        close.clicked.connect(self.hide)
-        layout.addWidget(close)
-
-    def present(self, lines: list[str]) -> None:
-        self.label.setText("\n".join(lines))
-        self.adjustSize()
-        self.show()
-        self.raise_()

@@ -11,9 +11,10 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
 from agent.countdown_window import CountdownShell
+from agent.message_window import MessageWindow
 from agent.raise_control import RaiseControl
-from agent.status_text import room_status, status_lines
-from agent.tray import StatusWindow, Tray
+from agent.status_text import STATUS_TITLE, room_status, status_lines
+from agent.tray import Tray
 from shared.domain import AlarmLevel, AlarmState, Trigger
 from shared.protocol import (
     AlarmStored,
@@ -267,9 +268,9 @@ def test_status_names_the_room_the_hub_reported(qtbot: QtBot) -> None:
     assert status_lines(unassigned, "de")[3] == "Raum: kein Raum zugeordnet"
     assert status_lines(unassigned, "en")[3] == "Room: none assigned"
 
-    window = StatusWindow("de")
+    window = MessageWindow(STATUS_TITLE, "de", selectable=True)
     qtbot.addWidget(window)
-    window.present(lines)
+    window.present("\n".join(lines))
     assert "Raum 1.03 – Beratung 3, 1. OG" in window.label.text()
     ARTIFACTS.mkdir(exist_ok=True)
     assert window.grab().save(str(ARTIFACTS / "agent-status-room.png"))

@@ -38,11 +38,7 @@ from agent.sound import AlarmSound, choose_player, qt_beep, write_tones
 from agent.status_text import STATUS_TITLE, room_status, status_lines
 from agent.tray import Tray
 from shared.domain import AlarmKind, AlarmLevel, Trigger
-from shared.protocol import (
-    AlarmUpdate,
-    RaiseAlarm,
-    WorkstationInfo,
-)
+from shared.protocol import AlarmUpdate, RaiseAlarm, WorkstationInfo
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,9 @@ import structlog
 from pydantic import BaseModel
 
 from dispatch import views
-from dispatch.alarms import AlarmError, AlarmRecord, AlarmStore, SelfTestResult
+from dispatch.alarm_lifecycle import AlarmError
+from dispatch.alarm_record import AlarmRecord, SelfTestResult
+from dispatch.alarms import AlarmStore
 from dispatch.bus import Bus, BusEvent, EventType, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
@@ -91,7 +93,7 @@ class Hub:
         self._replays = Coalescer(
             self.alarms.open_alarms_for_many, name="replays", linger=HANDSHAKE_LINGER_S
         )
-        self.alarms.on_new_snapshot = self.placements_moved
+        self.alarms.routing.on_new_snapshot = self.placements_moved
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -491,7 +493,7 @@ class Hub:
 
     def _has_room(self, workstation_id: str) -> bool | None:
         """Whether the PC has a room in the mapping now; None if the mapping lacks the PC."""
-        placement = self.alarms.placement(workstation_id)
+        placement = self.alarms.routing.placement(workstation_id)
         return None if placement is None else placement.room_id is not None
 
     async def on_bus_event(self, event: BusEvent) -> None:
@@ -660,7 +662,7 @@ class Hub:
             elif peer.last_heard < quiet:
                 peer.send(ping)
         await self._recheck_consoles(now)
-        await self.alarms.refresh_routing()  # a moved PC's agent is told (placements_moved)
+        await self.alarms.routing.refresh()  # a moved PC's agent is told (placements_moved)
         await self._record_seen()
         await self._close_revoked()
         for result in await self.alarms.expire_self_tests(utc_now()):

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 import structlog
 from pydantic import BaseModel
 
+from dispatch import bus as events
 from dispatch import views
 from dispatch.alarm_lifecycle import AlarmError
 from dispatch.alarm_record import AlarmRecord, SelfTestResult
 from dispatch.alarms import AlarmStore
-from dispatch.bus import Bus, BusEvent, EventType, LocalBus
+from dispatch.bus import Bus, BusEvent, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
@@ -172,7 +173,7 @@ class Hub:
     ) -> int:
         """Closes every live socket of a workstation (revocation); returns how many."""
         if publish and code == CloseCode.REVOKED:  # the socket may be on another instance
-            self.bus.publish(BusEvent(EventType.WORKSTATION_REVOKED, workstation_id=workstation_id))
+            self.bus.publish(events.WorkstationRevoked(workstation_id=workstation_id))
         peers = list(self._agents.get(workstation_id, ()))
         for peer in peers:
             await peer.close(code, reason)
@@ -360,8 +361,7 @@ class Hub:
         popups, deliveries = self._popups(record, [r.workstation_id for r in record.recipients])
         if publish:  # first, and with the popups: other instances send without a store read
             self.bus.publish(
-                BusEvent(
-                    EventType.ALARM_STORED,
+                events.AlarmStored(
                     alarm_id=record.id,
                     popups=tuple(popups),
                     deliveries=tuple(deliveries),
@@ -375,16 +375,14 @@ class Hub:
     ) -> None:
         added = list(added)
         if publish:
-            self.bus.publish(
-                BusEvent(EventType.ALARM_ESCALATED, alarm_id=record.id, added=tuple(added))
-            )
+            self.bus.publish(events.AlarmEscalated(alarm_id=record.id, added=tuple(added)))
         self._fan_out(record, added)
         self._to_consoles(record)
 
     def broadcast_update(self, record: AlarmRecord, *, publish: bool = True) -> None:
         """State or responders changed: tell the raiser, every recipient and the consoles."""
         if publish:
-            self.bus.publish(BusEvent(EventType.ALARM_CHANGED, alarm_id=record.id))
+            self.bus.publish(events.AlarmChanged(alarm_id=record.id))
         text = encode(views.update(record))
         for r in record.recipients:
             if r.workstation_id != record.workstation_id:
@@ -403,7 +401,7 @@ class Hub:
     async def alarm_delivered(self, alarm_id: uuid.UUID, *, publish: bool = True) -> None:
         """Receipts came in: the consoles' delivery count and the raiser's "zugestellt"."""
         if publish:
-            self.bus.publish(BusEvent(EventType.ALARM_DELIVERED, alarm_id=alarm_id))
+            self.bus.publish(events.AlarmDelivered(alarm_id=alarm_id))
         tell_raiser = alarm_id not in self._delivery_told
         if not (self._consoles or tell_raiser):
             return
@@ -436,8 +434,7 @@ class Hub:
         agent = self._health.get(workstation_id)
         if publish:
             self.bus.publish(
-                BusEvent(
-                    EventType.WORKSTATION_CHANGED,
+                events.WorkstationChanged(
                     workstation_id=workstation_id,
                     online=online,
                     self_test_ok=ok,
@@ -502,60 +499,73 @@ class Hub:
         The event only names what changed; the record is read again here, so a late or
         repeated event sends the current state (agents deduplicate notifies).
         """
-        if event.type is EventType.WORKSTATION_REVOKED and event.workstation_id:
-            await self.disconnect(event.workstation_id, CloseCode.REVOKED, "revoked", publish=False)
-            return
-        if event.type is EventType.WORKSTATION_CHANGED and event.workstation_id:
-            ws = event.workstation_id
-            if event.self_test_at is not None or event.self_test_ok is not None:
-                self._self_tests[ws] = (event.self_test_at, event.self_test_ok)
-            if event.agent_reasons is not None:
-                self._health[ws] = event.agent_reasons
-            elif not event.online and not self.is_online(ws):
-                self._health.pop(ws, None)
-            # Online if the other instance holds its socket or this one does.
-            online = bool(event.online) or self.is_online(ws)
-            self._workstation_changed(ws, online=online, publish=False)
-            return
-        if event.type is EventType.RESYNC:
-            # Missed while the bus was down: re-send what is unconfirmed, then the state.
-            for ws in event.revoked:
-                await self.disconnect(ws, CloseCode.REVOKED, "revoked", publish=False)
-            for alarm_id in event.alarm_ids:
-                if (record := await self.alarms.get(alarm_id)) is not None:
-                    if record.is_open:
-                        unconfirmed = [
-                            r.workstation_id for r in record.recipients if not r.received
-                        ]
-                        self._fan_out(record, unconfirmed)
+        match event:
+            case events.WorkstationRevoked(workstation_id=workstation_id) if workstation_id:
+                await self.disconnect(workstation_id, CloseCode.REVOKED, "revoked", publish=False)
+            case events.WorkstationChanged(workstation_id=workstation_id) if workstation_id:
+                self._foreign_workstation_changed(event)
+            case events.Resync():
+                await self._resync(event)
+            case events.AlarmDelivered():
+                await self.alarm_delivered(event.alarm_id, publish=False)
+            case events.AlarmStored(popups=popups) if popups:
+                await self._foreign_popups(event)
+            case events.AlarmStored():
+                await self._foreign_alarm_stored(event)
+            case events.AlarmEscalated():
+                await self._foreign_escalation(event)
+            case events.AlarmChanged():
+                if (record := await self.alarms.get(event.alarm_id)) is not None:
                     self.broadcast_update(record, publish=False)
+
+    def _foreign_workstation_changed(self, event: events.WorkstationChanged) -> None:
+        ws = event.workstation_id
+        if event.self_test_at is not None or event.self_test_ok is not None:
+            self._self_tests[ws] = (event.self_test_at, event.self_test_ok)
+        if event.agent_reasons is not None:
+            self._health[ws] = event.agent_reasons
+        elif not event.online and not self.is_online(ws):
+            self._health.pop(ws, None)
+        # Online if the other instance holds its socket or this one does.
+        online = bool(event.online) or self.is_online(ws)
+        self._workstation_changed(ws, online=online, publish=False)
+
+    async def _resync(self, event: events.Resync) -> None:
+        """Missed while the bus was down: re-send what is unconfirmed, then the state."""
+        for ws in event.revoked:
+            await self.disconnect(ws, CloseCode.REVOKED, "revoked", publish=False)
+        for alarm_id in event.alarm_ids:
+            if (record := await self.alarms.get(alarm_id)) is not None:
+                if record.is_open:
+                    unconfirmed = [r.workstation_id for r in record.recipients if not r.received]
+                    self._fan_out(record, unconfirmed)
+                self.broadcast_update(record, publish=False)
+
+    async def _foreign_popups(self, event: events.AlarmStored) -> None:
+        """The popups came with the event: send first, read the store only for consoles."""
+        if event.alarm_id not in self._last_fan_out:
+            self._send_popups(event.alarm_id, list(event.popups), event.deliveries)
+        if self._consoles and (record := await self.alarms.get(event.alarm_id)):
+            self._to_consoles(record)
+
+    async def _foreign_alarm_stored(self, event: events.AlarmStored) -> None:
+        """Too many popups to carry along: the record is read and fanned out from here."""
+        if (record := await self.alarms.get(event.alarm_id)) is None:
             return
-        if event.type is EventType.ALARM_DELIVERED and event.alarm_id:
-            await self.alarm_delivered(event.alarm_id, publish=False)
+        if record.id in self._last_fan_out:
+            # This instance's re-delivery round read it from the store first.
+            self._to_consoles(record)
+        else:
+            self.alarm_stored(record, publish=False)
+
+    async def _foreign_escalation(self, event: events.AlarmEscalated) -> None:
+        if (record := await self.alarms.get(event.alarm_id)) is None:
             return
-        if event.type is EventType.ALARM_STORED and event.alarm_id and event.popups:
-            # The popups came with the event: send first, read the store only for consoles.
-            if event.alarm_id not in self._last_fan_out:
-                self._send_popups(event.alarm_id, list(event.popups), event.deliveries)
-            if self._consoles and (record := await self.alarms.get(event.alarm_id)):
-                self._to_consoles(record)
-            return
-        if event.alarm_id is None or (record := await self.alarms.get(event.alarm_id)) is None:
-            return
-        if event.type is EventType.ALARM_STORED:
-            if record.id in self._last_fan_out:
-                # This instance's re-delivery round read it from the store first.
-                self._to_consoles(record)
-            else:
-                self.alarm_stored(record, publish=False)
-        elif event.type is EventType.ALARM_ESCALATED:
-            # Without a list (too long for NOTIFY): whoever has not confirmed it yet.
-            added = event.added
-            if added is None:
-                added = tuple(r.workstation_id for r in record.recipients if not r.received)
-            self.alarm_escalated(record, added, publish=False)
-        elif event.type is EventType.ALARM_CHANGED:
-            self.broadcast_update(record, publish=False)
+        # Without a list (too long for NOTIFY): whoever has not confirmed it yet.
+        added = event.added
+        if added is None:
+            added = tuple(r.workstation_id for r in record.recipients if not r.received)
+        self.alarm_escalated(record, added, publish=False)
 
     def _fan_out(self, record: AlarmRecord, workstation_ids: Iterable[str]) -> None:
         popups, deliveries = self._popups(record, workstation_ids)

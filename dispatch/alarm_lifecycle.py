@@ -73,31 +73,26 @@ _ACTIVE, _ACKNOWLEDGED, _ARRIVED = AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED, A
 _CANCELLED, _RESOLVED = AlarmState.CANCELLED, AlarmState.RESOLVED
 _STAY_OPEN = {_ACTIVE: _ACTIVE, _ACKNOWLEDGED: _ACKNOWLEDGED, _ARRIVED: _ARRIVED}
 
+
+def _operator(moves: Mapping[AlarmState, AlarmState], target: AlarmState) -> Rule:
+    """An operator's event: asking again changes nothing, and a self-test closes itself."""
+    return Rule(
+        Actor.OPERATOR,
+        moves,
+        f"alarm is {{state}}, cannot become {target.value}",
+        repeated=frozenset({target}),
+        self_tests=SelfTests.REFUSED_AFTER_STATE,
+        self_test_refused="a self-test closes itself",
+    )
+
+
 RULES: Mapping[Event, Rule] = {
     # Once help has arrived, acknowledging only records who: the state stays arrived.
-    Event.ACKNOWLEDGE: Rule(
-        Actor.OPERATOR,
-        {_ACTIVE: _ACKNOWLEDGED, _ARRIVED: _ARRIVED},
-        "alarm is {state}, cannot become acknowledged",
-        repeated=frozenset({_ACKNOWLEDGED}),
-        self_tests=SelfTests.REFUSED_AFTER_STATE,
-        self_test_refused="a self-test closes itself",
-    ),
-    Event.ARRIVE: Rule(
-        Actor.OPERATOR,
-        {_ACTIVE: _ARRIVED, _ACKNOWLEDGED: _ARRIVED},
-        "alarm is {state}, cannot become arrived",
-        repeated=frozenset({_ARRIVED}),
-        self_tests=SelfTests.REFUSED_AFTER_STATE,
-        self_test_refused="a self-test closes itself",
-    ),
-    Event.RESOLVE: Rule(
-        Actor.OPERATOR,
-        {s: _RESOLVED for s in (_ACTIVE, _ACKNOWLEDGED, _ARRIVED, _CANCELLED)},
-        "alarm is {state}, cannot become resolved",
-        repeated=frozenset({_RESOLVED}),
-        self_tests=SelfTests.REFUSED_AFTER_STATE,
-        self_test_refused="a self-test closes itself",
+    Event.ACKNOWLEDGE: _operator({_ACTIVE: _ACKNOWLEDGED, _ARRIVED: _ARRIVED}, _ACKNOWLEDGED),
+    Event.ARRIVE: _operator({_ACTIVE: _ARRIVED, _ACKNOWLEDGED: _ARRIVED}, _ARRIVED),
+    # For a cancelled alarm the all-clear ends security's follow-up.
+    Event.RESOLVE: _operator(
+        {s: _RESOLVED for s in (_ACTIVE, _ACKNOWLEDGED, _ARRIVED, _CANCELLED)}, _RESOLVED
     ),
     # Security keeps seeing a cancelled alarm: someone under pressure may have been made to.
     Event.CANCEL: Rule(

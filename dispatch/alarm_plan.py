@@ -45,7 +45,6 @@ async def plan(
 ) -> NewAlarm:
     """Routes one new alarm from memory; its rows are written with the batch's."""
     now = utc_now()
-    actor = f"workstation:{raiser.id}"
     # Where the raiser is, read once, now: this one placement routes the alarm and
     # is the room every display of it names. Not the room read when the agent
     # connected (the PC may have been moved since), never the agent's claim.
@@ -98,13 +97,20 @@ async def plan(
         "raiser_feedback": policy.raiser_feedback.value,
         "reach_due_at": reach_due,
     }
-    audit.append(
-        actor,
+
+    def note(action: str, **detail: object) -> None:
+        audit.append(
+            f"workstation:{raiser.id}",
+            action,
+            alarm_id=message.alarm_id,
+            workstation_id=raiser.id,
+            room_id=placement.room_id,
+            at=now,
+            **detail,
+        )
+
+    note(
         "alarm_raised",
-        alarm_id=message.alarm_id,
-        workstation_id=raiser.id,
-        room_id=placement.room_id,
-        at=now,
         level=int(message.level),
         trigger=message.trigger.value,
         kind=message.kind.value,
@@ -112,16 +118,7 @@ async def plan(
     )
     own_number = room.number if room else None
     if message.claimed_room is not None and message.claimed_room != own_number:
-        audit.append(
-            actor,
-            "room_claim_ignored",
-            alarm_id=message.alarm_id,
-            workstation_id=raiser.id,
-            room_id=placement.room_id,
-            at=now,
-            claimed=message.claimed_room,
-            mapped=own_number,
-        )
+        note("room_claim_ignored", claimed=message.claimed_room, mapped=own_number)
     # Built from what is written: re-reading thousands of recipients costs more.
     record = alarm_record(
         Alarm(**row),  # not added to the session: the batch inserts the row

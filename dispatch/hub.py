@@ -23,6 +23,7 @@ from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
 from dispatch.protection import unprotected_reasons
+from dispatch.receipt_queue import ReceiptQueue
 from dispatch.routing_snapshot import RoutingSnapshot, workstation_updates
 from dispatch.sessions import still_valid
 from shared.domain import AlarmKind, Answer
@@ -55,8 +56,6 @@ production 6 s; dispatch/cli.py, dispatch/keepalive.py)."""
 ESCALATION_CHECK_INTERVAL = 1.0
 REACH_CHECK_INTERVAL = 1.0
 """How often the nobody-reached timers (the alarms' ``reach_due_at``) are checked."""
-RECEIPT_BATCH_WINDOW = 0.02
-"""Seconds receipts are gathered before one commit writes them all."""
 
 
 class Hub:
@@ -76,12 +75,9 @@ class Hub:
         self._agents: dict[str, set[AgentPeer]] = defaultdict(set)
         self._consoles: set[ConsolePeer] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._receipts: set[tuple[uuid.UUID, str]] = set()
-        self._receipts_writing: set[tuple[uuid.UUID, str]] = set()  # the batch being committed
-        self._receipts_waiting = asyncio.Event()
+        self._receipts = ReceiptQueue(self.alarms.record_receipts)
         self._seen: dict[str, tuple[datetime, str]] = {}
         self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
-        self._last_receipt: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
         # Alarms whose raiser was told "zugestellt" by this instance: later receipt batches
         # read the record only for consoles (an alarm to thousands confirms in many batches).
         self._delivery_told: set[uuid.UUID] = set()
@@ -311,27 +307,18 @@ class Hub:
 
     def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
         """Queued, not awaited: the agent's next message is read at once."""
-        self._receipts.add((alarm_id, peer.workstation.id))
-        self._last_receipt[alarm_id] = time.monotonic()
-        self._receipts_waiting.set()
+        self._receipts.add(alarm_id, peer.workstation.id)
 
     async def _write_receipts(self) -> None:
         while True:
-            await self._receipts_waiting.wait()
-            await asyncio.sleep(RECEIPT_BATCH_WINDOW)
+            await self._receipts.due()
             try:
                 await self._flush_receipts()
             except Exception:  # unwritten receipts only mean the popup is sent again
                 log.exception("receipts_not_written")
 
     async def _flush_receipts(self) -> None:
-        batch, self._receipts = self._receipts, set()
-        self._receipts_waiting.clear()
-        self._receipts_writing = batch
-        try:
-            outcome = await self.alarms.record_receipts(batch)
-        finally:
-            self._receipts_writing = set()
+        outcome = await self._receipts.write()
         for alarm_id in outcome.changed:
             await self.alarm_delivered(alarm_id)
         for workstation_id, at in outcome.self_tests_passed.items():
@@ -622,9 +609,7 @@ class Hub:
         self._last_fan_out = {
             alarm_id: at for alarm_id, at in self._last_fan_out.items() if alarm_id in unconfirmed
         }
-        self._last_receipt = {
-            alarm_id: at for alarm_id, at in self._last_receipt.items() if alarm_id in unconfirmed
-        }
+        self._receipts.keep_only(unconfirmed)
         self._delivery_told &= unconfirmed.keys()  # the others get no more receipts
         for alarm_id, workstations in unconfirmed.items():
             if self._settling(alarm_id, since=recent):
@@ -632,7 +617,7 @@ class Hub:
             missing = [
                 ws
                 for ws in workstations
-                if ws in self._agents and not self._confirmed(alarm_id, ws)
+                if ws in self._agents and not self._receipts.holds(alarm_id, ws)
             ]
             if not missing or (record := await self.alarms.get(alarm_id)) is None:
                 continue
@@ -640,14 +625,9 @@ class Hub:
                 continue  # sent while the record was read (a bus event): not twice
             self._fan_out(record, missing)
 
-    def _confirmed(self, alarm_id: uuid.UUID, workstation_id: str) -> bool:
-        """Confirmed but not committed yet: waiting for the next batch, or in it."""
-        key = (alarm_id, workstation_id)
-        return key in self._receipts or key in self._receipts_writing
-
     def _settling(self, alarm_id: uuid.UUID, since: float) -> bool:
         """Sent out, or confirmed by someone, since ``since``: its receipts are still coming."""
-        last = max(self._last_fan_out.get(alarm_id, 0.0), self._last_receipt.get(alarm_id, 0.0))
+        last = max(self._last_fan_out.get(alarm_id, 0.0), self._receipts.last_at(alarm_id))
         return last > since
 
     async def supervise(self) -> None:

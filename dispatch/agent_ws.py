@@ -11,7 +11,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dispatch import __version__
 from dispatch.admission import HandshakeGate
-from dispatch.alarms import AlarmError, AlarmStore
+from dispatch.alarm_lifecycle import AlarmError
+from dispatch.alarms import AlarmStore
 from dispatch.connection import ADMITTED, BUSY_TEXT, HANDSHAKE
 from dispatch.directory import Directory
 from dispatch.hub import Hub
@@ -140,7 +141,7 @@ async def _handshake(
             workstation=WorkstationInfo(
                 workstation_id=workstation.id, room=workstation.room_at_connect
             ),
-            levels=await alarms.level_settings(workstation.site_id),
+            levels=await alarms.levels.of_site(workstation.site_id),
             keepalive="websocket",  # dispatch/cli.py: uvicorn pings and times out agents
             agent_health=True,
         )

@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         app.state.directory = directory = Directory(db)
         alarms = AlarmStore(db)
-        await alarms.load_routing()
+        await alarms.routing.refresh()
         app.state.hub = hub = Hub(
             alarms,
             directory,

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import structlog
@@ -34,41 +34,109 @@ OUTBOX_LIMIT = 10_000
 
 
 class EventType(StrEnum):
-    ALARM_STORED = "alarm_stored"  # a new alarm: notify its recipients, show it on consoles
-    ALARM_CHANGED = "alarm_changed"  # state or responders: update raiser, recipients, consoles
-    ALARM_DELIVERED = "alarm_delivered"  # receipts: only the consoles' delivered count changed
-    ALARM_ESCALATED = "alarm_escalated"  # notify ``added`` (or, without a list, whoever lacks it)
-    WORKSTATION_CHANGED = "workstation_changed"  # on/offline or self-test: the coverage board
-    WORKSTATION_REVOKED = "workstation_revoked"  # close its live socket wherever it is
-    RESYNC = "resync"  # local only, after the bus was down: replay what changed meanwhile
+    """The ``type`` of an event on the wire."""
+
+    ALARM_STORED = "alarm_stored"
+    ALARM_CHANGED = "alarm_changed"
+    ALARM_DELIVERED = "alarm_delivered"
+    ALARM_ESCALATED = "alarm_escalated"
+    WORKSTATION_CHANGED = "workstation_changed"
+    WORKSTATION_REVOKED = "workstation_revoked"
+    RESYNC = "resync"
 
 
-@dataclass(frozen=True, slots=True)
-class BusEvent:
-    """What changed: receivers reload the record from the store.
+# Each event only names what changed: receivers reload the record from the store. The
+# one exception is a new alarm's popups, which travel along when they fit. ``instance``
+# is the publishing hub instance, stamped by the bus.
 
-    The one exception is a new alarm's popups: they travel along when they fit, so
-    the recipients on other instances get them without waiting for a store read.
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmStored:
+    """A new alarm: notify its recipients, show it on consoles.
+
+    When they fit: the encoded popups (one per instruction and location variant) and
+    which recipient gets which, so receivers send without reading the store.
     """
 
-    type: EventType
-    alarm_id: uuid.UUID | None = None
-    added: tuple[str, ...] | None = None  # escalation: None means "look it up in the store"
-    workstation_id: str | None = None
-    online: bool | None = None
-    self_test_ok: bool | None = None  # the last self-test, as the publishing instance knows it
-    self_test_at: datetime | None = None
-    # WORKSTATION_CHANGED: what the PC's agent reported broken (agent_health); None: unknown.
-    agent_reasons: tuple[str, ...] | None = None
-    instance: str = ""  # the publishing hub instance, stamped by the bus
-    # RESYNC only: alarms and revocations changed while this instance was not listening.
-    alarm_ids: tuple[uuid.UUID, ...] = ()
-    revoked: tuple[str, ...] = ()
-    # ALARM_STORED, when it fits: the encoded popups (one per instruction and location
-    # variant) and which recipient gets which, so receivers send without reading the store.
+    TYPE: ClassVar[EventType] = EventType.ALARM_STORED
+    alarm_id: uuid.UUID
     popups: tuple[str, ...] = ()
     deliveries: tuple[tuple[str, int], ...] = ()
+    instance: str = ""
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmChanged:
+    """State or responders: update the raiser, the recipients and the consoles."""
+
+    TYPE: ClassVar[EventType] = EventType.ALARM_CHANGED
+    alarm_id: uuid.UUID
+    instance: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmDelivered:
+    """Receipts: only the consoles' delivered count (and the raiser's "zugestellt") changed."""
+
+    TYPE: ClassVar[EventType] = EventType.ALARM_DELIVERED
+    alarm_id: uuid.UUID
+    instance: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmEscalated:
+    """Notify ``added``; None (too long for NOTIFY): whoever has not confirmed it yet."""
+
+    TYPE: ClassVar[EventType] = EventType.ALARM_ESCALATED
+    alarm_id: uuid.UUID
+    added: tuple[str, ...] | None = None
+    instance: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkstationChanged:
+    """On/offline, the last self-test or what its agent reported broken: the coverage board.
+
+    The self-test is as the publishing instance knows it; ``agent_reasons`` None: unknown.
+    """
+
+    TYPE: ClassVar[EventType] = EventType.WORKSTATION_CHANGED
+    workstation_id: str
+    online: bool | None = None
+    self_test_ok: bool | None = None
+    self_test_at: datetime | None = None
+    agent_reasons: tuple[str, ...] | None = None
+    instance: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkstationRevoked:
+    """Close its live socket wherever it is."""
+
+    TYPE: ClassVar[EventType] = EventType.WORKSTATION_REVOKED
+    workstation_id: str
+    instance: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resync:
+    """Local only, after the bus was down: alarms and revocations changed meanwhile."""
+
+    TYPE: ClassVar[EventType] = EventType.RESYNC
+    alarm_ids: tuple[uuid.UUID, ...] = ()
+    revoked: tuple[str, ...] = ()
+    instance: str = ""
+
+
+BusEvent = (
+    AlarmStored
+    | AlarmChanged
+    | AlarmDelivered
+    | AlarmEscalated
+    | WorkstationChanged
+    | WorkstationRevoked
+    | Resync
+)
 
 Handler = Callable[[BusEvent], Awaitable[None]]
 
@@ -89,24 +157,33 @@ class Bus(Protocol):
 
 def encode(event: BusEvent) -> str:
     """Compact JSON below PostgreSQL's NOTIFY limit; a recipient list too long is left out."""
-    body: dict[str, Any] = {"instance": event.instance, "type": event.type.value}
-    if event.alarm_id is not None:
-        body["alarm_id"] = str(event.alarm_id)
-    if event.workstation_id is not None:
-        body["workstation_id"] = event.workstation_id
-    if event.online is not None:
-        body["online"] = event.online
-    if event.self_test_ok is not None:
-        body["self_test_ok"] = event.self_test_ok
-    if event.self_test_at is not None:
-        body["self_test_at"] = event.self_test_at.isoformat()
-    if event.agent_reasons is not None:
-        body["agent_reasons"] = list(event.agent_reasons)
-    if event.added is not None:
-        body["added"] = list(event.added)
-    if event.popups:
-        body["popups"] = list(event.popups)
-        body["deliveries"] = [list(d) for d in event.deliveries]
+    body: dict[str, Any] = {"instance": event.instance, "type": event.TYPE.value}
+    match event:
+        case AlarmStored():
+            body["alarm_id"] = str(event.alarm_id)
+            if event.popups:
+                body["popups"] = list(event.popups)
+                body["deliveries"] = [list(d) for d in event.deliveries]
+        case AlarmChanged() | AlarmDelivered():
+            body["alarm_id"] = str(event.alarm_id)
+        case AlarmEscalated():
+            body["alarm_id"] = str(event.alarm_id)
+            if event.added is not None:
+                body["added"] = list(event.added)
+        case WorkstationChanged():
+            body["workstation_id"] = event.workstation_id
+            if event.online is not None:
+                body["online"] = event.online
+            if event.self_test_ok is not None:
+                body["self_test_ok"] = event.self_test_ok
+            if event.self_test_at is not None:
+                body["self_test_at"] = event.self_test_at.isoformat()
+            if event.agent_reasons is not None:
+                body["agent_reasons"] = list(event.agent_reasons)
+        case WorkstationRevoked():
+            body["workstation_id"] = event.workstation_id
+        case Resync():
+            pass  # never published: each instance catches up by itself
     text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     if len(text.encode()) > MAX_PAYLOAD_BYTES and "popups" in body:
         # Too many recipients to carry along: receivers read the alarm from the store.
@@ -125,40 +202,60 @@ def decode(payload: str) -> BusEvent | None:
     """The event, or None for anything this version does not understand (logged)."""
     try:
         body = json.loads(payload)
-        added = body.get("added")
-        online = body.get("online")
-        alarm_id = body.get("alarm_id")
-        workstation_id = body.get("workstation_id")
-        self_test_ok = body.get("self_test_ok")
-        self_test_at = body.get("self_test_at")
-        agent_reasons = body.get("agent_reasons")
-        popups = body.get("popups")
-        deliveries = body.get("deliveries")
-        if not (isinstance(popups, list) and isinstance(deliveries, list)):
-            popups, deliveries = [], []
-        event = BusEvent(
-            type=EventType(body["type"]),
-            alarm_id=uuid.UUID(alarm_id) if alarm_id is not None else None,
-            added=tuple(str(w) for w in added) if isinstance(added, list) else None,
-            workstation_id=str(workstation_id) if workstation_id is not None else None,
-            online=bool(online) if online is not None else None,
-            self_test_ok=bool(self_test_ok) if self_test_ok is not None else None,
-            self_test_at=datetime.fromisoformat(self_test_at) if self_test_at else None,
-            agent_reasons=(
-                tuple(str(r) for r in agent_reasons) if isinstance(agent_reasons, list) else None
-            ),
-            instance=str(body["instance"]),
-            popups=tuple(str(p) for p in popups),
-            deliveries=tuple((str(ws), int(index)) for ws, index in deliveries),
-        )
-        if any(not 0 <= index < len(event.popups) for _, index in event.deliveries):
-            raise ValueError("delivery names a popup the event does not carry")
+        kind, instance = EventType(body["type"]), str(body["instance"])
+        if kind is EventType.RESYNC:
+            return None  # never published: each instance catches up by itself
+        return _event(kind, body, instance)
     except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("bus_event_unreadable", size=len(payload))
         return None
-    if event.type is EventType.RESYNC:
-        return None  # never published: each instance catches up by itself
-    return event
+
+
+def _event(kind: EventType, body: dict[str, Any], instance: str) -> BusEvent:
+    """The event of a decoded body; KeyError, TypeError or ValueError if it is not one."""
+    match kind:
+        case EventType.ALARM_STORED:
+            popups, deliveries = body.get("popups"), body.get("deliveries")
+            if not (isinstance(popups, list) and isinstance(deliveries, list)):
+                popups, deliveries = [], []
+            stored = AlarmStored(
+                alarm_id=uuid.UUID(body["alarm_id"]),
+                popups=tuple(str(p) for p in popups),
+                deliveries=tuple((str(ws), int(index)) for ws, index in deliveries),
+                instance=instance,
+            )
+            if any(not 0 <= index < len(stored.popups) for _, index in stored.deliveries):
+                raise ValueError("delivery names a popup the event does not carry")
+            return stored
+        case EventType.ALARM_CHANGED:
+            return AlarmChanged(alarm_id=uuid.UUID(body["alarm_id"]), instance=instance)
+        case EventType.ALARM_DELIVERED:
+            return AlarmDelivered(alarm_id=uuid.UUID(body["alarm_id"]), instance=instance)
+        case EventType.ALARM_ESCALATED:
+            added = body.get("added")
+            return AlarmEscalated(
+                alarm_id=uuid.UUID(body["alarm_id"]),
+                added=tuple(str(w) for w in added) if isinstance(added, list) else None,
+                instance=instance,
+            )
+        case EventType.WORKSTATION_CHANGED:
+            online, self_test_ok = body.get("online"), body.get("self_test_ok")
+            self_test_at, agent_reasons = body.get("self_test_at"), body.get("agent_reasons")
+            return WorkstationChanged(
+                workstation_id=str(body["workstation_id"]),
+                online=bool(online) if online is not None else None,
+                self_test_ok=bool(self_test_ok) if self_test_ok is not None else None,
+                self_test_at=datetime.fromisoformat(self_test_at) if self_test_at else None,
+                agent_reasons=(
+                    tuple(str(r) for r in agent_reasons)
+                    if isinstance(agent_reasons, list)
+                    else None
+                ),
+                instance=instance,
+            )
+        case EventType.WORKSTATION_REVOKED:
+            return WorkstationRevoked(workstation_id=str(body["workstation_id"]), instance=instance)
+    raise ValueError(f"no event of type {kind}")
 
 
 def accept(payload: str, own_instance: str) -> BusEvent | None:
@@ -305,7 +402,7 @@ class PostgresBus:
             try:
                 await self._handler(event)
             except Exception:  # one bad event must not end the bus
-                log.exception("bus_event_failed", type=event.type.value)
+                log.exception("bus_event_failed", type=event.TYPE.value)
 
     def _delay(self, attempt: int) -> float:
         low, high = self.backoff
@@ -368,8 +465,7 @@ class PostgresBus:
             since,
         )
         revoked_rows = await conn.fetch("SELECT id FROM workstations WHERE revoked_at >= $1", since)
-        event = BusEvent(
-            EventType.RESYNC,
+        event = Resync(
             instance=self.instance,
             alarm_ids=tuple(uuid.UUID(r["alarm_id"]) for r in alarm_rows),
             revoked=tuple(str(r["id"]) for r in revoked_rows),

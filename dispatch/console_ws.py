@@ -8,7 +8,7 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dispatch import sessions
-from dispatch.alarms import AlarmError
+from dispatch.alarm_lifecycle import AlarmError
 from dispatch.directory import Directory
 from dispatch.hub import Hub
 from dispatch.peers import ConsolePeer

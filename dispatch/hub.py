@@ -13,13 +13,17 @@ from datetime import datetime, timedelta
 import structlog
 from pydantic import BaseModel
 
+from dispatch import bus as events
 from dispatch import views
-from dispatch.alarms import AlarmError, AlarmRecord, AlarmStore, SelfTestResult
-from dispatch.bus import Bus, BusEvent, EventType, LocalBus
+from dispatch.alarm_lifecycle import AlarmError
+from dispatch.alarm_record import AlarmRecord, SelfTestResult
+from dispatch.alarms import AlarmStore
+from dispatch.bus import Bus, BusEvent, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.directory import Directory, OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
 from dispatch.protection import unprotected_reasons
+from dispatch.receipt_queue import ReceiptQueue
 from dispatch.routing_snapshot import RoutingSnapshot, workstation_updates
 from dispatch.sessions import still_valid
 from shared.domain import AlarmKind, Answer
@@ -52,8 +56,6 @@ production 6 s; dispatch/cli.py, dispatch/keepalive.py)."""
 ESCALATION_CHECK_INTERVAL = 1.0
 REACH_CHECK_INTERVAL = 1.0
 """How often the nobody-reached timers (the alarms' ``reach_due_at``) are checked."""
-RECEIPT_BATCH_WINDOW = 0.02
-"""Seconds receipts are gathered before one commit writes them all."""
 
 
 class Hub:
@@ -73,12 +75,9 @@ class Hub:
         self._agents: dict[str, set[AgentPeer]] = defaultdict(set)
         self._consoles: set[ConsolePeer] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._receipts: set[tuple[uuid.UUID, str]] = set()
-        self._receipts_writing: set[tuple[uuid.UUID, str]] = set()  # the batch being committed
-        self._receipts_waiting = asyncio.Event()
+        self._receipts = ReceiptQueue(self.alarms.record_receipts)
         self._seen: dict[str, tuple[datetime, str]] = {}
         self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
-        self._last_receipt: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
         # Alarms whose raiser was told "zugestellt" by this instance: later receipt batches
         # read the record only for consoles (an alarm to thousands confirms in many batches).
         self._delivery_told: set[uuid.UUID] = set()
@@ -91,7 +90,7 @@ class Hub:
         self._replays = Coalescer(
             self.alarms.open_alarms_for_many, name="replays", linger=HANDSHAKE_LINGER_S
         )
-        self.alarms.on_new_snapshot = self.placements_moved
+        self.alarms.routing.on_new_snapshot = self.placements_moved
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -170,7 +169,7 @@ class Hub:
     ) -> int:
         """Closes every live socket of a workstation (revocation); returns how many."""
         if publish and code == CloseCode.REVOKED:  # the socket may be on another instance
-            self.bus.publish(BusEvent(EventType.WORKSTATION_REVOKED, workstation_id=workstation_id))
+            self.bus.publish(events.WorkstationRevoked(workstation_id=workstation_id))
         peers = list(self._agents.get(workstation_id, ()))
         for peer in peers:
             await peer.close(code, reason)
@@ -308,27 +307,18 @@ class Hub:
 
     def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
         """Queued, not awaited: the agent's next message is read at once."""
-        self._receipts.add((alarm_id, peer.workstation.id))
-        self._last_receipt[alarm_id] = time.monotonic()
-        self._receipts_waiting.set()
+        self._receipts.add(alarm_id, peer.workstation.id)
 
     async def _write_receipts(self) -> None:
         while True:
-            await self._receipts_waiting.wait()
-            await asyncio.sleep(RECEIPT_BATCH_WINDOW)
+            await self._receipts.due()
             try:
                 await self._flush_receipts()
             except Exception:  # unwritten receipts only mean the popup is sent again
                 log.exception("receipts_not_written")
 
     async def _flush_receipts(self) -> None:
-        batch, self._receipts = self._receipts, set()
-        self._receipts_waiting.clear()
-        self._receipts_writing = batch
-        try:
-            outcome = await self.alarms.record_receipts(batch)
-        finally:
-            self._receipts_writing = set()
+        outcome = await self._receipts.write()
         for alarm_id in outcome.changed:
             await self.alarm_delivered(alarm_id)
         for workstation_id, at in outcome.self_tests_passed.items():
@@ -358,8 +348,7 @@ class Hub:
         popups, deliveries = self._popups(record, [r.workstation_id for r in record.recipients])
         if publish:  # first, and with the popups: other instances send without a store read
             self.bus.publish(
-                BusEvent(
-                    EventType.ALARM_STORED,
+                events.AlarmStored(
                     alarm_id=record.id,
                     popups=tuple(popups),
                     deliveries=tuple(deliveries),
@@ -373,16 +362,14 @@ class Hub:
     ) -> None:
         added = list(added)
         if publish:
-            self.bus.publish(
-                BusEvent(EventType.ALARM_ESCALATED, alarm_id=record.id, added=tuple(added))
-            )
+            self.bus.publish(events.AlarmEscalated(alarm_id=record.id, added=tuple(added)))
         self._fan_out(record, added)
         self._to_consoles(record)
 
     def broadcast_update(self, record: AlarmRecord, *, publish: bool = True) -> None:
         """State or responders changed: tell the raiser, every recipient and the consoles."""
         if publish:
-            self.bus.publish(BusEvent(EventType.ALARM_CHANGED, alarm_id=record.id))
+            self.bus.publish(events.AlarmChanged(alarm_id=record.id))
         text = encode(views.update(record))
         for r in record.recipients:
             if r.workstation_id != record.workstation_id:
@@ -401,7 +388,7 @@ class Hub:
     async def alarm_delivered(self, alarm_id: uuid.UUID, *, publish: bool = True) -> None:
         """Receipts came in: the consoles' delivery count and the raiser's "zugestellt"."""
         if publish:
-            self.bus.publish(BusEvent(EventType.ALARM_DELIVERED, alarm_id=alarm_id))
+            self.bus.publish(events.AlarmDelivered(alarm_id=alarm_id))
         tell_raiser = alarm_id not in self._delivery_told
         if not (self._consoles or tell_raiser):
             return
@@ -434,8 +421,7 @@ class Hub:
         agent = self._health.get(workstation_id)
         if publish:
             self.bus.publish(
-                BusEvent(
-                    EventType.WORKSTATION_CHANGED,
+                events.WorkstationChanged(
                     workstation_id=workstation_id,
                     online=online,
                     self_test_ok=ok,
@@ -491,7 +477,7 @@ class Hub:
 
     def _has_room(self, workstation_id: str) -> bool | None:
         """Whether the PC has a room in the mapping now; None if the mapping lacks the PC."""
-        placement = self.alarms.placement(workstation_id)
+        placement = self.alarms.routing.placement(workstation_id)
         return None if placement is None else placement.room_id is not None
 
     async def on_bus_event(self, event: BusEvent) -> None:
@@ -500,60 +486,73 @@ class Hub:
         The event only names what changed; the record is read again here, so a late or
         repeated event sends the current state (agents deduplicate notifies).
         """
-        if event.type is EventType.WORKSTATION_REVOKED and event.workstation_id:
-            await self.disconnect(event.workstation_id, CloseCode.REVOKED, "revoked", publish=False)
-            return
-        if event.type is EventType.WORKSTATION_CHANGED and event.workstation_id:
-            ws = event.workstation_id
-            if event.self_test_at is not None or event.self_test_ok is not None:
-                self._self_tests[ws] = (event.self_test_at, event.self_test_ok)
-            if event.agent_reasons is not None:
-                self._health[ws] = event.agent_reasons
-            elif not event.online and not self.is_online(ws):
-                self._health.pop(ws, None)
-            # Online if the other instance holds its socket or this one does.
-            online = bool(event.online) or self.is_online(ws)
-            self._workstation_changed(ws, online=online, publish=False)
-            return
-        if event.type is EventType.RESYNC:
-            # Missed while the bus was down: re-send what is unconfirmed, then the state.
-            for ws in event.revoked:
-                await self.disconnect(ws, CloseCode.REVOKED, "revoked", publish=False)
-            for alarm_id in event.alarm_ids:
-                if (record := await self.alarms.get(alarm_id)) is not None:
-                    if record.is_open:
-                        unconfirmed = [
-                            r.workstation_id for r in record.recipients if not r.received
-                        ]
-                        self._fan_out(record, unconfirmed)
+        match event:
+            case events.WorkstationRevoked(workstation_id=workstation_id) if workstation_id:
+                await self.disconnect(workstation_id, CloseCode.REVOKED, "revoked", publish=False)
+            case events.WorkstationChanged(workstation_id=workstation_id) if workstation_id:
+                self._foreign_workstation_changed(event)
+            case events.Resync():
+                await self._resync(event)
+            case events.AlarmDelivered():
+                await self.alarm_delivered(event.alarm_id, publish=False)
+            case events.AlarmStored(popups=popups) if popups:
+                await self._foreign_popups(event)
+            case events.AlarmStored():
+                await self._foreign_alarm_stored(event)
+            case events.AlarmEscalated():
+                await self._foreign_escalation(event)
+            case events.AlarmChanged():
+                if (record := await self.alarms.get(event.alarm_id)) is not None:
                     self.broadcast_update(record, publish=False)
+
+    def _foreign_workstation_changed(self, event: events.WorkstationChanged) -> None:
+        ws = event.workstation_id
+        if event.self_test_at is not None or event.self_test_ok is not None:
+            self._self_tests[ws] = (event.self_test_at, event.self_test_ok)
+        if event.agent_reasons is not None:
+            self._health[ws] = event.agent_reasons
+        elif not event.online and not self.is_online(ws):
+            self._health.pop(ws, None)
+        # Online if the other instance holds its socket or this one does.
+        online = bool(event.online) or self.is_online(ws)
+        self._workstation_changed(ws, online=online, publish=False)
+
+    async def _resync(self, event: events.Resync) -> None:
+        """Missed while the bus was down: re-send what is unconfirmed, then the state."""
+        for ws in event.revoked:
+            await self.disconnect(ws, CloseCode.REVOKED, "revoked", publish=False)
+        for alarm_id in event.alarm_ids:
+            if (record := await self.alarms.get(alarm_id)) is not None:
+                if record.is_open:
+                    unconfirmed = [r.workstation_id for r in record.recipients if not r.received]
+                    self._fan_out(record, unconfirmed)
+                self.broadcast_update(record, publish=False)
+
+    async def _foreign_popups(self, event: events.AlarmStored) -> None:
+        """The popups came with the event: send first, read the store only for consoles."""
+        if event.alarm_id not in self._last_fan_out:
+            self._send_popups(event.alarm_id, list(event.popups), event.deliveries)
+        if self._consoles and (record := await self.alarms.get(event.alarm_id)):
+            self._to_consoles(record)
+
+    async def _foreign_alarm_stored(self, event: events.AlarmStored) -> None:
+        """Too many popups to carry along: the record is read and fanned out from here."""
+        if (record := await self.alarms.get(event.alarm_id)) is None:
             return
-        if event.type is EventType.ALARM_DELIVERED and event.alarm_id:
-            await self.alarm_delivered(event.alarm_id, publish=False)
+        if record.id in self._last_fan_out:
+            # This instance's re-delivery round read it from the store first.
+            self._to_consoles(record)
+        else:
+            self.alarm_stored(record, publish=False)
+
+    async def _foreign_escalation(self, event: events.AlarmEscalated) -> None:
+        if (record := await self.alarms.get(event.alarm_id)) is None:
             return
-        if event.type is EventType.ALARM_STORED and event.alarm_id and event.popups:
-            # The popups came with the event: send first, read the store only for consoles.
-            if event.alarm_id not in self._last_fan_out:
-                self._send_popups(event.alarm_id, list(event.popups), event.deliveries)
-            if self._consoles and (record := await self.alarms.get(event.alarm_id)):
-                self._to_consoles(record)
-            return
-        if event.alarm_id is None or (record := await self.alarms.get(event.alarm_id)) is None:
-            return
-        if event.type is EventType.ALARM_STORED:
-            if record.id in self._last_fan_out:
-                # This instance's re-delivery round read it from the store first.
-                self._to_consoles(record)
-            else:
-                self.alarm_stored(record, publish=False)
-        elif event.type is EventType.ALARM_ESCALATED:
-            # Without a list (too long for NOTIFY): whoever has not confirmed it yet.
-            added = event.added
-            if added is None:
-                added = tuple(r.workstation_id for r in record.recipients if not r.received)
-            self.alarm_escalated(record, added, publish=False)
-        elif event.type is EventType.ALARM_CHANGED:
-            self.broadcast_update(record, publish=False)
+        # Without a list (too long for NOTIFY): whoever has not confirmed it yet.
+        added = event.added
+        if added is None:
+            added = tuple(r.workstation_id for r in record.recipients if not r.received)
+        self.alarm_escalated(record, added, publish=False)
 
     def _fan_out(self, record: AlarmRecord, workstation_ids: Iterable[str]) -> None:
         popups, deliveries = self._popups(record, workstation_ids)
@@ -610,9 +609,7 @@ class Hub:
         self._last_fan_out = {
             alarm_id: at for alarm_id, at in self._last_fan_out.items() if alarm_id in unconfirmed
         }
-        self._last_receipt = {
-            alarm_id: at for alarm_id, at in self._last_receipt.items() if alarm_id in unconfirmed
-        }
+        self._receipts.keep_only(unconfirmed)
         self._delivery_told &= unconfirmed.keys()  # the others get no more receipts
         for alarm_id, workstations in unconfirmed.items():
             if self._settling(alarm_id, since=recent):
@@ -620,7 +617,7 @@ class Hub:
             missing = [
                 ws
                 for ws in workstations
-                if ws in self._agents and not self._confirmed(alarm_id, ws)
+                if ws in self._agents and not self._receipts.holds(alarm_id, ws)
             ]
             if not missing or (record := await self.alarms.get(alarm_id)) is None:
                 continue
@@ -628,14 +625,9 @@ class Hub:
                 continue  # sent while the record was read (a bus event): not twice
             self._fan_out(record, missing)
 
-    def _confirmed(self, alarm_id: uuid.UUID, workstation_id: str) -> bool:
-        """Confirmed but not committed yet: waiting for the next batch, or in it."""
-        key = (alarm_id, workstation_id)
-        return key in self._receipts or key in self._receipts_writing
-
     def _settling(self, alarm_id: uuid.UUID, since: float) -> bool:
         """Sent out, or confirmed by someone, since ``since``: its receipts are still coming."""
-        last = max(self._last_fan_out.get(alarm_id, 0.0), self._last_receipt.get(alarm_id, 0.0))
+        last = max(self._last_fan_out.get(alarm_id, 0.0), self._receipts.last_at(alarm_id))
         return last > since
 
     async def supervise(self) -> None:
@@ -660,7 +652,7 @@ class Hub:
             elif peer.last_heard < quiet:
                 peer.send(ping)
         await self._recheck_consoles(now)
-        await self.alarms.refresh_routing()  # a moved PC's agent is told (placements_moved)
+        await self.alarms.routing.refresh()  # a moved PC's agent is told (placements_moved)
         await self._record_seen()
         await self._close_revoked()
         for result in await self.alarms.expire_self_tests(utc_now()):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.alarm_audit import audit_alarm
 from dispatch.audit import AuditTrail
 from dispatch.models import Alarm, IncidentReport
 from shared.protocol import IncidentReport as Report
@@ -41,13 +41,12 @@ async def write_report(
         for name in REPORT_FIELDS:
             setattr(row, name, values[name])
     row.written_by, row.written_at = written_by, now
-    audit.append(
+    audit_alarm(
+        audit,
         actor,
         "incident_report_written",
-        alarm_id=uuid.UUID(alarm.id),
-        workstation_id=alarm.workstation_id,
-        room_id=alarm.room_id,
-        at=now,
+        alarm,
+        now,
         changed=changed,
         **{name: values[name] for name in REPORT_FIELDS if name != "notes"},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatch.alarms import AlarmRecord, RecipientState
+from dispatch.alarm_record import AlarmRecord, RecipientState
 from dispatch.directory import OperatorView
 from shared.domain import AlarmLevel, Answer, RaiserFeedback
 from shared.protocol import AlarmNotify, AlarmUpdate, ConsoleAlarm, RaiserStatus

@@ -126,7 +126,7 @@ async def put_policy(
         (await AuditTrail.open(session)).append(
             actor(operator), "policy_set", site_id=site_id, level=level, policy=values
         )
-    hub.alarms.forget_level_settings(site_id)  # the next welcome says the new countdown
+    hub.alarms.levels.forget(site_id)  # the next welcome says the new countdown
     return await _stored(db, site_id, AlarmLevel(level))
 
 
@@ -145,5 +145,5 @@ async def reset_policy(
         (await AuditTrail.open(session)).append(
             actor(operator), "policy_reset", site_id=site_id, level=level
         )
-    hub.alarms.forget_level_settings(site_id)
+    hub.alarms.levels.forget(site_id)
     return await _stored(db, site_id, AlarmLevel(level))

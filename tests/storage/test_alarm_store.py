@@ -9,7 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from dispatch.alarms import SELF_TEST_TIMEOUT, AlarmError, AlarmStore
+from dispatch.alarm_lifecycle import AlarmError
+from dispatch.alarm_record import AlarmRecord
+from dispatch.alarm_timers import SELF_TEST_TIMEOUT
+from dispatch.alarms import AlarmStore
 from dispatch.database import Database
 from dispatch.directory import Directory, DirectoryError, WorkstationView
 from shared.domain import (
@@ -54,6 +57,11 @@ async def site(db: Database) -> Site:
     raiser = await directory.authenticate_workstation("pc-a", "token-pc-a")
     assert raiser is not None
     return Site(directory, AlarmStore(db), raiser)
+
+
+async def open_alarms_for(site: Site, workstation_id: str) -> list[AlarmRecord]:
+    """The hub's replay read (``open_alarms_for_many``) for one workstation."""
+    return (await site.alarms.open_alarms_for_many([workstation_id]))[workstation_id]
 
 
 def alarm(
@@ -132,17 +140,22 @@ async def test_level_three_recipients_get_no_location(site: Site) -> None:
 
 async def test_receipt_is_recorded_once(site: Site) -> None:
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
-    changed = await site.alarms.record_receipt(record.id, "pc-b")
+    assert (await site.alarms.record_receipts([(record.id, "pc-b")])).changed == {record.id}
+    changed = await site.alarms.get(record.id)
     assert changed is not None
     assert changed.recipient("pc-b").received
-    assert await site.alarms.record_receipt(record.id, "pc-b") is None
+    assert (await site.alarms.record_receipts([(record.id, "pc-b")])).changed == set()
 
 
-async def test_receipt_from_a_non_recipient_is_refused(site: Site) -> None:
+async def test_receipt_from_a_non_recipient_changes_nothing(site: Site) -> None:
+    """The hub's only receipt path ignores it: the agent's receipt is not answered."""
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
-    with pytest.raises(AlarmError) as error:
-        await site.alarms.record_receipt(record.id, "pc-c")
-    assert error.value.code == "not_a_recipient"
+    outcome = await site.alarms.record_receipts([(record.id, "pc-c")])
+    assert (outcome.changed, outcome.self_tests_passed) == (set(), {})
+    stored = await site.alarms.get(record.id)
+    assert stored is not None
+    assert stored.recipient("pc-c") is None
+    assert not any(r.received for r in stored.recipients)
 
 
 async def test_answers_become_responders_in_order(site: Site) -> None:
@@ -185,9 +198,9 @@ async def test_unknown_alarm_is_reported(site: Site) -> None:
 
 async def test_open_alarms_for_a_workstation_cover_raised_and_received(site: Site) -> None:
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
-    assert [r.id for r in await site.alarms.open_alarms_for("pc-a")] == [record.id]
-    assert [r.id for r in await site.alarms.open_alarms_for("pc-b")] == [record.id]
-    assert await site.alarms.open_alarms_for("pc-c") == []
+    assert [r.id for r in await open_alarms_for(site, "pc-a")] == [record.id]
+    assert [r.id for r in await open_alarms_for(site, "pc-b")] == [record.id]
+    assert await open_alarms_for(site, "pc-c") == []
 
 
 async def test_open_alarms_of_many_workstations_in_one_read_match_one_by_one(site: Site) -> None:
@@ -195,7 +208,7 @@ async def test_open_alarms_of_many_workstations_in_one_read_match_one_by_one(sit
     second, _ = await site.alarms.store(alarm(level=AlarmLevel.DANGER), site.raiser, "Frau A")
     many = await site.alarms.open_alarms_for_many(["pc-a", "pc-b", "pc-c"])
     for workstation in ("pc-a", "pc-b", "pc-c"):
-        one = await site.alarms.open_alarms_for(workstation)
+        one = await open_alarms_for(site, workstation)
         assert [r.id for r in many[workstation]] == [r.id for r in one]
     assert [r.id for r in many["pc-a"]] == [first.id, second.id]  # oldest first
 
@@ -299,7 +312,7 @@ async def test_cancel_only_within_the_window(site: Site) -> None:
     cancelled = await site.alarms.cancel(record.id, site.raiser)
     assert cancelled.state is AlarmState.CANCELLED
     assert [a.id for a in await site.alarms.open_alarms()] == [record.id]  # console follows up
-    assert await site.alarms.open_alarms_for("pc-b") == []  # staff are not shown it again
+    assert await open_alarms_for(site, "pc-b") == []  # staff are not shown it again
     with pytest.raises(AlarmError):
         await site.alarms.cancel(record.id, site.raiser)  # only once
     resolved = await site.alarms.resolve(record.id, "Wache")

@@ -16,7 +16,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from dispatch.alarms import AlarmRecord, AlarmStore
+from dispatch.alarm_record import AlarmRecord
+from dispatch.alarms import AlarmStore
 from dispatch.database import Database
 from dispatch.directory import Directory, WorkstationView
 from dispatch.models import Alarm, AuditEvent

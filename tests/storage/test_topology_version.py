@@ -25,7 +25,9 @@ import pytest
 from sqlalchemy import Connection, event
 
 from dispatch import audit
-from dispatch.alarms import AlarmError, AlarmRecord, AlarmStore
+from dispatch.alarm_lifecycle import AlarmError
+from dispatch.alarm_record import AlarmRecord
+from dispatch.alarms import AlarmStore
 from dispatch.database import Database
 from dispatch.directory import Directory, WorkstationView
 from dispatch.migrate import upgrade
@@ -414,9 +416,9 @@ async def test_a_batch_of_fifty_costs_the_statements_of_one(site: Site) -> None:
 async def test_routing_loaded_at_start_spares_the_first_alarm_the_topology_reads(
     site: Site,
 ) -> None:
-    """The hub calls load_routing before it serves (dispatch/app.py)."""
+    """The hub reads the routing before it serves (dispatch/app.py)."""
     fresh = AlarmStore(site.db)
-    await fresh.load_routing()
+    await fresh.routing.refresh()
     with counting(site.db) as first:
         _, created = await fresh.store(alarm(), site.raiser, "Frau A")
     assert created

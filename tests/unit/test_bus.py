@@ -24,10 +24,15 @@ import pytest
 from dispatch.audit import AuditTrail
 from dispatch.bus import (
     MAX_PAYLOAD_BYTES,
+    AlarmChanged,
+    AlarmEscalated,
+    AlarmStored,
     BusEvent,
-    EventType,
     LocalBus,
     PostgresBus,
+    Resync,
+    WorkstationChanged,
+    WorkstationRevoked,
     accept,
     asyncpg_dsn,
     create_bus,
@@ -50,9 +55,7 @@ ALARM = uuid.UUID("6f1d2c3b-0000-4000-8000-000000000001")
 
 
 def test_an_event_round_trips_as_small_json() -> None:
-    event = BusEvent(
-        EventType.ALARM_ESCALATED, alarm_id=ALARM, added=("pc-1-03", "pc-1-04"), instance="a1"
-    )
+    event = AlarmEscalated(alarm_id=ALARM, added=("pc-1-03", "pc-1-04"), instance="a1")
     payload = encode(event)
     assert json.loads(payload) == {
         "instance": "a1",
@@ -65,12 +68,9 @@ def test_an_event_round_trips_as_small_json() -> None:
 
 
 def test_workstation_events_carry_the_workstation_and_its_state() -> None:
-    event = BusEvent(
-        EventType.WORKSTATION_CHANGED, workstation_id="pc-1-02", online=False, instance="b"
-    )
+    event = WorkstationChanged(workstation_id="pc-1-02", online=False, instance="b")
     assert decode(encode(event)) == event
-    tested = BusEvent(
-        EventType.WORKSTATION_CHANGED,
+    tested = WorkstationChanged(
         workstation_id="pc-1-02",
         online=True,
         self_test_ok=False,
@@ -78,26 +78,24 @@ def test_workstation_events_carry_the_workstation_and_its_state() -> None:
         instance="b",
     )
     assert decode(encode(tested)) == tested
-    revoked = BusEvent(EventType.WORKSTATION_REVOKED, workstation_id="pc-1-02", instance="b")
+    revoked = WorkstationRevoked(workstation_id="pc-1-02", instance="b")
     assert decode(encode(revoked)) == revoked
 
 
 def test_an_escalation_to_thousands_leaves_the_list_to_the_store() -> None:
     added = tuple(f"staff-{i:05d}" for i in range(5000))
-    payload = encode(BusEvent(EventType.ALARM_ESCALATED, alarm_id=ALARM, added=added, instance="a"))
+    payload = encode(AlarmEscalated(alarm_id=ALARM, added=added, instance="a"))
     assert len(payload.encode()) <= MAX_PAYLOAD_BYTES
     event = decode(payload)
     assert event is not None
-    assert event.type is EventType.ALARM_ESCALATED
+    assert isinstance(event, AlarmEscalated)
     assert event.alarm_id == ALARM
     assert event.added is None  # receivers compute "recipients without a receipt" themselves
 
 
 def test_a_short_escalation_list_is_kept() -> None:
     added = tuple(f"pc-{i:03d}" for i in range(200))
-    event = decode(
-        encode(BusEvent(EventType.ALARM_ESCALATED, alarm_id=ALARM, added=added, instance="a"))
-    )
+    event = decode(encode(AlarmEscalated(alarm_id=ALARM, added=added, instance="a")))
     assert event is not None
     assert event.added == added
 
@@ -105,9 +103,7 @@ def test_a_short_escalation_list_is_kept() -> None:
 def test_a_new_alarm_carries_its_popups_so_receivers_need_no_store_read() -> None:
     popups = ('{"type":"alarm_notify","instruction":"come_help"}', '{"type":"alarm_notify"}')
     deliveries = tuple((f"pc-{i:03d}", i % 2) for i in range(50))
-    sent = BusEvent(
-        EventType.ALARM_STORED, alarm_id=ALARM, popups=popups, deliveries=deliveries, instance="a"
-    )
+    sent = AlarmStored(alarm_id=ALARM, popups=popups, deliveries=deliveries, instance="a")
     event = decode(encode(sent))
     assert event is not None
     assert (event.popups, event.deliveries) == (popups, deliveries)
@@ -115,9 +111,7 @@ def test_a_new_alarm_carries_its_popups_so_receivers_need_no_store_read() -> Non
 
 def test_a_new_alarm_for_thousands_leaves_its_popups_to_the_store() -> None:
     deliveries = tuple((f"staff-{i:05d}", 0) for i in range(3000))
-    sent = BusEvent(
-        EventType.ALARM_STORED, alarm_id=ALARM, popups=("{}",), deliveries=deliveries, instance="a"
-    )
+    sent = AlarmStored(alarm_id=ALARM, popups=("{}",), deliveries=deliveries, instance="a")
     payload = encode(sent)
     assert len(payload.encode()) <= MAX_PAYLOAD_BYTES
     event = decode(payload)
@@ -142,7 +136,7 @@ def test_unreadable_events_are_dropped(payload: str) -> None:
 
 
 def test_own_events_are_ignored_and_foreign_ones_accepted() -> None:
-    payload = encode(BusEvent(EventType.ALARM_CHANGED, alarm_id=ALARM, instance="hub-a"))
+    payload = encode(AlarmChanged(alarm_id=ALARM, instance="hub-a"))
     assert accept(payload, own_instance="hub-a") is None
     foreign = accept(payload, own_instance="hub-b")
     assert foreign is not None
@@ -202,6 +196,11 @@ async def pg_url() -> AsyncIterator[str]:
         await drop_database(name)
 
 
+def alarm_of(event: BusEvent) -> uuid.UUID | None:
+    """The alarm an event names (a resync or a workstation's event names none)."""
+    return getattr(event, "alarm_id", None)
+
+
 async def until(probe: Callable[[], bool], timeout: float = 5.0) -> None:
     """Bounded wait for a condition of this process (the bus noticing its connection died)."""
     async with asyncio.timeout(timeout):
@@ -235,13 +234,13 @@ async def test_events_reach_the_other_instance_and_not_the_own(pg_url: str) -> N
         assert a.connected
         assert b.connected
         for i in range(3):
-            a.publish(BusEvent(EventType.ALARM_CHANGED, alarm_id=uuid.UUID(int=i)))
-        got = await inbox_b.wait_for(lambda e: e.alarm_id == uuid.UUID(int=2))
+            a.publish(AlarmChanged(alarm_id=uuid.UUID(int=i)))
+        got = await inbox_b.wait_for(lambda e: alarm_of(e) == uuid.UUID(int=2))
         assert got.instance == "hub-a"
-        assert [e.alarm_id for e in inbox_b.events] == [uuid.UUID(int=i) for i in range(3)]
+        assert [alarm_of(e) for e in inbox_b.events] == [uuid.UUID(int=i) for i in range(3)]
         # A's own events came back over LISTEN too and were dropped; B's arrive at A.
-        b.publish(BusEvent(EventType.WORKSTATION_REVOKED, workstation_id="pc-1-02"))
-        await inbox_a.wait_for(lambda e: e.type is EventType.WORKSTATION_REVOKED)
+        b.publish(WorkstationRevoked(workstation_id="pc-1-02"))
+        await inbox_a.wait_for(lambda e: isinstance(e, WorkstationRevoked))
         assert [e.instance for e in inbox_a.events] == ["hub-b"]
     finally:
         await a.stop()
@@ -265,16 +264,16 @@ async def test_a_dropped_listening_connection_recovers_and_catches_up(pg_url: st
         missed = uuid.uuid4()
         async with db.write() as session:
             (await AuditTrail.open(session)).append("test", "alarm_resolved", alarm_id=missed)
-        a.publish(BusEvent(EventType.ALARM_CHANGED, alarm_id=missed))
-        resync = await inbox_b.wait_for(lambda e: e.type is EventType.RESYNC, timeout=10)
+        a.publish(AlarmChanged(alarm_id=missed))
+        resync = await inbox_b.wait_for(lambda e: isinstance(e, Resync), timeout=10)
         assert missed in resync.alarm_ids
         assert b.connected
         assert b.reconnects == 1
         assert b.server_pid != old_pid
         # And B hears live events again.
         again = uuid.uuid4()
-        a.publish(BusEvent(EventType.ALARM_STORED, alarm_id=again))
-        await inbox_b.wait_for(lambda e: e.alarm_id == again)
+        a.publish(AlarmStored(alarm_id=again))
+        await inbox_b.wait_for(lambda e: alarm_of(e) == again)
     finally:
         await db.dispose()
         await a.stop()
@@ -294,8 +293,8 @@ async def test_events_published_while_the_connection_is_down_go_out_after_it(
         await _terminate(a)
         await until(lambda: not a.connected)
         queued = uuid.uuid4()
-        a.publish(BusEvent(EventType.ALARM_STORED, alarm_id=queued))
-        got = await inbox_b.wait_for(lambda e: e.alarm_id == queued, timeout=10)
+        a.publish(AlarmStored(alarm_id=queued))
+        got = await inbox_b.wait_for(lambda e: alarm_of(e) == queued, timeout=10)
         assert got.instance == "hub-a"
         assert a.reconnects == 1
     finally:
@@ -311,8 +310,9 @@ async def test_a_level_three_escalation_without_its_list_still_crosses(pg_url: s
     await b.start(inbox_b)
     try:
         added = tuple(f"staff-{i:05d}" for i in range(3000))
-        a.publish(BusEvent(EventType.ALARM_ESCALATED, alarm_id=ALARM, added=added))
-        got = await inbox_b.wait_for(lambda e: e.alarm_id == ALARM)
+        a.publish(AlarmEscalated(alarm_id=ALARM, added=added))
+        got = await inbox_b.wait_for(lambda e: alarm_of(e) == ALARM)
+        assert isinstance(got, AlarmEscalated)
         assert got.added is None
     finally:
         await a.stop()

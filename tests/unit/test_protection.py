@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatch.bus import BusEvent, EventType, decode, encode
+from dispatch.bus import WorkstationChanged, decode, encode
 from dispatch.protection import unprotected_reasons
 
 
@@ -30,16 +30,15 @@ def test_the_hubs_mapping_outranks_an_agents_stale_no_room() -> None:
 
 
 def test_agent_reasons_cross_hub_instances_on_the_bus() -> None:
-    event = BusEvent(
-        EventType.WORKSTATION_CHANGED,
+    event = WorkstationChanged(
         workstation_id="pc-1",
         online=True,
         agent_reasons=("no_tray",),
         instance="a",
     )
     decoded = decode(encode(event))
-    assert decoded is not None
+    assert isinstance(decoded, WorkstationChanged)
     assert decoded.agent_reasons == ("no_tray",)
-    plain = decode(encode(BusEvent(EventType.WORKSTATION_CHANGED, workstation_id="pc-1")))
-    assert plain is not None
+    plain = decode(encode(WorkstationChanged(workstation_id="pc-1")))
+    assert isinstance(plain, WorkstationChanged)
     assert plain.agent_reasons is None

@@ -326,7 +326,7 @@ def enrolment_code_create(
 @mapping_cli.command("export")
 def mapping_export() -> None:
     """Print the mapping as CSV: hostname, workstation_id, room_number, role, state."""
-    from dispatch.api.mapping_csv import export_mapping
+    from dispatch.room_mapping import export_mapping
 
     async def export() -> str:
         db = open_database(load_settings())
@@ -344,7 +344,7 @@ def mapping_import(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
 ) -> None:
     """Assign rooms and roles from CSV; every bad row is listed and then nothing is imported."""
-    from dispatch.api.mapping_csv import ImportReport, import_mapping
+    from dispatch.room_mapping import ImportReport, import_mapping
 
     try:
         data = file.read_bytes()

@@ -12,8 +12,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from dispatch import __version__
 from dispatch.admission import HandshakeGate
 from dispatch.alarms import AlarmError, AlarmStore
+from dispatch.authentication import Authenticator
 from dispatch.connection import ADMITTED, BUSY_TEXT, HANDSHAKE
-from dispatch.directory import Directory
 from dispatch.hub import Hub
 from dispatch.peers import AgentPeer
 from dispatch.ratelimit import MessageLimiter
@@ -65,7 +65,7 @@ async def agent_endpoint(websocket: WebSocket) -> None:
         peer = await _admit(
             websocket,
             state.settings,
-            state.directory,
+            state.authenticator,
             state.hub,
             lambda: gate.authenticated(handshake),
         )
@@ -78,14 +78,14 @@ async def agent_endpoint(websocket: WebSocket) -> None:
 async def _admit(
     websocket: WebSocket,
     settings: Settings,
-    directory: Directory,
+    authenticator: Authenticator,
     hub: Hub,
     authenticated: Callable[[], None],
 ) -> AgentPeer | None:
     """Upgrade, hello, welcome, then the replay of open alarms: the part a storm queues for."""
     await websocket.accept()
     try:
-        peer = await _handshake(websocket, settings, directory, hub.alarms, authenticated)
+        peer = await _handshake(websocket, settings, authenticator, hub.alarms, authenticated)
     except ProtocolViolation as violation:
         log.info("agent_refused", code=violation.code, reason=violation.reason)
         await websocket.close(violation.code, violation.reason)
@@ -105,7 +105,7 @@ async def _admit(
 async def _handshake(
     websocket: WebSocket,
     settings: Settings,
-    directory: Directory,
+    authenticator: Authenticator,
     alarms: AlarmStore,
     authenticated: Callable[[], None],
 ) -> AgentPeer:
@@ -124,7 +124,7 @@ async def _handshake(
             f"protocol {hello.protocol} not supported; this hub speaks {PROTOCOL_VERSION}",
             CloseCode.UNSUPPORTED_VERSION,
         )
-    workstation = await directory.authenticate_workstation(
+    workstation = await authenticator.authenticate_workstation(
         hello.workstation_id, hello.token.get_secret_value()
     )
     if workstation is None:

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.audit import HEAD_HASH, AuditTrail
 from dispatch.database import Database, core_table
-from dispatch.directory import WorkstationView, room_refs
 from dispatch.drills import active_drill, drill_scopes
+from dispatch.identities import WorkstationView
 from dispatch.models import (
     Alarm,
     AlarmRecipient,
@@ -26,6 +26,7 @@ from dispatch.models import (
 )
 from dispatch.policy import Policy, policies_for_site
 from dispatch.reports import write_report
+from dispatch.rooms import room_refs
 from dispatch.routing import Delivery, Placement
 from dispatch.routing_snapshot import (
     RoutingSnapshot,

@@ -15,9 +15,10 @@ from pydantic import BaseModel
 
 from dispatch import views
 from dispatch.alarms import AlarmError, AlarmRecord, AlarmStore, SelfTestResult
+from dispatch.authentication import Authenticator
 from dispatch.bus import Bus, BusEvent, EventType, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
-from dispatch.directory import Directory, OperatorView
+from dispatch.identities import OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
 from dispatch.protection import unprotected_reasons
 from dispatch.routing_snapshot import RoutingSnapshot, workstation_updates
@@ -60,7 +61,7 @@ class Hub:
     def __init__(
         self,
         alarms: AlarmStore,
-        directory: Directory,
+        directory: Authenticator,
         heartbeat_interval: float,
         redeliver_interval: float,
         bus: Bus | None = None,

@@ -9,7 +9,7 @@ bad nothing is imported. A real import is one transaction and audited.
 
 An import reads the file (``parse``), finds each row's workstation
 (``_resolve``), checks what the row asks for (``_validate``) and only then
-changes anything (``_apply``), with the rules of dispatch/directory.py.
+changes anything (``_apply``), with the rules of dispatch/workstations.py.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.audit import AuditTrail
 from dispatch.database import Database
-from dispatch.directory import REVOKED, DirectoryError, apply_workstation_change
 from dispatch.models import Room, Workstation
-from shared.domain import WorkstationRole
+from dispatch.refusals import Refused
+from dispatch.workstations import change_workstation
+from shared.domain import WorkstationRole, WorkstationState
 
 EXPORT_COLUMNS = ("hostname", "workstation_id", "room_number", "role", "state")
 IGNORED_COLUMNS = frozenset({"state"})
@@ -238,7 +239,7 @@ def _validate(
         problems.append(f"duplicate row: workstation {ws.id} is on line {seen[ws.id]} too")
     else:
         seen[ws.id] = row.line
-    if ws.state == REVOKED:
+    if ws.state == WorkstationState.REVOKED:
         problems.append(f"workstation {ws.id} is revoked")
     if row.room_number:
         room_id = known.room_ids.get((ws.site_id, row.room_number))
@@ -259,8 +260,8 @@ async def _apply(
     for plan in planned:
         ws = plan.workstation
         try:
-            changes = await apply_workstation_change(session, ws, plan.room_id, plan.role, None)
-        except DirectoryError as error:
+            changes = await change_workstation(session, ws, plan.room_id, plan.role, None)
+        except Refused as error:
             report.errors.append(RowError(plan.row.line, str(error)))
             continue
         if not changes:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from dispatch.api.deps import DB, Admin, Reader, actor
-from dispatch.api.schemas import Output
+from dispatch.api.schemas import Output, from_row
 from dispatch.room_mapping import MAX_BYTES, export_mapping, import_mapping
 
 router = APIRouter(tags=["workstations"])
@@ -85,17 +85,11 @@ async def import_csv(
         return JSONResponse(
             ImportRefused(
                 detail=f"import refused: {len(report.errors)} problem(s); nothing was imported",
-                errors=[RowErrorOut(line=e.line, reason=e.reason) for e in report.errors],
+                errors=[from_row(RowErrorOut, e) for e in report.errors],
             ).model_dump(),
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
-    return ImportOut(
-        dry_run=report.dry_run,
-        imported=report.imported,
-        rows=report.rows,
-        changed=report.changed,
-        unchanged=report.unchanged,
-    )
+    return from_row(ImportOut, report)
 
 
 async def _read_upload(request: Request) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,8 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.identities import OperatorView
 from dispatch.models import Operator
 
-if TYPE_CHECKING:  # the authenticator ends sessions at logout with this module
-    from dispatch.authentication import Authenticator
+
+class Operators(Protocol):
+    """Where a request's operator is looked up (dispatch.authentication.Authenticator)."""
+
+    async def operator(self, operator_id: int) -> OperatorView | None: ...
+
 
 _OPERATOR = "operator_id"
 _EPOCH = "epoch"
@@ -46,13 +50,13 @@ def remaining(session: MutableMapping[str, Any], max_age: int) -> float:
 
 
 async def operator_of(
-    session: MutableMapping[str, Any], authenticator: Authenticator, max_age: int
+    session: MutableMapping[str, Any], operators: Operators, max_age: int
 ) -> OperatorView | None:
     """The operator this session belongs to, or None: logged out, ended, expired or gone."""
     operator_id = session.get(_OPERATOR)
     if not isinstance(operator_id, int) or remaining(session, max_age) <= 0:
         return None
-    operator = await authenticator.operator(operator_id)
+    operator = await operators.operator(operator_id)
     if operator is None or session.get(_EPOCH) != operator.session_epoch:
         session.pop(_OPERATOR, None)  # worthless from now on: the next request is anonymous
         return None

@@ -669,18 +669,18 @@ async def sqlite_writes(run: Run) -> dict[str, Any]:
 async def writer_alone(run: Run, n: int) -> dict[str, Any]:
     """AlarmStore.store() in this process, no hub: the single writer's own commit latency."""
     from dispatch.alarms import AlarmStore
+    from dispatch.authentication import Authenticator
     from dispatch.database import Database
-    from dispatch.directory import Directory
     from shared.domain import Trigger
     from shared.protocol import RaiseAlarm, utc_now
 
     # As the hub's (dispatch/app.py): WAL checkpoints off the commit path, events keyed.
     db = Database(run.url, checkpoint_in_background=True, audit_key=os.urandom(32))
     try:
-        directory, store = Directory(db), AlarmStore(db)
+        authenticator, store = Authenticator(db), AlarmStore(db)
         views = []
         for r in run.topo.raisers[:50]:
-            view = await directory.authenticate_workstation(r, token_for(run.run_key, r))
+            view = await authenticator.authenticate_workstation(r, token_for(run.run_key, r))
             assert view is not None
             views.append(view)
         durations = []
@@ -817,7 +817,6 @@ async def two_instances(run: Run) -> dict[str, Any]:
 
     from bench.topology import _seed, _Seeder
     from dispatch.database import Database
-    from dispatch.directory import Directory
 
     args = run.args
     name = f"silent_alarm_bench_{uuid.uuid4().hex[:10]}"
@@ -832,7 +831,7 @@ async def two_instances(run: Run) -> dict[str, Any]:
         await asyncio.to_thread(upgrade, url)
         db = Database(url)
         try:
-            run.topo = await _seed(_Seeder(Directory(db), run.run_key), "fanout50", 51, "")
+            run.topo = await _seed(_Seeder(db, run.run_key), "fanout50", 51, "")
         finally:
             await db.dispose()
         for hub in hubs:

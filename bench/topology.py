@@ -1,4 +1,4 @@
-"""Synthetic sites, rooms and workstations, written with the hub's own ``Directory``."""
+"""Synthetic sites, rooms and workstations, written with the hub's own set-up writes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from sqlalchemy import event
 
 from bench.common import token_for
 from dispatch.database import Database
-from dispatch.directory import Directory
+from dispatch.site_setup import create_building, create_floor, create_room, create_site
+from dispatch.workstations import add_workstation
 from shared.domain import AlarmLevel, WorkstationRole
 
 SITE_SIZE = 300
@@ -38,29 +39,32 @@ def _fast_seeding(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+ACTOR = "bench"
+
+
 class _Seeder:
-    def __init__(self, directory: Directory, run_key: str) -> None:
-        self.d = directory
+    def __init__(self, db: Database, run_key: str) -> None:
+        self.db = db
         self.run_key = run_key
         self.rooms = 0
         self.floors: dict[int, int] = {}  # site -> its one floor
 
     async def site(self, name: str) -> int:
-        site_id = await self.d.add_site(name, "Benchstraße 1")
-        building = await self.d.add_building(site_id, "Haus A")
-        self.floors[site_id] = await self.d.add_floor(building, "EG")
+        site_id = (await create_site(self.db, ACTOR, name, "Benchstraße 1")).id
+        building = await create_building(self.db, ACTOR, site_id, "Haus A")
+        self.floors[site_id] = (await create_floor(self.db, ACTOR, building.id, "EG")).id
         return site_id
 
     async def room(self, site_id: int) -> int:
         self.rooms += 1
-        return await self.d.add_room(self.floors[site_id], f"R{self.rooms:05d}", "Büro")
+        room = await create_room(self.db, ACTOR, self.floors[site_id], f"R{self.rooms:05d}", "Büro")
+        return room.id
 
     async def ws(
         self, ws_id: str, site_id: int, room_id: int | None, role: WorkstationRole
     ) -> None:
-        await self.d.add_workstation(
-            ws_id, site_id, room_id, token_for(self.run_key, ws_id), role, f"PC {ws_id}"
-        )
+        token = token_for(self.run_key, ws_id)
+        await add_workstation(self.db, ACTOR, ws_id, site_id, room_id, token, role, f"PC {ws_id}")
 
 
 async def _fill(seeder: _Seeder, site_id: int, ids: list[str], per_room: int) -> None:
@@ -86,7 +90,7 @@ async def seed(url: str, scenario: str, agents: int, run_key: str, layout: str) 
     db = Database(url)
     event.listen(db.engine.sync_engine, "connect", _fast_seeding)
     try:
-        return await _seed(_Seeder(Directory(db), run_key), scenario, agents, layout)
+        return await _seed(_Seeder(db, run_key), scenario, agents, layout)
     finally:
         await db.dispose()
 

@@ -13,8 +13,8 @@ from dispatch import __version__
 from dispatch.admission import HandshakeGate
 from dispatch.alarm_lifecycle import AlarmError
 from dispatch.alarms import AlarmStore
+from dispatch.authentication import Authenticator
 from dispatch.connection import ADMITTED, BUSY_TEXT, HANDSHAKE
-from dispatch.directory import Directory
 from dispatch.hub import Hub
 from dispatch.peers import AgentPeer
 from dispatch.ratelimit import MessageLimiter
@@ -66,7 +66,7 @@ async def agent_endpoint(websocket: WebSocket) -> None:
         peer = await _admit(
             websocket,
             state.settings,
-            state.directory,
+            state.authenticator,
             state.hub,
             lambda: gate.authenticated(handshake),
         )
@@ -79,14 +79,14 @@ async def agent_endpoint(websocket: WebSocket) -> None:
 async def _admit(
     websocket: WebSocket,
     settings: Settings,
-    directory: Directory,
+    authenticator: Authenticator,
     hub: Hub,
     authenticated: Callable[[], None],
 ) -> AgentPeer | None:
     """Upgrade, hello, welcome, then the replay of open alarms: the part a storm queues for."""
     await websocket.accept()
     try:
-        peer = await _handshake(websocket, settings, directory, hub.alarms, authenticated)
+        peer = await _handshake(websocket, settings, authenticator, hub.alarms, authenticated)
     except ProtocolViolation as violation:
         log.info("agent_refused", code=violation.code, reason=violation.reason)
         await websocket.close(violation.code, violation.reason)
@@ -106,7 +106,7 @@ async def _admit(
 async def _handshake(
     websocket: WebSocket,
     settings: Settings,
-    directory: Directory,
+    authenticator: Authenticator,
     alarms: AlarmStore,
     authenticated: Callable[[], None],
 ) -> AgentPeer:
@@ -125,7 +125,7 @@ async def _handshake(
             f"protocol {hello.protocol} not supported; this hub speaks {PROTOCOL_VERSION}",
             CloseCode.UNSUPPORTED_VERSION,
         )
-    workstation = await directory.authenticate_workstation(
+    workstation = await authenticator.authenticate_workstation(
         hello.workstation_id, hello.token.get_secret_value()
     )
     if workstation is None:

@@ -13,10 +13,11 @@ from dispatch.alarm_lifecycle import AlarmError
 from dispatch.alarm_record import AlarmRecord, RecipientState, alarm_record
 from dispatch.audit import AuditTrail
 from dispatch.database import core_table
-from dispatch.directory import WorkstationView, room_refs
 from dispatch.drills import active_drill, drill_scopes
+from dispatch.identities import WorkstationView
 from dispatch.models import Alarm, AlarmRecipient, Workstation
 from dispatch.policy import Policy
+from dispatch.rooms import room_refs
 from dispatch.routing import Delivery, Placement
 from dispatch.routing_snapshot import RoutingSnapshot, read_placements
 from shared.domain import AlarmKind, AlarmState, Instruction

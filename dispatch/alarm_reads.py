@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.alarm_lifecycle import FOLLOW_UP_STATES, OPEN_STATES
 from dispatch.alarm_record import AlarmRecord, RecipientState, alarm_record
 from dispatch.database import Database
-from dispatch.directory import room_refs
 from dispatch.models import Alarm, AlarmRecipient, IncidentReport, Room, Workstation
+from dispatch.rooms import room_refs
 from shared.domain import AlarmKind, AlarmLevel, Answer, Instruction
 from shared.protocol import IncidentReport as Report
 

@@ -12,7 +12,7 @@ from dispatch.alarm_reads import load_record
 from dispatch.alarm_record import AlarmRecord
 from dispatch.audit import AuditTrail
 from dispatch.database import Database
-from dispatch.directory import WorkstationView
+from dispatch.identities import WorkstationView
 from dispatch.models import Alarm
 from dispatch.reports import write_report
 from shared.domain import AlarmKind, AlarmState

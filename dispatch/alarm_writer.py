@@ -13,7 +13,7 @@ from dispatch.alarm_reads import load_records
 from dispatch.alarm_record import AlarmRecord
 from dispatch.audit import HEAD_HASH, AuditTrail
 from dispatch.database import Database, core_table
-from dispatch.directory import WorkstationView
+from dispatch.identities import WorkstationView
 from dispatch.models import Alarm, TopologyVersion
 from dispatch.routing_holder import RoutingHolder
 from shared.protocol import RaiseAlarm

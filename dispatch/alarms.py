@@ -22,7 +22,7 @@ from dispatch.alarm_lifecycle import Event
 from dispatch.alarm_record import AlarmRecord, ReceiptOutcome, SelfTestResult
 from dispatch.alarm_writer import AlarmWriter
 from dispatch.database import Database
-from dispatch.directory import WorkstationView
+from dispatch.identities import WorkstationView
 from dispatch.routing_holder import RoutingHolder
 from dispatch.welcome_levels import WelcomeLevels
 from shared.domain import Answer

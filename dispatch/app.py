@@ -17,6 +17,7 @@ from dispatch.agent_ws import agent_endpoint
 from dispatch.alarms import AlarmStore
 from dispatch.api.router import router as api_router
 from dispatch.audit_anchors import AuditAnchors
+from dispatch.authentication import Authenticator
 from dispatch.bus import create_bus
 from dispatch.connection_limits import Addresses
 from dispatch.console.admin import router as admin_router
@@ -24,7 +25,6 @@ from dispatch.console.routes import router as console_router
 from dispatch.console.statistics import router as statistics_router
 from dispatch.console_ws import console_endpoint
 from dispatch.database import Database
-from dispatch.directory import Directory
 from dispatch.hsts import StrictTransportSecurity
 from dispatch.hub import Hub
 from dispatch.settings import Settings
@@ -53,12 +53,12 @@ def create_app(settings: Settings) -> FastAPI:
         anchors = AuditAnchors(
             db, settings.resolved_audit_anchor_file, audit_key, settings.audit_anchor_interval
         )
-        app.state.directory = directory = Directory(db)
+        app.state.authenticator = authenticator = Authenticator(db)
         alarms = AlarmStore(db)
         await alarms.routing.refresh()
         app.state.hub = hub = Hub(
             alarms,
-            directory,
+            authenticator,
             settings.heartbeat_interval,
             settings.redeliver_interval,
             bus=bus,

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatch.api import floorplans, mapping_csv
+from dispatch import room_mapping
+from dispatch.api import floorplans
 from dispatch.api.router import API_PREFIX
 
 log = structlog.get_logger(__name__)
@@ -69,7 +70,7 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
     RouteLimit(
         "POST",
         re.compile(rf"{API_PREFIX}/workstations/import"),
-        mapping_csv.MAX_BYTES + MULTIPART_MARGIN,
+        room_mapping.MAX_BYTES + MULTIPART_MARGIN,
     ),
     RouteLimit("POST", re.compile(rf"{API_PREFIX}/enrol"), ANONYMOUS_MAX_BODY),
     RouteLimit("POST", re.compile(r"/login"), ANONYMOUS_MAX_BODY),

@@ -6,14 +6,15 @@ import asyncio
 import getpass
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 
-from dispatch import audit, demo, logs
+from dispatch import audit, demo, enrolment, logs, operators, site_setup, workstations
 from dispatch import audit_key as audit_keys
 from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
 from dispatch.audit_anchors import AnchorError, read_anchors
@@ -26,12 +27,18 @@ from dispatch.connection_limits import (
     raise_open_file_limit,
 )
 from dispatch.database import Database
-from dispatch.directory import Directory, DirectoryError
 from dispatch.hub import PONG_WAIT_INTERVALS
 from dispatch.migrate import upgrade
+from dispatch.refusals import Refused
+from dispatch.room_mapping import ImportReport, export_mapping, import_mapping
 from dispatch.settings import Settings
-from shared.domain import WorkstationRole
+from shared.domain import OperatorRole, WorkstationRole
 from shared.protocol import MAX_MESSAGE_BYTES
+
+T = TypeVar("T")
+
+*_FIRST_ROLES, _LAST_ROLE = OperatorRole
+_ROLES = f"{', '.join(_FIRST_ROLES)} or {_LAST_ROLE}"  # guard, emergency_manager or admin
 
 cli = typer.Typer(
     help="Stiller Alarm – Zentrale (dispatch hub).", no_args_is_help=True, add_completion=False
@@ -161,7 +168,7 @@ def run_demo(
 async def _seed_demo_once(settings: Settings, hub_url: str) -> demo.DemoLogin:
     db = open_database(settings)
     try:
-        if await Directory(db).is_empty():
+        if not await site_setup.has_sites(db):
             return await demo.seed(db, settings.data_dir, hub_url)
         demo.point_agents_at(settings.data_dir, hub_url)
         return demo.read_login(settings.data_dir)
@@ -191,40 +198,33 @@ def workstation_add(
 
     token = new_device_token()
 
-    async def add() -> None:
-        db = open_database(load_settings())
-        try:
-            directory = Directory(db)
-            room_id = await directory.room_id(site, room)
-            await directory.add_workstation(workstation_id, site, room_id, token, role, name)
-        finally:
-            await db.dispose()
+    async def add(db: Database) -> None:
+        room_id = await site_setup.room_by_number(db, site, room)
+        await workstations.add_workstation(
+            db, _cli_actor(), workstation_id, site, room_id, token, role, name
+        )
 
-    _run_directory_change(add())
+    _with_store(add)
     typer.echo(token)
 
 
 @operator_cli.command("add")
 def operator_add(
     username: str,
-    role: Annotated[str, typer.Option(help="guard, emergency_manager or admin.")],
+    role: Annotated[str, typer.Option(help=f"{_ROLES}.")],
     name: Annotated[str, typer.Option(help="Display name.")],
 ) -> None:
     """Create a console login; the password is read from standard input."""
-    if role not in {"guard", "emergency_manager", "admin"}:
-        raise fail(f"unknown role {role!r}: use guard, emergency_manager or admin")
+    if role not in set(OperatorRole):
+        raise fail(f"unknown role {role!r}: use {_ROLES}")
     password = sys.stdin.readline().rstrip("\n")
-    if len(password) < 12:
-        raise fail("password must be at least 12 characters")
 
-    async def add() -> None:
-        db = open_database(load_settings())
-        try:
-            await Directory(db).add_operator(username, password, role, name)
-        finally:
-            await db.dispose()
+    async def add(db: Database) -> None:
+        await operators.create_operator(
+            db, _cli_actor(), username, password, OperatorRole(role), name
+        )
 
-    _run_directory_change(add())
+    _with_store(add)
 
 
 @audit_cli.command("verify")
@@ -278,17 +278,10 @@ def workstation_revoke(workstation_id: str) -> None:
     """Revoke a PC's device secret; the hub closes its live connection (4410) on its next
     supervision round, and the secret is refused from now on."""
 
-    async def revoke() -> bool:
-        db = open_database(load_settings())
-        try:
-            return await Directory(db).revoke_workstation(workstation_id, _cli_actor())
-        finally:
-            await db.dispose()
+    async def revoke(db: Database) -> bool:
+        return await workstations.revoke_workstation(db, _cli_actor(), workstation_id)
 
-    try:
-        changed = asyncio.run(revoke())
-    except DirectoryError as error:
-        raise fail(str(error)) from None
+    changed = _with_store(revoke)
     typer.echo(f"{workstation_id} revoked" if changed else f"{workstation_id} was revoked already")
 
 
@@ -303,39 +296,19 @@ def enrolment_code_create(
 ) -> None:
     """Create one-time enrolment codes and print them; only their hashes are kept."""
 
-    async def create() -> list[str]:
-        db = open_database(load_settings())
-        try:
-            directory = Directory(db)
-            room_id = await directory.room_id(site, room) if room is not None else None
-            issued = await directory.create_enrolment_codes(
-                site, room_id, hours, _cli_actor(), count
-            )
-            return [code.code for code in issued]
-        finally:
-            await db.dispose()
+    async def create(db: Database) -> list[str]:
+        room_id = await site_setup.room_by_number(db, site, room) if room is not None else None
+        issued = await enrolment.issue_codes(db, _cli_actor(), site, room_id, hours, count)
+        return [code.code for code in issued]
 
-    try:
-        codes = asyncio.run(create())
-    except DirectoryError as error:
-        raise fail(str(error)) from None
-    for code in codes:
+    for code in _with_store(create):
         typer.echo(code)
 
 
 @mapping_cli.command("export")
 def mapping_export() -> None:
     """Print the mapping as CSV: hostname, workstation_id, room_number, role, state."""
-    from dispatch.api.mapping_csv import export_mapping
-
-    async def export() -> str:
-        db = open_database(load_settings())
-        try:
-            return await export_mapping(db)
-        finally:
-            await db.dispose()
-
-    sys.stdout.write(asyncio.run(export()))
+    sys.stdout.write(_with_store(export_mapping))
 
 
 @mapping_cli.command("import")
@@ -344,21 +317,15 @@ def mapping_import(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
 ) -> None:
     """Assign rooms and roles from CSV; every bad row is listed and then nothing is imported."""
-    from dispatch.api.mapping_csv import ImportReport, import_mapping
-
     try:
         data = file.read_bytes()
     except OSError as error:
         raise fail(f"cannot read {file}: {error.strerror}") from None
 
-    async def run() -> ImportReport:
-        db = open_database(load_settings())
-        try:
-            return await import_mapping(db, data, dry_run=dry_run, actor=_cli_actor())
-        finally:
-            await db.dispose()
+    async def run(db: Database) -> ImportReport:
+        return await import_mapping(db, data, dry_run=dry_run, actor=_cli_actor())
 
-    report = asyncio.run(run())
+    report = _with_store(run)
     if report.errors:
         for problem in report.errors:
             typer.echo(f"line {problem.line}: {problem.reason}")
@@ -372,10 +339,19 @@ def mapping_import(
     typer.echo(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
 
 
-def _run_directory_change(change: object) -> None:
+def _with_store(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Runs ``work`` on the configured store; a refusal is one line on stderr and exit 2."""
+
+    async def run() -> T:
+        db = open_database(load_settings())
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
     try:
-        asyncio.run(change)  # type: ignore[arg-type]
-    except DirectoryError as error:
+        return asyncio.run(run())
+    except Refused as error:
         raise fail(str(error)) from None
 
 

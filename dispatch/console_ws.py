@@ -9,7 +9,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dispatch import sessions
 from dispatch.alarm_lifecycle import AlarmError
-from dispatch.directory import Directory
+from dispatch.authentication import Authenticator
 from dispatch.hub import Hub
 from dispatch.peers import ConsolePeer
 from dispatch.wire import ProtocolViolation, receive_message
@@ -45,9 +45,9 @@ async def console_endpoint(websocket: WebSocket) -> None:
         log.warning("console_origin_refused", origin=websocket.headers.get("origin"))
         await websocket.close(CloseCode.FORBIDDEN, "origin not allowed")
         return
-    directory: Directory = state.directory
+    authenticator: Authenticator = state.authenticator
     max_age = state.settings.session_max_age
-    operator = await sessions.operator_of(websocket.session, directory, max_age)
+    operator = await sessions.operator_of(websocket.session, authenticator, max_age)
     await websocket.accept()
     if operator is None:
         # Accepted first so the page can read the code and send the guard to the login.

@@ -11,8 +11,16 @@ from pathlib import Path
 
 from dispatch.auth import new_device_token
 from dispatch.database import Database
-from dispatch.directory import Directory
-from shared.domain import WorkstationRole
+from dispatch.operators import create_operator
+from dispatch.site_setup import (
+    create_building,
+    create_floor,
+    create_room,
+    create_site,
+    set_room_link,
+)
+from dispatch.workstations import add_workstation
+from shared.domain import OperatorRole, RoomLinkKind, WorkstationRole
 
 SITE = ("Jobcenter Musterstadt", "Musterstraße 1, 12345 Musterstadt")
 BUILDING = "Haus A"
@@ -34,7 +42,8 @@ WORKSTATIONS = [  # id, room, role, who works there
     ("pc-1-04", "1.04", WorkstationRole.STAFF, "Herr Demir"),
     ("pc-1-05", "1.05", WorkstationRole.STAFF, "Frau Engel"),
 ]
-GUARD = ("wache", "Wache Empfang", "guard")
+GUARD = ("wache", "Wache Empfang", OperatorRole.GUARD)
+ACTOR = "demo"  # who the audit trail names for the demo's set-up
 LOGIN_FILE = "demo-login.txt"
 AGENTS_DIR = "demo-agents"
 
@@ -89,21 +98,24 @@ def point_agents_at(data_dir: Path, hub_url: str) -> None:
 
 async def seed(db: Database, data_dir: Path, hub_url: str) -> DemoLogin:
     """Creates the demo site once; writes the guard login and one agent config per PC."""
-    directory = Directory(db)
-    site_id = await directory.add_site(*SITE)
-    building_id = await directory.add_building(site_id, BUILDING)
-    floors = {name: await directory.add_floor(building_id, name, level) for name, level in FLOORS}
+    site_id = (await create_site(db, ACTOR, *SITE)).id
+    building_id = (await create_building(db, ACTOR, site_id, BUILDING)).id
+    floors = {
+        name: (await create_floor(db, ACTOR, building_id, name, level)).id for name, level in FLOORS
+    }
     rooms = {
-        number: await directory.add_room(
-            floors[floor], number, name, entrance=entrance, x_m=x, y_m=y
-        )
+        number: (
+            await create_room(
+                db, ACTOR, floors[floor], number, name, entrance=entrance, x_m=x, y_m=y
+            )
+        ).id
         for number, name, floor, entrance, (x, y) in ROOMS
     }
     for a, b in NEIGHBOURS:
-        await directory.link_rooms(rooms[a], rooms[b])
+        await set_room_link(db, ACTOR, rooms[a], rooms[b], RoomLinkKind.LINK)
     for ws_id, room, role, user in WORKSTATIONS:
         token = new_device_token()
-        await directory.add_workstation(ws_id, site_id, rooms[room], token, role, user)
+        await add_workstation(db, ACTOR, ws_id, site_id, rooms[room], token, role, user)
         agent_dir = data_dir / AGENTS_DIR / ws_id
         _write_agent_config(
             data_dir / AGENTS_DIR / f"{ws_id}.toml",
@@ -111,7 +123,7 @@ async def seed(db: Database, data_dir: Path, hub_url: str) -> DemoLogin:
         )
     username, display_name, operator_role = GUARD
     login = DemoLogin(username, secrets.token_urlsafe(12))
-    await directory.add_operator(username, login.password, operator_role, display_name)
+    await create_operator(db, ACTOR, username, login.password, operator_role, display_name)
     _write_private(data_dir / LOGIN_FILE, f"{login.username}\n{login.password}\n")
     return login
 

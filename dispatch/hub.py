@@ -18,9 +18,10 @@ from dispatch import views
 from dispatch.alarm_lifecycle import AlarmError
 from dispatch.alarm_record import AlarmRecord, SelfTestResult
 from dispatch.alarms import AlarmStore
+from dispatch.authentication import Authenticator
 from dispatch.bus import Bus, BusEvent, LocalBus
 from dispatch.coalesce import HANDSHAKE_LINGER_S, Coalescer
-from dispatch.directory import Directory, OperatorView
+from dispatch.identities import OperatorView
 from dispatch.peers import AgentPeer, ConsolePeer, Peer
 from dispatch.protection import unprotected_reasons
 from dispatch.receipt_queue import ReceiptQueue
@@ -62,7 +63,7 @@ class Hub:
     def __init__(
         self,
         alarms: AlarmStore,
-        directory: Directory,
+        directory: Authenticator,
         heartbeat_interval: float,
         redeliver_interval: float,
         bus: Bus | None = None,

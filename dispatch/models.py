@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.domain import RoomLinkKind, WorkstationState
+
 # A fixed naming convention keeps Alembic's generated constraint names stable on
 # every backend (SQLite batch migrations need named constraints).
 NAMING_CONVENTION = {
@@ -118,7 +120,7 @@ class RoomNeighbour(Base):
 
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True)
     neighbour_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8), default="link")
+    kind: Mapped[str] = mapped_column(String(8), default=RoomLinkKind.LINK.value)
 
 
 class Workstation(Base):
@@ -129,8 +131,7 @@ class Workstation(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
     room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"))
     role: Mapped[str] = mapped_column(String(16))
-    # pending: enrolled, waiting for a room; active; revoked: its secret no longer works.
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    state: Mapped[str] = mapped_column(String(16), default=WorkstationState.ACTIVE.value)
     hostname: Mapped[str] = mapped_column(String(128), default="")
     display_name: Mapped[str] = mapped_column(String(200), default="")
     token_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 hex of the device secret

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketState
 
 from dispatch.connection import FRAME_WRITER, FrameWriter, text_frame
-from dispatch.directory import OperatorView, WorkstationView
+from dispatch.identities import OperatorView, WorkstationView
 from shared.protocol import CloseCode, encode
 
 log = structlog.get_logger(__name__)

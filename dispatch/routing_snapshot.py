@@ -24,7 +24,6 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import topology
-from dispatch.directory import EXCLUDE, LINK, REVOKED, room_ref
 from dispatch.models import (
     Building,
     Floor,
@@ -35,8 +34,9 @@ from dispatch.models import (
     Workstation,
 )
 from dispatch.policy import DEFAULTS, Policy, Scope, saved_policies
+from dispatch.rooms import room_ref
 from dispatch.routing import Delivery, Placement, route
-from shared.domain import AlarmLevel, WorkstationRole
+from shared.domain import AlarmLevel, RoomLinkKind, WorkstationRole, WorkstationState
 from shared.protocol import LevelSettings, RoomRef, WorkstationInfo, WorkstationUpdate
 
 log = structlog.get_logger(__name__)
@@ -234,7 +234,8 @@ async def read_placements(session: AsyncSession, *where: ColumnElement[bool]) ->
 async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSnapshot:
     """Reads the whole routing topology of every site (five statements)."""
     placements = {
-        p.workstation_id: p for p in await read_placements(session, Workstation.state != REVOKED)
+        p.workstation_id: p
+        for p in await read_placements(session, Workstation.state != WorkstationState.REVOKED)
     }
     rooms: dict[int, topology.PlacedRoom] = {}
     room_sites: dict[int, int] = {}
@@ -254,9 +255,9 @@ async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSn
     for room_id, neighbour_id, kind in await session.execute(
         select(RoomNeighbour.room_id, RoomNeighbour.neighbour_id, RoomNeighbour.kind)
     ):
-        if kind == LINK:
+        if kind == RoomLinkKind.LINK:
             links[room_id].add(neighbour_id)
-        elif kind == EXCLUDE:
+        elif kind == RoomLinkKind.EXCLUDE:
             excludes[room_id].add(neighbour_id)
     words = {
         room_id: RoomWords(frozenset(links.get(room_id, ())), frozenset(excludes.get(room_id, ())))

@@ -2,7 +2,7 @@
 
 The cookie (Starlette's SessionMiddleware, signed) carries the operator's id,
 the session epoch read at login and the login time. The operator row's
-``session_epoch`` goes up (``directory.end_operator_sessions``) on logout, a new
+``session_epoch`` goes up (``end_operator_sessions``) on logout, a new
 password, a role or site change and on disabling: every copy of an older
 cookie is then refused at once, by every hub instance, because each request
 compares it with the store. The login time bounds the session absolutely: the
@@ -14,9 +14,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
-from dispatch.directory import Directory, OperatorView
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.identities import OperatorView
+from dispatch.models import Operator
+
+
+class Operators(Protocol):
+    """Where a request's operator is looked up (dispatch.authentication.Authenticator)."""
+
+    async def operator(self, operator_id: int) -> OperatorView | None: ...
+
 
 _OPERATOR = "operator_id"
 _EPOCH = "epoch"
@@ -39,13 +50,13 @@ def remaining(session: MutableMapping[str, Any], max_age: int) -> float:
 
 
 async def operator_of(
-    session: MutableMapping[str, Any], directory: Directory, max_age: int
+    session: MutableMapping[str, Any], operators: Operators, max_age: int
 ) -> OperatorView | None:
     """The operator this session belongs to, or None: logged out, ended, expired or gone."""
     operator_id = session.get(_OPERATOR)
     if not isinstance(operator_id, int) or remaining(session, max_age) <= 0:
         return None
-    operator = await directory.operator(operator_id)
+    operator = await operators.operator(operator_id)
     if operator is None or session.get(_EPOCH) != operator.session_epoch:
         session.pop(_OPERATOR, None)  # worthless from now on: the next request is anonymous
         return None
@@ -55,3 +66,13 @@ async def operator_of(
 def still_valid(current: OperatorView | None, at_login: OperatorView) -> bool:
     """For an open console: the operator still exists and no change ended the session."""
     return current is not None and current.session_epoch == at_login.session_epoch
+
+
+async def end_operator_sessions(session: AsyncSession, operator_id: int) -> None:
+    """Every session cookie of the operator is refused from this commit on, everywhere
+    (``operator_of`` compares the cookie's epoch with this one on every request)."""
+    await session.execute(
+        update(Operator)
+        .where(Operator.id == operator_id)
+        .values(session_epoch=Operator.session_epoch + 1)
+    )

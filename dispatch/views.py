@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dispatch.alarm_record import AlarmRecord, RecipientState
-from dispatch.directory import OperatorView
-from shared.domain import AlarmLevel, Answer, RaiserFeedback
+from dispatch.identities import OperatorView
+from shared.domain import AlarmLevel, Answer, OperatorRole, RaiserFeedback
 from shared.protocol import AlarmNotify, AlarmUpdate, ConsoleAlarm, RaiserStatus
 
 
@@ -60,9 +60,6 @@ def raiser_status(record: AlarmRecord) -> RaiserStatus:
     )
 
 
-EMERGENCY_MANAGER = "emergency_manager"
-
-
 def console_may_see(operator: OperatorView, record: AlarmRecord) -> bool:
     """Operators see the alarms of the sites they cover (none named: every site).
 
@@ -78,7 +75,7 @@ def may_see_alarm(
     """console_may_see for what a REST route reads from the store (no AlarmRecord)."""
     if operator.sites and site_id not in operator.sites:
         return False
-    if operator.role == EMERGENCY_MANAGER:
+    if operator.role == OperatorRole.EMERGENCY_MANAGER:
         return level >= AlarmLevel.THREAT or escalation_step > 0
     return True
 

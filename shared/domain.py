@@ -1,4 +1,4 @@
-"""Domain vocabulary both sides agree on: alarm levels, triggers, answers, states."""
+"""Domain vocabulary both sides agree on: alarm levels, triggers, answers, states, roles."""
 
 from __future__ import annotations
 
@@ -69,3 +69,26 @@ class WorkstationRole(StrEnum):
 
     STAFF = "staff"
     SECURITY = "security"
+
+
+class OperatorRole(StrEnum):
+    """What a console operator may do; the console and the admin API carry it."""
+
+    GUARD = "guard"  # the alarm console
+    EMERGENCY_MANAGER = "emergency_manager"  # threats and worse, statistics, drills
+    ADMIN = "admin"  # everything, set-up included
+
+
+class WorkstationState(StrEnum):
+    """Where a PC stands between enrolment and revocation."""
+
+    PENDING = "pending"  # enrolled, waiting for an admin to assign a room
+    ACTIVE = "active"
+    REVOKED = "revoked"  # its secret no longer opens a connection
+
+
+class RoomLinkKind(StrEnum):
+    """An admin's word on two rooms, whatever the distance rule says."""
+
+    LINK = "link"  # neighbours (a connecting door)
+    EXCLUDE = "exclude"  # never neighbours (a fire wall, another unit)

@@ -12,24 +12,19 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import sessions
+from dispatch.authentication import Authenticator
 from dispatch.database import Database
-from dispatch.directory import (
-    Conflict,
-    Directory,
-    DirectoryError,
-    EnrolmentRefused,
-    NotFound,
-    OperatorView,
-)
 from dispatch.hub import Hub
+from dispatch.identities import OperatorView
+from dispatch.refusals import Conflict, EnrolmentRefused, NotFound, Refused, existing
 from dispatch.settings import Settings
+from shared.domain import OperatorRole
 
 T = TypeVar("T")
 
@@ -37,23 +32,14 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class Role(StrEnum):
-    GUARD = "guard"
-    EMERGENCY_MANAGER = "emergency_manager"
-    ADMIN = "admin"
-
-
-ALL_ROLES = frozenset(Role)
-
-
 def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_directory(request: Request) -> Directory:
-    directory: Directory = request.app.state.directory
-    return directory
+def get_authenticator(request: Request) -> Authenticator:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
 
 
 def get_hub(request: Request) -> Hub:
@@ -62,7 +48,6 @@ def get_hub(request: Request) -> Hub:
 
 
 DB = Annotated[Database, Depends(get_db)]
-Dir = Annotated[Directory, Depends(get_directory)]
 HubDep = Annotated[Hub, Depends(get_hub)]
 
 
@@ -71,7 +56,7 @@ async def current_operator(request: Request) -> OperatorView:
     operator's logout, a new password, a role/site change or disabling has ended."""
     settings: Settings = request.app.state.settings
     operator = await sessions.operator_of(
-        request.session, get_directory(request), settings.session_max_age
+        request.session, get_authenticator(request), settings.session_max_age
     )
     if operator is None:
         raise HTTPException(
@@ -108,7 +93,7 @@ async def reader(request: Request) -> OperatorView:
 
 async def admin_reader(request: Request) -> OperatorView:
     operator = await current_operator(request)
-    _require(operator, {Role.ADMIN})
+    _require(operator, {OperatorRole.ADMIN})
     return operator
 
 
@@ -116,11 +101,11 @@ async def admin_writer(request: Request) -> OperatorView:
     """Session first (401), then the CSRF token (403), then the role (403)."""
     operator = await current_operator(request)
     check_csrf(request)
-    _require(operator, {Role.ADMIN})
+    _require(operator, {OperatorRole.ADMIN})
     return operator
 
 
-def _require(operator: OperatorView, roles: set[Role]) -> None:
+def _require(operator: OperatorView, roles: set[OperatorRole]) -> None:
     if operator.role not in roles:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
@@ -128,7 +113,7 @@ def _require(operator: OperatorView, roles: set[Role]) -> None:
         )
 
 
-MANAGERS = {Role.EMERGENCY_MANAGER, Role.ADMIN}
+MANAGERS = {OperatorRole.EMERGENCY_MANAGER, OperatorRole.ADMIN}
 
 
 async def manager_reader(request: Request) -> OperatorView:
@@ -166,18 +151,21 @@ def actor(operator: OperatorView) -> str:
 
 
 @contextmanager
-def directory_errors() -> Iterator[None]:
-    """Directory refusals as HTTP answers: 404 unknown, 409 conflict, 403 enrolment, 422 else."""
+def refusals() -> Iterator[None]:
+    """A service's refusal as the HTTP answer: 404 unknown, 409 conflict, 403 enrolment,
+    422 else (dispatch/refusals.py); the one place the API translates them."""
     try:
         yield
-    except NotFound as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
-    except Conflict as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-    except EnrolmentRefused as error:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from None
-    except DirectoryError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    except Refused as error:
+        raise HTTPException(_STATUS.get(type(error), _INVALID), str(error)) from None
+
+
+_STATUS = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Conflict: status.HTTP_409_CONFLICT,
+    EnrolmentRefused: status.HTTP_403_FORBIDDEN,
+}
+_INVALID = status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
 def client_ip(request: Request) -> str:
@@ -243,15 +231,9 @@ def limiter(request: Request, name: str, limit: int, window_s: float) -> Failure
 
 
 async def get_or_404(session: AsyncSession, model: type[T], key: object, what: str) -> T:
-    row = await session.get(model, key)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} {key}")
-    return row
+    with refusals():
+        return await existing(session, model, key, what)
 
 
 def unprocessable(message: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
-
-
-def conflict(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, message)

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from dispatch.api.deps import DB, ManagerReader, ManagerWriter, actor, get_or_404
 from dispatch.api.schemas import Input
 from dispatch.audit import AuditTrail
-from dispatch.directory import room_refs
 from dispatch.models import Alarm, AlarmRecipient, Drill, Room, Site, Workstation
 from dispatch.policy import Scope
+from dispatch.rooms import room_refs
 from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer
 from shared.protocol import RoomRef, utc_now
 

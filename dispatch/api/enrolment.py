@@ -15,21 +15,13 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import Field
 from sqlalchemy import select
 
-from dispatch.api.deps import (
-    DB,
-    Admin,
-    AdminReader,
-    Dir,
-    actor,
-    client_ip,
-    directory_errors,
-    get_or_404,
-    limiter,
-)
-from dispatch.api.schemas import Input, Output
-from dispatch.audit import AuditTrail
-from dispatch.directory import MAX_CODE_HOURS, EnrolmentRefused
+from dispatch import enrolment
+from dispatch.api.deps import DB, Admin, AdminReader, actor, client_ip, limiter, refusals
+from dispatch.api.schemas import Input, Output, from_row
+from dispatch.enrolment import MAX_CODE_HOURS, MAX_CODES
 from dispatch.models import EnrolmentCode
+from dispatch.refusals import EnrolmentRefused
+from shared.domain import WorkstationState
 from shared.protocol import utc_now
 
 log = structlog.get_logger(__name__)
@@ -45,7 +37,7 @@ class CodeRequest(Input):
         None, description="Pre-assign a room: the PC enrols as active instead of pending"
     )
     hours: float = Field(24, gt=0, le=MAX_CODE_HOURS, description="Validity in hours")
-    count: int = Field(1, ge=1, le=1000, description="How many one-time codes to create")
+    count: int = Field(1, ge=1, le=MAX_CODES, description="How many one-time codes to create")
 
 
 class IssuedCodeOut(Output):
@@ -86,22 +78,12 @@ class EnrolRequest(Input):
 class EnrolAnswer(Output):
     workstation_id: str
     secret: str = Field(description="The per-device secret; store it in the agent config")
-    state: Literal["pending", "active"]
+    state: Literal[WorkstationState.PENDING, WorkstationState.ACTIVE]
 
 
 def _code_out(row: EnrolmentCode) -> CodeOut:
     status_ = "used" if row.used_at else "expired" if row.expires_at <= utc_now() else "unused"
-    return CodeOut(
-        id=row.id,
-        site_id=row.site_id,
-        room_id=row.room_id,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        used_at=row.used_at,
-        workstation_id=row.workstation_id,
-        status=status_,
-    )
+    return from_row(CodeOut, row, status=status_)
 
 
 @router.post(
@@ -111,21 +93,12 @@ def _code_out(row: EnrolmentCode) -> CodeOut:
     summary="Create one-time enrolment codes (shown once)",
 )
 async def create_codes(
-    body: CodeRequest, operator: Admin, directory: Dir, response: Response
+    body: CodeRequest, operator: Admin, db: DB, response: Response
 ) -> IssuedCodes:
     response.headers["Cache-Control"] = "no-store"
-    with directory_errors():
-        issued = await directory.create_enrolment_codes(
-            body.site_id, body.room_id, body.hours, actor(operator), body.count
-        )
-    return IssuedCodes(
-        codes=[
-            IssuedCodeOut(
-                id=c.id, code=c.code, site_id=c.site_id, room_id=c.room_id, expires_at=c.expires_at
-            )
-            for c in issued
-        ]
-    )
+    with refusals():
+        issued = await enrolment.issue_codes(db, actor(operator), **body.model_dump())
+    return IssuedCodes(codes=[from_row(IssuedCodeOut, c) for c in issued])
 
 
 @router.get(
@@ -147,15 +120,8 @@ async def list_codes(
     summary="Withdraw an unused code (it expires now; the row stays for the record)",
 )
 async def withdraw_code(code_id: int, operator: Admin, db: DB) -> CodeOut:
-    async with db.write() as session:
-        row = await get_or_404(session, EnrolmentCode, code_id, "enrolment code")
-        now = utc_now()
-        if row.used_at is None and row.expires_at > now:
-            row.expires_at = now
-            (await AuditTrail.open(session)).append(
-                actor(operator), "enrolment_code_withdrawn", code_id=row.id
-            )
-        return _code_out(row)
+    with refusals():
+        return _code_out(await enrolment.withdraw_code(db, actor(operator), code_id))
 
 
 @router.post(
@@ -168,9 +134,7 @@ async def withdraw_code(code_id: int, operator: Admin, db: DB) -> CodeOut:
         429: {"description": "Too many failed enrolments from this address"},
     },
 )
-async def enrol(
-    body: EnrolRequest, request: Request, response: Response, directory: Dir
-) -> EnrolAnswer:
+async def enrol(body: EnrolRequest, request: Request, response: Response, db: DB) -> EnrolAnswer:
     ip = client_ip(request)
     failures = limiter(request, "enrol", ENROL_FAILURES_PER_MINUTE, 60.0)
     if failures.blocked(ip):
@@ -181,14 +145,10 @@ async def enrol(
             headers={"Retry-After": str(failures.retry_after(ip))},
         )
     try:
-        enrolled = await directory.enrol(body.code, body.hostname, body.agent_version, ip)
+        enrolled = await enrolment.enrol(db, body.code, body.hostname, body.agent_version, ip)
     except EnrolmentRefused as refused:
         failures.fail(ip)
         log.info("enrol_refused", client=ip, reason=str(refused))
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"enrolment refused: {refused}") from None
     response.headers["Cache-Control"] = "no-store"
-    return EnrolAnswer(
-        workstation_id=enrolled.workstation_id,
-        secret=enrolled.secret,
-        state=enrolled.state,
-    )
+    return from_row(EnrolAnswer, enrolled)

@@ -25,9 +25,10 @@ from pydantic import Field
 from sqlalchemy import select
 
 from dispatch.api.deps import DB, Admin, Reader, actor, get_or_404, unprocessable
-from dispatch.api.schemas import Input, Metres, Output, Patch, diff
+from dispatch.api.schemas import Input, Metres, Output, Patch
 from dispatch.audit import AuditTrail
 from dispatch.models import Building, Entrance, Floor, Room
+from dispatch.site_setup import diff
 
 log = structlog.get_logger(__name__)
 

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from dispatch.api.deps import DB, ManagerReader, OperatorWriter, Reader, actor, get_or_404
 from dispatch.api.statistics import FromDate, SiteFilter, ToDate, period_of
 from dispatch.audit import AuditTrail
-from dispatch.directory import room_refs
 from dispatch.models import Alarm, Site, Workstation
 from dispatch.models import IncidentReport as ReportRow
 from dispatch.reports import REPORT_FIELDS, write_report
+from dispatch.rooms import room_refs
 from shared.domain import AlarmKind, AlarmLevel, AlarmState
 from shared.protocol import IncidentReport, RoomRef, utc_now
 

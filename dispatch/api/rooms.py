@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response
 from pydantic import Field
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
-from dispatch.api.deps import DB, Admin, Reader, actor, conflict, get_or_404, unprocessable
-from dispatch.api.schemas import Input, Metres, Name, Output, Patch, Phone, diff
-from dispatch.audit import AuditTrail
-from dispatch.directory import EXCLUDE, effective_neighbours
-from dispatch.models import (
-    Alarm,
-    Building,
-    EnrolmentCode,
-    Floor,
-    Room,
-    RoomNeighbour,
-    Site,
-    Workstation,
-)
+from dispatch import site_setup
+from dispatch.api.deps import DB, Admin, Reader, actor, get_or_404, refusals
+from dispatch.api.schemas import Input, Metres, Name, Output, Patch, Phone
+from dispatch.models import Room, RoomNeighbour, Site
+from dispatch.rooms import effective_neighbours
+from shared.domain import RoomLinkKind
 
 router = APIRouter(tags=["rooms"])
 
@@ -86,7 +77,7 @@ class NeighboursOut(Output):
 
 
 class NeighbourWord(Input):
-    kind: Literal["link", "exclude"] = Field(
+    kind: RoomLinkKind = Field(
         description="link: neighbours whatever the distance; exclude: never neighbours"
     )
 
@@ -107,37 +98,10 @@ async def list_rooms(
         return list(await session.scalars(query))
 
 
-async def _site_of_floor(session: AsyncSession, floor_id: int) -> int:
-    site_id = await session.scalar(
-        select(Building.site_id)
-        .join(Floor, Floor.building_id == Building.id)
-        .where(Floor.id == floor_id)
-    )
-    if site_id is None:
-        raise unprocessable(f"no floor {floor_id}")
-    return site_id
-
-
-async def _unique_number(session: AsyncSession, site_id: int, number: str, own: int | None) -> None:
-    found = await session.scalar(
-        select(Room.id).where(Room.site_id == site_id, Room.number == number)
-    )
-    if found is not None and found != own:
-        raise conflict(f"room {number} exists already at site {site_id}")
-
-
 @router.post("/rooms", response_model=RoomOut, status_code=201, summary="Create a room")
 async def create_room(body: RoomIn, operator: Admin, db: DB) -> Room:
-    async with db.write() as session:
-        site_id = await _site_of_floor(session, body.floor_id)
-        await _unique_number(session, site_id, body.number, None)
-        room = Room(site_id=site_id, **body.model_dump())
-        session.add(room)
-        await session.flush()
-        (await AuditTrail.open(session)).append(
-            actor(operator), "room_created", room_id=room.id, number=room.number
-        )
-        return room
+    with refusals():
+        return await site_setup.create_room(db, actor(operator), **body.model_dump())
 
 
 @router.get("/rooms/{room_id}", response_model=RoomOut, summary="One room")
@@ -148,43 +112,14 @@ async def get_room(room_id: int, _: Reader, db: DB) -> Room:
 
 @router.patch("/rooms/{room_id}", response_model=RoomOut, summary="Change a room")
 async def update_room(room_id: int, body: RoomPatch, operator: Admin, db: DB) -> Room:
-    async with db.write() as session:
-        room = await get_or_404(session, Room, room_id, "room")
-        values = body.changes()
-        if "floor_id" in values and await _site_of_floor(session, values["floor_id"]) != (
-            room.site_id
-        ):
-            raise unprocessable(f"floor {values['floor_id']} belongs to another site")
-        if "number" in values:
-            await _unique_number(session, room.site_id, values["number"], room.id)
-        changed = diff(room, values)
-        if changed:
-            (await AuditTrail.open(session)).append(
-                actor(operator), "room_changed", room_id=room.id, changes=changed
-            )
-        return room
+    with refusals():
+        return await site_setup.update_room(db, actor(operator), room_id, body.changes())
 
 
 @router.delete("/rooms/{room_id}", status_code=204, summary="Delete a room nothing refers to")
 async def delete_room(room_id: int, operator: Admin, db: DB) -> Response:
-    async with db.write() as session:
-        room = await get_or_404(session, Room, room_id, "room")
-        for model, column, what in (
-            (Workstation, Workstation.room_id, "workstations are assigned to it"),
-            (Alarm, Alarm.room_id, "alarms refer to it (kept for incident reports)"),
-            (EnrolmentCode, EnrolmentCode.room_id, "enrolment codes pre-assign it"),
-        ):
-            if await session.scalar(select(model).where(column == room_id).limit(1)):
-                raise conflict(f"room {room.number} cannot be deleted: {what}")
-        await session.execute(
-            delete(RoomNeighbour).where(
-                (RoomNeighbour.room_id == room_id) | (RoomNeighbour.neighbour_id == room_id)
-            )
-        )
-        await session.delete(room)
-        (await AuditTrail.open(session)).append(
-            actor(operator), "room_deleted", room_id=room_id, number=room.number
-        )
+    with refusals():
+        await site_setup.delete_room(db, actor(operator), room_id)
     return Response(status_code=204)
 
 
@@ -204,7 +139,7 @@ async def get_neighbours(room_id: int, _: Reader, db: DB) -> NeighboursOut:
         excluded_ids = set(
             await session.scalars(
                 select(RoomNeighbour.neighbour_id).where(
-                    RoomNeighbour.room_id == room_id, RoomNeighbour.kind == EXCLUDE
+                    RoomNeighbour.room_id == room_id, RoomNeighbour.kind == RoomLinkKind.EXCLUDE
                 )
             )
         )
@@ -227,16 +162,6 @@ async def get_neighbours(room_id: int, _: Reader, db: DB) -> NeighboursOut:
     )
 
 
-async def _pair(session: AsyncSession, room_id: int, other_id: int) -> tuple[Room, Room]:
-    if room_id == other_id:
-        raise unprocessable("a room cannot be its own neighbour")
-    room = await get_or_404(session, Room, room_id, "room")
-    other = await get_or_404(session, Room, other_id, "room")
-    if room.site_id != other.site_id:
-        raise unprocessable("rooms of different sites cannot be neighbours")
-    return room, other
-
-
 @router.put(
     "/rooms/{room_id}/neighbours/{other_id}",
     response_model=NeighboursOut,
@@ -245,21 +170,8 @@ async def _pair(session: AsyncSession, room_id: int, other_id: int) -> tuple[Roo
 async def put_neighbour(
     room_id: int, other_id: int, body: NeighbourWord, operator: Admin, db: DB
 ) -> NeighboursOut:
-    async with db.write() as session:
-        room, other = await _pair(session, room_id, other_id)
-        for a, b in ((room.id, other.id), (other.id, room.id)):
-            row = await session.get(RoomNeighbour, (a, b))
-            if row is None:
-                session.add(RoomNeighbour(room_id=a, neighbour_id=b, kind=body.kind))
-            else:
-                row.kind = body.kind
-        (await AuditTrail.open(session)).append(
-            actor(operator),
-            "room_neighbour_set",
-            room_id=room.id,
-            neighbour_id=other.id,
-            kind=body.kind,
-        )
+    with refusals():
+        await site_setup.set_room_link(db, actor(operator), room_id, other_id, body.kind)
     return await get_neighbours(room_id, operator, db)
 
 
@@ -269,20 +181,6 @@ async def put_neighbour(
     summary="Remove the admin's word; the distance rule alone decides again",
 )
 async def delete_neighbour(room_id: int, other_id: int, operator: Admin, db: DB) -> NeighboursOut:
-    async with db.write() as session:
-        room, other = await _pair(session, room_id, other_id)
-        result = await session.execute(
-            delete(RoomNeighbour).where(
-                ((RoomNeighbour.room_id == room.id) & (RoomNeighbour.neighbour_id == other.id))
-                | ((RoomNeighbour.room_id == other.id) & (RoomNeighbour.neighbour_id == room.id))
-            )
-        )
-        if not getattr(result, "rowcount", 0):
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                f"no link or exclude between rooms {room_id} and {other_id}",
-            )
-        (await AuditTrail.open(session)).append(
-            actor(operator), "room_neighbour_removed", room_id=room.id, neighbour_id=other.id
-        )
+    with refusals():
+        await site_setup.remove_room_link(db, actor(operator), room_id, other_id)
     return await get_neighbours(room_id, operator, db)

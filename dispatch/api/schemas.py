@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -41,12 +41,10 @@ class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def diff(row: object, values: dict[str, Any]) -> dict[str, list[Any]]:
-    """Sets the values on an ORM row; returns {field: [old, new]} for those that changed."""
-    changed: dict[str, list[Any]] = {}
-    for key, value in values.items():
-        old = getattr(row, key)
-        if old != value:
-            changed[key] = [old, value]
-            setattr(row, key, value)
-    return changed
+OutputT = TypeVar("OutputT", bound=Output)
+
+
+def from_row(model: type[OutputT], row: object, **extra: Any) -> OutputT:
+    """The output filled from the row's attributes of the same names, and ``extra``."""
+    values = {name: getattr(row, name) for name in model.model_fields if name not in extra}
+    return model(**values, **extra)

@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import select
 
-from dispatch.api.deps import DB, Admin, Dir, HubDep, Reader, actor, directory_errors, get_or_404
-from dispatch.api.schemas import Output, Patch
-from dispatch.directory import REVOKED
+from dispatch import workstations
+from dispatch.api.deps import DB, Admin, HubDep, Reader, actor, get_or_404, refusals
+from dispatch.api.schemas import Output, Patch, from_row
 from dispatch.models import Building, Floor, Room, Workstation
 from dispatch.protection import unprotected_reasons
 from dispatch.settings import Settings
-from shared.domain import WorkstationRole
+from shared.domain import WorkstationRole, WorkstationState
 from shared.protocol import CloseCode, utc_now
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["workstations"])
-
-State = Literal["pending", "active", "revoked"]
 
 
 class WorkstationOut(Output):
@@ -34,7 +32,7 @@ class WorkstationOut(Output):
     site_id: int
     room_id: int | None
     room_number: str | None
-    state: State
+    state: WorkstationState
     role: WorkstationRole
     last_seen_at: datetime | None
     agent_version: str | None
@@ -60,7 +58,7 @@ class RevokeOut(Output):
 class CoverageWorkstation(Output):
     id: str
     hostname: str
-    state: State
+    state: WorkstationState
     online: bool
     last_seen_at: datetime | None = None
     self_test_ok: bool | None = Field(None, description="The last self-test; null: none yet")
@@ -98,21 +96,7 @@ class CoverageOut(Output):
 
 
 def _out(ws: Workstation, room_number: str | None, online: bool) -> WorkstationOut:
-    return WorkstationOut(
-        id=ws.id,
-        hostname=ws.hostname,
-        display_name=ws.display_name,
-        site_id=ws.site_id,
-        room_id=ws.room_id,
-        room_number=room_number,
-        state=ws.state,
-        role=WorkstationRole(ws.role),
-        last_seen_at=ws.last_seen_at,
-        agent_version=ws.agent_version,
-        online=online,
-        created_at=ws.created_at,
-        revoked_at=ws.revoked_at,
-    )
+    return from_row(WorkstationOut, ws, room_number=room_number, online=online)
 
 
 @router.get("/workstations", response_model=list[WorkstationOut], summary="List workstations")
@@ -121,7 +105,7 @@ async def list_workstations(
     db: DB,
     hub: HubDep,
     site_id: Annotated[int | None, Query()] = None,
-    state: Annotated[State | None, Query()] = None,
+    state: Annotated[WorkstationState | None, Query()] = None,
 ) -> list[WorkstationOut]:
     query = (
         select(Workstation, Room.number)
@@ -163,14 +147,14 @@ async def update_workstation(
     operator: Admin,
     db: DB,
     hub: HubDep,
-    directory: Dir,
 ) -> WorkstationOut:
     values = body.changes()
-    with directory_errors():
-        await directory.update_workstation(
-            workstation_id,
+    with refusals():
+        await workstations.update_workstation(
+            db,
             actor(operator),
-            room_id=values.get("room_id", "keep"),
+            workstation_id,
+            room_id=values.get("room_id", workstations.KEEP),
             role=values.get("role"),
             display_name=values.get("display_name"),
         )
@@ -183,10 +167,10 @@ async def update_workstation(
     summary="Revoke the device secret and close the PC's live connections at once (4410)",
 )
 async def revoke_workstation(
-    workstation_id: str, operator: Admin, db: DB, hub: HubDep, directory: Dir
+    workstation_id: str, operator: Admin, db: DB, hub: HubDep
 ) -> RevokeOut:
-    with directory_errors():
-        await directory.revoke_workstation(workstation_id, actor(operator))
+    with refusals():
+        await workstations.revoke_workstation(db, actor(operator), workstation_id)
     started = time.monotonic()
     closed = await hub.disconnect(workstation_id, CloseCode.REVOKED, "revoked")
     log.info(
@@ -217,7 +201,11 @@ async def coverage(
         .join(Building, Building.id == Floor.building_id)
         .order_by(Room.site_id, Room.number)
     )
-    ws_query = select(Workstation).where(Workstation.state != REVOKED).order_by(Workstation.id)
+    ws_query = (
+        select(Workstation)
+        .where(Workstation.state != WorkstationState.REVOKED)
+        .order_by(Workstation.id)
+    )
     if site_id is not None:
         rooms_query = rooms_query.where(Room.site_id == site_id)
         ws_query = ws_query.where(Workstation.site_id == site_id)
@@ -230,7 +218,7 @@ async def coverage(
         entry = CoverageWorkstation(
             id=ws.id,
             hostname=ws.hostname,
-            state=ws.state,
+            state=WorkstationState(ws.state),
             online=ws.id in online,
             last_seen_at=ws.last_seen_at,
             self_test_ok=ws.self_test_ok,
@@ -249,8 +237,10 @@ async def coverage(
     out = []
     for room, floor, building in rooms:
         members = by_room.get(room.id, [])
-        count = sum(1 for m in members if m.online and m.state == "active")
-        working = sum(1 for m in members if m.state == "active" and not m.unprotected_reasons)
+        count = sum(1 for m in members if m.online and m.state == WorkstationState.ACTIVE)
+        working = sum(
+            1 for m in members if m.state == WorkstationState.ACTIVE and not m.unprotected_reasons
+        )
         out.append(
             CoverageRoom(
                 room_id=room.id,

@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dispatch.api.deps import Role
 from dispatch.console import i18n
 
 # The console's session helpers: both areas share one session and one page policy.
@@ -26,12 +25,13 @@ from dispatch.console.routes import (
     render_page,
     session_operator,
 )
+from shared.domain import OperatorRole
 
 router = APIRouter(include_in_schema=False)
 
-ADMINS = frozenset({Role.ADMIN.value})
+ADMINS = frozenset({OperatorRole.ADMIN})
 # The drills API lets emergency managers schedule drills too; policies are written by admins only.
-MANAGERS = frozenset({Role.ADMIN.value, Role.EMERGENCY_MANAGER.value})
+MANAGERS = frozenset({OperatorRole.ADMIN, OperatorRole.EMERGENCY_MANAGER})
 
 
 @dataclass(frozen=True)

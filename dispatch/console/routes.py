@@ -21,8 +21,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from dispatch import __version__, sessions
 from dispatch.api.deps import client_ip, limiter
+from dispatch.authentication import Authenticator
 from dispatch.console import i18n
-from dispatch.directory import Directory, OperatorView
+from dispatch.identities import OperatorView
 
 HERE = Path(__file__).resolve().parent
 STATIC_PATH = "/console/static"
@@ -94,9 +95,9 @@ def _csrf_valid(request: Request, submitted: str) -> bool:
 
 
 async def session_operator(request: Request) -> OperatorView | None:
-    directory: Directory = request.app.state.directory
+    authenticator: Authenticator = request.app.state.authenticator
     max_age: int = request.app.state.settings.session_max_age
-    return await sessions.operator_of(request.session, directory, max_age)
+    return await sessions.operator_of(request.session, authenticator, max_age)
 
 
 def render_page(
@@ -173,8 +174,8 @@ async def login(
         page = _login_page(request, lang, 429, TOO_MANY_LOGINS[lang], username)
         page.headers["Retry-After"] = str(failures.retry_after(client))
         return page
-    directory: Directory = request.app.state.directory
-    operator = await directory.authenticate_operator(username, password, client=client)
+    authenticator: Authenticator = request.app.state.authenticator
+    operator = await authenticator.authenticate_operator(username, password, client=client)
     if operator is None:
         failures.fail(client)
         # One message for unknown user, wrong password, locked or disabled account alike.
@@ -200,8 +201,8 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = 
         )
     operator = await session_operator(request)
     if operator is not None:
-        directory: Directory = request.app.state.directory
-        await directory.log_out(operator)  # every copy of the cookie ends, not only this one
+        authenticator: Authenticator = request.app.state.authenticator
+        await authenticator.log_out(operator)  # every copy of the cookie ends, not only this one
     request.session.clear()
     request.session["lang"] = lang
     return redirect_to("/login")

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dispatch.api.deps import Role
 from dispatch.console import i18n
 
 # The console's session helpers: one session, one page policy (CSP, no-store) for all pages.
@@ -26,13 +25,14 @@ from dispatch.console.routes import (
     session_operator,
 )
 from dispatch.database import Database
-from dispatch.directory import OperatorView
+from dispatch.identities import OperatorView
 from dispatch.statistics import REPORT_ZONE, Bucket, Period, PeriodError, Statistics, site_names
 from dispatch.statistics import statistics as compute
+from shared.domain import OperatorRole
 
 router = APIRouter(include_in_schema=False)
 
-MANAGERS = frozenset({Role.EMERGENCY_MANAGER.value, Role.ADMIN.value})
+MANAGERS = frozenset({OperatorRole.EMERGENCY_MANAGER, OperatorRole.ADMIN})
 FIRST_YEAR = 2000
 
 

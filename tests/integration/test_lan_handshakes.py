@@ -22,9 +22,11 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
+from dispatch import audit_key
 from dispatch.auth import new_device_token
 from dispatch.database import Database
-from dispatch.directory import Directory
+from dispatch.site_setup import room_by_number
+from dispatch.workstations import add_workstation
 from shared.protocol import (
     ALARM_WAITING_HEADER,
     PROTOCOL_VERSION,
@@ -66,13 +68,15 @@ TOKENS: dict[str, str] = {}
 
 async def add_workstations(hub: RunningHub, ids: list[str]) -> None:
     """More PCs in room 1.03, as an admin adds them; their tokens kept for the test."""
-    db = Database(f"sqlite+aiosqlite:///{hub.data_dir / 'dispatch.sqlite3'}")
+    db = Database(
+        f"sqlite+aiosqlite:///{hub.data_dir / 'dispatch.sqlite3'}",
+        audit_key=audit_key.load(hub.data_dir / "audit.key"),  # audited like the admin's
+    )
     try:
-        directory = Directory(db)
-        room = await directory.room_id(1, "1.03")
+        room = await room_by_number(db, 1, "1.03")
         for workstation_id in ids:
             TOKENS[workstation_id] = token = new_device_token()
-            await directory.add_workstation(workstation_id, 1, room, token)
+            await add_workstation(db, "test", workstation_id, 1, room, token)
     finally:
         await db.dispose()
 

@@ -10,34 +10,53 @@ from __future__ import annotations
 import uuid
 
 from dispatch.alarms import AlarmStore
+from dispatch.authentication import Authenticator
 from dispatch.database import Database
-from dispatch.directory import Directory
-from shared.domain import AlarmLevel, Trigger, WorkstationRole
+from dispatch.site_setup import (
+    create_building,
+    create_floor,
+    create_room,
+    create_site,
+    set_room_link,
+)
+from dispatch.workstations import add_workstation, update_workstation
+from shared.domain import AlarmLevel, RoomLinkKind, Trigger, WorkstationRole
 from shared.protocol import RaiseAlarm, utc_now
+
+ACTOR = "test"
 
 
 async def test_a_pc_moved_since_its_handshake_raises_for_its_new_room(db: Database) -> None:
-    directory = Directory(db)
-    site_id = await directory.add_site("Test", "Teststraße 1")
-    floor = await directory.add_floor(await directory.add_building(site_id, "Haus 1"), "1. OG")
+    authenticator = Authenticator(db)
+    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1")
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
     rooms = {
-        number: await directory.add_room(
-            floor, number, f"Raum {number}", phone=f"-{number}", entrance=f"Tür {number}"
-        )
+        number: (
+            await create_room(
+                db,
+                ACTOR,
+                floor,
+                number,
+                f"Raum {number}",
+                phone=f"-{number}",
+                entrance=f"Tür {number}",
+            )
+        ).id
         for number in ("A", "B", "C", "D")
     }
-    await directory.link_rooms(rooms["A"], rooms["B"])
-    await directory.link_rooms(rooms["C"], rooms["D"])
+    await set_room_link(db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.LINK)
+    await set_room_link(db, ACTOR, rooms["C"], rooms["D"], RoomLinkKind.LINK)
     for ws, room in [("pc-a", "A"), ("pc-b", "B"), ("pc-d", "D")]:
-        await directory.add_workstation(
-            ws, site_id, rooms[room], f"token-{ws}", WorkstationRole.STAFF, ws
+        await add_workstation(
+            db, ACTOR, ws, site_id, rooms[room], f"token-{ws}", WorkstationRole.STAFF, ws
         )
-    seen_at_handshake = await directory.authenticate_workstation("pc-a", "token-pc-a")
+    seen_at_handshake = await authenticator.authenticate_workstation("pc-a", "token-pc-a")
     assert seen_at_handshake is not None
     assert seen_at_handshake.room_at_connect is not None
     assert seen_at_handshake.room_at_connect.number == "A"
 
-    await directory.update_workstation("pc-a", "test", room_id=rooms["C"])  # while connected
+    await update_workstation(db, "test", "pc-a", room_id=rooms["C"])  # while connected
     alarms = AlarmStore(db)
     message = RaiseAlarm(
         alarm_id=uuid.uuid4(), level=AlarmLevel.THREAT, trigger=Trigger.HOTKEY, raised_at=utc_now()

@@ -13,24 +13,38 @@ from dispatch.alarm_lifecycle import AlarmError
 from dispatch.alarm_record import AlarmRecord
 from dispatch.alarm_timers import SELF_TEST_TIMEOUT
 from dispatch.alarms import AlarmStore
+from dispatch.authentication import Authenticator
 from dispatch.database import Database
-from dispatch.directory import Directory, DirectoryError, WorkstationView
+from dispatch.identities import WorkstationView
+from dispatch.refusals import Conflict
+from dispatch.site_setup import (
+    create_building,
+    create_floor,
+    create_room,
+    create_site,
+    set_room_link,
+)
+from dispatch.workstations import add_workstation, revoke_workstation
 from shared.domain import (
     AlarmKind,
     AlarmLevel,
     AlarmState,
     Answer,
     Instruction,
+    RoomLinkKind,
     Trigger,
     WorkstationRole,
 )
 from shared.protocol import IncidentReport, RaiseAlarm, utc_now
 from tests.support.waiting import until
 
+ACTOR = "test"
+
 
 @dataclass
 class Site:
-    directory: Directory
+    db: Database
+    authenticator: Authenticator
     alarms: AlarmStore
     raiser: WorkstationView
 
@@ -38,25 +52,26 @@ class Site:
 @pytest.fixture
 async def site(db: Database) -> Site:
     """Three rooms in a row (A-B-C) plus security; one PC in each."""
-    directory = Directory(db)
-    site_id = await directory.add_site("Test", "Teststraße 1")
-    floor = await directory.add_floor(await directory.add_building(site_id, "Haus 1"), "1. OG")
+    authenticator = Authenticator(db)
+    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1")
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
     a, b, c, s = [
-        await directory.add_room(floor, n, f"Raum {n}", entrance="Treppenhaus 1")
+        (await create_room(db, ACTOR, floor, n, f"Raum {n}", entrance="Treppenhaus 1")).id
         for n in ("A", "B", "C", "S")
     ]
-    await directory.link_rooms(a, b)
-    await directory.link_rooms(b, c)
+    await set_room_link(db, ACTOR, a, b, RoomLinkKind.LINK)
+    await set_room_link(db, ACTOR, b, c, RoomLinkKind.LINK)
     for ws, room, role in [
         ("pc-a", a, WorkstationRole.STAFF),
         ("pc-b", b, WorkstationRole.STAFF),
         ("pc-c", c, WorkstationRole.STAFF),
         ("pc-s", s, WorkstationRole.SECURITY),
     ]:
-        await directory.add_workstation(ws, site_id, room, f"token-{ws}", role, ws.upper())
-    raiser = await directory.authenticate_workstation("pc-a", "token-pc-a")
+        await add_workstation(db, ACTOR, ws, site_id, room, f"token-{ws}", role, ws.upper())
+    raiser = await authenticator.authenticate_workstation("pc-a", "token-pc-a")
     assert raiser is not None
-    return Site(directory, AlarmStore(db), raiser)
+    return Site(db, authenticator, AlarmStore(db), raiser)
 
 
 async def open_alarms_for(site: Site, workstation_id: str) -> list[AlarmRecord]:
@@ -215,11 +230,11 @@ async def test_open_alarms_of_many_workstations_in_one_read_match_one_by_one(sit
 
 async def test_handshakes_arriving_together_each_get_their_own_answer(site: Site) -> None:
     """A storm's authentications share reads (dispatch.coalesce) but never answers."""
-    await site.directory.revoke_workstation("pc-c", "admin")
+    await revoke_workstation(site.db, "admin", "pc-c")
     attempts = [("pc-a", "token-pc-a"), ("pc-b", "token-pc-b"), ("pc-a", "token-pc-b"),
                 ("pc-x", "token-pc-x"), ("pc-b", "wrong"), ("pc-c", "token-pc-c")] * 20  # fmt: skip
     results = await asyncio.gather(
-        *(site.directory.authenticate_workstation(ws, token) for ws, token in attempts)
+        *(site.authenticator.authenticate_workstation(ws, token) for ws, token in attempts)
     )
     for (ws, token), result in zip(attempts, results, strict=True):
         if token == f"token-{ws}" and ws in ("pc-a", "pc-b"):
@@ -230,19 +245,18 @@ async def test_handshakes_arriving_together_each_get_their_own_answer(site: Site
 
 
 async def test_wrong_token_does_not_authenticate(site: Site) -> None:
-    assert await site.directory.authenticate_workstation("pc-a", "token-pc-b") is None
-    assert await site.directory.authenticate_workstation("pc-x", "token-pc-a") is None
+    assert await site.authenticator.authenticate_workstation("pc-a", "token-pc-b") is None
+    assert await site.authenticator.authenticate_workstation("pc-x", "token-pc-a") is None
 
 
 async def test_duplicate_room_and_workstation_are_refused_and_nothing_changes(site: Site) -> None:
-    floor = await site.directory.add_floor(
-        await site.directory.add_building(site.raiser.site_id, "Haus 2"), "EG"
-    )
-    with pytest.raises(DirectoryError):
-        await site.directory.add_room(floor, "A", "again")  # numbers are unique per site
-    with pytest.raises(DirectoryError):
-        await site.directory.add_workstation("pc-a", site.raiser.site_id, None, "t")
-    assert await site.directory.authenticate_workstation("pc-a", "token-pc-a") is not None
+    building = await create_building(site.db, ACTOR, site.raiser.site_id, "Haus 2")
+    floor = (await create_floor(site.db, ACTOR, building.id, "EG")).id
+    with pytest.raises(Conflict):
+        await create_room(site.db, ACTOR, floor, "A", "again")  # numbers are unique per site
+    with pytest.raises(Conflict):
+        await add_workstation(site.db, ACTOR, "pc-a", site.raiser.site_id, None, "t")
+    assert await site.authenticator.authenticate_workstation("pc-a", "token-pc-a") is not None
 
 
 async def test_receipts_are_written_in_one_batch_once(site: Site) -> None:
@@ -339,7 +353,7 @@ async def test_a_batch_stores_a_repeated_id_once_and_refuses_only_the_bad_alarm(
 ) -> None:
     import asyncio
 
-    other = await site.directory.authenticate_workstation("pc-b", "token-pc-b")
+    other = await site.authenticator.authenticate_workstation("pc-b", "token-pc-b")
     assert other is not None
     taken, _ = await site.alarms.store(alarm(), site.raiser, "A")
     twice = alarm()
@@ -373,7 +387,7 @@ async def test_a_self_test_goes_to_its_raiser_only_and_passes_on_the_receipt(sit
     stored = await site.alarms.get(record.id)
     assert stored is not None
     assert stored.state is AlarmState.RESOLVED
-    view = await site.directory.authenticate_workstation("pc-a", "token-pc-a")
+    view = await site.authenticator.authenticate_workstation("pc-a", "token-pc-a")
     assert view is not None
     assert view.self_test_ok is True
 
@@ -385,7 +399,7 @@ async def test_a_self_test_without_its_echo_confirmed_fails_after_the_timeout(si
     (failed,) = await site.alarms.expire_self_tests(later)
     assert (failed.workstation_id, failed.ok) == ("pc-a", False)
     assert await site.alarms.expire_self_tests(later) == []  # closed once
-    view = await site.directory.authenticate_workstation("pc-a", "token-pc-a")
+    view = await site.authenticator.authenticate_workstation("pc-a", "token-pc-a")
     assert view is not None
     assert view.self_test_ok is False
 

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dispatch.database import Database
-from dispatch.directory import Directory
 from dispatch.drills import active_drill, drill_scopes
 from dispatch.models import Drill
 from dispatch.policy import Scope
+from dispatch.site_setup import create_site
 
+ACTOR = "test"
 NOON = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)
 
 
@@ -32,8 +33,7 @@ async def _drill(db: Database, site_id: int, title: str, start: datetime, hours:
 
 
 async def test_running_drill_is_found_only_between_start_and_end(db: Database) -> None:
-    directory = Directory(db)
-    site = await directory.add_site("Test", "Teststraße 1")
+    site = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
     drill_id = await _drill(db, site, "Übung Etage 1", NOON, 1)
     async with db.read() as session:
         assert await active_drill(session, site, NOON - timedelta(seconds=1)) is None
@@ -49,9 +49,8 @@ async def test_running_drill_is_found_only_between_start_and_end(db: Database) -
 
 
 async def test_a_drill_of_another_site_does_not_count(db: Database) -> None:
-    directory = Directory(db)
-    site = await directory.add_site("A", "")
-    other = await directory.add_site("B", "")
+    site = (await create_site(db, ACTOR, "A", "")).id
+    other = (await create_site(db, ACTOR, "B", "")).id
     await _drill(db, other, "Übung B", NOON, 2)
     async with db.read() as session:
         assert await active_drill(session, site, NOON + timedelta(minutes=5)) is None
@@ -61,8 +60,7 @@ async def test_a_drill_of_another_site_does_not_count(db: Database) -> None:
 
 
 async def test_overlapping_rows_the_later_start_wins(db: Database) -> None:
-    directory = Directory(db)
-    site = await directory.add_site("A", "")
+    site = (await create_site(db, ACTOR, "A", "")).id
     await _drill(db, site, "alt", NOON, 4)
     newer = await _drill(db, site, "neu", NOON + timedelta(hours=1), 1)
     async with db.read() as session:
@@ -75,8 +73,7 @@ async def test_overlapping_rows_the_later_start_wins(db: Database) -> None:
 
 
 async def test_compares_in_utc_whatever_zone_now_is_given_in(db: Database) -> None:
-    directory = Directory(db)
-    site = await directory.add_site("A", "")
+    site = (await create_site(db, ACTOR, "A", "")).id
     await _drill(db, site, "Übung", NOON, 1)
     # 12:30 in Berlin (UTC+1 in March) is 11:30 UTC: inside a drill from 11:00 to 12:00 UTC.
     berlin = datetime(2026, 3, 10, 12, 30, tzinfo=ZoneInfo("Europe/Berlin"))

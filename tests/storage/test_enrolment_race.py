@@ -7,24 +7,24 @@ import asyncio
 from sqlalchemy import select
 
 from dispatch.database import Database
-from dispatch.directory import Directory, Enrolled, EnrolmentRefused
+from dispatch.enrolment import Enrolled, enrol, issue_codes
 from dispatch.models import Workstation
+from dispatch.refusals import EnrolmentRefused
+from dispatch.site_setup import create_site
 
 
 async def test_two_instances_racing_for_one_code_enrol_exactly_one_workstation(
     db: Database,
 ) -> None:
-    first = Directory(db)
-    site_id = await first.add_site("Test", "Teststraße 1")
-    (issued,) = await first.create_enrolment_codes(site_id, None, 1, "admin:test")
+    site = await create_site(db, "admin:test", "Test", "Teststraße 1")
+    (issued,) = await issue_codes(db, "admin:test", site.id, None, 1)
     # A second Database is a second hub process: its own pool, its own writer lock.
     other_db = Database(db.url)
     try:
-        second = Directory(other_db)
         results = await asyncio.gather(
             *(
-                directory.enrol(issued.code, f"pc-{n}", "test")
-                for n, directory in enumerate([first, second, first, second])
+                enrol(instance, issued.code, f"pc-{n}", "test")
+                for n, instance in enumerate([db, other_db, db, other_db])
             ),
             return_exceptions=True,
         )

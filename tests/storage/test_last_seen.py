@@ -7,21 +7,25 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from dispatch.authentication import Authenticator
 from dispatch.database import Database
-from dispatch.directory import Directory
 from dispatch.models import Workstation
+from dispatch.site_setup import create_building, create_floor, create_room, create_site
+from dispatch.workstations import add_workstation, revoke_workstation
+
+ACTOR = "test"
 
 WORKSTATIONS = [f"pc-{i:03d}" for i in range(120)]
 
 
-async def fleet(db: Database) -> Directory:
-    directory = Directory(db)
-    site_id = await directory.add_site("Test", "Teststraße 1")
-    floor = await directory.add_floor(await directory.add_building(site_id, "Haus 1"), "1. OG")
-    room = await directory.add_room(floor, "1.01", "Beratung", entrance="Eingang B")
+async def fleet(db: Database) -> Authenticator:
+    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1")
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
+    room = (await create_room(db, ACTOR, floor, "1.01", "Beratung", entrance="Eingang B")).id
     for ws in WORKSTATIONS:
-        await directory.add_workstation(ws, site_id, room, f"token-{ws}")
-    return directory
+        await add_workstation(db, ACTOR, ws, site_id, room, f"token-{ws}")
+    return Authenticator(db)
 
 
 async def seen_columns(db: Database) -> dict[str, tuple[datetime | None, str | None]]:
@@ -35,15 +39,15 @@ async def seen_columns(db: Database) -> dict[str, tuple[datetime | None, str | N
 async def test_every_workstation_gets_its_own_time_and_version_and_revoked_ones_are_named(
     db: Database,
 ) -> None:
-    directory = await fleet(db)
-    await directory.revoke_workstation("pc-007", "admin")
+    authenticator = await fleet(db)
+    await revoke_workstation(db, "admin", "pc-007")
     seen = {
         ws: (datetime(2026, 11, 23, 4, i // 60, i % 60, tzinfo=UTC), f"2.{i}")
         for i, ws in enumerate(WORKSTATIONS)
     }
     seen["pc-unknown"] = (datetime(2026, 11, 23, tzinfo=UTC), "1.0")  # deleted meanwhile
 
-    revoked = await directory.record_seen(seen)
+    revoked = await authenticator.record_seen(seen)
 
     assert revoked == {"pc-007"}
     stored = await seen_columns(db)
@@ -53,10 +57,10 @@ async def test_every_workstation_gets_its_own_time_and_version_and_revoked_ones_
 
 
 async def test_a_later_round_overwrites_the_earlier_one(db: Database) -> None:
-    directory = await fleet(db)
+    authenticator = await fleet(db)
     first, later = datetime(2026, 11, 23, 4, tzinfo=UTC), datetime(2026, 11, 23, 5, tzinfo=UTC)
-    await directory.record_seen({"pc-001": (first, "2.0"), "pc-002": (first, "2.0")})
-    await directory.record_seen({"pc-001": (later, "2.1")})
+    await authenticator.record_seen({"pc-001": (first, "2.0"), "pc-002": (first, "2.0")})
+    await authenticator.record_seen({"pc-001": (later, "2.1")})
 
     stored = await seen_columns(db)
     assert stored["pc-001"] == (later, "2.1")
@@ -65,12 +69,12 @@ async def test_a_later_round_overwrites_the_earlier_one(db: Database) -> None:
 
 async def test_handshakes_arriving_together_each_get_their_own_workstation(db: Database) -> None:
     """The credentials read is one statement for many; each agent still gets only its own."""
-    directory = await fleet(db)
-    await directory.revoke_workstation("pc-003", "admin")
+    authenticator = await fleet(db)
+    await revoke_workstation(db, "admin", "pc-003")
 
     views = await asyncio.gather(
-        *(directory.authenticate_workstation(ws, f"token-{ws}") for ws in WORKSTATIONS[:10]),
-        directory.authenticate_workstation("pc-004", "token-pc-005"),  # another PC's token
+        *(authenticator.authenticate_workstation(ws, f"token-{ws}") for ws in WORKSTATIONS[:10]),
+        authenticator.authenticate_workstation("pc-004", "token-pc-005"),  # another PC's token
     )
 
     *own, wrong_token = views

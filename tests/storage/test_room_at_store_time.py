@@ -18,18 +18,29 @@ from sqlalchemy import select
 
 from dispatch.alarm_record import AlarmRecord
 from dispatch.alarms import AlarmStore
+from dispatch.authentication import Authenticator
 from dispatch.database import Database
-from dispatch.directory import Directory, WorkstationView
+from dispatch.identities import WorkstationView
 from dispatch.models import Alarm, AuditEvent
-from shared.domain import AlarmLevel, Trigger, WorkstationRole
+from dispatch.site_setup import (
+    create_building,
+    create_floor,
+    create_room,
+    create_site,
+    set_room_link,
+)
+from dispatch.workstations import add_workstation, update_workstation
+from shared.domain import AlarmLevel, RoomLinkKind, Trigger, WorkstationRole
 from shared.protocol import RaiseAlarm, utc_now
 from tests.storage.test_topology_version import raw_sql
+
+ACTOR = "test"
 
 
 @dataclass
 class Site:
     db: Database
-    directory: Directory
+    authenticator: Authenticator
     alarms: AlarmStore
     rooms: dict[str, int]
     site_id: int
@@ -37,16 +48,16 @@ class Site:
 
     async def connected(self, workstation_id: str) -> WorkstationView:
         """The view a handshake reads now (and the hub keeps for the connection)."""
-        view = await self.directory.authenticate_workstation(
+        view = await self.authenticator.authenticate_workstation(
             workstation_id, f"token-{workstation_id}"
         )
         assert view is not None
         return view
 
     async def move(self, workstation_id: str, room: str | None) -> None:
-        """What the admin page, REST PATCH and CSV import do (Directory.update_workstation)."""
+        """What the admin page, REST PATCH and CSV import do (workstations.update_workstation)."""
         room_id = None if room is None else self.rooms[room]
-        await self.directory.update_workstation(workstation_id, "admin", room_id=room_id)
+        await update_workstation(self.db, "admin", workstation_id, room_id=room_id)
 
 
 @pytest.fixture
@@ -55,20 +66,20 @@ async def site(db: Database) -> Site:
 
     One PC per room, plus a pending PC without a room at site 1.
     """
-    directory = Directory(db)
-    site_id = await directory.add_site("Jobcenter", "Teststraße 1")
-    floor = await directory.add_floor(await directory.add_building(site_id, "Haus 1"), "1. OG")
+    authenticator = Authenticator(db)
+    site_id = (await create_site(db, ACTOR, "Jobcenter", "Teststraße 1")).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1")
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
     rooms = {
-        n: await directory.add_room(floor, n, f"Beratung {n}", entrance="Treppenhaus 1")
+        n: (await create_room(db, ACTOR, floor, n, f"Beratung {n}", entrance="Treppenhaus 1")).id
         for n in ("A", "B", "C", "D", "S")
     }
-    await directory.link_rooms(rooms["A"], rooms["B"])
-    await directory.link_rooms(rooms["C"], rooms["D"])
-    other_site_id = await directory.add_site("Außenstelle", "Nebenweg 2")
-    other_floor = await directory.add_floor(
-        await directory.add_building(other_site_id, "Haus 9"), "EG"
-    )
-    rooms["X"] = await directory.add_room(other_floor, "X", "Beratung X")
+    await set_room_link(db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.LINK)
+    await set_room_link(db, ACTOR, rooms["C"], rooms["D"], RoomLinkKind.LINK)
+    other_site_id = (await create_site(db, ACTOR, "Außenstelle", "Nebenweg 2")).id
+    other_building = await create_building(db, ACTOR, other_site_id, "Haus 9")
+    other_floor = (await create_floor(db, ACTOR, other_building.id, "EG")).id
+    rooms["X"] = (await create_room(db, ACTOR, other_floor, "X", "Beratung X")).id
     for ws, room, role in [
         ("pc-a", "A", WorkstationRole.STAFF),
         ("pc-b", "B", WorkstationRole.STAFF),
@@ -80,8 +91,8 @@ async def site(db: Database) -> Site:
     ]:
         room_id = rooms[room] if room else None
         site_of = other_site_id if room == "X" else site_id
-        await directory.add_workstation(ws, site_of, room_id, f"token-{ws}", role, ws.upper())
-    return Site(db, directory, AlarmStore(db), rooms, site_id, other_site_id)
+        await add_workstation(db, ACTOR, ws, site_of, room_id, f"token-{ws}", role, ws.upper())
+    return Site(db, authenticator, AlarmStore(db), rooms, site_id, other_site_id)
 
 
 def alarm(level: AlarmLevel = AlarmLevel.THREAT, **extra: object) -> RaiseAlarm:

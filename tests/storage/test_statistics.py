@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.database import Database
-from dispatch.directory import Directory
 from dispatch.models import Alarm, AlarmRecipient, IncidentReport, Workstation
+from dispatch.site_setup import create_building, create_floor, create_room, create_site
 from dispatch.statistics import Period, PeriodError, Statistics, percentile, statistics
+from dispatch.workstations import add_workstation
 from shared.domain import WorkstationRole
 
+ACTOR = "test"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Berlin
 
 
@@ -28,21 +30,35 @@ class World:
 @pytest.fixture
 async def world(db: Database) -> World:
     """Two sites; site 1 has two buildings; one raiser PC and one security PC per room."""
-    directory = Directory(db)
-    site = await directory.add_site("Jobcenter Nord", "")
-    other = await directory.add_site("Jobcenter Süd", "")
+    site = (await create_site(db, ACTOR, "Jobcenter Nord", "")).id
+    other = (await create_site(db, ACTOR, "Jobcenter Süd", "")).id
     for site_id, building, prefix in [
         (site, "Haus A", "a"),
         (site, "Haus B", "b"),
         (other, "Haus S", "s"),
     ]:
-        floor = await directory.add_floor(await directory.add_building(site_id, building), "EG")
-        room = await directory.add_room(floor, f"R-{prefix}", f"Raum {prefix}")
-        await directory.add_workstation(
-            f"pc-{prefix}", site_id, room, f"t-{prefix}", WorkstationRole.STAFF, "Frau Geheim"
+        house = await create_building(db, ACTOR, site_id, building)
+        floor = (await create_floor(db, ACTOR, house.id, "EG")).id
+        room = (await create_room(db, ACTOR, floor, f"R-{prefix}", f"Raum {prefix}")).id
+        await add_workstation(
+            db,
+            ACTOR,
+            f"pc-{prefix}",
+            site_id,
+            room,
+            f"t-{prefix}",
+            WorkstationRole.STAFF,
+            "Frau Geheim",
         )
-        await directory.add_workstation(
-            f"pc-{prefix}-sec", site_id, room, f"t-{prefix}s", WorkstationRole.SECURITY, "Wache"
+        await add_workstation(
+            db,
+            ACTOR,
+            f"pc-{prefix}-sec",
+            site_id,
+            room,
+            f"t-{prefix}s",
+            WorkstationRole.SECURITY,
+            "Wache",
         )
     return World(db, site, other)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from dispatch.alarms import AlarmStore
+from dispatch.authentication import Authenticator
 from dispatch.database import Database
-from dispatch.directory import Directory
 from dispatch.hub import Hub
 from shared.protocol import CloseCode
 
@@ -35,7 +35,7 @@ class SilentPeer:
 
 
 async def test_a_console_silent_for_two_and_a_half_intervals_is_closed(db: Database) -> None:
-    hub = Hub(AlarmStore(db), Directory(db), heartbeat_interval=INTERVAL, redeliver_interval=2)
+    hub = Hub(AlarmStore(db), Authenticator(db), heartbeat_interval=INTERVAL, redeliver_interval=2)
     lost, late, live = SilentPeer(2.6 * INTERVAL), SilentPeer(1.5 * INTERVAL), SilentPeer(0.1)
     hub._consoles.update({lost, late, live})  # type: ignore[arg-type]
     hub._recheck_consoles = _sessions_valid  # type: ignore[method-assign]
@@ -52,7 +52,7 @@ async def test_a_console_silent_for_two_and_a_half_intervals_is_closed(db: Datab
 
 async def test_agents_are_left_to_the_websocket_pings(db: Database) -> None:
     """Their frames do not pass the application, so silence there means nothing."""
-    hub = Hub(AlarmStore(db), Directory(db), heartbeat_interval=INTERVAL, redeliver_interval=2)
+    hub = Hub(AlarmStore(db), Authenticator(db), heartbeat_interval=INTERVAL, redeliver_interval=2)
     idle = SilentPeer(10 * INTERVAL)
     hub._agents["idle"] = {idle}  # type: ignore[arg-type]
 

@@ -2,7 +2,7 @@
 
 The alarm writer keeps the routing topology in memory (dispatch/routing_snapshot.py)
 and reloads it when the ``topology_version`` counter moved; database triggers raise
-the counter (migration 0006). Changes here come through the Directory (what the CLI
+the counter (migration 0006). Changes here come through the set-up writes (what the CLI
 and the admin API call) and through raw SQL on a connection of its own, as another
 process would write; on SQLite and PostgreSQL.
 """
@@ -28,25 +28,37 @@ from dispatch import audit
 from dispatch.alarm_lifecycle import AlarmError
 from dispatch.alarm_record import AlarmRecord
 from dispatch.alarms import AlarmStore
+from dispatch.authentication import Authenticator
 from dispatch.database import Database
-from dispatch.directory import Directory, WorkstationView
+from dispatch.identities import WorkstationView
 from dispatch.migrate import upgrade
+from dispatch.site_setup import (
+    create_building,
+    create_floor,
+    create_room,
+    create_site,
+    set_room_link,
+)
+from dispatch.workstations import add_workstation, revoke_workstation, update_workstation
 from shared.domain import (
     AlarmKind,
     AlarmLevel,
     Instruction,
     RaiserFeedback,
+    RoomLinkKind,
     Trigger,
     WorkstationRole,
 )
 from shared.protocol import RaiseAlarm, utc_now
 from tests.support.postgres import create_database, drop_database, sqlalchemy_url
 
+ACTOR = "test"
+
 
 @dataclass
 class Site:
     db: Database
-    directory: Directory
+    authenticator: Authenticator
     alarms: AlarmStore
     raiser: WorkstationView
     rooms: dict[str, int]
@@ -56,22 +68,25 @@ class Site:
 @pytest.fixture
 async def site(db: Database) -> Site:
     """Rooms A-B-C linked in a row plus a security room S, one PC in each; the raiser sits in A."""
-    directory = Directory(db)
-    site_id = await directory.add_site("Test", "Teststraße 1")
-    floor = await directory.add_floor(await directory.add_building(site_id, "Haus 1"), "1. OG")
-    rooms = {n: await directory.add_room(floor, n, f"Raum {n}") for n in ("A", "B", "C", "S")}
-    await directory.link_rooms(rooms["A"], rooms["B"])
-    await directory.link_rooms(rooms["B"], rooms["C"])
+    authenticator = Authenticator(db)
+    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1")
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
+    rooms = {
+        n: (await create_room(db, ACTOR, floor, n, f"Raum {n}")).id for n in ("A", "B", "C", "S")
+    }
+    await set_room_link(db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.LINK)
+    await set_room_link(db, ACTOR, rooms["B"], rooms["C"], RoomLinkKind.LINK)
     for ws, room, role in [
         ("pc-a", "A", WorkstationRole.STAFF),
         ("pc-b", "B", WorkstationRole.STAFF),
         ("pc-c", "C", WorkstationRole.STAFF),
         ("pc-s", "S", WorkstationRole.SECURITY),
     ]:
-        await directory.add_workstation(ws, site_id, rooms[room], f"token-{ws}", role, ws.upper())
-    raiser = await directory.authenticate_workstation("pc-a", "token-pc-a")
+        await add_workstation(db, ACTOR, ws, site_id, rooms[room], f"token-{ws}", role, ws.upper())
+    raiser = await authenticator.authenticate_workstation("pc-a", "token-pc-a")
     assert raiser is not None
-    return Site(db, directory, AlarmStore(db), raiser, rooms, site_id)
+    return Site(db, authenticator, AlarmStore(db), raiser, rooms, site_id)
 
 
 def alarm(level: AlarmLevel = AlarmLevel.THREAT, **extra: Any) -> RaiseAlarm:
@@ -182,7 +197,7 @@ async def test_heartbeats_self_tests_and_contact_details_leave_the_version_alone
     site: Site,
 ) -> None:
     before = await version(site.db)
-    await site.directory.record_seen({"pc-a": (utc_now(), "2.0"), "pc-b": (utc_now(), "2.0")})
+    await site.authenticator.record_seen({"pc-a": (utc_now(), "2.0"), "pc-b": (utc_now(), "2.0")})
     self_test, _ = await site.alarms.store(alarm(kind=AlarmKind.SELF_TEST), site.raiser, "Frau A")
     passed = await site.alarms.record_receipts([(self_test.id, "pc-a")])
     assert "pc-a" in passed.self_tests_passed  # it wrote the workstation's self-test columns
@@ -234,21 +249,21 @@ async def test_the_triggers_survive_every_migration_up_to_head(db: Database) -> 
 # --- the next alarm routes by the new topology ---------------------------------------
 
 
-async def test_a_link_through_the_directory_reaches_the_next_alarm(site: Site) -> None:
+async def test_a_link_through_the_set_up_writes_reaches_the_next_alarm(site: Site) -> None:
     first, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(first) == {"pc-b", "pc-s"}
-    await site.directory.link_rooms(site.rooms["A"], site.rooms["C"])
+    await set_room_link(site.db, ACTOR, site.rooms["A"], site.rooms["C"], RoomLinkKind.LINK)
     second, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(second) == {"pc-b", "pc-c", "pc-s"}
 
 
-async def test_a_move_and_a_revocation_through_the_directory_reach_the_next_alarm(
+async def test_a_move_and_a_revocation_through_the_set_up_writes_reach_the_next_alarm(
     site: Site,
 ) -> None:
     first, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(first) == {"pc-b", "pc-s"}
-    await site.directory.update_workstation("pc-c", "test", room_id=site.rooms["B"])
-    await site.directory.revoke_workstation("pc-b", "test")
+    await update_workstation(site.db, "test", "pc-c", room_id=site.rooms["B"])
+    await revoke_workstation(site.db, "test", "pc-b")
     second, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(second) == {"pc-c", "pc-s"}
 
@@ -297,8 +312,8 @@ async def test_a_policy_from_another_connection_reaches_the_next_alarm(site: Sit
 
 async def test_level_three_from_the_snapshot_never_gives_staff_the_room(site: Site) -> None:
     await site.alarms.store(alarm(), site.raiser, "Frau A")  # the snapshot is loaded
-    await site.directory.add_workstation(
-        "pc-c2", site.site_id, site.rooms["C"], "t", display_name=""
+    await add_workstation(
+        site.db, ACTOR, "pc-c2", site.site_id, site.rooms["C"], "t", display_name=""
     )
     record, _ = await site.alarms.store(alarm(AlarmLevel.DANGER), site.raiser, "Frau A")
     by_ws = {r.workstation_id: r for r in record.recipients}
@@ -316,7 +331,7 @@ async def test_an_escalation_widens_by_the_topology_at_its_time(site: Site) -> N
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(record) == {"pc-b", "pc-s"}
     # After the alarm: a PC is added to the floor (the first step widens to the floor).
-    await site.directory.add_workstation("pc-d", site.site_id, site.rooms["C"], "t-d")
+    await add_workstation(site.db, ACTOR, "pc-d", site.site_id, site.rooms["C"], "t-d")
     escalated = await site.alarms.escalate_due(record.stored_at + timedelta(seconds=46))
     ((widened, added),) = escalated
     assert sorted(added) == ["pc-c", "pc-d"]
@@ -333,7 +348,9 @@ async def test_without_its_version_row_the_store_reloads_every_time_and_stays_id
         first,
         False,
     )
-    await site.directory.link_rooms(site.rooms["A"], site.rooms["C"])  # no counter moves now
+    await set_room_link(
+        site.db, ACTOR, site.rooms["A"], site.rooms["C"], RoomLinkKind.LINK
+    )  # no counter moves now
     second, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(second) == {"pc-b", "pc-c", "pc-s"}
 
@@ -427,7 +444,7 @@ async def test_routing_loaded_at_start_spares_the_first_alarm_the_topology_reads
 
 
 async def test_a_refused_alarm_leaves_the_rest_of_its_batch_stored(site: Site) -> None:
-    pc_b = await site.directory.authenticate_workstation("pc-b", "token-pc-b")
+    pc_b = await site.authenticator.authenticate_workstation("pc-b", "token-pc-b")
     assert pc_b is not None
     earlier, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     retried = alarm(alarm_id=earlier.id)
@@ -520,8 +537,7 @@ async def test_migration_0006_goes_down_and_up_again(empty_url: str) -> None:
             " UNION SELECT proname FROM pg_proc WHERE proname = 'topology_version_bump'"
         )
         assert await raw_sql(db, tables) == []
-        directory = Directory(db)
-        await directory.add_site("Test")  # the tables work without their triggers
+        await create_site(db, ACTOR, "Test")  # the tables work without their triggers
         await asyncio.to_thread(command.upgrade, config, "head")
         await raw_sql(db, "UPDATE sites SET neighbour_radius_m = 2")
         assert await version(db) == 1

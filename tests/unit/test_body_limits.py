@@ -3,7 +3,8 @@ the real hub in tests/integration/test_lan_bodies.py."""
 
 from __future__ import annotations
 
-from dispatch.api import floorplans, mapping_csv
+from dispatch import room_mapping
+from dispatch.api import floorplans
 from dispatch.body_limits import (
     ANONYMOUS_MAX_BODY,
     DEFAULT_MAX_BODY,
@@ -17,7 +18,8 @@ from dispatch.validation_errors import without_inputs
 def test_uploads_keep_their_larger_limits() -> None:
     assert limit_for("PUT", "/api/v1/floors/3/plan") == floorplans.MAX_PLAN_BYTES + MULTIPART_MARGIN
     assert (
-        limit_for("POST", "/api/v1/workstations/import") == mapping_csv.MAX_BYTES + MULTIPART_MARGIN
+        limit_for("POST", "/api/v1/workstations/import")
+        == room_mapping.MAX_BYTES + MULTIPART_MARGIN
     )
 
 

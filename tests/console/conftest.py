@@ -1,6 +1,7 @@
 """The console against a real hub: agents as plain WebSockets beside the browser.
 
-The browser fixtures (`page`, `logged_in_page`) come from tests/support/browser.py.
+The browser fixtures (`page`, `logged_in_page`) come from tests/support/browser.py;
+every test here that opens a browser fails when a page reports an error (`page_errors`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TypeVar
 import httpx
 import pytest
 from playwright.sync_api import (
+    BrowserContext,
     Locator,
     Page,
 )
@@ -32,11 +34,28 @@ from shared.protocol import (
     encode,
     hub_to_agent,
 )
+from tests.console.page_errors import PageErrors
 from tests.support.hub import RunningHub
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 M = TypeVar("M", bound=BaseModel)
+
+
+# --- the browser's own reports -------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def page_errors(request: pytest.FixtureRequest) -> Iterator[PageErrors | None]:
+    """Fails a test whose pages logged a CSP violation, an Alpine error or an uncaught
+    exception, however the test itself went; None for tests without a browser."""
+    if "browser_context" not in request.fixturenames:
+        yield None
+        return
+    context: BrowserContext = request.getfixturevalue("browser_context")
+    errors = PageErrors(context)
+    yield errors
+    errors.assert_none()
 
 
 # --- HTTP and WebSocket clients ------------------------------------------------------

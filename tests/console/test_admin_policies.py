@@ -114,6 +114,8 @@ def test_nobody_reached_time_is_stored_refused_out_of_range_and_edited_on_the_pa
     page.goto(f"{demo_hub.url}/admin/policies")
     page.get_by_test_id("level-2").click()
     form = page.get_by_test_id("policy-form")
+    # Level 2's policy has arrived: a field typed into earlier is reset when it does.
+    expect(form.get_by_test_id("step")).to_have_count(3)
     field = form.get_by_label("„Niemand erreicht“ nach")
     expect(field).to_have_value("10")
     field.fill("0")

@@ -95,6 +95,11 @@
           });
         },
 
+        /** The rooms a new code may name: those of the site chosen in its form. */
+        get codeRooms() {
+          return this.roomsOf(Number(this.codeForm.values.site_id));
+        },
+
         siteName: function (id) {
           var site = this.sites.filter(function (s) {
             return s.id === id;

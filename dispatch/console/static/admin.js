@@ -184,6 +184,11 @@
       });
     },
 
+    /** An id as an <option>'s or checkbox's value: text, as x-model holds it. */
+    optionValue: function (id) {
+      return String(id);
+    },
+
     fieldError: function (state, name) {
       return (state && state.fields && state.fields[name]) || "";
     },

@@ -545,6 +545,12 @@
           return list.length ? list[0] : null;
         },
 
+        /** Whether the plan shown is this alarm's: its row highlighted, its plan button pressed. */
+        isSelected: function (alarm) {
+          var selected = this.selected;
+          return selected !== null && alarm.alarm_id === selected.alarm_id;
+        },
+
         // --- "zugestellt an X von Y": which PCs have not confirmed ------------
 
         deliveryToggled: function (alarm, open) {
@@ -882,6 +888,11 @@
           if (!this.retryAt) return "";
           var seconds = Math.max(0, Math.ceil((this.retryAt - this.now) / 1000));
           return this.t("banner_next_try", { seconds: seconds });
+        },
+
+        /** A yes/no as a data attribute's text: Alpine would drop an attribute bound to false. */
+        flag: function (value) {
+          return String(value);
         },
 
         t: function (key, params) {

@@ -134,7 +134,9 @@ async def test_receipt_is_recorded_once(site: Site) -> None:
     record, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     changed = await site.alarms.record_receipt(record.id, "pc-b")
     assert changed is not None
-    assert changed.recipient("pc-b").received
+    recipient = changed.recipient("pc-b")
+    assert recipient is not None
+    assert recipient.received
     assert await site.alarms.record_receipt(record.id, "pc-b") is None
 
 

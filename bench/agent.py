@@ -17,8 +17,9 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench.common import cpu_seconds, load_average, rss_kib
+from bench.kernel import cpu_seconds, load_average, rss_kib
 from tests.support.agentproc import start_agent, write_agent_config
 from tests.support.hub import start_demo_hub
 from tests.support.xserver import xserver
@@ -50,7 +51,7 @@ def machine() -> str:
     return f"{platform.node()}: {cpus} cores, {model}, Linux {platform.release()}"
 
 
-def run(seconds: float, workdir: Path) -> dict[str, object]:
+def run(seconds: float, workdir: Path) -> dict[str, Any]:
     # The production heartbeat: the agent pings every 5 s and the hub answers.
     hub = start_demo_hub(workdir / "hub", env={"SILENT_ALARM_HEARTBEAT_INTERVAL": "5"})
     try:
@@ -108,7 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
         result = run(args.seconds, Path(tmp))
-    rss, cpu = float(result["rss_mb_peak"]), float(result["cpu_percent_of_core"])  # type: ignore[arg-type]
+    rss, cpu = float(result["rss_mb_peak"]), float(result["cpu_percent_of_core"])
     print(json.dumps(result, indent=2))
     print(
         f"idle RSS peak {rss:.1f} MB (target ≤ {RSS_TARGET_MB:.0f}): "

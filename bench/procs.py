@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 STDOUT_LIMIT = 1 << 27
+AGENTS_PER_WORKER = 5000
 
 
 class HubProcess:
@@ -163,3 +166,18 @@ class Worker:
         if self.process.returncode is None:
             self.process.kill()
             await self.process.wait()
+
+
+def worker_count(idle: int, requested: int | None) -> int:
+    if idle == 0:
+        return 0
+    return requested or math.ceil(idle / AGENTS_PER_WORKER)
+
+
+async def spawn_workers(
+    idle: list[str], requested: int | None, config: Callable[[list[str]], dict[str, Any]]
+) -> list[Worker]:
+    """The idle clients dealt out over worker processes, ``config(share)`` for each."""
+    n = worker_count(len(idle), requested)
+    shares = [idle[i::n] for i in range(n)]
+    return list(await asyncio.gather(*(Worker.spawn(config(share)) for share in shares)))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
 
-from bench.common import token_for
 from dispatch.database import Database
 from dispatch.site_setup import create_building, create_floor, create_room, create_site
 from dispatch.workstations import add_workstation
@@ -15,6 +16,11 @@ from shared.domain import AlarmLevel, WorkstationRole
 
 SITE_SIZE = 300
 """Workstations per site where a layout spreads agents over sites (a large Jobcenter)."""
+
+
+def token_for(run_key: str, workstation_id: str) -> str:
+    """Per-run device token the bench knows without storing it anywhere."""
+    return hmac.new(run_key.encode(), workstation_id.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -42,7 +48,9 @@ def _fast_seeding(dbapi_connection: Any, _record: Any) -> None:
 ACTOR = "bench"
 
 
-class _Seeder:
+class Seeder:
+    """Writes sites (one building, one floor each), numbered rooms and workstations."""
+
     def __init__(self, db: Database, run_key: str) -> None:
         self.db = db
         self.run_key = run_key
@@ -67,7 +75,7 @@ class _Seeder:
         await add_workstation(self.db, ACTOR, ws_id, site_id, room_id, token, role, f"PC {ws_id}")
 
 
-async def _fill(seeder: _Seeder, site_id: int, ids: list[str], per_room: int) -> None:
+async def _fill(seeder: Seeder, site_id: int, ids: list[str], per_room: int) -> None:
     room_id = 0
     for i, ws_id in enumerate(ids):
         if i % per_room == 0:
@@ -75,7 +83,7 @@ async def _fill(seeder: _Seeder, site_id: int, ids: list[str], per_room: int) ->
         await seeder.ws(ws_id, site_id, room_id, WorkstationRole.STAFF)
 
 
-async def _spread(seeder: _Seeder, ids: list[str], first_site_free: int, site_id: int) -> None:
+async def _spread(seeder: Seeder, ids: list[str], first_site_free: int, site_id: int) -> None:
     """Fills the rest of site ``site_id`` (``first_site_free`` places), then new sites."""
     chunk, rest = ids[:first_site_free], ids[first_site_free:]
     await _fill(seeder, site_id, chunk, 3)
@@ -90,12 +98,13 @@ async def seed(url: str, scenario: str, agents: int, run_key: str, layout: str) 
     db = Database(url)
     event.listen(db.engine.sync_engine, "connect", _fast_seeding)
     try:
-        return await _seed(_Seeder(db, run_key), scenario, agents, layout)
+        return await seed_with(Seeder(db, run_key), scenario, agents, layout)
     finally:
         await db.dispose()
 
 
-async def _seed(s: _Seeder, scenario: str, agents: int, layout: str) -> Topology:
+async def seed_with(s: Seeder, scenario: str, agents: int, layout: str) -> Topology:
+    """The scenario's sites, rooms and workstations, written through ``s``."""
     site = await s.site("Standort 1")
     if scenario in {"fanout50", "storm", "handshakes"}:
         # A raiser room with 50 neighbour rooms, one workstation each; everyone else idle.

@@ -16,8 +16,8 @@ from typing import Any
 
 import uvloop
 
-from bench.common import cpu_seconds, raise_nofile_limit
 from bench.fleet import Fleet
+from bench.kernel import cpu_seconds, raise_nofile_limit
 
 STDIN_LIMIT = 1 << 26
 

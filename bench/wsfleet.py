@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -166,18 +167,22 @@ class WsFleet:
                 await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _open(self, agent: _Agent) -> StampedConnection:
-        ws = await connect(
-            self.url,
-            create_connection=StampedConnection,
-            max_size=MAX_MESSAGE_BYTES,
-            compression=None,
-            ping_interval=None,
-            open_timeout=HANDSHAKE_TIMEOUT,
-            close_timeout=1.0,
-            proxy=None,
-            additional_headers={ALARM_WAITING_HEADER: "1"}
-            if agent.ws_id in self.alarm_waiting
-            else None,
+        # connect() is typed to return a ClientConnection; create_connection makes it ours.
+        ws = cast(
+            StampedConnection,
+            await connect(
+                self.url,
+                create_connection=StampedConnection,
+                max_size=MAX_MESSAGE_BYTES,
+                compression=None,
+                ping_interval=None,
+                open_timeout=HANDSHAKE_TIMEOUT,
+                close_timeout=1.0,
+                proxy=None,
+                additional_headers={ALARM_WAITING_HEADER: "1"}
+                if agent.ws_id in self.alarm_waiting
+                else None,
+            ),
         )
         try:
             hello = Hello(

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
+from websockets.typing import Origin
 
 from shared.domain import AlarmKind, AlarmLevel, Answer, Trigger
 from shared.protocol import (
@@ -147,7 +148,9 @@ def query(hub: RunningHub, sql: str, *params: object) -> list[tuple[object, ...]
 
 
 def audit_count(hub: RunningHub) -> int:
-    return int(query(hub, "SELECT count(*) FROM audit_events")[0][0])  # type: ignore[call-overload]
+    (count,) = query(hub, "SELECT count(*) FROM audit_events")[0]
+    assert isinstance(count, int)
+    return count
 
 
 def audit_details(hub: RunningHub) -> str:
@@ -223,7 +226,7 @@ class AlarmDriver:
         connection = self._exit.enter_context(
             ws_connect(
                 hub.console_ws_url,
-                origin=hub.url,  # type: ignore[arg-type]
+                origin=Origin(hub.url),
                 additional_headers={"Cookie": cookie},
                 open_timeout=5,
                 proxy=None,

@@ -51,7 +51,9 @@ def workstation(admin: httpx.Client, workstation_id: str) -> dict[str, object]:
 
 
 def workstation_count(hub: RunningHub) -> int:
-    return int(query(hub, "SELECT count(*) FROM workstations")[0][0])  # type: ignore[call-overload]
+    (count,) = query(hub, "SELECT count(*) FROM workstations")[0]
+    assert isinstance(count, int)
+    return count
 
 
 async def test_enrolled_pc_connects_pending_and_becomes_active_with_a_room(

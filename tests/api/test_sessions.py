@@ -25,7 +25,9 @@ def stolen_copy(client: httpx.Client, hub: RunningHub) -> httpx.Client:
 
 
 def guard_id(admin: httpx.Client) -> int:
-    return next(o["id"] for o in admin.get(f"{API}/operators").json() if o["username"] == "wache")
+    operators = admin.get(f"{API}/operators").json()
+    found: int = next(o["id"] for o in operators if o["username"] == "wache")
+    return found
 
 
 def log_out(client: httpx.Client) -> None:

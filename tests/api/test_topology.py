@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -9,9 +11,9 @@ from tests.api.conftest import ADMIN, API, api_client, audit_count, audit_detail
 from tests.support.hub import RunningHub
 
 
-def _created(response: httpx.Response) -> dict[str, object]:
+def _created(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 201, response.text
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 

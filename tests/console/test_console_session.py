@@ -9,6 +9,7 @@ from pathlib import Path
 
 import websockets
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from shared.protocol import CloseCode, Ping, Pong, encode, hub_to_console
 from tests.console.conftest import http_login
@@ -26,7 +27,7 @@ def test_console_socket_is_closed_when_the_session_expires(tmp_path: Path) -> No
 
         async def watch() -> tuple[int, str, float]:
             async with websockets.connect(
-                hub.console_ws_url, origin=hub.url, additional_headers={"Cookie": cookie}
+                hub.console_ws_url, origin=Origin(hub.url), additional_headers={"Cookie": cookie}
             ) as ws:
                 opened = time.monotonic()
                 snapshot = hub_to_console.validate_json(await ws.recv())

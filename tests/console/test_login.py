@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from dispatch.console import i18n
 from shared.protocol import CloseCode, hub_to_console
@@ -204,7 +205,9 @@ def test_console_socket_refuses_foreign_null_or_missing_origin(
 
 def test_console_socket_without_session_closes_4401(demo_hub: RunningHub) -> None:
     with (
-        connect(demo_hub.console_ws_url, origin=demo_hub.url, open_timeout=5, proxy=None) as ws,  # type: ignore[arg-type]
+        connect(
+            demo_hub.console_ws_url, origin=Origin(demo_hub.url), open_timeout=5, proxy=None
+        ) as ws,
         pytest.raises(ConnectionClosed) as closed,
     ):
         ws.recv(timeout=5)
@@ -218,7 +221,7 @@ def test_console_socket_with_session_gets_the_snapshot(demo_hub: RunningHub) -> 
         cookie = f"silent_alarm_session={client.cookies['silent_alarm_session']}"
     with connect(
         demo_hub.console_ws_url,
-        origin=demo_hub.url,  # type: ignore[arg-type]
+        origin=Origin(demo_hub.url),
         additional_headers={"Cookie": cookie},
         open_timeout=5,
         proxy=None,

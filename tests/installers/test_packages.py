@@ -126,11 +126,9 @@ def test_autostart_entry_starts_the_agent_for_every_user() -> None:
 def test_shipped_agent_toml_lists_every_option_commented_out_and_valid() -> None:
     text = (FILES / "agent.toml").read_text(encoding="utf-8")
     assert tomllib.loads(text) == {}  # nothing set, nothing locked
-    commented = dict(
-        re.match(r"#(\w+) = (.*)", line).groups()  # type: ignore[union-attr]
-        for line in text.splitlines()
-        if re.match(r"#\w+ = ", line)
-    )
+    commented = {
+        m[1]: m[2] for line in text.splitlines() if (m := re.match(r"#(\w+) = (.*)", line))
+    }
     assert set(commented) == set(AgentConfig.model_fields)  # a new key fails here
     # Uncommented, every example value is one the agent accepts.
     parse_config(tomllib.loads("\n".join(f"{k} = {v}" for k, v in commented.items())))

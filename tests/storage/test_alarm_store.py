@@ -158,7 +158,9 @@ async def test_receipt_is_recorded_once(site: Site) -> None:
     assert (await site.alarms.record_receipts([(record.id, "pc-b")])).changed == {record.id}
     changed = await site.alarms.get(record.id)
     assert changed is not None
-    assert changed.recipient("pc-b").received
+    recipient = changed.recipient("pc-b")
+    assert recipient is not None
+    assert recipient.received
     assert (await site.alarms.record_receipts([(record.id, "pc-b")])).changed == set()
 
 

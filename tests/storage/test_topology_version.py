@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import pytest
 from sqlalchemy import Connection, event
 
@@ -240,7 +240,7 @@ async def test_the_triggers_survive_every_migration_up_to_head(db: Database) -> 
     else:
         sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
     names = {row[0] for row in await raw_sql(db, sql)}
-    tables = ("sites", "buildings", "floors", "rooms", "room_neighbours")
+    tables: tuple[str, ...] = ("sites", "buildings", "floors", "rooms", "room_neighbours")
     tables += ("workstations", "alarm_policies")
     expected = {f"topology_version_{t}_{e}" for t in tables for e in ("insert", "delete", "update")}
     assert expected <= names

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import pytest
 
 POSTGRES_ADMIN_DSN = os.environ.get(

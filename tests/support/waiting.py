@@ -11,7 +11,10 @@ T = TypeVar("T")
 
 
 def wait_until(
-    probe: Callable[[], T], timeout: float = 5.0, interval: float = 0.01, what: str = "condition"
+    probe: Callable[[], T | None],
+    timeout: float = 5.0,
+    interval: float = 0.01,
+    what: str = "condition",
 ) -> T:
     """Call probe until it returns something truthy and return that; TimeoutError after timeout."""
     deadline = time.monotonic() + timeout
@@ -25,7 +28,10 @@ def wait_until(
 
 
 async def until(
-    probe: Callable[[], T], timeout: float = 5.0, interval: float = 0.01, what: str = "condition"
+    probe: Callable[[], T | None],
+    timeout: float = 5.0,
+    interval: float = 0.01,
+    what: str = "condition",
 ) -> T:
     """wait_until for a test running on the event loop: the loop keeps running meanwhile."""
     deadline = time.monotonic() + timeout

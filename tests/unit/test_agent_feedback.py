@@ -149,7 +149,7 @@ def test_link_and_self_test_reasons_come_only_from_their_events() -> None:
 def _update(
     alarm: uuid.UUID, state: AlarmState = AlarmState.ACTIVE, **fields: object
 ) -> RaiserStatus:
-    return RaiserStatus(alarm_id=alarm, state=state, **fields)  # type: ignore[arg-type]
+    return RaiserStatus(alarm_id=alarm, state=state, **fields)
 
 
 def _apply(fb: Feedback, update: RaiserStatus) -> Status:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import pytest
 
 from dispatch.audit import AuditTrail

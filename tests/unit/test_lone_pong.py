@@ -11,6 +11,7 @@ import base64
 import os
 
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from dispatch.connection import is_lone_pong
@@ -27,6 +28,7 @@ def opened() -> ServerProtocol:
         ).encode()
     )
     (request,) = server.events_received()
+    assert isinstance(request, Request)
     server.send_response(server.accept(request))
     server.data_to_send()
     return server
@@ -51,6 +53,7 @@ def test_bytes_that_look_like_a_pong_inside_a_frame_go_to_the_parser() -> None:
     assert not is_lone_pong(server, client_frame(Opcode.PONG))
     server.receive_data(text[6:])
     (frame,) = server.events_received()
+    assert isinstance(frame, Frame)
     assert frame.data == b"x" * 40
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -17,12 +16,8 @@ import pytest
 from dispatch.audit import AuditTrail
 from dispatch.bus import BusEvent, EventType, PostgresBus
 from dispatch.database import Database
-from dispatch.migrate import upgrade
 from tests.support.postgres import (
     POSTGRES_ADMIN_DSN,
-    create_database,
-    drop_database,
-    sqlalchemy_url,
 )
 from tests.support.waiting import until
 
@@ -51,18 +46,6 @@ class Inbox:
                 await self.arrived.wait()
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """A migrated database of its own, dropped afterwards (the suite's rule for PostgreSQL)."""
-    name = await create_database("silent_alarm_bus")
-    url = sqlalchemy_url(name)
-    await asyncio.to_thread(upgrade, url)  # alembic runs its own event loop
-    try:
-        yield url
-    finally:
-        await drop_database(name)
-
-
 async def _terminate(bus: PostgresBus) -> None:
     """What a DBA's pg_terminate_backend, a proxy restart or a failover does to the listener."""
     pid = bus.server_pid
@@ -78,8 +61,8 @@ postgres = pytest.mark.postgres
 
 
 @postgres
-async def test_events_reach_the_other_instance_and_not_the_own(pg_url: str) -> None:
-    a, b = PostgresBus(pg_url, instance="hub-a"), PostgresBus(pg_url, instance="hub-b")
+async def test_events_reach_the_other_instance_and_not_the_own(postgres_url: str) -> None:
+    a, b = PostgresBus(postgres_url, instance="hub-a"), PostgresBus(postgres_url, instance="hub-b")
     inbox_a, inbox_b = Inbox(), Inbox()
     await a.start(inbox_a)
     await b.start(inbox_b)
@@ -101,14 +84,14 @@ async def test_events_reach_the_other_instance_and_not_the_own(pg_url: str) -> N
 
 
 @postgres
-async def test_a_dropped_listening_connection_recovers_and_catches_up(pg_url: str) -> None:
+async def test_a_dropped_listening_connection_recovers_and_catches_up(postgres_url: str) -> None:
     # Reconnect only after ~1 s, so what happens meanwhile is surely missed by LISTEN.
-    a = PostgresBus(pg_url, instance="hub-a")
-    b = PostgresBus(pg_url, instance="hub-b", backoff=(1.0, 1.0), check_interval=0.5)
+    a = PostgresBus(postgres_url, instance="hub-a")
+    b = PostgresBus(postgres_url, instance="hub-b", backoff=(1.0, 1.0), check_interval=0.5)
     inbox_b = Inbox()
     await a.start(Inbox())
     await b.start(inbox_b)
-    db = Database(pg_url)
+    db = Database(postgres_url)
     try:
         old_pid = b.server_pid
         await _terminate(b)
@@ -135,10 +118,10 @@ async def test_a_dropped_listening_connection_recovers_and_catches_up(pg_url: st
 
 @postgres
 async def test_events_published_while_the_connection_is_down_go_out_after_it(
-    pg_url: str,
+    postgres_url: str,
 ) -> None:
-    a = PostgresBus(pg_url, instance="hub-a", backoff=(1.0, 1.0), check_interval=0.5)
-    b = PostgresBus(pg_url, instance="hub-b")
+    a = PostgresBus(postgres_url, instance="hub-a", backoff=(1.0, 1.0), check_interval=0.5)
+    b = PostgresBus(postgres_url, instance="hub-b")
     inbox_b = Inbox()
     await a.start(Inbox())
     await b.start(inbox_b)
@@ -156,8 +139,8 @@ async def test_events_published_while_the_connection_is_down_go_out_after_it(
 
 
 @postgres
-async def test_a_level_three_escalation_without_its_list_still_crosses(pg_url: str) -> None:
-    a, b = PostgresBus(pg_url, instance="hub-a"), PostgresBus(pg_url, instance="hub-b")
+async def test_a_level_three_escalation_without_its_list_still_crosses(postgres_url: str) -> None:
+    a, b = PostgresBus(postgres_url, instance="hub-a"), PostgresBus(postgres_url, instance="hub-b")
     inbox_b = Inbox()
     await a.start(Inbox())
     await b.start(inbox_b)

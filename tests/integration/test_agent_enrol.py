@@ -10,9 +10,9 @@ import pytest
 
 from agent.config import load_config
 from agent.enrol import EnrolError, agent_ws_url, enrol_url
-from tests.api.conftest import ADMIN, API, add_operator, api_client
 from tests.support.commands import agent_cli
 from tests.support.hub import RunningHub, free_port
+from tests.support.operators import ADMIN, API, add_operator, api_client
 from tests.support.wsclient import connect_agent
 
 

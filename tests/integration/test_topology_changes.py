@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from shared.protocol import AlarmNotify, AlarmStored
-from tests.api.conftest import API, api_client
 from tests.support.hub import RunningHub, postgres_database, start_demo_hub
+from tests.support.operators import API, api_client
 from tests.support.wsclient import AgentClient, connect_agent
 
 ADMIN = ("admin", "admin-passwort-1234")

@@ -62,12 +62,20 @@ def page(browser_context: BrowserContext) -> Page:
     return browser_context.new_page()
 
 
-def log_in(page: Page, hub: RunningHub, password: str | None = None) -> None:
-    """Fills the real login form as the demo guard and submits it."""
+def log_in(
+    page: Page, hub: RunningHub, password: str | None = None, username: str | None = None
+) -> None:
+    """Fills the real login form (as the demo guard unless told otherwise) and submits it."""
     page.goto(f"{hub.url}/login")
-    page.get_by_label("Benutzername").fill(hub.login.username)
+    page.get_by_label("Benutzername").fill(username or hub.login.username)
     page.get_by_label("Passwort").fill(password if password is not None else hub.login.password)
     page.get_by_role("button", name="Anmelden").click()
+
+
+def log_in_as(page: Page, hub: RunningHub, username: str, password: str) -> None:
+    """Logs in as any operator and waits for the console."""
+    log_in(page, hub, password, username)
+    expect(page).to_have_url(f"{hub.url}/console")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -14,10 +13,10 @@ from websockets.asyncio.client import ClientConnection
 
 from shared.protocol import AlarmSnapshot, encode, hub_to_console
 from tests.support.hub import RunningHub
+from tests.support.login import SESSION_COOKIE, csrf_of
 from tests.support.wsclient import expect_message
 
 M = TypeVar("M", bound=BaseModel)
-CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @dataclass
@@ -46,19 +45,16 @@ async def connect_console(
     username = username or hub.login.username
     password = password or hub.login.password
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-        page = await http.get("/login")
-        match = CSRF_FIELD.search(page.text)
-        assert match, "no CSRF field on the login page"
+        csrf = csrf_of((await http.get("/login")).text)
         response = await http.post(
-            "/login",
-            data={"username": username, "password": password, "csrf": match.group(1)},
-        )  # fmt: skip
+            "/login", data={"username": username, "password": password, "csrf": csrf}
+        )
         assert response.status_code == 303, response.text
-        cookie = http.cookies["silent_alarm_session"]
+        cookie = http.cookies[SESSION_COOKIE]
     connection = await websockets.connect(
         hub.console_ws_url,
         origin=hub.url,  # type: ignore[arg-type]
-        additional_headers={"Cookie": f"silent_alarm_session={cookie}"},
+        additional_headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},
         open_timeout=5,
     )
     async with asyncio.timeout(5):

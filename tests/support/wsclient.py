@@ -92,6 +92,17 @@ class AgentClient:
         await self.connection.close()
 
 
+def agent_hello(workstation_id: str, token: str, user: str | None = None) -> Hello:
+    """The hello a test agent opens its connection with."""
+    return Hello(
+        protocol=PROTOCOL_VERSION,
+        workstation_id=workstation_id,
+        token=token,
+        agent_version="test",
+        user=user,
+    )
+
+
 async def connect_agent(
     ws_url: str,
     workstation_id: str,
@@ -107,17 +118,7 @@ async def connect_agent(
         additional_headers=headers,
     )
     try:
-        await connection.send(
-            encode(
-                Hello(
-                    protocol=PROTOCOL_VERSION,
-                    workstation_id=workstation_id,
-                    token=token,
-                    agent_version="test",
-                    user=user,
-                )
-            )
-        )
+        await connection.send(encode(agent_hello(workstation_id, token, user)))
         async with asyncio.timeout(5):
             welcome = hub_to_agent.validate_json(await connection.recv())
         assert isinstance(welcome, Welcome), welcome

@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import httpx
 import websockets
-from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
 
-from shared.protocol import AlarmSnapshot, encode, hub_to_console
+from shared.protocol import AlarmSnapshot, hub_to_console
 from tests.support.hub import RunningHub
 from tests.support.login import SESSION_COOKIE, csrf_of
-from tests.support.wsclient import expect_message
-
-M = TypeVar("M", bound=BaseModel)
+from tests.support.wsclient import ProtocolClient
 
 
-@dataclass
-class ConsoleClient:
-    connection: ClientConnection
-    snapshot: AlarmSnapshot
-    received: list[Any] = field(default_factory=list)
+class ConsoleClient(ProtocolClient):
+    channel = hub_to_console
 
-    async def send(self, message: BaseModel) -> None:
-        await self.connection.send(encode(message))
-
-    async def expect(self, kind: type[M], timeout: float = 5.0, **match: Any) -> M:
-        """The next message of this kind whose fields equal ``match``; pings are answered."""
-        return await expect_message(
-            self.connection, hub_to_console, self.received, kind, timeout, match
-        )
-
-    async def close(self) -> None:
-        await self.connection.close()
+    def __init__(self, connection: ClientConnection, snapshot: AlarmSnapshot) -> None:
+        super().__init__(connection)
+        self.snapshot = snapshot
 
 
 async def connect_console(

@@ -8,6 +8,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import TypeVar
 
 import httpx
@@ -37,8 +38,11 @@ Parse = Callable[[str | bytes], BaseModel]
 class ThreadedSocket:
     """One open WebSocket: sends under a lock, reads on a thread of its own."""
 
-    def __init__(self, connection: ClientConnection, parse: Parse, name: str) -> None:
+    def __init__(
+        self, opened: ExitStack, connection: ClientConnection, parse: Parse, name: str
+    ) -> None:
         self.name = name
+        self._opened = opened  # connect() is a context manager; closing it closes the socket
         self._connection = connection
         self._parse = parse
         self._send_lock = threading.Lock()
@@ -88,7 +92,7 @@ class ThreadedSocket:
         raise AssertionError(f"{self.name}: no {kind.__name__} within {timeout} s; saw {skipped}")
 
     def close(self) -> None:
-        self._connection.close()
+        self._opened.close()
         self._reader.join(5)
 
 
@@ -100,17 +104,20 @@ class TestAgent(ThreadedSocket):
     def __init__(self, hub: RunningHub, workstation_id: str, user: str | None = None) -> None:
         config = hub.agent_config(workstation_id)
         self.workstation_id = workstation_id
-        connection = connect(hub.agent_ws_url, open_timeout=5, close_timeout=2, proxy=None)
+        opened = ExitStack()
+        connection = opened.enter_context(
+            connect(hub.agent_ws_url, open_timeout=5, close_timeout=2, proxy=None)
+        )
         try:
             user = user if user is not None else config["user"]
             connection.send(encode(agent_hello(workstation_id, config["token"], user)))
             welcome = hub_to_agent.validate_json(connection.recv(timeout=5))
             assert isinstance(welcome, Welcome), welcome
         except BaseException:  # refused or timed out: never leave the socket open
-            connection.close()
+            opened.close()
             raise
         self.welcome = welcome
-        super().__init__(connection, hub_to_agent.validate_json, f"agent:{workstation_id}")
+        super().__init__(opened, connection, hub_to_agent.validate_json, f"agent:{workstation_id}")
 
 
 class ConsoleSocket(ThreadedSocket):
@@ -120,19 +127,22 @@ class ConsoleSocket(ThreadedSocket):
         with httpx.Client(base_url=hub.url, follow_redirects=False, timeout=15) as client:
             assert login_form(client, username, password).status_code == 303
             cookie = f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"
-        connection = connect(
-            hub.console_ws_url,
-            origin=Origin(hub.url),
-            additional_headers={"Cookie": cookie},
-            open_timeout=5,
-            close_timeout=2,
-            proxy=None,
+        opened = ExitStack()
+        connection = opened.enter_context(
+            connect(
+                hub.console_ws_url,
+                origin=Origin(hub.url),
+                additional_headers={"Cookie": cookie},
+                open_timeout=5,
+                close_timeout=2,
+                proxy=None,
+            )
         )
         try:
             snapshot = hub_to_console.validate_json(connection.recv(timeout=5))
             assert isinstance(snapshot, AlarmSnapshot), snapshot
         except BaseException:
-            connection.close()
+            opened.close()
             raise
         self.snapshot = snapshot
-        super().__init__(connection, hub_to_console.validate_json, f"console:{username}")
+        super().__init__(opened, connection, hub_to_console.validate_json, f"console:{username}")

@@ -8,99 +8,44 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, QTimer, Signal
+from PySide6.QtCore import QLockFile, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from agent import instance
 from agent.chord import display_chord
 from agent.config import AgentConfig
+from agent.countdown_window import CountdownShell
 from agent.drill import DrillControl
 from agent.feedback import STORED_DEADLINE, AlarmFeedback, Feedback, Reason, View, ordered
 from agent.feedback_text import notice_line
-from agent.hotkey import HotkeyBackend, HotkeyUnavailable, start_hotkey
+from agent.hotkey import start_hotkey
+from agent.hotkey_backend import HotkeyBackend, HotkeyUnavailable
 from agent.i18n import text
-from agent.link import LinkEvents, link_for
+from agent.link import link_for
+from agent.link_signals import LinkSignals
+from agent.message_window import MessageWindow
 from agent.notice_window import NotProtectedShell
 from agent.outbox import Outbox
 from agent.popup import PopupManager
+from agent.raise_control import RaiseControl
 from agent.raiser_notice import NoticeWindow
 from agent.selftest import SelfTest
 from agent.sound import AlarmSound, choose_player, qt_beep, write_tones
-from agent.tray import RaiseControl, StatusWindow, Tray, room_status, status_lines
+from agent.status_text import STATUS_TITLE, room_status, status_lines
+from agent.tray import Tray
 from shared.domain import AlarmKind, AlarmLevel, Trigger
-from shared.protocol import (
-    AlarmNotify,
-    AlarmStored,
-    AlarmUpdate,
-    RaiseAlarm,
-    RaiserStatus,
-    Welcome,
-    WorkstationInfo,
-    WorkstationUpdate,
-)
+from shared.protocol import AlarmUpdate, RaiseAlarm, WorkstationInfo
 
 log = logging.getLogger(__name__)
 
 
-class Bridge(QObject):
-    """Carries link events from the link thread to the Qt thread (queued signals)."""
-
-    link_changed = Signal(bool)
-    queued = Signal(object)
-    stored = Signal(object)
-    notify = Signal(object)
-    update = Signal(object)
-    raiser_status = Signal(object)  # the hub's view of one of our alarms (issue 13)
-    self_test_echo = Signal(object)
-    drill_refused = Signal(object)  # the RaiseAlarm the hub refused: no drill scheduled
-    levels = Signal(object)  # the site's countdown and cancel window per level
-    workstation = Signal(object)  # WorkstationInfo: the welcome's, then each workstation_update
-
-
-class BridgeEvents(LinkEvents):
-    def __init__(self, bridge: Bridge) -> None:
-        self._bridge = bridge
-
-    def connected(self, welcome: Welcome) -> None:
-        self._bridge.levels.emit(welcome.levels)
-        self._bridge.workstation.emit(welcome.workstation)
-        self._bridge.link_changed.emit(True)
-
-    def workstation_changed(self, update: WorkstationUpdate) -> None:
-        if update.levels is not None:  # moved to another site: its countdowns
-            self._bridge.levels.emit(update.levels)
-        self._bridge.workstation.emit(update.workstation)
-
-    def disconnected(self, code: int | None, reason: str) -> None:
-        self._bridge.link_changed.emit(False)
-
-    def alarm_queued(self, alarm: RaiseAlarm) -> None:
-        self._bridge.queued.emit(alarm)
-
-    def alarm_stored(self, stored: AlarmStored) -> None:
-        self._bridge.stored.emit(stored)
-
-    def alarm_notify(self, notify: AlarmNotify) -> None:
-        self._bridge.notify.emit(notify)
-
-    def alarm_update(self, update: AlarmUpdate) -> None:
-        self._bridge.update.emit(update)
-
-    def raiser_status(self, status: RaiserStatus) -> None:
-        self._bridge.raiser_status.emit(status)
-
-    def self_test_echo(self, notify: AlarmNotify) -> None:
-        self._bridge.self_test_echo.emit(notify)
-
-    def drill_refused(self, alarm: RaiseAlarm, message: str) -> None:
-        self._bridge.drill_refused.emit(alarm)
-
-
 class AgentApp:
-    """The running agent. Everything here runs on the Qt thread except raise_alarm."""
+    """The running agent. Everything here runs on the Qt thread except the hotkey's presses,
+    which reach the thread-safe ``request_alarm`` on the hotkey's own thread."""
 
     def __init__(self, config: AgentConfig, tray_available: bool = True) -> None:
         self.config = config
@@ -108,8 +53,8 @@ class AgentApp:
         self.outbox = Outbox(config.data_dir)
         self.feedback = Feedback()
         self.feedback.reason(Reason.NO_TRAY, not tray_available)
-        self.bridge = Bridge()
-        self.link = link_for(config, self.outbox, BridgeEvents(self.bridge))
+        self.link_signals = LinkSignals()
+        self.link = link_for(config, self.outbox, self.link_signals)
         self.drill = DrillControl(
             language=config.language,
             raise_alarm=lambda level, kind: self.link.raise_alarm(level, Trigger.TRAY, kind),
@@ -128,12 +73,11 @@ class AgentApp:
             hotkey_label=self.hotkey_label,
         )
         self.control = RaiseControl(
-            language=config.language,
             raise_alarm=self.link.raise_alarm,
             send_cancel=self.link.cancel_alarm,
-            tray=self.tray,
+            shell=CountdownShell(config.language, self.tray),
         )
-        self.status_window: StatusWindow | None = None
+        self.status_window: MessageWindow | None = None
         # Where the hub says this PC is: None until the first welcome. Shown in the
         # status only; the hub never takes the agent's word for the room.
         self.workstation_info: WorkstationInfo | None = None
@@ -160,18 +104,18 @@ class AgentApp:
         # The raiser's alarms, one line each; never over the tray icon.
         self.raiser_notice = NoticeWindow(config.language, avoid=self.tray.icon.geometry)
         self._logged: dict[uuid.UUID, AlarmFeedback] = {}
-        self.bridge.link_changed.connect(self._link_changed)
-        self.bridge.queued.connect(self._queued)
-        self.bridge.stored.connect(lambda s: self._render(self.feedback.stored(s.alarm_id)))
-        self.bridge.notify.connect(self.popups.show)
-        self.bridge.update.connect(self._updated)
-        self.bridge.raiser_status.connect(lambda s: self._render(self.feedback.status(s)))
-        self.bridge.levels.connect(self.control.set_levels)
-        self.bridge.workstation.connect(self._workstation_changed)
-        self.bridge.stored.connect(self.control.stored)
-        self.bridge.update.connect(lambda u: self.control.updated(u.alarm_id, u.state))
-        self.bridge.stored.connect(self.drill.stored)
-        self.bridge.drill_refused.connect(self.drill.refused)
+        self.link_signals.link_changed.connect(self._link_changed)
+        self.link_signals.queued.connect(self._queued)
+        self.link_signals.stored.connect(lambda s: self._render(self.feedback.stored(s.alarm_id)))
+        self.link_signals.notify.connect(self.popups.show)
+        self.link_signals.update.connect(self._updated)
+        self.link_signals.status.connect(lambda s: self._render(self.feedback.status(s)))
+        self.link_signals.levels.connect(self.control.set_levels)
+        self.link_signals.workstation.connect(self._workstation_changed)
+        self.link_signals.stored.connect(self.control.stored)
+        self.link_signals.update.connect(lambda u: self.control.updated(u.alarm_id, u.state))
+        self.link_signals.stored.connect(self.drill.stored)
+        self.link_signals.refused.connect(self.drill.refused)
         # Self-test: the schedule is Qt-free (agent/selftest.py); one single-shot
         # timer wakes it exactly when it has something to do (no polling).
         self.self_test = SelfTest(
@@ -185,13 +129,13 @@ class AgentApp:
         self._self_test_timer = QTimer()
         self._self_test_timer.setSingleShot(True)
         self._self_test_timer.timeout.connect(lambda: self._self_test_wake(self.self_test.poll()))
-        self.bridge.link_changed.connect(
+        self.link_signals.link_changed.connect(
             lambda up: self._self_test_wake(self.self_test.link_changed(up))
         )
-        self.bridge.stored.connect(
+        self.link_signals.stored.connect(
             lambda s: self._self_test_wake(self.self_test.stored(s.alarm_id))
         )
-        self.bridge.self_test_echo.connect(
+        self.link_signals.echo.connect(
             lambda n: self._self_test_wake(self.self_test.echoed(n.alarm_id))
         )
 
@@ -225,7 +169,12 @@ class AgentApp:
     def _danger_pressed(self) -> None:
         self.request_alarm(AlarmLevel.DANGER, Trigger.HOTKEY)
 
-    def request_alarm(self, level: AlarmLevel, trigger: Trigger, on_result: Any = None) -> None:
+    def request_alarm(
+        self,
+        level: AlarmLevel,
+        trigger: Trigger,
+        on_result: Callable[[RaiseAlarm | None], None] | None = None,
+    ) -> None:
         """Thread-safe: through the site's countdown (if any) into the outbox."""
         self.control.request(level, trigger, on_result)
 
@@ -247,8 +196,8 @@ class AgentApp:
 
     def show_status(self) -> None:
         if self.status_window is None:
-            self.status_window = StatusWindow(self.config.language)
-        self.status_window.present(status_lines(self.status(), self.config.language))
+            self.status_window = MessageWindow(STATUS_TITLE, self.config.language, selectable=True)
+        self.status_window.present("\n".join(status_lines(self.status(), self.config.language)))
 
     def _workstation_changed(self, info: WorkstationInfo) -> None:
         # A PC without a room is not protected: its alarm reaches security only.
@@ -259,10 +208,6 @@ class AgentApp:
         log.info("room now %s", info.room.number if info.room else "unassigned")
         if self.status_window is not None and self.status_window.isVisible():
             self.show_status()  # an open status window follows the move
-
-    def raise_alarm(self, level: AlarmLevel, trigger: Trigger) -> RaiseAlarm:
-        """Thread-safe: the hotkey calls this on its own thread, the tray on the Qt thread."""
-        return self.link.raise_alarm(level, trigger)
 
     def run_self_test(self) -> None:
         """Tray menu "Selbsttest jetzt": start a self-test now (Qt thread)."""

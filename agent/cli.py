@@ -14,6 +14,7 @@ from agent import __version__
 from agent.config import AgentConfig, ConfigError, config_path, load_config
 from agent.i18n import text
 from agent.logs import setup_logging
+from agent.status_text import status_lines
 from shared.domain import AlarmKind, AlarmLevel
 
 EXIT_NOT_PROTECTED = 1
@@ -158,8 +159,6 @@ def _drill(config: AgentConfig, level: AlarmLevel) -> int:
 
 
 def _status(config: AgentConfig) -> int:
-    from agent.tray import status_lines
-
     reply = _forward(config, {"command": "status"}, 5.0)
     if reply is None or not reply.get("ok"):
         print(text("status.not_running", config.language))

@@ -13,11 +13,11 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QTimer
 
 from agent.feedback import STORED_DEADLINE
 from agent.i18n import Language, text
+from agent.message_window import MessageWindow
 from shared.domain import AlarmKind, AlarmLevel
 from shared.protocol import AlarmStored, RaiseAlarm
 
@@ -25,26 +25,6 @@ log = logging.getLogger(__name__)
 
 DRILL_LEVEL = AlarmLevel.THREAT
 """Drills practise the common case: come to the room, the escalation runs."""
-
-
-class DrillWindow(QWidget):
-    """What became of the drill alarm raised from the tray menu; stays until OK."""
-
-    def __init__(self, language: Language) -> None:
-        super().__init__(None, Qt.WindowType.Window)
-        self.setWindowTitle(text("drill.title", language))
-        self.label = QLabel("")
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.label)
-        close = QPushButton(text("allclear.ok", language))
-        close.clicked.connect(self.hide)
-        layout.addWidget(close)
-
-    def present(self, message: str) -> None:
-        self.label.setText(message)
-        self.adjustSize()
-        self.show()
-        self.raise_()
 
 
 class DrillControl:
@@ -61,7 +41,7 @@ class DrillControl:
         self._raise = raise_alarm
         self._deadline_ms = int(deadline * 1000)
         self._waiting: set[uuid.UUID] = set()  # raised here, neither stored nor refused yet
-        self.window: DrillWindow | None = None  # made on first use: most PCs never drill
+        self.window: MessageWindow | None = None  # made on first use: most PCs never drill
 
     def raise_drill(self) -> None:
         alarm = self._raise(DRILL_LEVEL, AlarmKind.DRILL)
@@ -88,5 +68,5 @@ class DrillControl:
         message = text(message_id, self._language)
         log.info("drill window: %s", message)
         if self.window is None:
-            self.window = DrillWindow(self._language)
+            self.window = MessageWindow(text("drill.title", self._language), self._language)
         self.window.present(message)

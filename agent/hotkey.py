@@ -14,14 +14,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from agent.chord import Chord, ChordMatcher
+from agent.hotkey_backend import Action, HotkeyBackend, HotkeyUnavailable, run_action
 
 log = logging.getLogger(__name__)
-
-Action = Callable[[], None]
 
 _MODIFIER_NAMES = {
     "ctrl": "ctrl",
@@ -38,23 +37,6 @@ _MODIFIER_NAMES = {
     "cmd_l": "super",
     "cmd_r": "super",
 }
-
-
-class HotkeyUnavailable(RuntimeError):
-    """No global hotkey on this desktop (no X display, Wayland, missing permission)."""
-
-
-class HotkeyBackend(Protocol):
-    """A running global hotkey; ``stop`` ends it."""
-
-    name: str
-
-    @property
-    def listening(self) -> bool:
-        """Still receiving key events (the self-test checks this)."""
-        ...
-
-    def stop(self) -> None: ...
 
 
 def normalize_pynput_key(key: Any) -> str | None:
@@ -74,13 +56,6 @@ def normalize_pynput_key(key: Any) -> str | None:
     if isinstance(char, str) and len(char) == 1 and char.isprintable():
         return char.lower()
     return None
-
-
-def _run_action(action: Action) -> None:
-    try:
-        action()
-    except Exception:
-        log.exception("hotkey action failed")
 
 
 LISTENER_START_TIMEOUT = 10.0
@@ -155,7 +130,7 @@ class PynputBackend:
             log.exception("hotkey event could not be handled")
             return
         if fired is not None:
-            _run_action(self._actions[fired])
+            run_action(self._actions[fired])
 
     def _release(self, key: Any) -> None:
         try:

@@ -10,16 +10,13 @@ is tested here with a stand-in (the real DLLs exist only on Windows).
 from __future__ import annotations
 
 import ctypes
-import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from ctypes import wintypes
 from typing import Any
 
 from agent.chord import Chord
-from agent.hotkey import HotkeyUnavailable
-
-log = logging.getLogger(__name__)
+from agent.hotkey_backend import Action, HotkeyUnavailable, run_action
 
 # winuser.h
 MOD_ALT = 0x0001
@@ -101,7 +98,7 @@ class RegisterHotKeyBackend:
 
     def __init__(
         self,
-        bindings: Mapping[Chord, Callable[[], None]],
+        bindings: Mapping[Chord, Action],
         *,
         user32: Any = None,
         kernel32: Any = None,
@@ -157,12 +154,8 @@ class RegisterHotKeyBackend:
 
     def _fire(self, hotkey_id: int) -> None:
         action = self._actions.get(hotkey_id)
-        if action is None:
-            return
-        try:
-            action()
-        except Exception:
-            log.exception("hotkey action failed")
+        if action is not None:
+            run_action(action)
 
     @property
     def listening(self) -> bool:

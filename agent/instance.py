@@ -16,17 +16,15 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from agent.feedback import STORED_DEADLINE
+from agent.link_signals import LinkSignals
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import AlarmStored, RaiseAlarm
-
-if TYPE_CHECKING:
-    from agent.app import AgentApp
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +157,24 @@ def send_command(name: str, request: Request, timeout: float = 5.0) -> dict[str,
     return reply if isinstance(reply, dict) else {"error": "bad answer"}
 
 
-def agent_handlers(app: AgentApp) -> dict[str, Handler]:
+class RunningAgent(Protocol):
+    """What the commands need of the running agent (agent/app.py's ``AgentApp``)."""
+
+    link_signals: LinkSignals
+
+    def status(self) -> dict[str, Any]: ...
+
+    def show_status(self) -> None: ...
+
+    def request_alarm(
+        self,
+        level: AlarmLevel,
+        trigger: Trigger,
+        on_result: Callable[[RaiseAlarm | None], None] | None = None,
+    ) -> None: ...
+
+
+def agent_handlers(app: RunningAgent) -> dict[str, Handler]:
     """The commands a running agent answers: ping, status, show, trigger."""
 
     def ping(request: Request, reply: Reply) -> None:
@@ -183,7 +198,7 @@ def agent_handlers(app: AgentApp) -> dict[str, Handler]:
     return {"ping": ping, "status": status, "show": show, "trigger": trigger}
 
 
-def _await_stored(app: AgentApp, alarm: RaiseAlarm | None, reply: Reply) -> None:
+def _await_stored(app: RunningAgent, alarm: RaiseAlarm | None, reply: Reply) -> None:
     """Answer "stored" on the hub's AlarmStored, "not_delivered" after STORED_DEADLINE."""
     if alarm is None:
         reply({"result": "cancelled"})
@@ -196,11 +211,11 @@ def _await_stored(app: AgentApp, alarm: RaiseAlarm | None, reply: Reply) -> None
 
     def finish(result: str) -> None:
         reply({"result": result, "alarm_id": str(alarm.alarm_id)})
-        app.bridge.stored.disconnect(stored)
+        app.link_signals.stored.disconnect(stored)
         timer.stop()
         waiter.deleteLater()
 
-    app.bridge.stored.connect(stored)
+    app.link_signals.stored.connect(stored)
     timer = QTimer(waiter)
     timer.setSingleShot(True)
     timer.timeout.connect(lambda: finish("not_delivered"))

@@ -3,7 +3,8 @@
 Runs an asyncio loop on its own worker thread so the Qt shell (or the
 ``trigger`` command) never blocks on the network. Every method meant for other
 threads is marked thread-safe; the callbacks in ``LinkEvents`` run on the
-link's thread, and a shell must hand them over to its own thread.
+link's thread, and a shell must hand them over to its own thread (the tray
+agent's ``LinkSignals``, agent/link_signals.py, does).
 """
 
 from __future__ import annotations

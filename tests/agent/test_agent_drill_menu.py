@@ -191,6 +191,6 @@ def test_the_agent_puts_the_drill_in_its_outbox_and_leaves_the_tray_status_alone
     )
     assert app.feedback.view.status is Status.IDLE  # the icon is about real alarms only
     assert window_text(app.drill) == SENDING
-    app.bridge.drill_refused.emit(drill)  # what the link reports for the hub's no_drill
+    app.link_signals.drill_refused(drill, "no drill")  # what the link reports for no_drill
     assert window_text(app.drill) == REFUSED
     assert app.feedback.view.status is Status.IDLE

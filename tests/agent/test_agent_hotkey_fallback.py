@@ -10,7 +10,8 @@ def test_windows_without_user32_falls_back_to_pynput() -> None:
     # real; without a display pynput fails too, and the error names both tries.
     script = (
         "from agent.chord import parse_chord\n"
-        "from agent.hotkey import HotkeyUnavailable, start_hotkey\n"
+        "from agent.hotkey import start_hotkey\n"
+        "from agent.hotkey_backend import HotkeyUnavailable\n"
         "try:\n"
         "    start_hotkey({parse_chord('ctrl+alt+p'): print}, platform='win32', environ={})\n"
         "except HotkeyUnavailable as exc:\n"

@@ -10,7 +10,11 @@ import pytest
 from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from agent.tray import RaiseControl, StatusWindow, Tray, room_status, status_lines
+from agent.countdown_window import CountdownShell
+from agent.message_window import MessageWindow
+from agent.raise_control import RaiseControl
+from agent.status_text import STATUS_TITLE, room_status, status_lines
+from agent.tray import Tray
 from shared.domain import AlarmLevel, AlarmState, Trigger
 from shared.protocol import (
     AlarmStored,
@@ -112,84 +116,80 @@ class Clock:
         return self.now
 
 
+Control = tuple[RaiseControl, CountdownShell, Raised, Clock]
+
+
 @pytest.fixture
-def control(qtbot: QtBot) -> Iterator[tuple[RaiseControl, Raised, Clock]]:
+def control(qtbot: QtBot) -> Iterator[Control]:
     raised, clock = Raised(), Clock()
-    tray = make_tray(raised)
+    shell = CountdownShell("de", make_tray(raised))
     control = RaiseControl(
-        language="de",
         raise_alarm=raised.raise_alarm,
         send_cancel=raised.cancelled.append,
-        tray=tray,
+        shell=shell,
         clock=clock,
     )
     control.set_levels([LevelSettings(level=AlarmLevel.THREAT, countdown_s=3, cancel_window_s=30)])
-    yield control, raised, clock
-    control.window.close()
+    yield control, shell, raised, clock
+    shell.window.close()
 
 
-def test_no_countdown_goes_straight_to_the_outbox(
-    control: tuple[RaiseControl, Raised, Clock],
-) -> None:
-    ctl, raised, _ = control
+def test_no_countdown_goes_straight_to_the_outbox(control: Control) -> None:
+    ctl, shell, raised, _ = control
     results: list[RaiseAlarm | None] = []
     ctl.request(AlarmLevel.DANGER, Trigger.HOTKEY, results.append)  # level 3: no countdown
     assert raised.levels() == [(AlarmLevel.DANGER, Trigger.HOTKEY)]
     assert results == raised.alarms
-    assert not ctl.window.isVisible()
+    assert not shell.window.isVisible()
 
 
-def test_countdown_cancelled_sends_nothing(
-    qtbot: QtBot, control: tuple[RaiseControl, Raised, Clock]
-) -> None:
-    ctl, raised, clock = control
+def test_countdown_cancelled_sends_nothing(qtbot: QtBot, control: Control) -> None:
+    ctl, shell, raised, clock = control
     results: list[RaiseAlarm | None] = []
     ctl.request(AlarmLevel.THREAT, Trigger.HOTKEY, results.append)
-    qtbot.waitUntil(ctl.window.isVisible, timeout=2000)  # queued to the Qt thread
-    assert ctl.window.label.text() == "Alarm wird in 3 s gesendet"
-    assert ctl.window.cancel_button.text() == "Abbrechen"
+    qtbot.waitUntil(shell.window.isVisible, timeout=2000)  # queued to the Qt thread
+    assert shell.window.label.text() == "Alarm wird in 3 s gesendet"
+    assert shell.window.cancel_button.text() == "Abbrechen"
     clock.now += 1.2
-    ctl._on_tick()
-    assert ctl.window.label.text() == "Alarm wird in 2 s gesendet"
-    ctl.window.cancel_button.click()
-    assert not ctl.window.isVisible()
+    ctl.tick()
+    assert shell.window.label.text() == "Alarm wird in 2 s gesendet"
+    shell.window.cancel_button.click()
+    assert not shell.window.isVisible()
     assert results == [None]
     clock.now += 10
-    ctl._on_tick()
+    ctl.tick()
     assert raised.alarms == []
 
 
-def test_countdown_runs_out_or_a_second_press_sends_now(
-    qtbot: QtBot, control: tuple[RaiseControl, Raised, Clock]
-) -> None:
-    ctl, raised, clock = control
+def test_countdown_runs_out_or_a_second_press_sends_now(qtbot: QtBot, control: Control) -> None:
+    ctl, shell, raised, clock = control
     ctl.request(AlarmLevel.THREAT, Trigger.HOTKEY)
-    qtbot.waitUntil(ctl.window.isVisible, timeout=2000)
+    qtbot.waitUntil(shell.window.isVisible, timeout=2000)
     clock.now += 2.9
-    ctl._on_tick()
+    ctl.tick()
     assert raised.alarms == []
     clock.now += 0.1
-    ctl._on_tick()
+    ctl.tick()
     assert raised.levels() == [(AlarmLevel.THREAT, Trigger.HOTKEY)]
-    assert not ctl.window.isVisible()
+    assert not shell.window.isVisible()
 
     ctl.request(AlarmLevel.THREAT, Trigger.TRAY)
-    qtbot.waitUntil(ctl.window.isVisible, timeout=2000)
+    qtbot.waitUntil(shell.window.isVisible, timeout=2000)
     ctl.request(AlarmLevel.DANGER, Trigger.HOTKEY)  # pressed again, in a hurry: now, level 3
     qtbot.waitUntil(lambda: len(raised.alarms) == 2, timeout=2000)
     assert raised.levels()[1] == (AlarmLevel.DANGER, Trigger.TRAY)
-    assert not ctl.window.isVisible()
+    assert not shell.window.isVisible()
 
 
 def stored_of(alarm_id: uuid.UUID, window: int) -> AlarmStored:
     return AlarmStored(alarm_id=alarm_id, stored_at=utc_now(), cancel_window_s=window)
 
 
-def test_cancel_window_in_the_tray_menu(control: tuple[RaiseControl, Raised, Clock]) -> None:
-    ctl, raised, clock = control
+def test_cancel_window_in_the_tray_menu(control: Control) -> None:
+    ctl, shell, raised, clock = control
     ctl.request(AlarmLevel.DANGER, Trigger.HOTKEY)
     alarm_id = raised.alarms[0].alarm_id
-    tray = ctl._tray
+    tray = shell.tray
     assert not tray.cancel_action.isVisible()
     ctl.stored(stored_of(uuid.uuid4(), 30))  # not raised here (e.g. `trigger`): no entry
     assert not tray.cancel_action.isVisible()
@@ -200,7 +200,7 @@ def test_cancel_window_in_the_tray_menu(control: tuple[RaiseControl, Raised, Clo
     # The tooltip counts down too: the window is visible without opening the menu.
     assert tray.icon.toolTip().startswith("Alarm gesendet – zurücknehmen: noch 14 s")
     clock.now += 10
-    ctl._on_tick()
+    ctl.tick()
     assert tray.cancel_action.text() == "Alarm zurücknehmen (noch 4 s)"
     assert tray.icon.toolTip().startswith("Alarm gesendet – zurücknehmen: noch 4 s")
     tray.cancel_action.trigger()
@@ -209,21 +209,19 @@ def test_cancel_window_in_the_tray_menu(control: tuple[RaiseControl, Raised, Clo
     assert "zurücknehmen" not in tray.icon.toolTip()
 
 
-def test_cancel_window_closes_by_time_and_by_resolve(
-    control: tuple[RaiseControl, Raised, Clock],
-) -> None:
-    ctl, raised, clock = control
+def test_cancel_window_closes_by_time_and_by_resolve(control: Control) -> None:
+    ctl, shell, raised, clock = control
     ctl.request(AlarmLevel.DANGER, Trigger.HOTKEY)
     ctl.request(AlarmLevel.DANGER, Trigger.HOTKEY)
     first, second = (a.alarm_id for a in raised.alarms)
     ctl.stored(stored_of(first, 10))
     clock.now += 9
-    ctl._on_tick()
-    assert not ctl._tray.cancel_action.isVisible()  # ran out (with the safety second)
+    ctl.tick()
+    assert not shell.tray.cancel_action.isVisible()  # ran out (with the safety second)
     assert not ctl.cancel_alarm(first)
     ctl.stored(stored_of(second, 10))
     ctl.updated(second, AlarmState.RESOLVED)
-    assert not ctl._tray.cancel_action.isVisible()
+    assert not shell.tray.cancel_action.isVisible()
     assert raised.cancelled == []
 
 
@@ -270,9 +268,9 @@ def test_status_names_the_room_the_hub_reported(qtbot: QtBot) -> None:
     assert status_lines(unassigned, "de")[3] == "Raum: kein Raum zugeordnet"
     assert status_lines(unassigned, "en")[3] == "Room: none assigned"
 
-    window = StatusWindow("de")
+    window = MessageWindow(STATUS_TITLE, "de", selectable=True)
     qtbot.addWidget(window)
-    window.present(lines)
+    window.present("\n".join(lines))
     assert "Raum 1.03 – Beratung 3, 1. OG" in window.label.text()
     ARTIFACTS.mkdir(exist_ok=True)
     assert window.grab().save(str(ARTIFACTS / "agent-status-room.png"))

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from agent.chord import NAMED_KEYS, parse_chord
-from agent.hotkey import HotkeyUnavailable, backend_names, start_hotkey
+from agent.hotkey import backend_names, start_hotkey
+from agent.hotkey_backend import HotkeyUnavailable
 from agent.hotkey_windows import (
     MOD_ALT,
     MOD_CONTROL,

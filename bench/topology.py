@@ -10,9 +10,15 @@ from typing import Any
 from sqlalchemy import event
 
 from dispatch.database import Database
-from dispatch.site_setup import create_building, create_floor, create_room, create_site
+from dispatch.site_setup import (
+    create_building,
+    create_floor,
+    create_room,
+    create_site,
+    set_room_link,
+)
 from dispatch.workstations import add_workstation
-from shared.domain import AlarmLevel, WorkstationRole
+from shared.domain import AlarmLevel, RoomLinkKind, WorkstationRole
 
 SITE_SIZE = 300
 """Workstations per site where a layout spreads agents over sites (a large Jobcenter)."""
@@ -68,6 +74,9 @@ class Seeder:
         room = await create_room(self.db, ACTOR, self.floors[site_id], f"R{self.rooms:05d}", "Büro")
         return room.id
 
+    async def link(self, room_id: int, neighbour_id: int) -> None:
+        await set_room_link(self.db, ACTOR, room_id, neighbour_id, RoomLinkKind.LINK)
+
     async def ws(
         self, ws_id: str, site_id: int, room_id: int | None, role: WorkstationRole
     ) -> None:
@@ -114,7 +123,7 @@ async def seed_with(s: Seeder, scenario: str, agents: int, layout: str) -> Topol
         await s.ws("raiser", site, raiser_room, WorkstationRole.STAFF)
         for ws_id in topo.measured:
             room = await s.room(site)
-            await s.d.link_rooms(raiser_room, room)
+            await s.link(raiser_room, room)
             await s.ws(ws_id, site, room, WorkstationRole.STAFF)
         topo.idle = [f"idle-{i:05d}" for i in range(agents - 51)]
         free = len(topo.idle) if layout == "one-site" else max(0, SITE_SIZE - 51)
@@ -141,7 +150,7 @@ async def seed_with(s: Seeder, scenario: str, agents: int, layout: str) -> Topol
         rooms = [await s.room(site) for _ in range(n)]
         for i in range(n):
             for step in (1, 2):
-                await s.d.link_rooms(rooms[i], rooms[(i + step) % n])
+                await s.link(rooms[i], rooms[(i + step) % n])
         for i in range(n):
             ws_id = f"desk-{i:04d}"
             await s.ws(ws_id, site, rooms[i], WorkstationRole.STAFF)

@@ -16,8 +16,8 @@ from bench.report import say
 from bench.run import Run
 from bench.topology import token_for
 from dispatch.alarms import AlarmStore
-from dispatch.database import Database
 from dispatch.authentication import Authenticator
+from dispatch.database import Database
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import RaiseAlarm, utc_now
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 from shared.domain import AlarmKind
 from tests.agent.test_agent_triggers import agent_config, launch, open_tray_menu
-from tests.integration.conftest import query
 from tests.integration.test_alarm_kinds import schedule_drill
 from tests.support.agentproc import RunningAgent
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, query
 from tests.support.waiting import wait_until
 from tests.support.xserver import XServer, wait_for_window
 

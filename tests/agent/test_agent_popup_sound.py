@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,21 +14,7 @@ from agent.popup import PopupManager
 from agent.sound import AlarmSound, write_tones
 from shared.domain import AlarmLevel, Instruction
 from shared.protocol import AlarmNotify, RoomRef, utc_now
-
-
-class RecordingPlayer:
-    """Stands in for the sound device (none on this machine): records each tone played."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.played: queue.Queue[str] = queue.Queue()
-
-    def play(self, path: Path) -> None:
-        self.played.put(path.stem)
-
-    def next_tone(self) -> str:
-        return self.played.get(timeout=5)
+from tests.support.players import RecordingPlayer
 
 
 def notify(level: AlarmLevel, instruction: Instruction) -> AlarmNotify:

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import ADMIN, API, add_operator, api_client
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.hub import RunningHub
+from tests.support.operators import ADMIN, API, add_operator, api_client
 from tests.support.waiting import wait_until
 from tests.support.xserver import XServer, agent_windows_without_title, wait_for_window
 

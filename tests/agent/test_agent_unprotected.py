@@ -21,10 +21,10 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.api.conftest import ADMIN, API, add_operator, api_client
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.browser import log_in
 from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.operators import ADMIN, API, add_operator, api_client
 from tests.support.waiting import wait_until
 from tests.support.xserver import XServer
 

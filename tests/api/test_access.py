@@ -14,8 +14,9 @@ import pytest
 
 from dispatch.app import create_app
 from dispatch.settings import Settings
-from tests.api.conftest import ADMIN, API, MANAGER, api_client, audit_count
+from tests.api.conftest import audit_count
 from tests.support.hub import RunningHub
+from tests.support.operators import ADMIN, API, MANAGER, api_client
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 PATH_VALUES = {"workstation_id": "pc-1-01", "other_id": "3"}

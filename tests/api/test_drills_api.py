@@ -11,16 +11,10 @@ import httpx
 import pytest
 
 from shared.domain import AlarmLevel, Answer
-from tests.api.conftest import (
-    API,
-    MANAGER,
-    AlarmDriver,
-    add_operator,
-    api_client,
-    audit_count,
-    query,
-)
-from tests.support.hub import RunningHub
+from tests.api.conftest import audit_count
+from tests.support.alarmdriver import AlarmDriver
+from tests.support.hub import RunningHub, query
+from tests.support.operators import API, MANAGER, add_operator, api_client
 
 
 def drill(minutes_from_now: float = 60, hours: float = 1, **changes: Any) -> dict[str, Any]:

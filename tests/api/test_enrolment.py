@@ -15,8 +15,9 @@ from websockets.exceptions import ConnectionClosed
 from dispatch.database import Database
 from dispatch.models import EnrolmentCode
 from shared.protocol import CloseCode, utc_now
-from tests.api.conftest import API, audit_details, dispatch_cli, query
-from tests.support.hub import RunningHub
+from tests.api.conftest import audit_details
+from tests.support.hub import RunningHub, query
+from tests.support.operators import API
 from tests.support.waiting import wait_until
 from tests.support.wsclient import connect_agent, wait_closed
 
@@ -234,23 +235,23 @@ def test_workstation_list_and_role(admin: httpx.Client, guard: httpx.Client) -> 
 
 
 def test_cli_creates_codes_and_revokes(admin_hub: RunningHub) -> None:
-    created = dispatch_cli(admin_hub, "enrolment-code", "create", "--site", "1", "--room", "1.02")
+    created = admin_hub.cli("enrolment-code", "create", "--site", "1", "--room", "1.02")
     assert created.returncode == 0, created.stderr
     code = created.stdout.strip()
     assert len(code) == 29  # 24 base32 characters in groups of four
     enrolled = enrol(admin_hub, code, "pc-cli").json()
     assert (enrolled["workstation_id"], enrolled["state"]) == ("pc-cli", "active")
-    bad = dispatch_cli(admin_hub, "enrolment-code", "create", "--site", "1", "--room", "9.99")
+    bad = admin_hub.cli("enrolment-code", "create", "--site", "1", "--room", "9.99")
     assert (bad.returncode, bad.stderr.strip()) == (
         2,
         "silent-alarm-dispatch: no room 9.99 at site 1",
     )
-    too_long = dispatch_cli(admin_hub, "enrolment-code", "create", "--site", "1", "--hours", "500")
+    too_long = admin_hub.cli("enrolment-code", "create", "--site", "1", "--hours", "500")
     assert too_long.returncode == 2
-    revoked = dispatch_cli(admin_hub, "workstation", "revoke", "pc-cli")
+    revoked = admin_hub.cli("workstation", "revoke", "pc-cli")
     assert revoked.returncode == 0, revoked.stderr
     assert query(admin_hub, "SELECT state FROM workstations WHERE id = 'pc-cli'") == [("revoked",)]
-    unknown = dispatch_cli(admin_hub, "workstation", "revoke", "pc-nix")
+    unknown = admin_hub.cli("workstation", "revoke", "pc-nix")
     assert (unknown.returncode, unknown.stderr.strip()) == (
         2,
         "silent-alarm-dispatch: no workstation pc-nix",

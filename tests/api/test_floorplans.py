@@ -10,16 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import (
-    ADMIN,
-    API,
-    MANAGER,
-    add_operator,
-    api_client,
-    audit_count,
-    query,
-)
-from tests.support.hub import RunningHub, start_demo_hub
+from tests.api.conftest import audit_count
+from tests.support.hub import RunningHub, query, start_demo_hub
+from tests.support.operators import ADMIN, API, MANAGER, add_operator, api_client
 
 FIRST_FLOOR = 2  # "1. OG" of the demo site: rooms 1.01-1.05
 GROUND_FLOOR = 1

@@ -12,16 +12,10 @@ import pytest
 
 from shared.domain import AlarmLevel
 from shared.protocol import IncidentReport
-from tests.api.conftest import (
-    API,
-    MANAGER,
-    AlarmDriver,
-    add_operator,
-    api_client,
-    audit_count,
-    query,
-)
-from tests.support.hub import RunningHub
+from tests.api.conftest import audit_count
+from tests.support.alarmdriver import AlarmDriver
+from tests.support.hub import RunningHub, query
+from tests.support.operators import API, MANAGER, add_operator, api_client
 
 PERIOD = {"from": f"{datetime.now().year - 1}-01-01", "to": f"{datetime.now().year + 1}-12-31"}
 GOOD_REPORT = {

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.conftest import API, CSRF_FIELD, login_form, query
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, query
+from tests.support.login import CSRF_FIELD, login_form
+from tests.support.operators import API
 
 FAILED = "Anmeldung fehlgeschlagen"
 

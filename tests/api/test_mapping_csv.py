@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.conftest import API, audit_count, dispatch_cli, query
-from tests.support.hub import RunningHub
+from tests.api.conftest import audit_count
+from tests.support.hub import RunningHub, query
+from tests.support.operators import API
 
 BAD = (
     "hostname,room_number,role\n"  # line 1
@@ -134,7 +135,7 @@ def test_cli_mapping_import_and_export(admin_hub: RunningHub, tmp_path: object) 
     folder = Path(str(tmp_path))
     bad = folder / "bad.csv"
     bad.write_text(BAD, encoding="utf-8")
-    result = dispatch_cli(admin_hub, "mapping", "import", str(bad), "--dry-run")
+    result = admin_hub.cli("mapping", "import", str(bad), "--dry-run")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "silent-alarm-dispatch: import refused: 5 problem(s); nothing was imported"
@@ -143,10 +144,10 @@ def test_cli_mapping_import_and_export(admin_hub: RunningHub, tmp_path: object) 
 
     good = folder / "good.csv"
     good.write_text("hostname,room_number\npc-1-05,1.04\n", encoding="utf-8")
-    dry = dispatch_cli(admin_hub, "mapping", "import", str(good), "--dry-run")
+    dry = admin_hub.cli("mapping", "import", str(good), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "pc-1-05: room_number 1.05 -> 1.04" in dry.stdout
-    assert "1.05" in dispatch_cli(admin_hub, "mapping", "export").stdout.split("pc-1-05,")[1]
-    real = dispatch_cli(admin_hub, "mapping", "import", str(good))
+    assert "1.05" in admin_hub.cli("mapping", "export").stdout.split("pc-1-05,")[1]
+    real = admin_hub.cli("mapping", "import", str(good))
     assert real.returncode == 0, real.stderr
-    assert ",pc-1-05,1.04,staff,active" in dispatch_cli(admin_hub, "mapping", "export").stdout
+    assert ",pc-1-05,1.04,staff,active" in admin_hub.cli("mapping", "export").stdout

@@ -10,8 +10,8 @@ import pytest
 
 from shared.domain import AlarmLevel
 from shared.protocol import AlarmNotify, AlarmStored
-from tests.api.conftest import API, query
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, query
+from tests.support.operators import API
 from tests.support.wsclient import connect_agent
 
 LEVEL_2 = f"{API}/sites/1/policies/2"

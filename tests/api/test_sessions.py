@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api.conftest import API, CSRF_FIELD, api_client, login_form
 from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.login import CSRF_FIELD, login_form
+from tests.support.operators import API, api_client
 
 SESSION_COOKIE = "silent_alarm_session"
 

@@ -11,8 +11,9 @@ import pytest
 
 from shared.domain import AlarmLevel, Answer
 from shared.protocol import IncidentReport
-from tests.api.conftest import ADMIN, API, MANAGER, AlarmDriver, add_operator, api_client
+from tests.support.alarmdriver import AlarmDriver
 from tests.support.hub import RunningHub
+from tests.support.operators import ADMIN, API, MANAGER, add_operator, api_client
 
 THIS_YEAR = {"from": f"{datetime.now().year - 1}-01-01", "to": f"{datetime.now().year + 1}-12-31"}
 

@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import ADMIN, API, api_client, audit_count, audit_details, query
-from tests.support.hub import RunningHub
+from tests.api.conftest import audit_count, audit_details
+from tests.support.hub import RunningHub, query
+from tests.support.operators import ADMIN, API, api_client
 
 
 def _created(response: httpx.Response) -> dict[str, Any]:

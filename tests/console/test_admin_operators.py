@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.api.conftest import add_operator, api_client
-from tests.console.conftest import log_in_as
-from tests.support.browser import log_in
+from tests.support.browser import log_in, log_in_as
 from tests.support.hub import RunningHub
+from tests.support.operators import add_operator, api_client
 
 API = "/api/v1"
 

@@ -16,10 +16,10 @@ from playwright.sync_api import Locator, Page, expect
 
 from shared.domain import AlarmKind, AlarmLevel, Trigger
 from shared.protocol import AlarmNotify, RaiseAlarm, Receipt, utc_now
-from tests.console.conftest import TestAgent
 from tests.console.test_console_live import FAST_HUB, SCREENSHOT_DIR_ENV
 from tests.support.browser import log_in
 from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.syncclient import TestAgent
 
 WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 

@@ -24,10 +24,11 @@ from shared.protocol import (
     Respond,
     utc_now,
 )
-from tests.api.conftest import MANAGER, add_operator, api_client, query
-from tests.console.conftest import TestAgent, row_of
+from tests.console.conftest import row_of
 from tests.support.browser import log_in
-from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.hub import RunningHub, query, start_demo_hub
+from tests.support.operators import MANAGER, add_operator, api_client
+from tests.support.syncclient import TestAgent
 
 Agents = Callable[..., TestAgent]
 CONSOLE_SOCKET = re.compile(r"/ws/console$")

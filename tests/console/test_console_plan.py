@@ -12,8 +12,9 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
 from shared.domain import AlarmLevel
-from tests.console.conftest import TestAgent, row_of
+from tests.console.conftest import row_of
 from tests.console.test_console_live import SCREENSHOT_DIR_ENV, raise_alarm
+from tests.support.syncclient import TestAgent
 
 Agents = Callable[..., TestAgent]
 API = "/api/v1"

@@ -13,9 +13,10 @@ from playwright.sync_api import Page, expect
 
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import AlarmStored, Ping, Pong, RaiseAlarm, RaiserStatus, utc_now
-from tests.console.conftest import TestAgent, row_of
-from tests.integration.conftest import query, set_policy
-from tests.support.hub import RunningHub
+from tests.console.conftest import row_of
+from tests.integration.conftest import set_policy
+from tests.support.hub import RunningHub, query
+from tests.support.syncclient import TestAgent
 from tests.support.waiting import wait_until
 
 Agents = Callable[..., TestAgent]

@@ -12,8 +12,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from shared.protocol import CloseCode, Ping, Pong, encode, hub_to_console
-from tests.console.conftest import http_login
 from tests.support.hub import start_demo_hub
+from tests.support.login import http_login
 
 
 def test_console_socket_is_closed_when_the_session_expires(tmp_path: Path) -> None:

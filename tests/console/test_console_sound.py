@@ -7,10 +7,11 @@ from collections.abc import Callable
 from playwright.sync_api import BrowserContext, Page, expect
 
 from shared.domain import AlarmLevel
-from tests.console.conftest import TestAgent, row_of
+from tests.console.conftest import row_of
 from tests.console.test_console_live import raise_alarm
 from tests.support.browser import log_in
 from tests.support.hub import RunningHub
+from tests.support.syncclient import TestAgent
 
 Agents = Callable[..., TestAgent]
 

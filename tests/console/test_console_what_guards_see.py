@@ -15,9 +15,11 @@ from playwright.sync_api import Page, expect
 
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import AlarmNotify, AlarmStored, RaiseAlarm, Receipt, utc_now
-from tests.api.conftest import API, MANAGER, add_operator, api_client
-from tests.console.conftest import TestAgent, log_in_as, row_of
+from tests.console.conftest import row_of
+from tests.support.browser import log_in_as
 from tests.support.hub import RunningHub
+from tests.support.operators import API, MANAGER, add_operator, api_client
+from tests.support.syncclient import TestAgent
 
 Agents = Callable[..., TestAgent]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

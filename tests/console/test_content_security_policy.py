@@ -1,7 +1,7 @@
 """The pages' Content-Security-Policy refuses eval, and the pages run under it in Chromium.
 
 Every other console test checks the second half on its own pages too: the
-`page_errors` fixture (conftest.py) fails it on a CSP violation or an Alpine error.
+`page_errors` fixture (tests/support/browser.py) fails it on a CSP violation or an Alpine error.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from dispatch.console.admin import FLOOR_PAGE, PAGES
-from tests.console.page_errors import PageErrors
 from tests.support.hub import RunningHub
+from tests.support.page_errors import PageErrors
 
 API = "/api/v1"
 

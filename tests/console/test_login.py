@@ -11,9 +11,9 @@ from websockets.typing import Origin
 
 from dispatch.console import i18n
 from shared.protocol import CloseCode, hub_to_console
-from tests.console.conftest import csrf_of, http_login
 from tests.support.browser import log_in
 from tests.support.hub import RunningHub
+from tests.support.login import csrf_of, http_login
 
 FAILED = "Anmeldung fehlgeschlagen"
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.api.conftest import API
 from tests.support.hub import RunningHub
+from tests.support.operators import API
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,9 @@ from playwright.sync_api import Page, expect
 
 from shared.domain import AlarmLevel, Answer
 from shared.protocol import IncidentReport
-from tests.api.conftest import API, MANAGER, AlarmDriver, add_operator, api_client
+from tests.support.alarmdriver import AlarmDriver
 from tests.support.hub import RunningHub
+from tests.support.operators import API, MANAGER, add_operator, api_client
 
 SCREENSHOT_DIR_ENV = "SILENT_ALARM_SCREENSHOT_DIR"  # set to docs/screenshots to refresh the docs
 

@@ -21,10 +21,11 @@ from playwright.sync_api import Page, expect
 
 from shared.domain import Answer
 from shared.protocol import AlarmNotify, Respond
-from tests.console.conftest import TestAgent, row_of
+from tests.console.conftest import row_of
 from tests.integration.conftest import set_policy
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.hub import RunningHub
+from tests.support.syncclient import TestAgent
 from tests.support.xserver import XServer, wait_for_window
 
 pytestmark = pytest.mark.e2e

@@ -19,10 +19,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.api.conftest import ADMIN, API, add_operator, api_client
-from tests.integration.conftest import query
 from tests.support.agentproc import RunningAgent, start_agent
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, query
+from tests.support.operators import ADMIN, API, add_operator, api_client
 from tests.support.waiting import wait_until
 from tests.support.xserver import XServer, wait_for_window
 

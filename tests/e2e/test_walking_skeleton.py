@@ -13,9 +13,8 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.integration.conftest import query
 from tests.support.agentproc import RunningAgent, start_agent
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, query
 from tests.support.xserver import XServer, wait_for_window
 
 pytestmark = pytest.mark.e2e

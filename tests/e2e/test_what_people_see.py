@@ -16,10 +16,10 @@ from playwright.sync_api import Page, expect
 
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import AlarmStored, CancelAlarm, RaiseAlarm, utc_now
-from tests.api.conftest import ADMIN, API, add_operator, api_client
-from tests.console.conftest import TestAgent
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.hub import RunningHub
+from tests.support.operators import ADMIN, API, add_operator, api_client
+from tests.support.syncclient import TestAgent
 from tests.support.xserver import XServer, wait_for_window
 
 pytestmark = pytest.mark.e2e

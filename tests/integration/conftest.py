@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, query
 from tests.support.wsclient import AgentClient, connect_agent
 
 Connect = Callable[[str], Awaitable[AgentClient]]
@@ -42,12 +42,6 @@ async def agent(demo_hub: RunningHub) -> AsyncIterator[Connect]:
     """Connects a demo workstation by id, with its real token; closes all at the end."""
     async with agents_of(demo_hub) as connect:
         yield connect
-
-
-def query(hub: RunningHub, sql: str, *params: object) -> list[tuple[object, ...]]:
-    """Reads the hub's own SQLite store, as an auditor would."""
-    with sqlite3.connect(hub.data_dir / "dispatch.sqlite3") as db:
-        return db.execute(sql, params).fetchall()
 
 
 async def eventually(

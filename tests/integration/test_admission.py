@@ -31,9 +31,9 @@ from shared.protocol import (
     Welcome,
     encode,
 )
-from tests.api.conftest import API, api_client
 from tests.support.agentlink import link_with_an_alarm_waiting
 from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.operators import API, api_client
 from tests.support.wsclient import AgentClient, connect_agent, wait_closed
 
 

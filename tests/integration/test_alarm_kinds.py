@@ -23,10 +23,10 @@ from shared.protocol import (
     WorkstationChanged,
     utc_now,
 )
-from tests.api.conftest import add_operator
-from tests.integration.conftest import Connect, eventually, query, set_policy
+from tests.integration.conftest import Connect, eventually, set_policy
 from tests.support.consoleclient import connect_console
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, query
+from tests.support.operators import add_operator
 from tests.support.wsclient import AgentClient
 
 

@@ -22,8 +22,8 @@ from shared.protocol import (
     Receipt,
     Respond,
 )
-from tests.integration.conftest import Connect, eventually, query
-from tests.support.hub import RunningHub
+from tests.integration.conftest import Connect, eventually
+from tests.support.hub import RunningHub, query
 from tests.support.wsclient import AgentClient
 
 

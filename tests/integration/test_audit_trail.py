@@ -17,8 +17,8 @@ import pytest
 
 from dispatch.audit import GENESIS, event_hash
 from shared.protocol import AlarmNotify, AlarmStored, Receipt
-from tests.integration.conftest import Connect, query
-from tests.support.hub import RunningHub
+from tests.integration.conftest import Connect
+from tests.support.hub import RunningHub, query
 
 
 def verify(hub: RunningHub) -> subprocess.CompletedProcess[str]:

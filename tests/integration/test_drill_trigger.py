@@ -8,9 +8,8 @@ import sys
 
 from agent.config import load_config
 from agent.outbox import Outbox
-from tests.integration.conftest import query
 from tests.integration.test_alarm_kinds import schedule_drill
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, query
 
 
 def drill_trigger(hub: RunningHub) -> subprocess.CompletedProcess[str]:

@@ -19,8 +19,8 @@ from shared.protocol import (
     Welcome,
     encode,
 )
-from tests.integration.conftest import Connect, query
-from tests.support.hub import RunningHub
+from tests.integration.conftest import Connect
+from tests.support.hub import RunningHub, query
 from tests.support.wsclient import wait_closed
 
 

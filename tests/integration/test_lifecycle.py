@@ -17,8 +17,8 @@ from shared.protocol import (
     Pong,
     Respond,
 )
-from tests.integration.conftest import Connect, eventually, query, set_policy
-from tests.support.hub import RunningHub, start_demo_hub
+from tests.integration.conftest import Connect, eventually, set_policy
+from tests.support.hub import RunningHub, query, start_demo_hub
 from tests.support.wsclient import connect_agent
 
 

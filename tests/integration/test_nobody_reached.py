@@ -27,10 +27,10 @@ from shared.protocol import (
     Respond,
     Seen,
 )
-from tests.integration.conftest import Connect, query, set_policy
+from tests.integration.conftest import Connect, set_policy
 from tests.integration.test_alarm_kinds import schedule_drill
 from tests.support.consoleclient import connect_console
-from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.hub import RunningHub, query, start_demo_hub
 from tests.support.wsclient import AgentClient, connect_agent
 
 

@@ -7,8 +7,8 @@ import uuid
 
 from shared.domain import AlarmLevel
 from shared.protocol import AlarmNotify, AlarmStored, CloseCode, Ping, Pong, Receipt, encode
-from tests.integration.conftest import Connect, eventually, query
-from tests.support.hub import RunningHub
+from tests.integration.conftest import Connect, eventually
+from tests.support.hub import RunningHub, query
 from tests.support.wsclient import wait_closed
 
 

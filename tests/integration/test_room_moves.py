@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from shared.protocol import AlarmNotify, AlarmStored, WorkstationUpdate
-from tests.api.conftest import ADMIN, API, add_operator, api_client, dispatch_cli
 from tests.integration.conftest import Connect, agents_of
 from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.operators import ADMIN, API, add_operator, api_client
 from tests.support.wsclient import AgentClient
 
 PUSH_BOUND = 15.0
@@ -153,7 +153,7 @@ async def test_a_csv_import_by_the_cli_moves_a_connected_pc(
     neighbour = await connect("pc-1-02")
     csv = tmp_path / "mapping.csv"
     csv.write_text("workstation_id,room_number\npc-1-05,1.01\n", encoding="utf-8")
-    imported = await asyncio.to_thread(dispatch_cli, hub, "mapping", "import", str(csv))
+    imported = await asyncio.to_thread(hub.cli, "mapping", "import", str(csv))
     assert imported.returncode == 0, imported.stderr + imported.stdout
 
     update = await raiser.expect(WorkstationUpdate, timeout=PUSH_BOUND)

@@ -16,10 +16,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Playwright, expect
 
-from tests.integration.conftest import query
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, GUARD_PC, log_in
-from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.hub import RunningHub, query, start_demo_hub
 from tests.support.tls import TlsFiles, make_tls
 from tests.support.waiting import wait_until
 from tests.support.xserver import XServer

@@ -9,10 +9,8 @@ SQL from this test process; on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +21,11 @@ import httpx
 import pytest
 
 from shared.protocol import AlarmNotify, AlarmStored
-from tests.api.conftest import API, api_client
+from tests.support.commands import dispatch_cli
 from tests.support.hub import RunningHub, postgres_database, start_demo_hub
+from tests.support.operators import ADMIN, API, api_client
 from tests.support.wsclient import AgentClient, connect_agent
 
-ADMIN = ("admin", "admin-passwort-1234")
 FIRST_CIRCLE = {"pc-1-02", "pc-e-01"}  # pc-1-01's neighbour room 1.02 and security
 
 
@@ -36,24 +34,12 @@ class Backend:
     hub: RunningHub
     database_url: str | None  # None: the hub's own SQLite file
 
-    def env(self) -> dict[str, str]:
-        env = {**os.environ, "SILENT_ALARM_DATA_DIR": str(self.hub.data_dir)}
-        env.pop("SILENT_ALARM_DATABASE_URL", None)
-        if self.database_url:
-            env["SILENT_ALARM_DATABASE_URL"] = self.database_url
-        return env
-
     def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         """``silent-alarm-dispatch`` on the hub's database, as an admin on the server."""
-        return subprocess.run(
-            [sys.executable, "-m", "dispatch", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=self.env(),
-        )
+        env = {"SILENT_ALARM_DATA_DIR": str(self.hub.data_dir)}
+        if self.database_url:
+            env["SILENT_ALARM_DATABASE_URL"] = self.database_url
+        return dispatch_cli(*args, stdin=stdin, env=env)
 
     async def sql(self, statement: str) -> list[tuple[Any, ...]]:
         """Plain SQL on a connection of this test process: another process to the hub."""

@@ -47,9 +47,9 @@ from shared.protocol import (
     encode,
     hub_to_console,
 )
-from tests.api.conftest import API, api_client
-from tests.console.conftest import http_login
 from tests.support.hub import RunningHub, postgres_database, start_two_hubs
+from tests.support.login import http_login
+from tests.support.operators import ADMIN, API, api_client
 from tests.support.postgres import POSTGRES_ADMIN_DSN
 from tests.support.wsclient import AgentClient, connect_agent, wait_closed
 
@@ -59,7 +59,6 @@ SLOW_ROUNDS = {
     "SILENT_ALARM_HEARTBEAT_INTERVAL": "30",
     "SILENT_ALARM_REDELIVER_INTERVAL": "30",
 }
-ADMIN = ("admin", "admin-passwort-1234")
 ROLE_ADMIN = ("--role", "admin", "--name", "Admin")
 Connect = Callable[[RunningHub, str], Awaitable[AgentClient]]
 

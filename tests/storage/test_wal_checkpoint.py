@@ -20,7 +20,6 @@ from structlog.testing import capture_logs
 
 from dispatch import wal_checkpoints
 from dispatch.database import Database
-from dispatch.migrate import upgrade
 from tests.support.waiting import until
 
 ROW = "x" * 3000
@@ -28,16 +27,15 @@ ROW = "x" * 3000
 
 
 @pytest.fixture
-async def path(tmp_path: Path) -> Path:
-    file = tmp_path / "dispatch.sqlite3"
-    await asyncio.to_thread(upgrade, f"sqlite+aiosqlite:///{file}")
-    setup = Database(f"sqlite+aiosqlite:///{file}")
+async def path(sqlite_file: Path) -> Path:
+    """A migrated store with a table to fill."""
+    setup = Database(f"sqlite+aiosqlite:///{sqlite_file}")
     try:
         async with setup.write() as session:
             await session.execute(text("CREATE TABLE filler (body TEXT)"))
     finally:
         await setup.dispose()  # the last connection closes: WAL checkpointed and gone
-    return file
+    return sqlite_file
 
 
 @pytest.fixture

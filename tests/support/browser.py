@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.support.hub import RunningHub
+from tests.support.page_errors import PageErrors
 
 CHROMIUM = "/usr/bin/chromium"
 # expect() has its own 5 s default, separate from the context's: a busy 2-core machine
@@ -28,6 +29,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 GUARD_PC = {"width": 1366, "height": 768}
+_watchers: dict[int, PageErrors] = {}  # id(browser_context) -> its watcher, while open
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +55,22 @@ def browser_context(chromium: Browser) -> Iterator[BrowserContext]:
         timezone_id="Europe/Berlin",
     )
     context.set_default_timeout(10_000)
-    yield context
-    context.close()
+    errors = PageErrors(context)
+    _watchers[id(context)] = errors
+    try:
+        yield context
+        # A test whose pages logged a CSP violation, an Alpine error or an uncaught
+        # exception fails, however the test itself went.
+        errors.assert_none()
+    finally:
+        del _watchers[id(context)]
+        context.close()
+
+
+@pytest.fixture
+def page_errors(browser_context: BrowserContext) -> PageErrors:
+    """What the test's pages reported so far (a test that provokes an error takes it)."""
+    return _watchers[id(browser_context)]
 
 
 @pytest.fixture
@@ -62,12 +78,20 @@ def page(browser_context: BrowserContext) -> Page:
     return browser_context.new_page()
 
 
-def log_in(page: Page, hub: RunningHub, password: str | None = None) -> None:
-    """Fills the real login form as the demo guard and submits it."""
+def log_in(
+    page: Page, hub: RunningHub, password: str | None = None, username: str | None = None
+) -> None:
+    """Fills the real login form (as the demo guard unless told otherwise) and submits it."""
     page.goto(f"{hub.url}/login")
-    page.get_by_label("Benutzername").fill(hub.login.username)
+    page.get_by_label("Benutzername").fill(username or hub.login.username)
     page.get_by_label("Passwort").fill(password if password is not None else hub.login.password)
     page.get_by_role("button", name="Anmelden").click()
+
+
+def log_in_as(page: Page, hub: RunningHub, username: str, password: str) -> None:
+    """Logs in as any operator and waits for the console."""
+    log_in(page, hub, password, username)
+    expect(page).to_have_url(f"{hub.url}/console")
 
 
 @pytest.fixture

@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import httpx
 import websockets
-from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
 
-from shared.protocol import AlarmSnapshot, encode, hub_to_console
+from shared.protocol import AlarmSnapshot, hub_to_console
 from tests.support.hub import RunningHub
-from tests.support.wsclient import expect_message
-
-M = TypeVar("M", bound=BaseModel)
-CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+from tests.support.login import SESSION_COOKIE, csrf_of
+from tests.support.wsclient import ProtocolClient
 
 
-@dataclass
-class ConsoleClient:
-    connection: ClientConnection
-    snapshot: AlarmSnapshot
-    received: list[Any] = field(default_factory=list)
+class ConsoleClient(ProtocolClient):
+    channel = hub_to_console
 
-    async def send(self, message: BaseModel) -> None:
-        await self.connection.send(encode(message))
-
-    async def expect(self, kind: type[M], timeout: float = 5.0, **match: Any) -> M:
-        """The next message of this kind whose fields equal ``match``; pings are answered."""
-        return await expect_message(
-            self.connection, hub_to_console, self.received, kind, timeout, match
-        )
-
-    async def close(self) -> None:
-        await self.connection.close()
+    def __init__(self, connection: ClientConnection, snapshot: AlarmSnapshot) -> None:
+        super().__init__(connection)
+        self.snapshot = snapshot
 
 
 async def connect_console(
@@ -46,19 +29,16 @@ async def connect_console(
     username = username or hub.login.username
     password = password or hub.login.password
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-        page = await http.get("/login")
-        match = CSRF_FIELD.search(page.text)
-        assert match, "no CSRF field on the login page"
+        csrf = csrf_of((await http.get("/login")).text)
         response = await http.post(
-            "/login",
-            data={"username": username, "password": password, "csrf": match.group(1)},
-        )  # fmt: skip
+            "/login", data={"username": username, "password": password, "csrf": csrf}
+        )
         assert response.status_code == 303, response.text
-        cookie = http.cookies["silent_alarm_session"]
+        cookie = http.cookies[SESSION_COOKIE]
     connection = await websockets.connect(
         hub.console_ws_url,
         origin=hub.url,  # type: ignore[arg-type]
-        additional_headers={"Cookie": f"silent_alarm_session={cookie}"},
+        additional_headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},
         open_timeout=5,
     )
     async with asyncio.timeout(5):

@@ -8,8 +8,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.support.commands import command_env
+
 
 def run_python(code: str, cwd: Path | None = None) -> str:
+    """What ``code`` printed; the interpreter has no display and none of the project's
+    settings from the test's environment, and must exit 0."""
+    env = {k: v for k, v in command_env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
@@ -17,6 +22,7 @@ def run_python(code: str, cwd: Path | None = None) -> str:
         timeout=120,
         check=False,
         cwd=cwd,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()

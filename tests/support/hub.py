@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from dispatch import demo
+from tests.support.commands import dispatch_cli
 from tests.support.postgres import create_database, drop_database, sqlalchemy_url
 from tests.support.tls import TlsFiles
 
@@ -67,6 +69,10 @@ class RunningHub:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """``silent-alarm-dispatch`` on this hub's data dir, as an admin on the server."""
+        return dispatch_cli(*args, stdin=stdin, env={"SILENT_ALARM_DATA_DIR": str(self.data_dir)})
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -81,6 +87,13 @@ class RunningHub:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(5)
+
+
+def query(hub: RunningHub, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """Reads the hub's own SQLite store, as an auditor would (WAL lets a reader in beside
+    the running hub)."""
+    with contextlib.closing(sqlite3.connect(hub.data_dir / "dispatch.sqlite3", timeout=5)) as db:
+        return db.execute(sql, params).fetchall()
 
 
 def start_demo_hub(

@@ -10,6 +10,20 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+class Deadline:
+    """The hard limit of one wait."""
+
+    def __init__(self, timeout: float, what: str) -> None:
+        self.timeout = timeout
+        self.what = what
+        self._end = time.monotonic() + timeout
+
+    def check(self) -> None:
+        """TimeoutError once the limit has passed."""
+        if time.monotonic() > self._end:
+            raise TimeoutError(f"{self.what} not met within {self.timeout} s")
+
+
 def wait_until(
     probe: Callable[[], T | None],
     timeout: float = 5.0,
@@ -17,14 +31,11 @@ def wait_until(
     what: str = "condition",
 ) -> T:
     """Call probe until it returns something truthy and return that; TimeoutError after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout} s")
+    deadline = Deadline(timeout, what)
+    while not (result := probe()):
+        deadline.check()
         time.sleep(interval)
+    return result
 
 
 async def until(
@@ -34,11 +45,8 @@ async def until(
     what: str = "condition",
 ) -> T:
     """wait_until for a test running on the event loop: the loop keeps running meanwhile."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout} s")
+    deadline = Deadline(timeout, what)
+    while not (result := probe()):
+        deadline.check()
         await asyncio.sleep(interval)
+    return result

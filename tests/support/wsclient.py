@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import websockets
@@ -60,11 +59,14 @@ def _field(message: BaseModel, path: str) -> Any:
     return value
 
 
-@dataclass
-class AgentClient:
-    connection: ClientConnection
-    welcome: Welcome
-    received: list[Any] = field(default_factory=list)
+class ProtocolClient:
+    """One open WebSocket to the hub: sends messages and expects them, answering pings."""
+
+    channel: TypeAdapter[Any]  # what the hub sends on this socket
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self.received: list[Any] = []
 
     async def send(self, message: BaseModel) -> None:
         await self.connection.send(encode(message))
@@ -72,8 +74,19 @@ class AgentClient:
     async def expect(self, kind: type[M], timeout: float = 5.0, **match: Any) -> M:
         """The next message of this kind whose fields equal ``match``; pings are answered."""
         return await expect_message(
-            self.connection, hub_to_agent, self.received, kind, timeout, match
+            self.connection, self.channel, self.received, kind, timeout, match
         )
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+class AgentClient(ProtocolClient):
+    channel = hub_to_agent
+
+    def __init__(self, connection: ClientConnection, welcome: Welcome) -> None:
+        super().__init__(connection)
+        self.welcome = welcome
 
     async def raise_alarm(
         self, level: AlarmLevel = AlarmLevel.THREAT, alarm_id: uuid.UUID | None = None, **extra: Any
@@ -88,8 +101,16 @@ class AgentClient:
         await self.send(message)
         return message
 
-    async def close(self) -> None:
-        await self.connection.close()
+
+def agent_hello(workstation_id: str, token: str, user: str | None = None) -> Hello:
+    """The hello a test agent opens its connection with."""
+    return Hello(
+        protocol=PROTOCOL_VERSION,
+        workstation_id=workstation_id,
+        token=token,
+        agent_version="test",
+        user=user,
+    )
 
 
 async def connect_agent(
@@ -107,17 +128,7 @@ async def connect_agent(
         additional_headers=headers,
     )
     try:
-        await connection.send(
-            encode(
-                Hello(
-                    protocol=PROTOCOL_VERSION,
-                    workstation_id=workstation_id,
-                    token=token,
-                    agent_version="test",
-                    user=user,
-                )
-            )
-        )
+        await connection.send(encode(agent_hello(workstation_id, token, user)))
         async with asyncio.timeout(5):
             welcome = hub_to_agent.validate_json(await connection.recv())
         assert isinstance(welcome, Welcome), welcome

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import queue
-import stat
 import time
 import wave
 from pathlib import Path
@@ -14,12 +13,12 @@ import pytest
 from agent.sound import (
     AlarmSound,
     BeepPlayer,
-    CommandPlayer,
     choose_player,
     tone_name,
     write_tones,
 )
 from shared.domain import AlarmLevel
+from tests.support.players import RecordingPlayer, fake_player_command
 from tests.support.waiting import wait_until
 
 
@@ -35,18 +34,6 @@ def test_tones_are_valid_wav_and_differ_by_level(tmp_path: Path) -> None:
     assert frames["alarm"] != frames["danger"]
     assert tone_name(AlarmLevel.SUPPORT) == tone_name(AlarmLevel.THREAT) == "alarm"
     assert tone_name(AlarmLevel.DANGER) == "danger"
-
-
-class RecordingPlayer:
-    """Stands in for the sound device (this machine has none): records what would be played."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.played: queue.Queue[str] = queue.Queue()
-
-    def play(self, path: Path) -> None:
-        self.played.put(path.stem)
 
 
 def test_repeats_until_stopped_and_switches_to_the_danger_tone(tmp_path: Path) -> None:
@@ -85,38 +72,6 @@ def test_play_returns_at_once_and_a_failing_player_is_survived(tmp_path: Path) -
         wait_until(lambda: Broken.calls >= 3, 5, what="repeats despite the failure")
     finally:
         sound.close()
-
-
-def fake_player_command(tmp_path: Path, exit_code: int) -> Path:
-    """A real executable in place of paplay: it logs its argument and exits (an audio-less
-    machine's paplay exits non-zero the same way)."""
-    log = tmp_path / "played.log"
-    script = tmp_path / "bin" / "paplay"
-    script.parent.mkdir()
-    script.write_text(f'#!/bin/sh\necho "$1" >> {log}\nsleep 0.2\nexit {exit_code}\n')
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return script
-
-
-def test_command_player_runs_in_the_background_and_survives_a_failing_player(
-    tmp_path: Path,
-) -> None:
-    command = fake_player_command(tmp_path, exit_code=1)
-    tone = write_tones(tmp_path / "tones")["danger"]
-    player = CommandPlayer(str(command))
-    started = time.monotonic()
-    player.play(tone)
-    assert time.monotonic() - started < 0.15  # did not wait for the 0.2 s "playback"
-    player.play(tone)  # still playing: not started twice
-    log = tmp_path / "played.log"
-    wait_until(lambda: log.exists() and log.read_text().strip(), 5, what="player ran")
-    wait_until(lambda: player._child is not None and player._child.poll() is not None, 5)
-    player.play(tone)  # after a failed run it simply tries again
-    wait_until(lambda: len(log.read_text().split()) == 2, 5, what="second run")
-    assert log.read_text().split() == [str(tone), str(tone)]
-    assert player._child is not None
-    player._child.wait(5)
-    CommandPlayer(str(tmp_path / "missing")).play(tone)  # no such program: logged, no raise
 
 
 def test_player_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

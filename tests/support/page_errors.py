@@ -4,8 +4,8 @@ A Content-Security-Policy violation (say, an `eval` the policy refuses), an
 Alpine warning or expression error (an attribute expression the CSP build
 cannot parse or run) and any uncaught exception. Alpine only logs such errors,
 and the page goes on showing whatever was rendered before, so the tests watch
-the browser's console for them: every console test fails on one (tests/console/
-conftest.py, fixture ``page_errors``).
+the browser's console for them: every browser test fails on one (tests/support/
+browser.py: every ``browser_context`` is watched; fixture ``page_errors``).
 """
 
 from __future__ import annotations

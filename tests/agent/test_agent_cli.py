@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 from agent.outbox import Outbox
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import RaiseAlarm
 from tests.support.agentproc import write_agent_config
+from tests.support.commands import agent_cli
 from tests.support.fakehub import fake_hub
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env=env,
-    )
+from tests.support.fresh_interpreter import run_python
 
 
 def test_trigger_exits_0_once_stored(tmp_path: Path) -> None:
@@ -31,8 +19,8 @@ def test_trigger_exits_0_once_stored(tmp_path: Path) -> None:
         config = write_agent_config(
             tmp_path / "agent.toml", hub_urls=[hub.url], workstation_id="pc-1", token="t"
         )
-        env = {**os.environ, "SILENT_ALARM_AGENT_CONFIG": str(config)}
-        result = run_cli("trigger", "--level", "3", env=env)
+        env = {"SILENT_ALARM_AGENT_CONFIG": str(config)}
+        result = agent_cli("trigger", "--level", "3", env=env)
         assert result.returncode == 0, result.stderr
         raised = hub.wait_for(lambda m: isinstance(m, RaiseAlarm))
     assert isinstance(raised, RaiseAlarm)
@@ -52,7 +40,7 @@ def test_trigger_without_hub_exits_3_and_keeps_the_alarm(tmp_path: Path) -> None
         workstation_id="pc-1",
         token="t",
     )
-    result = run_cli("trigger", "--config", str(config))
+    result = agent_cli("trigger", "--config", str(config))
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == [
         "Alarm nicht zugestellt – bitte telefonisch Hilfe holen"
@@ -64,8 +52,7 @@ def test_trigger_without_hub_exits_3_and_keeps_the_alarm(tmp_path: Path) -> None
 
 
 def test_no_config_exits_2(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "SILENT_ALARM_AGENT_CONFIG"}
-    result = run_cli("run", env=env)
+    result = agent_cli("run")  # agent_cli passes no SILENT_ALARM_AGENT_CONFIG on
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "SILENT_ALARM_AGENT_CONFIG" in result.stderr
@@ -81,11 +68,7 @@ def test_core_imports_neither_qt_nor_pynput() -> None:
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pynput'))]\n"
         "assert not bad, bad\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, env=env
-    )
-    assert result.returncode == 0, result.stderr
+    run_python(script)  # exits 0 without a display
 
 
 def test_status_without_a_running_agent_exits_1_and_lists_policy_locks(tmp_path: Path) -> None:
@@ -97,14 +80,14 @@ def test_status_without_a_running_agent_exits_1_and_lists_policy_locks(tmp_path:
     )
     policy = tmp_path / "policy.toml"
     policy.write_text("hotkey_level = 3\nallow_quit = false\n", encoding="utf-8")
-    env = {**os.environ, "SILENT_ALARM_AGENT_POLICY": str(policy)}
-    result = run_cli("status", "--config", str(config), env=env)
+    env = {"SILENT_ALARM_AGENT_POLICY": str(policy)}
+    result = agent_cli("status", "--config", str(config), env=env)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "Stiller Alarm läuft nicht – nicht geschützt",
         "Per Richtlinie festgelegt: allow_quit, hotkey_level",
     ]
-    shown = run_cli("show", "--config", str(config), env=env)
+    shown = agent_cli("show", "--config", str(config), env=env)
     assert shown.returncode == 1
     assert shown.stderr.strip() == "Stiller Alarm läuft nicht – nicht geschützt"
 
@@ -118,10 +101,26 @@ def test_bad_policy_file_exits_2_naming_key_and_file(tmp_path: Path) -> None:
     )
     policy = tmp_path / "policy.toml"
     policy.write_text('tray_click = "never"\n', encoding="utf-8")
-    env = {**os.environ, "SILENT_ALARM_AGENT_POLICY": str(policy)}
-    result = run_cli("trigger", "--config", str(config), env=env)
+    env = {"SILENT_ALARM_AGENT_POLICY": str(policy)}
+    result = agent_cli("trigger", "--config", str(config), env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "'tray_click'" in lines[0]
     assert str(policy) in lines[0]
+
+
+def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
+    path = write_agent_config(
+        tmp_path / "agent.toml",
+        hub_urls=["ws://127.0.0.1:8000/ws/agent"],
+        workstation_id="ws-101",
+        token="s3cret-token",
+        hotkey_level=9,
+    )
+    result = agent_cli("trigger", "--config", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "hotkey_level" in lines[0]
+    assert "s3cret-token" not in result.stderr

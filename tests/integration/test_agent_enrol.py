@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,23 +10,10 @@ import pytest
 
 from agent.config import load_config
 from agent.enrol import EnrolError, agent_ws_url, enrol_url
-from tests.api.conftest import ADMIN, API, add_operator, api_client
+from tests.support.commands import agent_cli
 from tests.support.hub import RunningHub, free_port
+from tests.support.operators import ADMIN, API, add_operator, api_client
 from tests.support.wsclient import connect_agent
-
-PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
-
-
-def agent_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
-    return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
 
 
 def new_code(hub: RunningHub, **body: object) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from typing import Protocol
 
 from websockets.frames import Frame, Opcode
@@ -29,6 +30,23 @@ PING_FRAME = Frame(Opcode.PING, b"").serialize(mask=False)
 
 SLOTS = 25
 """Connections visited per tick = connections / SLOTS; a tick every interval / 50."""
+
+
+class Timer(Protocol):
+    """A callback scheduled on the loop (asyncio.TimerHandle)."""
+
+    def cancel(self) -> None: ...
+
+
+class Scheduler(Protocol):
+    """What the round needs of the event loop: its clock, and a callback at a time on it.
+
+    The asyncio loop is one; the unit tests pass a virtual clock, so that what
+    the round does and when does not depend on how busy the machine is."""
+
+    def time(self) -> float: ...
+
+    def call_at(self, when: float, callback: Callable[[], object], /) -> Timer: ...
 
 
 class Pingable(Protocol):
@@ -50,8 +68,8 @@ class Pingable(Protocol):
 class KeepaliveRound:
     """Pings each connection every ``interval``; closes one silent ``timeout`` after a ping."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float, timeout: float) -> None:
-        self._loop = loop
+    def __init__(self, scheduler: Scheduler, interval: float, timeout: float) -> None:
+        self._scheduler = scheduler
         self.interval = interval
         self.timeout = timeout
         visit_every = interval / 2
@@ -64,14 +82,14 @@ class KeepaliveRound:
         self._next_slot = 0
         self._cursor = 0
         self._due = 0.0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     def __len__(self) -> int:
         return len(self._slot_of)
 
     def add(self, connection: Pingable) -> None:
         """From now on: first ping about one interval later, then every interval."""
-        now = self._loop.time()
+        now = self._scheduler.time()
         connection.last_rx = connection.ping_sent_at = now
         slot = self._next_slot
         self._next_slot = (slot + 1) % SLOTS
@@ -79,7 +97,7 @@ class KeepaliveRound:
         self._slot_of[connection] = slot
         if self._timer is None:
             self._due = now + self._tick
-            self._timer = self._loop.call_at(self._due, self._visit_next_slot)
+            self._timer = self._scheduler.call_at(self._due, self._visit_next_slot)
 
     def discard(self, connection: Pingable) -> None:
         slot = self._slot_of.pop(connection, None)
@@ -90,7 +108,7 @@ class KeepaliveRound:
             self._timer = None
 
     def _visit_next_slot(self) -> None:
-        now = self._loop.time()
+        now = self._scheduler.time()
         slot = self._slots[self._cursor]
         self._cursor = (self._cursor + 1) % SLOTS
         for connection in list(slot):  # a timeout closes and so discards
@@ -101,7 +119,7 @@ class KeepaliveRound:
         # On a schedule, not "tick after the last one ran": a busy loop delays a visit,
         # not the whole round; after a long stall it starts afresh instead of catching up.
         self._due = max(self._due + self._tick, now)
-        self._timer = self._loop.call_at(self._due, self._visit_next_slot)
+        self._timer = self._scheduler.call_at(self._due, self._visit_next_slot)
 
     def _visit(self, connection: Pingable, now: float) -> None:
         since_ping = now - connection.ping_sent_at

@@ -2,23 +2,26 @@
 
 The connections here stand in for ``dispatch.connection.HubWebSocketProtocol``;
 the round with real sockets (an agent that answers, one that freezes) is covered
-in tests/integration/test_handshake.py. The loop and its clock are real.
+in tests/integration/test_handshake.py. Time is virtual (tests/support/virtual_clock.py):
+the test moves it, so every "within" below holds exactly, however loaded the machine.
 """
 
 from __future__ import annotations
 
-import asyncio
+from itertools import pairwise
 
 from dispatch.keepalive import SLOTS, KeepaliveRound
-from tests.support.waiting import until
+from tests.support.virtual_clock import VirtualClock
 
 INTERVAL = 0.4
 TIMEOUT = 1.5 * INTERVAL
+TICK = INTERVAL / 2 / SLOTS
+"""The round visits one slot per tick, so each connection every half interval."""
 
 
 class Connection:
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, answers: bool) -> None:
-        self.loop = loop
+    def __init__(self, clock: VirtualClock, *, answers: bool) -> None:
+        self.clock = clock
         self.answers = answers
         self.last_rx = 0.0
         self.ping_sent_at = 0.0
@@ -27,43 +30,47 @@ class Connection:
         self.timed_out_at: float | None = None
 
     def send_ping_frame(self) -> None:
-        self.pings.append(self.loop.time())
+        self.pings.append(self.clock.time())
         if self.answers:  # the pong arrives a moment later, as over loopback
-            self.loop.call_later(0.005, self._pong)
+            self.clock.call_later(0.005, self._pong)
 
     def _pong(self) -> None:
-        self.last_rx = self.loop.time()
+        self.last_rx = self.clock.time()
 
     def keepalive_timeout(self) -> None:
-        self.timed_out_at = self.loop.time()
+        self.timed_out_at = self.clock.time()
 
 
-async def test_each_connection_is_pinged_once_per_interval_and_kept() -> None:
-    loop = asyncio.get_running_loop()
-    keepalive = KeepaliveRound(loop, INTERVAL, TIMEOUT)
-    connections = [Connection(loop, answers=True) for _ in range(60)]
-    started = loop.time()
+def assert_once_per_interval(pings: list[float]) -> None:
+    gaps = [b - a for a, b in pairwise(pings)]
+    assert all(0.7 * INTERVAL <= gap <= 1.3 * INTERVAL for gap in gaps), gaps
+
+
+def test_each_connection_is_pinged_once_per_interval_and_kept() -> None:
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    connections = [Connection(clock, answers=True) for _ in range(60)]
+    started = clock.time()
     for c in connections:
         keepalive.add(c)
-    await asyncio.sleep(6 * INTERVAL)
+    clock.advance(6 * INTERVAL)
     for c in connections:
         assert c.timed_out_at is None
         assert 5 <= len(c.pings) <= 7, len(c.pings)
-        gaps = [b - a for a, b in zip(c.pings, c.pings[1:], strict=False)]
-        assert all(0.7 * INTERVAL <= gap <= 1.3 * INTERVAL for gap in gaps), gaps
+        assert_once_per_interval(c.pings)
         assert 0.7 * INTERVAL <= c.pings[0] - started <= 1.3 * INTERVAL
     for c in connections:
         keepalive.discard(c)
     assert len(keepalive) == 0
 
 
-async def test_pings_are_spread_over_the_interval_not_sent_in_one_burst() -> None:
-    loop = asyncio.get_running_loop()
-    keepalive = KeepaliveRound(loop, INTERVAL, TIMEOUT)
-    connections = [Connection(loop, answers=True) for _ in range(10 * SLOTS)]
+def test_pings_are_spread_over_the_interval_not_sent_in_one_burst() -> None:
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    connections = [Connection(clock, answers=True) for _ in range(10 * SLOTS)]
     for c in connections:
         keepalive.add(c)
-    await asyncio.sleep(4 * INTERVAL)
+    clock.advance(4 * INTERVAL)
     pings = sorted(t for c in connections for t in c.pings[1:])  # past the joint start
     window = INTERVAL / 10
     busiest = max(sum(1 for t in pings if start <= t < start + window) for start in pings)
@@ -71,16 +78,17 @@ async def test_pings_are_spread_over_the_interval_not_sent_in_one_burst() -> Non
     assert busiest <= 0.25 * len(connections), busiest
 
 
-async def test_a_silent_connection_is_closed_between_timeout_and_timeout_plus_a_visit() -> None:
-    loop = asyncio.get_running_loop()
-    keepalive = KeepaliveRound(loop, INTERVAL, TIMEOUT)
-    answering = Connection(loop, answers=True)
-    silent = Connection(loop, answers=False)
+def test_a_silent_connection_is_closed_between_timeout_and_timeout_plus_a_visit() -> None:
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    answering = Connection(clock, answers=True)
+    silent = Connection(clock, answers=False)
     keepalive.add(answering)
     keepalive.add(silent)
-    timed_out_at = await until(lambda: silent.timed_out_at, timeout=INTERVAL + TIMEOUT + 2)
+    clock.advance(INTERVAL + TIMEOUT + INTERVAL)
+    assert silent.timed_out_at is not None
     assert silent.pings, "closed without a ping"
-    waited = timed_out_at - silent.pings[-1]
+    waited = silent.timed_out_at - silent.pings[-1]
     assert TIMEOUT * 0.9 <= waited <= TIMEOUT + INTERVAL / 2, waited
     assert len(silent.pings) == 1  # no second ping while the first is unanswered
     assert answering.timed_out_at is None
@@ -88,43 +96,98 @@ async def test_a_silent_connection_is_closed_between_timeout_and_timeout_plus_a_
     keepalive.discard(answering)
 
 
-async def test_a_connection_that_falls_silent_is_closed_within_interval_plus_timeout() -> None:
-    loop = asyncio.get_running_loop()
-    keepalive = KeepaliveRound(loop, INTERVAL, TIMEOUT)
-    c = Connection(loop, answers=True)
+def test_a_connection_that_falls_silent_is_closed_within_interval_plus_timeout() -> None:
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    c = Connection(clock, answers=True)
     keepalive.add(c)
-    await until(lambda: c.pings and c.last_rx >= c.pings[-1], timeout=3 * INTERVAL)  # answered
+    clock.advance(1.3 * INTERVAL)
+    assert c.pings, "no ping within 1.3 intervals"
+    assert c.last_rx >= c.pings[-1]  # answered
     c.answers = False
     last_sign_of_life = c.last_rx
-    timed_out_at = await until(lambda: c.timed_out_at, timeout=INTERVAL + TIMEOUT + 2)
-    assert timed_out_at - last_sign_of_life <= INTERVAL * 1.3 + TIMEOUT + INTERVAL / 2
+    clock.advance(INTERVAL + TIMEOUT + INTERVAL)
+    assert c.timed_out_at is not None
+    assert c.timed_out_at - last_sign_of_life <= INTERVAL * 1.3 + TIMEOUT + INTERVAL / 2
 
 
-async def test_the_round_stops_its_timer_when_the_last_connection_leaves() -> None:
-    loop = asyncio.get_running_loop()
-    keepalive = KeepaliveRound(loop, INTERVAL, TIMEOUT)
-    c = Connection(loop, answers=True)
+def test_the_round_stops_its_timer_when_the_last_connection_leaves() -> None:
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    c = Connection(clock, answers=True)
     keepalive.add(c)
+    assert clock.pending == 1
     keepalive.discard(c)
-    await asyncio.sleep(2 * INTERVAL)
+    assert clock.pending == 0
+    clock.advance(2 * INTERVAL)
     assert c.pings == []
     keepalive.add(c)  # and starts again with the next one
-    await until(lambda: bool(c.pings), timeout=3 * INTERVAL)
+    clock.advance(1.3 * INTERVAL)
+    assert c.pings
     keepalive.discard(c)
+    assert clock.pending == 0
 
 
-async def test_a_connection_the_hub_has_not_read_is_not_judged_until_it_reads_again() -> None:
+def test_the_round_stops_its_timer_when_the_last_connection_times_out() -> None:
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    silent = Connection(clock, answers=False)
+    keepalive.add(silent)
+    clock.advance(INTERVAL + TIMEOUT + INTERVAL)
+    assert silent.timed_out_at is not None
+    assert len(keepalive) == 0
+    assert clock.pending == 0
+
+
+def test_a_connection_the_hub_has_not_read_is_not_judged_until_it_reads_again() -> None:
     """The application is still working through a burst from this peer, so its answer
     may wait unread in the socket: closing then would drop the alarms behind it."""
-    loop = asyncio.get_running_loop()
-    keepalive = KeepaliveRound(loop, INTERVAL, TIMEOUT)
-    c = Connection(loop, answers=False)
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    c = Connection(clock, answers=False)
     c.read_paused = True
     keepalive.add(c)
-    await asyncio.sleep(INTERVAL + 2 * TIMEOUT)
+    clock.advance(INTERVAL + 2 * TIMEOUT)
     assert c.timed_out_at is None
     assert len(c.pings) == 1
     c.read_paused = False  # caught up, and still nothing from the peer
-    resumed = loop.time()
-    timed_out_at = await until(lambda: c.timed_out_at, timeout=INTERVAL + 2)
-    assert timed_out_at - resumed <= INTERVAL / 2 + 0.1
+    resumed = clock.time()
+    clock.advance(INTERVAL + 2)
+    assert c.timed_out_at is not None
+    # judged at its next visit: within the half interval between two
+    assert c.timed_out_at - resumed <= INTERVAL / 2 + 1e-9
+
+
+def test_after_a_stalled_loop_the_round_starts_afresh_instead_of_catching_up() -> None:
+    """A long GC pause holds the loop for five intervals. Catching up on the visits
+    it missed would ping every connection at once; the round instead goes on from
+    where it stands, and no connection that answers is closed for the pause."""
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    per_slot = 4
+    connections = [Connection(clock, answers=True) for _ in range(per_slot * SLOTS)]
+    for c in connections:
+        keepalive.add(c)
+    clock.advance(3 * INTERVAL)
+
+    def some_ping_unanswered() -> bool:
+        return any(c.last_rx < c.ping_sent_at for c in connections)
+
+    for _ in range(4 * SLOTS):  # stall while pings are on the way: the pongs come late
+        if some_ping_unanswered():
+            break
+        clock.advance(TICK / 2)
+    assert some_ping_unanswered()
+    clock.stall(5 * INTERVAL)
+    resumed = clock.time()
+    clock.advance(0)  # the loop runs again: what came due meanwhile runs now
+    at_once = sum(1 for c in connections for t in c.pings if t == resumed)
+    assert 0 < at_once <= 2 * per_slot, at_once  # a slot or two, not the whole round
+    clock.advance(INTERVAL / 2)
+    for c in connections:  # one pass over the slots: every connection pinged once
+        assert len([t for t in c.pings if t >= resumed]) == 1
+    clock.advance(4 * INTERVAL)
+    for c in connections:
+        assert c.timed_out_at is None
+        assert_once_per_interval([t for t in c.pings if t >= resumed])
+    assert len(keepalive) == len(connections)

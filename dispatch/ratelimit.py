@@ -9,6 +9,7 @@ and cost live agents their heartbeats; see docs/performance.md.)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.protocol import CancelAlarm, RaiseAlarm
@@ -41,11 +42,13 @@ class MessageLimiter:
     flood of anything else.
     """
 
-    def __init__(self) -> None:
-        self._buckets = (TokenBucket(100, 100), TokenBucket(1200, 1200 / 60))
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        now = clock()
+        self._buckets = (TokenBucket(100, 100, now), TokenBucket(1200, 1200 / 60, now))
 
     def allow(self, message: object) -> bool:
         if isinstance(message, RaiseAlarm | CancelAlarm):
             return True
-        now = time.monotonic()
+        now = self._clock()
         return all([bucket.take(now) for bucket in self._buckets])

@@ -44,7 +44,7 @@ class Backoff:
         """The delay after a busy hub said when to come back (503 with Retry-After).
 
         The hub spreads the agents it refuses over the time it needs for them
-        (dispatch/admission.py), so its word beats a guess: the delay is its
+        (dispatch/net/admission.py), so its word beats a guess: the delay is its
         Retry-After plus up to RETRY_AFTER_JITTER, never above the cap (nor
         held up by the floor, which is for hubs that said nothing). The attempt
         count does not grow: the hub is up and answering, and a later failure

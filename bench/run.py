@@ -27,7 +27,7 @@ from bench.report import say
 from bench.tally import Merged, merged, total_connected
 from bench.topology import Topology, seed, token_for
 from bench.wsfleet import WsFleet
-from dispatch.migrate import upgrade
+from dispatch.store.migrate import upgrade
 from shared.domain import AlarmLevel
 
 

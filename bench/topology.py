@@ -9,15 +9,15 @@ from typing import Any
 
 from sqlalchemy import event
 
-from dispatch.database import Database
-from dispatch.site_setup import (
+from dispatch.directory.site_setup import (
     create_building,
     create_floor,
     create_room,
     create_site,
     set_room_link,
 )
-from dispatch.workstations import add_workstation
+from dispatch.directory.workstations import add_workstation
+from dispatch.store.database import Database
 from shared.domain import AlarmLevel, RoomLinkKind, WorkstationRole
 
 SITE_SIZE = 300

@@ -10,32 +10,33 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from dispatch import __version__, gcpause, switch_interval
-from dispatch import audit_key as audit_keys
-from dispatch.admission import HandshakeGate
-from dispatch.agent_ws import agent_endpoint
-from dispatch.alarms import AlarmStore
-from dispatch.api.router import router as api_router
-from dispatch.audit_anchors import AuditAnchors
-from dispatch.authentication import Authenticator
-from dispatch.bus import create_bus
-from dispatch.connection_limits import Addresses
-from dispatch.console.admin import router as admin_router
-from dispatch.console.routes import router as console_router
-from dispatch.console.statistics import router as statistics_router
-from dispatch.console_ws import console_endpoint
-from dispatch.database import Database
-from dispatch.hsts import StrictTransportSecurity
-from dispatch.hub import Hub
+from dispatch import __version__
+from dispatch.alarms.store import AlarmStore
+from dispatch.directory.authentication import Authenticator
+from dispatch.live.hub import Hub
+from dispatch.net.admission import HandshakeGate
+from dispatch.net.bus import create_bus
+from dispatch.net.connection_limits import Addresses
+from dispatch.runtime import gcpause, switch_interval
 from dispatch.settings import Settings
-from dispatch.validation_errors import install as answer_validation_errors_without_inputs
+from dispatch.store import audit_key as audit_keys
+from dispatch.store.audit_anchors import AuditAnchors
+from dispatch.store.database import Database
+from dispatch.web.agent_ws import agent_endpoint
+from dispatch.web.api.router import router as api_router
+from dispatch.web.console.admin import router as admin_router
+from dispatch.web.console.routes import router as console_router
+from dispatch.web.console.statistics import router as statistics_router
+from dispatch.web.console_ws import console_endpoint
+from dispatch.web.hsts import StrictTransportSecurity
+from dispatch.web.validation_errors import install as answer_validation_errors_without_inputs
 from shared.protocol import build_all
 
 AGENT_PATH = "/ws/agent"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The schema must be migrated before the app starts (``dispatch.migrate.upgrade``)."""
+    """The schema must be migrated before the app starts (``dispatch.store.migrate.upgrade``)."""
     secret = settings.require_session_secret()
     bus = create_bus(settings.bus, settings.resolved_database_url)  # refuses a bad combination
     audit_key = audit_keys.load_or_create(settings.resolved_audit_key_file)  # or refuses

@@ -14,24 +14,26 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from dispatch import audit, demo, enrolment, logs, operators, site_setup, workstations
-from dispatch import audit_key as audit_keys
+from dispatch import demo, logs
 from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
-from dispatch.audit_anchors import AnchorError, read_anchors
-from dispatch.body_limits import BoundedBodies
-from dispatch.connection import HubHttpProtocol, HubWebSocketProtocol
-from dispatch.connection_limits import (
+from dispatch.directory import enrolment, operators, site_setup, workstations
+from dispatch.directory.refusals import Refused
+from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
+from dispatch.live.hub import PONG_WAIT_INTERVALS
+from dispatch.net.connection import HubHttpProtocol, HubWebSocketProtocol
+from dispatch.net.connection_limits import (
     Addresses,
     ConnectionLedger,
     connection_budget,
     raise_open_file_limit,
 )
-from dispatch.database import Database
-from dispatch.hub import PONG_WAIT_INTERVALS
-from dispatch.migrate import upgrade
-from dispatch.refusals import Refused
-from dispatch.room_mapping import ImportReport, export_mapping, import_mapping
 from dispatch.settings import Settings
+from dispatch.store import audit
+from dispatch.store import audit_key as audit_keys
+from dispatch.store.audit_anchors import AnchorError, read_anchors
+from dispatch.store.database import Database
+from dispatch.store.migrate import upgrade
+from dispatch.web.body_limits import BoundedBodies
 from shared.domain import OperatorRole, WorkstationRole
 from shared.protocol import MAX_MESSAGE_BYTES
 
@@ -104,7 +106,7 @@ def run_server(settings: Settings) -> None:
         # WebSocket pings, answered by the agent's WebSocket library: a lost, frozen or
         # half-open agent is closed an interval after a ping without pong, within 2
         # intervals of its last sign of life (12 s at 6 s), and the ping frames are
-        # handled below the application (dispatch/keepalive.py).
+        # handled below the application (dispatch/net/keepalive.py).
         ws_ping_interval=settings.heartbeat_interval,
         ws_ping_timeout=settings.heartbeat_interval * PONG_WAIT_INTERVALS,
         log_config=None,
@@ -194,7 +196,7 @@ def workstation_add(
     name: Annotated[str, typer.Option(help="Who works there (shown on popups).")] = "",
 ) -> None:
     """Register a PC in a room; prints its device token once (only a hash is kept)."""
-    from dispatch.auth import new_device_token
+    from dispatch.directory.credentials import new_device_token
 
     token = new_device_token()
 

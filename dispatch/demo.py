@@ -9,17 +9,17 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch.auth import new_device_token
-from dispatch.database import Database
-from dispatch.operators import create_operator
-from dispatch.site_setup import (
+from dispatch.directory.credentials import new_device_token
+from dispatch.directory.operators import create_operator
+from dispatch.directory.site_setup import (
     create_building,
     create_floor,
     create_room,
     create_site,
     set_room_link,
 )
-from dispatch.workstations import add_workstation
+from dispatch.directory.workstations import add_workstation
+from dispatch.store.database import Database
 from shared.domain import OperatorRole, RoomLinkKind, WorkstationRole
 
 SITE = ("Jobcenter Musterstadt", "Musterstraße 1, 12345 Musterstadt")

@@ -7,8 +7,8 @@ import sys
 
 import structlog
 
-CONNECTION_LOGGER = "dispatch.connection"
-"""uvicorn's and websockets' per-connection protocol objects log here (dispatch/connection.py)."""
+CONNECTION_LOGGER = "dispatch.net.connection"
+"""uvicorn's and websockets' per-connection protocol objects log here (net/connection.py)."""
 
 
 def configure(level: str = "INFO") -> None:
@@ -72,7 +72,7 @@ PER_CONNECTION_LINES = frozenset(
         "connection closed",
         "connection rejected (%d %s)",
         # uvicorn says this of a WebSocket denial response (our 503 in a restart
-        # storm, dispatch/admission.py) although the response went out.
+        # storm, dispatch/net/admission.py) although the response went out.
         "ASGI callable returned without completing handshake.",
     }
 )

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dispatch.opening_hours import OpeningHours
+from dispatch.routing.opening_hours import OpeningHours
 
 
 class Settings(BaseSettings):

@@ -35,7 +35,7 @@ MAX_MESSAGE_BYTES = 64 * 1024
 
 ALARM_WAITING_HEADER = "X-Silent-Alarm-Waiting"
 """Sent as "1" on the upgrade request by an agent with an alarm in its outbox: the hub lets
-it in even while it refuses other handshakes (dispatch/admission.py)."""
+it in even while it refuses other handshakes (dispatch/net/admission.py)."""
 
 
 class CloseCode(IntEnum):

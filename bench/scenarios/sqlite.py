@@ -15,9 +15,9 @@ from bench.latency import Summary, ms
 from bench.report import say
 from bench.run import Run
 from bench.topology import token_for
-from dispatch.alarms import AlarmStore
-from dispatch.authentication import Authenticator
-from dispatch.database import Database
+from dispatch.alarms.store import AlarmStore
+from dispatch.directory.authentication import Authenticator
+from dispatch.store.database import Database
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import RaiseAlarm, utc_now
 

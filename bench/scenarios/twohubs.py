@@ -18,8 +18,8 @@ from bench.run import Run, free_port
 from bench.tally import Merged
 from bench.topology import Seeder, seed_with
 from bench.wsfleet import WsFleet
-from dispatch.database import Database
-from dispatch.migrate import upgrade
+from dispatch.store.database import Database
+from dispatch.store.migrate import upgrade
 
 
 async def _postgres(sql: str, admin_dsn: str) -> None:

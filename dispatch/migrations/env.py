@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from dispatch.database import create_engine
-from dispatch.models import Base
+from dispatch.store.database import create_engine
+from dispatch.store.models import Base
 
 target_metadata = Base.metadata
 
@@ -26,7 +26,7 @@ def _run(connection: Connection) -> None:
 
 async def _run_async() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
-    assert url, "sqlalchemy.url is set by dispatch.migrate.alembic_config"
+    assert url, "sqlalchemy.url is set by dispatch.store.migrate.alembic_config"
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:

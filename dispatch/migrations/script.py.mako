@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import dispatch.models  # noqa: F401 - autogenerate refers to its column types
+import dispatch.store.models  # noqa: F401 - autogenerate refers to its column types
 ${imports if imports else ""}
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}

@@ -359,7 +359,7 @@ def test_a_room_without_entrance_or_phone_shows_no_empty_lines(qtbot: QtBot) -> 
 
 
 def test_level_three_staff_popup_says_nothing_about_place_or_raiser(qtbot: QtBot) -> None:
-    # As the hub sends it: no room, no raiser (dispatch/views.py notify).
+    # As the hub sends it: no room, no raiser (dispatch/alarms/views.py notify).
     message = notify(AlarmLevel.DANGER, Instruction.STAY_AWAY, room=None).model_copy(
         update={"raiser": None}
     )

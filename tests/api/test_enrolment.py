@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import update
 from websockets.exceptions import ConnectionClosed
 
-from dispatch.database import Database
-from dispatch.models import EnrolmentCode
+from dispatch.store.database import Database
+from dispatch.store.models import EnrolmentCode
 from shared.protocol import CloseCode, utc_now
 from tests.api.conftest import audit_details
 from tests.support.hub import RunningHub, query

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import Page, expect
 
-from dispatch.console.admin import FLOOR_PAGE, PAGES
+from dispatch.web.console.admin import FLOOR_PAGE, PAGES
 from tests.support.hub import RunningHub
 from tests.support.page_errors import PageErrors
 

@@ -9,7 +9,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
-from dispatch.console import i18n
+from dispatch.web.console import i18n
 from shared.protocol import CloseCode, hub_to_console
 from tests.support.browser import log_in
 from tests.support.hub import RunningHub

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from dispatch.agent_ws import MAX_STORING
+from dispatch.web.agent_ws import MAX_STORING
 from shared.domain import AlarmLevel, AlarmState, Answer, Instruction
 from shared.protocol import (
     AlarmNotify,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from dispatch.audit import GENESIS
-from dispatch.migrate import upgrade
+from dispatch.store.audit import GENESIS
+from dispatch.store.migrate import upgrade
 from tests.support.commands import dispatch_cli
 
 EVENT = (

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dispatch.audit import GENESIS, event_hash
+from dispatch.store.audit import GENESIS, event_hash
 from shared.protocol import AlarmNotify, AlarmStored, Receipt
 from tests.integration.conftest import Connect
 from tests.support.hub import RunningHub, query

@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from dispatch.migrate import create_private
+from dispatch.store.migrate import create_private
 from shared.protocol import AlarmStored
 from tests.integration.conftest import Connect
 from tests.support.hub import RunningHub

@@ -8,10 +8,11 @@ import json
 import sqlite3
 from pathlib import Path
 
-from dispatch import audit_key, demo
-from dispatch.database import Database
-from dispatch.migrate import upgrade
-from dispatch.site_setup import create_building, create_floor, create_room, create_site
+from dispatch import demo
+from dispatch.directory.site_setup import create_building, create_floor, create_room, create_site
+from dispatch.store import audit_key
+from dispatch.store.database import Database
+from dispatch.store.migrate import upgrade
 from tests.support.commands import dispatch_cli
 
 

@@ -22,11 +22,11 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
-from dispatch import audit_key
-from dispatch.auth import new_device_token
-from dispatch.database import Database
-from dispatch.site_setup import room_by_number
-from dispatch.workstations import add_workstation
+from dispatch.directory.credentials import new_device_token
+from dispatch.directory.site_setup import room_by_number
+from dispatch.directory.workstations import add_workstation
+from dispatch.store import audit_key
+from dispatch.store.database import Database
 from shared.protocol import (
     ALARM_WAITING_HEADER,
     PROTOCOL_VERSION,

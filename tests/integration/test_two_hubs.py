@@ -3,7 +3,7 @@
 Both hubs run with heartbeat and re-delivery rounds 30 s apart, so nothing in these
 tests can cross from one instance to the other through a hub's own polling of the
 store within the bounds asserted here: what arrives, arrived over the bus
-(PostgreSQL LISTEN/NOTIFY, dispatch/bus.py).
+(PostgreSQL LISTEN/NOTIFY, dispatch/net/bus.py).
 """
 
 from __future__ import annotations

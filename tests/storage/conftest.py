@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.database import Database
-from dispatch.migrate import upgrade
+from dispatch.store.database import Database
+from dispatch.store.migrate import upgrade
 from tests.support.postgres import copy_database, create_database, drop_database, sqlalchemy_url
 
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import uuid
 
-from dispatch.alarms import AlarmStore
-from dispatch.authentication import Authenticator
-from dispatch.database import Database
-from dispatch.site_setup import (
+from dispatch.alarms.store import AlarmStore
+from dispatch.directory.authentication import Authenticator
+from dispatch.directory.site_setup import (
     create_building,
     create_floor,
     create_room,
     create_site,
     set_room_link,
 )
-from dispatch.workstations import add_workstation, update_workstation
+from dispatch.directory.workstations import add_workstation, update_workstation
+from dispatch.store.database import Database
 from shared.domain import AlarmLevel, RoomLinkKind, Trigger, WorkstationRole
 from shared.protocol import RaiseAlarm, utc_now
 

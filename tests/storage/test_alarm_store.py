@@ -9,22 +9,22 @@ from datetime import timedelta
 
 import pytest
 
-from dispatch.alarm_lifecycle import AlarmError
-from dispatch.alarm_record import AlarmRecord
-from dispatch.alarm_timers import SELF_TEST_TIMEOUT
-from dispatch.alarms import AlarmStore
-from dispatch.authentication import Authenticator
-from dispatch.database import Database
-from dispatch.identities import WorkstationView
-from dispatch.refusals import Conflict
-from dispatch.site_setup import (
+from dispatch.alarms.lifecycle import AlarmError
+from dispatch.alarms.record import AlarmRecord
+from dispatch.alarms.store import AlarmStore
+from dispatch.alarms.timers import SELF_TEST_TIMEOUT
+from dispatch.directory.authentication import Authenticator
+from dispatch.directory.identities import WorkstationView
+from dispatch.directory.refusals import Conflict
+from dispatch.directory.site_setup import (
     create_building,
     create_floor,
     create_room,
     create_site,
     set_room_link,
 )
-from dispatch.workstations import add_workstation, revoke_workstation
+from dispatch.directory.workstations import add_workstation, revoke_workstation
+from dispatch.store.database import Database
 from shared.domain import (
     AlarmKind,
     AlarmLevel,
@@ -231,7 +231,7 @@ async def test_open_alarms_of_many_workstations_in_one_read_match_one_by_one(sit
 
 
 async def test_handshakes_arriving_together_each_get_their_own_answer(site: Site) -> None:
-    """A storm's authentications share reads (dispatch.coalesce) but never answers."""
+    """A storm's authentications share reads (dispatch.store.coalesce) but never answers."""
     await revoke_workstation(site.db, "admin", "pc-c")
     attempts = [("pc-a", "token-pc-a"), ("pc-b", "token-pc-b"), ("pc-a", "token-pc-b"),
                 ("pc-x", "token-pc-x"), ("pc-b", "wrong"), ("pc-c", "token-pc-c")] * 20  # fmt: skip
@@ -286,8 +286,8 @@ async def test_an_excluded_room_is_no_neighbour_and_the_radius_adds_near_rooms(
 ) -> None:
     from sqlalchemy import update
 
-    from dispatch.models import Room, RoomNeighbour
-    from dispatch.models import Site as SiteRow
+    from dispatch.store.models import Room, RoomNeighbour
+    from dispatch.store.models import Site as SiteRow
 
     async with db.write() as session:
         # pc-a's room A is linked to B; an admin excludes B, and rooms within 6 m count.

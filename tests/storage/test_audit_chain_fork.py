@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from dispatch import audit
-from dispatch.audit import AuditTrail
-from dispatch.database import Database
-from dispatch.models import AuditEvent
+from dispatch.store import audit
+from dispatch.store.audit import AuditTrail
+from dispatch.store.database import Database
+from dispatch.store.models import AuditEvent
 
 TRANSACTIONS = 60
 """Per writer; without the write lock taken first, SQLite forks within a few."""

@@ -1,6 +1,6 @@
 """The audit trail's write path on every backend: one trail per transaction, written at commit.
 
-``dispatch.audit`` keeps a transaction's events in memory and inserts them with one
+``dispatch.store.audit`` keeps a transaction's events in memory and inserts them with one
 statement just before the commit. These tests hold it to what the ORM did before:
 the chain stays one chain however often a transaction opens the trail, a rollback
 leaves nothing behind, and every event appended before a commit is in the table.
@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from dispatch import audit
-from dispatch.audit import AuditTrail
-from dispatch.database import Database
-from dispatch.models import AuditEvent
+from dispatch.store import audit
+from dispatch.store.audit import AuditTrail
+from dispatch.store.database import Database
+from dispatch.store.models import AuditEvent
 
 
 async def actions(db: Database) -> list[str]:

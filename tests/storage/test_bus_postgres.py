@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import pytest
 
-from dispatch.audit import AuditTrail
-from dispatch.bus import (
+from dispatch.net.bus import (
     AlarmChanged,
     AlarmEscalated,
     AlarmStored,
@@ -23,7 +22,8 @@ from dispatch.bus import (
     Resync,
     WorkstationRevoked,
 )
-from dispatch.database import Database
+from dispatch.store.audit import AuditTrail
+from dispatch.store.database import Database
 from tests.support.postgres import (
     POSTGRES_ADMIN_DSN,
 )

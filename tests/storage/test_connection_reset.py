@@ -1,6 +1,6 @@
 """SQLite connections go back to the pool without a ROLLBACK, unless a transaction is open.
 
-``dispatch.database`` replaces the pool's rollback on return for SQLite: after a
+``dispatch.store.database`` replaces the pool's rollback on return for SQLite: after a
 commit there is nothing to roll back, and each ROLLBACK would be one more trip to
 aiosqlite's thread. A connection returned in the middle of a transaction must
 still come back clean.
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from dispatch.database import Database
+from dispatch.store.database import Database
 
 
 @pytest.fixture

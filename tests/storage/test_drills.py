@@ -6,11 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from dispatch.database import Database
-from dispatch.drills import active_drill, drill_scopes
-from dispatch.models import Drill
-from dispatch.policy import Scope
-from dispatch.site_setup import create_site
+from dispatch.alarms.drills import active_drill, drill_scopes
+from dispatch.directory.site_setup import create_site
+from dispatch.routing.policy import Scope
+from dispatch.store.database import Database
+from dispatch.store.models import Drill
 
 ACTOR = "test"
 NOON = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)

@@ -6,11 +6,11 @@ import asyncio
 
 from sqlalchemy import select
 
-from dispatch.database import Database
-from dispatch.enrolment import Enrolled, enrol, issue_codes
-from dispatch.models import Workstation
-from dispatch.refusals import EnrolmentRefused
-from dispatch.site_setup import create_site
+from dispatch.directory.enrolment import Enrolled, enrol, issue_codes
+from dispatch.directory.refusals import EnrolmentRefused
+from dispatch.directory.site_setup import create_site
+from dispatch.store.database import Database
+from dispatch.store.models import Workstation
 
 
 async def test_two_instances_racing_for_one_code_enrol_exactly_one_workstation(

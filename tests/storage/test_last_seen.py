@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from dispatch.authentication import Authenticator
-from dispatch.database import Database
-from dispatch.models import Workstation
-from dispatch.site_setup import create_building, create_floor, create_room, create_site
-from dispatch.workstations import add_workstation, revoke_workstation
+from dispatch.directory.authentication import Authenticator
+from dispatch.directory.site_setup import create_building, create_floor, create_room, create_site
+from dispatch.directory.workstations import add_workstation, revoke_workstation
+from dispatch.store.database import Database
+from dispatch.store.models import Workstation
 
 ACTOR = "test"
 

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from dispatch.alarms import AlarmStore
-from dispatch.database import Database
-from dispatch.models import AuditEvent
+from dispatch.alarms.store import AlarmStore
+from dispatch.store.database import Database
+from dispatch.store.models import AuditEvent
 from shared.domain import AlarmKind, AlarmLevel, Answer
 from tests.storage.test_alarm_store import Site, alarm, site  # noqa: F401  (the fixture)
 

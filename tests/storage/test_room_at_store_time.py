@@ -16,20 +16,20 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from dispatch.alarm_record import AlarmRecord
-from dispatch.alarms import AlarmStore
-from dispatch.authentication import Authenticator
-from dispatch.database import Database
-from dispatch.identities import WorkstationView
-from dispatch.models import Alarm, AuditEvent
-from dispatch.site_setup import (
+from dispatch.alarms.record import AlarmRecord
+from dispatch.alarms.store import AlarmStore
+from dispatch.directory.authentication import Authenticator
+from dispatch.directory.identities import WorkstationView
+from dispatch.directory.site_setup import (
     create_building,
     create_floor,
     create_room,
     create_site,
     set_room_link,
 )
-from dispatch.workstations import add_workstation, update_workstation
+from dispatch.directory.workstations import add_workstation, update_workstation
+from dispatch.store.database import Database
+from dispatch.store.models import Alarm, AuditEvent
 from shared.domain import AlarmLevel, RoomLinkKind, Trigger, WorkstationRole
 from shared.protocol import RaiseAlarm, utc_now
 from tests.storage.test_topology_version import raw_sql

@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from dispatch.database import Database
-from dispatch.models import Alarm, AlarmRecipient, IncidentReport, Workstation
-from dispatch.site_setup import create_building, create_floor, create_room, create_site
-from dispatch.statistics import Period, PeriodError, Statistics, percentile, statistics
-from dispatch.workstations import add_workstation
+from dispatch.alarms.statistics import Period, PeriodError, Statistics, percentile, statistics
+from dispatch.directory.site_setup import create_building, create_floor, create_room, create_site
+from dispatch.directory.workstations import add_workstation
+from dispatch.store.database import Database
+from dispatch.store.models import Alarm, AlarmRecipient, IncidentReport, Workstation
 from shared.domain import WorkstationRole
 
 ACTOR = "test"

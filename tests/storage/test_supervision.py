@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
-from dispatch.alarms import AlarmStore
-from dispatch.authentication import Authenticator
-from dispatch.database import Database
-from dispatch.hub import Hub
+from dispatch.alarms.store import AlarmStore
+from dispatch.directory.authentication import Authenticator
+from dispatch.live.hub import Hub
+from dispatch.store.database import Database
 from shared.protocol import CloseCode
 
 INTERVAL = 5.0  # the production heartbeat

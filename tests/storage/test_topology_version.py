@@ -1,6 +1,6 @@
 """Routing from memory stays right: a topology change moves the version; the next alarm sees it.
 
-The alarm writer keeps the routing topology in memory (dispatch/routing_snapshot.py)
+The alarm writer keeps the routing topology in memory (dispatch/routing/snapshot.py)
 and reloads it when the ``topology_version`` counter moved; database triggers raise
 the counter (migration 0006). Changes here come through the set-up writes (what the CLI
 and the admin API call) and through raw SQL on a connection of its own, as another
@@ -24,22 +24,22 @@ import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import pytest
 from sqlalchemy import Connection, event
 
-from dispatch import audit
-from dispatch.alarm_lifecycle import AlarmError
-from dispatch.alarm_record import AlarmRecord
-from dispatch.alarms import AlarmStore
-from dispatch.authentication import Authenticator
-from dispatch.database import Database
-from dispatch.identities import WorkstationView
-from dispatch.migrate import upgrade
-from dispatch.site_setup import (
+from dispatch.alarms.lifecycle import AlarmError
+from dispatch.alarms.record import AlarmRecord
+from dispatch.alarms.store import AlarmStore
+from dispatch.directory.authentication import Authenticator
+from dispatch.directory.identities import WorkstationView
+from dispatch.directory.site_setup import (
     create_building,
     create_floor,
     create_room,
     create_site,
     set_room_link,
 )
-from dispatch.workstations import add_workstation, revoke_workstation, update_workstation
+from dispatch.directory.workstations import add_workstation, revoke_workstation, update_workstation
+from dispatch.store import audit
+from dispatch.store.database import Database
+from dispatch.store.migrate import upgrade
 from shared.domain import (
     AlarmKind,
     AlarmLevel,
@@ -362,7 +362,7 @@ async def test_without_its_version_row_the_store_reloads_every_time_and_stays_id
 def counting(db: Database) -> Iterator[dict[str, int]]:
     """Counts the statements, commits and rollbacks the engine sends while the block runs.
 
-    Audit rows are counted apart: ``dispatch.audit`` writes a transaction's events
+    Audit rows are counted apart: ``dispatch.store.audit`` writes a transaction's events
     with one executemany just before the commit. Rollbacks are counted where the
     dialect hands them to the driver, the connection pool's rollback on return
     included: on SQLite each is a trip to aiosqlite's thread even when no
@@ -521,7 +521,7 @@ async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 async def test_migration_0006_goes_down_and_up_again(empty_url: str) -> None:
     from alembic import command
 
-    from dispatch.migrate import alembic_config
+    from dispatch.store.migrate import alembic_config
 
     config = alembic_config(empty_url)
     await asyncio.to_thread(upgrade, empty_url)
@@ -554,7 +554,7 @@ def _create_triggers_again(connection: Connection) -> None:
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
-    from dispatch.migrate import MIGRATIONS_DIR
+    from dispatch.store.migrate import MIGRATIONS_DIR
 
     path = MIGRATIONS_DIR / "versions" / "0006_topology_version.py"
     spec = importlib.util.spec_from_file_location("migration_0006", path)

@@ -3,7 +3,7 @@
 SQLite checkpoints inside the commit that takes the WAL past 1,000 pages: that
 commit copies the pages into the database file and waits for its fsync. The
 hub's ``Database`` turns that off on its connections and checkpoints from its
-own connection and thread (``dispatch.wal_checkpoints.WalCheckpoints``). The tests
+own connection and thread (``dispatch.store.wal_checkpoints.WalCheckpoints``). The tests
 watch the files SQLite writes: pages reach the database file only through a
 checkpoint, and the WAL file only grows while it is never started afresh.
 """
@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import text
 from structlog.testing import capture_logs
 
-from dispatch import wal_checkpoints
-from dispatch.database import Database
+from dispatch.store import wal_checkpoints
+from dispatch.store.database import Database
 from tests.support.waiting import until
 
 ROW = "x" * 3000

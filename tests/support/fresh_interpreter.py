@@ -35,7 +35,7 @@ def in_started_hub(data_dir: Path, expression: str, imports: str = "") -> str:
         import asyncio
         from pathlib import Path
         from dispatch.app import create_app
-        from dispatch.migrate import upgrade
+        from dispatch.store.migrate import upgrade
         from dispatch.settings import Settings
         {imports}
 

@@ -163,7 +163,7 @@ def _start_once(
     raise RuntimeError(f"hub did not answer within {timeout} s:\n{hub.log()[-3000:]}")
 
 
-# --- several hub instances on one PostgreSQL database (dispatch/bus.py) ----------------
+# --- several hub instances on one PostgreSQL database (dispatch/net/bus.py) ----------------
 
 
 @contextlib.contextmanager

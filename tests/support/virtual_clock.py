@@ -1,7 +1,7 @@
 """A virtual clock with timers: a test moves time on itself, so no assertion depends on load.
 
 It stands in for the event loop where code asks only for ``time()`` and
-``call_at()`` (dispatch.keepalive.Scheduler). Time stands still until the test
+``call_at()`` (dispatch.net.keepalive.Scheduler). Time stands still until the test
 advances it; then every callback that has come due runs, in the order of its
 time (callbacks due at the same time in the order they were scheduled), with
 ``time()`` reading that time. A callback scheduled in the past runs at once,

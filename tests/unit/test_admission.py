@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from dispatch.admission import (
+from dispatch.net.admission import (
     MAX_RETRY_AFTER_S,
     MAX_SPEEDUP,
     SLOT_TURNOVER_S,
@@ -14,7 +14,7 @@ from dispatch.admission import (
     Handshake,
     HandshakeGate,
 )
-from dispatch.connection_limits import Addresses
+from dispatch.net.connection_limits import Addresses
 
 
 class Clock:

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from dispatch.alarm_lifecycle import (
+from dispatch.alarms.lifecycle import (
     FOLLOW_UP_STATES,
     OPEN_STATES,
     Actor,

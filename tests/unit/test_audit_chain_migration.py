@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.audit import GENESIS
-from dispatch.migrate import upgrade
+from dispatch.store.audit import GENESIS
+from dispatch.store.migrate import upgrade
 
 EVENT = (
     "INSERT INTO audit_events (at, actor, action, detail, previous_hash, hash) "

@@ -1,18 +1,18 @@
-"""Each route's body limit (dispatch/body_limits.py); the 413 itself is proven against
+"""Each route's body limit (dispatch/web/body_limits.py); the 413 itself is proven against
 the real hub in tests/integration/test_lan_bodies.py."""
 
 from __future__ import annotations
 
-from dispatch import room_mapping
-from dispatch.api import floorplans
-from dispatch.body_limits import (
+from dispatch.directory import room_mapping
+from dispatch.web.api import floorplans
+from dispatch.web.body_limits import (
     ANONYMOUS_MAX_BODY,
     DEFAULT_MAX_BODY,
     MULTIPART_MARGIN,
     limit_for,
     too_large_response,
 )
-from dispatch.validation_errors import without_inputs
+from dispatch.web.validation_errors import without_inputs
 
 
 def test_uploads_keep_their_larger_limits() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatch.bus import (
+from dispatch.net.bus import (
     MAX_PAYLOAD_BYTES,
     AlarmChanged,
     AlarmEscalated,

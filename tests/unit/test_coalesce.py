@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from dispatch.coalesce import Coalescer
+from dispatch.store.coalesce import Coalescer
 
 
 class Loads:

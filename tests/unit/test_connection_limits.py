@@ -1,10 +1,10 @@
-"""The per-address and whole-process caps on connections (dispatch/connection_limits.py)."""
+"""The per-address and whole-process caps on connections (dispatch/net/connection_limits.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dispatch.connection_limits import (
+from dispatch.net.connection_limits import (
     RESERVED_DESCRIPTORS,
     Addresses,
     ConnectionLedger,

@@ -18,8 +18,8 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from dispatch.admission import HandshakeGate
-from dispatch.connection import (
+from dispatch.net.admission import HandshakeGate
+from dispatch.net.connection import (
     ADMITTED,
     BUSY_TEXT,
     FRAME_WRITER,

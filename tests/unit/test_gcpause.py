@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from dispatch import gcpause
+from dispatch.runtime import gcpause
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_full_collections_are_a_hundred_times_rarer(restored_gc: None) -> None:
 
 def test_a_long_pause_is_logged_a_short_one_not(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([10.0, 10.005, 20.0, 20.9])  # stands in for time.perf_counter
-    monkeypatch.setattr("dispatch.gcpause.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("dispatch.runtime.gcpause.time.perf_counter", lambda: next(clock))
     with structlog.testing.capture_logs() as logs:
         gcpause._callback("start", {"generation": 0})
         gcpause._callback("stop", {"generation": 0, "collected": 3})

@@ -9,8 +9,8 @@ import pytest
 
 from agent.chord import display_chord
 from agent.i18n import CATALOGUE as AGENT
-from dispatch.api.statistics import CSV_COLUMNS
-from dispatch.console.i18n import MESSAGES as CONSOLE
+from dispatch.web.api.statistics import CSV_COLUMNS
+from dispatch.web.console.i18n import MESSAGES as CONSOLE
 
 GLOSSARY = Path(__file__).resolve().parents[2] / "docs" / "glossary.md"
 LOWER_CASE_CHORD = re.compile(r"\b(ctrl|alt|shift|strg|super)\+", re.IGNORECASE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent import i18n as agent_i18n
-from dispatch.console import i18n as console_i18n
+from dispatch.web.console import i18n as console_i18n
 from shared.i18n import Catalogue, CatalogueError
 
 

@@ -1,6 +1,6 @@
 """The shared keepalive round: pings spread over the interval, and only silent connections closed.
 
-The connections here stand in for ``dispatch.connection.HubWebSocketProtocol``;
+The connections here stand in for ``dispatch.net.connection.HubWebSocketProtocol``;
 the round with real sockets (an agent that answers, one that freezes) is covered
 in tests/integration/test_handshake.py. Time is virtual (tests/support/virtual_clock.py):
 the test moves it, so every "within" below holds exactly, however loaded the machine.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from dispatch.keepalive import SLOTS, KeepaliveRound
+from dispatch.net.keepalive import SLOTS, KeepaliveRound
 from tests.support.virtual_clock import VirtualClock
 
 INTERVAL = 0.4

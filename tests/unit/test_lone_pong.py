@@ -14,7 +14,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
-from dispatch.connection import is_lone_pong
+from dispatch.net.connection import is_lone_pong
 
 
 def opened() -> ServerProtocol:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from dispatch.opening_hours import OpeningHours, OpeningHoursError
+from dispatch.routing.opening_hours import OpeningHours, OpeningHoursError
 from dispatch.settings import Settings
 
 BERLIN = ZoneInfo("Europe/Berlin")

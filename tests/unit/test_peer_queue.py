@@ -7,8 +7,8 @@ from typing import cast
 
 from starlette.websockets import WebSocket, WebSocketState
 
-from dispatch.connection import FRAME_WRITER, text_frame
-from dispatch.peers import SEND_QUEUE_LIMIT, Peer
+from dispatch.net.connection import FRAME_WRITER, text_frame
+from dispatch.net.peers import SEND_QUEUE_LIMIT, Peer
 from shared.protocol import AlarmSnapshot, CloseCode, Ping
 from tests.support.waiting import until
 
@@ -63,7 +63,7 @@ async def test_send_after_close_is_ignored() -> None:
 
 
 class RecordingWriter:
-    """Stands in for dispatch.connection.HubWebSocketProtocol: a socket that may push back."""
+    """Stands in for dispatch.net.connection.HubWebSocketProtocol: a socket that may push back."""
 
     def __init__(self) -> None:
         self.frames: list[bytes] = []

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dispatch.bus import WorkstationChanged, decode, encode
-from dispatch.protection import unprotected_reasons
+from dispatch.live.protection import unprotected_reasons
+from dispatch.net.bus import WorkstationChanged, decode, encode
 
 
 def test_online_with_nothing_reported_is_protected() -> None:

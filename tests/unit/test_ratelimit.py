@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from dispatch.ratelimit import MessageLimiter, TokenBucket
+from dispatch.net.ratelimit import MessageLimiter, TokenBucket
 from shared.domain import AlarmLevel, Trigger
 from shared.protocol import CancelAlarm, Ping, RaiseAlarm, utc_now
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dispatch.policy import DEFAULTS, Scope
-from dispatch.routing import Delivery, Placement, route
+from dispatch.routing.policy import DEFAULTS, Scope
+from dispatch.routing.rules import Delivery, Placement, route
 from shared.domain import AlarmLevel, Instruction, WorkstationRole
 
 STAFF, SECURITY = WorkstationRole.STAFF, WorkstationRole.SECURITY

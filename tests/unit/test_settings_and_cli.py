@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from dispatch.app import create_app
-from dispatch.auth import hash_password, hash_token, token_matches, verify_password
+from dispatch.directory.credentials import hash_password, hash_token, token_matches, verify_password
 from dispatch.settings import Settings
 
 
@@ -52,8 +52,8 @@ def test_demo_restarted_on_another_port_points_its_agents_there(tmp_path: Path) 
     import tomllib
 
     from dispatch import demo
-    from dispatch.database import Database
-    from dispatch.migrate import upgrade
+    from dispatch.store.database import Database
+    from dispatch.store.migrate import upgrade
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}"
     upgrade(url)

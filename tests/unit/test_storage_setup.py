@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 
-from dispatch.migrate import alembic_config, upgrade
+from dispatch.store.migrate import alembic_config, upgrade
 
 
 def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None:
@@ -26,8 +26,8 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
 async def test_audit_events_from_before_the_chain_are_chained_on_upgrade(tmp_path: Path) -> None:
     import asyncio
 
-    from dispatch import audit
-    from dispatch.database import Database
+    from dispatch.store import audit
+    from dispatch.store.database import Database
 
     path = tmp_path / "db.sqlite3"
     url = f"sqlite+aiosqlite:///{path}"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dispatch import switch_interval
+from dispatch.runtime import switch_interval
 
 
 @pytest.fixture

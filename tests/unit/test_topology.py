@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatch.topology import PlacedRoom, neighbours
+from dispatch.directory.topology import PlacedRoom, neighbours
 
 ROOM = PlacedRoom(1, floor_id=10, x_m=0.0, y_m=0.0)
 NEAR = PlacedRoom(2, floor_id=10, x_m=3.0, y_m=4.0)  # 5 m away

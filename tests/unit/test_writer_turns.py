@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from dispatch.writer_turns import WriterTurns
+from dispatch.store.writer_turns import WriterTurns
 
 
 async def _write(turns: WriterTurns, name: str, order: list[str], *, urgent: bool = False) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import dispatch.models
+import dispatch.store.models
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -25,7 +25,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("at", dispatch.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", dispatch.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("alarm_id", sa.String(length=36), nullable=True),
@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=200), nullable=False),
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
-        sa.Column("created_at", dispatch.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", dispatch.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_operators")),
         sa.UniqueConstraint("username", name=op.f("uq_operators_username")),
     )
@@ -88,8 +88,8 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=200), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("agent_version", sa.String(length=64), nullable=True),
-        sa.Column("created_at", dispatch.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", dispatch.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", dispatch.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", dispatch.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["room_id"], ["rooms.id"], name=op.f("fk_workstations_room_id_rooms")
         ),
@@ -111,12 +111,14 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("raiser_name", sa.String(length=200), nullable=True),
         sa.Column("claimed_room", sa.String(length=64), nullable=True),
-        sa.Column("raised_at", dispatch.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("stored_at", dispatch.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("raised_at", dispatch.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("stored_at", dispatch.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("acknowledged_by", sa.String(length=200), nullable=True),
-        sa.Column("acknowledged_at", dispatch.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "acknowledged_at", dispatch.store.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("resolved_by", sa.String(length=200), nullable=True),
-        sa.Column("resolved_at", dispatch.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", dispatch.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["room_id"], ["rooms.id"], name=op.f("fk_alarms_room_id_rooms")),
         sa.ForeignKeyConstraint(
             ["workstation_id"],
@@ -134,10 +136,10 @@ def upgrade() -> None:
         sa.Column("workstation_id", sa.String(length=128), nullable=False),
         sa.Column("instruction", sa.String(length=32), nullable=False),
         sa.Column("with_location", sa.Boolean(), nullable=False),
-        sa.Column("received_at", dispatch.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", dispatch.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("answer", sa.String(length=16), nullable=True),
         sa.Column("responder_name", sa.String(length=200), nullable=True),
-        sa.Column("answered_at", dispatch.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("answered_at", dispatch.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["alarm_id"], ["alarms.id"], name=op.f("fk_alarm_recipients_alarm_id_alarms")
         ),

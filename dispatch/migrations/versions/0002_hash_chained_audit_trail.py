@@ -30,8 +30,8 @@ def upgrade() -> None:
 
 def _chain_existing_events() -> None:
     """Events written before the chain existed are chained in id order, once."""
-    from dispatch.audit import GENESIS, event_hash
-    from dispatch.models import UTCDateTime
+    from dispatch.store.audit import GENESIS, event_hash
+    from dispatch.store.models import UTCDateTime
 
     # A table of its own, not the ORM model: later model changes must not change
     # what this revision does.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from dispatch.models import UTCDateTime
+from dispatch.store.models import UTCDateTime
 
 revision: str = "0003"
 down_revision: str | None = "0002"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from dispatch.models import UTCDateTime
+from dispatch.store.models import UTCDateTime
 
 revision: str = "0004"
 down_revision: str | None = "0003"

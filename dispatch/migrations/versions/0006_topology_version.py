@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-23 09:00:00.000000
 
-The hub keeps what routing needs in memory (dispatch/routing_snapshot.py) and
+The hub keeps what routing needs in memory (dispatch/routing/snapshot.py) and
 reloads it when this counter moved. Triggers, not application code, raise it,
 so a change by the CLI, the admin API, another hub instance or plain SQL is
 never missed. Columns that change often and do not matter for routing

@@ -4,7 +4,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06 04:30:00.000000
 
-The routing snapshot (dispatch/routing_snapshot.py) is also where an alarm's
+The routing snapshot (dispatch/routing/snapshot.py) is also where an alarm's
 room is named: popups, the console, the floor plan, the police panel and the
 agent's own status all show the room as the snapshot read it. So the counter
 must move when a room's number, name, entrance or phone, a floor's name or a

@@ -5,7 +5,7 @@ Revises: 0008
 Create Date: 2026-12-06 04:50:00.000000
 
 Logout, a new password, a role or site change and disabling raise the epoch;
-a session cookie made at another epoch is refused (dispatch/sessions.py).
+a session cookie made at another epoch is refused (dispatch/directory/sessions.py).
 """
 
 from __future__ import annotations

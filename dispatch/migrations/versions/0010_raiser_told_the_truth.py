@@ -28,7 +28,7 @@ from types import ModuleType
 import sqlalchemy as sa
 from alembic import op
 
-from dispatch.models import UTCDateTime
+from dispatch.store.models import UTCDateTime
 
 revision: str = "0010"
 down_revision: str | None = "0009"

@@ -1,0 +1,1 @@
+"""Alarms: their lifecycle, storage, receipts, answers, timers, drills, reports and statistics."""

@@ -1,0 +1,163 @@
+"""Reading alarms back: their records with recipients, rooms and reports, and what is still open."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import String, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.alarms.lifecycle import FOLLOW_UP_STATES, OPEN_STATES
+from dispatch.alarms.record import AlarmRecord, RecipientState, alarm_record
+from dispatch.directory.rooms import room_refs
+from dispatch.store.database import Database
+from dispatch.store.models import Alarm, AlarmRecipient, IncidentReport, Room, Workstation
+from shared.domain import AlarmKind, AlarmLevel, Answer, Instruction
+from shared.protocol import IncidentReport as Report
+
+_WORKSTATION_IDS = bindparam("workstation_ids", type_=String, expanding=True)
+_OPEN_FOR = (
+    select(Alarm)
+    .where(Alarm.state.in_(OPEN_STATES))
+    .where(
+        Alarm.workstation_id.in_(_WORKSTATION_IDS)
+        | Alarm.id.in_(
+            select(AlarmRecipient.alarm_id).where(
+                AlarmRecipient.workstation_id.in_(_WORKSTATION_IDS)
+            )
+        )
+    )
+    .order_by(Alarm.stored_at)
+)
+"""Open alarms the workstations raised or must be told about: read at every handshake,
+so built once (its cache key is not derived again for each read)."""
+
+
+async def get(db: Database, alarm_id: uuid.UUID) -> AlarmRecord | None:
+    async with db.read() as session:
+        alarm = await session.get(Alarm, str(alarm_id))
+        return (await load_records(session, [alarm]))[0] if alarm else None
+
+
+async def open_alarms(db: Database) -> list[AlarmRecord]:
+    """Every alarm the console lists: open ones and cancelled ones to follow up.
+
+    Self-tests are never listed: they show on the coverage board instead.
+    """
+    async with db.read() as session:
+        rows = await session.scalars(
+            select(Alarm)
+            .where(Alarm.state.in_(FOLLOW_UP_STATES), Alarm.kind != AlarmKind.SELF_TEST.value)
+            .order_by(Alarm.stored_at)
+        )
+        return await load_records(session, list(rows))
+
+
+async def unconfirmed(db: Database) -> dict[uuid.UUID, set[str]]:
+    """Recipients of open alarms whose popup has not been confirmed, by alarm."""
+    async with db.read() as session:
+        rows = await session.execute(
+            select(AlarmRecipient.alarm_id, AlarmRecipient.workstation_id)
+            .join(Alarm, Alarm.id == AlarmRecipient.alarm_id)
+            .where(Alarm.state.in_(OPEN_STATES), AlarmRecipient.received_at.is_(None))
+        )
+        missing: dict[uuid.UUID, set[str]] = {}
+        for alarm_id, workstation_id in rows:
+            missing.setdefault(uuid.UUID(alarm_id), set()).add(workstation_id)
+        return missing
+
+
+async def open_alarms_for_many(
+    db: Database, workstation_ids: Sequence[str]
+) -> dict[str, list[AlarmRecord]]:
+    """Open alarms each workstation raised or must be told about, oldest first, in one read
+    (agents reconnecting together)."""
+    wanted = {"workstation_ids": list(set(workstation_ids))}
+    async with db.read() as session:
+        records = await load_records(session, list(await session.scalars(_OPEN_FOR, wanted)))
+    return {
+        ws: [r for r in records if r.workstation_id == ws or r.recipient(ws) is not None]
+        for ws in workstation_ids
+    }
+
+
+async def load_record(session: AsyncSession, alarm_id: uuid.UUID) -> AlarmRecord:
+    alarm = await session.get(Alarm, str(alarm_id))
+    assert alarm is not None
+    return (await load_records(session, [alarm]))[0]
+
+
+async def load_records(session: AsyncSession, alarms: Sequence[Alarm]) -> list[AlarmRecord]:
+    """The records of these rows, with a fixed number of reads however many there are."""
+    if not alarms:
+        return []
+    ids = [a.id for a in alarms]
+    room_ids = {a.room_id for a in alarms if a.room_id is not None}
+    rooms = await room_refs(session, room_ids)
+    floors: dict[int, int] = {}
+    room_sites: dict[int, int] = {}
+    if room_ids:
+        rows = await session.execute(
+            select(Room.id, Room.floor_id, Room.site_id).where(Room.id.in_(room_ids))
+        )
+        for room_id, floor_id, room_site in rows:
+            floors[room_id], room_sites[room_id] = floor_id, room_site
+    reports = {
+        r.alarm_id: _report(r)
+        for r in await session.scalars(
+            select(IncidentReport).where(IncidentReport.alarm_id.in_(ids))
+        )
+    }
+    site_rows = await session.execute(
+        select(Workstation.id, Workstation.site_id).where(
+            Workstation.id.in_({a.workstation_id for a in alarms})
+        )
+    )
+    sites = {workstation_id: site_id for workstation_id, site_id in site_rows}
+    recipient_rows = await session.execute(
+        select(AlarmRecipient, Room.number)
+        .join(Workstation, Workstation.id == AlarmRecipient.workstation_id)
+        .outerjoin(Room, Room.id == Workstation.room_id)
+        .where(AlarmRecipient.alarm_id.in_(ids))
+    )
+    recipients: dict[str, list[RecipientState]] = {i: [] for i in ids}
+    for row, room_number in recipient_rows:
+        recipients[row.alarm_id].append(
+            RecipientState(
+                workstation_id=row.workstation_id,
+                instruction=Instruction(row.instruction),
+                with_location=row.with_location,
+                received=row.received_at is not None,
+                answer=Answer(row.answer) if row.answer else None,
+                responder_name=row.responder_name,
+                responder_room=room_number if row.answer else None,
+                answered_at=row.answered_at,
+                arrived=row.arrived_at is not None,
+            )
+        )
+    return [
+        alarm_record(
+            a,
+            room=rooms[a.room_id] if a.room_id is not None else None,
+            floor_id=floors.get(a.room_id) if a.room_id is not None else None,
+            # The site of the room it was stored with: the PC may have moved since.
+            site_id=room_sites.get(a.room_id)
+            if a.room_id is not None
+            else sites.get(a.workstation_id),
+            recipients=recipients[a.id],
+            report=reports.get(a.id),
+        )
+        for a in alarms
+    ]
+
+
+def _report(row: IncidentReport) -> Report:
+    return Report(
+        assessed_level=AlarmLevel(row.assessed_level),
+        police_called=row.police_called,
+        injuries=row.injuries,
+        property_damage=row.property_damage,
+        house_ban=row.house_ban,
+        notes=row.notes,
+    )

@@ -1,0 +1,103 @@
+"""The alarm store: the one door the hub uses to persist, route, track and read alarms.
+
+Each job is its own module; this façade only holds the state they share (the database,
+the routing snapshot in memory, the group-commit queue, the welcome cache):
+
+- ``alarm_writer``: the group commit of new alarms, ``alarm_plan`` routing each one;
+- ``alarm_receipts``: popups on screen and recipients' answers;
+- ``alarm_transitions``: operators' acknowledge/arrive/resolve and the raiser's cancel,
+  as the table in ``alarm_lifecycle`` allows;
+- ``alarm_timers``: escalation, nobody reached, failed self-tests;
+- ``alarm_reads``: records and what is still open.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from dispatch.alarms import reads as alarm_reads
+from dispatch.alarms import receipts as alarm_receipts
+from dispatch.alarms import timers as alarm_timers
+from dispatch.alarms import transitions as alarm_transitions
+from dispatch.alarms.lifecycle import Event
+from dispatch.alarms.record import AlarmRecord, ReceiptOutcome, SelfTestResult
+from dispatch.alarms.welcome_levels import WelcomeLevels
+from dispatch.alarms.writer import AlarmWriter
+from dispatch.directory.identities import WorkstationView
+from dispatch.routing.holder import RoutingHolder
+from dispatch.store.database import Database
+from shared.domain import Answer
+from shared.protocol import IncidentReport as Report
+
+
+class AlarmStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.routing = RoutingHolder(db)
+        self.levels = WelcomeLevels(db)
+        self._writer = AlarmWriter(db, self.routing)
+        self.store = self._writer.store
+
+    # --- what recipients tell -------------------------------------------------
+
+    async def record_receipts(self, receipts: Collection[tuple[uuid.UUID, str]]) -> ReceiptOutcome:
+        return await alarm_receipts.record_receipts(self._db, receipts)
+
+    async def record_answer(
+        self, alarm_id: uuid.UUID, workstation_id: str, answer: Answer, name: str
+    ) -> AlarmRecord:
+        return await alarm_receipts.record_answer(self._db, alarm_id, workstation_id, answer, name)
+
+    # --- what people do ---------------------------------------------------------
+
+    async def acknowledge(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord:
+        return await alarm_transitions.operator_transition(
+            self._db, alarm_id, operator, Event.ACKNOWLEDGE
+        )
+
+    async def arrive(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord:
+        return await alarm_transitions.operator_transition(
+            self._db, alarm_id, operator, Event.ARRIVE
+        )
+
+    async def resolve(
+        self, alarm_id: uuid.UUID, operator: str, report: Report | None = None
+    ) -> AlarmRecord:
+        return await alarm_transitions.operator_transition(
+            self._db, alarm_id, operator, Event.RESOLVE, report
+        )
+
+    async def cancel(self, alarm_id: uuid.UUID, raiser: WorkstationView) -> AlarmRecord:
+        return await alarm_transitions.cancel(self._db, alarm_id, raiser)
+
+    async def console_seen(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord | None:
+        return await alarm_transitions.console_seen(self._db, alarm_id, operator)
+
+    # --- what the clock decides ---------------------------------------------------
+
+    async def decide_reach(self, now: datetime) -> list[tuple[AlarmRecord, bool]]:
+        return await alarm_timers.decide_reach(self._db, now)
+
+    async def escalate_due(self, now: datetime) -> list[tuple[AlarmRecord, list[str]]]:
+        return await alarm_timers.escalate_due(self._db, self.routing, now)
+
+    async def expire_self_tests(self, now: datetime) -> list[SelfTestResult]:
+        return await alarm_timers.expire_self_tests(self._db, now)
+
+    # --- reads --------------------------------------------------------------------
+
+    async def get(self, alarm_id: uuid.UUID) -> AlarmRecord | None:
+        return await alarm_reads.get(self._db, alarm_id)
+
+    async def open_alarms(self) -> list[AlarmRecord]:
+        return await alarm_reads.open_alarms(self._db)
+
+    async def unconfirmed(self) -> dict[uuid.UUID, set[str]]:
+        return await alarm_reads.unconfirmed(self._db)
+
+    async def open_alarms_for_many(
+        self, workstation_ids: Sequence[str]
+    ) -> dict[str, list[AlarmRecord]]:
+        return await alarm_reads.open_alarms_for_many(self._db, workstation_ids)

@@ -1,0 +1,166 @@
+"""The group commit: alarms raised at the same time are stored in one transaction and one fsync."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import String, bindparam, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.alarms.lifecycle import AlarmError
+from dispatch.alarms.plan import INSERT_RECIPIENTS, NewAlarm, plan
+from dispatch.alarms.reads import load_records
+from dispatch.alarms.record import AlarmRecord
+from dispatch.directory.identities import WorkstationView
+from dispatch.routing.holder import RoutingHolder
+from dispatch.store.audit import HEAD_HASH, AuditTrail
+from dispatch.store.database import Database, core_table
+from dispatch.store.models import Alarm, TopologyVersion
+from shared.protocol import RaiseAlarm
+
+# The group commit's statements: Core, on the tables, built once. Building a
+# statement, or the ORM's handling of one, costs more Python than running it.
+_ALARMS, _VERSION = core_table(Alarm), core_table(TopologyVersion)
+_INSERT_ALARMS = insert(_ALARMS)
+_ALARM_IDS = bindparam("alarm_ids", type_=String, expanding=True)
+_BATCH_READS = (
+    select(_VERSION.c.version, HEAD_HASH, _ALARMS.c.id, _ALARMS.c.workstation_id)
+    .select_from(_VERSION)
+    .outerjoin(_ALARMS, _ALARMS.c.id.in_(_ALARM_IDS))
+    .where(_VERSION.c.id == 1)
+)
+_OWNERS = select(_ALARMS.c.id, _ALARMS.c.workstation_id).where(_ALARMS.c.id.in_(_ALARM_IDS))
+
+Stored = tuple[AlarmRecord, bool]
+"""The record, and whether this call stored it (False: a retry of a stored alarm)."""
+
+
+class _PendingStore:
+    """An alarm waiting for the next group commit, and the future its raiser awaits."""
+
+    def __init__(
+        self,
+        message: RaiseAlarm,
+        raiser: WorkstationView,
+        raiser_name: str | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.message = message
+        self.raiser = raiser
+        self.raiser_name = raiser_name
+        self.result: asyncio.Future[Stored] = loop.create_future()
+
+
+class AlarmWriter:
+    def __init__(self, db: Database, routing: RoutingHolder) -> None:
+        self._db = db
+        self._routing = routing
+        self._queue: list[_PendingStore] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def store(
+        self, message: RaiseAlarm, raiser: WorkstationView, raiser_name: str | None
+    ) -> Stored:
+        """Persist and route a raised alarm; returns (record, newly stored) after the commit.
+
+        The alarm id is the idempotency key: a retry returns the stored record
+        unchanged. The room is the hub's mapping of the workstation; what the
+        agent claims is only written to the audit trail.
+
+        Alarms raised at the same time share one transaction and one fsync (group
+        commit): the first caller starts a drainer that writes whatever has queued
+        up, batch after batch, and ends when the queue is empty.
+        """
+        pending = _PendingStore(message, raiser, raiser_name, asyncio.get_running_loop())
+        self._queue.append(pending)
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name="alarm-writer")
+        return await pending.result
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._store_batch(batch)
+        finally:
+            self._drainer = None
+
+    async def _store_batch(self, batch: list[_PendingStore]) -> None:
+        written: list[tuple[_PendingStore, Stored]] = []
+        try:
+            async with self._db.write(urgent=True) as session:
+                written = await self._write_batch(session, batch)
+        except Exception as failed:
+            # Nothing of the batch was committed: every raiser is told, and retries.
+            for item in batch:
+                if not item.result.done():
+                    item.result.set_exception(failed)
+            return
+        for item, result in written:  # only now, after the commit
+            item.result.set_result(result)
+
+    async def _write_batch(
+        self, session: AsyncSession, batch: list[_PendingStore]
+    ) -> list[tuple[_PendingStore, Stored]]:
+        """One group commit: a fixed number of statements however many alarms it holds.
+
+        A refused alarm (``no_drill``, another workstation's id) is answered at once
+        and leaves the others of the batch untouched.
+        """
+        await AuditTrail.lock(session)  # first: on PostgreSQL it orders the instances
+        version, head, stored_owner = await _batch_reads(
+            session, {str(item.message.alarm_id) for item in batch}
+        )
+        audit = AuditTrail.resume(session, head)
+        routing = await self._routing.snapshot(session, version)
+        fresh: dict[str, NewAlarm] = {}
+        duplicates: list[_PendingStore] = []
+        written: list[tuple[_PendingStore, Stored]] = []
+        for item in batch:
+            alarm_id, raiser_id = str(item.message.alarm_id), item.raiser.id
+            owner = stored_owner.get(alarm_id) or (
+                fresh[alarm_id].record.workstation_id if alarm_id in fresh else None
+            )
+            if owner is not None and owner != raiser_id:
+                item.result.set_exception(
+                    AlarmError("not_allowed", "alarm id belongs to another workstation")
+                )
+            elif alarm_id in stored_owner:
+                duplicates.append(item)
+            elif alarm_id in fresh:  # a retry that arrived while the first was queued
+                written.append((item, (fresh[alarm_id].record, False)))
+            else:
+                try:
+                    fresh[alarm_id] = await plan(
+                        session, routing, audit, item.message, item.raiser, item.raiser_name
+                    )
+                except AlarmError as refused:  # raised before anything of it was kept
+                    item.result.set_exception(refused)
+                    continue
+                written.append((item, (fresh[alarm_id].record, True)))
+        if fresh:
+            await session.execute(_INSERT_ALARMS, [new.row for new in fresh.values()])
+            recipients = [row for new in fresh.values() for row in new.recipients]
+            if recipients:
+                await session.execute(INSERT_RECIPIENTS, recipients)
+        if duplicates:
+            ids = {str(item.message.alarm_id) for item in duplicates}
+            stored = await session.scalars(select(Alarm).where(Alarm.id.in_(ids)))
+            records = {str(r.id): r for r in await load_records(session, list(stored))}
+            written += [(item, (records[str(item.message.alarm_id)], False)) for item in duplicates]
+        return written
+
+
+async def _batch_reads(
+    session: AsyncSession, alarm_ids: set[str]
+) -> tuple[int | None, str | None, dict[str, str]]:
+    """What a group commit reads, in one statement: the topology version, the audit
+    chain's head, and which of these alarm ids are stored already, by whom."""
+    ids = {"alarm_ids": list(alarm_ids)}
+    rows = (await session.execute(_BATCH_READS, ids)).all()
+    if not rows:  # no version row (routing_snapshot.refreshed logs it): the rest alone
+        head = await session.scalar(select(HEAD_HASH))
+        owners = await session.execute(_OWNERS, ids)
+        return None, head, {alarm_id: owner for alarm_id, owner in owners}
+    version, head = rows[0][0], rows[0][1]
+    return version, head, {alarm_id: owner for *_, alarm_id, owner in rows if alarm_id is not None}

@@ -1,0 +1,311 @@
+"""CSV import and export of the workstation-to-room mapping (the spreadsheet IT already keeps).
+
+Export columns: ``hostname, workstation_id, room_number, role, state``.
+Import columns: ``room_number`` plus ``hostname`` and/or ``workstation_id``,
+optionally ``role`` (``state`` is accepted and ignored, so an export can be
+edited and imported again). Rows are matched to existing workstations; none
+are created. Every bad row is reported with its line number; if any row is
+bad nothing is imported. A real import is one transaction and audited.
+
+An import reads the file (``parse``), finds each row's workstation
+(``_resolve``), checks what the row asks for (``_validate``) and only then
+changes anything (``_apply``), with the rules of dispatch/directory/workstations.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.directory.refusals import Refused
+from dispatch.directory.workstations import change_workstation
+from dispatch.store.audit import AuditTrail
+from dispatch.store.database import Database
+from dispatch.store.models import Room, Workstation
+from shared.domain import WorkstationRole, WorkstationState
+
+EXPORT_COLUMNS = ("hostname", "workstation_id", "room_number", "role", "state")
+IGNORED_COLUMNS = frozenset({"state"})
+KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
+MAX_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    hostname: str
+    workstation_id: str
+    room_number: str
+    role: str
+
+
+@dataclass
+class ImportReport:
+    dry_run: bool
+    imported: bool = False
+    rows: int = 0
+    changed: list[dict[str, Any]] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """The workstations and rooms the rows are matched against, read once."""
+
+    by_id: dict[str, Workstation]
+    by_host: dict[str, list[Workstation]]  # lower-case hostname: a name can be taken twice
+    room_ids: dict[tuple[int, str], int]  # (site, number): room id
+    numbers: dict[int, str]  # room id: number
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    row: Row
+    workstation: Workstation
+    room_id: int
+    role: WorkstationRole | None
+
+
+class _DryRun(Exception):
+    """Rolls the transaction back after a dry run has computed its changes."""
+
+
+def parse(data: bytes) -> tuple[list[Row], list[RowError]]:
+    """Rows of the file, or every problem found in it (line numbers as an editor shows them)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        return [], [RowError(line, "file is not UTF-8 text (save it as CSV UTF-8)")]
+    if not text.strip():
+        return [], [RowError(1, "empty file: expected a header line and rows")]
+    first = text.splitlines()[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [name.strip().lower() for name in next(reader)]
+    errors: list[RowError] = []
+    for name in header:
+        if name not in KNOWN_COLUMNS:
+            errors.append(RowError(1, f"unknown column {name!r}"))
+    if len(set(header)) != len(header):
+        errors.append(RowError(1, "a column appears twice in the header"))
+    if "room_number" not in header:
+        errors.append(RowError(1, "missing column room_number"))
+    if "hostname" not in header and "workstation_id" not in header:
+        errors.append(RowError(1, "missing column hostname (or workstation_id)"))
+    if errors:
+        return [], errors  # rows cannot be read without a usable header
+    rows: list[Row] = []
+    try:
+        for fields in reader:
+            line = reader.line_num
+            if not any(f.strip() for f in fields):
+                continue
+            if len(fields) > len(header):
+                errors.append(RowError(line, f"{len(fields)} fields, the header has {len(header)}"))
+                continue
+            values = dict(zip(header, (f.strip() for f in fields), strict=False))
+            missing = [name for name in header if name not in values]
+            if missing:
+                errors.append(RowError(line, f"missing column {', '.join(missing)}"))
+                continue
+            rows.append(
+                Row(
+                    line=line,
+                    hostname=values.get("hostname", ""),
+                    workstation_id=values.get("workstation_id", ""),
+                    room_number=values.get("room_number", ""),
+                    role=values.get("role", ""),
+                )
+            )
+    except csv.Error as error:
+        errors.append(RowError(reader.line_num, f"malformed CSV: {error}"))
+    if not rows and not errors:
+        errors.append(RowError(1, "empty file: a header but no rows"))
+    if not rows:
+        return [], errors
+    return rows, errors
+
+
+async def import_mapping(db: Database, data: bytes, *, dry_run: bool, actor: str) -> ImportReport:
+    """Validates every row, then applies all of them in one transaction, or none."""
+    report = ImportReport(dry_run=dry_run)
+    rows, report.errors = parse(data)
+    report.rows = len(rows)
+    if not rows:  # the file itself is unusable: nothing to check row by row
+        return report
+    try:
+        async with db.write() as session:
+            known = await _read_known(session)
+            planned = _plan(rows, known, report)
+            if not report.errors:
+                await _apply(session, planned, known, report, actor)
+            if report.errors or dry_run:
+                raise _DryRun
+            report.imported = True
+    except _DryRun:
+        pass
+    report.errors.sort(key=lambda e: e.line)
+    if report.errors:
+        report.changed, report.unchanged = [], 0
+    return report
+
+
+async def _read_known(session: AsyncSession) -> _Known:
+    workstations = list(await session.scalars(select(Workstation)))
+    by_host: dict[str, list[Workstation]] = {}
+    for candidate in workstations:
+        if candidate.hostname:
+            by_host.setdefault(candidate.hostname.lower(), []).append(candidate)
+    rooms = list(await session.scalars(select(Room)))
+    return _Known(
+        by_id={ws.id: ws for ws in workstations},
+        by_host=by_host,
+        room_ids={(r.site_id, r.number): r.id for r in rooms},
+        numbers={r.id: r.number for r in rooms},
+    )
+
+
+def _plan(rows: list[Row], known: _Known, report: ImportReport) -> list[_Planned]:
+    """Each row's workstation and wishes; every problem goes to the report."""
+    seen: dict[str, int] = {}  # workstation id: the line that named it first
+    planned: list[_Planned] = []
+    for row in rows:
+        ws, problems = _resolve(row, known)
+        role, room_id, more = _validate(row, ws, known, seen)
+        problems += more
+        report.errors.extend(RowError(row.line, p) for p in problems)
+        if not problems and ws is not None and room_id is not None:
+            planned.append(_Planned(row, ws, room_id, role))
+    return planned
+
+
+def _resolve(row: Row, known: _Known) -> tuple[Workstation | None, list[str]]:
+    """The workstation a row names, by id (its hostname must agree) or by hostname."""
+    if row.workstation_id:
+        ws = known.by_id.get(row.workstation_id)
+        if ws is None:
+            return None, [f"unknown workstation {row.workstation_id!r}"]
+        if row.hostname and ws.hostname and ws.hostname.lower() != row.hostname.lower():
+            return ws, [
+                f"hostname {row.hostname!r} does not match workstation {ws.id} "
+                f"(hostname {ws.hostname!r})"
+            ]
+        return ws, []
+    if not row.hostname:
+        return None, ["missing hostname or workstation_id"]
+    matches = known.by_host.get(row.hostname.lower(), [])
+    if not matches and row.hostname in known.by_id:
+        matches = [known.by_id[row.hostname]]
+    if len(matches) > 1:
+        return None, [
+            f"hostname {row.hostname!r} matches several workstations "
+            f"({', '.join(m.id for m in matches)}): give workstation_id"
+        ]
+    if matches:
+        return matches[0], []
+    return None, [f"unknown workstation {row.hostname!r}"]
+
+
+def _validate(
+    row: Row, ws: Workstation | None, known: _Known, seen: dict[str, int]
+) -> tuple[WorkstationRole | None, int | None, list[str]]:
+    """The role and room a row asks for, and why they cannot be had."""
+    problems: list[str] = []
+    role: WorkstationRole | None = None
+    if row.role:
+        try:
+            role = WorkstationRole(row.role.lower())
+        except ValueError:
+            problems.append(f"bad role {row.role!r} (staff or security)")
+    room_id: int | None = None
+    if not row.room_number:
+        problems.append("missing room_number")
+    if ws is None:
+        return role, room_id, problems
+    if ws.id in seen:
+        problems.append(f"duplicate row: workstation {ws.id} is on line {seen[ws.id]} too")
+    else:
+        seen[ws.id] = row.line
+    if ws.state == WorkstationState.REVOKED:
+        problems.append(f"workstation {ws.id} is revoked")
+    if row.room_number:
+        room_id = known.room_ids.get((ws.site_id, row.room_number))
+        if room_id is None:
+            problems.append(f"unknown room {row.room_number!r} at site {ws.site_id}")
+    return role, room_id, problems
+
+
+async def _apply(
+    session: AsyncSession,
+    planned: list[_Planned],
+    known: _Known,
+    report: ImportReport,
+    actor: str,
+) -> None:
+    """Changes the planned workstations; audited unless this is a dry run."""
+    audit = await AuditTrail.open(session) if not report.dry_run else None
+    for plan in planned:
+        ws = plan.workstation
+        try:
+            changes = await change_workstation(session, ws, plan.room_id, plan.role, None)
+        except Refused as error:
+            report.errors.append(RowError(plan.row.line, str(error)))
+            continue
+        if not changes:
+            report.unchanged += 1
+            continue
+        if "room_id" in changes:
+            old, new = changes.pop("room_id")
+            changes["room_number"] = [
+                known.numbers.get(old) if isinstance(old, int) else None,
+                known.numbers[new] if isinstance(new, int) else None,
+            ]
+        report.changed.append(
+            {
+                "line": plan.row.line,
+                "workstation_id": ws.id,
+                "hostname": ws.hostname,
+                "changes": changes,
+            }
+        )
+        if audit is not None:
+            audit.append(
+                actor,
+                "workstation_changed",
+                workstation_id=ws.id,
+                room_id=ws.room_id,
+                changes=changes,
+                source="csv_import",
+            )
+    if audit is not None and not report.errors:
+        audit.append(actor, "mapping_imported", rows=report.rows, changed=len(report.changed))
+
+
+async def export_mapping(db: Database) -> str:
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(Workstation, Room.number)
+                .outerjoin(Room, Room.id == Workstation.room_id)
+                .order_by(Workstation.id)
+            )
+        ).all()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for ws, number in rows:
+        writer.writerow([ws.hostname, ws.id, number or "", ws.role, ws.state])
+    return out.getvalue()

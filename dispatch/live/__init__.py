@@ -1,0 +1,1 @@
+"""The hub's live state: who is connected, fan-out, re-sending, supervision and coverage."""

@@ -1,0 +1,685 @@
+"""The fan-out core: connected peers, store-then-send, receipts, re-sends and heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+
+import structlog
+from pydantic import BaseModel
+
+from dispatch.alarms import views
+from dispatch.alarms.lifecycle import AlarmError
+from dispatch.alarms.record import AlarmRecord, SelfTestResult
+from dispatch.alarms.store import AlarmStore
+from dispatch.directory.authentication import Authenticator
+from dispatch.directory.identities import OperatorView
+from dispatch.directory.sessions import still_valid
+from dispatch.live.protection import unprotected_reasons
+from dispatch.live.receipt_queue import ReceiptQueue
+from dispatch.net import bus as events
+from dispatch.net.bus import Bus, BusEvent, LocalBus
+from dispatch.net.peers import AgentPeer, ConsolePeer, Peer
+from dispatch.routing.snapshot import RoutingSnapshot, workstation_updates
+from dispatch.store.coalesce import HANDSHAKE_LINGER_S, Coalescer
+from shared.domain import AlarmKind, Answer
+from shared.protocol import (
+    AlarmSnapshot,
+    AlarmStored,
+    CloseCode,
+    ConsoleAlarmChanged,
+    IncidentReport,
+    Ping,
+    RaiseAlarm,
+    Respond,
+    WorkstationChanged,
+    WorkstationStatus,
+    encode,
+    utc_now,
+)
+
+log = structlog.get_logger(__name__)
+
+MISSED_HEARTBEATS = 2.5
+"""A console silent this many intervals is gone. Checked every half interval, it is
+noticed within three intervals of its last sign of life (18 s at the production 6 s). A
+console whose browser stopped answering at all is closed sooner, within 2 intervals, by
+the WebSocket pings every connection gets (dispatch/net/keepalive.py)."""
+PONG_WAIT_INTERVALS = 1.0
+"""Agents: the WebSocket layer pings every interval and closes a peer that has sent nothing
+this many intervals after a ping: 2 intervals after its last sign of life (12 s at the
+production 6 s; dispatch/cli.py, dispatch/net/keepalive.py)."""
+ESCALATION_CHECK_INTERVAL = 1.0
+REACH_CHECK_INTERVAL = 1.0
+"""How often the nobody-reached timers (the alarms' ``reach_due_at``) are checked."""
+
+
+class Hub:
+    def __init__(
+        self,
+        alarms: AlarmStore,
+        directory: Authenticator,
+        heartbeat_interval: float,
+        redeliver_interval: float,
+        bus: Bus | None = None,
+    ) -> None:
+        self.alarms = alarms
+        self.bus: Bus = bus or LocalBus()  # tells other hub instances; see dispatch/net/bus.py
+        self.directory = directory
+        self.heartbeat_interval = heartbeat_interval
+        self.redeliver_interval = redeliver_interval
+        self._agents: dict[str, set[AgentPeer]] = defaultdict(set)
+        self._consoles: set[ConsolePeer] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._receipts = ReceiptQueue(self.alarms.record_receipts)
+        self._seen: dict[str, tuple[datetime, str]] = {}
+        self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
+        # Alarms whose raiser was told "zugestellt" by this instance: later receipt batches
+        # read the record only for consoles (an alarm to thousands confirms in many batches).
+        self._delivery_told: set[uuid.UUID] = set()
+        self._revoked_checked_at = utc_now()
+        # Last self-test per workstation, for the coverage board's live updates.
+        self._self_tests: dict[str, tuple[datetime | None, bool | None]] = {}
+        # What each online PC's agent reported broken (agent_health), for the same board.
+        self._health: dict[str, tuple[str, ...]] = {}
+        # Agents reconnecting together (a restart storm) share one replay read.
+        self._replays = Coalescer(
+            self.alarms.open_alarms_for_many, name="replays", linger=HANDSHAKE_LINGER_S
+        )
+        self.alarms.routing.on_new_snapshot = self.placements_moved
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._every(self.heartbeat_interval / 2, self.supervise)),
+            asyncio.create_task(self._every(self.redeliver_interval, self.redeliver)),
+            asyncio.create_task(self._write_receipts()),
+            asyncio.create_task(self._every(ESCALATION_CHECK_INTERVAL, self.escalate)),
+            asyncio.create_task(self._every(REACH_CHECK_INTERVAL, self.check_reach)),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for peer in [*self._all_agents(), *self._consoles]:
+            await peer.close(CloseCode.GOING_AWAY, "hub shutting down")
+        await self._flush_receipts()
+        await self._record_seen()
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:  # a failed round must not end supervision for good
+                log.exception("background_job_failed", job=getattr(job, "__name__", "?"))
+
+    # --- membership ---------------------------------------------------------
+
+    def is_online(self, workstation_id: str) -> bool:
+        return any(not p.closed for p in self._agents.get(workstation_id, ()))
+
+    def online_workstations(self) -> set[str]:
+        return {ws for ws, peers in self._agents.items() if any(not p.closed for p in peers)}
+
+    async def agent_joined(self, peer: AgentPeer) -> None:
+        """Registers, then replays every open alarm for the workstation.
+
+        Fan-outs that happen while the replay is read from the store are held
+        back and sent after it: the replay may predate them, and a newer update
+        must never be overtaken by an older state. Registering first means an
+        alarm in between is sent twice (agents deduplicate), never missed.
+        """
+        peer.hold()
+        workstation = peer.workstation
+        first = not self.is_online(workstation.id)
+        self._agents[workstation.id].add(peer)
+        self._seen[workstation.id] = (utc_now(), peer.agent_version)
+        self._self_tests.setdefault(
+            workstation.id, (workstation.self_test_at, workstation.self_test_ok)
+        )
+        log.info("agent_connected", workstation=workstation.id)
+        if first:
+            self._health.pop(workstation.id, None)  # the new session reports afresh
+            self._workstation_changed(workstation.id)
+        replay: list[BaseModel] = []
+        for record in await self._replays.get(workstation.id) or []:
+            recipient = record.recipient(peer.workstation.id)
+            if recipient is not None:
+                replay.append(views.notify(record, recipient))
+                peer.sent_alarm(record.id)
+            if (
+                record.workstation_id == peer.workstation.id
+                and record.kind is not AlarmKind.SELF_TEST
+            ):
+                # As discreet as the live updates; the status first, as live (issue 13).
+                replay += [views.raiser_status(record), views.raiser_update(record)]
+        peer.release(*replay)
+
+    async def disconnect(
+        self, workstation_id: str, code: int, reason: str, *, publish: bool = True
+    ) -> int:
+        """Closes every live socket of a workstation (revocation); returns how many."""
+        if publish and code == CloseCode.REVOKED:  # the socket may be on another instance
+            self.bus.publish(events.WorkstationRevoked(workstation_id=workstation_id))
+        peers = list(self._agents.get(workstation_id, ()))
+        for peer in peers:
+            await peer.close(code, reason)
+        return len(peers)
+
+    def agent_left(self, peer: AgentPeer) -> None:
+        peers = self._agents.get(peer.workstation.id)
+        if peers is not None:
+            peers.discard(peer)
+            if not peers:
+                del self._agents[peer.workstation.id]
+        self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
+        log.info("agent_disconnected", workstation=peer.workstation.id)
+        if not self.is_online(peer.workstation.id):
+            self._health.pop(peer.workstation.id, None)
+            self._workstation_changed(peer.workstation.id)
+
+    def agent_health(self, peer: AgentPeer, reasons: list[str]) -> None:
+        """The agent says what is broken on its PC ([]: nothing); the board shows it."""
+        workstation_id = peer.workstation.id
+        new = tuple(dict.fromkeys(reasons))
+        if self._health.get(workstation_id) == new:
+            return
+        self._health[workstation_id] = new
+        report = log.warning if new else log.info
+        report("agent_health", workstation=workstation_id, reasons=list(new))
+        self._workstation_changed(workstation_id)
+
+    def agent_reasons(self, workstation_id: str) -> tuple[str, ...]:
+        """What the PC's agent last reported broken (nothing while offline or never told)."""
+        return self._health.get(workstation_id, ())
+
+    async def console_joined(self, peer: ConsolePeer) -> None:
+        """The snapshot first, then changes made while it was read (as for agents)."""
+        peer.hold()
+        self._consoles.add(peer)
+        log.info("console_connected", operator=peer.operator.username)
+        records = await self.alarms.open_alarms()
+        visible = [r for r in records if views.console_may_see(peer.operator, r)]
+        peer.release(AlarmSnapshot(alarms=[views.console_alarm(r) for r in visible]))
+
+    def console_left(self, peer: ConsolePeer) -> None:
+        self._consoles.discard(peer)
+        log.info("console_disconnected", operator=peer.operator.username)
+
+    # --- the alarm path -----------------------------------------------------
+
+    async def raise_alarm(self, peer: AgentPeer, message: RaiseAlarm) -> None:
+        """Store, then acknowledge to the raiser, then fan out: in that order, always."""
+        record, created = await self.alarms.store(message, peer.workstation, peer.display_name)
+        peer.send(
+            AlarmStored(
+                reply_to=message.id,
+                alarm_id=record.id,
+                stored_at=record.stored_at,
+                duplicate=not created,
+                cancel_window_s=record.cancel_window_s,
+            )
+        )
+        if not created:
+            return
+        log.info(
+            "alarm_stored",
+            alarm=str(record.id),
+            level=int(record.level),
+            workstation=record.workstation_id,
+            recipients=len(record.recipients),
+        )
+        if message.claimed_room is not None and (
+            record.room is None or message.claimed_room != record.room.number
+        ):
+            log.warning("room_claim_ignored", alarm=str(record.id), workstation=peer.workstation.id)
+        self.alarm_stored(record)
+
+    async def cancel(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
+        record = await self.alarms.cancel(alarm_id, peer.workstation)
+        log.warning("alarm_cancelled", alarm=str(alarm_id), workstation=peer.workstation.id)
+        self.broadcast_update(record)
+
+    # --- operators ------------------------------------------------------------
+
+    async def acknowledge(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+        await self._may_act(alarm_id, operator)
+        self.broadcast_update(await self.alarms.acknowledge(alarm_id, operator.display_name))
+
+    async def arrive(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+        await self._may_act(alarm_id, operator)
+        self.broadcast_update(await self.alarms.arrive(alarm_id, operator.display_name))
+
+    async def resolve(
+        self, alarm_id: uuid.UUID, operator: OperatorView, report: IncidentReport | None
+    ) -> None:
+        await self._may_act(alarm_id, operator)
+        record = await self.alarms.resolve(alarm_id, operator.display_name, report)
+        self.broadcast_update(record)
+
+    async def _may_act(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+        """An operator acts only on alarms their console shows them."""
+        record = await self.alarms.get(alarm_id)
+        if record is None or not views.console_may_see(operator, record):
+            raise AlarmError("unknown_alarm", "no such alarm on this console")
+
+    async def escalate(self) -> None:
+        """Widens the circle of alarms nobody has acknowledged in time."""
+        for record, added in await self.alarms.escalate_due(utc_now()):
+            log.warning(
+                "alarm_escalated",
+                alarm=str(record.id),
+                step=record.escalation_step,
+                added=len(added),
+            )
+            self.alarm_escalated(record, added)
+
+    async def check_reach(self) -> None:
+        """Tells the raiser of every alarm that reached nobody by its policy's time.
+
+        Each decision is logged (``alarm_reach_decided``), reached or not: it is
+        the event that makes "the raiser was not told" true.
+        """
+        for record, reached in await self.alarms.decide_reach(utc_now()):
+            log.info("alarm_reach_decided", alarm=str(record.id), reached=reached)
+            if not reached:
+                log.warning(
+                    "alarm_nobody_reached", alarm=str(record.id), workstation=record.workstation_id
+                )
+                self.broadcast_update(record)
+
+    async def console_seen(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+        """A console rendered the alarm's row: recorded once, and the raiser learns it."""
+        await self._may_act(alarm_id, operator)
+        record = await self.alarms.console_seen(alarm_id, operator.display_name)
+        if record is not None:
+            log.info("alarm_seen", alarm=str(alarm_id), operator=operator.username)
+            self.broadcast_update(record)
+
+    def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
+        """Queued, not awaited: the agent's next message is read at once."""
+        self._receipts.add(alarm_id, peer.workstation.id)
+
+    async def _write_receipts(self) -> None:
+        while True:
+            await self._receipts.due()
+            try:
+                await self._flush_receipts()
+            except Exception:  # unwritten receipts only mean the popup is sent again
+                log.exception("receipts_not_written")
+
+    async def _flush_receipts(self) -> None:
+        outcome = await self._receipts.write()
+        for alarm_id in outcome.changed:
+            await self.alarm_delivered(alarm_id)
+        for workstation_id, at in outcome.self_tests_passed.items():
+            self.self_test_done(SelfTestResult(workstation_id, at, ok=True))
+
+    async def respond(self, peer: AgentPeer, message: Respond) -> None:
+        record = await self.alarms.record_answer(
+            message.alarm_id, peer.workstation.id, message.answer, peer.display_name
+        )
+        if (
+            message.answer is Answer.CANNOT
+            and record.nobody_reached_at is not None
+            and all(r.answer is Answer.CANNOT for r in record.recipients)
+        ):  # this answer was the last "Kann nicht": the store has just told the raiser
+            log.warning(
+                "alarm_nobody_reached", alarm=str(record.id), workstation=record.workstation_id
+            )
+        self.broadcast_update(record)
+
+    # --- changes, told to the peers of this instance ----------------------------
+    # BUS HOOKS READY: every change of an alarm or a workstation passes through one of
+    # alarm_stored, alarm_escalated, broadcast_update, alarm_delivered, self_test_done
+    # and _workstation_changed; another instance replays the same for its own peers.
+
+    def alarm_stored(self, record: AlarmRecord, *, publish: bool = True) -> None:
+        """A new alarm: its recipients and the consoles."""
+        popups, deliveries = self._popups(record, [r.workstation_id for r in record.recipients])
+        if publish:  # first, and with the popups: other instances send without a store read
+            self.bus.publish(
+                events.AlarmStored(
+                    alarm_id=record.id,
+                    popups=tuple(popups),
+                    deliveries=tuple(deliveries),
+                )
+            )
+        self._send_popups(record.id, popups, deliveries)
+        self._to_consoles(record)
+
+    def alarm_escalated(
+        self, record: AlarmRecord, added: Iterable[str], *, publish: bool = True
+    ) -> None:
+        added = list(added)
+        if publish:
+            self.bus.publish(events.AlarmEscalated(alarm_id=record.id, added=tuple(added)))
+        self._fan_out(record, added)
+        self._to_consoles(record)
+
+    def broadcast_update(self, record: AlarmRecord, *, publish: bool = True) -> None:
+        """State or responders changed: tell the raiser, every recipient and the consoles."""
+        if publish:
+            self.bus.publish(events.AlarmChanged(alarm_id=record.id))
+        text = encode(views.update(record))
+        for r in record.recipients:
+            if r.workstation_id != record.workstation_id:
+                for p in self._agents.get(r.workstation_id, ()):
+                    p.send(text)
+        if record.kind is not AlarmKind.SELF_TEST:
+            # The raiser's status first: an agent that knows it goes by it and ignores the
+            # update; an agent before it ignores the status and goes by the update.
+            status_text = encode(views.raiser_status(record))
+            raiser_text = encode(views.raiser_update(record))
+            for p in self._agents.get(record.workstation_id, ()):
+                p.send(status_text)
+                p.send(raiser_text)
+        self._to_consoles(record)
+
+    async def alarm_delivered(self, alarm_id: uuid.UUID, *, publish: bool = True) -> None:
+        """Receipts came in: the consoles' delivery count and the raiser's "zugestellt"."""
+        if publish:
+            self.bus.publish(events.AlarmDelivered(alarm_id=alarm_id))
+        tell_raiser = alarm_id not in self._delivery_told
+        if not (self._consoles or tell_raiser):
+            return
+        if (record := await self.alarms.get(alarm_id)) is None:
+            return
+        self._to_consoles(record)
+        if not tell_raiser:
+            return
+        # Once: later counts come with other changes, and a raiser not connected here
+        # gets the status in the replay when it connects.
+        self._delivery_told.add(alarm_id)
+        if record.kind is not AlarmKind.SELF_TEST and record.is_open:
+            text = encode(views.raiser_status(record))  # "zugestellt"; no alarm_update
+            for p in self._agents.get(record.workstation_id, ()):
+                p.send(text)
+
+    def self_test_done(self, result: SelfTestResult) -> None:
+        self._self_tests[result.workstation_id] = (result.at, result.ok)
+        report = log.info if result.ok else log.warning
+        report("self_test", workstation=result.workstation_id, ok=result.ok)
+        self._workstation_changed(result.workstation_id)
+
+    def _workstation_changed(
+        self, workstation_id: str, *, online: bool | None = None, publish: bool = True
+    ) -> None:
+        """The coverage board's live row: on/offline, the last self-test, why unprotected."""
+        at, ok = self._self_tests.get(workstation_id, (None, None))
+        if online is None:
+            online = self.is_online(workstation_id)
+        agent = self._health.get(workstation_id)
+        if publish:
+            self.bus.publish(
+                events.WorkstationChanged(
+                    workstation_id=workstation_id,
+                    online=online,
+                    self_test_ok=ok,
+                    self_test_at=at,
+                    agent_reasons=agent,
+                )
+            )
+        if not self._consoles:
+            return
+        text = encode(
+            WorkstationChanged(
+                workstation=WorkstationStatus(
+                    workstation_id=workstation_id,
+                    online=online,
+                    last_seen_at=utc_now(),
+                    self_test_ok=ok,
+                    self_test_at=at,
+                    unprotected_reasons=unprotected_reasons(
+                        online=online,
+                        agent=agent or (),
+                        has_room=self._has_room(workstation_id),
+                        self_test_ok=ok,
+                    ),
+                )
+            )
+        )
+        for p in self._consoles:
+            p.send(text)
+
+    def placements_moved(self, before: RoutingSnapshot, after: RoutingSnapshot) -> None:
+        """The routing snapshot was reloaded: tell each connected agent whose room changed.
+
+        Whatever moved the PC (the admin page, REST, CSV import, the CLI, plain SQL,
+        another hub instance), the topology_version triggers made this instance
+        reload, so every write path is covered without hooking any of them. Each
+        instance tells the agents it holds. Called inside the reloading transaction
+        (an alarm's group commit, perhaps): the comparison runs right after it.
+        """
+        asyncio.get_running_loop().call_soon(self._tell_moved, before, after)
+
+    def _tell_moved(self, before: RoutingSnapshot, after: RoutingSnapshot) -> None:
+        for workstation_id, update in workstation_updates(before, after, self._agents).items():
+            message = encode(update)
+            for peer in self._agents.get(workstation_id, ()):
+                peer.send(message)
+            room = update.workstation.room
+            log.info(
+                "workstation_update_sent",
+                workstation=workstation_id,
+                room=room.number if room is not None else None,
+                site_changed=update.levels is not None,
+            )
+
+    def _has_room(self, workstation_id: str) -> bool | None:
+        """Whether the PC has a room in the mapping now; None if the mapping lacks the PC."""
+        placement = self.alarms.routing.placement(workstation_id)
+        return None if placement is None else placement.room_id is not None
+
+    async def on_bus_event(self, event: BusEvent) -> None:
+        """Another instance changed the store: replay the change for this instance's peers.
+
+        The event only names what changed; the record is read again here, so a late or
+        repeated event sends the current state (agents deduplicate notifies).
+        """
+        match event:
+            case events.WorkstationRevoked(workstation_id=workstation_id) if workstation_id:
+                await self.disconnect(workstation_id, CloseCode.REVOKED, "revoked", publish=False)
+            case events.WorkstationChanged(workstation_id=workstation_id) if workstation_id:
+                self._foreign_workstation_changed(event)
+            case events.Resync():
+                await self._resync(event)
+            case events.AlarmDelivered():
+                await self.alarm_delivered(event.alarm_id, publish=False)
+            case events.AlarmStored(popups=popups) if popups:
+                await self._foreign_popups(event)
+            case events.AlarmStored():
+                await self._foreign_alarm_stored(event)
+            case events.AlarmEscalated():
+                await self._foreign_escalation(event)
+            case events.AlarmChanged():
+                if (record := await self.alarms.get(event.alarm_id)) is not None:
+                    self.broadcast_update(record, publish=False)
+
+    def _foreign_workstation_changed(self, event: events.WorkstationChanged) -> None:
+        ws = event.workstation_id
+        if event.self_test_at is not None or event.self_test_ok is not None:
+            self._self_tests[ws] = (event.self_test_at, event.self_test_ok)
+        if event.agent_reasons is not None:
+            self._health[ws] = event.agent_reasons
+        elif not event.online and not self.is_online(ws):
+            self._health.pop(ws, None)
+        # Online if the other instance holds its socket or this one does.
+        online = bool(event.online) or self.is_online(ws)
+        self._workstation_changed(ws, online=online, publish=False)
+
+    async def _resync(self, event: events.Resync) -> None:
+        """Missed while the bus was down: re-send what is unconfirmed, then the state."""
+        for ws in event.revoked:
+            await self.disconnect(ws, CloseCode.REVOKED, "revoked", publish=False)
+        for alarm_id in event.alarm_ids:
+            if (record := await self.alarms.get(alarm_id)) is not None:
+                if record.is_open:
+                    unconfirmed = [r.workstation_id for r in record.recipients if not r.received]
+                    self._fan_out(record, unconfirmed)
+                self.broadcast_update(record, publish=False)
+
+    async def _foreign_popups(self, event: events.AlarmStored) -> None:
+        """The popups came with the event: send first, read the store only for consoles."""
+        if event.alarm_id not in self._last_fan_out:
+            self._send_popups(event.alarm_id, list(event.popups), event.deliveries)
+        if self._consoles and (record := await self.alarms.get(event.alarm_id)):
+            self._to_consoles(record)
+
+    async def _foreign_alarm_stored(self, event: events.AlarmStored) -> None:
+        """Too many popups to carry along: the record is read and fanned out from here."""
+        if (record := await self.alarms.get(event.alarm_id)) is None:
+            return
+        if record.id in self._last_fan_out:
+            # This instance's re-delivery round read it from the store first.
+            self._to_consoles(record)
+        else:
+            self.alarm_stored(record, publish=False)
+
+    async def _foreign_escalation(self, event: events.AlarmEscalated) -> None:
+        if (record := await self.alarms.get(event.alarm_id)) is None:
+            return
+        # Without a list (too long for NOTIFY): whoever has not confirmed it yet.
+        added = event.added
+        if added is None:
+            added = tuple(r.workstation_id for r in record.recipients if not r.received)
+        self.alarm_escalated(record, added, publish=False)
+
+    def _fan_out(self, record: AlarmRecord, workstation_ids: Iterable[str]) -> None:
+        popups, deliveries = self._popups(record, workstation_ids)
+        self._send_popups(record.id, popups, deliveries)
+
+    @staticmethod
+    def _popups(
+        record: AlarmRecord, workstation_ids: Iterable[str]
+    ) -> tuple[list[str], list[tuple[str, int]]]:
+        """Each recipient's popup; they differ only in instruction and location, so each
+        variant is encoded once and recipients name it by index."""
+        popups: list[str] = []
+        variant: dict[tuple[str, bool], int] = {}
+        deliveries: list[tuple[str, int]] = []
+        for ws in workstation_ids:
+            recipient = record.recipient(ws)
+            assert recipient is not None
+            key = (recipient.instruction.value, recipient.with_location)
+            if key not in variant:
+                variant[key] = len(popups)
+                popups.append(encode(views.notify(record, recipient)))
+            deliveries.append((ws, variant[key]))
+        return popups, deliveries
+
+    def _send_popups(
+        self, alarm_id: uuid.UUID, popups: list[str], deliveries: Iterable[tuple[str, int]]
+    ) -> None:
+        self._last_fan_out[alarm_id] = time.monotonic()
+        for ws, index in deliveries:
+            for p in self._agents.get(ws, ()):
+                p.send(popups[index])  # not connected: sent on reconnect, shown as undelivered
+                p.sent_alarm(alarm_id)
+
+    def _to_consoles(self, record: AlarmRecord) -> None:
+        if not self._consoles or record.kind is AlarmKind.SELF_TEST:
+            return  # self-tests show on the coverage board, never as alarms
+        text = encode(ConsoleAlarmChanged(alarm=views.console_alarm(record)))
+        for p in self._consoles:
+            if views.console_may_see(p.operator, record):
+                p.send(text)
+
+    # --- background rounds --------------------------------------------------
+
+    async def redeliver(self) -> None:
+        """Re-sends every open alarm to connected recipients that have not confirmed it.
+
+        An alarm sent out within the last interval is left alone, and so is one
+        whose receipts are still coming in: the missing ones are most likely on
+        their way (an alarm to thousands takes longer than an interval to confirm
+        under load), and re-sending then only adds load under load.
+        """
+        unconfirmed = await self.alarms.unconfirmed()
+        recent = time.monotonic() - self.redeliver_interval
+        self._last_fan_out = {
+            alarm_id: at for alarm_id, at in self._last_fan_out.items() if alarm_id in unconfirmed
+        }
+        self._receipts.keep_only(unconfirmed)
+        self._delivery_told &= unconfirmed.keys()  # the others get no more receipts
+        for alarm_id, workstations in unconfirmed.items():
+            if self._settling(alarm_id, since=recent):
+                continue
+            missing = [
+                ws
+                for ws in workstations
+                if ws in self._agents and not self._receipts.holds(alarm_id, ws)
+            ]
+            if not missing or (record := await self.alarms.get(alarm_id)) is None:
+                continue
+            if self._last_fan_out.get(alarm_id, 0.0) > recent:
+                continue  # sent while the record was read (a bus event): not twice
+            self._fan_out(record, missing)
+
+    def _settling(self, alarm_id: uuid.UUID, since: float) -> bool:
+        """Sent out, or confirmed by someone, since ``since``: its receipts are still coming."""
+        last = max(self._last_fan_out.get(alarm_id, 0.0), self._receipts.last_at(alarm_id))
+        return last > since
+
+    async def supervise(self) -> None:
+        """Closes consoles silent for 2.5 intervals; re-checks sessions, revocations, self-tests
+        and the topology version (a moved PC's agent is told its new room).
+
+        Agents are supervised below the application: the WebSocket layer pings each
+        one every interval and closes it when the pong is an interval late (a lost,
+        frozen or half-open agent), which reaches the hub as a disconnect. Pinging
+        ten thousand agents through the application cost a quarter of a core.
+        Consoles ping the hub every interval and the hub answers; the hub pings
+        only consoles that have gone quiet.
+        """
+        now = time.monotonic()
+        lost = now - MISSED_HEARTBEATS * self.heartbeat_interval
+        quiet = now - self.heartbeat_interval
+        ping = encode(Ping())
+        for peer in list(self._consoles):
+            if peer.last_heard < lost:
+                log.warning("peer_heartbeat_lost", peer=peer.label)
+                await peer.close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
+            elif peer.last_heard < quiet:
+                peer.send(ping)
+        await self._recheck_consoles(now)
+        await self.alarms.routing.refresh()  # a moved PC's agent is told (placements_moved)
+        await self._record_seen()
+        await self._close_revoked()
+        for result in await self.alarms.expire_self_tests(utc_now()):
+            self.self_test_done(result)
+
+    async def _close_revoked(self) -> None:
+        """Revocations made outside this process (the CLI, another hub) close sockets too."""
+        since, self._revoked_checked_at = self._revoked_checked_at, utc_now()
+        for ws in await self.directory.revoked_since(since - timedelta(seconds=1)):
+            if ws in self._agents:
+                await self.disconnect(ws, CloseCode.REVOKED, "revoked")
+
+    async def _recheck_consoles(self, now: float) -> None:
+        """A console's session is re-checked every round, not only when it connected."""
+        for peer in list(self._consoles):
+            if now >= peer.expires_at:
+                await peer.close(CloseCode.UNAUTHORIZED, "session expired")
+            elif not still_valid(await self.directory.operator(peer.operator.id), peer.operator):
+                # Logged out elsewhere, new password, other role or sites, disabled or gone.
+                await peer.close(CloseCode.UNAUTHORIZED, "session ended")
+
+    async def _record_seen(self) -> None:
+        # Connects and disconnects since the last round, in one transaction: a
+        # reconnect storm must not queue thousands of commits ahead of an alarm.
+        seen, self._seen = self._seen, {}
+        await self.directory.record_seen(seen)
+
+    def _all_agents(self) -> list[Peer]:
+        return [p for peers in self._agents.values() for p in peers]

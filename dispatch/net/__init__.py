@@ -1,0 +1,4 @@
+"""The network edge: connections, frames, keepalive, admission and limits.
+
+And the bus between hub instances.
+"""

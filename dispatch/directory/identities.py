@@ -36,6 +36,5 @@ class OperatorView:
     display_name: str
     role: OperatorRole
     sites: frozenset[int] = frozenset()  # the sites covered; empty: every site
-    session_epoch: int = (
-        0  # sessions started at another epoch are over (dispatch/directory/sessions.py)
-    )
+    # Sessions started at another epoch are over (dispatch/directory/sessions.py).
+    session_epoch: int = 0

@@ -71,7 +71,8 @@ def test_core_imports_neither_qt_nor_pynput() -> None:
     run_python(script)  # exits 0 without a display
 
 
-def test_status_without_a_running_agent_exits_1_and_lists_policy_locks(tmp_path: Path) -> None:
+def with_policy(tmp_path: Path, policy_text: str) -> tuple[Path, Path, dict[str, str]]:
+    """An agent config with no reachable hub, and the environment that sets a policy file."""
     config = write_agent_config(
         tmp_path / "agent.toml",
         hub_urls=["ws://127.0.0.1:9/ws/agent"],
@@ -79,8 +80,12 @@ def test_status_without_a_running_agent_exits_1_and_lists_policy_locks(tmp_path:
         token="t",
     )
     policy = tmp_path / "policy.toml"
-    policy.write_text("hotkey_level = 3\nallow_quit = false\n", encoding="utf-8")
-    env = {"SILENT_ALARM_AGENT_POLICY": str(policy)}
+    policy.write_text(policy_text, encoding="utf-8")
+    return config, policy, {"SILENT_ALARM_AGENT_POLICY": str(policy)}
+
+
+def test_status_without_a_running_agent_exits_1_and_lists_policy_locks(tmp_path: Path) -> None:
+    config, _policy, env = with_policy(tmp_path, "hotkey_level = 3\nallow_quit = false\n")
     result = agent_cli("status", "--config", str(config), env=env)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
@@ -93,15 +98,7 @@ def test_status_without_a_running_agent_exits_1_and_lists_policy_locks(tmp_path:
 
 
 def test_bad_policy_file_exits_2_naming_key_and_file(tmp_path: Path) -> None:
-    config = write_agent_config(
-        tmp_path / "agent.toml",
-        hub_urls=["ws://127.0.0.1:9/ws/agent"],
-        workstation_id="pc-1",
-        token="t",
-    )
-    policy = tmp_path / "policy.toml"
-    policy.write_text('tray_click = "never"\n', encoding="utf-8")
-    env = {"SILENT_ALARM_AGENT_POLICY": str(policy)}
+    config, policy, env = with_policy(tmp_path, 'tray_click = "never"\n')
     result = agent_cli("trigger", "--config", str(config), env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -33,6 +34,7 @@ from dispatch.store import audit_key as audit_keys
 from dispatch.store.audit_anchors import AnchorError, read_anchors
 from dispatch.store.database import Database
 from dispatch.store.migrate import upgrade
+from dispatch.store.sole_server import SqliteFileInUse, sole_server
 from dispatch.web.body_limits import BoundedBodies
 from shared.domain import OperatorRole, WorkstationRole
 from shared.protocol import MAX_MESSAGE_BYTES
@@ -79,6 +81,16 @@ def open_database(settings: Settings) -> Database:
     except audit_keys.AuditKeyError as error:
         raise fail(str(error)) from None
     return Database(settings.resolved_database_url, audit_key=key)
+
+
+@contextlib.contextmanager
+def serving_alone(settings: Settings) -> Iterator[None]:
+    """This process is the only hub on its SQLite file while it serves (see sole_server)."""
+    try:
+        with sole_server(settings.resolved_database_url):
+            yield
+    except SqliteFileInUse as error:
+        raise fail(str(error)) from None
 
 
 def run_server(settings: Settings) -> None:
@@ -129,8 +141,9 @@ def serve(
     """Migrate the database and run the hub with the settings from SILENT_ALARM_* variables."""
     logs.configure()
     settings = load_settings(host=host, port=port)
-    upgrade(settings.resolved_database_url)
-    run_server(settings)
+    with serving_alone(settings):
+        upgrade(settings.resolved_database_url)
+        run_server(settings)
 
 
 @cli.command("demo")
@@ -150,21 +163,22 @@ def run_demo(
         session_secret=os.environ.get("SILENT_ALARM_SESSION_SECRET")
         or demo.session_secret(data_dir),
     )
-    upgrade(settings.resolved_database_url)
-    url = f"{'https' if settings.tls else 'http'}://{host}:{port}"
-    socket_url = f"{'wss' if settings.tls else 'ws'}://{host}:{port}{AGENT_PATH}"
-    login = asyncio.run(_seed_demo_once(settings, socket_url))
-    agents = (data_dir / demo.AGENTS_DIR).resolve()
-    sys.stdout.write(
-        "\n"
-        f"  Stiller Alarm – Demo\n"
-        f"  Konsole:   {url}/\n"
-        f"  Anmeldung: {login.username} / {login.password}\n"
-        f"  Agenten:   silent-alarm-agent run --config {agents}/pc-1-01.toml  (usw.)\n"
-        "\n"
-    )
-    sys.stdout.flush()
-    run_server(settings)
+    with serving_alone(settings):
+        upgrade(settings.resolved_database_url)
+        url = f"{'https' if settings.tls else 'http'}://{host}:{port}"
+        socket_url = f"{'wss' if settings.tls else 'ws'}://{host}:{port}{AGENT_PATH}"
+        login = asyncio.run(_seed_demo_once(settings, socket_url))
+        agents = (data_dir / demo.AGENTS_DIR).resolve()
+        sys.stdout.write(
+            "\n"
+            f"  Stiller Alarm – Demo\n"
+            f"  Konsole:   {url}/\n"
+            f"  Anmeldung: {login.username} / {login.password}\n"
+            f"  Agenten:   silent-alarm-agent run --config {agents}/pc-1-01.toml  (usw.)\n"
+            "\n"
+        )
+        sys.stdout.flush()
+        run_server(settings)
 
 
 async def _seed_demo_once(settings: Settings, hub_url: str) -> demo.DemoLogin:

@@ -1,54 +1,59 @@
-"""Failover between two real hub processes sharing one SQLite store, with a real agent on Xvfb.
+"""Failover between two real hub processes on one PostgreSQL database, with a real agent on Xvfb.
 
-Both hubs run ``python -m dispatch demo`` on the same data dir: SQLite in WAL
-mode with a busy timeout serialises the two processes' writers, and the
-agent's alarm only needs the surviving hub. (Alarms fanned out across hubs
-need the PostgreSQL bus; that is tested elsewhere.)
+Both hubs run ``python -m dispatch demo`` on the same data dir and database, the
+supported way to run several hubs (one SQLite file serves one hub process only:
+tests/integration/test_sole_server.py). The agent's alarm only needs the surviving
+hub; alarms fanned out across hubs are tested in tests/integration/test_two_hubs.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import pytest
 
 from tests.support.agentproc import RunningAgent, start_agent, write_agent_config
-from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.hub import RunningHub, postgres_database, start_demo_hub, start_two_hubs
 from tests.support.xserver import XServer
 
 FAILOVER_LIMIT = 15.0  # GOALS.md: failover to a second hub instance within 15 s
 # Production heartbeat: the frozen-hub case is only honest at the real interval.
 HUB_ENV = {"SILENT_ALARM_HEARTBEAT_INTERVAL": "5", "SILENT_ALARM_HANDSHAKE_TIMEOUT": "5"}
 
+pytestmark = pytest.mark.postgres
+
 
 @dataclass
 class Pair:
     data_dir: Path
+    database_url: str
     a: RunningHub
     b: RunningHub
 
     def restart_a(self) -> RunningHub:
-        self.a = start_demo_hub(self.data_dir, port=self.a.port, env=HUB_ENV)
+        env = {**HUB_ENV, "SILENT_ALARM_DATABASE_URL": self.database_url}
+        self.a = start_demo_hub(self.data_dir, port=self.a.port, env=env)
         return self.a
 
 
 @pytest.fixture
 def hubs(tmp_path: Path) -> Iterator[Pair]:
     data_dir = tmp_path / "hub"
-    a = start_demo_hub(data_dir, env=HUB_ENV)  # seeds the demo site once
-    b = start_demo_hub(data_dir, env=HUB_ENV)  # same SQLite file, its own port
-    pair = Pair(data_dir, a, b)
-    yield pair
-    for hub in (pair.a, pair.b):
-        if hub.process.poll() is None:
-            os.kill(hub.process.pid, signal.SIGCONT)  # a stopped hub cannot handle SIGTERM
-        hub.stop()
+    with postgres_database("silent_alarm_failover") as url:
+        a, b = start_two_hubs(data_dir, url, env=HUB_ENV)
+        pair = Pair(data_dir, url, a, b)
+        yield pair
+        for hub in (pair.a, pair.b):
+            if hub.process.poll() is None:
+                os.kill(hub.process.pid, signal.SIGCONT)  # a stopped hub cannot handle SIGTERM
+            hub.stop()
 
 
 @pytest.fixture
@@ -69,15 +74,21 @@ def agent_on_both(
     agent.stop()
 
 
-def stored_rows(data_dir: Path, alarm_id: str) -> int:
-    db = sqlite3.connect(data_dir / "dispatch.sqlite3", timeout=10)
-    try:
-        (count,) = db.execute(
-            "SELECT COUNT(*) FROM alarms WHERE id IN (?, ?)", (alarm_id, alarm_id.replace("-", ""))
-        ).fetchone()
-    finally:
-        db.close()
-    return int(count)
+def stored_rows(database_url: str, alarm_id: str) -> int:
+    async def count() -> int:
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""), timeout=10)
+        try:
+            return int(
+                await connection.fetchval(
+                    "SELECT COUNT(*) FROM alarms WHERE id IN ($1, $2)",
+                    alarm_id,
+                    alarm_id.replace("-", ""),
+                )
+            )
+        finally:
+            await connection.close()
+
+    return asyncio.run(count())
 
 
 def raise_by_hotkey(agent: RunningAgent, x: XServer) -> str:
@@ -102,7 +113,7 @@ def test_killed_hub_fails_over_to_the_second_and_back(
 
     alarm_id = raise_by_hotkey(agent, x)
     assert alarm_id in hubs.b.log()  # B logged alarm_stored; A is dead
-    assert stored_rows(hubs.data_dir, alarm_id) == 1
+    assert stored_rows(hubs.database_url, alarm_id) == 1
     assert agent.pending() == []
 
     # A comes back, B goes: the agent returns to A.
@@ -114,7 +125,7 @@ def test_killed_hub_fails_over_to_the_second_and_back(
     print(f"hub B killed -> agent back on hub A: {time.monotonic() - killed:.2f} s")
     second = raise_by_hotkey(agent, x)
     assert second in hubs.a.log()
-    assert stored_rows(hubs.data_dir, second) == 1
+    assert stored_rows(hubs.database_url, second) == 1
 
 
 def test_frozen_hub_fails_over_within_15_s(
@@ -133,4 +144,4 @@ def test_frozen_hub_fails_over_within_15_s(
 
     alarm_id = raise_by_hotkey(agent, x)
     assert alarm_id in hubs.b.log()
-    assert stored_rows(hubs.data_dir, alarm_id) == 1
+    assert stored_rows(hubs.database_url, alarm_id) == 1

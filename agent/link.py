@@ -106,9 +106,9 @@ BUSY = 503
 URGENT_RETRY_CAP = 2.0
 """While a real alarm waits in the outbox, reconnect rounds are at most this far apart.
 
-The full-jitter backoff grows to 20 s for a hub that stays down; an alarm
-must still reach a hub within 5 s of it coming back. Only agents holding an
-undelivered alarm retry this often, so a hub restart is not stormed.
+The full-jitter backoff grows to 4 s for a hub that stays down; an alarm
+must reach a hub within 5 s of it coming back, handshake included. Only agents
+holding an undelivered alarm retry this often.
 """
 
 
@@ -286,7 +286,7 @@ class Link:
 
         The backoff sits between rounds only, so a lost hub is replaced by the
         next one at once (failover), while a fleet whose hubs are all down
-        still spreads its retries over up to 20 s. A round in which a hub
+        still spreads its retries over up to 4 s. A round in which a hub
         answered "busy, retry after N s" waits about N s instead: that hub is
         up and has said when it will have room.
         """
@@ -317,7 +317,7 @@ class Link:
                 delay = self._backoff.next_delay()
             if await asyncio.to_thread(self._alarm_waiting):
                 delay = min(delay, URGENT_RETRY_CAP)
-            log.debug("reconnecting in %.2f s", delay)
+            log.info("reconnecting in %.2f s", delay)  # once a round: a support desk sees why
             await self._sleep_unless_woken(delay)
 
     def _alarm_waiting(self) -> bool:

@@ -427,7 +427,7 @@ def test_wss_gets_a_verifying_context_from_the_os_trust_store_and_ws_none() -> N
 def test_an_alarm_raised_offline_ends_the_backoff_and_keeps_retries_short(
     outbox: Outbox, make_link: LinkFactory
 ) -> None:
-    """A hub down for long has grown the backoff to 20 s; an alarm must not wait that long."""
+    """However long the backoff has grown, a waiting alarm is not held up by it."""
     port = free_port()
     link, events = make_link(
         f"ws://127.0.0.1:{port}/ws/agent", backoff=Backoff(floor=30.0, cap=30.0)

@@ -14,6 +14,8 @@ from typing import Annotated, TypeVar
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch import demo, logs
 from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
@@ -32,8 +34,8 @@ from dispatch.settings import Settings
 from dispatch.store import audit
 from dispatch.store import audit_key as audit_keys
 from dispatch.store.audit_anchors import AnchorError, read_anchors
-from dispatch.store.database import Database
-from dispatch.store.migrate import upgrade
+from dispatch.store.database import Database, is_sqlite, sqlite_file
+from dispatch.store.migrate import current_revision, head_revision, upgrade
 from dispatch.store.sole_server import SqliteFileInUse, sole_server
 from dispatch.web.body_limits import BoundedBodies
 from shared.domain import OperatorRole, WorkstationRole
@@ -65,13 +67,60 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+_settings_file: Path | None = None
+"""The settings file given with --config (or SILENT_ALARM_CONFIG); None: environment only."""
+
+
+@cli.callback()
+def options(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="SILENT_ALARM_CONFIG",
+            help="Settings file of SILENT_ALARM_*=value lines, read by every command; the "
+            "package's is /etc/silent-alarm/dispatch.env (its wrapper passes it). "
+            "SILENT_ALARM_* environment variables override it (docs/configuration.md).",
+        ),
+    ] = None,
+) -> None:
+    """Stiller Alarm – Zentrale (dispatch hub). Settings: --config FILE, then SILENT_ALARM_*."""
+    global _settings_file
+    if config is not None:
+        try:
+            config.read_bytes()
+        except OSError as error:
+            raise fail(f"cannot read settings file {config}: {error.strerror}") from None
+    _settings_file = config
+
+
 def load_settings(**overrides: object) -> Settings:
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+        settings = Settings(_env_file=_settings_file, **given)  # type: ignore[arg-type]
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
+        if first["type"] == "extra_forbidden":
+            raise fail(
+                f"unknown setting {where.upper()} in {_settings_file or 'environment'}"
+            ) from None
         raise fail(f"bad setting {where}: {first['msg']}") from None
+    if _settings_file is not None and not {"data_dir", "database_url"} & (
+        settings.model_fields_set | set(given)
+    ):
+        # A settings file is a server's: its database must not land in ./var of whatever
+        # folder the admin happens to be in.
+        raise fail(f"{_settings_file} sets neither SILENT_ALARM_DATA_DIR nor DATABASE_URL")
+    return settings
+
+
+def database_shown(settings: Settings) -> str:
+    """The database a command acts on, as the admin recognises it (no password)."""
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
 
 
 def open_database(settings: Settings) -> Database:
@@ -142,7 +191,7 @@ def serve(
     logs.configure()
     settings = load_settings(host=host, port=port)
     with serving_alone(settings):
-        upgrade(settings.resolved_database_url)
+        _migrate(settings)
         run_server(settings)
 
 
@@ -164,7 +213,7 @@ def run_demo(
         or demo.session_secret(data_dir),
     )
     with serving_alone(settings):
-        upgrade(settings.resolved_database_url)
+        _migrate(settings)
         url = f"{'https' if settings.tls else 'http'}://{host}:{port}"
         socket_url = f"{'wss' if settings.tls else 'ws'}://{host}:{port}{AGENT_PATH}"
         login = asyncio.run(_seed_demo_once(settings, socket_url))
@@ -196,7 +245,18 @@ async def _seed_demo_once(settings: Settings, hub_url: str) -> demo.DemoLogin:
 def migrate() -> None:
     """Bring the database schema to the newest version."""
     logs.configure()
-    upgrade(load_settings().resolved_database_url)
+    settings = load_settings()
+    _migrate(settings)
+    typer.echo(f"database {database_shown(settings)} is at schema {head_revision()}")
+
+
+def _migrate(settings: Settings) -> None:
+    try:
+        upgrade(settings.resolved_database_url)
+    except (OSError, SQLAlchemyError) as error:
+        raise fail(
+            f"cannot migrate database {database_shown(settings)}: {_reason(error)}"
+        ) from None
 
 
 @workstation_cli.command("add")
@@ -221,6 +281,7 @@ def workstation_add(
         )
 
     _with_store(add)
+    _done(f"workstation {workstation_id} added in room {room} of site {site}", err=True)
     typer.echo(token)
 
 
@@ -241,6 +302,7 @@ def operator_add(
         )
 
     _with_store(add)
+    _done(f"operator {username} ({role}) created")
 
 
 @audit_cli.command("verify")
@@ -298,7 +360,7 @@ def workstation_revoke(workstation_id: str) -> None:
         return await workstations.revoke_workstation(db, _cli_actor(), workstation_id)
 
     changed = _with_store(revoke)
-    typer.echo(f"{workstation_id} revoked" if changed else f"{workstation_id} was revoked already")
+    _done(f"{workstation_id} revoked" if changed else f"{workstation_id} was revoked already")
 
 
 @enrolment_cli.command("create")
@@ -317,8 +379,10 @@ def enrolment_code_create(
         issued = await enrolment.issue_codes(db, _cli_actor(), site, room_id, hours, count)
         return [code.code for code in issued]
 
-    for code in _with_store(create):
+    codes = _with_store(create)
+    for code in codes:
         typer.echo(code)
+    _done(f"{len(codes)} enrolment code(s) for site {site}, valid {hours:g} h", err=True)
 
 
 @mapping_cli.command("export")
@@ -352,15 +416,31 @@ def mapping_import(
         )
         typer.echo(f"line {change['line']}: {change['workstation_id']}: {described}")
     verb = "would change" if dry_run else "changed"
-    typer.echo(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
+    _done(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
 
 
 def _with_store(work: Callable[[Database], Awaitable[T]]) -> T:
-    """Runs ``work`` on the configured store; a refusal is one line on stderr and exit 2."""
+    """Runs ``work`` on the configured store, migrated to this version; a refusal or a store
+    it cannot use is one line on stderr, naming the database, and exit 2."""
+    settings = load_settings()
+    shown = database_shown(settings)
+    url = settings.resolved_database_url
+    if is_sqlite(url) and not Path(sqlite_file(url) or "").is_file():
+        # Opening it would create an empty file and fail on the first missing table.
+        raise fail(f"no database at {shown}: run `silent-alarm-dispatch migrate` first")
 
     async def run() -> T:
-        db = open_database(load_settings())
+        db = open_database(settings)
         try:
+            try:
+                version = await current_revision(db.engine)
+            except (OSError, SQLAlchemyError) as error:
+                raise fail(f"cannot open database {shown}: {_reason(error)}") from None
+            if version != (needed := head_revision()):
+                raise fail(
+                    f"database {shown} is at schema {version or 'none'}, this version needs "
+                    f"{needed}: run `silent-alarm-dispatch migrate` first"
+                )
             return await work(db)
         finally:
             await db.dispose()
@@ -368,7 +448,18 @@ def _with_store(work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except Refused as error:
-        raise fail(str(error)) from None
+        raise fail(f"{error} (database {shown})") from None
+
+
+def _done(message: str, *, err: bool = False) -> None:
+    """What a command did, and in which database (stdout, or stderr beside printed secrets)."""
+    typer.echo(f"{message} (database {database_shown(load_settings())})", err=err)
+
+
+def _reason(error: Exception) -> str:
+    """The driver's own words, first line only (SQLAlchemy appends SQL and a link)."""
+    cause = getattr(error, "orig", None) or error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
 def main() -> None:

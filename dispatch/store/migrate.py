@@ -8,6 +8,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 
@@ -40,3 +43,18 @@ def create_private(database: Path) -> None:
         mode = stat.S_IMODE(database.stat().st_mode)
         if mode & 0o007:
             database.chmod(mode & ~0o007)
+
+
+def head_revision() -> str:
+    """The schema version this code needs (the newest migration)."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "dispatch/migrations has at least one revision"
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The schema version the database is at; None before the first migration."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )

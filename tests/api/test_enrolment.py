@@ -242,9 +242,10 @@ def test_cli_creates_codes_and_revokes(admin_hub: RunningHub) -> None:
     enrolled = enrol(admin_hub, code, "pc-cli").json()
     assert (enrolled["workstation_id"], enrolled["state"]) == ("pc-cli", "active")
     bad = admin_hub.cli("enrolment-code", "create", "--site", "1", "--room", "9.99")
+    database = admin_hub.data_dir / "dispatch.sqlite3"
     assert (bad.returncode, bad.stderr.strip()) == (
         2,
-        "silent-alarm-dispatch: no room 9.99 at site 1",
+        f"silent-alarm-dispatch: no room 9.99 at site 1 (database {database})",
     )
     too_long = admin_hub.cli("enrolment-code", "create", "--site", "1", "--hours", "500")
     assert too_long.returncode == 2
@@ -254,5 +255,5 @@ def test_cli_creates_codes_and_revokes(admin_hub: RunningHub) -> None:
     unknown = admin_hub.cli("workstation", "revoke", "pc-nix")
     assert (unknown.returncode, unknown.stderr.strip()) == (
         2,
-        "silent-alarm-dispatch: no workstation pc-nix",
+        f"silent-alarm-dispatch: no workstation pc-nix (database {database})",
     )

@@ -17,6 +17,7 @@ import pytest
 from defusedxml import ElementTree as ET
 
 from agent.config import AgentConfig, parse_config
+from dispatch.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_DEB = REPO / "installers" / "linux" / "build-deb"
@@ -100,17 +101,34 @@ def test_wrappers_and_unit_point_into_the_venvs() -> None:
     assert "exec /opt/silent-alarm/agent/bin/python -m agent.cli" in agent
     hub = (FILES / "silent-alarm-dispatch").read_text(encoding="utf-8")
     assert "exec /opt/silent-alarm/dispatch/bin/python -m dispatch" in hub
+    # The admin's CLI reads the service's settings file, as the service's user under root.
+    assert 'SILENT_ALARM_CONFIG="${SILENT_ALARM_CONFIG:-/etc/silent-alarm/dispatch.env}"' in hub
+    assert "exec runuser -u silent-alarm -- " in hub
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.read(FILES / "silent-alarm-dispatch.service", encoding="utf-8")
-    assert unit["Service"]["ExecStart"] == "/opt/silent-alarm/dispatch/bin/python -m dispatch serve"
+    assert unit["Service"]["ExecStart"] == (
+        "/opt/silent-alarm/dispatch/bin/python -m dispatch"
+        " --config /etc/silent-alarm/dispatch.env serve"
+    )
     assert unit["Service"]["User"] == "silent-alarm"
-    assert unit["Service"]["EnvironmentFile"] == "/etc/silent-alarm/dispatch.env"
+    assert "EnvironmentFile" not in unit["Service"]  # one reader of the file: the hub
+    assert "Environment" not in unit["Service"]
     assert unit["Service"]["Restart"] == "always"
-    environment = dict(item.split("=", 1) for item in unit["Service"]["Environment"].split())
-    assert environment["SILENT_ALARM_AUDIT_KEY_FILE"] == "/etc/silent-alarm/audit.key"
-    anchors = environment["SILENT_ALARM_AUDIT_ANCHOR_FILE"]
-    assert anchors.startswith(f"/var/log/{unit['Service']['LogsDirectory']}/")  # writable
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_shipped_settings_file_names_the_packages_folders_and_is_valid() -> None:
+    settings = Settings(
+        _env_file=FILES / "dispatch.env",
+        session_secret="s" * 48,  # the admin sets it; the hub refuses to start without
+    )
+    assert settings.data_dir == Path("/var/lib/silent-alarm")
+    assert settings.resolved_audit_key_file == Path("/etc/silent-alarm/audit.key")
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(FILES / "silent-alarm-dispatch.service", encoding="utf-8")
+    assert settings.data_dir == Path("/var/lib") / unit["Service"]["StateDirectory"]
+    anchors = settings.resolved_audit_anchor_file
+    assert anchors.parent == Path("/var/log") / unit["Service"]["LogsDirectory"]  # writable
 
 
 def test_autostart_entry_starts_the_agent_for_every_user() -> None:

@@ -30,6 +30,7 @@ def test_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
 
 
 def test_operator_add_refuses_a_short_password(tmp_path: Path) -> None:
+    assert dispatch_cli("migrate", env={"SILENT_ALARM_DATA_DIR": str(tmp_path)}).returncode == 0
     result = dispatch_cli(
         "operator",
         "add",

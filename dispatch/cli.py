@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import structlog
 import typer
 import uvicorn
 from pydantic import ValidationError
@@ -33,11 +34,14 @@ from dispatch.store import audit_key as audit_keys
 from dispatch.store.audit_anchors import AnchorError, read_anchors
 from dispatch.store.database import Database
 from dispatch.store.migrate import upgrade
+from dispatch.store.store_health import storage_failure
 from dispatch.web.body_limits import BoundedBodies
 from shared.domain import OperatorRole, WorkstationRole
 from shared.protocol import MAX_MESSAGE_BYTES
 
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
 
 *_FIRST_ROLES, _LAST_ROLE = OperatorRole
 _ROLES = f"{', '.join(_FIRST_ROLES)} or {_LAST_ROLE}"  # guard, emergency_manager or admin
@@ -129,8 +133,25 @@ def serve(
     """Migrate the database and run the hub with the settings from SILENT_ALARM_* variables."""
     logs.configure()
     settings = load_settings(host=host, port=port)
-    upgrade(settings.resolved_database_url)
+    _migrate_at_start(settings.resolved_database_url)
     run_server(settings)
+
+
+def _migrate_at_start(database_url: str) -> None:
+    """The migrations before serving; a full or broken disk does not stop the start.
+
+    SQLite cannot even open its store on a full disk. Exiting would have systemd
+    restart the hub in a loop, with nobody told; instead it starts, /readyz says why
+    it is not ready, and it recovers when space is back (issue 16). Migrations an
+    upgrade brings are run by the package's ``migrate``, which fails loudly then.
+    """
+    try:
+        upgrade(database_url)
+    except Exception as error:
+        problem = storage_failure(error)
+        if problem is None:
+            raise
+        log.error("migrations_not_checked", problem=problem.value)
 
 
 @cli.command("demo")
@@ -150,7 +171,7 @@ def run_demo(
         session_secret=os.environ.get("SILENT_ALARM_SESSION_SECRET")
         or demo.session_secret(data_dir),
     )
-    upgrade(settings.resolved_database_url)
+    _migrate_at_start(settings.resolved_database_url)
     url = f"{'https' if settings.tls else 'http'}://{host}:{port}"
     socket_url = f"{'wss' if settings.tls else 'ws'}://{host}:{port}{AGENT_PATH}"
     login = asyncio.run(_seed_demo_once(settings, socket_url))
@@ -170,7 +191,14 @@ def run_demo(
 async def _seed_demo_once(settings: Settings, hub_url: str) -> demo.DemoLogin:
     db = open_database(settings)
     try:
-        if not await site_setup.has_sites(db):
+        try:
+            seeded = await site_setup.has_sites(db)
+        except Exception as error:
+            # A full disk (issue 16): a demo seeded before starts, not ready, as serve does.
+            if storage_failure(error) is None or not (settings.data_dir / demo.LOGIN_FILE).exists():
+                raise
+            seeded = True
+        if not seeded:
             return await demo.seed(db, settings.data_dir, hub_url)
         demo.point_agents_at(settings.data_dir, hub_url)
         return demo.read_login(settings.data_dir)

@@ -157,7 +157,7 @@ class Database:
         self._sessions = session_factory(self.engine, {AUDIT_KEY: audit_key} if audit_key else {})
         self._turns = WriterTurns()
         self.checkpoints = WalCheckpoints(path, self.engine, self._turns) if path else None
-        reserve = DiskReserve(Path(path), reserve_bytes) if path and reserve_bytes > 0 else None
+        reserve = DiskReserve(Path(path), reserve_bytes) if path else None  # size 0: none
         self.health = StoreHealth(reserve, self._probe, self._shrink_wal)
 
     @asynccontextmanager

@@ -5,10 +5,10 @@ because the disk is full or gave an I/O error makes the store "cannot store"
 (the alarm's raiser gets ``error: internal`` and re-sends); a full disk also
 releases the disk reserve (``dispatch.store.disk_reserve``) and has the WAL
 emptied, so the re-sent alarms find space. While not ready, a watch tries a
-small write every ``WATCH_INTERVAL_S`` (nobody else may be writing) and makes
-the reserve again once there is room: the store recovers by itself when space
-is back, without a restart. Listeners (the hub: consoles, agents, /readyz)
-hear every change of the state.
+small write every ``WATCH_INTERVAL_S`` once the disk has some room (nobody else
+may be writing) and makes the reserve again once there is room for it: the
+store recovers by itself when space is back, without a restart. Listeners (the
+hub: consoles, agents, /readyz) hear every change of the state.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ log = structlog.get_logger(__name__)
 WATCH_INTERVAL_S = 0.5
 """While the store is not ready, its write is tried and its reserve made this often."""
 NEARLY_FULL_BYTES = 64 * 1024
-"""Less free than this, an I/O error counts as a full disk: SQLite reports one when it
-cannot grow its -shm file (opening the store after a restart on a full disk)."""
+"""Less free than this the disk counts as full. An I/O error then is a full disk (SQLite
+reports one when it cannot grow its -shm file, opening the store after a restart on a
+full disk), and a write that succeeds does not end "cannot store": it found room in the
+WAL a failed write had grown, which the next alarm (~45 KB of WAL) will not find."""
 
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10  # primary result codes (extended codes keep them low)
 _PG_DISK_FULL, _PG_IO_ERROR = "53100", "58030"  # SQLSTATE: disk_full, io_error
@@ -138,6 +140,8 @@ class StoreHealth:
             return False
 
     def write_succeeded(self) -> None:
+        if self.state.failure is StoreProblem.DISK_FULL and self._nearly_full():
+            return  # still full: see NEARLY_FULL_BYTES
         if self.state.failure is not None:
             self._shrink()  # the WAL a full disk left long goes back to nothing
             self._set(replace(self.state, failure=None))
@@ -159,7 +163,7 @@ class StoreHealth:
                 await asyncio.sleep(WATCH_INTERVAL_S)
                 if self._reserve is not None and not self.state.reserve_held:
                     self._set(replace(self.state, reserve_held=self._reserve.make()))
-                if self.state.failure is not None:
+                if self.state.failure is not None and not self._nearly_full():
                     with contextlib.suppress(Exception):  # reported by Database.write
                         await self._probe()
         finally:

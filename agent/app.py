@@ -112,6 +112,9 @@ class AgentApp:
         self.link_signals.status.connect(lambda s: self._render(self.feedback.status(s)))
         self.link_signals.levels.connect(self.control.set_levels)
         self.link_signals.workstation.connect(self._workstation_changed)
+        self.link_signals.store.connect(
+            lambda can: self._render(self.feedback.reason(Reason.HUB_CANNOT_STORE, not can))
+        )
         self.link_signals.stored.connect(self.control.stored)
         self.link_signals.update.connect(lambda u: self.control.updated(u.alarm_id, u.state))
         self.link_signals.stored.connect(self.drill.stored)
@@ -261,6 +264,8 @@ class AgentApp:
     def _link_changed(self, up: bool) -> None:
         if up:
             self._reported = None  # a new session: the hub hears the reasons again
+        # Each session starts "can store": a hub that cannot says so after its welcome.
+        self.feedback.reason(Reason.HUB_CANNOT_STORE, False)
         self._render(self.feedback.link_changed(up))
 
     def _render(self, view: View) -> None:

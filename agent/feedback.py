@@ -34,6 +34,7 @@ class Reason(StrEnum):
     """Why this PC is not protected; the values travel to the hub (``agent_health``)."""
 
     NO_HUB = "no_hub"  # no hub reachable (the link is down)
+    HUB_CANNOT_STORE = "hub_cannot_store"  # the hub says it cannot store alarms (a full disk)
     HOTKEY_UNAVAILABLE = "hotkey_unavailable"  # the chord could not be registered
     NO_TRAY = "no_tray"  # no tray host: no icon to click, no status to see
     NO_ROOM = "no_room"  # the hub knows no room for this PC: helpers would not know where

@@ -186,6 +186,10 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "keine Verbindung zur Alarmzentrale – bitte IT informieren",
         "en": "no connection to the alarm hub – please tell IT",
     },
+    "reason.hub_cannot_store": {
+        "de": "Zentrale kann nicht speichern – im Notfall Telefon benutzen, bitte IT informieren",
+        "en": "the hub cannot store alarms – in an emergency use the phone, please tell IT",
+    },
     "reason.hotkey_unavailable": {
         "de": "Tastenkombination {hotkey} konnte nicht registriert werden – bitte IT informieren",
         "en": "the key combination {hotkey} could not be registered – please tell IT",

@@ -47,6 +47,7 @@ from shared.protocol import (
     RaiserStatus,
     Receipt,
     Respond,
+    StoreStatus,
     Welcome,
     WorkstationUpdate,
     encode,
@@ -154,6 +155,10 @@ class LinkEvents:
     def workstation_changed(self, update: WorkstationUpdate) -> None:
         """The hub's mapping of this PC changed while connected (its room; ``levels`` too
         if it moved to another site)."""
+
+    def store_status(self, status: StoreStatus) -> None:
+        """Whether the hub can store alarms (a full disk); told only when it is not ready
+        and on every change, so a new session starts as "can store"."""
 
 
 class Link:
@@ -473,6 +478,13 @@ class Link:
             self._events.workstation_changed(message)
         elif isinstance(message, RaiserStatus):
             self._events.raiser_status(message)
+        elif isinstance(message, StoreStatus):
+            log.log(
+                logging.INFO if message.can_store else logging.WARNING,
+                "hub store: %s",
+                message.problem or "ok",
+            )
+            self._events.store_status(message)
         elif isinstance(message, Error):
             log.warning("hub error %s: %s", message.code, message.message)
             if message.code is ErrorCode.NO_DRILL:

@@ -17,6 +17,7 @@ from shared.protocol import (
     AlarmUpdate,
     RaiseAlarm,
     RaiserStatus,
+    StoreStatus,
     Welcome,
     WorkstationUpdate,
 )
@@ -35,6 +36,7 @@ class LinkSignals(QObject, LinkEvents):
     status = Signal(object)  # RaiserStatus: the hub's view of one of our alarms (issue 13)
     echo = Signal(object)  # AlarmNotify: our own self-test came back
     refused = Signal(object)  # the RaiseAlarm the hub refused: no drill scheduled
+    store = Signal(bool)  # the hub can store alarms (False: a full disk; issue 16)
 
     def connected(self, welcome: Welcome) -> None:
         self.levels.emit(welcome.levels)
@@ -48,6 +50,9 @@ class LinkSignals(QObject, LinkEvents):
 
     def disconnected(self, code: int | None, reason: str) -> None:
         self.link_changed.emit(False)
+
+    def store_status(self, status: StoreStatus) -> None:
+        self.store.emit(status.can_store)
 
     def alarm_queued(self, alarm: RaiseAlarm) -> None:
         self.queued.emit(alarm)

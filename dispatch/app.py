@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -22,6 +23,7 @@ from dispatch.settings import Settings
 from dispatch.store import audit_key as audit_keys
 from dispatch.store.audit_anchors import AuditAnchors
 from dispatch.store.database import Database
+from dispatch.store.store_health import StoreProblem, storage_failure
 from dispatch.web.agent_ws import agent_endpoint
 from dispatch.web.api.router import router as api_router
 from dispatch.web.console.admin import router as admin_router
@@ -33,6 +35,12 @@ from dispatch.web.validation_errors import install as answer_validation_errors_w
 from shared.protocol import build_all
 
 AGENT_PATH = "/ws/agent"
+NOT_READY = {
+    StoreProblem.DISK_FULL: "cannot store: the disk is full",
+    StoreProblem.IO_ERROR: "cannot store: the disk reported an I/O error",
+    StoreProblem.NO_RESERVE: "disk full: storing on the disk reserve; free space",
+}
+"""/readyz's reason per problem, for whoever reads a load balancer's health checks."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -48,15 +56,26 @@ def create_app(settings: Settings) -> FastAPI:
         switch_interval.configure()  # database threads get the GIL back sooner under load
         # SQLite: the WAL is checkpointed by a task of its own, not in the writer's commits.
         db = Database(
-            settings.resolved_database_url, checkpoint_in_background=True, audit_key=audit_key
+            settings.resolved_database_url,
+            checkpoint_in_background=True,
+            audit_key=audit_key,
+            reserve_bytes=settings.disk_reserve_bytes,
         )
         app.state.db = db
+        db.health.start()  # the disk reserve; a full disk starts the hub not ready
         anchors = AuditAnchors(
             db, settings.resolved_audit_anchor_file, audit_key, settings.audit_anchor_interval
         )
         app.state.authenticator = authenticator = Authenticator(db)
         alarms = AlarmStore(db)
-        await alarms.routing.refresh()
+        try:
+            await alarms.routing.refresh()
+        except Exception as error:
+            # A full disk may keep SQLite from opening at all: the hub starts not ready, its
+            # store's watch retries, and the heartbeat round reads the routing later.
+            if storage_failure(error) is None:
+                raise
+            db.health.write_failed(error)
         app.state.hub = hub = Hub(
             alarms,
             authenticator,
@@ -64,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
             settings.redeliver_interval,
             bus=bus,
         )
+        hub.store_changed(db.health.state)
+        db.health.listeners.append(hub.store_changed)
         hub.start()
         anchors.start()
         await bus.start(hub.on_bus_event)  # listening before /healthz answers
@@ -110,7 +131,20 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers (a restart would not help a full disk)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness for a load balancer: 503 while the hub cannot store alarms or runs
+        on its disk reserve (issue 16)."""
+        problem = request.app.state.db.health.state.problem
+        if problem is None:
+            return JSONResponse({"status": "ready", "version": __version__})
+        return JSONResponse(
+            {"status": "not_ready", "problem": problem.value, "reason": NOT_READY[problem]},
+            status_code=503,
+        )
 
     return app
 

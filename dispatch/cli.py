@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import structlog
 import typer
 import uvicorn
 from pydantic import ValidationError
@@ -37,11 +38,14 @@ from dispatch.store.audit_anchors import AnchorError, read_anchors
 from dispatch.store.database import Database, is_sqlite, sqlite_file
 from dispatch.store.migrate import current_revision, head_revision, upgrade
 from dispatch.store.sole_server import SqliteFileInUse, sole_server
+from dispatch.store.store_health import storage_failure
 from dispatch.web.body_limits import BoundedBodies
 from shared.domain import OperatorRole, WorkstationRole
 from shared.protocol import MAX_MESSAGE_BYTES
 
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
 
 *_FIRST_ROLES, _LAST_ROLE = OperatorRole
 _ROLES = f"{', '.join(_FIRST_ROLES)} or {_LAST_ROLE}"  # guard, emergency_manager or admin
@@ -191,8 +195,27 @@ def serve(
     logs.configure()
     settings = load_settings(host=host, port=port)
     with serving_alone(settings):
-        _migrate(settings)
+        _migrate_at_start(settings)
         run_server(settings)
+
+
+def _migrate_at_start(settings: Settings) -> None:
+    """The migrations before serving; a full or broken disk does not stop the start.
+
+    SQLite cannot even open its store on a full disk. Exiting would have systemd
+    restart the hub in a loop, with nobody told; instead it starts, /readyz says why
+    it is not ready, and it recovers when space is back (issue 16). Migrations an
+    upgrade brings are run by the package's ``migrate``, which fails loudly then.
+    """
+    try:
+        upgrade(settings.resolved_database_url)
+    except Exception as error:
+        problem = storage_failure(error)
+        if problem is None:
+            if isinstance(error, OSError | SQLAlchemyError):
+                raise _cannot_migrate(settings, error) from None
+            raise
+        log.error("migrations_not_checked", problem=problem.value)
 
 
 @cli.command("demo")
@@ -213,7 +236,7 @@ def run_demo(
         or demo.session_secret(data_dir),
     )
     with serving_alone(settings):
-        _migrate(settings)
+        _migrate_at_start(settings)
         url = f"{'https' if settings.tls else 'http'}://{host}:{port}"
         socket_url = f"{'wss' if settings.tls else 'ws'}://{host}:{port}{AGENT_PATH}"
         login = asyncio.run(_seed_demo_once(settings, socket_url))
@@ -233,7 +256,14 @@ def run_demo(
 async def _seed_demo_once(settings: Settings, hub_url: str) -> demo.DemoLogin:
     db = open_database(settings)
     try:
-        if not await site_setup.has_sites(db):
+        try:
+            seeded = await site_setup.has_sites(db)
+        except Exception as error:
+            # A full disk (issue 16): a demo seeded before starts, not ready, as serve does.
+            if storage_failure(error) is None or not (settings.data_dir / demo.LOGIN_FILE).exists():
+                raise
+            seeded = True
+        if not seeded:
             return await demo.seed(db, settings.data_dir, hub_url)
         demo.point_agents_at(settings.data_dir, hub_url)
         return demo.read_login(settings.data_dir)
@@ -254,9 +284,11 @@ def _migrate(settings: Settings) -> None:
     try:
         upgrade(settings.resolved_database_url)
     except (OSError, SQLAlchemyError) as error:
-        raise fail(
-            f"cannot migrate database {database_shown(settings)}: {_reason(error)}"
-        ) from None
+        raise _cannot_migrate(settings, error) from None
+
+
+def _cannot_migrate(settings: Settings, error: Exception) -> typer.Exit:
+    return fail(f"cannot migrate database {database_shown(settings)}: {_reason(error)}")
 
 
 @workstation_cli.command("add")

@@ -100,6 +100,14 @@ class Settings(BaseSettings):
         le=3600.0,
         description="Seconds between anchors of the audit chain's head (when it moved).",
     )
+    disk_reserve_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="Bytes the hub keeps allocated beside its SQLite file (<file>.reserve, "
+        "by default DATA_DIR/dispatch.sqlite3.reserve) and frees when a write finds the disk "
+        "full, so the WAL checkpoint and waiting alarms can still be written; made again when "
+        "twice this is free. 0: none.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses of reverse proxies whose X-Forwarded-For/-Proto the hub "

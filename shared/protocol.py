@@ -373,6 +373,25 @@ class RaiserStatus(_Message):
     nobody_reached: bool = False
 
 
+# --- both channels, hub -> peer ----------------------------------------------
+
+
+class StoreStatus(_Message):
+    """Whether the hub can store alarms (issue 16), to agents and consoles.
+
+    Sent on connect when the store is not ready, and to everyone on every change.
+    ``can_store`` false: the last write failed on a full or broken disk (an alarm
+    raised now is answered ``error: internal`` and re-sent): the agent shows "not
+    protected" ("Zentrale kann nicht speichern"), the console a banner. ``problem``
+    "no_reserve": alarms are stored, on the disk reserve; consoles warn the admin.
+    Agents before this message ignore it (an unknown type).
+    """
+
+    type: Literal["store_status"] = "store_status"
+    can_store: bool
+    problem: Literal["disk_full", "io_error", "no_reserve"] | None = None
+
+
 # --- console channel --------------------------------------------------------
 
 
@@ -435,14 +454,15 @@ HubToAgent = Annotated[
     | Ping
     | Pong
     | Error
-    | WorkstationUpdate,
+    | WorkstationUpdate
+    | StoreStatus,
     Field(discriminator="type"),
 ]
 ConsoleToHub = Annotated[
     Acknowledge | Arrive | Resolve | Seen | Ping | Pong, Field(discriminator="type")
 ]
 HubToConsole = Annotated[
-    AlarmSnapshot | ConsoleAlarmChanged | WorkstationChanged | Ping | Pong | Error,
+    AlarmSnapshot | ConsoleAlarmChanged | WorkstationChanged | StoreStatus | Ping | Pong | Error,
     Field(discriminator="type"),
 ]
 

@@ -27,6 +27,7 @@ from dispatch.net.bus import Bus, BusEvent, LocalBus
 from dispatch.net.peers import AgentPeer, ConsolePeer, Peer
 from dispatch.routing.snapshot import RoutingSnapshot, workstation_updates
 from dispatch.store.coalesce import HANDSHAKE_LINGER_S, Coalescer
+from dispatch.store.store_health import StoreState
 from shared.domain import AlarmKind, Answer
 from shared.protocol import (
     AlarmSnapshot,
@@ -37,6 +38,7 @@ from shared.protocol import (
     Ping,
     RaiseAlarm,
     Respond,
+    StoreStatus,
     WorkstationChanged,
     WorkstationStatus,
     encode,
@@ -92,6 +94,7 @@ class Hub:
             self.alarms.open_alarms_for_many, name="replays", linger=HANDSHAKE_LINGER_S
         )
         self.alarms.routing.on_new_snapshot = self.placements_moved
+        self.store = StoreState()  # whether writes succeed (dispatch/store/store_health.py)
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -163,6 +166,8 @@ class Hub:
             ):
                 # As discreet as the live updates; the status first, as live (issue 13).
                 replay += [views.raiser_status(record), views.raiser_update(record)]
+        if not self.store.ready:
+            replay.append(self._store_status())
         peer.release(*replay)
 
     async def disconnect(
@@ -210,11 +215,25 @@ class Hub:
         log.info("console_connected", operator=peer.operator.username)
         records = await self.alarms.open_alarms()
         visible = [r for r in records if views.console_may_see(peer.operator, r)]
-        peer.release(AlarmSnapshot(alarms=[views.console_alarm(r) for r in visible]))
+        snapshot = AlarmSnapshot(alarms=[views.console_alarm(r) for r in visible])
+        peer.release(snapshot, *([] if self.store.ready else [self._store_status()]))
 
     def console_left(self, peer: ConsolePeer) -> None:
         self._consoles.discard(peer)
         log.info("console_disconnected", operator=peer.operator.username)
+
+    # --- the store's health (issue 16) ----------------------------------------
+
+    def store_changed(self, state: StoreState) -> None:
+        """Tells every agent and console whether the hub can store (a full disk)."""
+        self.store = state
+        message = encode(self._store_status())
+        for peer in [*self._all_agents(), *self._consoles]:
+            peer.send(message)
+
+    def _store_status(self) -> StoreStatus:
+        problem = self.store.problem
+        return StoreStatus(can_store=self.store.can_store, problem=problem and problem.value)
 
     # --- the alarm path -----------------------------------------------------
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Executable, Row, Table, event, make_url
+from sqlalchemy import Executable, Row, Table, event, make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +22,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 from dispatch.store.audit_key import AUDIT_KEY
+from dispatch.store.disk_reserve import DiskReserve
+from dispatch.store.store_health import StoreHealth
 from dispatch.store.wal_checkpoints import WalCheckpoints, set_autocheckpoint
 from dispatch.store.writer_turns import WriterTurns
 
@@ -116,6 +119,14 @@ def session_factory(
     return async_sessionmaker(engine, expire_on_commit=False, info=info or {})
 
 
+# The store's health probe: a real write that changes nothing in the end. Two statements,
+# since SQLite writes no page for an UPDATE that leaves the row as it was.
+_PROBE = (
+    text("UPDATE alembic_version SET version_num = version_num || ' '"),
+    text("UPDATE alembic_version SET version_num = rtrim(version_num)"),
+)
+
+
 class Database:
     """The engine plus the single-writer rule: every write transaction is serialised.
 
@@ -124,10 +135,18 @@ class Database:
     urgent: it goes ahead of every other write waiting for its turn. The hub
     passes ``checkpoint_in_background``: on SQLite its commits then leave the
     WAL's checkpoint to ``WalCheckpoints``. Other processes (the CLI) keep SQLite's own.
+
+    ``health`` follows whether writes succeed (``dispatch.store.store_health``); the hub
+    passes ``reserve_bytes``, kept free beside its SQLite file for a full disk.
     """
 
     def __init__(
-        self, url: str, *, checkpoint_in_background: bool = False, audit_key: bytes | None = None
+        self,
+        url: str,
+        *,
+        checkpoint_in_background: bool = False,
+        audit_key: bytes | None = None,
+        reserve_bytes: int = 0,
     ) -> None:
         self.url = url
         self._sqlite = is_sqlite(url)
@@ -138,6 +157,8 @@ class Database:
         self._sessions = session_factory(self.engine, {AUDIT_KEY: audit_key} if audit_key else {})
         self._turns = WriterTurns()
         self.checkpoints = WalCheckpoints(path, self.engine, self._turns) if path else None
+        reserve = DiskReserve(Path(path), reserve_bytes) if path else None  # size 0: none
+        self.health = StoreHealth(reserve, self._probe, self._shrink_wal)
 
     @asynccontextmanager
     async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
@@ -148,13 +169,27 @@ class Database:
         by another process. PostgreSQL writers lock what they need themselves
         (``AuditTrail.lock``).
         """
-        async with self._turns.turn(urgent=urgent):
-            async with self._sessions() as session, session.begin():
-                if self._sqlite:
-                    await _begin_immediate(session)
-                yield session
-            if self.checkpoints is not None:  # committed
-                self.checkpoints.committed()
+        try:
+            async with self._turns.turn(urgent=urgent):
+                async with self._sessions() as session, session.begin():
+                    if self._sqlite:
+                        await _begin_immediate(session)
+                    yield session
+                if self.checkpoints is not None:  # committed
+                    self.checkpoints.committed()
+        except Exception as failed:
+            self.health.write_failed(failed)  # only a full or broken disk counts
+            raise
+        self.health.write_succeeded()
+
+    async def _probe(self) -> None:
+        async with self.write() as session:
+            for statement in _PROBE:
+                await session.execute(statement)
+
+    def _shrink_wal(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.shrink()
 
     @property
     def writes_waiting(self) -> int:
@@ -180,6 +215,7 @@ class Database:
             return (await connection.execute(statement, parameters)).all()
 
     async def dispose(self) -> None:
+        await self.health.stop()
         if self.checkpoints is not None:
             await self.checkpoints.stop()
         await self.engine.dispose()

@@ -48,8 +48,9 @@ def sole_server(url: str, wait: float = HANDOVER_WAIT_S) -> Iterator[None]:
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         _acquire(descriptor, path, wait)
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, f"{os.getpid()}\n".encode())  # for the message of the next one
+        with contextlib.suppress(OSError):  # only for the next one's message: a full disk
+            os.ftruncate(descriptor, 0)  # must not stop the start (the hub then says it is
+            os.write(descriptor, f"{os.getpid()}\n".encode())  # not ready, see store_health)
         yield
     finally:
         os.close(descriptor)  # releases the lock

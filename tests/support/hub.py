@@ -25,6 +25,9 @@ from tests.support.commands import dispatch_cli
 from tests.support.postgres import create_database, drop_database, sqlalchemy_url
 from tests.support.tls import TlsFiles
 
+TEST_RESERVE_BYTES = 1024 * 1024
+"""The test hubs' disk reserve (SILENT_ALARM_DISK_RESERVE_BYTES), unless a test sets one."""
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -128,6 +131,8 @@ def _start_once(
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"hub-{port}.log"
     child_env = {**os.environ, **(env or {})}
+    # A full run starts hundreds of hubs: 1 MiB of disk reserve each, not the default 32.
+    child_env.setdefault("SILENT_ALARM_DISK_RESERVE_BYTES", str(TEST_RESERVE_BYTES))
     if tls is not None:
         child_env["SILENT_ALARM_TLS_CERTFILE"] = str(tls.certificate)
         child_env["SILENT_ALARM_TLS_KEYFILE"] = str(tls.key)

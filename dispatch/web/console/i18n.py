@@ -42,6 +42,11 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "banner_reconnecting": "Verbindung getrennt – verbinde neu…",
         "banner_next_try": "Nächster Versuch in {seconds} s",
         "banner_stale": "Die angezeigten Alarme sind möglicherweise nicht aktuell.",
+        "banner_cannot_store": "Zentrale kann nicht speichern",
+        "banner_cannot_store_hint": "Neue Alarme werden abgewiesen, bis wieder Speicherplatz "
+        "frei ist – Administrator verständigen; Mitarbeitende alarmieren per Telefon.",
+        "banner_store_reserve": "Speicherplatz der Zentrale erschöpft – Alarme werden in der "
+        "Reserve gespeichert. Administrator verständigen.",
         "noscript": "Die Alarmzentrale benötigt JavaScript.",
         # alarm list
         "open_alarms": "Offene Alarme",
@@ -210,6 +215,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         # --- issue 13: why a PC is not protected (coverage board) ---
         "reason_offline": "offline – kein Agent verbunden",
         "reason_no_hub": "keine Verbindung zur Alarmzentrale",
+        "reason_hub_cannot_store": "Zentrale kann nicht speichern",
         "reason_hotkey_unavailable": "Tastenkombination nicht registriert",
         "reason_no_tray": "kein Tray-Symbol (keine Taskleiste)",
         "reason_no_room": "kein Raum zugewiesen",
@@ -551,6 +557,11 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "banner_reconnecting": "Connection lost – reconnecting…",
         "banner_next_try": "Next attempt in {seconds} s",
         "banner_stale": "The alarms shown may be out of date.",
+        "banner_cannot_store": "The hub cannot store",
+        "banner_cannot_store_hint": "New alarms are refused until disk space is free again – "
+        "tell the administrator; staff raise alarms by phone.",
+        "banner_store_reserve": "The hub's disk is full – alarms are stored in the reserve. "
+        "Tell the administrator.",
         "noscript": "The dispatch console needs JavaScript.",
         "open_alarms": "Open alarms",
         "no_open_alarms": "No open alarms.",
@@ -717,6 +728,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         # --- issue 13: why a PC is not protected (coverage board) ---
         "reason_offline": "offline – no agent connected",
         "reason_no_hub": "no connection to the hub",
+        "reason_hub_cannot_store": "the hub cannot store",
         "reason_hotkey_unavailable": "key combination not registered",
         "reason_no_tray": "no tray icon (no panel)",
         "reason_no_room": "no room assigned",

@@ -2,11 +2,12 @@
  *
  * One Alpine.js component ("alarmConsole") holds the open alarms and talks to
  * the hub over /ws/console (shared/protocol.py: AlarmSnapshot,
- * ConsoleAlarmChanged, WorkstationChanged, Acknowledge, Arrive, Resolve,
+ * ConsoleAlarmChanged, WorkstationChanged, StoreStatus, Acknowledge, Arrive, Resolve,
  * Ping/Pong, Error). The hub sends every open alarm on connect, so a reconnect
  * simply replaces the list. Close code 4401 means "no (more) session": the
  * page goes to the login. Any other close shows a banner and reconnects with
- * backoff (1–10 s).
+ * backoff (1–10 s). A hub that cannot store alarms (a full disk) says so with
+ * StoreStatus, and a banner stays until it can again.
  *
  * Besides the socket the page reads the REST API of the same hub: the floor
  * layout (/api/v1/floors/{id}/layout), the site's police hand-off data
@@ -129,6 +130,10 @@
         resolved: [], // the last few resolved, newest first
         pending: {}, // alarm_id -> true while an action is on its way
         notice: "",
+        // The hub's store (issue 16): null, or "disk_full" | "io_error" (cannot store) |
+        // "no_reserve" (stores on its disk reserve). Told after each snapshot when not ready.
+        storeProblem: null,
+        storeCanStore: true,
         now: Date.now(),
         retryAt: 0,
         selectedId: null,
@@ -247,7 +252,13 @@
         receive: function (message) {
           switch (message.type) {
             case "alarm_snapshot":
+              this.storeProblem = null; // a new session: a hub that cannot store says so next
+              this.storeCanStore = true;
               this.snapshot(message.alarms);
+              break;
+            case "store_status":
+              this.storeProblem = message.problem || null;
+              this.storeCanStore = message.can_store;
               break;
             case "alarm_changed":
               // The hub sends the snapshot before any change made while it was read.

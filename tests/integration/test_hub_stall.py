@@ -6,7 +6,9 @@ it reads them: the console supervision closed a healthy, pinging console with 45
 in 27 of 30 stops. Here a real hub (1 s heartbeat: a console silent for 2.5 s is
 closed) is stopped for longer than that, five times, with a console that pings
 every interval and an agent connected; after each SIGCONT both must answer a new
-ping, which the hub can only do once the moment it judged them has passed.
+ping, which the hub can only do once the moment it judged them has passed. An
+agent whose hello waited in the stopped hub's socket longer than the handshake
+timeout is welcomed, not closed with 4408.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import os
 import signal
 import uuid
 
+import websockets
 from websockets.exceptions import ConnectionClosed
 
-from shared.protocol import Ping, Pong, encode
+from shared.protocol import MAX_MESSAGE_BYTES, Ping, Pong, Welcome, encode, hub_to_agent
 from tests.support.consoleclient import ConsoleClient, connect_console
 from tests.support.hub import RunningHub
-from tests.support.wsclient import ProtocolClient, connect_agent
+from tests.support.wsclient import ProtocolClient, agent_hello, connect_agent
 
 STOPS = 5
 STOPPED_FOR_INTERVALS = 3.0
@@ -106,3 +109,28 @@ async def test_a_pinging_console_and_an_agent_survive_the_hub_being_stopped_and_
     finally:
         for peer in peers:
             await peer.close()
+
+
+async def test_a_hello_that_waited_in_the_stopped_hub_is_welcomed_not_timed_out(
+    demo_hub: RunningHub, demo_hub_env: dict[str, str]
+) -> None:
+    handshake_timeout = float(demo_hub_env["SILENT_ALARM_HANDSHAKE_TIMEOUT"])
+    token = demo_hub.agent_config("pc-1-02")["token"]
+    pid = demo_hub.process.pid
+    for _ in range(2):
+        connection = await websockets.connect(
+            demo_hub.agent_ws_url, max_size=MAX_MESSAGE_BYTES, compression=None, open_timeout=5
+        )
+        try:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                await connection.send(encode(agent_hello("pc-1-02", token)))
+                # The stimulus: the hello waits in the stopped hub's socket past the timeout.
+                await asyncio.sleep(handshake_timeout + 1)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            async with asyncio.timeout(10):
+                welcome = hub_to_agent.validate_json(await connection.recv())
+            assert isinstance(welcome, Welcome), welcome
+        finally:
+            await connection.close()

@@ -28,6 +28,7 @@ from agent import __version__
 from agent.backoff import Backoff, retry_after_seconds
 from agent.config import AgentConfig
 from agent.outbox import Outbox
+from agent.resend import Resends
 from shared.domain import AlarmKind, AlarmLevel, Answer, Trigger
 from shared.protocol import (
     ALARM_WAITING_HEADER,
@@ -197,6 +198,7 @@ class Link:
         # Loop-thread state of the current session.
         self._ws: ClientConnection | None = None
         self._sent: set[uuid.UUID] = set()
+        self._resends: Resends | None = None  # alarms the hub could not store, sent again
         self._unsent_answers: list[Respond] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._went_silent = False
@@ -424,6 +426,7 @@ class Link:
     async def _session(self, ws: ClientConnection, welcome: Welcome, url: str) -> None:
         self._ws = ws
         self._sent = set()
+        self._resends = Resends(asyncio.get_running_loop(), self._resend_due)
         self._health_accepted = welcome.agent_health
         room = welcome.workstation.room
         log.info(
@@ -446,6 +449,7 @@ class Link:
             pass
         finally:
             self._ws = None
+            self._resends.clear()
             for task in helpers:
                 task.cancel()
             code, reason = ws.close_code, ws.close_reason or ""
@@ -458,6 +462,8 @@ class Link:
             await self._send(Pong(reply_to=message.id))
         elif isinstance(message, AlarmStored):
             await asyncio.to_thread(self._outbox.mark_stored, message.alarm_id)
+            if self._resends is not None:
+                self._resends.stored(message.alarm_id)
             noun = "self-test" if message.alarm_id in self._self_tests else "alarm"
             duplicate = " (duplicate)" if message.duplicate else ""
             log.info("%s stored %s%s", noun, message.alarm_id, duplicate)
@@ -489,6 +495,8 @@ class Link:
             log.warning("hub error %s: %s", message.code, message.message)
             if message.code is ErrorCode.NO_DRILL:
                 await self._drop_refused_drill(message)
+            elif message.code is ErrorCode.INTERNAL:
+                await self._resend_refused(message)
         elif message is None:
             log.warning("ignored a message the protocol does not know")
 
@@ -539,6 +547,37 @@ class Link:
                 await asyncio.to_thread(self._outbox.mark_stored, alarm.alarm_id)
                 log.info("drill %s refused by the hub: %s", alarm.alarm_id, error.message)
                 self._events.drill_refused(alarm, error.message)
+
+    async def _resend_refused(self, error: Error) -> None:
+        """The hub could not store an alarm (its database down, its disk full): it is sent
+        again on this connection with backoff (agent/resend.py) until it is stored.
+
+        Meanwhile the raiser sees "not delivered — use the phone" once 3 s passed without
+        ``alarm_stored`` (agent/feedback.py), as for a lost hub.
+        """
+        resends = self._resends
+        if resends is None or error.reply_to is None:
+            return
+        for alarm in await asyncio.to_thread(self._outbox.pending):
+            if alarm.id == error.reply_to:
+                delay = resends.refused(alarm.alarm_id)
+                log.warning(
+                    "%s %s not stored by the hub; sending it again in %.2f s",
+                    _noun(alarm),
+                    alarm.alarm_id,
+                    delay,
+                )
+                return
+
+    def _resend_due(self, alarm_id: uuid.UUID) -> None:
+        self._sent.discard(alarm_id)  # sent before, refused: may go out again
+        self._spawn(self._resend, alarm_id)
+
+    async def _resend(self, alarm_id: uuid.UUID) -> None:
+        for alarm in await asyncio.to_thread(self._outbox.pending):
+            if alarm.alarm_id == alarm_id:
+                await self._send_alarm(alarm)
+                return
 
     async def _send_alarm(self, alarm: RaiseAlarm) -> None:
         if self._ws is None:

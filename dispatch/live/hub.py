@@ -26,6 +26,7 @@ from dispatch.net import bus as events
 from dispatch.net.bus import Bus, BusEvent, LocalBus
 from dispatch.net.peers import AgentPeer, ConsolePeer, Peer
 from dispatch.routing.snapshot import RoutingSnapshot, workstation_updates
+from dispatch.runtime.loop_stalls import StallWatch
 from dispatch.store.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.store.store_health import StoreState
 from shared.domain import AlarmKind, Answer
@@ -95,6 +96,10 @@ class Hub:
         )
         self.alarms.routing.on_new_snapshot = self.placements_moved
         self.store = StoreState()  # whether writes succeed (dispatch/store/store_health.py)
+        # The hub's own stalls (SIGSTOP, a long pause) are not held against consoles: their
+        # pings wait unread meanwhile. A round half an interval late shows one; a pinging
+        # console can only look lost after a stall of about an interval and a half.
+        self._stalls = StallWatch(tolerance=heartbeat_interval / 2)
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -120,7 +125,11 @@ class Hub:
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
+            due = time.monotonic() + seconds
             await asyncio.sleep(seconds)
+            now = time.monotonic()
+            if self._stalls.fired(due, now):
+                log.warning("event_loop_stalled", late_s=round(now - due, 1))
             try:
                 await job()
             except Exception:  # a failed round must not end supervision for good
@@ -666,10 +675,12 @@ class Hub:
         quiet = now - self.heartbeat_interval
         ping = encode(Ping())
         for peer in list(self._consoles):
-            if peer.last_heard < lost:
+            # After a stall of the hub's own, its pings may wait unread: silent since it ended.
+            heard = self._stalls.silent_since(peer.last_heard)
+            if heard < lost:
                 log.warning("peer_heartbeat_lost", peer=peer.label)
                 await peer.close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
-            elif peer.last_heard < quiet:
+            elif heard < quiet:
                 peer.send(ping)
         await self._recheck_consoles(now)
         await self.alarms.routing.refresh()  # a moved PC's agent is told (placements_moved)

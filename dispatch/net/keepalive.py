@@ -13,7 +13,11 @@ The rule is uvicorn's: a connection is pinged every interval, and closed with
 frozen or half-open peer), so within interval + timeout of its last sign of life.
 Except while the hub has stopped reading the connection because the application
 is still working through what it sent (a burst of alarms): the answer may be in
-the socket unread, and closing then would drop the alarms behind it.
+the socket unread, and closing then would drop the alarms behind it. And except
+after the hub's own loop stood still (SIGSTOP, a long pause): the round's next
+visit comes due before the sockets are read, so a ping sent before the stall
+gets its timeout again from the moment the loop ran again
+(dispatch/runtime/loop_stalls.py).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from websockets.frames import Frame, Opcode
+
+from dispatch.runtime.loop_stalls import StallWatch
 
 PING_FRAME = Frame(Opcode.PING, b"").serialize(mask=False)
 """A server's frames are not masked, so every ping is the same two bytes."""
@@ -77,6 +83,9 @@ class KeepaliveRound:
         # A visit may come a little early or late: half a visit's spacing of slack keeps
         # "every second visit" from slipping to every third.
         self._slack = visit_every / 2
+        # Visits are a tick apart, so a visit this late means the loop itself stood still;
+        # a pong can only be judged missing after a stall of nearly the whole timeout.
+        self._stalls = StallWatch(tolerance=timeout / 2)
         self._slots: list[set[Pingable]] = [set() for _ in range(SLOTS)]
         self._slot_of: dict[Pingable, int] = {}
         self._next_slot = 0
@@ -109,6 +118,7 @@ class KeepaliveRound:
 
     def _visit_next_slot(self) -> None:
         now = self._scheduler.time()
+        self._stalls.fired(self._due, now)
         slot = self._slots[self._cursor]
         self._cursor = (self._cursor + 1) % SLOTS
         for connection in list(slot):  # a timeout closes and so discards
@@ -126,7 +136,8 @@ class KeepaliveRound:
         if connection.last_rx < connection.ping_sent_at:  # the last ping is unanswered
             if connection.read_paused:
                 return  # judged once the hub has caught up with it and read again
-            if since_ping >= self.timeout - self._slack / 2:
+            waited = now - self._stalls.silent_since(connection.ping_sent_at)
+            if waited >= self.timeout - self._slack / 2:
                 self.discard(connection)
                 connection.keepalive_timeout()
         elif since_ping >= self.interval - self._slack:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from dispatch.runtime.loop_stalls import StallWatch
 from shared.protocol import CloseCode
 
 
@@ -34,3 +37,26 @@ async def receive_message(websocket: WebSocket, adapter: TypeAdapter[Any]) -> An
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "message"
         raise ProtocolViolation(f"invalid message: {where}: {first['msg']}") from error
+
+
+async def receive_within(websocket: WebSocket, adapter: TypeAdapter[Any], seconds: float) -> Any:
+    """The next message within ``seconds``; raises TimeoutError otherwise.
+
+    A wait that ended far later than its timeout means the hub itself stood still
+    (SIGSTOP, a long pause): its timer runs before the socket is read, and the
+    message may be waiting there unread. Then the peer gets another ``seconds``
+    (dispatch/runtime/loop_stalls.py); after a stopped hub resumed, agents were
+    closed with 4408 whose hello had come in time (issue 16).
+    """
+    receiving = asyncio.ensure_future(receive_message(websocket, adapter))
+    stalls = StallWatch(tolerance=seconds / 2)
+    try:
+        while True:
+            due = time.monotonic() + seconds
+            done, _ = await asyncio.wait({receiving}, timeout=seconds)
+            if done:
+                return receiving.result()
+            if not stalls.fired(due, time.monotonic()):
+                raise TimeoutError
+    finally:
+        receiving.cancel()

@@ -18,7 +18,7 @@ from dispatch.net.admission import HandshakeGate
 from dispatch.net.connection import ADMITTED, BUSY_TEXT, HANDSHAKE
 from dispatch.net.peers import AgentPeer
 from dispatch.net.ratelimit import MessageLimiter
-from dispatch.net.wire import ProtocolViolation, receive_message
+from dispatch.net.wire import ProtocolViolation, receive_message, receive_within
 from dispatch.settings import Settings
 from shared.protocol import (
     ALARM_WAITING_HEADER,
@@ -111,9 +111,7 @@ async def _handshake(
     authenticated: Callable[[], None],
 ) -> AgentPeer:
     try:
-        hello = await asyncio.wait_for(
-            receive_message(websocket, agent_to_hub), settings.handshake_timeout
-        )
+        hello = await receive_within(websocket, agent_to_hub, settings.handshake_timeout)
     except TimeoutError:
         raise ProtocolViolation(
             f"hello expected within {settings.handshake_timeout:g} s", CloseCode.HANDSHAKE_TIMEOUT

@@ -194,6 +194,31 @@ def test_raise_alarm_is_persisted_then_sent_without_delay(
         wait_until(lambda: outbox.pending() == [])
 
 
+def test_an_alarm_the_hub_could_not_store_is_sent_again_on_the_same_connection(
+    outbox: Outbox, make_link: LinkFactory
+) -> None:
+    """Error "internal" (the hub's database down): sent again after 0.25, 0.5, 1 s on the
+    same connection until stored; not by the outbox rescan (an hour here), not by a
+    reconnect (issue 16)."""
+    with fake_hub() as hub:
+        hub.refuse_stores = 3
+        link, events = make_link(hub.url, rescan_interval=3600.0)
+        events.wait("connected")
+        started = time.monotonic()
+        alarm = link.raise_alarm(AlarmLevel.THREAT, Trigger.HOTKEY)
+        stored = events.wait("stored", timeout=10.0)[0]
+        took = time.monotonic() - started
+        assert isinstance(stored, AlarmStored)
+        assert stored.alarm_id == alarm.alarm_id
+        assert not stored.duplicate  # the refused copies were never stored
+        sent = [m for m in hub.received if isinstance(m, RaiseAlarm)]
+        assert [m.alarm_id for m in sent] == [alarm.alarm_id] * 4  # refused 3 times, then stored
+        assert took >= 0.25 + 0.5 + 1.0, took  # the backoff was waited, not skipped
+        assert hub.count(Hello) == 1
+        assert [name for name, _ in events.events].count("disconnected") == 0
+        wait_until(lambda: outbox.pending() == [])
+
+
 def test_alarm_raised_offline_stays_queued_and_goes_out_on_connect(
     outbox: Outbox, make_link: LinkFactory
 ) -> None:

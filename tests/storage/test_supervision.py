@@ -6,6 +6,7 @@ against the real hub in tests/integration/test_handshake.py.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from dispatch.alarms.store import AlarmStore
@@ -59,6 +60,54 @@ async def test_agents_are_left_to_the_websocket_pings(db: Database) -> None:
     await hub.supervise()
 
     assert (idle.closed_with, idle.sent) == (None, [])
+
+
+async def test_a_stall_of_the_hubs_own_loop_is_not_held_against_a_pinging_console(
+    db: Database,
+) -> None:
+    """The hub's loop stands still for three intervals (as under SIGSTOP): a console's
+    pings wait unread, and the first round afterwards runs before they are read. It must
+    not close the console then (issue 16); one that stays silent after the resume is
+    closed 2.5 intervals after it."""
+    interval = 0.4
+    hub = Hub(AlarmStore(db), Authenticator(db), heartbeat_interval=interval, redeliver_interval=2)
+    hub._recheck_consoles = _sessions_valid  # type: ignore[method-assign]
+    pinging, dead = SilentPeer(0.0), SilentPeer(0.0)
+    hub._consoles.update({pinging, dead})  # type: ignore[arg-type]
+    rounds = asyncio.Event()
+
+    async def supervise() -> None:
+        await hub.supervise()
+        rounds.set()
+
+    supervision = asyncio.create_task(hub._every(interval / 2, supervise))
+    try:
+        await asyncio.wait_for(rounds.wait(), 5)  # supervision runs, then the loop stalls
+        rounds.clear()
+        time.sleep(3 * interval)  # noqa: ASYNC251 - the stall under test: the loop stands still
+        await asyncio.wait_for(rounds.wait(), 5)  # the first round after the stall
+        resumed = time.monotonic()
+        assert (pinging.closed_with, dead.closed_with) == (None, None)
+
+        async def pings() -> None:  # read now: the pings it sent meanwhile, then every interval
+            while True:
+                pinging.last_heard = time.monotonic()
+                await asyncio.sleep(interval)
+
+        reader = asyncio.create_task(pings())
+        try:
+            async with asyncio.timeout(10):
+                while not dead.closed:
+                    rounds.clear()
+                    await rounds.wait()
+        finally:
+            reader.cancel()
+        closed_after = time.monotonic() - resumed
+        assert dead.closed_with == CloseCode.HEARTBEAT_TIMEOUT
+        assert 2.5 * interval <= closed_after, closed_after
+        assert pinging.closed_with is None
+    finally:
+        supervision.cancel()
 
 
 async def _sessions_valid(now: float) -> None:

@@ -21,6 +21,8 @@ from shared.domain import AlarmKind, Instruction
 from shared.protocol import (
     AlarmNotify,
     AlarmStored,
+    Error,
+    ErrorCode,
     Hello,
     Ping,
     Pong,
@@ -57,6 +59,8 @@ class FakeHub:
         self.pongs = 0
         self.frozen = False  # when True the hub reads but never answers (a hung process)
         self.store = True
+        # Alarms still to be answered error "internal", as by a hub whose database is down.
+        self.refuse_stores = 0
         # As the real hub does: a stored self-test is echoed to the same agent only.
         self.echo_self_tests = True
         self.received: list[BaseModel] = []
@@ -154,7 +158,9 @@ class FakeHub:
                 self._record(message)
                 if self.frozen:
                     continue
-                if isinstance(message, RaiseAlarm) and self.store:
+                if isinstance(message, RaiseAlarm) and self._take_refusal():
+                    await ws.send(encode(_not_stored(message)))
+                elif isinstance(message, RaiseAlarm) and self.store:
                     duplicate = message.alarm_id in self._stored
                     self._stored.add(message.alarm_id)
                     stored = AlarmStored(
@@ -174,6 +180,13 @@ class FakeHub:
             self._clients.discard(ws)
             if pinger is not None:
                 pinger.cancel()
+
+    def _take_refusal(self) -> bool:
+        with self._cond:
+            if self.refuse_stores <= 0:
+                return False
+            self.refuse_stores -= 1
+            return True
 
     async def _pinger(self, ws: ServerConnection) -> None:
         while True:
@@ -196,6 +209,11 @@ class FakeHub:
                 if left <= 0:
                     raise TimeoutError(f"{self.pongs} pongs, not {count}")
                 self._cond.wait(left)
+
+
+def _not_stored(alarm: RaiseAlarm) -> Error:
+    """What the real hub answers when its store failed (dispatch/web/agent_ws.py)."""
+    return Error(reply_to=alarm.id, code=ErrorCode.INTERNAL, message="not processed; retry")
 
 
 def _echo(alarm: RaiseAlarm) -> AlarmNotify:

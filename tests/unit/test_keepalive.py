@@ -191,3 +191,59 @@ def test_after_a_stalled_loop_the_round_starts_afresh_instead_of_catching_up() -
         assert c.timed_out_at is None
         assert_once_per_interval([t for t in c.pings if t >= resumed])
     assert len(keepalive) == len(connections)
+
+
+def test_pongs_waiting_unread_through_a_stall_are_read_before_anyone_is_judged() -> None:
+    """The hub stopped (SIGSTOP) while its pings were on the way; the pongs wait in the
+    sockets. When it runs again its overdue visit comes first (uvloop runs timers before
+    it polls the sockets): it must not close the connections whose pongs it has not read
+    yet (issue 16). A ping sent before the stall gets its timeout again from the resume."""
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    connections = [Connection(clock, answers=False) for _ in range(2 * SLOTS)]
+    for c in connections:
+        keepalive.add(c)
+    clock.advance(1.3 * INTERVAL)
+    assert all(c.pings and c.timed_out_at is None for c in connections)  # every ping unanswered
+    clock.stall(5 * INTERVAL)
+    clock.advance(0)  # the overdue visit, before any socket is read
+    assert [c for c in connections if c.timed_out_at is not None] == []
+    resumed = clock.time()
+    for c in connections:  # the loop reads the sockets: every pong was there
+        c.last_rx = resumed
+        c.answers = True
+    clock.advance(4 * INTERVAL)
+    assert [c for c in connections if c.timed_out_at is not None] == []
+    for c in connections:
+        assert_once_per_interval([t for t in c.pings if t >= resumed])
+    assert len(keepalive) == len(connections)
+
+
+def test_a_connection_silent_through_a_stall_and_after_is_closed_a_timeout_after_resume() -> None:
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    dead = Connection(clock, answers=False)
+    keepalive.add(dead)
+    clock.advance(1.3 * INTERVAL)
+    assert dead.pings
+    clock.stall(5 * INTERVAL)
+    clock.advance(0)
+    resumed = clock.time()
+    clock.advance(TIMEOUT + INTERVAL)
+    assert dead.timed_out_at is not None
+    waited = dead.timed_out_at - resumed
+    assert TIMEOUT * 0.9 <= waited <= TIMEOUT + INTERVAL / 2, waited
+
+
+def test_a_visit_a_little_late_is_no_stall_and_a_silent_connection_is_closed_in_time() -> None:
+    """Lateness a busy loop has (a visit a tenth of an interval late) gives no grace."""
+    clock = VirtualClock()
+    keepalive = KeepaliveRound(clock, INTERVAL, TIMEOUT)
+    silent = Connection(clock, answers=False)
+    keepalive.add(silent)
+    clock.advance(1.3 * INTERVAL)
+    pinged = silent.pings[-1]
+    clock.stall(INTERVAL / 10)
+    clock.advance(TIMEOUT + INTERVAL / 2)
+    assert silent.timed_out_at is not None
+    assert silent.timed_out_at - pinged <= TIMEOUT + INTERVAL / 2

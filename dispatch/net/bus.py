@@ -421,7 +421,14 @@ class PostgresBus:
                     # Named in pg_stat_activity, so an operator can tell the listeners apart.
                     server_settings={"application_name": f"silent-alarm-bus:{self.instance}"},
                 )
-            except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+            except (
+                OSError,
+                TimeoutError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                # No host takes writes yet (a failover: the standby is not promoted yet).
+                asyncpg.TargetServerAttributeNotMatched,
+            ) as error:
                 log.warning("bus_connect_failed", error=type(error).__name__, attempt=attempt)
                 await asyncio.sleep(self._delay(attempt))
                 attempt += 1

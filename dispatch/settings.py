@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatch.routing.opening_hours import OpeningHours
+from dispatch.store.postgres_hosts import sqlalchemy_form
 
 
 class Settings(BaseSettings):
@@ -21,7 +22,9 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy async URL; default: SQLite (WAL) at DATA_DIR/dispatch.sqlite3.",
+        description="SQLAlchemy async URL; default: SQLite (WAL) at DATA_DIR/dispatch.sqlite3. "
+        "PostgreSQL with a standby: libpq's host list, "
+        "postgresql+asyncpg://user@db1:5432,db2:5432/dispatch?target_session_attrs=read-write.",
     )
     host: str = Field(default="127.0.0.1", description="Address the hub listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port; 0 picks a free one.")
@@ -136,6 +139,13 @@ class Settings(BaseSettings):
         "in them the coverage board highlights rooms without a working agent.",
     )
     timezone: str = Field(default="Europe/Berlin", description="Time zone of the opening hours.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _hosts_as_sqlalchemy_reads_them(cls, url: str | None) -> str | None:
+        # libpq's "db1:5432,db2:5432" host list → SQLAlchemy's host= arguments; a bad
+        # list refuses to start (HostListError is a ValueError, its message without the URL).
+        return sqlalchemy_form(url) if url else url
 
     @model_validator(mode="after")
     def _check_opening_hours(self) -> Settings:

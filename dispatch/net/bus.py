@@ -17,6 +17,7 @@ import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import structlog
 from sqlalchemy.engine import make_url
 
+from dispatch.store.postgres_hosts import libpq_form
 from shared.protocol import utc_now
 
 log = structlog.get_logger(__name__)
@@ -293,11 +294,12 @@ class LocalBus:
 
 
 def asyncpg_dsn(database_url: str) -> str:
-    """``postgresql+asyncpg://…`` (SQLAlchemy) → ``postgresql://…`` (asyncpg)."""
+    """``postgresql+asyncpg://…`` (SQLAlchemy) → ``postgresql://…`` (asyncpg), a host list
+    and ``target_session_attrs`` included: the bus listens where the pool writes."""
     url = make_url(database_url)
     if url.get_backend_name() != "postgresql":
         raise ValueError(f"not a PostgreSQL URL: {url.get_backend_name()}")
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return libpq_form(url)
 
 
 class PostgresBus:
@@ -419,7 +421,14 @@ class PostgresBus:
                     # Named in pg_stat_activity, so an operator can tell the listeners apart.
                     server_settings={"application_name": f"silent-alarm-bus:{self.instance}"},
                 )
-            except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+            except (
+                OSError,
+                TimeoutError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                # No host takes writes yet (a failover: the standby is not promoted yet).
+                asyncpg.TargetServerAttributeNotMatched,
+            ) as error:
                 log.warning("bus_connect_failed", error=type(error).__name__, attempt=attempt)
                 await asyncio.sleep(self._delay(attempt))
                 attempt += 1

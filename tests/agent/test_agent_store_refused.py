@@ -23,7 +23,7 @@ import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 from agent.feedback import STORED_DEADLINE
 from tests.support.agentproc import RunningAgent, start_agent
 from tests.support.hub import start_demo_hub
-from tests.support.pgcluster import Cluster, throwaway_cluster
+from tests.support.pgserver import Cluster, throwaway_cluster
 from tests.support.xserver import XServer, wait_for_window
 
 NOTICE = "^Stiller Alarm – Rückmeldung$"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import pytest
+from sqlalchemy.engine import make_url
 
 from dispatch.net.bus import (
     AlarmChanged,
@@ -26,6 +27,7 @@ from dispatch.store.audit import AuditTrail
 from dispatch.store.database import Database
 from tests.support.postgres import (
     POSTGRES_ADMIN_DSN,
+    admin_execute,
 )
 from tests.support.waiting import until
 
@@ -167,3 +169,32 @@ async def test_a_level_three_escalation_without_its_list_still_crosses(postgres_
     finally:
         await a.stop()
         await b.stop()
+
+
+async def _default_read_only(database: str, read_only: bool) -> None:
+    setting = "SET default_transaction_read_only = on" if read_only else "RESET ALL"
+    await admin_execute(f'ALTER DATABASE "{database}" {setting}')
+
+
+@postgres
+async def test_the_bus_keeps_trying_while_no_server_takes_writes_and_listens_once_one_does(
+    postgres_url: str,
+) -> None:
+    # A failover before the standby's promotion: servers answer, none takes writes, and
+    # the multi-host URL's target_session_attrs=read-write refuses each. A read-only
+    # default on the test's own database looks the same to asyncpg's check (the shared
+    # server itself is never reconfigured); the standby of tests/integration's failover
+    # test refuses the same way.
+    database = make_url(postgres_url).database
+    assert database is not None
+    await _default_read_only(database, True)
+    bus = PostgresBus(
+        f"{postgres_url}?target_session_attrs=read-write", instance="hub-a", backoff=(0.05, 0.2)
+    )
+    try:
+        await bus.start(Inbox(), wait=0.5)
+        assert not bus.connected
+        await _default_read_only(database, False)  # the promotion
+        await until(lambda: bus.connected, what="the bus listening on the writable server")
+    finally:
+        await bus.stop()

@@ -315,6 +315,8 @@ class PopupManager:
             window = self.windows.get(group.key)
             lines = window.shown_lines if window is not None else []
             log.info("popup text %s: %s", notify.alarm_id, " | ".join(lines))
+            for alarm_id in result.sends.receipts:  # joined a popup already on screen
+                log.info("popup shown %s", alarm_id)
         self._send(result.sends)
         self._follow_sound()
 

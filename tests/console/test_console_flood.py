@@ -101,6 +101,30 @@ def test_a_flood_is_one_flagged_card_counting_every_alarm_beside_other_raisers_c
     )
     dialog.get_by_test_id("report-notes").fill("Hängende Taste an pc-1-01")
     dialog.get_by_test_id("report-submit").click()
+    wait_until(
+        lambda: flooder_alarms(demo_hub, "state = 'resolved'") == FLOOD,
+        10,
+        what="every flood alarm resolved",
+    )
+    # Gone from the open list (below 5 open ones a flood's rest would be rows again).
     expect(flood).to_have_count(0)
-    assert flooder_alarms(demo_hub, "state = 'resolved'") == FLOOD
+    expect(rows).to_have_count(1)
     expect(row_of(page, other_alarm)).to_be_visible()
+    expect(page.get_by_test_id("open-count")).to_have_text("1")
+
+
+def test_a_level_3_flood_is_pinned_once_and_a_lone_level_3_stays_pinned_beside_it(
+    logged_in_page: Page, agents: Agents
+) -> None:
+    page = logged_in_page
+    lone = agents("pc-1-04")
+    (lone_alarm,) = raise_alarms(lone, AlarmLevel.DANGER, 1)
+    raise_alarms(agents("pc-1-01"), AlarmLevel.DANGER, 5)  # the fewest that are a flood
+
+    expect(page.get_by_test_id("flood")).to_have_attribute("data-level", "3")
+    pinned_floods = page.get_by_test_id("danger-pinned-flood")
+    expect(pinned_floods).to_have_count(1)
+    expect(pinned_floods).to_contain_text("Alarmflut: 5 Alarme von PC pc-1-01 / Raum 1.01")
+    pinned = page.get_by_test_id("danger-pinned-alarm")
+    expect(pinned).to_have_count(1)  # not six: the flood's five are its one entry
+    expect(pinned).to_have_attribute("data-alarm-id", str(lone_alarm))

@@ -1,8 +1,9 @@
 """The one client for all three systems: asyncio Protocols that stamp every read before parsing.
 
 ``Stamped.data_received`` takes ``time.monotonic_ns()`` first, for the hub, the naive hub
-and Mosquitto alike, and only then are frames or packets cut out and their JSON read; a
-message is timed by the read that completed it. The WebSocket client (the hub and the
+and Mosquitto alike; frames or packets are cut out and their JSON read only after every
+socket readable at that moment has been stamped. A message is timed by the read that
+completed it. The WebSocket client (the hub and the
 naive hub, whose messages have the same shapes) and the MQTT client share that path and
 differ only in framing, done by hand in ``bench.wsframe`` and ``bench.mqttframe``.
 """
@@ -51,24 +52,39 @@ class Stamped(asyncio.Protocol):
     """One connection: ``ready`` once it may carry alarms, ``lost`` with why it ended."""
 
     def __init__(self, rec: Recorder, seen: set[str]) -> None:
-        loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self.rec = rec
         self.seen = seen  # alarm ids this client showed, across its reconnects
-        self.ready: asyncio.Future[None] = loop.create_future()
-        self.lost: asyncio.Future[str] = loop.create_future()
+        self.ready: asyncio.Future[None] = self.loop.create_future()
+        self.lost: asyncio.Future[str] = self.loop.create_future()
         self.transport: asyncio.Transport | None = None
         self.end_reason = "abnormal"
+        self._unparsed: list[tuple[int, bytes]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.opened()
 
     def data_received(self, data: bytes) -> None:
-        at = time.monotonic_ns()  # first, before any parsing: the same for every system
+        # The clock first, before any parsing, the same for every system. The parsing
+        # (and the receipt or PUBACK it sends) waits until the loop has stamped every
+        # other socket that is readable now: one process holds all recipients, and the
+        # 300th must not be timed after 299 others' JSON and replies.
+        self._unparsed.append((time.monotonic_ns(), data))
+        if len(self._unparsed) == 1:
+            self.loop.call_soon(self._parse)
+
+    def _parse(self) -> None:
+        batch, self._unparsed = self._unparsed, []
         try:
-            self.received(data, at)
+            for at, data in batch:
+                self.received(data, at)
         except (wf.FrameError, mq.PacketError, ValueError, KeyError) as exc:
             self.fail(Refused(f"protocol error: {exc}"))
+
+    def became_ready(self) -> None:
+        if not self.ready.done():
+            self.ready.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
@@ -199,8 +215,7 @@ class WsAgent(Stamped):
         elif kind == "alarm_stored":
             self.rec.stored.setdefault(str(message["alarm_id"]), at)
         elif kind == "welcome":
-            if not self.ready.done():
-                self.ready.set_result(None)
+            self.became_ready()
         elif kind == "ping":  # a hub with app-level keepalive (before WebSocket pings)
             self.send_text(encode(Pong(reply_to=str(message["id"]))))
         elif kind == "error":
@@ -265,12 +280,12 @@ class MqttClient(Stamped):
                 elif self.subscribe:
                     self.write(mq.subscribe(self._packet_id(), TOPIC))
                 else:
-                    self.ready.set_result(None)
+                    self.became_ready()
             elif kind == mq.SUBACK:
                 if body[2:3] == b"\x80":
                     self.fail(Refused("SUBACK failure"))
-                elif not self.ready.done():
-                    self.ready.set_result(None)
+                else:
+                    self.became_ready()
 
     def send_alarm(self, alarm_id: str, level: int) -> None:
         """A PUBLISH of the hub's AlarmNotify at QoS 1; its PUBACK plays the stored-ack."""

@@ -29,7 +29,7 @@ from bench.fleet import wait_until
 from bench.kernel import cpu_seconds, load_average, raise_nofile_limit, rss_kib
 from bench.rawfleet import RawFleet
 from bench.report import say
-from bench.systems import Hub, Mosquitto, NaiveHub, System
+from bench.systems import Hub, Mosquitto, NaiveHub, System, mosquitto_binary
 from bench.tally import Merged
 from bench.topology import Topology, seed
 from dispatch.settings import Settings
@@ -184,6 +184,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
     cpus = os.sched_getaffinity(0)
     if not {args.server_cpu, args.load_cpu} <= cpus:
         raise SystemExit(f"bench.compare: CPUs {args.server_cpu} and {args.load_cpu} needed")
+    mosquitto_binary()  # before the seeding: one line and exit 1 if it is missing
     os.sched_setaffinity(0, {args.load_cpu})  # this process is the load generator
     server = frozenset({args.server_cpu})
     say(

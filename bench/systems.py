@@ -42,6 +42,14 @@ connection_messages false
 """
 
 
+def mosquitto_binary() -> str:
+    """The broker's binary (Debian installs it in /usr/sbin, often not on a user's PATH)."""
+    found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise SystemExit("bench.compare: mosquitto not found (Debian package: mosquitto)")
+    return found
+
+
 def pinned_to(cpus: frozenset[int]) -> Callable[[], None]:
     """A preexec_fn doing what ``taskset -c`` does, before the server's first instruction."""
 
@@ -147,7 +155,7 @@ class Mosquitto(System):
         self.workdir.mkdir(parents=True)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(MOSQUITTO_CONF.format(port=self.port, host=HOST), "utf-8")
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        binary = mosquitto_binary()
         self.process = spawn([binary, "-c", str(conf)], self.workdir / "mosquitto.log", self.cpus)
         await wait_listening(self.port, self.process, 30)
 

@@ -17,7 +17,7 @@ from PySide6.QtGui import QCloseEvent, QFont, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from agent.i18n import Language, level_name, text
-from agent.popup_groups import GroupKey, Phase, PopupGroup, PopupGroups, Sends
+from agent.popup_groups import GroupKey, Phase, PopupGroup, PopupGroups, Sends, StepMemory
 from agent.popup_text import count_line, raiser_line, where_lines
 from agent.sound import AlarmSound
 from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer, Instruction
@@ -281,12 +281,13 @@ class PopupManager:
         send_receipt: Callable[[uuid.UUID], None],
         send_answer: Callable[[uuid.UUID, Answer], None],
         sound: AlarmSound | None = None,
+        memory: StepMemory | None = None,
     ) -> None:
         self._language = language
         self._sound = sound  # one tone, the highest level still unanswered (agent/sound.py)
         self._send_receipt = send_receipt
         self._send_answer = send_answer
-        self.groups = PopupGroups()
+        self.groups = PopupGroups(memory)
         self.windows: dict[GroupKey, AlarmPopup] = {}
         self._retired: list[QWidget] = []
         self.all_clear: dict[uuid.UUID, AllClearPopup] = {}  # by the alarm that ended its group
@@ -311,7 +312,9 @@ class PopupManager:
             window = self._render(group)
             if window is not None:
                 window.present()
-        if result.new:
+        if result.recalled:
+            log.info("popup recalled %s %s", notify.alarm_id, group.members[notify.alarm_id].step)
+        elif result.new:
             window = self.windows.get(group.key)
             lines = window.shown_lines if window is not None else []
             log.info("popup text %s: %s", notify.alarm_id, " | ".join(lines))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer, Instruction
 from shared.protocol import AlarmNotify, AlarmUpdate, Responder
@@ -47,6 +48,14 @@ class Phase(StrEnum):
     ASK = "ask"  # "Ich komme" / "Kann nicht" (or "Verstanden")
     ON_THE_WAY = "on_the_way"  # "Bin da"
     CLOSED = "closed"  # no window: every alarm answered or withdrawn
+
+
+class StepMemory(Protocol):
+    """Where the steps are kept across an agent restart (agent/answer_memory.py)."""
+
+    def recall(self, alarm_id: uuid.UUID) -> str | None: ...
+    def remember(self, alarm_id: uuid.UUID, step: str) -> None: ...
+    def forget(self, alarm_id: uuid.UUID) -> None: ...
 
 
 @dataclass
@@ -115,6 +124,7 @@ class Added:
     sends: Sends
     new: bool  # a new alarm for this group (False: the hub sent a known one again)
     present: bool  # bring the window up (it asks or waits for "Bin da")
+    recalled: bool = False  # answered before the agent restarted (agent/answer_memory.py)
 
 
 @dataclass(frozen=True)
@@ -126,10 +136,11 @@ class Updated:
 class PopupGroups:
     """Every raiser's group; the Qt shell (agent/popup.py) draws one window per group."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory: StepMemory | None = None) -> None:
         self.groups: dict[GroupKey, PopupGroup] = {}
         self._group_of: dict[uuid.UUID, GroupKey] = {}
         self._settled: set[uuid.UUID] = set()  # withdrawn or resolved: a re-send gets a receipt
+        self._memory = memory
 
     def add(self, notify: AlarmNotify) -> Added | Sends:
         """A colleague's alarm; only a receipt (``Sends``) for one withdrawn or resolved."""
@@ -148,19 +159,26 @@ class PopupGroups:
         sends = Sends()
         coming = [group.members[i].notify.level for i in group._at(Step.COMING)]
         member = Member(notify)
-        if group.phase is Phase.ON_THE_WAY and notify.level <= max(coming):
+        recalled = self._recall(alarm_id)
+        if recalled is not None:
+            # Answered before this agent restarted: neither asked nor rung again. It was
+            # on screen then, so it is confirmed at once; "Bin da" is still offered.
+            member.step, member.receipted = recalled, True
+            sends.receipts.append(alarm_id)
+        elif group.phase is Phase.ON_THE_WAY and notify.level <= max(coming):
             # On the way to this raiser already: this alarm is answered the same way.
             # A higher level asks again, with its own instruction (level 3: police first).
             member.step = Step.COMING
             sends.answers.append((alarm_id, Answer.COMING))
+            self._remember(alarm_id, Step.COMING)
         if group.phase is Phase.CLOSED:
             group.shown = False  # a new window opens and confirms once it is on screen
         group.members[alarm_id] = member
         self._group_of[alarm_id] = key
-        if group.shown:
+        if group.shown and not member.receipted:
             member.receipted = True
             sends.receipts.append(alarm_id)
-        return Added(group, sends, True, True)
+        return Added(group, sends, True, group.phase is not Phase.CLOSED, recalled is not None)
 
     def shown(self, key: GroupKey) -> list[uuid.UUID]:
         """The group's window is on screen: receipts for every alarm not yet confirmed."""
@@ -193,6 +211,7 @@ class PopupGroups:
             asked, then = group._at(Step.OPEN) + group._at(Step.COMING), Step.DONE
         for alarm_id in asked:
             group.members[alarm_id].step = then
+            self._remember(alarm_id, then)
             if answer is not None:
                 sends.answers.append((alarm_id, answer))
         return sends
@@ -217,6 +236,8 @@ class PopupGroups:
         member = group.members.pop(alarm_id, None)
         group.responders.pop(alarm_id, None)
         self._settled.add(alarm_id)
+        if self._memory is not None:
+            self._memory.forget(alarm_id)  # ended: the hub sends it no more
         was_withdrawn = group.withdrawn.pop(alarm_id, None) is not None
         if update.state is AlarmState.CANCELLED and member is not None:
             group.withdrawn[alarm_id] = member.notify
@@ -243,3 +264,11 @@ class PopupGroups:
 
     def knows(self, alarm_id: uuid.UUID) -> bool:
         return alarm_id in self._group_of or alarm_id in self._settled
+
+    def _recall(self, alarm_id: uuid.UUID) -> Step | None:
+        step = self._memory.recall(alarm_id) if self._memory is not None else None
+        return Step(step) if step in (Step.COMING, Step.DONE) else None
+
+    def _remember(self, alarm_id: uuid.UUID, step: Step) -> None:
+        if self._memory is not None:
+            self._memory.remember(alarm_id, step.value)

@@ -24,7 +24,7 @@ SECURITY_SCOPES = {Scope.SECURITY, Scope.ALL_SECURITY}
 
 class EscalationStepIO(BaseModel):
     after_s: int = Field(ge=1, le=3600, description="Seconds after storing, if nobody acknowledged")
-    scope: ScopeDep
+    scope: Scope
 
 
 class PolicyIn(Input):

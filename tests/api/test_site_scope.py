@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 from dispatch.app import create_app
 from dispatch.settings import Settings
@@ -32,6 +33,7 @@ from shared.protocol import (
     Error,
     ErrorCode,
     IncidentReport,
+    WorkstationChanged,
     utc_now,
 )
 from tests.api.conftest import audit_count
@@ -985,27 +987,39 @@ def test_the_statistics_pages_of_a_site_a_manager_show_site_a_only(
     assert "Zweigstelle Nord" in world.root.get("/console/statistics").text
 
 
-def test_the_console_of_a_site_a_guard_shows_and_acts_on_site_a_alarms_only(
-    world: World,
-) -> None:
-    """Over the console WebSocket: no site-B row in the snapshot or live, and acknowledging
-    a site-B alarm is refused as an unknown alarm and changes nothing."""
+def test_the_console_of_a_site_a_guard_shows_and_acts_on_site_a_only(world: World) -> None:
+    """Over the console WebSocket: no site-B alarm or PC row in the snapshot or live, and
+    acknowledging a site-B alarm is refused as an unknown alarm and changes nothing."""
     driver = AlarmDriver(world.hub)  # the demo guard's console covers every site
-    guard_a: ConsoleSocket | None = None
+    guard_a = ConsoleSocket(world.hub, "nur-a-guard", PASSWORD)
+    late: ConsoleSocket | None = None
     try:
+        driver.agent("zweig-pc-1")  # online: the board's live row, for B's consoles only
+        driver.console.expect(
+            WorkstationChanged, lambda m: m.workstation.workstation_id == "zweig-pc-1", timeout=8
+        )
         alarm_b = driver.raise_alarm("zweig-pc-1", AlarmLevel.THREAT)
-        guard_a = ConsoleSocket(world.hub, "nur-a-guard", PASSWORD)
-        assert alarm_b not in {a.alarm_id for a in guard_a.snapshot.alarms}
+        driver.console_until(lambda alarm: alarm.alarm_id == alarm_b)
         alarm_a = driver.raise_alarm("pc-1-02", AlarmLevel.THREAT)
-        shown: list[uuid.UUID] = []
+        alarms: list[uuid.UUID] = []
+        workstations: list[str] = []
 
-        def note(message: ConsoleAlarmChanged) -> bool:
-            shown.append(message.alarm.alarm_id)
-            return message.alarm.alarm_id == alarm_a
+        def note(message: BaseModel) -> bool:
+            if isinstance(message, WorkstationChanged):
+                workstations.append(message.workstation.workstation_id)
+            if isinstance(message, ConsoleAlarmChanged):
+                alarms.append(message.alarm.alarm_id)
+            return isinstance(message, ConsoleAlarmChanged) and message.alarm.alarm_id == alarm_a
 
-        # Site B's alarm was stored and fanned out first: had it been sent, it came before A's.
-        guard_a.expect(ConsoleAlarmChanged, note, timeout=8)
-        assert alarm_b not in shown
+        # B's row and alarm went out to every console before A's (the unlimited console got
+        # them first): had this console been sent them, they came before A's alarm.
+        guard_a.expect(BaseModel, note, timeout=8)
+        assert "pc-1-02" in workstations  # A's PCs are on its board live
+        assert "zweig-pc-1" not in workstations
+        assert alarm_b not in alarms
+        late = ConsoleSocket(world.hub, "nur-a-guard", PASSWORD)
+        assert {a.alarm_id for a in late.snapshot.alarms} >= {alarm_a}
+        assert alarm_b not in {a.alarm_id for a in late.snapshot.alarms}
         guard_a.send(Acknowledge(alarm_id=alarm_b))
         refused = guard_a.expect(Error, timeout=8)
         assert refused.code is ErrorCode.UNKNOWN_ALARM
@@ -1021,6 +1035,7 @@ def test_the_console_of_a_site_a_guard_shows_and_acts_on_site_a_alarms_only(
         for alarm_id in (alarm_a, alarm_b):
             driver.resolve(alarm_id)
     finally:
-        if guard_a is not None:
-            guard_a.close()
+        for socket in (guard_a, late):
+            if socket is not None:
+                socket.close()
         driver.close()

@@ -33,7 +33,9 @@ def server_binaries() -> Path:
     """The folder with initdb and pg_ctl: on PATH, or Debian's newest /usr/lib/postgresql/N/bin."""
     on_path = shutil.which("pg_ctl")
     if on_path is not None:
-        return Path(on_path).parent
+        # Resolved: a pg_ctl linked into /usr/local/bin has its siblings (pg_basebackup,
+        # psql) only in the folder the link points to.
+        return Path(on_path).resolve().parent
     found = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
         key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,

@@ -20,7 +20,7 @@ from dispatch.directory.enrolment import MAX_CODE_HOURS, MAX_CODES
 from dispatch.directory.refusals import EnrolmentRefused
 from dispatch.store.models import EnrolmentCode
 from dispatch.web.api.deps import DB, Admin, AdminReader, actor, client_ip, limiter, refusals
-from dispatch.web.api.schemas import Input, Output, from_row
+from dispatch.web.api.schemas import Id, Input, Output, from_row
 from shared.domain import WorkstationState
 from shared.protocol import utc_now
 
@@ -32,8 +32,8 @@ ENROL_FAILURES_PER_MINUTE = 10
 
 
 class CodeRequest(Input):
-    site_id: int
-    room_id: int | None = Field(
+    site_id: Id
+    room_id: Id | None = Field(
         None, description="Pre-assign a room: the PC enrols as active instead of pending"
     )
     hours: float = Field(24, gt=0, le=MAX_CODE_HOURS, description="Validity in hours")
@@ -105,7 +105,7 @@ async def create_codes(
     "/enrolment-codes", response_model=list[CodeOut], summary="List enrolment codes (no codes)"
 )
 async def list_codes(
-    _: AdminReader, db: DB, site_id: Annotated[int | None, Query()] = None
+    _: AdminReader, db: DB, site_id: Annotated[Id | None, Query()] = None
 ) -> list[CodeOut]:
     query = select(EnrolmentCode).order_by(EnrolmentCode.id)
     if site_id is not None:
@@ -119,7 +119,7 @@ async def list_codes(
     response_model=CodeOut,
     summary="Withdraw an unused code (it expires now; the row stays for the record)",
 )
-async def withdraw_code(code_id: int, operator: Admin, db: DB) -> CodeOut:
+async def withdraw_code(code_id: Id, operator: Admin, db: DB) -> CodeOut:
     with refusals():
         return _code_out(await enrolment.withdraw_code(db, actor(operator), code_id))
 

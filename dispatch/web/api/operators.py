@@ -14,7 +14,7 @@ from dispatch.directory import operators
 from dispatch.directory.operators import MAX_PASSWORD, MIN_PASSWORD, sites_of
 from dispatch.store.models import Operator
 from dispatch.web.api.deps import DB, Admin, AdminReader, Reader, actor, get_or_404, refusals
-from dispatch.web.api.schemas import Input, Name, Output, Patch, from_row
+from dispatch.web.api.schemas import Id, Input, Name, Output, Patch, from_row
 from shared.domain import OperatorRole
 from shared.protocol import utc_now
 
@@ -32,9 +32,7 @@ class OperatorIn(Input):
     display_name: Name
     role: OperatorRole
     password: Password = Field(description="At least 12 characters; stored as an argon2 hash")
-    site_ids: list[int] = Field(
-        default_factory=list, description="Sites covered; empty: every site"
-    )
+    site_ids: list[Id] = Field(default_factory=list, description="Sites covered; empty: every site")
 
 
 class OperatorPatch(Patch):
@@ -42,7 +40,7 @@ class OperatorPatch(Patch):
     display_name: Name | None = None
     role: OperatorRole | None = None
     password: Password | None = None
-    site_ids: list[int] | None = None
+    site_ids: list[Id] | None = None
     disabled: bool | None = None
     unlock: bool | None = Field(None, description="true: clear a brute-force lock now")
 
@@ -105,7 +103,7 @@ async def create_operator(body: OperatorIn, operator: Admin, db: DB) -> Operator
 
 
 @router.get("/operators/{operator_id}", response_model=OperatorOut, summary="One operator")
-async def get_operator(operator_id: int, _: AdminReader, db: DB) -> OperatorOut:
+async def get_operator(operator_id: Id, _: AdminReader, db: DB) -> OperatorOut:
     async with db.read() as session:
         row = await get_or_404(session, Operator, operator_id, "operator")
         sites = await sites_of(session, [row.id])
@@ -114,7 +112,7 @@ async def get_operator(operator_id: int, _: AdminReader, db: DB) -> OperatorOut:
 
 @router.patch("/operators/{operator_id}", response_model=OperatorOut, summary="Change an operator")
 async def update_operator(
-    operator_id: int, body: OperatorPatch, operator: Admin, db: DB
+    operator_id: Id, body: OperatorPatch, operator: Admin, db: DB
 ) -> OperatorOut:
     with refusals():
         row, site_ids = await operators.update_operator(
@@ -124,7 +122,7 @@ async def update_operator(
 
 
 @router.delete("/operators/{operator_id}", status_code=204, summary="Delete an operator")
-async def delete_operator(operator_id: int, operator: Admin, db: DB) -> Response:
+async def delete_operator(operator_id: Id, operator: Admin, db: DB) -> Response:
     with refusals():
         await operators.delete_operator(db, actor(operator), operator_id, acting_id=operator.id)
     return Response(status_code=204)

@@ -16,7 +16,7 @@ from dispatch.live.protection import unprotected_reasons
 from dispatch.settings import Settings
 from dispatch.store.models import Building, Floor, Room, Workstation
 from dispatch.web.api.deps import DB, Admin, HubDep, Reader, actor, get_or_404, refusals
-from dispatch.web.api.schemas import Output, Patch, from_row
+from dispatch.web.api.schemas import Id, Output, Patch, from_row
 from shared.domain import WorkstationRole, WorkstationState
 from shared.protocol import CloseCode, utc_now
 
@@ -43,7 +43,7 @@ class WorkstationOut(Output):
 
 class WorkstationPatch(Patch):
     not_null = frozenset({"role", "display_name"})
-    room_id: int | None = Field(
+    room_id: Id | None = Field(
         None, description="Assign a room (a pending PC becomes active); null unassigns"
     )
     role: WorkstationRole | None = None
@@ -104,7 +104,7 @@ async def list_workstations(
     _: Reader,
     db: DB,
     hub: HubDep,
-    site_id: Annotated[int | None, Query()] = None,
+    site_id: Annotated[Id | None, Query()] = None,
     state: Annotated[WorkstationState | None, Query()] = None,
 ) -> list[WorkstationOut]:
     query = (
@@ -192,7 +192,7 @@ async def coverage(
     db: DB,
     hub: HubDep,
     request: Request,
-    site_id: Annotated[int | None, Query()] = None,
+    site_id: Annotated[Id | None, Query()] = None,
 ) -> CoverageOut:
     online = hub.online_workstations()
     rooms_query = (

@@ -335,3 +335,20 @@ def test_the_floor_page_refuses_an_id_out_of_range(
     assert response.json()["detail"][0]["loc"] == ["path", "floor_id"]
     assert str(TOO_LARGE) not in response.text
     assert admin.get(f"/admin/floors/{LARGEST_ID}").status_code == 200  # the page's shell
+
+
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        ("/console/statistics?site_id=%C2%B2", "gibt es nicht"),  # "²"
+        ("/console/reports/yearly?year=%C2%B2%E2%81%B0%C2%B2%E2%81%B6", "ist ungültig"),  # "²⁰²⁶"
+    ],
+    ids=["site", "year"],
+)
+def test_the_statistics_pages_refuse_digits_that_are_not_ascii(
+    admin: httpx.Client, url: str, refusal: str
+) -> None:
+    """str.isdigit() takes "²", int() does not: the page says the filter is wrong (was a 500)."""
+    response = admin.get(url)
+    assert response.status_code == 422, response.text[:300]
+    assert refusal in response.text

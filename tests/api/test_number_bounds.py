@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,10 +23,11 @@ import pytest
 from dispatch.app import create_app
 from dispatch.settings import Settings
 from dispatch.web.api.schemas import LARGEST_ID
-from tests.support.hub import RunningHub, query
+from tests.support.commands import dispatch_cli
+from tests.support.hub import RunningHub, postgres_database, query, start_demo_hub
 from tests.support.operators import ADMIN, API, api_client
 
-TOO_LARGE = 2**70  # past 64 bits: what the driver could not take
+TOO_LARGE = 2**70  # past 64 bits: what SQLite's driver could not take
 NOT_FINITE = ("1e999", "-1e999", "NaN", "Infinity", "-Infinity")
 
 SCHEMA = create_app(Settings(session_secret="x" * 40)).openapi()
@@ -231,7 +233,9 @@ def _names_the_field(response: httpx.Response, field: IdField) -> bool:
     return any(error["loc"][0] == field.where and field.name in error["loc"] for error in detail)
 
 
-@pytest.mark.parametrize("value", [TOO_LARGE, 0, -1], ids=["2**70", "0", "-1"])
+@pytest.mark.parametrize(
+    "value", [LARGEST_ID + 1, TOO_LARGE, 0, -1], ids=["2**31", "2**70", "0", "-1"]
+)
 def test_ids_out_of_range_are_refused(
     shared_hub: RunningHub, admin: httpx.Client, value: int
 ) -> None:
@@ -267,7 +271,8 @@ def _not_found(response: httpx.Response) -> bool:
 def test_the_largest_id_is_looked_up_and_not_found(
     shared_hub: RunningHub, admin: httpx.Client
 ) -> None:
-    """2**63-1 passes the bound and reaches the database, which finds no such row."""
+    """The largest id (2**31-1) passes the bound and reaches the database, which finds no
+    such row."""
     before = snapshot(shared_hub)
     wrong = [
         f"{field}: {response.status_code} {response.text[:200]}"
@@ -276,6 +281,32 @@ def test_the_largest_id_is_looked_up_and_not_found(
     ]
     assert not wrong, "\n".join(wrong)
     assert snapshot(shared_hub) == before
+
+
+@pytest.mark.postgres
+def test_the_largest_id_is_not_found_on_postgresql(tmp_path: Path) -> None:
+    """PostgreSQL's INTEGER ids are 32 bits and asyncpg refuses a larger parameter (a 500):
+    the bound is what this backend holds, so the largest id is looked up and not found."""
+    with postgres_database("silent_alarm_bounds") as url:
+        hub = start_demo_hub(tmp_path / "hub", env={"SILENT_ALARM_DATABASE_URL": url})
+        try:
+            added = dispatch_cli(
+                *("operator", "add", ADMIN[0], "--role", "admin", "--name", "Admin"),
+                stdin=ADMIN[1] + "\n",
+                env={"SILENT_ALARM_DATA_DIR": str(hub.data_dir), "SILENT_ALARM_DATABASE_URL": url},
+            )
+            assert added.returncode == 0, added.stderr
+            with api_client(hub, *ADMIN) as client:
+                wrong = [
+                    f"{field}: {response.status_code} {response.text[:200]}"
+                    for field in ID_FIELDS
+                    if not _not_found(response := _request(client, field, LARGEST_ID))
+                ]
+                refused = _request(client, ID_FIELDS[0], LARGEST_ID + 1)
+        finally:
+            hub.stop()
+    assert not wrong, "\n".join(wrong)
+    assert refused.status_code == 422
 
 
 def test_non_finite_numbers_are_refused(shared_hub: RunningHub, admin: httpx.Client) -> None:

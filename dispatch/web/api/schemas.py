@@ -13,9 +13,10 @@ Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=400
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 Metres = Annotated[float, Field(ge=-100_000, le=100_000, allow_inf_nan=False)]
 
-LARGEST_ID = 2**63 - 1
-"""The largest row id SQLite and PostgreSQL (BIGINT) can hold; a larger number names no row
-and must not reach the database driver, which raises on it (a 500 before this bound)."""
+LARGEST_ID = 2**31 - 1
+"""The largest row id every backend holds: the id columns are INTEGER, 32 bits on PostgreSQL
+(asyncpg refuses a larger parameter) and 64 on SQLite (past 64 bits its driver raises
+OverflowError). A larger number names no row; before this bound it was a 500."""
 
 # annotated_types' bounds, not pydantic's Field: FastAPI keeps them for path and query
 # parameters too (a Field inside Path()/Query() would be taken for the parameter's own).

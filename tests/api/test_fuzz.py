@@ -2,8 +2,9 @@
 
 Each operation of the hub's OpenAPI schema is one test, run twice: with an
 admin's session (cookie and CSRF header) and anonymously. The run is
-deterministic (a fixed seed, derandomized Hypothesis) and capped per operation,
-so it takes about a minute and finds the same thing every time; the only check
+deterministic (a fixed seed, derandomized Hypothesis) and capped per operation
+(about 2,500 requests, docs/security.md has the time), so it finds the same
+thing every time; the only check
 is schemathesis' ``not_a_server_error``. A failure names the operation in the
 test id and shows the request that got the 5xx.
 

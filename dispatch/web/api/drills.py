@@ -16,7 +16,7 @@ from dispatch.routing.policy import Scope
 from dispatch.store.audit import AuditTrail
 from dispatch.store.models import Alarm, AlarmRecipient, Drill, Room, Site, Workstation
 from dispatch.web.api.deps import DB, ManagerReader, ManagerWriter, ScopeDep, actor, get_or_404
-from dispatch.web.api.schemas import Input
+from dispatch.web.api.schemas import Id, Input
 from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer
 from shared.protocol import RoomRef, utc_now
 
@@ -27,7 +27,7 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 
 
 class DrillIn(Input):
-    site_id: int
+    site_id: Id
     title: Title
     starts_at: AwareDatetime
     ends_at: AwareDatetime
@@ -81,7 +81,7 @@ async def list_drills(
     _: ManagerReader,
     db: DB,
     scope: ScopeDep,
-    site_id: Annotated[int | None, Query(description="Only this site")] = None,
+    site_id: Annotated[Id | None, Query(description="Only this site")] = None,
 ) -> list[DrillOut]:
     """Every drill, latest start first, with its state now."""
     counts = (
@@ -163,7 +163,7 @@ async def create_drill(body: DrillIn, operator: ManagerWriter, db: DB, scope: Sc
 
 
 @router.delete("/drills/{drill_id}", status_code=204, summary="Delete a drill")
-async def delete_drill(drill_id: int, operator: ManagerWriter, db: DB, scope: ScopeDep) -> None:
+async def delete_drill(drill_id: Id, operator: ManagerWriter, db: DB, scope: ScopeDep) -> None:
     """Only a planned drill, or an ended one without drill alarms (their report stays)."""
     now = utc_now()
     async with db.write() as session:
@@ -227,7 +227,7 @@ def _ms_after(start: datetime, end: datetime | None) -> int | None:
 
 
 @router.get("/drills/{drill_id}/report", response_model=DrillReport, summary="Drill report")
-async def drill_report(drill_id: int, _: ManagerReader, db: DB, scope: ScopeDep) -> DrillReport:
+async def drill_report(drill_id: Id, _: ManagerReader, db: DB, scope: ScopeDep) -> DrillReport:
     """Per drill alarm and recipient workstation: time to delivery, answer and arrival.
 
     Workstations and rooms only: a drill tests the system and the circle, not people.

@@ -29,7 +29,7 @@ from dispatch.web.api.deps import (
     limiter,
     refusals,
 )
-from dispatch.web.api.schemas import Input, Output, from_row
+from dispatch.web.api.schemas import Id, Input, Output, from_row
 from shared.domain import WorkstationState
 from shared.protocol import utc_now
 
@@ -41,8 +41,8 @@ ENROL_FAILURES_PER_MINUTE = 10
 
 
 class CodeRequest(Input):
-    site_id: int
-    room_id: int | None = Field(
+    site_id: Id
+    room_id: Id | None = Field(
         None, description="Pre-assign a room: the PC enrols as active instead of pending"
     )
     hours: float = Field(24, gt=0, le=MAX_CODE_HOURS, description="Validity in hours")
@@ -114,7 +114,7 @@ async def create_codes(
     "/enrolment-codes", response_model=list[CodeOut], summary="List enrolment codes (no codes)"
 )
 async def list_codes(
-    _: AdminReader, db: DB, scope: ScopeDep, site_id: Annotated[int | None, Query()] = None
+    _: AdminReader, db: DB, scope: ScopeDep, site_id: Annotated[Id | None, Query()] = None
 ) -> list[CodeOut]:
     query = (
         select(EnrolmentCode).where(scope.where(EnrolmentCode.site_id)).order_by(EnrolmentCode.id)
@@ -130,7 +130,7 @@ async def list_codes(
     response_model=CodeOut,
     summary="Withdraw an unused code (it expires now; the row stays for the record)",
 )
-async def withdraw_code(code_id: int, operator: Admin, db: DB, scope: ScopeDep) -> CodeOut:
+async def withdraw_code(code_id: Id, operator: Admin, db: DB, scope: ScopeDep) -> CodeOut:
     with refusals():
         return _code_out(await enrolment.withdraw_code(db, actor(operator), code_id, scope=scope))
 

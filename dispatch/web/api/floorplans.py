@@ -28,7 +28,7 @@ from dispatch.directory.site_setup import diff
 from dispatch.store.audit import AuditTrail
 from dispatch.store.models import Building, Entrance, Floor, Room
 from dispatch.web.api.deps import DB, Admin, Reader, ScopeDep, actor, get_or_404, unprocessable
-from dispatch.web.api.schemas import Input, Metres, Output, Patch
+from dispatch.web.api.schemas import Id, Input, Metres, Output, Patch
 
 log = structlog.get_logger(__name__)
 
@@ -177,7 +177,7 @@ async def discard_plan_file(request: Request, name: str | None) -> None:
 
 
 @router.get("/floors/{floor_id}/layout", response_model=LayoutOut, summary="A floor's layout")
-async def get_layout(floor_id: int, _: Reader, db: DB, scope: ScopeDep) -> LayoutOut:
+async def get_layout(floor_id: Id, _: Reader, db: DB, scope: ScopeDep) -> LayoutOut:
     async with db.read() as session:
         floor = await get_or_404(session, Floor, floor_id, "floor", scope)
         building = await session.get(Building, floor.building_id)
@@ -212,7 +212,7 @@ async def get_layout(floor_id: int, _: Reader, db: DB, scope: ScopeDep) -> Layou
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
 )
-async def get_plan(floor_id: int, request: Request, _: Reader, db: DB, scope: ScopeDep) -> Response:
+async def get_plan(floor_id: Id, request: Request, _: Reader, db: DB, scope: ScopeDep) -> Response:
     async with db.read() as session:
         floor = await get_or_404(session, Floor, floor_id, "floor", scope)
     if not floor.plan_file:
@@ -234,7 +234,7 @@ async def get_plan(floor_id: int, request: Request, _: Reader, db: DB, scope: Sc
     summary="Upload the plan (PNG or SVG, at most 5 MB) and its extent in metres",
 )
 async def put_plan(
-    floor_id: int,
+    floor_id: Id,
     request: Request,
     operator: Admin,
     db: DB,
@@ -294,7 +294,7 @@ async def put_plan(
 
 @router.delete("/floors/{floor_id}/plan", status_code=204, summary="Remove the plan image")
 async def delete_plan(
-    floor_id: int, request: Request, operator: Admin, db: DB, scope: ScopeDep
+    floor_id: Id, request: Request, operator: Admin, db: DB, scope: ScopeDep
 ) -> Response:
     async with db.write() as session:
         floor = await get_or_404(session, Floor, floor_id, "floor", scope)
@@ -327,7 +327,7 @@ def _check_on_plan(floor: Floor, x_m: float, y_m: float) -> None:
     summary="Mark an entrance or stairwell on the floor",
 )
 async def create_entrance(
-    floor_id: int, body: EntranceIn, operator: Admin, db: DB, scope: ScopeDep
+    floor_id: Id, body: EntranceIn, operator: Admin, db: DB, scope: ScopeDep
 ) -> Entrance:
     async with db.write() as session:
         floor = await get_or_404(session, Floor, floor_id, "floor", scope)
@@ -347,7 +347,7 @@ async def create_entrance(
 
 @router.patch("/entrances/{entrance_id}", response_model=EntranceOut, summary="Change an entrance")
 async def update_entrance(
-    entrance_id: int, body: EntrancePatch, operator: Admin, db: DB, scope: ScopeDep
+    entrance_id: Id, body: EntrancePatch, operator: Admin, db: DB, scope: ScopeDep
 ) -> Entrance:
     async with db.write() as session:
         entrance = await get_or_404(session, Entrance, entrance_id, "entrance", scope)
@@ -363,7 +363,7 @@ async def update_entrance(
 
 
 @router.delete("/entrances/{entrance_id}", status_code=204, summary="Remove an entrance")
-async def delete_entrance(entrance_id: int, operator: Admin, db: DB, scope: ScopeDep) -> Response:
+async def delete_entrance(entrance_id: Id, operator: Admin, db: DB, scope: ScopeDep) -> Response:
     async with db.write() as session:
         entrance = await get_or_404(session, Entrance, entrance_id, "entrance", scope)
         await session.delete(entrance)

@@ -96,7 +96,13 @@ async def import_csv(
 
 async def _read_upload(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BYTES + 64 * 1024:
+    # isascii: "²" is a digit to str.isdigit() but not to int() (httptools refuses it first).
+    if (
+        declared
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > MAX_BYTES + 64 * 1024
+    ):
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file larger than 2 MiB")
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):

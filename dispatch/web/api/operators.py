@@ -19,7 +19,7 @@ from dispatch.directory.operators import (
 )
 from dispatch.store.models import Operator
 from dispatch.web.api.deps import DB, Admin, AdminReader, Reader, ScopeDep, actor, refusals
-from dispatch.web.api.schemas import Input, Name, Output, Patch, from_row
+from dispatch.web.api.schemas import Id, Input, Name, Output, Patch, from_row
 from shared.domain import OperatorRole
 from shared.protocol import utc_now
 
@@ -37,9 +37,7 @@ class OperatorIn(Input):
     display_name: Name
     role: OperatorRole
     password: Password = Field(description="At least 12 characters; stored as an argon2 hash")
-    site_ids: list[int] = Field(
-        default_factory=list, description="Sites covered; empty: every site"
-    )
+    site_ids: list[Id] = Field(default_factory=list, description="Sites covered; empty: every site")
 
 
 class OperatorPatch(Patch):
@@ -47,7 +45,7 @@ class OperatorPatch(Patch):
     display_name: Name | None = None
     role: OperatorRole | None = None
     password: Password | None = None
-    site_ids: list[int] | None = None
+    site_ids: list[Id] | None = None
     disabled: bool | None = None
     unlock: bool | None = Field(None, description="true: clear a brute-force lock now")
 
@@ -113,7 +111,7 @@ async def create_operator(
 
 
 @router.get("/operators/{operator_id}", response_model=OperatorOut, summary="One operator")
-async def get_operator(operator_id: int, _: AdminReader, db: DB, scope: ScopeDep) -> OperatorOut:
+async def get_operator(operator_id: Id, _: AdminReader, db: DB, scope: ScopeDep) -> OperatorOut:
     with refusals():
         async with db.read() as session:
             row = await operator_in_scope(session, operator_id, scope)
@@ -123,7 +121,7 @@ async def get_operator(operator_id: int, _: AdminReader, db: DB, scope: ScopeDep
 
 @router.patch("/operators/{operator_id}", response_model=OperatorOut, summary="Change an operator")
 async def update_operator(
-    operator_id: int, body: OperatorPatch, operator: Admin, db: DB, scope: ScopeDep
+    operator_id: Id, body: OperatorPatch, operator: Admin, db: DB, scope: ScopeDep
 ) -> OperatorOut:
     with refusals():
         row, site_ids = await operators.update_operator(
@@ -133,7 +131,7 @@ async def update_operator(
 
 
 @router.delete("/operators/{operator_id}", status_code=204, summary="Delete an operator")
-async def delete_operator(operator_id: int, operator: Admin, db: DB, scope: ScopeDep) -> Response:
+async def delete_operator(operator_id: Id, operator: Admin, db: DB, scope: ScopeDep) -> Response:
     with refusals():
         await operators.delete_operator(
             db, actor(operator), operator_id, acting_id=operator.id, scope=scope

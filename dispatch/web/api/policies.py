@@ -13,7 +13,7 @@ from dispatch.routing.policy import Policy, Scope, policy_for
 from dispatch.store.audit import AuditTrail
 from dispatch.store.models import AlarmPolicy, Site
 from dispatch.web.api.deps import DB, Admin, HubDep, Reader, ScopeDep, actor, get_or_404
-from dispatch.web.api.schemas import Input
+from dispatch.web.api.schemas import Id, Input
 from shared.domain import AlarmLevel
 
 router = APIRouter(tags=["policies"])
@@ -91,18 +91,18 @@ async def _stored(db: DB, site_id: int, level: AlarmLevel, scope: ScopeDep) -> P
 
 
 @router.get("/sites/{site_id}/policies", response_model=list[PolicyOut], summary="All levels")
-async def list_policies(site_id: int, _: Reader, db: DB, scope: ScopeDep) -> list[PolicyOut]:
+async def list_policies(site_id: Id, _: Reader, db: DB, scope: ScopeDep) -> list[PolicyOut]:
     return [await _stored(db, site_id, level, scope) for level in AlarmLevel]
 
 
 @router.get("/sites/{site_id}/policies/{level}", response_model=PolicyOut, summary="One level")
-async def get_policy(site_id: int, level: Level, _: Reader, db: DB, scope: ScopeDep) -> PolicyOut:
+async def get_policy(site_id: Id, level: Level, _: Reader, db: DB, scope: ScopeDep) -> PolicyOut:
     return await _stored(db, site_id, AlarmLevel(level), scope)
 
 
 @router.put("/sites/{site_id}/policies/{level}", response_model=PolicyOut, summary="Set")
 async def put_policy(
-    site_id: int,
+    site_id: Id,
     level: Level,
     body: PolicyIn,
     operator: Admin,
@@ -138,7 +138,7 @@ async def put_policy(
 
 @router.delete("/sites/{site_id}/policies/{level}", response_model=PolicyOut, summary="Reset")
 async def reset_policy(
-    site_id: int, level: Level, operator: Admin, db: DB, hub: HubDep, scope: ScopeDep
+    site_id: Id, level: Level, operator: Admin, db: DB, hub: HubDep, scope: ScopeDep
 ) -> PolicyOut:
     """Back to the built-in default for this level."""
     async with db.write() as session:

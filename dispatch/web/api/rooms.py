@@ -12,7 +12,7 @@ from dispatch.directory import site_setup
 from dispatch.directory.rooms import effective_neighbours
 from dispatch.store.models import Room, RoomNeighbour, Site
 from dispatch.web.api.deps import DB, Admin, Reader, ScopeDep, actor, get_or_404, refusals
-from dispatch.web.api.schemas import Input, Metres, Name, Output, Patch, Phone
+from dispatch.web.api.schemas import Id, Input, Metres, Name, Output, Patch, Phone
 from shared.domain import RoomLinkKind
 
 router = APIRouter(tags=["rooms"])
@@ -22,7 +22,7 @@ Entrance = Annotated[str, Field(max_length=120)]
 
 
 class RoomIn(Input):
-    floor_id: int
+    floor_id: Id
     number: Number = Field(description="Unique per site, e.g. 1.02")
     name: Name
     phone: Phone = ""
@@ -33,7 +33,7 @@ class RoomIn(Input):
 
 class RoomPatch(Patch):
     not_null = frozenset({"floor_id", "number", "name", "phone", "entrance"})
-    floor_id: int | None = None
+    floor_id: Id | None = None
     number: Number | None = None
     name: Name | None = None
     phone: Phone | None = None
@@ -87,8 +87,8 @@ async def list_rooms(
     _: Reader,
     db: DB,
     scope: ScopeDep,
-    site_id: Annotated[int | None, Query()] = None,
-    floor_id: Annotated[int | None, Query()] = None,
+    site_id: Annotated[Id | None, Query()] = None,
+    floor_id: Annotated[Id | None, Query()] = None,
 ) -> list[Room]:
     query = select(Room).where(scope.where(Room.site_id)).order_by(Room.site_id, Room.number)
     if site_id is not None:
@@ -106,14 +106,14 @@ async def create_room(body: RoomIn, operator: Admin, db: DB, scope: ScopeDep) ->
 
 
 @router.get("/rooms/{room_id}", response_model=RoomOut, summary="One room")
-async def get_room(room_id: int, _: Reader, db: DB, scope: ScopeDep) -> Room:
+async def get_room(room_id: Id, _: Reader, db: DB, scope: ScopeDep) -> Room:
     async with db.read() as session:
         return await get_or_404(session, Room, room_id, "room", scope)
 
 
 @router.patch("/rooms/{room_id}", response_model=RoomOut, summary="Change a room")
 async def update_room(
-    room_id: int, body: RoomPatch, operator: Admin, db: DB, scope: ScopeDep
+    room_id: Id, body: RoomPatch, operator: Admin, db: DB, scope: ScopeDep
 ) -> Room:
     with refusals():
         return await site_setup.update_room(
@@ -122,7 +122,7 @@ async def update_room(
 
 
 @router.delete("/rooms/{room_id}", status_code=204, summary="Delete a room nothing refers to")
-async def delete_room(room_id: int, operator: Admin, db: DB, scope: ScopeDep) -> Response:
+async def delete_room(room_id: Id, operator: Admin, db: DB, scope: ScopeDep) -> Response:
     with refusals():
         await site_setup.delete_room(db, actor(operator), room_id, scope=scope)
     return Response(status_code=204)
@@ -136,7 +136,7 @@ async def delete_room(room_id: int, operator: Admin, db: DB, scope: ScopeDep) ->
     response_model=NeighboursOut,
     summary="Effective neighbours: admin links plus rooms within the site's radius",
 )
-async def get_neighbours(room_id: int, _: Reader, db: DB, scope: ScopeDep) -> NeighboursOut:
+async def get_neighbours(room_id: Id, _: Reader, db: DB, scope: ScopeDep) -> NeighboursOut:
     async with db.read() as session:
         room = await get_or_404(session, Room, room_id, "room", scope)
         site = await session.get(Site, room.site_id)
@@ -173,7 +173,7 @@ async def get_neighbours(room_id: int, _: Reader, db: DB, scope: ScopeDep) -> Ne
     summary="An admin's word on two rooms: link or exclude (stored both ways)",
 )
 async def put_neighbour(
-    room_id: int, other_id: int, body: NeighbourWord, operator: Admin, db: DB, scope: ScopeDep
+    room_id: Id, other_id: Id, body: NeighbourWord, operator: Admin, db: DB, scope: ScopeDep
 ) -> NeighboursOut:
     with refusals():
         await site_setup.set_room_link(
@@ -188,7 +188,7 @@ async def put_neighbour(
     summary="Remove the admin's word; the distance rule alone decides again",
 )
 async def delete_neighbour(
-    room_id: int, other_id: int, operator: Admin, db: DB, scope: ScopeDep
+    room_id: Id, other_id: Id, operator: Admin, db: DB, scope: ScopeDep
 ) -> NeighboursOut:
     with refusals():
         await site_setup.remove_room_link(db, actor(operator), room_id, other_id, scope=scope)

@@ -12,7 +12,7 @@ from dispatch.directory import site_setup
 from dispatch.store.models import Building, Floor, Site
 from dispatch.web.api.deps import DB, Admin, Reader, ScopeDep, actor, get_or_404, refusals
 from dispatch.web.api.floorplans import discard_plan_file
-from dispatch.web.api.schemas import Address, Input, Name, Output, Patch, Phone, ShortName
+from dispatch.web.api.schemas import Address, Id, Input, Name, Output, Patch, Phone, ShortName
 
 router = APIRouter(tags=["topology"])
 
@@ -50,7 +50,7 @@ class SiteOut(Output):
 
 
 class BuildingIn(Input):
-    site_id: int
+    site_id: Id
     name: ShortName
     address: Address = ""
 
@@ -72,7 +72,7 @@ Extent = Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
 
 
 class FloorIn(Input):
-    building_id: int
+    building_id: Id
     name: ShortName
     level: int = Field(0, ge=-20, le=200, description="Sort order; 0 = ground floor.")
     width_m: Extent | None = None
@@ -115,14 +115,14 @@ async def create_site(body: SiteIn, operator: Admin, db: DB, scope: ScopeDep) ->
 
 
 @router.get("/sites/{site_id}", response_model=SiteOut, summary="One site")
-async def get_site(site_id: int, _: Reader, db: DB, scope: ScopeDep) -> Site:
+async def get_site(site_id: Id, _: Reader, db: DB, scope: ScopeDep) -> Site:
     async with db.read() as session:
         return await get_or_404(session, Site, site_id, "site", scope)
 
 
 @router.patch("/sites/{site_id}", response_model=SiteOut, summary="Change a site")
 async def update_site(
-    site_id: int, body: SitePatch, operator: Admin, db: DB, scope: ScopeDep
+    site_id: Id, body: SitePatch, operator: Admin, db: DB, scope: ScopeDep
 ) -> Site:
     with refusals():
         return await site_setup.update_site(
@@ -131,7 +131,7 @@ async def update_site(
 
 
 @router.delete("/sites/{site_id}", status_code=204, summary="Delete an empty site")
-async def delete_site(site_id: int, operator: Admin, db: DB, scope: ScopeDep) -> Response:
+async def delete_site(site_id: Id, operator: Admin, db: DB, scope: ScopeDep) -> Response:
     with refusals():
         await site_setup.delete_site(db, actor(operator), site_id, scope=scope)
     return Response(status_code=204)
@@ -142,7 +142,7 @@ async def delete_site(site_id: int, operator: Admin, db: DB, scope: ScopeDep) ->
 
 @router.get("/buildings", response_model=list[BuildingOut], summary="List buildings")
 async def list_buildings(
-    _: Reader, db: DB, scope: ScopeDep, site_id: Annotated[int | None, Query()] = None
+    _: Reader, db: DB, scope: ScopeDep, site_id: Annotated[Id | None, Query()] = None
 ) -> list[Building]:
     query = (
         select(Building)
@@ -165,7 +165,7 @@ async def create_building(body: BuildingIn, operator: Admin, db: DB, scope: Scop
 
 @router.patch("/buildings/{building_id}", response_model=BuildingOut, summary="Change a building")
 async def update_building(
-    building_id: int, body: BuildingPatch, operator: Admin, db: DB, scope: ScopeDep
+    building_id: Id, body: BuildingPatch, operator: Admin, db: DB, scope: ScopeDep
 ) -> Building:
     with refusals():
         return await site_setup.update_building(
@@ -174,7 +174,7 @@ async def update_building(
 
 
 @router.delete("/buildings/{building_id}", status_code=204, summary="Delete an empty building")
-async def delete_building(building_id: int, operator: Admin, db: DB, scope: ScopeDep) -> Response:
+async def delete_building(building_id: Id, operator: Admin, db: DB, scope: ScopeDep) -> Response:
     with refusals():
         await site_setup.delete_building(db, actor(operator), building_id, scope=scope)
     return Response(status_code=204)
@@ -185,7 +185,7 @@ async def delete_building(building_id: int, operator: Admin, db: DB, scope: Scop
 
 @router.get("/floors", response_model=list[FloorOut], summary="List floors")
 async def list_floors(
-    _: Reader, db: DB, scope: ScopeDep, building_id: Annotated[int | None, Query()] = None
+    _: Reader, db: DB, scope: ScopeDep, building_id: Annotated[Id | None, Query()] = None
 ) -> list[Floor]:
     query = (
         select(Floor)
@@ -207,7 +207,7 @@ async def create_floor(body: FloorIn, operator: Admin, db: DB, scope: ScopeDep) 
 
 @router.patch("/floors/{floor_id}", response_model=FloorOut, summary="Change a floor")
 async def update_floor(
-    floor_id: int, body: FloorPatch, operator: Admin, db: DB, scope: ScopeDep
+    floor_id: Id, body: FloorPatch, operator: Admin, db: DB, scope: ScopeDep
 ) -> Floor:
     with refusals():
         return await site_setup.update_floor(
@@ -217,7 +217,7 @@ async def update_floor(
 
 @router.delete("/floors/{floor_id}", status_code=204, summary="Delete an empty floor")
 async def delete_floor(
-    floor_id: int, request: Request, operator: Admin, db: DB, scope: ScopeDep
+    floor_id: Id, request: Request, operator: Admin, db: DB, scope: ScopeDep
 ) -> Response:
     """An empty floor goes with its plan and its marked entrances (they belong to the plan)."""
     with refusals():

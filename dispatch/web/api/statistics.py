@@ -22,6 +22,7 @@ from dispatch.alarms.statistics import statistics as compute
 from dispatch.directory.site_scope import SiteScope
 from dispatch.store.models import Site
 from dispatch.web.api.deps import DB, ManagerReader, ScopeDep, get_or_404
+from dispatch.web.api.schemas import Id
 
 router = APIRouter(tags=["statistics"])
 
@@ -32,7 +33,7 @@ FromDate = Annotated[
 ToDate = Annotated[
     str | None, Query(alias="to", description="Last day, included, YYYY-MM-DD (default: today)")
 ]
-SiteFilter = Annotated[int | None, Query(description="Only this site (default: all sites)")]
+SiteFilter = Annotated[Id | None, Query(description="Only this site (default: all sites)")]
 
 
 def parse_day(value: str, name: str) -> date:

@@ -25,7 +25,7 @@ from dispatch.web.api.deps import (
     get_or_404,
     refusals,
 )
-from dispatch.web.api.schemas import Output, Patch, from_row
+from dispatch.web.api.schemas import Id, Output, Patch, from_row
 from shared.domain import WorkstationRole, WorkstationState
 from shared.protocol import CloseCode, utc_now
 
@@ -52,7 +52,7 @@ class WorkstationOut(Output):
 
 class WorkstationPatch(Patch):
     not_null = frozenset({"role", "display_name"})
-    room_id: int | None = Field(
+    room_id: Id | None = Field(
         None, description="Assign a room (a pending PC becomes active); null unassigns"
     )
     role: WorkstationRole | None = None
@@ -114,7 +114,7 @@ async def list_workstations(
     db: DB,
     hub: HubDep,
     scope: ScopeDep,
-    site_id: Annotated[int | None, Query()] = None,
+    site_id: Annotated[Id | None, Query()] = None,
     state: Annotated[WorkstationState | None, Query()] = None,
 ) -> list[WorkstationOut]:
     query = (
@@ -210,7 +210,7 @@ async def coverage(
     hub: HubDep,
     request: Request,
     scope: ScopeDep,
-    site_id: Annotated[int | None, Query()] = None,
+    site_id: Annotated[Id | None, Query()] = None,
 ) -> CoverageOut:
     online = hub.online_workstations()
     rooms_query = (

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from dispatch.web.api.schemas import Id
 from dispatch.web.console import i18n
 
 # The console's session helpers: both areas share one session and one page policy.
@@ -114,7 +115,7 @@ async def sites_page(request: Request) -> Response:
 
 
 @router.get("/admin/floors/{floor_id}")
-async def floor_page(request: Request, floor_id: int) -> Response:
+async def floor_page(request: Request, floor_id: Id) -> Response:
     return await _page(request, FLOOR_PAGE, floorId=floor_id)
 
 

@@ -61,10 +61,15 @@ def _day(value: str | None, default: date, t: dict[str, str], field: str) -> dat
         raise BadFilter(t["stats_bad_date"].format(field=t[field], value=value[:40])) from None
 
 
+def _digits(value: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() then refuses (a 500)."""
+    return value.isascii() and value.isdigit()
+
+
 def _site(value: str | None, sites: list[tuple[int, str]], t: dict[str, str]) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or int(value) not in {site_id for site_id, _ in sites}:
+    if not _digits(value) or int(value) not in {site_id for site_id, _ in sites}:
         raise BadFilter(t["stats_bad_site"].format(value=value[:40]))
     return int(value)
 
@@ -235,7 +240,7 @@ async def yearly_report(request: Request) -> Response:
     scope = SiteScope.of(operator)
     sites = await _sites(request, scope)
     try:
-        if not year_value.isdigit() or not FIRST_YEAR <= int(year_value) <= today.year:
+        if not _digits(year_value) or not FIRST_YEAR <= int(year_value) <= today.year:
             raise BadFilter(
                 t["stats_bad_year"].format(value=year_value[:40], first=FIRST_YEAR, last=today.year)
             )

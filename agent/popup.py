@@ -265,6 +265,11 @@ class PopupManager:
 
     def show(self, notify: AlarmNotify) -> None:
         alarm_id = notify.alarm_id
+        shown = self._shown.get(alarm_id)
+        if shown is not None and notify.level > shown.level:
+            # Raised since (a duress withdrawal makes it level 3 for security): shown anew.
+            self._forget(alarm_id)
+            self._done.discard(alarm_id)
         popup = self.popups.get(alarm_id)
         if popup is not None:
             popup.set_responders(notify.responders)

@@ -29,13 +29,15 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answered (
     alarm_id TEXT PRIMARY KEY,
     step TEXT NOT NULL,
+    level INTEGER NOT NULL,
     at REAL NOT NULL
 )
 """
 
 
 class AnswerMemory:
-    """Each alarm's step with this person ("coming", "done"), by alarm id."""
+    """Each alarm's step with this person ("coming", "done") and the level it was answered
+    at (an alarm raised since, as by a duress withdrawal, is asked again), by alarm id."""
 
     def __init__(self, data_dir: Path, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -54,15 +56,16 @@ class AnswerMemory:
             log.warning("answers not kept across restarts: %s", error)
             self._db = None
 
-    def recall(self, alarm_id: uuid.UUID) -> str | None:
-        rows = self._run("SELECT step FROM answered WHERE alarm_id = ?", (str(alarm_id),))
-        return str(rows[0][0]) if rows else None
+    def recall(self, alarm_id: uuid.UUID) -> tuple[str, int] | None:
+        rows = self._run("SELECT step, level FROM answered WHERE alarm_id = ?", (str(alarm_id),))
+        return (str(rows[0][0]), int(str(rows[0][1]))) if rows else None
 
-    def remember(self, alarm_id: uuid.UUID, step: str) -> None:
+    def remember(self, alarm_id: uuid.UUID, step: str, level: int) -> None:
         self._run(
-            "INSERT INTO answered (alarm_id, step, at) VALUES (?, ?, ?)"
-            " ON CONFLICT (alarm_id) DO UPDATE SET step = excluded.step, at = excluded.at",
-            (str(alarm_id), step, self._clock()),
+            "INSERT INTO answered (alarm_id, step, level, at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (alarm_id) DO UPDATE"
+            " SET step = excluded.step, level = excluded.level, at = excluded.at",
+            (str(alarm_id), step, level, self._clock()),
         )
 
     def forget(self, alarm_id: uuid.UUID) -> None:

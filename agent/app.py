@@ -77,6 +77,7 @@ class AgentApp:
             raise_alarm=self.link.raise_alarm,
             send_cancel=self.link.cancel_alarm,
             shell=CountdownShell(config.language, self.tray),
+            menu_duress=config.cancel_menu_duress,
         )
         self.status_window: MessageWindow | None = None
         # Where the hub says this PC is: None until the first welcome. Shown in the
@@ -150,6 +151,8 @@ class AgentApp:
         bindings = {self.config.chord: self._hotkey_pressed}
         if self.config.danger_chord is not None:
             bindings[self.config.danger_chord] = self._danger_pressed
+        if self.config.duress_chord is not None:
+            bindings[self.config.duress_chord] = lambda: self.control.cancel_newest(duress=True)
         try:
             self.hotkey = start_hotkey(bindings)
         except HotkeyUnavailable as exc:
@@ -194,7 +197,7 @@ class AgentApp:
             "reasons": [reason.value for reason in ordered(view.reasons)],
             "hotkey_label": self.hotkey_label,
             "hotkeys": [h for h in hotkeys if h],
-            "locked": sorted(self.config.locked_keys),
+            "locked": sorted(self.config.shown_locked_keys),
             "room_known": self.workstation_info is not None,
             "room": room_status(self.workstation_info),
         }

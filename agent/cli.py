@@ -162,7 +162,7 @@ def _status(config: AgentConfig) -> int:
     reply = _forward(config, {"command": "status"}, 5.0)
     if reply is None or not reply.get("ok"):
         print(text("status.not_running", config.language))
-        locked = ", ".join(sorted(config.locked_keys)) or "–"
+        locked = ", ".join(sorted(config.shown_locked_keys)) or "–"
         print(text("status.locked", config.language, name=locked))
         return EXIT_NOT_PROTECTED
     for line in status_lines(reply, config.language):

@@ -42,6 +42,11 @@ MACHINE_DIR = Path("/etc/silent-alarm/agent.d")
 POLICY_REGISTRY_KEY = r"SOFTWARE\Policies\SilentAlarm\Agent"
 
 
+DISCREET_KEYS = frozenset({"hotkey_duress", "cancel_menu_duress"})
+"""Keys never named on screen (status window, ``status``): whoever forced a withdrawal
+must not learn that a duress cancel exists on this PC."""
+
+
 class ConfigError(Exception):
     """The config file is missing, unreadable or holds a bad value; the message names the key."""
 
@@ -71,6 +76,13 @@ class AgentConfig(BaseModel):
     hotkey: str = "ctrl+alt+p"
     hotkey_level: AlarmLevel = AlarmLevel.THREAT
     hotkey_danger: str = "ctrl+alt+shift+p"  # level 3; "" turns the second chord off
+    # The duress cancel (issue 16): withdraws the newest alarm in its cancel window as the
+    # tray menu does, on screen alike, but the hub keeps it open at level 3 for security.
+    # "" (the default): off. A policy sets it, so nobody at the PC can see or change it.
+    hotkey_duress: str = ""
+    # The tray's "Alarm zurücknehmen" sends a duress cancel: every withdrawal from the menu
+    # is followed up by security at level 3 (a policy for sites where that is wanted).
+    cancel_menu_duress: bool = False
     # "double": a single click on the icon (by accident, or a visitor's) raises nothing.
     tray_click: Literal["single", "double"] = "double"
     allow_quit: bool = False  # an employee must not switch protection off by accident
@@ -120,15 +132,20 @@ class AgentConfig(BaseModel):
             raise ValueError(str(exc)) from None
         return text
 
-    @field_validator("hotkey_danger")
+    @field_validator("hotkey_danger", "hotkey_duress")
     @classmethod
-    def _valid_danger_chord(cls, text: str) -> str:
+    def _valid_optional_chord(cls, text: str) -> str:
         return cls._valid_chord(text) if text.strip() else ""
 
     @model_validator(mode="after")
     def _distinct_chords(self) -> AgentConfig:
         if self.hotkey_danger and parse_chord(self.hotkey_danger) == parse_chord(self.hotkey):
             raise ValueError("hotkey_danger must differ from hotkey")
+        if self.hotkey_duress and parse_chord(self.hotkey_duress) in {
+            parse_chord(self.hotkey),
+            self.danger_chord,
+        }:
+            raise ValueError("hotkey_duress must differ from hotkey and hotkey_danger")
         return self
 
     @property
@@ -139,6 +156,10 @@ class AgentConfig(BaseModel):
     def danger_chord(self) -> Chord | None:
         return parse_chord(self.hotkey_danger) if self.hotkey_danger else None
 
+    @property
+    def duress_chord(self) -> Chord | None:
+        return parse_chord(self.hotkey_duress) if self.hotkey_duress else None
+
     def is_locked(self, key: str) -> bool:
         """True if a policy set this key: the UI shows it read-only."""
         return key in self._locked
@@ -146,6 +167,11 @@ class AgentConfig(BaseModel):
     @property
     def locked_keys(self) -> frozenset[str]:
         return self._locked
+
+    @property
+    def shown_locked_keys(self) -> frozenset[str]:
+        """The locked keys a screen may name: all but the duress cancel's."""
+        return self._locked - DISCREET_KEYS
 
     def source_of(self, key: str) -> str:
         """Where the key's value came from: a file, the registry key, or "default"."""

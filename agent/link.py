@@ -259,10 +259,11 @@ class Link:
         """Send the user's answer, after reconnecting if need be. Thread-safe."""
         self._call(self._send_answer, Respond(alarm_id=alarm_id, answer=answer))
 
-    def cancel_alarm(self, alarm_id: uuid.UUID) -> None:
+    def cancel_alarm(self, alarm_id: uuid.UUID, duress: bool = False) -> None:
         """Withdraw one of our alarms; the hub decides whether its window is still open.
-        Thread-safe; dropped while offline (the window is seconds long)."""
-        self._call(self._send_cancel, CancelAlarm(alarm_id=alarm_id))
+        Thread-safe; dropped while offline (the window is seconds long). ``duress``: the hub
+        keeps it open for security; logged here like any cancel (the log is on this PC)."""
+        self._call(self._send_cancel, CancelAlarm(alarm_id=alarm_id, duress=duress))
 
     def report_health(self, reasons: Sequence[str]) -> None:
         """Tell the hub what is broken on this PC. Thread-safe; dropped while offline or

@@ -53,8 +53,8 @@ class Phase(StrEnum):
 class StepMemory(Protocol):
     """Where the steps are kept across an agent restart (agent/answer_memory.py)."""
 
-    def recall(self, alarm_id: uuid.UUID) -> str | None: ...
-    def remember(self, alarm_id: uuid.UUID, step: str) -> None: ...
+    def recall(self, alarm_id: uuid.UUID) -> tuple[str, int] | None: ...
+    def remember(self, alarm_id: uuid.UUID, step: str, level: int) -> None: ...
     def forget(self, alarm_id: uuid.UUID) -> None: ...
 
 
@@ -154,12 +154,18 @@ class PopupGroups:
         group.sample = group.sample or notify
         group.responders[alarm_id] = notify.responders
         member = group.members.get(alarm_id)
+        if member is not None and notify.level > member.notify.level:
+            # Raised since it was answered (a duress withdrawal makes it level 3 for
+            # security): asked again, at the new level, with its own instruction.
+            member.notify, member.step = notify, Step.OPEN
+            self._forget(alarm_id)
+            return Added(group, Sends(receipts=[alarm_id]), True, True)
         if member is not None:  # the hub re-sends open alarms on every reconnect
             return Added(group, Sends(receipts=[alarm_id]), False, member.step is not Step.DONE)
         sends = Sends()
         coming = [group.members[i].notify.level for i in group._at(Step.COMING)]
         member = Member(notify)
-        recalled = self._recall(alarm_id)
+        recalled = self._recall(notify)
         if recalled is not None:
             # Answered before this agent restarted: neither asked nor rung again. It was
             # on screen then, so it is confirmed at once; "Bin da" is still offered.
@@ -170,7 +176,7 @@ class PopupGroups:
             # A higher level asks again, with its own instruction (level 3: police first).
             member.step = Step.COMING
             sends.answers.append((alarm_id, Answer.COMING))
-            self._remember(alarm_id, Step.COMING)
+            self._remember(notify, Step.COMING)
         if group.phase is Phase.CLOSED:
             group.shown = False  # a new window opens and confirms once it is on screen
         group.members[alarm_id] = member
@@ -211,7 +217,7 @@ class PopupGroups:
             asked, then = group._at(Step.OPEN) + group._at(Step.COMING), Step.DONE
         for alarm_id in asked:
             group.members[alarm_id].step = then
-            self._remember(alarm_id, then)
+            self._remember(group.members[alarm_id].notify, then)
             if answer is not None:
                 sends.answers.append((alarm_id, answer))
         return sends
@@ -236,8 +242,7 @@ class PopupGroups:
         member = group.members.pop(alarm_id, None)
         group.responders.pop(alarm_id, None)
         self._settled.add(alarm_id)
-        if self._memory is not None:
-            self._memory.forget(alarm_id)  # ended: the hub sends it no more
+        self._forget(alarm_id)  # ended: the hub sends it no more
         was_withdrawn = group.withdrawn.pop(alarm_id, None) is not None
         if update.state is AlarmState.CANCELLED and member is not None:
             group.withdrawn[alarm_id] = member.notify
@@ -265,10 +270,18 @@ class PopupGroups:
     def knows(self, alarm_id: uuid.UUID) -> bool:
         return alarm_id in self._group_of or alarm_id in self._settled
 
-    def _recall(self, alarm_id: uuid.UUID) -> Step | None:
-        step = self._memory.recall(alarm_id) if self._memory is not None else None
+    def _recall(self, notify: AlarmNotify) -> Step | None:
+        """The step answered before a restart, unless the alarm was raised since."""
+        kept = self._memory.recall(notify.alarm_id) if self._memory is not None else None
+        if kept is None or notify.level > kept[1]:
+            return None
+        step = kept[0]
         return Step(step) if step in (Step.COMING, Step.DONE) else None
 
-    def _remember(self, alarm_id: uuid.UUID, step: Step) -> None:
+    def _remember(self, notify: AlarmNotify, step: Step) -> None:
         if self._memory is not None:
-            self._memory.remember(alarm_id, step.value)
+            self._memory.remember(notify.alarm_id, step.value, notify.level)
+
+    def _forget(self, alarm_id: uuid.UUID) -> None:
+        if self._memory is not None:
+            self._memory.forget(alarm_id)

@@ -61,11 +61,13 @@ class RaiseControl:
         self,
         *,
         raise_alarm: Callable[[AlarmLevel, Trigger], RaiseAlarm],
-        send_cancel: Callable[[uuid.UUID], None],
+        send_cancel: Callable[[uuid.UUID, bool], None],
         shell: RaiseShell,
         clock: Callable[[], float] = time.monotonic,
+        menu_duress: bool = False,
     ) -> None:
         self._raise = raise_alarm
+        self._menu_duress = menu_duress  # the tray's withdrawal is a duress cancel (policy)
         self._send_cancel = send_cancel
         self._shell = shell
         self._clock = clock
@@ -140,16 +142,30 @@ class RaiseControl:
             self.cancel_windows.close(alarm_id)
             self.tick()
 
-    def cancel_alarm(self, alarm_id: uuid.UUID) -> bool:
-        """Withdraw one of our stored alarms while its window is open."""
+    def cancel_alarm(self, alarm_id: uuid.UUID, *, duress: bool = False) -> bool:
+        """Withdraw one of our stored alarms while its window is open.
+
+        A duress cancel shows and logs exactly what a normal one does: the log is on
+        this PC, where whoever forced the withdrawal might look. Only the hub knows.
+        """
         if not self.cancel_windows.take(alarm_id, self._clock()):
             log.info("cancel window of %s already closed", alarm_id)
             self.tick()
             return False
         log.warning("alarm withdrawn by the raiser %s", alarm_id)
-        self._send_cancel(alarm_id)
+        self._send_cancel(alarm_id, duress)
         self.tick()
         return True
+
+    def cancel_newest(self, *, duress: bool) -> None:
+        """The newest alarm still in its window is withdrawn (the duress chord). Thread-safe;
+        with no window open nothing happens, as nothing would for a stray key."""
+        self._shell.call_on_gui_thread(lambda: self._cancel_newest(duress))
+
+    def _cancel_newest(self, duress: bool) -> None:
+        windows = self.cancel_windows.open(self._clock())
+        if windows:
+            self.cancel_alarm(windows[-1][0], duress=duress)
 
     def tick(self) -> None:
         """Send a countdown that ran out; count down the window and the tray's cancel entry."""
@@ -164,7 +180,9 @@ class RaiseControl:
         windows = self.cancel_windows.open(now)
         if windows:
             alarm_id, seconds = windows[-1]  # the newest alarm is the one to withdraw
-            self._shell.offer_cancel(seconds, lambda: self.cancel_alarm(alarm_id))
+            self._shell.offer_cancel(
+                seconds, lambda: self.cancel_alarm(alarm_id, duress=self._menu_duress)
+            )
         else:
             self._shell.offer_cancel(None, None)
         if self.countdown.pending is None and not windows:

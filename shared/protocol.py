@@ -21,8 +21,11 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     TypeAdapter,
     field_serializer,
+    model_serializer,
 )
 
 from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer, Instruction, Trigger
@@ -179,6 +182,8 @@ class ConsoleAlarm(BaseModel):
     arrived_by: str | None = None  # the operator who marked help as arrived
     resolved_by: str | None = None
     cancelled_at: AwareDatetime | None = None
+    # The raiser withdrew it under duress: still open, level 3, "unter Zwang zurückgenommen".
+    cancelled_under_duress_at: AwareDatetime | None = None
     report: IncidentReport | None = None
 
 
@@ -261,6 +266,20 @@ class CancelAlarm(_Message):
 
     type: Literal["cancel_alarm"] = "cancel_alarm"
     alarm_id: uuid.UUID
+    # The raiser's duress cancel: the raiser and staff are told "withdrawn" as for a normal
+    # cancel, but the alarm stays open at level 3 for security.
+    duress: bool = False
+
+    @model_serializer(mode="wrap")
+    def _duress_only_when_set(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # A hub before this field refuses unknown fields: a normal cancel goes out without
+        # it, so it still works there; a duress cancel is refused there and the alarm stays.
+        data: dict[str, Any] = handler(self)
+        if not self.duress:
+            data.pop("duress", None)
+        return data
 
 
 class Receipt(_Message):

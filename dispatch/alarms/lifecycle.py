@@ -40,6 +40,8 @@ class Event(StrEnum):
     RESOLVE = "resolve"  # the all-clear (for a cancelled alarm: the follow-up is done)
     CANCEL = "cancel"  # the raiser withdraws it within the cancel window
     CANCEL_LATE = "cancel_late"  # the raiser tries to after the window
+    # The raiser's duress withdrawal: looks like CANCEL to the raiser and staff, raises level 3.
+    CANCEL_UNDER_DURESS = "cancel_under_duress"
     ANSWER = "answer"  # a recipient says "Ich komme" or "Kann nicht"
     ANSWER_ARRIVED = "answer_arrived"  # a recipient says "Bin da"
     ESCALATE = "escalate"  # the escalation timer widens the circle
@@ -105,6 +107,15 @@ RULES: Mapping[Event, Rule] = {
         {},
         "alarm is {state}, cannot be cancelled",
         refused_when_open="the cancel window has passed; the alarm stays",
+    ),
+    # Someone forced to withdraw: the alarm stays open for security, whatever the window
+    # (the agent offers it only inside the window; a late one is never thrown away).
+    Event.CANCEL_UNDER_DURESS: Rule(
+        Actor.RAISER,
+        _STAY_OPEN,
+        "alarm is {state}, cannot be cancelled",
+        self_tests=SelfTests.NEVER,
+        self_test_refused="a self-test is not cancelled",
     ),
     Event.ANSWER: Rule(
         Actor.RECIPIENT,

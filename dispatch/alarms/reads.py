@@ -61,6 +61,10 @@ async def unconfirmed(db: Database) -> dict[uuid.UUID, set[str]]:
             select(AlarmRecipient.alarm_id, AlarmRecipient.workstation_id)
             .join(Alarm, Alarm.id == AlarmRecipient.alarm_id)
             .where(Alarm.state.in_(OPEN_STATES), AlarmRecipient.received_at.is_(None))
+            .where(  # staff of an alarm withdrawn under duress were told it was withdrawn
+                Alarm.cancelled_under_duress_at.is_(None)
+                | (AlarmRecipient.instruction == Instruction.SECURE_AND_CALL_POLICE.value)
+            )
         )
         missing: dict[uuid.UUID, set[str]] = {}
         for alarm_id, workstation_id in rows:

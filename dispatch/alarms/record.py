@@ -94,6 +94,9 @@ class AlarmRecord:
     report: Report | None = None
     nobody_reached_at: datetime | None = None  # when the raiser was told nobody was reached
     console_seen_at: datetime | None = None  # when a console first showed it
+    # The raiser withdrew it under duress: open at level 3 for security, "withdrawn" for
+    # the raiser and staff (dispatch/alarms/duress.py).
+    cancelled_under_duress_at: datetime | None = None
     # Built on the first recipient() lookup: an alarm to 10,000 PCs is looked up once
     # per recipient while it is fanned out, and a scan each time was quadratic.
     _by_workstation: dict[str, RecipientState] | None = field(
@@ -132,6 +135,15 @@ class AlarmRecord:
         if self.cancel_until is None:
             return 0
         return max(0, round((self.cancel_until - self.stored_at).total_seconds()))
+
+    @property
+    def under_duress(self) -> bool:
+        return self.cancelled_under_duress_at is not None
+
+    def told_withdrawn(self, recipient: RecipientState) -> bool:
+        """A staff colleague of an alarm withdrawn under duress: told it was withdrawn, like
+        after a normal cancel, and sent nothing more; only security keeps it."""
+        return self.under_duress and recipient.instruction is not Instruction.SECURE_AND_CALL_POLICE
 
     def recipient(self, workstation_id: str) -> RecipientState | None:
         if self._by_workstation is None:
@@ -178,4 +190,5 @@ def alarm_record(
         report=report,
         nobody_reached_at=alarm.nobody_reached_at,
         console_seen_at=alarm.console_seen_at,
+        cancelled_under_duress_at=alarm.cancelled_under_duress_at,
     )

@@ -7,6 +7,7 @@ the routing snapshot in memory, the group-commit queue, the welcome cache):
 - ``alarm_receipts``: popups on screen and recipients' answers;
 - ``alarm_transitions``: operators' acknowledge/arrive/resolve and the raiser's cancel,
   as the table in ``alarm_lifecycle`` allows;
+- ``alarm_duress``: the raiser's duress cancel (open, level 3, security only);
 - ``alarm_timers``: escalation, nobody reached, failed self-tests;
 - ``alarm_reads``: records and what is still open.
 """
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
+from dispatch.alarms import duress as alarm_duress
 from dispatch.alarms import reads as alarm_reads
 from dispatch.alarms import receipts as alarm_receipts
 from dispatch.alarms import timers as alarm_timers
@@ -71,6 +73,11 @@ class AlarmStore:
 
     async def cancel(self, alarm_id: uuid.UUID, raiser: WorkstationView) -> AlarmRecord:
         return await alarm_transitions.cancel(self._db, alarm_id, raiser)
+
+    async def cancel_under_duress(
+        self, alarm_id: uuid.UUID, raiser: WorkstationView
+    ) -> tuple[AlarmRecord, list[str]]:
+        return await alarm_duress.cancel_under_duress(self._db, self.routing, alarm_id, raiser)
 
     async def console_seen(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord | None:
         return await alarm_transitions.console_seen(self._db, alarm_id, operator)

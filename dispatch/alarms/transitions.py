@@ -75,6 +75,9 @@ async def cancel(db: Database, alarm_id: uuid.UUID, raiser: WorkstationView) -> 
         alarm = await session.get(Alarm, str(alarm_id))
         if alarm is None or alarm.workstation_id != raiser.id:
             raise AlarmError("unknown_alarm", "no such alarm raised by this workstation")
+        if alarm.cancelled_under_duress_at is not None:
+            # Withdrawn under duress already: the raiser was told so; it stays open.
+            return await load_record(session, alarm_id)
         now = utc_now()
         in_time = alarm.cancel_until is not None and now <= alarm.cancel_until
         event = Event.CANCEL if in_time else Event.CANCEL_LATE

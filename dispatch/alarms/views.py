@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dispatch.alarms.record import AlarmRecord, RecipientState
 from dispatch.directory.identities import OperatorView
-from shared.domain import AlarmLevel, Answer, OperatorRole, RaiserFeedback
+from shared.domain import AlarmLevel, AlarmState, Answer, OperatorRole, RaiserFeedback
 from shared.protocol import AlarmNotify, AlarmUpdate, ConsoleAlarm, RaiserStatus
 
 
@@ -22,11 +22,20 @@ def notify(record: AlarmRecord, recipient: RecipientState) -> AlarmNotify:
     )
 
 
-def update(record: AlarmRecord) -> AlarmUpdate:
-    """What recipients see: every answer so far."""
+def update(record: AlarmRecord, *, withdrawn: bool = False) -> AlarmUpdate:
+    """What recipients see: every answer so far; ``withdrawn``: what staff see of an alarm
+    withdrawn under duress, the same state as after a normal withdrawal."""
     return AlarmUpdate(
-        alarm_id=record.id, state=record.state, responders=record.responders, coming=record.coming
+        alarm_id=record.id,
+        state=AlarmState.CANCELLED if withdrawn else record.state,
+        responders=record.responders,
+        coming=record.coming,
     )
+
+
+def _raiser_state(record: AlarmRecord) -> AlarmState:
+    """Withdrawn under duress is "withdrawn" on the raiser's screen, whatever follows."""
+    return AlarmState.CANCELLED if record.under_duress else record.state
 
 
 def raiser_update(record: AlarmRecord) -> AlarmUpdate:
@@ -36,7 +45,7 @@ def raiser_update(record: AlarmRecord) -> AlarmUpdate:
     names = [r for r in record.responders if r.answer in (Answer.COMING, Answer.ARRIVED)]
     return AlarmUpdate(
         alarm_id=record.id,
-        state=record.state,
+        state=_raiser_state(record),
         responders=names if feedback is RaiserFeedback.NAMES else [],
         coming=coming,
     )
@@ -48,7 +57,7 @@ def raiser_status(record: AlarmRecord) -> RaiserStatus:
     update = raiser_update(record)
     return RaiserStatus(
         alarm_id=record.id,
-        state=record.state,
+        state=_raiser_state(record),
         kind=record.kind,
         coming=update.coming,
         responders=update.responders,
@@ -103,5 +112,6 @@ def console_alarm(record: AlarmRecord) -> ConsoleAlarm:
         arrived_by=record.arrived_by,
         resolved_by=record.resolved_by,
         cancelled_at=record.cancelled_at,
+        cancelled_under_duress_at=record.cancelled_under_duress_at,
         report=record.report,
     )

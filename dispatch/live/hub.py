@@ -167,12 +167,13 @@ class Hub:
         replay: list[BaseModel] = []
         for record in await self._replays.get(workstation.id) or []:
             recipient = record.recipient(peer.workstation.id)
-            if recipient is not None:
+            if recipient is not None and not record.told_withdrawn(recipient):
                 replay.append(views.notify(record, recipient))
                 peer.sent_alarm(record.id)
             if (
                 record.workstation_id == peer.workstation.id
                 and record.kind is not AlarmKind.SELF_TEST
+                and not record.under_duress  # withdrawn, as far as the raiser knows
             ):
                 # As discreet as the live updates; the status first, as live (issue 13).
                 replay += [views.raiser_status(record), views.raiser_update(record)]
@@ -274,7 +275,19 @@ class Hub:
             log.warning("room_claim_ignored", alarm=str(record.id), workstation=peer.workstation.id)
         self.alarm_stored(record)
 
-    async def cancel(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
+    async def cancel(self, peer: AgentPeer, alarm_id: uuid.UUID, *, duress: bool = False) -> None:
+        if duress:
+            # The hub's log is on the server, never on the raiser's screen: it says the truth.
+            record, security = await self.alarms.cancel_under_duress(alarm_id, peer.workstation)
+            log.warning(
+                "alarm_cancelled_under_duress",
+                alarm=str(alarm_id),
+                workstation=peer.workstation.id,
+                security=len(security),
+            )
+            self.broadcast_update(record)  # the raiser and staff: "withdrawn"
+            self.alarm_escalated(record, security)  # security: the level-3 popup
+            return
         record = await self.alarms.cancel(alarm_id, peer.workstation)
         log.warning("alarm_cancelled", alarm=str(alarm_id), workstation=peer.workstation.id)
         self.broadcast_update(record)
@@ -401,10 +414,13 @@ class Hub:
         if publish:
             self.bus.publish(events.AlarmChanged(alarm_id=record.id))
         text = encode(views.update(record))
+        # Staff of an alarm withdrawn under duress get what a normal withdrawal sends.
+        withdrawn = encode(views.update(record, withdrawn=True)) if record.under_duress else text
         for r in record.recipients:
             if r.workstation_id != record.workstation_id:
+                told = withdrawn if record.told_withdrawn(r) else text
                 for p in self._agents.get(r.workstation_id, ()):
-                    p.send(text)
+                    p.send(told)
         if record.kind is not AlarmKind.SELF_TEST:
             # The raiser's status first: an agent that knows it goes by it and ignores the
             # update; an agent before it ignores the status and goes by the update.
@@ -560,7 +576,11 @@ class Hub:
         for alarm_id in event.alarm_ids:
             if (record := await self.alarms.get(alarm_id)) is not None:
                 if record.is_open:
-                    unconfirmed = [r.workstation_id for r in record.recipients if not r.received]
+                    unconfirmed = [
+                        r.workstation_id
+                        for r in record.recipients
+                        if not r.received and not record.told_withdrawn(r)
+                    ]
                     self._fan_out(record, unconfirmed)
                 self.broadcast_update(record, publish=False)
 
@@ -587,7 +607,11 @@ class Hub:
         # Without a list (too long for NOTIFY): whoever has not confirmed it yet.
         added = event.added
         if added is None:
-            added = tuple(r.workstation_id for r in record.recipients if not r.received)
+            added = tuple(
+                r.workstation_id
+                for r in record.recipients
+                if not r.received and not record.told_withdrawn(r)
+            )
         self.alarm_escalated(record, added, publish=False)
 
     def _fan_out(self, record: AlarmRecord, workstation_ids: Iterable[str]) -> None:

@@ -251,6 +251,9 @@ class Alarm(Base):
     reach_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     nobody_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # raiser told
     console_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # first console
+    # The raiser was forced to withdraw it (a duress cancel): it stays open at level 3 for
+    # security, while the raiser and staff were told it was withdrawn.
+    cancelled_under_duress_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     arrived_by: Mapped[str | None] = mapped_column(String(200))

@@ -192,7 +192,7 @@ async def _handle(peer: AgentPeer, hub: Hub, message: object) -> None:
             case RaiseAlarm():
                 await hub.raise_alarm(peer, message)
             case CancelAlarm():
-                await hub.cancel(peer, message.alarm_id)
+                await hub.cancel(peer, message.alarm_id, duress=message.duress)
             case Receipt():
                 hub.receipt(peer, message.alarm_id)
             case Respond():

@@ -125,7 +125,7 @@ def control(qtbot: QtBot) -> Iterator[Control]:
     shell = CountdownShell("de", make_tray(raised))
     control = RaiseControl(
         raise_alarm=raised.raise_alarm,
-        send_cancel=raised.cancelled.append,
+        send_cancel=lambda alarm_id, duress: raised.cancelled.append(alarm_id),
         shell=shell,
         clock=clock,
     )

@@ -11,18 +11,18 @@ from pathlib import Path
 
 from agent.answer_memory import KEEP_S, AnswerMemory
 from agent.popup_groups import Phase, PopupGroups, Step
-from shared.domain import AlarmState, Answer
+from shared.domain import AlarmLevel, AlarmState, Answer
 from tests.unit.test_agent_popup_groups import added, notify, update
 
 
 def test_steps_are_kept_across_a_reopen_and_forgotten_on_request(tmp_path: Path) -> None:
     alarm_id = uuid.uuid4()
     memory = AnswerMemory(tmp_path)
-    memory.remember(alarm_id, "coming")
-    memory.remember(alarm_id, "done")  # the latest step wins
+    memory.remember(alarm_id, "coming", 2)
+    memory.remember(alarm_id, "done", 3)  # the latest step wins
     memory.close()
     again = AnswerMemory(tmp_path)
-    assert again.recall(alarm_id) == "done"
+    assert again.recall(alarm_id) == ("done", 3)
     again.forget(alarm_id)
     assert again.recall(alarm_id) is None
 
@@ -30,21 +30,21 @@ def test_steps_are_kept_across_a_reopen_and_forgotten_on_request(tmp_path: Path)
 def test_steps_older_than_a_day_are_dropped_when_the_file_is_opened(tmp_path: Path) -> None:
     old, recent = uuid.uuid4(), uuid.uuid4()
     memory = AnswerMemory(tmp_path, clock=lambda: 1_000.0)
-    memory.remember(old, "done")
+    memory.remember(old, "done", 2)
     memory.close()
     later = AnswerMemory(tmp_path, clock=lambda: 1_000.0 + KEEP_S / 2)
-    later.remember(recent, "done")
+    later.remember(recent, "done", 2)
     later.close()
     reopened = AnswerMemory(tmp_path, clock=lambda: 1_001.0 + KEEP_S)
     assert reopened.recall(old) is None
-    assert reopened.recall(recent) == "done"
+    assert reopened.recall(recent) == ("done", 2)
 
 
 def test_a_folder_it_cannot_write_costs_only_the_memory(tmp_path: Path) -> None:
     blocked = tmp_path / "file-not-folder"
     blocked.write_text("", encoding="utf-8")
     memory = AnswerMemory(blocked)  # no exception: popups must work without it
-    memory.remember(uuid.uuid4(), "done")
+    memory.remember(uuid.uuid4(), "done", 2)
     assert memory.recall(uuid.uuid4()) is None
 
 
@@ -102,6 +102,36 @@ def test_an_ended_alarm_is_forgotten(tmp_path: Path) -> None:
     memory = AnswerMemory(tmp_path)
     groups = PopupGroups(memory)
     groups.answer(added(groups, message).group.key, Answer.CANNOT)
-    assert memory.recall(message.alarm_id) == "done"
+    assert memory.recall(message.alarm_id) == ("done", message.level)
     groups.update(update(message, AlarmState.RESOLVED))
     assert memory.recall(message.alarm_id) is None
+
+
+def test_an_alarm_raised_since_it_was_answered_is_asked_again_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A duress withdrawal makes an alarm level 3 for security: a "Kann nicht" given at
+    level 2 before the restart does not silence the level-3 popup."""
+    message = notify()
+    before = PopupGroups(AnswerMemory(tmp_path))
+    before.answer(added(before, message).group.key, Answer.CANNOT)
+
+    after = PopupGroups(AnswerMemory(tmp_path))
+    raised = message.model_copy(update={"level": AlarmLevel.DANGER})
+    result = added(after, raised)
+    assert not result.recalled
+    assert result.present
+    assert result.group.phase is Phase.ASK
+    assert after.ringing_level() == AlarmLevel.DANGER
+
+
+def test_an_answered_alarm_raised_in_the_same_session_asks_again() -> None:
+    message = notify()
+    groups = PopupGroups()
+    key = added(groups, message).group.key
+    groups.answer(key, Answer.CANNOT)
+    result = added(groups, message.model_copy(update={"level": AlarmLevel.DANGER}))
+    assert result.new
+    assert result.present
+    assert result.group.phase is Phase.ASK
+    assert result.group.top.level is AlarmLevel.DANGER

@@ -307,3 +307,35 @@ def test_not_protected_timings_default_and_bounds(tmp_path: Path) -> None:
     assert config.not_protected_reminder_s == 300.0
     with pytest.raises(ConfigError, match="not_protected_reminder_s"):
         load_config(write(tmp_path, MINIMAL + "not_protected_reminder_s = 0\n"), environ={})
+
+
+def test_the_duress_chord_is_off_unless_set_and_a_policy_may_set_it(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert (config.hotkey_duress, config.duress_chord, config.cancel_menu_duress) == (
+        "",
+        None,
+        False,
+    )
+    policy = 'hotkey_duress = "Ctrl+Alt+Shift+Z"\ncancel_menu_duress = true\n'
+    env = layered(tmp_path / "b", MINIMAL, None, policy)
+    config = load_config(tmp_path / "b" / "agent.toml", environ=env)
+    assert str(config.duress_chord) == "ctrl+alt+shift+z"
+    assert config.cancel_menu_duress
+    # Locked by the policy, but never named on screen: the status shows the other keys.
+    assert {"hotkey_duress", "cancel_menu_duress"} <= config.locked_keys
+    assert not {"hotkey_duress", "cancel_menu_duress"} & config.shown_locked_keys
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('hotkey_duress = "z"', "config key 'hotkey_duress'.*modifier"),
+        ('hotkey_duress = "ctrl+alt+f2"', "config key 'hotkey_duress'.*console"),
+        ('hotkey_duress = "alt+ctrl+p"', "hotkey_duress must differ"),
+        ('hotkey_duress = "ctrl+shift+alt+p"', "hotkey_duress must differ"),
+        ('cancel_menu_duress = "maybe"', "config key 'cancel_menu_duress'"),
+    ],
+)
+def test_a_bad_duress_chord_names_the_key(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, MINIMAL + line), environ={})

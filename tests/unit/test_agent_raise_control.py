@@ -67,7 +67,10 @@ def make_control() -> tuple[RaiseControl, Shell, list[RaiseAlarm], list[uuid.UUI
         return alarm
 
     control = RaiseControl(
-        raise_alarm=raise_alarm, send_cancel=cancelled.append, shell=shell, clock=clock
+        raise_alarm=raise_alarm,
+        send_cancel=lambda alarm_id, duress: cancelled.append(alarm_id),
+        shell=shell,
+        clock=clock,
     )
     control.set_levels([LevelSettings(level=AlarmLevel.THREAT, countdown_s=3)])
     return control, shell, raised, cancelled, clock
@@ -112,3 +115,51 @@ def test_a_stored_alarm_of_ours_may_be_withdrawn_through_the_shell() -> None:
     assert cancelled == [alarm_id]
     assert shell.on_cancel is None
     assert not shell.ticking
+
+
+def duress_control(menu_duress: bool) -> tuple[RaiseControl, Shell, list[tuple[uuid.UUID, bool]]]:
+    shell, sent = Shell(), []
+
+    def raise_alarm(level: AlarmLevel, trigger: Trigger) -> RaiseAlarm:
+        return RaiseAlarm(alarm_id=uuid.uuid4(), level=level, trigger=trigger, raised_at=utc_now())
+
+    control = RaiseControl(
+        raise_alarm=raise_alarm,
+        send_cancel=lambda alarm_id, duress: sent.append((alarm_id, duress)),
+        shell=shell,
+        clock=Clock(),
+        menu_duress=menu_duress,
+    )
+    return control, shell, sent
+
+
+def test_the_duress_chord_withdraws_the_newest_alarm_in_its_window_like_the_menu() -> None:
+    control, shell, sent = duress_control(menu_duress=False)
+    control.cancel_newest(duress=True)  # no alarm in a window: nothing at all
+    assert sent == []
+    ids = []
+    for _ in range(2):
+        control.request(AlarmLevel.THREAT, Trigger.HOTKEY)
+    # The alarms are the control's own: find them through stored() as the link reports.
+    own = list(control._own)
+    for alarm_id in own:
+        control.stored(AlarmStored(alarm_id=alarm_id, stored_at=utc_now(), cancel_window_s=10))
+        ids.append(alarm_id)
+    control.cancel_newest(duress=True)
+    assert sent == [(ids[-1], True)]
+    assert shell.hopped_from  # the hotkey's thread hops to the Qt thread first
+    # What the shell shows afterwards is what a withdrawal from the menu leaves.
+    assert shell.on_cancel is not None
+    shell.on_cancel()
+    assert sent == [(ids[-1], True), (ids[0], False)]
+    assert shell.on_cancel is None
+
+
+def test_a_policy_makes_the_menu_withdrawal_a_duress_cancel() -> None:
+    control, shell, sent = duress_control(menu_duress=True)
+    control.request(AlarmLevel.THREAT, Trigger.HOTKEY)
+    (alarm_id,) = control._own
+    control.stored(AlarmStored(alarm_id=alarm_id, stored_at=utc_now(), cancel_window_s=10))
+    assert shell.on_cancel is not None
+    shell.on_cancel()
+    assert sent == [(alarm_id, True)]

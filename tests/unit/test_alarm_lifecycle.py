@@ -30,6 +30,7 @@ WHO = {
     Event.RESOLVE: Actor.OPERATOR,
     Event.CANCEL: Actor.RAISER,
     Event.CANCEL_LATE: Actor.RAISER,
+    Event.CANCEL_UNDER_DURESS: Actor.RAISER,
     Event.ANSWER: Actor.RECIPIENT,
     Event.ANSWER_ARRIVED: Actor.RECIPIENT,
     Event.ESCALATE: Actor.HUB,
@@ -76,6 +77,14 @@ ALARMS: dict[Event, dict[AlarmState, Answer]] = {
         ACTIVE: WINDOW_PASSED,
         ACKNOWLEDGED: WINDOW_PASSED,
         ARRIVED: WINDOW_PASSED,
+        CANCELLED: "alarm is cancelled, cannot be cancelled",
+        RESOLVED: "alarm is resolved, cannot be cancelled",
+    },
+    # Not a cancel: the alarm stays open (its level becomes 3, outside the table).
+    Event.CANCEL_UNDER_DURESS: {
+        ACTIVE: ACTIVE,
+        ACKNOWLEDGED: ACKNOWLEDGED,
+        ARRIVED: ARRIVED,
         CANCELLED: "alarm is cancelled, cannot be cancelled",
         RESOLVED: "alarm is resolved, cannot be cancelled",
     },
@@ -141,6 +150,7 @@ SELF_TESTS: dict[Event, dict[AlarmState, Answer]] = {
         CANCELLED: CLOSES_ITSELF,
         RESOLVED: REPEATED,
     },
+    Event.CANCEL_UNDER_DURESS: dict.fromkeys(AlarmState, "a self-test is not cancelled"),
     Event.ANSWER: dict.fromkeys(AlarmState, NOT_ANSWERED),
     Event.ANSWER_ARRIVED: dict.fromkeys(AlarmState, NOT_ANSWERED),
     Event.CLOSE_SELF_TEST: {
@@ -197,3 +207,4 @@ def test_the_state_sets_the_queries_use() -> None:
     assert states_allowing(Event.TELL_NOBODY_REACHED) == ("active",)
     assert set(states_allowing(Event.CLOSE_SELF_TEST)) == set(OPEN_STATES)
     assert set(states_allowing(Event.CANCEL)) == set(OPEN_STATES)
+    assert set(states_allowing(Event.CANCEL_UNDER_DURESS)) == set(OPEN_STATES)

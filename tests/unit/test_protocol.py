@@ -162,3 +162,19 @@ def test_agent_health_is_bounded_and_optional_in_the_welcome() -> None:
     welcome = hub_to_agent.validate_json(json.dumps(old))
     assert isinstance(welcome, Welcome)
     assert welcome.agent_health is False
+
+
+def test_a_normal_cancel_goes_out_without_the_duress_field() -> None:
+    """A hub before the duress cancel refuses unknown fields: a normal cancel still works there."""
+    import json
+
+    from shared.protocol import CancelAlarm, agent_to_hub, encode
+
+    alarm_id = uuid.uuid4()
+    plain = json.loads(encode(CancelAlarm(alarm_id=alarm_id)))
+    assert "duress" not in plain
+    forced = json.loads(encode(CancelAlarm(alarm_id=alarm_id, duress=True)))
+    assert forced["duress"] is True
+    parsed = agent_to_hub.validate_json(encode(CancelAlarm(alarm_id=alarm_id, duress=True)))
+    assert isinstance(parsed, CancelAlarm)
+    assert parsed.duress

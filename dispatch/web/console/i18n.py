@@ -123,6 +123,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "unconfirmed_more": "und {n} weitere",
         "cancelled_at_room": "zurückgenommen um {time} – bitte {place} nachfassen",
         "cancelled_room": "zurückgenommen – bitte {place} nachfassen",
+        "cancelled_under_duress": "unter Zwang zurückgenommen",
         "place_room": "in Raum {room}",
         "place_pc": "bei PC {id}",
         # admin pages: pydantic's refusals in the page's language (admin.js errorMessage)
@@ -655,6 +656,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "unconfirmed_more": "and {n} more",
         "cancelled_at_room": "withdrawn at {time} – please follow up {place}",
         "cancelled_room": "withdrawn – please follow up {place}",
+        "cancelled_under_duress": "withdrawn under duress",
         "place_room": "in room {room}",
         "place_pc": "at PC {id}",
         # admin pages: pydantic's refusals in the page's language (admin.js errorMessage)

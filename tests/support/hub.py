@@ -13,10 +13,11 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -24,6 +25,8 @@ from dispatch import demo
 from tests.support.commands import dispatch_cli
 from tests.support.postgres import create_database, drop_database, sqlalchemy_url
 from tests.support.tls import TlsFiles
+
+T = TypeVar("T")
 
 TEST_RESERVE_BYTES = 1024 * 1024
 """The test hubs' disk reserve (SILENT_ALARM_DISK_RESERVE_BYTES), unless a test sets one."""
@@ -178,11 +181,18 @@ def postgres_database(prefix: str = "silent_alarm_hubs") -> Iterator[str]:
     Without a reachable server the test is skipped on a developer's machine and fails
     under CI, as in tests/storage.
     """
-    name = asyncio.run(create_database(prefix))
+    name = _run_apart(create_database(prefix))
     try:
         yield sqlalchemy_url(name)
     finally:
-        asyncio.run(drop_database(name))
+        _run_apart(drop_database(name))
+
+
+def _run_apart(work: Coroutine[Any, Any, T]) -> T:
+    """Runs ``work`` on an event loop of its own thread: Playwright's sync API keeps a loop
+    running in the test's thread, where asyncio.run() refuses to start another."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def start_two_hubs(

@@ -9,6 +9,7 @@ import signal
 import ssl
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,15 +84,18 @@ def nginx_conf(prefix: Path, site: str) -> str:
     )
 
 
-def start_nginx(prefix: Path, hub: RunningHub, tls: TlsFiles, timeout: float = 15) -> RunningNginx:
-    """nginx on a free port of 127.0.0.1 in front of ``hub``; returns once the hub's /healthz
-    answers through it over TLS checked against the private CA.
+def start_nginx(
+    prefix: Path, hubs: RunningHub | Sequence[RunningHub], tls: TlsFiles, timeout: float = 15
+) -> RunningNginx:
+    """nginx on a free port of 127.0.0.1 in front of ``hubs`` (one upstream server each);
+    returns once /healthz answers through it over TLS checked against the private CA.
 
     A free port can be taken between probing and binding; the start is then tried again.
     """
+    upstream = [hubs] if isinstance(hubs, RunningHub) else list(hubs)
     for attempt in range(3):
         try:
-            return _start_once(prefix, free_port(), hub, tls, timeout)
+            return _start_once(prefix, free_port(), upstream, tls, timeout)
         except PortTaken:
             if attempt == 2:
                 raise
@@ -103,11 +107,14 @@ class PortTaken(RuntimeError):
 
 
 def _start_once(
-    prefix: Path, port: int, hub: RunningHub, tls: TlsFiles, timeout: float
+    prefix: Path, port: int, hubs: list[RunningHub], tls: TlsFiles, timeout: float
 ) -> RunningNginx:
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
     site = documented_site(
-        port=port, certificate=tls.certificate, key=tls.key, hub_url=f"http://127.0.0.1:{hub.port}"
+        port=port,
+        certificate=tls.certificate,
+        key=tls.key,
+        hubs=[f"127.0.0.1:{hub.port}" for hub in hubs],
     )
     conf = prefix / "nginx.conf"
     conf.write_text(nginx_conf(prefix, site), encoding="utf-8")

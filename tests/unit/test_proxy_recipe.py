@@ -26,18 +26,41 @@ def test_the_documented_hub_settings_trust_only_the_proxy_and_mark_cookies_secur
 
 def test_the_documented_site_takes_this_machines_port_certificate_and_hub() -> None:
     site = documented_site(
-        port=8443,
-        certificate=Path("/t/server.pem"),
-        key=Path("/t/server.key"),
-        hub_url="http://h:1",
+        port=8443, certificate=Path("/t/server.pem"), key=Path("/t/server.key"), hubs=["h:1"]
     )
     assert "listen 127.0.0.1:8443 ssl;" in site
     assert "ssl_certificate     /t/server.pem;" in site
     assert "ssl_certificate_key /t/server.key;" in site
-    assert "proxy_pass http://h:1;" in site
-    for documented in (proxy_recipe.LISTEN, proxy_recipe.CERTIFICATE, proxy_recipe.KEY):
+    assert upstream_servers(site) == ["server h:1 max_fails=1 fail_timeout=10s;"]
+    assert "proxy_pass http://silent_alarm_hubs;" in site
+    for documented in (
+        proxy_recipe.LISTEN,
+        proxy_recipe.CERTIFICATE,
+        proxy_recipe.KEY,
+        proxy_recipe.HUB,
+    ):
         assert documented not in site
     assert "map $http_upgrade $connection_upgrade" in site  # the WebSocket upgrade comes along
+
+
+def test_several_hubs_get_one_upstream_server_line_each() -> None:
+    """docs/configuration.md "Several hubs": one ``server`` line per hub instance, and a
+    request or WebSocket that finds one dead goes to the next."""
+    site = documented_site(
+        port=8443, certificate=Path("/t/s.pem"), key=Path("/t/s.key"), hubs=["h:1", "h:2"]
+    )
+    assert upstream_servers(site) == [
+        "server h:1 max_fails=1 fail_timeout=10s;",
+        "server h:2 max_fails=1 fail_timeout=10s;",
+    ]
+    assert "proxy_next_upstream error timeout;" in site
+    assert "proxy_connect_timeout 2s;" in site
+
+
+def upstream_servers(site: str) -> list[str]:
+    """The ``server`` lines of the site's upstream block, comments left out."""
+    block = site.split("upstream silent_alarm_hubs {", 1)[1].split("}", 1)[0]
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
 
 
 def test_a_page_without_exactly_one_such_block_is_refused(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@
  * ConsoleAlarmChanged, WorkstationChanged, StoreStatus, Acknowledge, Arrive, Resolve,
  * Ping/Pong, Error). The hub sends every open alarm on connect, so a reconnect
  * simply replaces the list. Close code 4401 means "no (more) session": the
- * page goes to the login. Any other close shows a banner and reconnects with
- * backoff (1–10 s). A hub that cannot store alarms (a full disk) says so with
+ * page goes to the login. Any other close shows a banner and reconnects at once,
+ * then with a short backoff (0.25 s doubling to 2 s): behind a proxy in front of
+ * several hubs the next attempt lands on a live one (issue 16, docs/configuration.md).
+ * A hub that cannot store alarms (a full disk) says so with
  * StoreStatus, and a banner stays until it can again.
  *
  * Besides the socket the page reads the REST API of the same hub: the floor
@@ -25,8 +27,10 @@
   "use strict";
 
   var UNAUTHORIZED = 4401;
-  var MIN_BACKOFF_MS = 1000;
-  var MAX_BACKOFF_MS = 10000;
+  // The first attempt after a close goes at once (a hub killed behind the proxy: the next
+  // one is there now); further ones back off, capped so a failover stays within 15 s.
+  var FIRST_BACKOFF_MS = 250;
+  var MAX_BACKOFF_MS = 2000;
   var OWN_PING_MS = 10000; // our own heartbeat, so a quiet hub still proves the path
   var SILENCE_LIMIT_MS = 30000; // nothing heard this long: the socket is dead, replace it
   var RESOLVED_KEEP = 5;
@@ -243,8 +247,11 @@
           this.status = "lost";
           this.pending = {};
           if (reconnectTimer !== null) return;
-          var delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * Math.pow(2, attempt));
-          delay = Math.max(MIN_BACKOFF_MS, delay * (0.8 + 0.2 * Math.random()));
+          var delay = 0;
+          if (attempt > 0) {
+            delay = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * Math.pow(2, attempt - 1));
+            delay *= 0.8 + 0.2 * Math.random(); // consoles cut off together spread out
+          }
           attempt += 1;
           this.retryAt = Date.now() + delay;
           reconnectTimer = setTimeout(function () {

@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 import structlog
 import typer
 import uvicorn
+from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -211,6 +212,10 @@ def _migrate_at_start(settings: Settings) -> None:
     """
     try:
         upgrade(settings.resolved_database_url)
+    except CommandError as error:
+        # A schema this version does not know (a newer version's database): serving it
+        # not ready, /readyz naming the schema, tells more than a restart loop would.
+        log.error("migrations_not_run", reason=_reason(error))
     except Exception as error:
         problem = storage_failure(error)
         if problem is None:
@@ -285,7 +290,7 @@ def migrate() -> None:
 def _migrate(settings: Settings) -> None:
     try:
         upgrade(settings.resolved_database_url)
-    except (OSError, SQLAlchemyError) as error:
+    except (OSError, SQLAlchemyError, CommandError) as error:
         raise _cannot_migrate(settings, error) from None
 
 

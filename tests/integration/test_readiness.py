@@ -81,3 +81,23 @@ def test_a_database_at_another_schema_makes_the_hub_not_ready(demo_hub: RunningH
         assert alive(demo_hub)
     set_schema(demo_hub, head_revision())
     assert readiness(demo_hub)[0] == 200
+
+
+def test_a_hub_started_on_a_newer_schema_serves_not_ready(demo_hub: RunningHub) -> None:
+    """A newer version's database (restored, or the upgrade rolled back): the hub cannot
+    migrate it down, says so on /readyz instead of exiting into a restart loop, and
+    `migrate` refuses with one line."""
+    demo_hub.stop()
+    set_schema(demo_hub, "9999")
+    migrated = demo_hub.cli("migrate")
+    assert migrated.returncode == 2
+    assert migrated.stderr.count("\n") == 1
+    assert "cannot migrate database" in migrated.stderr
+    restarted = start_demo_hub(demo_hub.data_dir)  # returns once /healthz answers
+    try:
+        status, body = readiness(restarted)
+        assert (status, problem_codes(body)) == (503, {"schema"})
+        assert body["reason"] == f"the database is at schema 9999, this hub needs {head_revision()}"
+        assert "migrations_not_run" in restarted.log()
+    finally:
+        restarted.stop()

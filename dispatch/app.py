@@ -23,7 +23,8 @@ from dispatch.settings import Settings
 from dispatch.store import audit_key as audit_keys
 from dispatch.store.audit_anchors import AuditAnchors
 from dispatch.store.database import Database
-from dispatch.store.store_health import StoreProblem, storage_failure
+from dispatch.store.migrate import head_revision
+from dispatch.store.store_health import storage_failure
 from dispatch.web.agent_ws import agent_endpoint
 from dispatch.web.api.router import router as api_router
 from dispatch.web.console.admin import router as admin_router
@@ -31,16 +32,11 @@ from dispatch.web.console.routes import router as console_router
 from dispatch.web.console.statistics import router as statistics_router
 from dispatch.web.console_ws import console_endpoint
 from dispatch.web.hsts import StrictTransportSecurity
+from dispatch.web.readiness import problems
 from dispatch.web.validation_errors import install as answer_validation_errors_without_inputs
 from shared.protocol import build_all
 
 AGENT_PATH = "/ws/agent"
-NOT_READY = {
-    StoreProblem.DISK_FULL: "cannot store: the disk is full",
-    StoreProblem.IO_ERROR: "cannot store: the disk reported an I/O error",
-    StoreProblem.NO_RESERVE: "disk full: storing on the disk reserve; free space",
-}
-"""/readyz's reason per problem, for whoever reads a load balancer's health checks."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -48,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     secret = settings.require_session_secret()
     bus = create_bus(settings.bus, settings.resolved_database_url)  # refuses a bad combination
     audit_key = audit_keys.load_or_create(settings.resolved_audit_key_file)  # or refuses
+    schema_needed = head_revision()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         db.health.listeners.append(hub.store_changed)
         hub.start()
         anchors.start()
+        app.state.bus = bus
         await bus.start(hub.on_bus_event)  # listening before /healthz answers
         try:
             yield
@@ -136,13 +134,22 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
-        """Readiness for a load balancer: 503 while the hub cannot store alarms or runs
-        on its disk reserve (issue 16)."""
-        problem = request.app.state.db.health.state.problem
-        if problem is None:
-            return JSONResponse({"status": "ready", "version": __version__})
+        """Readiness for a load balancer: 503 while the hub cannot store alarms, runs on
+        its disk reserve (issue 16), its database does not answer or is at another schema,
+        or its bus is not connected (issue 18)."""
+        state = request.app.state
+        found = await problems(state.db, state.bus, schema_needed)
+        if not found:
+            return JSONResponse({"status": "ready", "version": __version__, "problems": []})
+        first = found[0]  # "problem" and "reason": the form monitors read before issue 18
         return JSONResponse(
-            {"status": "not_ready", "problem": problem.value, "reason": NOT_READY[problem]},
+            {
+                "status": "not_ready",
+                "version": __version__,
+                "problem": first.problem,
+                "reason": first.reason,
+                "problems": [p.as_json() for p in found],
+            },
             status_code=503,
         )
 

@@ -8,12 +8,14 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import structlog
 import typer
 import uvicorn
+from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +38,7 @@ from dispatch.settings import Settings
 from dispatch.store import audit
 from dispatch.store import audit_key as audit_keys
 from dispatch.store.audit_anchors import AnchorError, read_anchors
+from dispatch.store.backup import BackupRefused, Restored, backup, restore, restore_stamp
 from dispatch.store.database import Database, is_sqlite, sqlite_file
 from dispatch.store.migrate import current_revision, head_revision, upgrade
 from dispatch.store.sole_server import SqliteFileInUse, sole_server
@@ -210,6 +213,10 @@ def _migrate_at_start(settings: Settings) -> None:
     """
     try:
         upgrade(settings.resolved_database_url)
+    except CommandError as error:
+        # A schema this version does not know (a newer version's database): serving it
+        # not ready, /readyz naming the schema, tells more than a restart loop would.
+        log.error("migrations_not_run", reason=_reason(error))
     except Exception as error:
         problem = storage_failure(error)
         if problem is None:
@@ -284,7 +291,7 @@ def migrate() -> None:
 def _migrate(settings: Settings) -> None:
     try:
         upgrade(settings.resolved_database_url)
-    except (OSError, SQLAlchemyError) as error:
+    except (OSError, SQLAlchemyError, CommandError) as error:
         raise _cannot_migrate(settings, error) from None
 
 
@@ -454,6 +461,89 @@ def mapping_import(
         typer.echo(f"line {change['line']}: {change['workstation_id']}: {described}")
     verb = "would change" if dry_run else "changed"
     _done(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
+
+
+@cli.command("backup")
+def backup_command(
+    file: Annotated[Path, typer.Argument(help="The backup file to write (created 0600).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing FILE.")] = False,
+) -> None:
+    """Copy the database, consistent while the hub runs (SQLite's online backup API); the
+    audit key is not copied: keep it apart (docs/operations.md). PostgreSQL: pg_dump."""
+    settings = load_settings()
+    shown, url = database_shown(settings), settings.resolved_database_url
+    if not is_sqlite(url):
+        raise fail(
+            f"database {shown} is PostgreSQL: use pg_dump --format=custom "
+            "(docs/operations.md, Backup and restore)"
+        )
+    try:
+        written = backup(Path(sqlite_file(url) or ""), file, force=force)
+    except BackupRefused as error:
+        raise fail(str(error)) from None
+    typer.echo(f"backup {file}: {written.described()} (database {shown})")
+    typer.echo(
+        f"the audit key {settings.resolved_audit_key_file} is not in the backup: keep a copy "
+        "of it apart from the backup; a restore needs it to verify the audit trail"
+    )
+
+
+@cli.command("restore")
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="A backup made by `backup`.")],
+) -> None:
+    """Replace the database with a backup (the hub stopped), migrated to this version; the
+    replaced one is kept as <database>.before-restore-<time>. PostgreSQL: pg_restore."""
+    settings = load_settings()
+    shown, url = database_shown(settings), settings.resolved_database_url
+    if not is_sqlite(url):
+        raise fail(
+            f"database {shown} is PostgreSQL: use pg_restore, then `silent-alarm-dispatch "
+            "migrate` (docs/operations.md, Backup and restore)"
+        )
+    now = datetime.now(UTC)
+    try:
+        with sole_server(url, wait=0):  # held throughout: no hub starts on it meanwhile
+            done = restore(file, Path(sqlite_file(url) or ""), now=now)
+    except SqliteFileInUse:
+        raise fail(f"a hub serves database {shown}: stop it before restoring") from None
+    except BackupRefused as error:
+        raise fail(str(error)) from None
+    _report_restore(file, done, shown)
+    _set_anchors_aside(settings.resolved_audit_anchor_file, now)
+    key_file = settings.resolved_audit_key_file
+    if not key_file.exists():
+        typer.echo(
+            f"no audit key at {key_file}: put the key kept with the backup there before the "
+            "hub starts, or `audit verify` cannot check the restored trail",
+            err=True,
+        )
+
+
+def _report_restore(file: Path, done: Restored, shown: str) -> None:
+    typer.echo(f"restored {file}: {done.restored.described()} (database {shown})")
+    if done.migrated_to is not None:
+        typer.echo(f"migrated from schema {done.restored.schema} to {done.migrated_to}")
+    if done.kept is not None:
+        typer.echo(f"the replaced database is kept as {done.kept}")
+
+
+def _set_anchors_aside(anchors: Path, now: datetime) -> None:
+    """The anchors describe the replaced database's chain, which may run past the backup's
+    end: kept beside, not checked against the restored one."""
+    if not anchors.exists():
+        return
+    kept = anchors.with_name(f"{anchors.name}.before-restore-{restore_stamp(now)}")
+    try:
+        anchors.rename(kept)
+    except OSError as error:
+        typer.echo(
+            f"cannot set the audit anchors {anchors} aside ({error.strerror}): they describe "
+            "the replaced database; move them before `audit verify`",
+            err=True,
+        )
+        return
+    typer.echo(f"the audit anchors of the replaced database are kept as {kept}")
 
 
 def _with_store(work: Callable[[Database], Awaitable[T]]) -> T:

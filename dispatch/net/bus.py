@@ -152,6 +152,10 @@ class Bus(Protocol):
 
     async def stop(self) -> None: ...
 
+    @property
+    def connected(self) -> bool:
+        """Hears the other instances (a bus with none to hear always does): /readyz."""
+
 
 # --- wire form ------------------------------------------------------------------------
 
@@ -288,6 +292,10 @@ class LocalBus:
 
     async def stop(self) -> None:
         return None
+
+    @property
+    def connected(self) -> bool:
+        return True
 
 
 # --- PostgreSQL LISTEN/NOTIFY ---------------------------------------------------------

@@ -52,6 +52,12 @@ def head_revision() -> str:
     return head
 
 
+def known_revisions() -> frozenset[str]:
+    """Every schema version this code knows: the head and each one it can migrate from."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(script.revision for script in scripts.walk_revisions())
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The schema version the database is at; None before the first migration."""
     async with engine.connect() as connection:

@@ -104,7 +104,10 @@ def test_a_full_disk_is_told_to_everyone_and_the_hub_recovers_without_a_restart(
     hub: RunningHub, disk: Path
 ) -> None:
     login = hub.login
-    assert readiness(hub) == (200, {"status": "ready", "version": readiness(hub)[1]["version"]})
+    assert readiness(hub) == (
+        200,
+        {"status": "ready", "version": readiness(hub)[1]["version"], "problems": []},
+    )
     assert (disk / "dispatch.sqlite3.reserve").stat().st_size == RESERVE
     console = ConsoleSocket(hub, login.username, login.password)
     raiser = TestAgent(hub, "pc-1-01")

@@ -133,12 +133,23 @@ class Settings(BaseSettings):
         "PostgreSQL store, else none (one process).",
     )
 
+    # --- monitoring (docs/admin.md "Log lines") ---
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info",
+        description="Lowest level of the JSON log lines on stdout.",
+    )
+
     opening_hours: str = Field(
         default="Mo-Fr 07:00-18:00",
         description="Office hours, e.g. 'Mo-Fr 07:00-18:00; Sa 08:00-12:00' (empty: always); "
         "in them the coverage board highlights rooms without a working agent.",
     )
     timezone: str = Field(default="Europe/Berlin", description="Time zone of the opening hours.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, level: object) -> object:
+        return level.lower() if isinstance(level, str) else level
 
     @field_validator("database_url")
     @classmethod

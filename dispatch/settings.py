@@ -133,7 +133,19 @@ class Settings(BaseSettings):
         "PostgreSQL store, else none (one process).",
     )
 
-    # --- monitoring (docs/admin.md "Log lines") ---
+    # --- monitoring (docs/admin.md "Monitoring") ---
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="TCP port of the Prometheus metrics (/metrics) on a server of their own; "
+        "0: no metrics served. Never on the hub's own port.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics server listens on (METRICS_PORT). The metrics have "
+        "no login: bind them where only the monitoring reaches them.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info",
         description="Lowest level of the JSON log lines on stdout.",

@@ -282,7 +282,7 @@ class Hub:
         self.metrics.stored_ack_seconds.observe(time.perf_counter() - received)
         if not created:
             return
-        self.metrics.alarms_stored.labels(level=int(record.level), kind=record.kind.value).inc()
+        self.metrics.alarm_stored(int(record.level), record.kind.value)
         log.info(
             "alarm_stored",
             alarm_id=str(record.id),

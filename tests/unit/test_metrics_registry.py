@@ -14,8 +14,11 @@ def unprotected(metrics: Metrics) -> dict[str, float]:
 
 def test_two_apps_have_registries_of_their_own() -> None:
     first, second = Metrics(), Metrics()
-    first.alarms_stored.labels(level="2", kind="alarm").inc()
-    assert b'level="2"' in generate_latest(first.registry)
+    first.alarm_stored(2, "alarm")
+    first.alarm_stored(2, "alarm")
+    assert b'silent_alarm_alarms_stored_total{kind="alarm",level="2"} 2.0' in generate_latest(
+        first.registry
+    )
     assert b'level="2"' not in generate_latest(second.registry)
 
 

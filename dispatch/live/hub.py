@@ -261,13 +261,9 @@ class Hub:
     async def raise_alarm(self, peer: AgentPeer, message: RaiseAlarm) -> None:
         """Store, then acknowledge to the raiser, then fan out: in that order, always."""
         received = time.perf_counter()
-        log.info(
-            "alarm_received",
-            alarm_id=str(message.alarm_id),
-            alarm_level=int(message.level),
-            kind=message.kind.value,
-            workstation=peer.workstation.id,
-        )
+        # Written on the loop's next turn, while the commit is in flight, not ahead of
+        # it: a JSON line costs 20-50 µs, which the alarm would otherwise wait for.
+        asyncio.get_running_loop().call_soon(_log_received, message, peer.workstation.id)
         record, created = await self.alarms.store(message, peer.workstation, peer.display_name)
         stored = time.perf_counter()
         peer.send(
@@ -771,6 +767,16 @@ class Hub:
 
     def _all_agents(self) -> list[Peer]:
         return [p for peers in self._agents.values() for p in peers]
+
+
+def _log_received(message: RaiseAlarm, workstation_id: str) -> None:
+    log.info(
+        "alarm_received",
+        alarm_id=str(message.alarm_id),
+        alarm_level=int(message.level),
+        kind=message.kind.value,
+        workstation=workstation_id,
+    )
 
 
 def _log_change(event: str, record: AlarmRecord) -> None:

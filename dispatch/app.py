@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
@@ -19,6 +20,7 @@ from dispatch.net.admission import HandshakeGate
 from dispatch.net.bus import create_bus
 from dispatch.net.connection_limits import Addresses
 from dispatch.runtime import gcpause, switch_interval
+from dispatch.runtime.metrics import Metrics, MetricsServer
 from dispatch.settings import Settings
 from dispatch.store import audit_key as audit_keys
 from dispatch.store.audit_anchors import AuditAnchors
@@ -36,6 +38,8 @@ from dispatch.web.readiness import problems
 from dispatch.web.validation_errors import install as answer_validation_errors_without_inputs
 from shared.protocol import build_all
 
+log = structlog.get_logger(__name__)
+
 AGENT_PATH = "/ws/agent"
 
 
@@ -45,10 +49,12 @@ def create_app(settings: Settings) -> FastAPI:
     bus = create_bus(settings.bus, settings.resolved_database_url)  # refuses a bad combination
     audit_key = audit_keys.load_or_create(settings.resolved_audit_key_file)  # or refuses
     schema_needed = head_revision()
+    metrics = Metrics()  # this app's own registry, served only with METRICS_PORT set
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         build_all()  # every protocol validator now, not on the first alarm
+        served = _serve_metrics(metrics, settings)  # first: a port taken stops the start
         gcpause.configure()
         switch_interval.configure()  # database threads get the GIL back sooner under load
         # SQLite: the WAL is checkpointed by a task of its own, not in the writer's commits.
@@ -57,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
             checkpoint_in_background=True,
             audit_key=audit_key,
             reserve_bytes=settings.disk_reserve_bytes,
+            metrics=metrics,
         )
         app.state.db = db
         db.health.start()  # the disk reserve; a full disk starts the hub not ready
@@ -79,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.heartbeat_interval,
             settings.redeliver_interval,
             bus=bus,
+            metrics=metrics,
         )
         hub.store_changed(db.health.state)
         db.health.listeners.append(hub.store_changed)
@@ -86,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         anchors.start()
         app.state.bus = bus
         await bus.start(hub.on_bus_event)  # listening before /healthz answers
+        hub.metrics_served = served is not None
         try:
             yield
         finally:
@@ -93,6 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
             await bus.stop()  # after the hub: its last changes (PCs offline) still go out
             await anchors.stop()  # after the hub's last audited change
             await db.dispose()
+            if served is not None:
+                served.stop()
 
     # No /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN, and no
     # third-party script may run on the hub's origin. The schema stays at /openapi.json.
@@ -104,10 +115,12 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.handshake_gate = HandshakeGate(
         settings.max_handshakes,
         per_address=settings.max_handshakes_per_address,
         exempt=Addresses(settings.trusted_proxies),  # refuses a malformed entry
+        metrics=metrics,
     )
     answer_validation_errors_without_inputs(app)
     app.add_middleware(
@@ -154,6 +167,24 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     return app
+
+
+def _serve_metrics(metrics: Metrics, settings: Settings) -> MetricsServer | None:
+    """/metrics on its own port (docs/admin.md "Monitoring"); none when the port is 0."""
+    if not settings.metrics_port:
+        return None
+    try:
+        server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+    except OSError as error:  # the port taken, the address not this host's
+        log.error(
+            "metrics_not_served",
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+            error=error.strerror,
+        )
+        raise
+    log.info("metrics_served", host=settings.metrics_host, port=server.port)
+    return server
 
 
 def with_agent_fast_path(app: FastAPI) -> ASGIApp:

@@ -198,6 +198,7 @@ def serve(
     """Migrate the database and run the hub with the settings from SILENT_ALARM_* variables."""
     logs.configure()
     settings = load_settings(host=host, port=port)
+    logs.configure(settings.log_level)
     with serving_alone(settings):
         _migrate_at_start(settings)
         run_server(settings)
@@ -243,6 +244,7 @@ def run_demo(
         session_secret=os.environ.get("SILENT_ALARM_SESSION_SECRET")
         or demo.session_secret(data_dir),
     )
+    logs.configure(settings.log_level)
     with serving_alone(settings):
         _migrate_at_start(settings)
         url = f"{'https' if settings.tls else 'http'}://{host}:{port}"
@@ -284,6 +286,7 @@ def migrate() -> None:
     """Bring the database schema to the newest version."""
     logs.configure()
     settings = load_settings()
+    logs.configure(settings.log_level)
     _migrate(settings)
     typer.echo(f"database {database_shown(settings)} is at schema {head_revision()}")
 

@@ -11,7 +11,8 @@ CONNECTION_LOGGER = "dispatch.net.connection"
 """uvicorn's and websockets' per-connection protocol objects log here (net/connection.py)."""
 
 
-def configure(level: str = "INFO") -> None:
+def configure(level: str = "info") -> None:
+    """JSON lines from ``level`` up (the LOG_LEVEL setting: debug, info, warning, error)."""
     _skip_unused_record_fields()
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -38,7 +39,7 @@ def configure(level: str = "INFO") -> None:
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     # Access lines add nothing the hub's own events don't say.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").addFilter(_per_connection_noise)

@@ -133,12 +133,35 @@ class Settings(BaseSettings):
         "PostgreSQL store, else none (one process).",
     )
 
+    # --- monitoring (docs/admin.md "Monitoring") ---
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="TCP port of the Prometheus metrics (/metrics) on a server of their own; "
+        "0: no metrics served. Never on the hub's own port.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics server listens on (METRICS_PORT). The metrics have "
+        "no login: bind them where only the monitoring reaches them.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info",
+        description="Lowest level of the JSON log lines on stdout.",
+    )
+
     opening_hours: str = Field(
         default="Mo-Fr 07:00-18:00",
         description="Office hours, e.g. 'Mo-Fr 07:00-18:00; Sa 08:00-12:00' (empty: always); "
         "in them the coverage board highlights rooms without a working agent.",
     )
     timezone: str = Field(default="Europe/Berlin", description="Time zone of the opening hours.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, level: object) -> object:
+        return level.lower() if isinstance(level, str) else level
 
     @field_validator("database_url")
     @classmethod

@@ -28,6 +28,7 @@ from dispatch.net.bus import Bus, BusEvent, LocalBus
 from dispatch.net.peers import AgentPeer, ConsolePeer, Peer
 from dispatch.routing.snapshot import RoutingSnapshot, workstation_updates
 from dispatch.runtime.loop_stalls import StallWatch
+from dispatch.runtime.metrics import Metrics
 from dispatch.store.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.store.store_health import StoreState
 from shared.domain import AlarmKind, Answer
@@ -71,8 +72,13 @@ class Hub:
         heartbeat_interval: float,
         redeliver_interval: float,
         bus: Bus | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.alarms = alarms
+        self.metrics = metrics or Metrics()
+        # Set when the metrics are served: only then does the supervision round count
+        # the unprotected PCs (a walk over every workstation).
+        self.metrics_served = False
         self.bus: Bus = bus or LocalBus()  # tells other hub instances; see dispatch/net/bus.py
         self.directory = directory
         self.heartbeat_interval = heartbeat_interval
@@ -156,6 +162,7 @@ class Hub:
         workstation = peer.workstation
         first = not self.is_online(workstation.id)
         self._agents[workstation.id].add(peer)
+        self.metrics.agents_connected.inc()
         self._seen[workstation.id] = (utc_now(), peer.agent_version)
         self._self_tests.setdefault(
             workstation.id, (workstation.self_test_at, workstation.self_test_ok)
@@ -194,8 +201,9 @@ class Hub:
 
     def agent_left(self, peer: AgentPeer) -> None:
         peers = self._agents.get(peer.workstation.id)
-        if peers is not None:
+        if peers is not None and peer in peers:
             peers.discard(peer)
+            self.metrics.agents_connected.dec()
             if not peers:
                 del self._agents[peer.workstation.id]
         self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
@@ -223,6 +231,7 @@ class Hub:
         """The snapshot first, then changes made while it was read (as for agents)."""
         peer.hold()
         self._consoles.add(peer)
+        self.metrics.consoles_connected.inc()
         log.info("console_connected", operator=peer.operator.username)
         records = await self.alarms.open_alarms()
         visible = [r for r in records if views.console_may_see(peer.operator, r)]
@@ -230,7 +239,9 @@ class Hub:
         peer.release(snapshot, *([] if self.store.ready else [self._store_status()]))
 
     def console_left(self, peer: ConsolePeer) -> None:
-        self._consoles.discard(peer)
+        if peer in self._consoles:
+            self._consoles.discard(peer)
+            self.metrics.consoles_connected.dec()
         log.info("console_disconnected", operator=peer.operator.username)
 
     # --- the store's health (issue 16) ----------------------------------------
@@ -250,7 +261,12 @@ class Hub:
 
     async def raise_alarm(self, peer: AgentPeer, message: RaiseAlarm) -> None:
         """Store, then acknowledge to the raiser, then fan out: in that order, always."""
+        received = time.perf_counter()
+        # Written on the loop's next turn, while the commit is in flight, not ahead of
+        # it: a JSON line costs 20-50 µs, which the alarm would otherwise wait for.
+        asyncio.get_running_loop().call_soon(_log_received, message, peer.workstation.id)
         record, created = await self.alarms.store(message, peer.workstation, peer.display_name)
+        stored = time.perf_counter()
         peer.send(
             AlarmStored(
                 reply_to=message.id,
@@ -260,20 +276,27 @@ class Hub:
                 cancel_window_s=record.cancel_window_s,
             )
         )
+        self.metrics.stored_ack_seconds.observe(time.perf_counter() - received)
         if not created:
             return
+        self.metrics.alarm_stored(int(record.level), record.kind.value)
         log.info(
             "alarm_stored",
-            alarm=str(record.id),
-            level=int(record.level),
+            alarm_id=str(record.id),
+            alarm_level=int(record.level),
+            kind=record.kind.value,
             workstation=record.workstation_id,
+            room=record.room.number if record.room is not None else None,
             recipients=len(record.recipients),
         )
         if message.claimed_room is not None and (
             record.room is None or message.claimed_room != record.room.number
         ):
-            log.warning("room_claim_ignored", alarm=str(record.id), workstation=peer.workstation.id)
+            log.warning(
+                "room_claim_ignored", alarm_id=str(record.id), workstation=peer.workstation.id
+            )
         self.alarm_stored(record)
+        self.metrics.fan_out_seconds.observe(time.perf_counter() - stored)
 
     async def cancel(self, peer: AgentPeer, alarm_id: uuid.UUID, *, duress: bool = False) -> None:
         if duress:
@@ -289,24 +312,29 @@ class Hub:
             self.alarm_escalated(record, security)  # security: the level-3 popup
             return
         record = await self.alarms.cancel(alarm_id, peer.workstation)
-        log.warning("alarm_cancelled", alarm=str(alarm_id), workstation=peer.workstation.id)
+        log.warning("alarm_cancelled", alarm_id=str(alarm_id), workstation=peer.workstation.id)
         self.broadcast_update(record)
 
     # --- operators ------------------------------------------------------------
 
     async def acknowledge(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
         await self._may_act(alarm_id, operator)
-        self.broadcast_update(await self.alarms.acknowledge(alarm_id, operator.display_name))
+        record = await self.alarms.acknowledge(alarm_id, operator.display_name)
+        _log_change("alarm_acknowledged", record)
+        self.broadcast_update(record)
 
     async def arrive(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
         await self._may_act(alarm_id, operator)
-        self.broadcast_update(await self.alarms.arrive(alarm_id, operator.display_name))
+        record = await self.alarms.arrive(alarm_id, operator.display_name)
+        _log_change("alarm_arrived", record)
+        self.broadcast_update(record)
 
     async def resolve(
         self, alarm_id: uuid.UUID, operator: OperatorView, report: IncidentReport | None
     ) -> None:
         await self._may_act(alarm_id, operator)
         record = await self.alarms.resolve(alarm_id, operator.display_name, report)
+        _log_change("alarm_resolved", record)
         self.broadcast_update(record)
 
     async def _may_act(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
@@ -320,9 +348,12 @@ class Hub:
         for record, added in await self.alarms.escalate_due(utc_now()):
             log.warning(
                 "alarm_escalated",
-                alarm=str(record.id),
+                alarm_id=str(record.id),
+                alarm_level=int(record.level),
+                kind=record.kind.value,
                 step=record.escalation_step,
                 added=len(added),
+                recipients=len(record.recipients),
             )
             self.alarm_escalated(record, added)
 
@@ -333,11 +364,9 @@ class Hub:
         the event that makes "the raiser was not told" true.
         """
         for record, reached in await self.alarms.decide_reach(utc_now()):
-            log.info("alarm_reach_decided", alarm=str(record.id), reached=reached)
+            log.info("alarm_reach_decided", alarm_id=str(record.id), reached=reached)
             if not reached:
-                log.warning(
-                    "alarm_nobody_reached", alarm=str(record.id), workstation=record.workstation_id
-                )
+                _log_nobody_reached(record)
                 self.broadcast_update(record)
 
     async def console_seen(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
@@ -345,7 +374,7 @@ class Hub:
         await self._may_act(alarm_id, operator)
         record = await self.alarms.console_seen(alarm_id, operator.display_name)
         if record is not None:
-            log.info("alarm_seen", alarm=str(alarm_id), operator=operator.username)
+            log.info("alarm_seen", alarm_id=str(alarm_id), operator=operator.username)
             self.broadcast_update(record)
 
     def receipt(self, peer: AgentPeer, alarm_id: uuid.UUID) -> None:
@@ -376,9 +405,7 @@ class Hub:
             and record.nobody_reached_at is not None
             and all(r.answer is Answer.CANNOT for r in record.recipients)
         ):  # this answer was the last "Kann nicht": the store has just told the raiser
-            log.warning(
-                "alarm_nobody_reached", alarm=str(record.id), workstation=record.workstation_id
-            )
+            _log_nobody_reached(record)
         self.broadcast_update(record)
 
     # --- changes, told to the peers of this instance ----------------------------
@@ -440,6 +467,12 @@ class Hub:
             return
         if (record := await self.alarms.get(alarm_id)) is None:
             return
+        log.info(
+            "alarm_delivered",
+            alarm_id=str(record.id),
+            delivered=record.delivered,
+            recipients=len(record.recipients),
+        )
         self._to_consoles(record)
         if not tell_raiser:
             return
@@ -684,6 +717,7 @@ class Hub:
             if self._last_fan_out.get(alarm_id, 0.0) > recent:
                 continue  # sent while the record was read (a bus event): not twice
             self._fan_out(record, missing)
+            self.metrics.redeliveries.inc(len(missing))
 
     def _settling(self, alarm_id: uuid.UUID, since: float) -> bool:
         """Sent out, or confirmed by someone, since ``since``: its receipts are still coming."""
@@ -719,6 +753,19 @@ class Hub:
         await self._close_revoked()
         for result in await self.alarms.expire_self_tests(utc_now()):
             self.self_test_done(result)
+        if self.metrics_served:
+            self.metrics.set_unprotected(self._unprotected_reasons())
+
+    def _unprotected_reasons(self) -> Iterable[list[str]]:
+        """Every non-revoked PC's reasons, as the coverage board lists them."""
+        for workstation_id, placement in self.alarms.routing.placements().items():
+            _, ok = self._self_tests.get(workstation_id, (None, None))
+            yield unprotected_reasons(
+                online=self.is_online(workstation_id),
+                agent=self._health.get(workstation_id, ()),
+                has_room=placement.room_id is not None,
+                self_test_ok=ok,
+            )
 
     async def _close_revoked(self) -> None:
         """Revocations made outside this process (the CLI, another hub) close sockets too."""
@@ -744,3 +791,36 @@ class Hub:
 
     def _all_agents(self) -> list[Peer]:
         return [p for peers in self._agents.values() for p in peers]
+
+
+def _log_received(message: RaiseAlarm, workstation_id: str) -> None:
+    log.info(
+        "alarm_received",
+        alarm_id=str(message.alarm_id),
+        alarm_level=int(message.level),
+        kind=message.kind.value,
+        workstation=workstation_id,
+    )
+
+
+def _log_change(event: str, record: AlarmRecord) -> None:
+    """An operator's step, without the operator: the audit trail names who did it."""
+    log.info(
+        event,
+        alarm_id=str(record.id),
+        alarm_level=int(record.level),
+        kind=record.kind.value,
+        state=record.state.value,
+    )
+
+
+def _log_nobody_reached(record: AlarmRecord) -> None:
+    log.warning(
+        "alarm_nobody_reached",
+        alarm_id=str(record.id),
+        alarm_level=int(record.level),
+        kind=record.kind.value,
+        workstation=record.workstation_id,
+        room=record.room.number if record.room is not None else None,
+        recipients=len(record.recipients),
+    )

@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from dispatch.runtime.metrics import Metrics
+
 log = structlog.get_logger(__name__)
 
 REPORT_EVERY_S = 5.0
@@ -161,6 +163,7 @@ class HandshakeGate:
     _penalised_until: dict[str, float] = field(default_factory=dict)
     _booked_until: float = 0.0  # the last return slot handed out
     _reported_at: float = -math.inf
+    metrics: Metrics | None = field(default=None, repr=False)
 
     def enter(self, *, alarm_waiting: bool, address: str = "") -> Handshake | None:
         """A handshake: go ahead, and call ``leave`` with it when done. None: refuse
@@ -211,6 +214,8 @@ class HandshakeGate:
             max(self._booked_until, now) + 1.0 / self.rate(now), now + MAX_RETRY_AFTER_S
         )
         self.refused += 1
+        if self.metrics is not None:
+            self.metrics.handshakes_refused.labels(reason="busy").inc()
         if now - self._reported_at >= REPORT_EVERY_S:
             log.warning(
                 "handshakes_refused",

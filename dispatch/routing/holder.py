@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +45,10 @@ class RoutingHolder:
             if previous is not None and self.on_new_snapshot is not None:
                 self.on_new_snapshot(previous, snapshot)
         return snapshot
+
+    def placements(self) -> Mapping[str, Placement]:
+        """Every non-revoked workstation's place (none before the first read)."""
+        return self._routing.placements if self._routing is not None else {}
 
     def placement(self, workstation_id: str) -> Placement | None:
         """Where the workstation is, as the routing snapshot in memory says."""

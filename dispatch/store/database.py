@@ -6,6 +6,7 @@ WAL checkpoints off the commit path are in ``dispatch.store.wal_checkpoints``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
+from dispatch.runtime.metrics import Metrics
 from dispatch.store.audit_key import AUDIT_KEY
 from dispatch.store.disk_reserve import DiskReserve
 from dispatch.store.store_health import StoreHealth
@@ -147,8 +149,10 @@ class Database:
         checkpoint_in_background: bool = False,
         audit_key: bytes | None = None,
         reserve_bytes: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.url = url
+        self._commit_seconds = metrics.db_commit_seconds if metrics is not None else None
         self._sqlite = is_sqlite(url)
         path = sqlite_file(url) if self._sqlite and checkpoint_in_background else None
         self.engine = create_engine(url, checkpoint_in_background=path is not None)
@@ -175,7 +179,10 @@ class Database:
                     if self._sqlite:
                         await _begin_immediate(session)
                     yield session
-                if self.checkpoints is not None:  # committed
+                    committing = time.perf_counter()
+                if self._commit_seconds is not None:  # committed
+                    self._commit_seconds.observe(time.perf_counter() - committing)
+                if self.checkpoints is not None:
                     self.checkpoints.committed()
         except Exception as failed:
             self.health.write_failed(failed)  # only a full or broken disk counts

@@ -89,6 +89,7 @@ async def _admit(
         peer = await _handshake(websocket, settings, authenticator, hub.alarms, authenticated)
     except ProtocolViolation as violation:
         log.info("agent_refused", code=violation.code, reason=violation.reason)
+        hub.metrics.handshakes_refused.labels(reason=_close_name(violation.code)).inc()
         await websocket.close(violation.code, violation.reason)
         return None
     except WebSocketDisconnect:
@@ -212,9 +213,18 @@ async def _handle(peer: AgentPeer, hub: Hub, message: object) -> None:
     except Exception:
         # The agent keeps the alarm in its outbox and retries; it is told now, not silently.
         log.exception("agent_message_failed", peer=peer.label)
+        hub.metrics.internal_errors.inc()
         peer.send(
             Error(reply_to=_id(message), code=ErrorCode.INTERNAL, message="not processed; retry")
         )
+
+
+def _close_name(code: int) -> str:
+    """The close code's name, a fixed vocabulary (a metric label), never the reason text."""
+    try:
+        return CloseCode(code).name.lower()
+    except ValueError:
+        return "other"
 
 
 def _id(message: object) -> str | None:

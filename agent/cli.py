@@ -65,7 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     enrol.add_argument("--hub", required=True, help="the hub's URL, e.g. http://hub:8000")
     enrol.add_argument("--code", required=True, help="one-time enrolment code from the admin")
-    enrol.add_argument("--config", required=True, help="agent TOML file to write (mode 0600)")
+    enrol.add_argument(
+        "--config",
+        help="agent TOML file to write (default: run by root /etc/silent-alarm/agent.d/"
+        "50-enrolment.toml for every user, mode 0644; else $SILENT_ALARM_AGENT_CONFIG, mode 0600)",
+    )
     enrol.add_argument("--hostname", help="name to enrol under (default: this PC's hostname)")
     enrol.add_argument("--force", action="store_true", help="replace an existing config")
     return parser
@@ -82,17 +86,23 @@ def _seconds(value: str) -> float:
 
 
 def _enrol(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    import getpass
 
     from agent.enrol import EnrolError, enrol
+    from agent.enrol_target import enrol_target
 
     try:
-        enrolment = enrol(args.hub, args.code, Path(args.config), args.hostname, args.force)
-    except EnrolError as exc:
+        target = enrol_target(args.config)
+        enrolment = enrol(args.hub, args.code, target, args.hostname, args.force)
+    except (EnrolError, ConfigError) as exc:
         print(f"silent-alarm-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     state = "pending (waiting for a room)" if enrolment.state == "pending" else enrolment.state
-    print(f"enrolled as {enrolment.workstation_id}, {state}; config written to {args.config}")
+    print(f"enrolled as {enrolment.workstation_id}, {state}; config written to {target.path}")
+    if target.shared:
+        print(f"readable by every user of this PC (mode {target.mode:04o}): their agents read it")
+    else:
+        print(f"readable by {getpass.getuser()} only (mode {target.mode:04o})")
     return 0
 
 

@@ -226,15 +226,20 @@ def _file_layer(path: Path, *, policy: bool = False) -> Layer:
     return Layer(str(path), read_toml(path), path.parent, policy)
 
 
+def machine_location(environ: Mapping[str, str]) -> Path:
+    """The machine files' folder (or one file, when $SILENT_ALARM_AGENT_MACHINE_CONFIG says so)."""
+    override = environ.get(MACHINE_ENV)
+    if override:
+        return Path(override)
+    if sys.platform == "win32":
+        return Path(environ.get("PROGRAMDATA", r"C:\ProgramData")) / "SilentAlarm" / "agent.d"
+    return MACHINE_DIR
+
+
 def machine_layers(environ: Mapping[str, str]) -> list[Layer]:
     """The machine files, lowest first: one file, or every ``*.toml`` of a folder by name."""
     override = environ.get(MACHINE_ENV)
-    if override:
-        target = Path(override)
-    elif sys.platform == "win32":
-        target = Path(environ.get("PROGRAMDATA", r"C:\ProgramData")) / "SilentAlarm" / "agent.d"
-    else:
-        target = MACHINE_DIR
+    target = machine_location(environ)
     if target.is_dir():
         return [_file_layer(path) for path in sorted(target.glob("*.toml"))]
     if override and not target.exists():
@@ -318,9 +323,9 @@ def load_config(
     return merge_layers(layers)
 
 
-def config_path(cli_value: str | None) -> Path:
+def config_path(cli_value: str | None, environ: Mapping[str, str] | None = None) -> Path:
     """The --config argument, else $SILENT_ALARM_AGENT_CONFIG."""
-    value = cli_value or os.environ.get(CONFIG_ENV)
+    value = cli_value or (os.environ if environ is None else environ).get(CONFIG_ENV)
     if not value:
         raise ConfigError(f"no config file: pass --config PATH or set {CONFIG_ENV}")
     return Path(value)

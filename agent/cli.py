@@ -7,11 +7,12 @@ socket (agent/instance.py) when one runs; ``trigger`` works on its own otherwise
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
 from agent import __version__
-from agent.config import AgentConfig, ConfigError, config_path, load_config
+from agent.config import AgentConfig, ConfigError, ConfigUnreadable, config_path, load_config
 from agent.i18n import text
 from agent.logs import setup_logging
 from agent.status_text import status_lines
@@ -106,6 +107,20 @@ def _enrol(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_unreadable(error: ConfigUnreadable, config_value: str | None) -> int:
+    """`run` without a readable config: never silently unprotected, the window says so."""
+    from agent.config import default_log_dir, language_hint
+
+    setup_logging(default_log_dir(), "agent.log")
+    logging.getLogger(__name__).error("not protected: %s", error)
+    from agent.qtimport import import_pyside
+
+    import_pyside()
+    from agent.config_problem import run_config_problem
+
+    return run_config_problem(error.path, language_hint(config_path(config_value)))
+
+
 def _load(value: str | None) -> AgentConfig:
     return load_config(config_path(value))
 
@@ -196,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         config = _load(args.config)
     except ConfigError as exc:
         print(f"silent-alarm-agent: {exc}", file=sys.stderr)
+        if args.command == "run" and isinstance(exc, ConfigUnreadable):
+            return _run_unreadable(exc, args.config)
         return EXIT_BAD_CONFIG
     if args.command == "trigger":
         level = AlarmLevel(args.level) if args.level else config.hotkey_level

@@ -1,4 +1,4 @@
-"""Enrolment by root for every user of a PC (issue 18).
+"""Enrolment by root for every user of a PC (issue 18), and an agent that cannot read its config.
 
 Software distribution runs ``silent-alarm-agent enrol`` as root; the agent runs
 at each login as that desktop user. The test runs as root, enrols into a scratch
@@ -9,6 +9,7 @@ as the unprivileged account ``nobody`` on Xvfb against a real hub.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from collections.abc import Callable
@@ -21,7 +22,9 @@ from tests.support.desktop_user import FOLDER_MODE, SHIPPED_POLICY, DesktopUser
 from tests.support.hub import RunningHub
 from tests.support.operators import ADMIN, API, add_operator, api_client
 from tests.support.waiting import wait_until
-from tests.support.xserver import XServer
+from tests.support.xserver import XServer, wait_for_window
+
+NOT_PROTECTED = "^Stiller Alarm – Nicht geschützt$"
 
 
 @pytest.fixture
@@ -104,3 +107,41 @@ def test_root_enrols_the_pc_and_the_agent_of_an_unprivileged_user_is_protected(
     pc = next(w for w in room["workstations"] if w["id"] == "pc-88")
     assert (pc["online"], pc["unprotected_reasons"]) == (True, [])
     assert agent.stop() == 0
+
+
+@pytest.mark.parametrize("unreadable", ["file", "folder"])
+def test_an_agent_that_cannot_read_its_config_says_so_on_screen(
+    unreadable: str,
+    desktop_user: DesktopUser,
+    xservers: Callable[..., XServer],
+    agents: list[RunningAgent],
+) -> None:
+    user = desktop_user
+    # What enrol wrote before issue 18: the PC's identity, root's alone (or its folder).
+    secret = user.machine_dir / "50-enrolment.toml"
+    secret.write_text('workstation_id = "pc-1-01"\n', encoding="utf-8")
+    os.chmod(secret, 0o600)
+    if unreadable == "folder":
+        os.chmod(secret, 0o644)
+        os.chmod(user.machine_dir, 0o700)
+    path = secret if unreadable == "file" else user.machine_dir
+    error = (
+        f"config file '{secret}' unreadable: Permission denied"
+        if unreadable == "file"
+        else f"machine config folder '{user.machine_dir}' unreadable: Permission denied"
+    )
+
+    x = xservers()
+    agent = start_agent_as(user, x)
+    agents.append(agent)
+    wait_for_window(x.display, NOT_PROTECTED, timeout=20)
+    line = f"Nicht geschützt: Konfiguration nicht lesbar ({path}) – bitte IT informieren"
+    agent.wait_for_log(re.escape(f"not-protected window shown: {line}"))
+    assert agent.process.poll() is None  # it stays, with the window, until the session ends
+    assert f"silent-alarm-agent: {error}" in (user.home / "stdout-stderr.log").read_text("utf-8")
+
+    # `status` as the same user: exit 2 and one line naming what it cannot read.
+    status = agent_command_as(user, x, "status")
+    assert status.returncode == 2
+    assert status.stderr.splitlines() == [f"silent-alarm-agent: {error}"]
+    assert agent.stop() == 2  # the session ends: it never protected this PC

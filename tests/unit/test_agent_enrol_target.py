@@ -1,4 +1,4 @@
-"""Where ``enrol`` writes and who may read it."""
+"""Where ``enrol`` writes and who may read it; the language of a config that cannot load."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError
+from agent.config import ConfigError, language_hint
 from agent.enrol_target import ENROLMENT_FILE, enrol_target
 
 MACHINE = "SILENT_ALARM_AGENT_MACHINE_CONFIG"
@@ -49,3 +49,14 @@ def test_config_names_the_file_and_its_place_decides_who_reads_it(tmp_path: Path
     assert enrol_target(str(tmp_path / "agent.toml"), env, root=True).shared
     private = enrol_target(str(tmp_path / "mine.toml"), env, root=True)
     assert (private.shared, private.mode) == (False, 0o600)
+
+
+def test_language_hint_takes_the_highest_layer_that_can_be_read(tmp_path: Path) -> None:
+    user = tmp_path / "user.toml"
+    user.write_text('language = "en"\n', encoding="utf-8")
+    missing = {MACHINE: str(tmp_path / "gone"), POLICY: str(tmp_path / "no-policy.toml")}
+    assert language_hint(user, missing) == "en"  # the broken layers are passed over
+    policy = tmp_path / "policy.toml"
+    policy.write_text('language = "de"\n', encoding="utf-8")
+    assert language_hint(user, {**missing, POLICY: str(policy)}) == "de"
+    assert language_hint(tmp_path / "none.toml", missing) == "de"  # the default

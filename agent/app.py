@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-import signal
-import socket
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
-from PySide6.QtCore import QLockFile, QSocketNotifier, QTimer
+from PySide6.QtCore import QLockFile, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from agent import instance
@@ -32,6 +29,7 @@ from agent.message_window import MessageWindow
 from agent.notice_window import NotProtectedShell
 from agent.outbox import Outbox
 from agent.popup import PopupManager
+from agent.quit_signals import quit_on_signals
 from agent.raise_control import RaiseControl
 from agent.raiser_notice import NoticeWindow
 from agent.selftest import SelfTest
@@ -332,25 +330,6 @@ def _wait_for_tray(qapp: QApplication, seconds: float) -> bool:
     return True
 
 
-def _quit_on_signals(qapp: QApplication) -> QSocketNotifier:
-    """SIGTERM/SIGINT end the Qt loop cleanly (Python handlers run only when woken)."""
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    signal.set_wakeup_fd(writer.fileno())
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: quitting", signum)
-        qapp.quit()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
-    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
-    notifier.activated.connect(lambda: reader.recv(64))
-    notifier.setProperty("sockets", (reader, writer))  # keep both alive with the notifier
-    return notifier
-
-
 def run_app(config: AgentConfig) -> int:
     """Run the tray agent until quit; returns the process exit code."""
     qapp = QApplication(["silent-alarm-agent"])
@@ -368,7 +347,7 @@ def run_app(config: AgentConfig) -> int:
     # Listen at once, so a second start during the tray wait below is answered too.
     server = instance.InstanceServer(name, {"ping": lambda _request, reply: reply({"ok": True})})
     server.listen()
-    notifier = _quit_on_signals(qapp)
+    notifier = quit_on_signals(qapp)
     tray_available = _wait_for_tray(qapp, config.tray_wait_s)
     if not tray_available:
         log.warning("no tray host after %.0f s; running without a tray icon", config.tray_wait_s)

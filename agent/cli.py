@@ -7,11 +7,12 @@ socket (agent/instance.py) when one runs; ``trigger`` works on its own otherwise
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
 from agent import __version__
-from agent.config import AgentConfig, ConfigError, config_path, load_config
+from agent.config import AgentConfig, ConfigError, ConfigUnreadable, config_path, load_config
 from agent.i18n import text
 from agent.logs import setup_logging
 from agent.status_text import status_lines
@@ -65,7 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     enrol.add_argument("--hub", required=True, help="the hub's URL, e.g. http://hub:8000")
     enrol.add_argument("--code", required=True, help="one-time enrolment code from the admin")
-    enrol.add_argument("--config", required=True, help="agent TOML file to write (mode 0600)")
+    enrol.add_argument(
+        "--config",
+        help="agent TOML file to write (default: run by root /etc/silent-alarm/agent.d/"
+        "50-enrolment.toml for every user, mode 0644; else $SILENT_ALARM_AGENT_CONFIG, mode 0600)",
+    )
     enrol.add_argument("--hostname", help="name to enrol under (default: this PC's hostname)")
     enrol.add_argument("--force", action="store_true", help="replace an existing config")
     return parser
@@ -82,18 +87,38 @@ def _seconds(value: str) -> float:
 
 
 def _enrol(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    import getpass
 
     from agent.enrol import EnrolError, enrol
+    from agent.enrol_target import enrol_target
 
     try:
-        enrolment = enrol(args.hub, args.code, Path(args.config), args.hostname, args.force)
-    except EnrolError as exc:
+        target = enrol_target(args.config)
+        enrolment = enrol(args.hub, args.code, target, args.hostname, args.force)
+    except (EnrolError, ConfigError) as exc:
         print(f"silent-alarm-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     state = "pending (waiting for a room)" if enrolment.state == "pending" else enrolment.state
-    print(f"enrolled as {enrolment.workstation_id}, {state}; config written to {args.config}")
+    print(f"enrolled as {enrolment.workstation_id}, {state}; config written to {target.path}")
+    if target.shared:
+        print(f"readable by every user of this PC (mode {target.mode:04o}): their agents read it")
+    else:
+        print(f"readable by {getpass.getuser()} only (mode {target.mode:04o})")
     return 0
+
+
+def _run_unreadable(error: ConfigUnreadable, config_value: str | None) -> int:
+    """`run` without a readable config: never silently unprotected, the window says so."""
+    from agent.config import default_log_dir, language_hint
+
+    setup_logging(default_log_dir(), "agent.log")
+    logging.getLogger(__name__).error("not protected: %s", error)
+    from agent.qtimport import import_pyside
+
+    import_pyside()
+    from agent.config_problem import run_config_problem
+
+    return run_config_problem(error.path, language_hint(config_path(config_value)))
 
 
 def _load(value: str | None) -> AgentConfig:
@@ -186,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         config = _load(args.config)
     except ConfigError as exc:
         print(f"silent-alarm-agent: {exc}", file=sys.stderr)
+        if args.command == "run" and isinstance(exc, ConfigUnreadable):
+            return _run_unreadable(exc, args.config)
         return EXIT_BAD_CONFIG
     if args.command == "trigger":
         level = AlarmLevel(args.level) if args.level else config.hotkey_level

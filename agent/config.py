@@ -32,6 +32,7 @@ from pydantic import (
 from agent.chord import Chord, ChordError, check_platform, parse_chord
 from agent.secret_store import SecretStoreError, reveal
 from shared.domain import AlarmLevel
+from shared.i18n import Language
 
 APP_NAME = "silent-alarm"
 CONFIG_ENV = "SILENT_ALARM_AGENT_CONFIG"
@@ -49,6 +50,22 @@ must not learn that a duress cancel exists on this PC."""
 
 class ConfigError(Exception):
     """The config file is missing, unreadable or holds a bad value; the message names the key."""
+
+
+class ConfigUnreadable(ConfigError):
+    """A config file or folder exists but this user may not read it (a root-only file)."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_log_dir() -> Path:
+    return Path(platformdirs.user_log_dir(APP_NAME))
 
 
 def default_user() -> str:
@@ -88,9 +105,9 @@ class AgentConfig(BaseModel):
     allow_quit: bool = False  # an employee must not switch protection off by accident
     drill_menu: bool = True  # "Übungsalarm auslösen" in the tray menu (a policy may hide it)
     sound: bool = True
-    language: Literal["de", "en"] = "de"
-    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
-    log_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_log_dir(APP_NAME)))
+    language: Language = "de"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_dir: Path = Field(default_factory=default_log_dir)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
     _locked: frozenset[str] = PrivateAttr(default_factory=frozenset)
@@ -243,7 +260,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} not found") from None
     except OSError as exc:
-        raise ConfigError(f"config file {str(path)!r} unreadable: {exc.strerror}") from None
+        message = f"config file {str(path)!r} unreadable: {exc.strerror}"
+        raise ConfigUnreadable(path, message) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
 
@@ -252,16 +270,26 @@ def _file_layer(path: Path, *, policy: bool = False) -> Layer:
     return Layer(str(path), read_toml(path), path.parent, policy)
 
 
+def machine_location(environ: Mapping[str, str]) -> Path:
+    """The machine files' folder (or one file, when $SILENT_ALARM_AGENT_MACHINE_CONFIG says so)."""
+    override = environ.get(MACHINE_ENV)
+    if override:
+        return Path(override)
+    if sys.platform == "win32":
+        return Path(environ.get("PROGRAMDATA", r"C:\ProgramData")) / "SilentAlarm" / "agent.d"
+    return MACHINE_DIR
+
+
 def machine_layers(environ: Mapping[str, str]) -> list[Layer]:
     """The machine files, lowest first: one file, or every ``*.toml`` of a folder by name."""
     override = environ.get(MACHINE_ENV)
-    if override:
-        target = Path(override)
-    elif sys.platform == "win32":
-        target = Path(environ.get("PROGRAMDATA", r"C:\ProgramData")) / "SilentAlarm" / "agent.d"
-    else:
-        target = MACHINE_DIR
+    target = machine_location(environ)
     if target.is_dir():
+        try:  # glob() would see an unreadable folder as an empty one
+            os.scandir(target).close()
+        except OSError as exc:
+            message = f"machine config folder {str(target)!r} unreadable: {exc.strerror}"
+            raise ConfigUnreadable(target, message) from None
         return [_file_layer(path) for path in sorted(target.glob("*.toml"))]
     if override and not target.exists():
         raise ConfigError(f"machine config {str(target)!r} not found (from ${MACHINE_ENV})")
@@ -344,9 +372,36 @@ def load_config(
     return merge_layers(layers)
 
 
-def config_path(cli_value: str | None) -> Path:
+def language_hint(
+    path: Path, environ: Mapping[str, str] | None = None, registry: RegistryReader | None = None
+) -> Language:
+    """The ``language`` of the highest layer that can be read, else German.
+
+    For the one message an agent shows when its configuration cannot be loaded:
+    the layers that can be read may still say which language the PC speaks.
+    """
+    env = os.environ if environ is None else environ
+    sources: list[Callable[[], list[Layer]]] = [
+        lambda: [_file_layer(path)],
+        lambda: machine_layers(env),
+        lambda: [layer] if (layer := policy_layer(env, registry)) else [],
+    ]
+    language: Language = "de"
+    for source in sources:
+        try:
+            layers = source()
+        except ConfigError:
+            continue
+        for layer in layers:
+            value = layer.values.get("language")
+            if value in ("de", "en"):
+                language = value
+    return language
+
+
+def config_path(cli_value: str | None, environ: Mapping[str, str] | None = None) -> Path:
     """The --config argument, else $SILENT_ALARM_AGENT_CONFIG."""
-    value = cli_value or os.environ.get(CONFIG_ENV)
+    value = cli_value or (os.environ if environ is None else environ).get(CONFIG_ENV)
     if not value:
         raise ConfigError(f"no config file: pass --config PATH or set {CONFIG_ENV}")
     return Path(value)

@@ -1,8 +1,9 @@
 """``silent-alarm-agent enrol``: trade a one-time code for this PC's identity and write the config.
 
 Stdlib only (urllib): the agent does not depend on an HTTP client library.
-The config is written atomically (temporary file, fsync, rename) with mode
-0600, and an existing one is only replaced with ``--force``.
+The config is written atomically (temporary file, fsync, rename) with the
+target's mode (agent/enrol_target.py: 0644 for every user's agent, 0600 for one
+user's), and an existing one that holds settings is only replaced with ``--force``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import contextlib
 import json
 import os
 import socket
+import stat
 import tempfile
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.enrol_target import Target
 from agent.secret_store import protect
 
 ENROL_PATH = "/api/v1/enrol"
@@ -125,10 +129,35 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _holds_settings(path: Path) -> bool:
+    """False for a file without a single key (the wrapper creates the user file empty)."""
+    try:
+        with path.open("rb") as handle:
+            return bool(tomllib.load(handle))
+    except (OSError, tomllib.TOMLDecodeError):
+        return True  # not ours to judge: only --force replaces it
+
+
+def _prepare_folder(folder: Path, shared: bool) -> None:
+    """Creates the folder; a shared one must let every user's agent in (root's umask may not)."""
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    if not shared or os.name != "posix":
+        return
+    if created:
+        os.chmod(folder, 0o755)  # noqa: S103 - every desktop user's agent reads in it
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    if mode & 0o005 != 0o005:
+        raise EnrolError(
+            f"folder {str(folder)!r} is mode {mode:04o}: the agent of every user must read it"
+            " (chmod 0755)"
+        )
+
+
 def enrol(
     hub_url: str,
     code: str,
-    config_path: Path,
+    target: Target | Path,
     hostname: str | None = None,
     force: bool = False,
     agent_version: str | None = None,
@@ -136,20 +165,23 @@ def enrol(
     """Enrols and writes the config; the config folder is checked before the code is spent."""
     from agent import __version__
 
+    if isinstance(target, Path):
+        target = Target(target, shared=False)
+    config_path = target.path
     version = agent_version or __version__
     hostname = hostname or socket.gethostname()
     agent_ws_url(hub_url)  # a bad URL fails before anything else
-    if config_path.exists() and not force:
+    if config_path.exists() and not force and _holds_settings(config_path):
         raise EnrolError(f"config {str(config_path)!r} exists; pass --force to replace it")
     folder = config_path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        _prepare_folder(folder, target.shared)
         fd, temp_name = tempfile.mkstemp(prefix=f".{config_path.name}.", dir=folder)
     except OSError as error:
         raise EnrolError(f"cannot write the config in {str(folder)!r}: {error.strerror}") from None
     temp = Path(temp_name)
     try:
-        os.chmod(temp, 0o600)  # mkstemp creates 0600 already; explicit for the record
+        os.chmod(temp, target.mode)  # set explicitly: the umask must not decide who reads it
         enrolment = request_enrolment(hub_url, code, hostname, version)
         text = render_config(agent_ws_url(hub_url), enrolment.workstation_id, enrolment.secret)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

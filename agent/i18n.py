@@ -190,6 +190,11 @@ _TEXTS: dict[str, dict[Language, str]] = {
     },
     "notprot.line": {"de": "Nicht geschützt: {reason}", "en": "Not protected: {reason}"},
     "notprot.close": {"de": "&Schließen", "en": "&Close"},
+    # issue 18: an agent that cannot read a config file has no identity and no hub
+    "notprot.config_unreadable": {
+        "de": "Konfiguration nicht lesbar ({path}) – bitte IT informieren",
+        "en": "configuration not readable ({path}) – please tell IT",
+    },
     "reason.no_hub": {
         "de": "keine Verbindung zur Alarmzentrale – bitte IT informieren",
         "en": "no connection to the alarm hub – please tell IT",

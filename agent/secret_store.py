@@ -3,9 +3,10 @@
 On Windows the secret is sealed with ``CryptProtectData`` for the local machine
 (every user of this PC may open it, the file copied to another PC opens
 nowhere) and written as ``dpapi:<base64>``. Linux has no such store for a
-machine-wide secret: the config file is mode 0600 and owned by its user (the
-.deb keeps the machine's file root-only). Plain secrets are read everywhere,
-so configs written before this existed keep working.
+machine-wide secret: it is plain, and the file's mode decides who reads it
+(agent/enrol_target.py: 0644 for every user of the PC, 0600 for one; the threat
+is in docs/security.md). Plain secrets are read everywhere, so configs written
+before this existed keep working.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ from tests.support.hub import RunningHub, start_demo_hub
 if TYPE_CHECKING:  # imported at run time it would load the xserver plugin before pytest does
     from tests.support.agentproc import RunningAgent
 
-# Fixtures every folder may use: `xservers` (X displays), `page` and `logged_in_page` (Chromium).
-pytest_plugins = ["tests.support.xserver", "tests.support.browser"]
+# Fixtures every folder may use: `xservers` (X displays), `page` and `logged_in_page` (Chromium),
+# `desktop_user` (an unprivileged account to run the agent as).
+pytest_plugins = ["tests.support.xserver", "tests.support.browser", "tests.support.desktop_user"]
 
 
 @pytest.fixture

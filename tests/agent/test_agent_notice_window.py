@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
+from agent.config_problem import ConfigProblemShell, unreadable_line
 from agent.feedback import Reason, Status, View
 from agent.notice import reason_lines
 from agent.notice_window import NotProtectedWindow
@@ -55,3 +56,20 @@ def test_tooltip_names_the_reason_and_the_cancel_countdown() -> None:
         "Stiller Alarm – keine Verbindung, nicht geschützt",
         "Nicht geschützt: diesem PC ist kein Raum zugewiesen – bitte IT informieren",
     ]
+
+
+def test_config_problem_window_names_the_file_and_comes_back_after_a_close(qtbot: QtBot) -> None:
+    path = Path("/etc/silent-alarm/agent.d/50-enrolment.toml")
+    assert unreadable_line(path, "en") == (
+        f"Not protected: configuration not readable ({path}) – please tell IT"
+    )
+    shell = ConfigProblemShell(unreadable_line(path, "de"), "de", reminder=0.2)
+    qtbot.addWidget(shell.window)
+    shell.start()
+    assert shell.window.isVisible()  # at once: there is no reconnect to wait for
+    assert shell.window.label.text() == (
+        f"Nicht geschützt: Konfiguration nicht lesbar ({path}) – bitte IT informieren"
+    )
+    qtbot.mouseClick(shell.window.findChild(QPushButton), Qt.MouseButton.LeftButton)
+    assert not shell.window.isVisible()
+    qtbot.waitUntil(shell.window.isVisible, timeout=5000)  # back after the reminder

@@ -71,7 +71,8 @@ def test_agent_package_layout_and_control(debs: dict[str, Path]) -> None:
     assert files["/usr/bin/silent-alarm-agent"] == "-rwxr-xr-x"
     assert files["/etc/xdg/autostart/silent-alarm-agent.desktop"] == "-rw-r--r--"
     assert files["/etc/silent-alarm/agent.toml"] == "-rw-r--r--"
-    assert "/etc/silent-alarm/agent.d" in files
+    # `enrol` run by root writes agent.d/50-enrolment.toml (0644) for every user's agent.
+    assert files["/etc/silent-alarm/agent.d"] == "drwxr-xr-x"
     assert "/opt/silent-alarm/agent" in files  # the venv (a stand-in in this build)
     assert field(deb, "Package") == "silent-alarm-agent"
     assert field(deb, "Version") == VERSION

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import stat
 from pathlib import Path
 
@@ -160,3 +161,17 @@ def test_enrolled_pending_pc_is_listed_with_its_version(hub: RunningHub, tmp_pat
         None,
         "0.1.0",
     )
+
+
+def test_the_wrappers_empty_user_file_is_filled_without_force(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    # /usr/bin/silent-alarm-agent creates the per-user file empty at the first start.
+    own = tmp_path / "home" / "agent.toml"
+    own.parent.mkdir()
+    own.write_text("# nothing set yet\n", encoding="utf-8")
+    result = agent_cli("enrol", "--hub", hub.url, "--code", new_code(hub), "--config", str(own))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == f"readable by {getpass.getuser()} only (mode 0600)"
+    assert stat.S_IMODE(own.stat().st_mode) == 0o600
+    assert load_config(own).hub_urls == [hub.agent_ws_url]

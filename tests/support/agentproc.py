@@ -13,6 +13,7 @@ from typing import IO
 
 from agent.outbox import Outbox
 from shared.protocol import RaiseAlarm
+from tests.support.desktop_user import DesktopUser, python_for_others
 from tests.support.waiting import wait_until
 from tests.support.xserver import XServer
 
@@ -116,3 +117,37 @@ def start_agent(config_path: Path, x: XServer, env: dict[str, str] | None = None
         stderr=subprocess.STDOUT,
     )
     return RunningAgent(process, config_path, data_dir, log_dir / "agent.log", output)
+
+
+def agent_command_as(
+    user: DesktopUser, x: XServer, *args: str, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """``silent-alarm-agent ARGS`` run by ``user`` (``status``, ``show``, ``trigger``)."""
+    return subprocess.run(
+        [python_for_others()[0], "-m", "agent.cli", *args],
+        env=x.env(**user.env()),
+        user=user.uid,
+        group=user.gid,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_agent_as(user: DesktopUser, x: XServer) -> RunningAgent:
+    """The tray agent as the autostart entry starts it at ``user``'s login: as that user,
+    with none of root's groups, the per-user file as its config (the wrapper's default)."""
+    output = (user.home / "stdout-stderr.log").open("ab")
+    process = subprocess.Popen(
+        [python_for_others()[0], "-m", "agent.cli", "run"],
+        env=x.env(**user.env()),
+        user=user.uid,
+        group=user.gid,
+        extra_groups=[],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        cwd=user.home,
+    )
+    return RunningAgent(process, user.user_file, user.data_dir, user.log_dir / "agent.log", output)

@@ -62,6 +62,7 @@ class AlarmPopup(QWidget):
         language: Language,
         on_answer: Callable[[uuid.UUID, Answer | None], None],
         on_shown: Callable[[uuid.UUID], None],
+        no_hub: bool = False,
     ) -> None:
         super().__init__(None, Qt.WindowType.Window | Qt.WindowType.WindowStaysOnTopHint)
         self.notify = notify
@@ -87,10 +88,15 @@ class AlarmPopup(QWidget):
         if notify.kind is AlarmKind.DRILL:
             self.drill_label = self._label(text("popup.drill", language), 34, bold=True)
             layout.addWidget(self.drill_label)
+        # Issue 16: sent by the raiser's agent directly; nobody at the control centre knows yet.
+        self.no_hub_label = self._label(text("popup.no_hub", language), 18, bold=True)
+        self.no_hub_label.setVisible(no_hub)
+        layout.addWidget(self.no_hub_label)
         self.level_label = self._label(level_name(notify.level, language), 30, bold=True)
         layout.addWidget(self.level_label)
         # What the popup says, for the log; the raiser's name stays out of it.
-        self.shown_lines: list[str] = [self.level_label.text()]
+        self.shown_lines: list[str] = [self.no_hub_label.text()] if no_hub else []
+        self.shown_lines.append(self.level_label.text())
         self.where_labels: list[QLabel] = []
         if notify.room is not None:
             for index, line in enumerate(where_lines(notify.room, language)):
@@ -263,10 +269,15 @@ class PopupManager:
         self._shown: dict[uuid.UUID, AlarmNotify] = {}  # what each alarm said, for its all-clear
         self.all_clear: dict[uuid.UUID, AllClearPopup] = {}
 
-    def show(self, notify: AlarmNotify) -> None:
+    def show(self, notify: AlarmNotify, *, no_hub: bool = False) -> None:
+        """``no_hub``: a neighbour's agent sent it directly (issue 16); the hub's notify of
+        the same alarm later finds this popup and takes the mark away."""
         alarm_id = notify.alarm_id
         popup = self.popups.get(alarm_id)
         if popup is not None:
+            if not no_hub and not popup.no_hub_label.isHidden():
+                popup.no_hub_label.setVisible(False)
+                log.info("popup %s: the hub has it now", alarm_id)
             popup.set_responders(notify.responders)
             popup.present()
             self._send_receipt(alarm_id)
@@ -276,7 +287,11 @@ class PopupManager:
             return
         self._shown[alarm_id] = notify
         popup = AlarmPopup(
-            notify, language=self._language, on_answer=self._answered, on_shown=self._on_shown
+            notify,
+            language=self._language,
+            on_answer=self._answered,
+            on_shown=self._on_shown,
+            no_hub=no_hub,
         )
         self.popups[alarm_id] = popup
         popup.present()

@@ -15,12 +15,14 @@ from dispatch import __version__
 from dispatch.alarms.store import AlarmStore
 from dispatch.directory.authentication import Authenticator
 from dispatch.live.hub import Hub
+from dispatch.live.peer_directory import PeerDirectories
 from dispatch.net.admission import HandshakeGate
 from dispatch.net.bus import create_bus
 from dispatch.net.connection_limits import Addresses
 from dispatch.runtime import gcpause, switch_interval
 from dispatch.settings import Settings
 from dispatch.store import audit_key as audit_keys
+from dispatch.store import peer_key
 from dispatch.store.audit_anchors import AuditAnchors
 from dispatch.store.database import Database
 from dispatch.store.store_health import StoreProblem, storage_failure
@@ -48,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     secret = settings.require_session_secret()
     bus = create_bus(settings.bus, settings.resolved_database_url)  # refuses a bad combination
     audit_key = audit_keys.load_or_create(settings.resolved_audit_key_file)  # or refuses
+    peer_secret = peer_key.load_or_create(settings.data_dir / peer_key.PEER_KEY_FILE)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.redeliver_interval,
             bus=bus,
         )
+        hub.peer_directories = PeerDirectories(peer_secret)  # issue 16: the direct path
         hub.store_changed(db.health.state)
         db.health.listeners.append(hub.store_changed)
         hub.start()

@@ -292,6 +292,7 @@ class Welcome(_Reply):
     # ways (hubs before this field).
     keepalive: Literal["app", "websocket"] = "app"
     agent_health: bool = False  # this hub takes AgentHealth messages (older hubs: no)
+    peer_directory: bool = False  # this hub sends PeerDirectory (issue 16; older hubs: no)
 
 
 class AlarmStored(_Reply):
@@ -371,6 +372,37 @@ class RaiserStatus(_Message):
     # nobody_reached_s, or every recipient answered "Kann nicht" and no operator took
     # it: the raiser must call for help by phone.
     nobody_reached: bool = False
+
+
+class PeerAddress(BaseModel):
+    """One workstation that would get this PC's level-1/2 alarm, where the hub last saw it."""
+
+    model_config = _STRICT
+
+    workstation_id: str = Field(min_length=1, max_length=128)
+    address: str = Field(min_length=1, max_length=64)  # the IP the hub sees its WebSocket from
+
+
+class PeerDirectory(_Message):
+    """What the agent needs to alarm its neighbours directly when no hub answers (issue 16).
+
+    Sent after the welcome (to agents whose hub announced ``peer_directory``) and again
+    when the topology or the set of connected agents changes. ``peers``: the connected
+    workstations the hub would route this PC's level-1/2 alarm to (neighbours and
+    security), by the address the hub sees. ``site_key`` (hex, 256 bit) authenticates the
+    agent-to-agent frames of the site; ``key_epoch`` changes when a PC of the site is
+    revoked (the key rotates with it). Both are secrets: never logged.
+    """
+
+    type: Literal["peer_directory"] = "peer_directory"
+    site_id: int
+    key_epoch: int = Field(ge=0)
+    site_key: SecretStr = Field(min_length=32, max_length=128)
+    peers: list[PeerAddress] = Field(default_factory=list, max_length=256)
+
+    @field_serializer("site_key", when_used="json")
+    def _reveal_key_on_the_wire(self, key: SecretStr) -> str:
+        return key.get_secret_value()
 
 
 # --- both channels, hub -> peer ----------------------------------------------
@@ -455,7 +487,8 @@ HubToAgent = Annotated[
     | Pong
     | Error
     | WorkstationUpdate
-    | StoreStatus,
+    | StoreStatus
+    | PeerDirectory,
     Field(discriminator="type"),
 ]
 ConsoleToHub = Annotated[

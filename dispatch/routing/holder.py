@@ -46,6 +46,11 @@ class RoutingHolder:
                 self.on_new_snapshot(previous, snapshot)
         return snapshot
 
+    @property
+    def current(self) -> RoutingSnapshot | None:
+        """The snapshot in memory; None before the first read."""
+        return self._routing
+
     def placement(self, workstation_id: str) -> Placement | None:
         """Where the workstation is, as the routing snapshot in memory says."""
         return None if self._routing is None else self._routing.placement(workstation_id)

@@ -86,7 +86,14 @@ async def _admit(
     """Upgrade, hello, welcome, then the replay of open alarms: the part a storm queues for."""
     await websocket.accept()
     try:
-        peer = await _handshake(websocket, settings, authenticator, hub.alarms, authenticated)
+        peer = await _handshake(
+            websocket,
+            settings,
+            authenticator,
+            hub.alarms,
+            authenticated,
+            peer_directory=hub.peer_directories is not None,
+        )
     except ProtocolViolation as violation:
         log.info("agent_refused", code=violation.code, reason=violation.reason)
         await websocket.close(violation.code, violation.reason)
@@ -109,6 +116,8 @@ async def _handshake(
     authenticator: Authenticator,
     alarms: AlarmStore,
     authenticated: Callable[[], None],
+    *,
+    peer_directory: bool,
 ) -> AgentPeer:
     try:
         hello = await receive_within(websocket, agent_to_hub, settings.handshake_timeout)
@@ -142,6 +151,7 @@ async def _handshake(
             levels=await alarms.levels.of_site(workstation.site_id),
             keepalive="websocket",  # dispatch/cli.py: uvicorn pings and times out agents
             agent_health=True,
+            peer_directory=peer_directory,  # dispatch/live/peer_directory.py (issue 16)
         )
     )
     return peer

@@ -45,6 +45,7 @@ from shared.protocol import (
     ErrorCode,
     Hello,
     PeerDirectory,
+    PeerListen,
     Ping,
     Pong,
     RaiseAlarm,
@@ -460,6 +461,8 @@ class Link:
         self._events.connected(welcome)
         if self._peers is not None:
             await self._peers.room_known(room)
+            if welcome.peer_directory and self._peers.port is not None:
+                await self._send(PeerListen(port=self._peers.port))  # the hub answers the list
         helpers = [
             asyncio.create_task(self._heartbeat(cast(HeardConnection, ws), welcome)),
             asyncio.create_task(self._rescan_outbox()),

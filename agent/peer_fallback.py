@@ -60,6 +60,12 @@ class PeerFallback:
         if self._listener is not None:
             await self._listener.stop()
 
+    @property
+    def port(self) -> int | None:
+        """The port neighbours reach this PC on; None if it could not be opened."""
+        listener = self._listener
+        return self._port if listener is not None and listener.listening else None
+
     def site_key(self) -> SiteKey | None:
         state = self._state
         if state is None:
@@ -93,7 +99,7 @@ class PeerFallback:
                 "alarm %s: no peer directory from a hub; nobody told directly", alarm.alarm_id
             )
             return None
-        addresses = [peer.address for peer in state.directory.peers]
+        addresses = [(peer.address, peer.port) for peer in state.directory.peers]
         frame = PeerAlarm(
             alarm_id=alarm.alarm_id,
             sender=self._workstation_id,
@@ -104,7 +110,7 @@ class PeerFallback:
             raiser=self._raiser,
             raised_at=alarm.raised_at,
         )
-        acked = await send_alarm(frame, site, addresses, self._port) if addresses else 0
+        acked = await send_alarm(frame, site, addresses) if addresses else 0
         log.info(
             "alarm %s sent to peers directly: %d of %d acknowledged",
             alarm.alarm_id,

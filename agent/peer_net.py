@@ -73,6 +73,10 @@ class PeerListener:
             return
         log.info("peer listener on %s port %d", self._host or "all interfaces", self._port)
 
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -131,11 +135,11 @@ class PeerListener:
         log.warning("peer frame from %s refused: %s", source, reason.value)
 
 
-async def send_alarm(alarm: PeerAlarm, site: SiteKey, addresses: Sequence[str], port: int) -> int:
-    """Sends ``alarm`` to every address at once; returns how many acknowledged it."""
+async def send_alarm(alarm: PeerAlarm, site: SiteKey, peers: Sequence[tuple[str, int]]) -> int:
+    """Sends ``alarm`` to every (address, port) at once; returns how many acknowledged it."""
     frame = seal(alarm, site.key)
     results = await asyncio.gather(
-        *(_send_one(frame, alarm, site, address, port) for address in addresses)
+        *(_send_one(frame, alarm, site, address, port) for address, port in peers)
     )
     return sum(results)
 

@@ -106,7 +106,7 @@ class Hub:
         self._stalls = StallWatch(tolerance=heartbeat_interval / 2)
         # Issue 16: each agent's neighbours for the direct path; None: not handed out.
         self.peer_directories: PeerDirectories | None = None
-        self._addresses: dict[str, str] = {}  # connected workstation -> its address
+        self._addresses: dict[str, tuple[str, int]] = {}  # listening PC -> address, port
         self._directories_due: asyncio.TimerHandle | None = None
 
     # --- lifecycle ----------------------------------------------------------
@@ -186,7 +186,6 @@ class Hub:
         if not self.store.ready:
             replay.append(self._store_status())
         peer.release(*replay)
-        self._joined_directories(peer)
 
     async def disconnect(
         self, workstation_id: str, code: int, reason: str, *, publish: bool = True
@@ -519,13 +518,15 @@ class Hub:
 
     # --- peer directories (issue 16) ------------------------------------------
 
-    def _joined_directories(self, peer: AgentPeer) -> None:
-        """The new agent gets its directory at once; the others in the next round."""
-        if self.peer_directories is None:
+    def peer_listen(self, peer: AgentPeer, port: int) -> None:
+        """The agent takes direct alarms on ``port``: it gets its directory at once, and its
+        neighbours learn its address in the next round."""
+        if self.peer_directories is None or not peer.address:
             return
+        peer.peer_port = port
         workstation_id = peer.workstation.id
-        if peer.address and self._addresses.get(workstation_id) != peer.address:
-            self._addresses[workstation_id] = peer.address
+        if self._addresses.get(workstation_id) != (peer.address, port):
+            self._addresses[workstation_id] = (peer.address, port)
             self._directories_changed()
         self._send_directory(workstation_id, [peer])
 
@@ -551,7 +552,7 @@ class Hub:
             return
         said = (directory.site_id, directory.key_epoch, tuple(directory.peers))
         for peer in peers:
-            if peer.directory_said != said and not peer.closed:
+            if peer.peer_port is not None and peer.directory_said != said and not peer.closed:
                 peer.directory_said = said
                 peer.send(directory)  # never logged: it carries the site key
                 log.info(

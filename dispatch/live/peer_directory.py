@@ -32,16 +32,20 @@ class PeerDirectories:
         self._recipients: dict[str, tuple[str, ...]] = {}
 
     def directory(
-        self, snapshot: RoutingSnapshot, workstation_id: str, addresses: Mapping[str, str]
+        self,
+        snapshot: RoutingSnapshot,
+        workstation_id: str,
+        addresses: Mapping[str, tuple[str, int]],
     ) -> PeerDirectory | None:
         """The directory for ``workstation_id``; None if the snapshot does not place it."""
         placement = snapshot.placement(workstation_id)
         if placement is None or placement.site_id is None:
             return None
         peers = [
-            PeerAddress(workstation_id=peer, address=addresses[peer])
+            PeerAddress(workstation_id=peer, address=address, port=port)
             for peer in self._recipients_of(snapshot, workstation_id)
-            if peer in addresses
+            for address, port in [addresses.get(peer, ("", 0))]
+            if address
         ][:MAX_PEERS]
         epoch = snapshot.revoked.get(placement.site_id, 0)
         return PeerDirectory(

@@ -29,6 +29,7 @@ from shared.protocol import (
     Error,
     ErrorCode,
     Hello,
+    PeerListen,
     Ping,
     Pong,
     RaiseAlarm,
@@ -209,6 +210,8 @@ async def _handle(peer: AgentPeer, hub: Hub, message: object) -> None:
                 await hub.respond(peer, message)
             case AgentHealth():
                 hub.agent_health(peer, message.reasons)
+            case PeerListen():
+                hub.peer_listen(peer, message.port)
             case Ping():
                 peer.send(Pong(reply_to=message.id))
             case Pong():

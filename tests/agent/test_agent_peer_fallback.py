@@ -8,7 +8,9 @@ a LAN. Demo site: 1.01 and 1.02 are neighbours, 1.04 is not a neighbour of 1.01.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import time
 import uuid
@@ -87,6 +89,13 @@ def site(tmp_path: Path, xservers: Callable[..., XServer]) -> Iterator[Site]:
         running.hub.stop()
 
 
+def alarm_rows(hub: RunningHub, alarm_id: str) -> object:
+    [(count,)] = query(
+        hub, "SELECT COUNT(*) FROM alarms WHERE id IN (?, ?)", alarm_id, alarm_id.replace("-", "")
+    )
+    return count
+
+
 def stop_all(agents: list[RunningAgent]) -> None:
     for agent in agents:
         agent.stop()
@@ -151,6 +160,40 @@ def test_with_the_hub_killed_the_neighbour_gets_the_alarm_directly_and_the_hub_s
         assert raiser.pending() == []
         assert "(duplicate)" not in raiser.log()
     finally:
+        stop_all(agents)
+
+
+def test_a_frozen_hub_that_stores_nothing_for_3_s_makes_the_raiser_alarm_directly(
+    site: Site,
+) -> None:
+    """The hub still looks connected (SIGSTOP): the direct path starts when the 3 s for
+    ``alarm_stored`` are up, still within 5 s of the press."""
+    raiser, raiser_x = site.agent("pc-1-01")
+    neighbour, neighbour_x = site.agent("pc-1-02")
+    agents = [raiser, neighbour]
+    try:
+        for agent in agents:
+            agent.wait_for_log("hotkey listening")
+        raiser.wait_for_log(r"peer directory: 1 peers")
+        os.kill(site.hub.process.pid, signal.SIGSTOP)
+        pressed = time.monotonic()
+        raiser_x.xdotool("key", "ctrl+alt+p")
+        wait_for_window(neighbour_x.display, POPUP_TITLE, timeout=DIRECT_LIMIT)
+        took = time.monotonic() - pressed
+        print(f"press -> neighbour's popup, frozen hub: {took:.2f} s")
+        assert took <= DIRECT_LIMIT
+        queued = raiser.wait_for_log(r"alarm queued ")
+        alarm_id = str(uuid.UUID(re.search(r"queued (\S+)", queued)[1]))  # type: ignore[index]
+        raiser.wait_for_log(f"alarm {alarm_id} not stored within 3 s")
+        raiser.wait_for_log(f"alarm {alarm_id} sent to peers directly: 1 of 1 acknowledged")
+
+        os.kill(site.hub.process.pid, signal.SIGCONT)
+        raiser.wait_for_log(f"alarm stored {alarm_id}", STORED_LIMIT)
+        neighbour.wait_for_log(f"popup {alarm_id}: the hub has it now", STORED_LIMIT)
+        assert alarm_rows(site.hub, alarm_id) == 1
+        assert neighbour.log().count(f"popup text {alarm_id}") == 1
+    finally:
+        os.kill(site.hub.process.pid, signal.SIGCONT)
         stop_all(agents)
 
 

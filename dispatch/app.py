@@ -50,7 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     secret = settings.require_session_secret()
     bus = create_bus(settings.bus, settings.resolved_database_url)  # refuses a bad combination
     audit_key = audit_keys.load_or_create(settings.resolved_audit_key_file)  # or refuses
-    peer_secret = peer_key.load_or_create(settings.data_dir / peer_key.PEER_KEY_FILE)
+    peer_secret = peer_key.load_or_create(settings.resolved_peer_key_file)  # or refuses
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

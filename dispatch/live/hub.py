@@ -538,9 +538,11 @@ class Hub:
         )
 
     def _send_directories(self) -> None:
+        """One round: every listening agent whose directory changed gets it again (agents
+        that never sent ``peer_listen``, a load generator's thousands, cost nothing)."""
         self._directories_due = None
-        for workstation_id, peers in list(self._agents.items()):
-            self._send_directory(workstation_id, peers)
+        for workstation_id in list(self._addresses):
+            self._send_directory(workstation_id, self._agents.get(workstation_id, ()))
 
     def _send_directory(self, workstation_id: str, peers: Iterable[AgentPeer]) -> None:
         """Sends the workstation's directory to those of its sockets that have not got it."""

@@ -16,12 +16,17 @@ from pathlib import Path
 from dispatch.store import audit_key
 
 PEER_KEY_FILE = "peer.key"
-"""In the hub's data dir, made on first start (0600, 256 random bits)."""
+"""In the hub's data dir unless ``SILENT_ALARM_PEER_KEY_FILE`` says otherwise; made on first
+start (0600, 256 random bits)."""
 
 
 def load_or_create(path: Path) -> bytes:
-    """The secret in ``path``; a new one if there is none yet (same format as audit.key)."""
-    return audit_key.load_or_create(path)
+    """The secret in ``path``; a new one if there is none yet (same format as audit.key).
+    A file that exists but cannot be used stops the hub with one line naming it."""
+    try:
+        return audit_key.load_or_create(path)
+    except audit_key.AuditKeyError as error:
+        raise audit_key.AuditKeyError(str(error).replace("audit key", "peer key", 1)) from None
 
 
 def site_key(secret: bytes, site_id: int, epoch: int) -> bytes:

@@ -307,3 +307,16 @@ def test_not_protected_timings_default_and_bounds(tmp_path: Path) -> None:
     assert config.not_protected_reminder_s == 300.0
     with pytest.raises(ConfigError, match="not_protected_reminder_s"):
         load_config(write(tmp_path, MINIMAL + "not_protected_reminder_s = 0\n"), environ={})
+
+
+def test_peer_port_and_bind_address_default_and_bounds(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert (config.peer_port, config.bind_address) == (48330, None)
+    config = load_config(
+        write(tmp_path, MINIMAL + 'peer_port = 0\nbind_address = "10.0.0.7"\n'), environ={}
+    )
+    assert (config.peer_port, config.bind_address) == (0, "10.0.0.7")
+    with pytest.raises(ConfigError, match="config key 'peer_port'"):
+        load_config(write(tmp_path, MINIMAL + "peer_port = 70000\n"), environ={})
+    with pytest.raises(ConfigError, match="config key 'bind_address': 'pc-7' is not an IP"):
+        load_config(write(tmp_path, MINIMAL + 'bind_address = "pc-7"\n'), environ={})

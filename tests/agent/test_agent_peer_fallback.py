@@ -12,6 +12,9 @@ import os
 import re
 import signal
 import socket
+import stat
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from agent.peer_frame import PeerAlarm, seal
+from agent.peer_state import STATE_FILE
 from dispatch.store.audit_key import load
 from dispatch.store.peer_key import PEER_KEY_FILE, site_key
 from shared.domain import AlarmLevel
@@ -194,6 +198,51 @@ def test_a_frozen_hub_that_stores_nothing_for_3_s_makes_the_raiser_alarm_directl
         assert neighbour.log().count(f"popup text {alarm_id}") == 1
     finally:
         os.kill(site.hub.process.pid, signal.SIGCONT)
+        stop_all(agents)
+
+
+def test_an_agent_restarted_during_the_outage_alarms_its_neighbours_from_what_it_kept(
+    site: Site,
+) -> None:
+    """The directory and key are on disk (0600): a restart while no hub answers keeps the
+    direct path. The alarm comes through ``trigger``, forwarded to the restarted agent."""
+    raiser, raiser_x = site.agent("pc-1-01")
+    neighbour, neighbour_x = site.agent("pc-1-02")
+    agents = [raiser, neighbour]
+    try:
+        raiser.wait_for_log(r"peer directory: 1 peers")
+        state = raiser.data_dir / STATE_FILE
+        wait_until(
+            lambda: b'"port"' in state.read_bytes() if state.exists() else None,
+            5.0,
+            what="the directory with its peer on disk",
+        )  # written right after the log
+        assert stat.S_IMODE(state.stat().st_mode) == 0o600
+        site.hub.kill()
+        raiser.wait_for_log("disconnected from hub")
+        raiser.kill()
+        raiser = agents[0] = start_agent(raiser.config_path, raiser_x)
+        raiser.wait_for_log("peer directory from disk: 1 peers")
+        raiser.wait_for_log("agent running as workstation")
+        pressed = time.monotonic()
+        trigger = subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "trigger", "--config", str(raiser.config_path)],
+            env=raiser_x.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_window(neighbour_x.display, POPUP_TITLE, timeout=DIRECT_LIMIT)
+            took = time.monotonic() - pressed
+            print(f"trigger -> neighbour's popup, restarted raiser: {took:.2f} s")
+            assert trigger.wait(30) == 3  # not stored: no hub; the outbox keeps it
+        finally:
+            if trigger.poll() is None:
+                trigger.kill()
+        shown = neighbour.wait_for_log("popup text ")
+        assert "Zentrale nicht erreichbar | " in shown
+        raiser.wait_for_log(r"sent to peers directly: 1 of 1 acknowledged")
+    finally:
         stop_all(agents)
 
 

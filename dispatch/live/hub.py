@@ -60,10 +60,10 @@ this many intervals after a ping: 2 intervals after its last sign of life (12 s 
 production 6 s; dispatch/cli.py, dispatch/net/keepalive.py)."""
 ESCALATION_CHECK_INTERVAL = 1.0
 REACH_CHECK_INTERVAL = 1.0
-PEER_DIRECTORY_DEBOUNCE = 1.0
-"""Agents joining or leaving within this time share one round of peer directories (a
-restart storm of thousands costs a few rounds, not one per agent)."""
 """How often the nobody-reached timers (the alarms' ``reach_due_at``) are checked."""
+PEER_DIRECTORY_DEBOUNCE = 1.0
+"""Agents starting or stopping to listen within this time share one round of peer
+directories (a restart storm of thousands costs a few rounds, not one per agent)."""
 
 
 class Hub:
@@ -206,10 +206,9 @@ class Hub:
                 del self._agents[peer.workstation.id]
         self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
         log.info("agent_disconnected", workstation=peer.workstation.id)
-        gone = not self.is_online(peer.workstation.id)
-        if gone and self._addresses.pop(peer.workstation.id, None) is not None:
-            self._directories_changed()  # its neighbours no longer try it
         if not self.is_online(peer.workstation.id):
+            if self._addresses.pop(peer.workstation.id, None) is not None:
+                self._directories_changed()  # its neighbours no longer try it
             self._health.pop(peer.workstation.id, None)
             self._workstation_changed(peer.workstation.id)
 

@@ -16,6 +16,7 @@ from PySide6.QtCore import QLockFile, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from agent import instance
+from agent.answer_memory import AnswerMemory
 from agent.chord import display_chord
 from agent.config import AgentConfig
 from agent.countdown_window import CountdownShell
@@ -90,6 +91,7 @@ class AgentApp:
             send_receipt=self.link.send_receipt,
             send_answer=self.link.respond,
             sound=self.sound,
+            memory=AnswerMemory(config.data_dir),  # answers survive a restart of the agent
         )
         self.hotkey: HotkeyBackend | None = None
         self._shown_view: View | None = None

@@ -90,6 +90,14 @@ _TEXTS: dict[str, dict[Language, str]] = {
         " there; thank you for being ready to help.",
     },
     # --- end issue 13 ---
+    # --- issue 15: one popup per raiser, however many alarms it raised (agent/popup_groups.py)
+    "popup.count": {
+        "de": "{count} Alarme aus Raum {room}",
+        "en": "{count} alarms from room {room}",
+    },
+    "popup.count_no_room": {"de": "{count} Alarme", "en": "{count} alarms"},
+    "popup.title_count": {"de": "{title} ({count} Alarme)", "en": "{title} ({count} alarms)"},
+    # --- end issue 15 ---
     "tray.ready": {"de": "Stiller Alarm – bereit", "en": "Silent alarm – ready"},
     "tray.not_protected": {
         "de": "Stiller Alarm – keine Verbindung, nicht geschützt",

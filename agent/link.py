@@ -109,6 +109,16 @@ HANDSHAKE_TIMEOUT = 5.0
 BUSY = 503
 """A hub refusing handshakes for now (a restart storm); its Retry-After says when to return."""
 
+RECEIPTS_KEPT_S = 600.0
+"""Receipts are sent again on each new connection for this long. A hub killed (kill -9)
+loses those still waiting in its 20 ms batch; the hub sends an open alarm again on
+connect and the popup confirms it again, but one resolved before this agent came back
+is never sent again, and its "zugestellt an X von Y" would stay short for good."""
+
+RECEIPTS_AGAIN_MAX = 50
+"""At most this many, the newest: receipts of alarms the hub did not send on a
+connection count against the 100 messages a second an agent may send there."""
+
 URGENT_RETRY_CAP = 2.0
 """While a real alarm waits in the outbox, reconnect rounds are at most this far apart.
 
@@ -215,6 +225,7 @@ class Link:
         self._sent: set[uuid.UUID] = set()
         self._resends: Resends | None = None  # alarms the hub could not store, sent again
         self._unsent_answers: list[Respond] = []
+        self._receipts: dict[uuid.UUID, float] = {}  # alarm → when its popup was confirmed
         self._tasks: set[asyncio.Task[Any]] = set()
         self._went_silent = False
         self._busy_for: float | None = None  # the shortest Retry-After of this round's hubs
@@ -446,6 +457,7 @@ class Link:
         return message
 
     async def _session(self, ws: ClientConnection, welcome: Welcome, url: str) -> None:
+        connected_at = asyncio.get_running_loop().time()
         self._ws = ws
         self._sent = set()
         self._resends = Resends(asyncio.get_running_loop(), self._resend_due)
@@ -469,6 +481,7 @@ class Link:
         ]
         try:
             await self._flush_answers()
+            await self._send_receipts_again(connected_at)
             async for raw in ws:
                 await self._handle(raw)
         except ConnectionClosed:
@@ -647,8 +660,23 @@ class Link:
             log.warning("cancel of %s not sent: no hub connected", cancel.alarm_id)
 
     async def _send_receipt(self, receipt: Receipt) -> None:
+        self._receipts.pop(receipt.alarm_id, None)  # newest last
+        self._receipts[receipt.alarm_id] = asyncio.get_running_loop().time()
         if await self._send(receipt):
             log.info("receipt sent %s", receipt.alarm_id)
+
+    async def _send_receipts_again(self, connected_at: float) -> None:
+        """The receipts of the last minutes, once more: the hub may have lost them."""
+        kept = {
+            alarm_id: at
+            for alarm_id, at in self._receipts.items()
+            if at > connected_at - RECEIPTS_KEPT_S
+        }
+        self._receipts = kept
+        earlier = [alarm_id for alarm_id, at in kept.items() if at < connected_at]
+        for alarm_id in earlier[-RECEIPTS_AGAIN_MAX:]:
+            if await self._send(Receipt(alarm_id=alarm_id)):
+                log.info("receipt sent again %s", alarm_id)
 
     async def _send_answer(self, answer: Respond) -> None:
         if await self._send(answer):

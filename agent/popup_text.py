@@ -35,3 +35,12 @@ def raiser_line(notify: AlarmNotify, language: Language) -> str | None:
     would only make people wonder, so the popup says nothing about the raiser.
     """
     return text("popup.raiser", language, raiser=notify.raiser) if notify.raiser else None
+
+
+def count_line(notify: AlarmNotify, count: int, language: Language) -> str | None:
+    """How many open alarms the popup stands for ("3 Alarme aus Raum 1.01"); one says nothing."""
+    if count < 2:
+        return None
+    if notify.room is None:
+        return text("popup.count_no_room", language, count=count)
+    return text("popup.count", language, count=count, room=notify.room.number)

@@ -1,4 +1,4 @@
-"""Benchmark of the dispatch hub against GOALS.md, with Mosquitto measured in the same run.
+"""Benchmark of the dispatch hub against GOALS.md (the yardsticks: ``bench.compare``).
 
     .venv/bin/python -m bench.hub --scenario fanout50 [--agents 10000] [--alarms 100]
 
@@ -82,7 +82,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="diagnosis only: agents do not confirm popups (the real agent does)",
     )
-    p.add_argument("--no-mosquitto", action="store_true")
     p.add_argument(
         "--pin",
         action="store_true",
@@ -109,9 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="FILE", help="write all figures as JSON")
     p.add_argument("--keep", action="store_true", help="keep the data dir (hub logs, database)")
     args = p.parse_args(argv)
-    if args.pin and (args.scenario == "twohubs" or not args.no_mosquitto):
-        # Mosquitto is a system service: pinning the hub alone would favour it.
-        p.error("--pin needs --no-mosquitto and one hub")
+    if args.pin and args.scenario == "twohubs":
+        p.error("--pin needs one hub")
     _, agents, alarms, spacing = SCENARIOS[args.scenario]
     args.agents = args.agents or agents
     args.alarms = args.alarms if args.alarms is not None else alarms

@@ -24,12 +24,22 @@ class HubProcess:
     """``python -m dispatch serve`` on 127.0.0.1, configured only through SILENT_ALARM_*."""
 
     def __init__(
-        self, data_dir: Path, port: int, heartbeat: float, cpus: frozenset[int] | None = None
+        self,
+        data_dir: Path,
+        port: int,
+        heartbeat: float,
+        cpus: frozenset[int] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.heartbeat = heartbeat
         self.cpus = cpus  # None: wherever the kernel schedules it
+        self.env = env or {}  # more SILENT_ALARM_* settings (a database URL, a disk reserve)
+        # The fault campaign fills the data dir's disk: its logs must be written elsewhere.
+        self.log_dir = log_dir or data_dir
         self.secret = secrets.token_urlsafe(48)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -61,9 +71,10 @@ class HubProcess:
             # One load-generator loop hosts 5,000 agents; its own lag in a storm can hold
             # a hello back for seconds, which real PCs (each its own) never do.
             "SILENT_ALARM_HANDSHAKE_TIMEOUT": "10",
+            **self.env,
         }
         self.starts += 1
-        log = (self.data_dir / f"hub-{self.starts}.log").open("wb")
+        log = (self.log_dir / f"hub-{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dispatch", "serve"],
             env=env,

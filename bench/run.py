@@ -37,6 +37,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def resolve_in_sqlite(db_file: Path, alarm_ids: list[str]) -> None:
+    """What guards do after a while; keeps the number of open alarms realistic.
+
+    Open alarms are re-delivered by the hub every 2 s and each round reloads them all.
+    """
+    with sqlite3.connect(db_file, timeout=10) as db:
+        db.execute("PRAGMA synchronous=OFF")
+        db.executemany(
+            "UPDATE alarms SET state='resolved', resolved_by='bench' WHERE id=?",
+            [(a,) for a in alarm_ids],
+        )
+    db.close()
+
+
 def pin(args: argparse.Namespace) -> frozenset[int] | None:
     """With ``--pin``: CPU 0 for the hub, the rest for this process and its workers.
 
@@ -221,14 +235,7 @@ class Run:
         return {"hub_cpu_percent": round(hub_pct, 2), "loadgen_cpu_percent": round(gen_pct, 1)}
 
     def resolve(self, alarm_ids: list[str]) -> None:
-        """What guards do after a while; keeps the number of open alarms realistic."""
-        with sqlite3.connect(self.data_dir / "dispatch.sqlite3", timeout=10) as db:
-            db.execute("PRAGMA synchronous=OFF")
-            db.executemany(
-                "UPDATE alarms SET state='resolved', resolved_by='bench' WHERE id=?",
-                [(a,) for a in alarm_ids],
-            )
-        db.close()
+        resolve_in_sqlite(self.data_dir / "dispatch.sqlite3", alarm_ids)
 
     async def raise_sequence(self, k: int, spacing: float) -> list[str]:
         assert self.fleet is not None

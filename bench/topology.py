@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import (
     create_building,
     create_floor,
@@ -64,18 +65,24 @@ class Seeder:
         self.floors: dict[int, int] = {}  # site -> its one floor
 
     async def site(self, name: str) -> int:
-        site_id = (await create_site(self.db, ACTOR, name, "Benchstraße 1")).id
-        building = await create_building(self.db, ACTOR, site_id, "Haus A")
-        self.floors[site_id] = (await create_floor(self.db, ACTOR, building.id, "EG")).id
+        site_id = (await create_site(self.db, ACTOR, name, "Benchstraße 1", scope=EVERY_SITE)).id
+        building = await create_building(self.db, ACTOR, site_id, "Haus A", scope=EVERY_SITE)
+        self.floors[site_id] = (
+            await create_floor(self.db, ACTOR, building.id, "EG", scope=EVERY_SITE)
+        ).id
         return site_id
 
     async def room(self, site_id: int) -> int:
         self.rooms += 1
-        room = await create_room(self.db, ACTOR, self.floors[site_id], f"R{self.rooms:05d}", "Büro")
+        room = await create_room(
+            self.db, ACTOR, self.floors[site_id], f"R{self.rooms:05d}", "Büro", scope=EVERY_SITE
+        )
         return room.id
 
     async def link(self, room_id: int, neighbour_id: int) -> None:
-        await set_room_link(self.db, ACTOR, room_id, neighbour_id, RoomLinkKind.LINK)
+        await set_room_link(
+            self.db, ACTOR, room_id, neighbour_id, RoomLinkKind.LINK, scope=EVERY_SITE
+        )
 
     async def ws(
         self, ws_id: str, site_id: int, room_id: int | None, role: WorkstationRole

@@ -1,4 +1,4 @@
-"""A load-generator process: holds a share of the idle agents (or MQTT clients).
+"""A load-generator process: holds a share of the idle agents.
 
 Started by ``bench.hub`` with its configuration as one JSON line on stdin; then answers
 ``status``, ``report`` and ``stop`` lines with one JSON line each on stdout. It ends by
@@ -18,6 +18,7 @@ import uvloop
 
 from bench.fleet import Fleet
 from bench.kernel import cpu_seconds, raise_nofile_limit
+from bench.wsfleet import WsFleet
 
 STDIN_LIMIT = 1 << 26
 
@@ -35,25 +36,13 @@ def _say(message: dict[str, Any]) -> None:
 
 
 def build(config: dict[str, Any]) -> Fleet:
-    if config["kind"] == "ws":
-        from bench.wsfleet import WsFleet
-
-        return WsFleet(
-            config["url"],
-            [(w, t) for w, t in config["agents"]],
-            config["heartbeat"],
-            agent_pings=config["agent_pings"],
-            receipts=config["receipts"],
-            first_connect_concurrency=config["connect_concurrency"],
-        )
-    from bench.mqttfleet import MqttFleet
-
-    return MqttFleet(
-        config["host"],
-        config["port"],
-        config["client_ids"],
+    return WsFleet(
+        config["url"],
+        [(w, t) for w, t in config["agents"]],
         config["heartbeat"],
-        subscribe=config["subscribe"],
+        agent_pings=config["agent_pings"],
+        receipts=config["receipts"],
+        first_connect_concurrency=config["connect_concurrency"],
     )
 
 

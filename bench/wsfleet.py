@@ -42,9 +42,9 @@ class StampedConnection(ClientConnection):
     Thousands of simulated agents share one process here, so the moment a message
     reaches the bench's own task for that agent also counts every other agent's
     work queued before it (receipts sent, messages parsed), which a real PC does
-    not wait for. paho, used for Mosquitto, calls back at the socket read, so
-    both are timed at arrival. A message is stamped with the last read before it
-    was handed over, so never earlier than it arrived.
+    not wait for. A message is stamped with the last read before it was handed
+    over, so never earlier than it arrived. The comparison with the yardsticks
+    (``bench.compare``) uses its own raw client, stamped the same way for all three.
     """
 
     arrived_ns = 0

@@ -1,5 +1,16 @@
-"""`python -m dispatch` is the same as `silent-alarm-dispatch`."""
+"""`python -m dispatch` and `silent-alarm-dispatch`: the uvicorn check, then the command line."""
 
-from dispatch.cli import main
+from __future__ import annotations
 
-main()
+from dispatch.runtime.uvicorn_support import refuse_unsupported_uvicorn
+
+
+def main() -> None:
+    refuse_unsupported_uvicorn()  # before dispatch.cli imports uvicorn's internals
+    from dispatch.cli import main as cli_main  # only after the check
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

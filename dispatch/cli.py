@@ -23,6 +23,7 @@ from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
 from dispatch.directory import enrolment, operators, site_setup, workstations
 from dispatch.directory.refusals import Refused
 from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.live.hub import PONG_WAIT_INTERVALS
 from dispatch.net.connection import HubHttpProtocol, HubWebSocketProtocol
 from dispatch.net.connection_limits import (
@@ -330,7 +331,7 @@ def operator_add(
 
     async def add(db: Database) -> None:
         await operators.create_operator(
-            db, _cli_actor(), username, password, OperatorRole(role), name
+            db, _cli_actor(), username, password, OperatorRole(role), name, scope=EVERY_SITE
         )
 
     _with_store(add)
@@ -389,7 +390,9 @@ def workstation_revoke(workstation_id: str) -> None:
     supervision round, and the secret is refused from now on."""
 
     async def revoke(db: Database) -> bool:
-        return await workstations.revoke_workstation(db, _cli_actor(), workstation_id)
+        return await workstations.revoke_workstation(
+            db, _cli_actor(), workstation_id, scope=EVERY_SITE
+        )
 
     changed = _with_store(revoke)
     _done(f"{workstation_id} revoked" if changed else f"{workstation_id} was revoked already")
@@ -408,7 +411,9 @@ def enrolment_code_create(
 
     async def create(db: Database) -> list[str]:
         room_id = await site_setup.room_by_number(db, site, room) if room is not None else None
-        issued = await enrolment.issue_codes(db, _cli_actor(), site, room_id, hours, count)
+        issued = await enrolment.issue_codes(
+            db, _cli_actor(), site, room_id, hours, count, scope=EVERY_SITE
+        )
         return [code.code for code in issued]
 
     codes = _with_store(create)
@@ -420,7 +425,7 @@ def enrolment_code_create(
 @mapping_cli.command("export")
 def mapping_export() -> None:
     """Print the mapping as CSV: hostname, workstation_id, room_number, role, state."""
-    sys.stdout.write(_with_store(export_mapping))
+    sys.stdout.write(_with_store(lambda db: export_mapping(db, EVERY_SITE)))
 
 
 @mapping_cli.command("import")
@@ -435,7 +440,7 @@ def mapping_import(
         raise fail(f"cannot read {file}: {error.strerror}") from None
 
     async def run(db: Database) -> ImportReport:
-        return await import_mapping(db, data, dry_run=dry_run, actor=_cli_actor())
+        return await import_mapping(db, data, dry_run=dry_run, actor=_cli_actor(), scope=EVERY_SITE)
 
     report = _with_store(run)
     if report.errors:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dispatch.directory.credentials import new_device_token
 from dispatch.directory.operators import create_operator
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import (
     create_building,
     create_floor,
@@ -101,21 +102,30 @@ def point_agents_at(data_dir: Path, hub_url: str) -> None:
 
 async def seed(db: Database, data_dir: Path, hub_url: str) -> DemoLogin:
     """Creates the demo site once; writes the guard login and one agent config per PC."""
-    site_id = (await create_site(db, ACTOR, *SITE)).id
-    building_id = (await create_building(db, ACTOR, site_id, BUILDING)).id
+    site_id = (await create_site(db, ACTOR, *SITE, scope=EVERY_SITE)).id
+    building_id = (await create_building(db, ACTOR, site_id, BUILDING, scope=EVERY_SITE)).id
     floors = {
-        name: (await create_floor(db, ACTOR, building_id, name, level)).id for name, level in FLOORS
+        name: (await create_floor(db, ACTOR, building_id, name, level, scope=EVERY_SITE)).id
+        for name, level in FLOORS
     }
     rooms = {
         number: (
             await create_room(
-                db, ACTOR, floors[floor], number, name, entrance=entrance, x_m=x, y_m=y
+                db,
+                ACTOR,
+                floors[floor],
+                number,
+                name,
+                entrance=entrance,
+                x_m=x,
+                y_m=y,
+                scope=EVERY_SITE,
             )
         ).id
         for number, name, floor, entrance, (x, y) in ROOMS
     }
     for a, b in NEIGHBOURS:
-        await set_room_link(db, ACTOR, rooms[a], rooms[b], RoomLinkKind.LINK)
+        await set_room_link(db, ACTOR, rooms[a], rooms[b], RoomLinkKind.LINK, scope=EVERY_SITE)
     for ws_id, room, role, user in WORKSTATIONS:
         token = new_device_token()
         await add_workstation(db, ACTOR, ws_id, site_id, rooms[room], token, role, user)
@@ -126,7 +136,9 @@ async def seed(db: Database, data_dir: Path, hub_url: str) -> DemoLogin:
         )
     username, display_name, operator_role = GUARD
     login = DemoLogin(username, secrets.token_urlsafe(12))
-    await create_operator(db, ACTOR, username, login.password, operator_role, display_name)
+    await create_operator(
+        db, ACTOR, username, login.password, operator_role, display_name, scope=EVERY_SITE
+    )
     _write_private(data_dir / LOGIN_FILE, f"{login.username}\n{login.password}\n")
     return login
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.directory.site_scope import SiteScope
 from dispatch.store.models import (
     Alarm,
     AlarmRecipient,
@@ -218,7 +219,9 @@ def _earliest(*times: datetime | None) -> datetime | None:
     return min(known) if known else None
 
 
-async def _incidents(session: AsyncSession, period: Period, site_id: int | None) -> list[_Incident]:
+async def _incidents(
+    session: AsyncSession, period: Period, site_id: int | None, scope: SiteScope
+) -> list[_Incident]:
     start, end = period.bounds()
     # Per alarm: the first "Ich komme" (an "arrived" answer implies one) and the first arrival.
     acknowledging = AlarmRecipient.answer.in_([Answer.COMING.value, Answer.ARRIVED.value])
@@ -268,6 +271,7 @@ async def _incidents(session: AsyncSession, period: Period, site_id: int | None)
             Alarm.kind == AlarmKind.ALARM.value,
             Alarm.raised_at >= start,
             Alarm.raised_at < end,
+            scope.where(Workstation.site_id),
         )
     )
     if site_id is not None:
@@ -332,9 +336,11 @@ def local(moment: datetime) -> datetime:
     return moment.astimezone(REPORT_ZONE)
 
 
-async def statistics(session: AsyncSession, period: Period, site_id: int | None) -> Statistics:
-    """Every figure of the period (optionally one site) in one read."""
-    incidents = await _incidents(session, period, site_id)
+async def statistics(
+    session: AsyncSession, period: Period, site_id: int | None, scope: SiteScope
+) -> Statistics:
+    """Every figure of the period (optionally one site) in one read, of ``scope``'s sites only."""
+    incidents = await _incidents(session, period, site_id, scope)
     total = _Tally()
     for incident in incidents:
         total.add(incident)
@@ -370,7 +376,9 @@ async def statistics(session: AsyncSession, period: Period, site_id: int | None)
     )
 
 
-async def site_names(session: AsyncSession) -> list[tuple[int, str]]:
-    """Every site, for the filter (a statistic is per site, never per person)."""
-    rows = await session.execute(select(Site.id, Site.name).order_by(Site.name, Site.id))
+async def site_names(session: AsyncSession, scope: SiteScope) -> list[tuple[int, str]]:
+    """The sites in scope, for the filter (a statistic is per site, never per person)."""
+    rows = await session.execute(
+        select(Site.id, Site.name).where(scope.where(Site.id)).order_by(Site.name, Site.id)
+    )
     return [(site_id, name) for site_id, name in rows]

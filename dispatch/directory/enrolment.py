@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.directory.credentials import hash_token, new_device_token
-from dispatch.directory.refusals import EnrolmentRefused, Invalid, existing
+from dispatch.directory.refusals import EnrolmentRefused, Invalid
+from dispatch.directory.site_scope import SiteScope, in_scope
 from dispatch.store.audit import AuditTrail
 from dispatch.store.database import Database
 from dispatch.store.models import EnrolmentCode, Room, Site, Workstation
@@ -53,6 +54,8 @@ async def issue_codes(
     room_id: int | None,
     hours: float,
     count: int = 1,
+    *,
+    scope: SiteScope,
 ) -> list[IssuedCode]:
     """One-time codes; the plain codes are returned once and only their hashes kept."""
     if not 0 < hours <= MAX_CODE_HOURS:
@@ -63,7 +66,7 @@ async def issue_codes(
     expires = now + timedelta(hours=hours)
     issued: list[IssuedCode] = []
     async with db.write() as session:
-        await existing(session, Site, site_id, "site")
+        await in_scope(session, Site, site_id, "site", scope)
         if room_id is not None:
             room = await session.get(Room, room_id)
             if room is None or room.site_id != site_id:
@@ -93,10 +96,12 @@ async def issue_codes(
     return issued
 
 
-async def withdraw_code(db: Database, actor: str, code_id: int) -> EnrolmentCode:
+async def withdraw_code(
+    db: Database, actor: str, code_id: int, *, scope: SiteScope
+) -> EnrolmentCode:
     """An unused code expires now; the row stays for the record. A used one is left as it is."""
     async with db.write() as session:
-        row = await existing(session, EnrolmentCode, code_id, "enrolment code")
+        row = await in_scope(session, EnrolmentCode, code_id, "enrolment code", scope)
         now = utc_now()
         if row.used_at is None and row.expires_at > now:
             row.expires_at = now

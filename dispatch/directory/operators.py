@@ -1,4 +1,9 @@
-"""Operator writes: create, change (role, sites, password, lock, disable) and delete logins."""
+"""Operator writes: create, change (role, sites, password, lock, disable) and delete logins.
+
+An admin limited to sites manages only operators limited to some of those sites:
+an operator covering every site, or another site too, is not found for them, and
+the sites they give must be their own.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.directory.credentials import hash_password
-from dispatch.directory.refusals import Conflict, Invalid, existing
+from dispatch.directory.refusals import Conflict, Invalid, NotFound
 from dispatch.directory.sessions import end_operator_sessions
+from dispatch.directory.site_scope import SiteScope
 from dispatch.store.audit import AuditTrail
 from dispatch.store.database import Database
 from dispatch.store.models import Operator, OperatorSite, Site
@@ -33,13 +39,15 @@ async def create_operator(
     role: OperatorRole,
     display_name: str,
     site_ids: Iterable[int] = (),
+    *,
+    scope: SiteScope,
 ) -> tuple[Operator, list[int]]:
     """A new login and the sites it covers (none: every site); the password is kept as argon2."""
     password_hash = await _hash(password)
     async with db.write() as session:
+        sites = await _known_sites(session, site_ids, scope)
         if await session.scalar(select(Operator.id).where(Operator.username == username)):
             raise Conflict(f"operator {username} exists already")
-        sites = await _known_sites(session, site_ids)
         row = Operator(
             username=username,
             display_name=display_name,
@@ -64,7 +72,7 @@ async def create_operator(
 
 
 async def update_operator(
-    db: Database, actor: str, operator_id: int, values: Mapping[str, Any]
+    db: Database, actor: str, operator_id: int, values: Mapping[str, Any], *, scope: SiteScope
 ) -> tuple[Operator, list[int]]:
     """Changes what ``values`` names (display_name, role, password, site_ids, disabled, unlock).
 
@@ -73,7 +81,7 @@ async def update_operator(
     """
     password_hash = await _hash(values["password"]) if "password" in values else None
     async with db.write() as session:
-        row = await existing(session, Operator, operator_id, "operator")
+        row = await operator_in_scope(session, operator_id, scope)
         changed: dict[str, object] = {}
         demoted = (
             "role" in values
@@ -95,7 +103,7 @@ async def update_operator(
             changed["unlocked"] = True
             row.failed_logins, row.locked_until = 0, None
         if "site_ids" in values:
-            sites = await _known_sites(session, values["site_ids"])
+            sites = await _known_sites(session, values["site_ids"], scope)
             before = (await sites_of(session, [row.id]))[row.id]
             if before != sites:
                 changed["site_ids"] = [before, sites]
@@ -114,10 +122,12 @@ async def update_operator(
         return row, (await sites_of(session, [row.id]))[row.id]
 
 
-async def delete_operator(db: Database, actor: str, operator_id: int, *, acting_id: int) -> None:
+async def delete_operator(
+    db: Database, actor: str, operator_id: int, *, acting_id: int, scope: SiteScope
+) -> None:
     """Deletes a login; never the acting operator's own, never the last active admin."""
     async with db.write() as session:
-        row = await existing(session, Operator, operator_id, "operator")
+        row = await operator_in_scope(session, operator_id, scope)
         if row.id == acting_id:
             raise Conflict("you cannot delete your own account")
         if await _last_admin(session, row):
@@ -142,6 +152,23 @@ async def sites_of(session: AsyncSession, operator_ids: list[int]) -> dict[int, 
     return found
 
 
+async def operators_in_scope(
+    session: AsyncSession, scope: SiteScope
+) -> list[tuple[Operator, list[int]]]:
+    """The operators ``scope`` may see and manage, by username, each with their sites."""
+    rows = list(await session.scalars(select(Operator).order_by(Operator.username)))
+    sites = await sites_of(session, [r.id for r in rows])
+    return [(r, sites[r.id]) for r in rows if scope.covers_all(sites[r.id])]
+
+
+async def operator_in_scope(session: AsyncSession, operator_id: int, scope: SiteScope) -> Operator:
+    """The operator, or NotFound: also one covering a site (or every site) out of ``scope``."""
+    row = await session.get(Operator, operator_id)
+    if row is None or not scope.covers_all((await sites_of(session, [row.id]))[row.id]):
+        raise NotFound(f"no operator {operator_id}")
+    return row
+
+
 async def _hash(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"password must be at least {MIN_PASSWORD} characters")
@@ -151,13 +178,21 @@ async def _hash(password: str) -> str:
     return await asyncio.to_thread(hash_password, password)
 
 
-async def _known_sites(session: AsyncSession, site_ids: Iterable[int]) -> list[int]:
+async def _known_sites(
+    session: AsyncSession, site_ids: Iterable[int], scope: SiteScope
+) -> list[int]:
+    """The sites, checked: a site out of ``scope`` is as unknown as a missing one, and an
+    admin limited to sites cannot give every site (an empty list)."""
     wanted = sorted(set(site_ids))
     if wanted:
-        known = set(await session.scalars(select(Site.id).where(Site.id.in_(wanted))))
+        known = set(
+            await session.scalars(select(Site.id).where(Site.id.in_(wanted), scope.where(Site.id)))
+        )
         unknown = [i for i in wanted if i not in known]
         if unknown:
             raise Invalid(f"unknown site ids: {', '.join(map(str, unknown))}")
+    elif not scope.unlimited:
+        raise Invalid("site_ids must name some of your own sites (empty means every site)")
     return wanted
 
 

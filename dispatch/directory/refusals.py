@@ -29,6 +29,11 @@ class Invalid(Refused):
     """The request names something that cannot be used here (a floor of another site, …)."""
 
 
+class OutOfScope(Refused):
+    """The operator's sites do not allow this at all (an admin limited to sites making a new
+    site); a row of another site is ``NotFound`` instead, so its existence stays hidden."""
+
+
 class EnrolmentRefused(Refused):
     """Unknown, used or expired enrolment code."""
 

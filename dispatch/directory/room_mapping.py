@@ -10,6 +10,8 @@ bad nothing is imported. A real import is one transaction and audited.
 An import reads the file (``parse``), finds each row's workstation
 (``_resolve``), checks what the row asks for (``_validate``) and only then
 changes anything (``_apply``), with the rules of dispatch/directory/workstations.py.
+Both directions see only the workstations and rooms of the operator's sites: a
+row naming another site's PC is an unknown workstation.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.directory.refusals import Refused
+from dispatch.directory.site_scope import SiteScope
 from dispatch.directory.workstations import change_workstation
 from dispatch.store.audit import AuditTrail
 from dispatch.store.database import Database
@@ -139,7 +142,9 @@ def parse(data: bytes) -> tuple[list[Row], list[RowError]]:
     return rows, errors
 
 
-async def import_mapping(db: Database, data: bytes, *, dry_run: bool, actor: str) -> ImportReport:
+async def import_mapping(
+    db: Database, data: bytes, *, dry_run: bool, actor: str, scope: SiteScope
+) -> ImportReport:
     """Validates every row, then applies all of them in one transaction, or none."""
     report = ImportReport(dry_run=dry_run)
     rows, report.errors = parse(data)
@@ -148,10 +153,10 @@ async def import_mapping(db: Database, data: bytes, *, dry_run: bool, actor: str
         return report
     try:
         async with db.write() as session:
-            known = await _read_known(session)
+            known = await _read_known(session, scope)
             planned = _plan(rows, known, report)
             if not report.errors:
-                await _apply(session, planned, known, report, actor)
+                await _apply(session, planned, known, report, actor, scope)
             if report.errors or dry_run:
                 raise _DryRun
             report.imported = True
@@ -163,13 +168,15 @@ async def import_mapping(db: Database, data: bytes, *, dry_run: bool, actor: str
     return report
 
 
-async def _read_known(session: AsyncSession) -> _Known:
-    workstations = list(await session.scalars(select(Workstation)))
+async def _read_known(session: AsyncSession, scope: SiteScope) -> _Known:
+    workstations = list(
+        await session.scalars(select(Workstation).where(scope.where(Workstation.site_id)))
+    )
     by_host: dict[str, list[Workstation]] = {}
     for candidate in workstations:
         if candidate.hostname:
             by_host.setdefault(candidate.hostname.lower(), []).append(candidate)
-    rooms = list(await session.scalars(select(Room)))
+    rooms = list(await session.scalars(select(Room).where(scope.where(Room.site_id))))
     return _Known(
         by_id={ws.id: ws for ws in workstations},
         by_host=by_host,
@@ -254,13 +261,14 @@ async def _apply(
     known: _Known,
     report: ImportReport,
     actor: str,
+    scope: SiteScope,
 ) -> None:
     """Changes the planned workstations; audited unless this is a dry run."""
     audit = await AuditTrail.open(session) if not report.dry_run else None
     for plan in planned:
         ws = plan.workstation
         try:
-            changes = await change_workstation(session, ws, plan.room_id, plan.role, None)
+            changes = await change_workstation(session, ws, plan.room_id, plan.role, None, scope)
         except Refused as error:
             report.errors.append(RowError(plan.row.line, str(error)))
             continue
@@ -294,12 +302,13 @@ async def _apply(
         audit.append(actor, "mapping_imported", rows=report.rows, changed=len(report.changed))
 
 
-async def export_mapping(db: Database) -> str:
+async def export_mapping(db: Database, scope: SiteScope) -> str:
     async with db.read() as session:
         rows = (
             await session.execute(
                 select(Workstation, Room.number)
                 .outerjoin(Room, Room.id == Workstation.room_id)
+                .where(scope.where(Workstation.site_id))
                 .order_by(Workstation.id)
             )
         ).all()

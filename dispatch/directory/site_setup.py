@@ -3,7 +3,8 @@
 One function per write, for the admin API, the CLI and the demo alike: each
 enforces its rules (a room number is unique per site, a room stays on its
 site's floors, nothing is deleted while something refers to it), writes its
-audit event and raises dispatch.directory.refusals errors.
+audit event and raises dispatch.directory.refusals errors. Each takes the
+acting operator's ``SiteScope``: what lies outside it is not found.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from dispatch.directory.refusals import Conflict, Invalid, NotFound, existing
+from dispatch.directory.refusals import Conflict, Invalid, NotFound, OutOfScope
+from dispatch.directory.site_scope import SiteScope, in_scope
 from dispatch.store.audit import AuditTrail
 from dispatch.store.database import Database
 from dispatch.store.models import (
@@ -75,7 +77,13 @@ async def create_site(
     police_notes: str = "",
     phone: str = "",
     neighbour_radius_m: float = 0.0,
+    *,
+    scope: SiteScope,
 ) -> Site:
+    """A new site; only an operator covering every site makes one (it would be out of reach
+    of one limited to sites)."""
+    if not scope.unlimited:
+        raise OutOfScope("an admin limited to sites cannot create sites")
     async with db.write() as session:
         site = Site(
             name=name,
@@ -88,17 +96,19 @@ async def create_site(
         return site
 
 
-async def update_site(db: Database, actor: str, site_id: int, values: Mapping[str, Any]) -> Site:
+async def update_site(
+    db: Database, actor: str, site_id: int, values: Mapping[str, Any], *, scope: SiteScope
+) -> Site:
     async with db.write() as session:
-        site = await existing(session, Site, site_id, "site")
+        site = await in_scope(session, Site, site_id, "site", scope)
         await _changed(session, site, values, actor, "site_changed", site_id=site.id)
         return site
 
 
-async def delete_site(db: Database, actor: str, site_id: int) -> None:
+async def delete_site(db: Database, actor: str, site_id: int, *, scope: SiteScope) -> None:
     """An empty site; what only configures it (coverage, policies) goes with it."""
     async with db.write() as session:
-        site = await existing(session, Site, site_id, "site")
+        site = await in_scope(session, Site, site_id, "site", scope)
         used = await _first_use(session, site_id, _SITE_USES)
         if used:
             raise Conflict(f"site {site_id} still has {used}; remove them first")
@@ -120,10 +130,10 @@ async def has_sites(db: Database) -> bool:
 
 
 async def create_building(
-    db: Database, actor: str, site_id: int, name: str, address: str = ""
+    db: Database, actor: str, site_id: int, name: str, address: str = "", *, scope: SiteScope
 ) -> Building:
     async with db.write() as session:
-        if await session.get(Site, site_id) is None:
+        if not scope.covers(site_id) or await session.get(Site, site_id) is None:
             raise Invalid(f"no site {site_id}")
         await _unique_building(session, site_id, name, None)
         building = Building(site_id=site_id, name=name, address=address)
@@ -132,10 +142,10 @@ async def create_building(
 
 
 async def update_building(
-    db: Database, actor: str, building_id: int, values: Mapping[str, Any]
+    db: Database, actor: str, building_id: int, values: Mapping[str, Any], *, scope: SiteScope
 ) -> Building:
     async with db.write() as session:
-        building = await existing(session, Building, building_id, "building")
+        building = await in_scope(session, Building, building_id, "building", scope)
         if "name" in values:
             await _unique_building(session, building.site_id, values["name"], building.id)
         await _changed(
@@ -144,9 +154,9 @@ async def update_building(
         return building
 
 
-async def delete_building(db: Database, actor: str, building_id: int) -> None:
+async def delete_building(db: Database, actor: str, building_id: int, *, scope: SiteScope) -> None:
     async with db.write() as session:
-        building = await existing(session, Building, building_id, "building")
+        building = await in_scope(session, Building, building_id, "building", scope)
         if await _first_use(session, building_id, ((Floor, Floor.building_id, "floors"),)):
             raise Conflict(f"building {building_id} still has floors; remove them first")
         await session.delete(building)
@@ -172,9 +182,12 @@ async def create_floor(
     level: int = 0,
     width_m: float | None = None,
     height_m: float | None = None,
+    *,
+    scope: SiteScope,
 ) -> Floor:
     async with db.write() as session:
-        if await session.get(Building, building_id) is None:
+        building = await session.get(Building, building_id)
+        if building is None or not scope.covers(building.site_id):
             raise Invalid(f"no building {building_id}")
         await _unique_floor(session, building_id, name, None)
         floor = Floor(
@@ -189,22 +202,24 @@ async def create_floor(
         return floor
 
 
-async def update_floor(db: Database, actor: str, floor_id: int, values: Mapping[str, Any]) -> Floor:
+async def update_floor(
+    db: Database, actor: str, floor_id: int, values: Mapping[str, Any], *, scope: SiteScope
+) -> Floor:
     async with db.write() as session:
-        floor = await existing(session, Floor, floor_id, "floor")
+        floor = await in_scope(session, Floor, floor_id, "floor", scope)
         if "name" in values:
             await _unique_floor(session, floor.building_id, values["name"], floor.id)
         await _changed(session, floor, values, actor, "floor_changed", floor_id=floor.id)
         return floor
 
 
-async def delete_floor(db: Database, actor: str, floor_id: int) -> str | None:
+async def delete_floor(db: Database, actor: str, floor_id: int, *, scope: SiteScope) -> str | None:
     """An empty floor goes with its marked entrances (they belong to its plan).
 
     Returns the plan's file name, for the caller to delete once this is committed.
     """
     async with db.write() as session:
-        floor = await existing(session, Floor, floor_id, "floor")
+        floor = await in_scope(session, Floor, floor_id, "floor", scope)
         if await _first_use(session, floor_id, ((Room, Room.floor_id, "rooms"),)):
             raise Conflict(f"floor {floor_id} still has rooms; remove them first")
         entrances = await session.execute(delete(Entrance).where(Entrance.floor_id == floor_id))
@@ -241,10 +256,11 @@ async def create_room(
     entrance: str = "",
     x_m: float | None = None,
     y_m: float | None = None,
+    scope: SiteScope,
 ) -> Room:
     """A room on a floor; its site is the floor's, and its number is unique there."""
     async with db.write() as session:
-        site_id = await _site_of_floor(session, floor_id)
+        site_id = await _site_of_floor(session, floor_id, scope)
         await _unique_number(session, site_id, number, None)
         room = Room(
             site_id=site_id,
@@ -260,11 +276,13 @@ async def create_room(
         return room
 
 
-async def update_room(db: Database, actor: str, room_id: int, values: Mapping[str, Any]) -> Room:
+async def update_room(
+    db: Database, actor: str, room_id: int, values: Mapping[str, Any], *, scope: SiteScope
+) -> Room:
     """A room may move to another floor of its own site only."""
     async with db.write() as session:
-        room = await existing(session, Room, room_id, "room")
-        if "floor_id" in values and await _site_of_floor(session, values["floor_id"]) != (
+        room = await in_scope(session, Room, room_id, "room", scope)
+        if "floor_id" in values and await _site_of_floor(session, values["floor_id"], scope) != (
             room.site_id
         ):
             raise Invalid(f"floor {values['floor_id']} belongs to another site")
@@ -274,10 +292,10 @@ async def update_room(db: Database, actor: str, room_id: int, values: Mapping[st
         return room
 
 
-async def delete_room(db: Database, actor: str, room_id: int) -> None:
+async def delete_room(db: Database, actor: str, room_id: int, *, scope: SiteScope) -> None:
     """A room nothing refers to; the admin's words on its neighbours go with it."""
     async with db.write() as session:
-        room = await existing(session, Room, room_id, "room")
+        room = await in_scope(session, Room, room_id, "room", scope)
         used = await _first_use(session, room_id, _ROOM_USES)
         if used:
             raise Conflict(f"room {room.number} cannot be deleted: {used}")
@@ -303,13 +321,14 @@ async def room_by_number(db: Database, site_id: int, number: str) -> int:
     return found
 
 
-async def _site_of_floor(session: AsyncSession, floor_id: int) -> int:
+async def _site_of_floor(session: AsyncSession, floor_id: int, scope: SiteScope) -> int:
+    """The floor's site; a floor out of scope is as unknown as a missing one."""
     site_id = await session.scalar(
         select(Building.site_id)
         .join(Floor, Floor.building_id == Building.id)
         .where(Floor.id == floor_id)
     )
-    if site_id is None:
+    if site_id is None or not scope.covers(site_id):
         raise Invalid(f"no floor {floor_id}")
     return site_id
 
@@ -324,11 +343,11 @@ async def _unique_number(session: AsyncSession, site_id: int, number: str, own: 
 
 
 async def set_room_link(
-    db: Database, actor: str, room_id: int, other_id: int, kind: RoomLinkKind
+    db: Database, actor: str, room_id: int, other_id: int, kind: RoomLinkKind, *, scope: SiteScope
 ) -> None:
     """Links two rooms or keeps them apart, whatever their distance; stored both ways."""
     async with db.write() as session:
-        room, other = await _pair(session, room_id, other_id)
+        room, other = await _pair(session, room_id, other_id, scope)
         for a, b in ((room.id, other.id), (other.id, room.id)):
             row = await session.get(RoomNeighbour, (a, b))
             if row is None:
@@ -340,10 +359,12 @@ async def set_room_link(
         )
 
 
-async def remove_room_link(db: Database, actor: str, room_id: int, other_id: int) -> None:
+async def remove_room_link(
+    db: Database, actor: str, room_id: int, other_id: int, *, scope: SiteScope
+) -> None:
     """Removes the admin's word on two rooms: the distance rule alone decides again."""
     async with db.write() as session:
-        room, other = await _pair(session, room_id, other_id)
+        room, other = await _pair(session, room_id, other_id, scope)
         result = await session.execute(
             delete(RoomNeighbour).where(
                 ((RoomNeighbour.room_id == room.id) & (RoomNeighbour.neighbour_id == other.id))
@@ -357,11 +378,13 @@ async def remove_room_link(db: Database, actor: str, room_id: int, other_id: int
         )
 
 
-async def _pair(session: AsyncSession, room_id: int, other_id: int) -> tuple[Room, Room]:
+async def _pair(
+    session: AsyncSession, room_id: int, other_id: int, scope: SiteScope
+) -> tuple[Room, Room]:
     if room_id == other_id:
         raise Invalid("a room cannot be its own neighbour")
-    room = await existing(session, Room, room_id, "room")
-    other = await existing(session, Room, other_id, "room")
+    room = await in_scope(session, Room, room_id, "room", scope)
+    other = await in_scope(session, Room, other_id, "room", scope)
     if room.site_id != other.site_id:
         raise Invalid("rooms of different sites cannot be neighbours")
     return room, other

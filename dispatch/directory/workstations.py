@@ -8,7 +8,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.directory.credentials import hash_token
-from dispatch.directory.refusals import Conflict, Invalid, existing
+from dispatch.directory.refusals import Conflict, Invalid
+from dispatch.directory.site_scope import SiteScope, in_scope
 from dispatch.store.audit import AuditTrail
 from dispatch.store.database import Database
 from dispatch.store.models import Room, Workstation
@@ -65,11 +66,12 @@ async def update_workstation(
     room_id: int | Literal["keep"] | None = KEEP,
     role: WorkstationRole | None = None,
     display_name: str | None = None,
+    scope: SiteScope,
 ) -> None:
     """Assigns a room (pending becomes active; no room makes it pending), role or name."""
     async with db.write() as session:
-        ws = await existing(session, Workstation, workstation_id, "workstation")
-        changes = await change_workstation(session, ws, room_id, role, display_name)
+        ws = await in_scope(session, Workstation, workstation_id, "workstation", scope)
+        changes = await change_workstation(session, ws, room_id, role, display_name, scope)
         if changes:
             (await AuditTrail.open(session)).append(
                 actor,
@@ -80,10 +82,12 @@ async def update_workstation(
             )
 
 
-async def revoke_workstation(db: Database, actor: str, workstation_id: str) -> bool:
+async def revoke_workstation(
+    db: Database, actor: str, workstation_id: str, *, scope: SiteScope
+) -> bool:
     """Revokes the device secret; False if it was revoked already (nothing written)."""
     async with db.write() as session:
-        ws = await existing(session, Workstation, workstation_id, "workstation")
+        ws = await in_scope(session, Workstation, workstation_id, "workstation", scope)
         if ws.state == WorkstationState.REVOKED:
             return False
         previous = ws.state
@@ -105,11 +109,13 @@ async def change_workstation(
     room_id: int | Literal["keep"] | None,
     role: WorkstationRole | None,
     display_name: str | None,
+    scope: SiteScope,
 ) -> dict[str, list[object]]:
     """Changes one workstation inside the caller's transaction; returns {field: [old, new]}.
 
     The one place the rules live: a revoked PC stays revoked, a room of another
-    site moves the PC there, and the state follows the room (none: pending).
+    site moves the PC there (only within ``scope``: a room out of it is unknown),
+    and the state follows the room (none: pending).
     """
     if ws.state == WorkstationState.REVOKED:
         raise Conflict(f"workstation {ws.id} is revoked; enrol the PC again")
@@ -117,7 +123,7 @@ async def change_workstation(
     if room_id != KEEP and room_id != ws.room_id:
         if room_id is not None:
             room = await session.get(Room, room_id)
-            if room is None:
+            if room is None or not scope.covers(room.site_id):
                 raise Invalid(f"no room {room_id}")
             if room.site_id != ws.site_id:
                 changes["site_id"] = [ws.site_id, room.site_id]

@@ -20,6 +20,7 @@ from dispatch.alarms.store import AlarmStore
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import OperatorView
 from dispatch.directory.sessions import still_valid
+from dispatch.directory.site_scope import SiteScope
 from dispatch.live.peer_directory import PeerDirectories
 from dispatch.live.protection import unprotected_reasons
 from dispatch.live.receipt_queue import ReceiptQueue
@@ -453,7 +454,10 @@ class Hub:
     def _workstation_changed(
         self, workstation_id: str, *, online: bool | None = None, publish: bool = True
     ) -> None:
-        """The coverage board's live row: on/offline, the last self-test, why unprotected."""
+        """The coverage board's live row: on/offline, the last self-test, why unprotected.
+
+        Sent to the consoles whose operator covers the PC's site only (a PC the mapping
+        lacks: to those covering every site), as ``GET /coverage`` lists it."""
         at, ok = self._self_tests.get(workstation_id, (None, None))
         if online is None:
             online = self.is_online(workstation_id)
@@ -487,8 +491,11 @@ class Hub:
                 )
             )
         )
+        placement = self.alarms.routing.placement(workstation_id)
+        site_id = placement.site_id if placement is not None else None
         for p in self._consoles:
-            p.send(text)
+            if SiteScope.of(p.operator).covers(site_id):
+                p.send(text)
 
     def placements_moved(self, before: RoutingSnapshot, after: RoutingSnapshot) -> None:
         """The routing snapshot was reloaded: tell each connected agent whose room changed.

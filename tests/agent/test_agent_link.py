@@ -15,7 +15,14 @@ import pytest
 from pydantic import SecretStr
 
 from agent.backoff import Backoff
-from agent.link import DEAD_AFTER_INTERVALS, URGENT_RETRY_CAP, Link, LinkEvents, ssl_context
+from agent.link import (
+    DEAD_AFTER_INTERVALS,
+    RECEIPTS_AGAIN_MAX,
+    URGENT_RETRY_CAP,
+    Link,
+    LinkEvents,
+    ssl_context,
+)
 from agent.outbox import Outbox
 from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer, Instruction, Trigger
 from shared.protocol import (
@@ -338,6 +345,31 @@ def test_answer_given_offline_is_sent_after_reconnect(make_link: LinkFactory) ->
         answer = hub.wait_for(lambda m: isinstance(m, Respond))
         assert isinstance(answer, Respond)
         assert answer.alarm_id == alarm_id
+
+
+def test_receipts_are_sent_again_on_the_next_connection_the_newest_fifty(
+    make_link: LinkFactory,
+) -> None:
+    """A hub killed with receipts in its 20 ms batch loses them, and an alarm resolved
+    before the agent is back is never sent to it again: the agent sends its recent
+    receipts once more on every new connection (at most RECEIPTS_AGAIN_MAX, the newest)."""
+    port = free_port()
+    confirmed = [uuid.uuid4() for _ in range(RECEIPTS_AGAIN_MAX + 10)]
+    with fake_hub(port=port) as first:
+        link, events = make_link(f"ws://127.0.0.1:{port}/ws/agent")
+        events.wait("connected")
+        for alarm_id in confirmed:
+            link.send_receipt(alarm_id)
+        first.wait_for(lambda m: isinstance(m, Receipt) and m.alarm_id == confirmed[-1])
+    with fake_hub(port=port) as again:  # restarted, knowing nothing of those receipts
+        events.wait("connected", count=2)
+        again.wait_for(lambda m: isinstance(m, Receipt) and m.alarm_id == confirmed[-1])
+        # The receipts go out before anything the hub sends is read: a ping answered
+        # after them proves the whole batch has arrived.
+        again.push(Ping())
+        again.wait_for(lambda m: isinstance(m, Pong))
+        resent = [m.alarm_id for m in again.received if isinstance(m, Receipt)]
+        assert resent == confirmed[-RECEIPTS_AGAIN_MAX:]
 
 
 def test_rescan_sends_alarms_another_process_queued(tmp_path: Path, make_link: LinkFactory) -> None:

@@ -289,6 +289,7 @@ def test_every_text_has_both_languages() -> None:
                 state="s",
                 told=1,  # neighbours told directly (issue 16)
                 asked=2,
+                title="t",  # a popup for several alarms (issue 15)
             )
 
 
@@ -303,7 +304,7 @@ def test_a_resolved_alarm_is_forgotten_after_its_all_clear(
     first = popups.all_clear[message.alarm_id]
     popups.update(resolved)  # a repeated update opens no second all-clear
     assert popups.all_clear[message.alarm_id] is first
-    assert message.alarm_id not in popups._shown
+    assert popups.groups.groups == {}  # nothing of it is kept
 
 
 FULL_ROOM = RoomRef(
@@ -437,3 +438,62 @@ def test_a_popup_from_the_hub_carries_no_mark(
     popup = popups.popups[message.alarm_id]
     assert popup.no_hub_label.isHidden()
     assert "Zentrale nicht erreichbar" not in popup.shown_lines
+
+
+def test_a_flood_from_one_raiser_is_one_popup_that_counts_and_answers_each(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, wire = manager
+    flood = [notify(AlarmLevel.SUPPORT, room=FULL_ROOM) for _ in range(50)]
+    for message in flood:
+        popups.show(message)
+    ids = [message.alarm_id for message in flood]
+    qtbot.waitUntil(lambda: sorted(wire.receipts) == sorted(ids), timeout=2000)  # each
+    (popup,) = set(popups.popups.values())
+    assert popups.popups.keys() == set(ids)
+    assert popup.windowTitle() == "Stiller Alarm – Raum 1.01 (50 Alarme)"
+    assert popup.count_label.text() == "50 Alarme aus Raum 1.01"
+    # Another raiser's alarm is not swallowed: a popup of its own.
+    other = notify(AlarmLevel.SUPPORT, room=ROOM)
+    popups.show(other)
+    assert popups.popups[other.alarm_id] is not popup
+    # A level 3 of the same raiser: the popup shows level 3 and security's instruction.
+    danger = notify(AlarmLevel.DANGER, Instruction.SECURE_AND_CALL_POLICE, room=FULL_ROOM)
+    popups.show(danger)
+    assert popups.popups[danger.alarm_id] is popup
+    assert popup.level_label.text() == "Gefahr / Amok"
+    assert "Polizei" in popup.instruction_label.text()
+    assert popup.windowTitle() == "Stiller Alarm – Raum 1.01 (51 Alarme)"
+    qtbot.waitExposed(popup)
+    assert_no_line_cut_off(popup)
+    popup.grab().save(str(ARTIFACTS / "popup-flood.png"))
+
+    qtbot.mouseClick(popup.buttons["Ich komme"], Qt.MouseButton.LeftButton)
+    assert wire.answers == [(i, Answer.COMING) for i in [*ids, danger.alarm_id]]
+    assert visible_buttons(popup) == {"Bin da"}
+    qtbot.mouseClick(popup.buttons["Bin da"], Qt.MouseButton.LeftButton)
+    assert wire.answers[51:] == [(i, Answer.ARRIVED) for i in [*ids, danger.alarm_id]]
+    assert not popup.isVisible()
+    assert set(popups.popups) == {other.alarm_id}
+
+
+def test_resolved_alarms_leave_the_popup_and_the_last_brings_one_all_clear(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, _ = manager
+    flood = [notify(AlarmLevel.THREAT) for _ in range(3)]
+    for message in flood:
+        popups.show(message)
+    popup = popups.popups[flood[0].alarm_id]
+    for message in flood[:2]:
+        popups.update(
+            AlarmUpdate(alarm_id=message.alarm_id, state=AlarmState.RESOLVED, responders=[])
+        )
+    assert popup.isVisible()
+    assert popup.windowTitle() == "Stiller Alarm – Raum 101"  # one left: no count
+    assert popup.count_label.isHidden()
+    assert popups.all_clear == {}
+    last = AlarmUpdate(alarm_id=flood[2].alarm_id, state=AlarmState.RESOLVED, responders=[])
+    popups.update(last)
+    assert not popup.isVisible()
+    assert list(popups.all_clear) == [flood[2].alarm_id]  # one all-clear, not three

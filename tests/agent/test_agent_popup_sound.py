@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from agent.popup import PopupManager
+from agent.popup_groups import group_key
 from agent.sound import AlarmSound, write_tones
 from shared.domain import AlarmLevel, Instruction
 from shared.protocol import AlarmNotify, RoomRef, utc_now
@@ -59,9 +60,9 @@ def test_tone_follows_the_highest_open_popup_until_all_are_answered(
     assert sound.level is AlarmLevel.DANGER
     qtbot.waitUntil(lambda: player.next_tone() == "danger", timeout=5000)
 
-    popups._answered(danger.alarm_id, None)  # "Verstanden": back to the open level-2 popup
+    popups._answered(group_key(danger), None)  # "Verstanden": back to the open level-2 popup
     assert sounding(sound) is AlarmLevel.THREAT
-    popups._answered(threat.alarm_id, None)
+    popups._answered(group_key(threat), None)
     assert sound.level is None  # silence once every popup is answered
 
 

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from dispatch import demo
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import create_building, create_floor, create_room, create_site
 from dispatch.store import audit_key
 from dispatch.store.database import Database
@@ -111,10 +112,12 @@ def test_workstation_add_is_audited(tmp_path: Path) -> None:
         key = audit_key.load_or_create(tmp_path / "audit.key")
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite3'}", audit_key=key)
         try:
-            site = await create_site(db, "test", "Jobcenter")
-            building = await create_building(db, "test", site.id, "Haus A")
-            floor = await create_floor(db, "test", building.id, "1. OG")
-            return (await create_room(db, "test", floor.id, "1.03", "Beratung 3")).id
+            site = await create_site(db, "test", "Jobcenter", scope=EVERY_SITE)
+            building = await create_building(db, "test", site.id, "Haus A", scope=EVERY_SITE)
+            floor = await create_floor(db, "test", building.id, "1. OG", scope=EVERY_SITE)
+            return (
+                await create_room(db, "test", floor.id, "1.03", "Beratung 3", scope=EVERY_SITE)
+            ).id
         finally:
             await db.dispose()
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from shared.domain import AlarmLevel
-from shared.protocol import AlarmNotify, AlarmStored, CloseCode, Ping, Pong, Receipt, encode
+from shared.domain import AlarmLevel, Answer
+from shared.protocol import (
+    AlarmNotify,
+    AlarmStored,
+    CloseCode,
+    Ping,
+    Pong,
+    Receipt,
+    Respond,
+    encode,
+)
 from tests.integration.conftest import Connect, eventually
 from tests.support.hub import RunningHub, query
 from tests.support.wsclient import wait_closed
@@ -63,3 +72,31 @@ async def test_receipts_for_alarms_never_sent_still_count(agent: Connect) -> Non
         await flooder.send(Receipt(alarm_id=uuid.uuid4()))
     code, _ = await wait_closed(flooder.connection)
     assert code == CloseCode.RATE_LIMITED
+
+
+async def test_a_neighbour_answering_a_flood_of_alarms_at_once_is_never_limited(
+    agent: Connect, demo_hub: RunningHub
+) -> None:
+    """One click on the neighbour's grouped popup answers each alarm of the raiser's flood
+    (agent/popup_groups.py): "Ich komme", then "Bin da", 200 answers at once, far above the
+    100 a second, all stored and the neighbour still connected. The hub reads an agent's
+    answers one stored answer at a time, so its limiter never sees them that fast."""
+    raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
+    reading = asyncio.create_task(raiser.expect(AlarmStored, timeout=60, alarm_id=uuid.uuid4()))
+    sent = {(await raiser.raise_alarm(AlarmLevel.THREAT)).alarm_id for _ in range(100)}
+    received: set[uuid.UUID] = set()
+    while received != sent:
+        received.add((await neighbour.expect(AlarmNotify, timeout=30)).alarm_id)
+    for answer in (Answer.COMING, Answer.ARRIVED):
+        for alarm_id in sent:
+            await neighbour.send(Respond(alarm_id=alarm_id, answer=answer))
+    await eventually(
+        demo_hub,
+        "SELECT count(*) FROM alarm_recipients WHERE workstation_id = 'pc-1-02'"
+        " AND answer = 'arrived'",
+        expect=[(100,)],
+        timeout=20,
+    )
+    await neighbour.send(Ping())
+    await neighbour.expect(Pong, timeout=20)  # still connected: no answer counted against it
+    reading.cancel()

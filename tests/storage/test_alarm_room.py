@@ -11,6 +11,7 @@ import uuid
 
 from dispatch.alarms.store import AlarmStore
 from dispatch.directory.authentication import Authenticator
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import (
     create_building,
     create_floor,
@@ -28,9 +29,9 @@ ACTOR = "test"
 
 async def test_a_pc_moved_since_its_handshake_raises_for_its_new_room(db: Database) -> None:
     authenticator = Authenticator(db)
-    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
-    building = await create_building(db, ACTOR, site_id, "Haus 1")
-    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
+    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1", scope=EVERY_SITE)).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1", scope=EVERY_SITE)
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG", scope=EVERY_SITE)).id
     rooms = {
         number: (
             await create_room(
@@ -41,12 +42,13 @@ async def test_a_pc_moved_since_its_handshake_raises_for_its_new_room(db: Databa
                 f"Raum {number}",
                 phone=f"-{number}",
                 entrance=f"Tür {number}",
+                scope=EVERY_SITE,
             )
         ).id
         for number in ("A", "B", "C", "D")
     }
-    await set_room_link(db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.LINK)
-    await set_room_link(db, ACTOR, rooms["C"], rooms["D"], RoomLinkKind.LINK)
+    await set_room_link(db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.LINK, scope=EVERY_SITE)
+    await set_room_link(db, ACTOR, rooms["C"], rooms["D"], RoomLinkKind.LINK, scope=EVERY_SITE)
     for ws, room in [("pc-a", "A"), ("pc-b", "B"), ("pc-d", "D")]:
         await add_workstation(
             db, ACTOR, ws, site_id, rooms[room], f"token-{ws}", WorkstationRole.STAFF, ws
@@ -56,7 +58,9 @@ async def test_a_pc_moved_since_its_handshake_raises_for_its_new_room(db: Databa
     assert seen_at_handshake.room_at_connect is not None
     assert seen_at_handshake.room_at_connect.number == "A"
 
-    await update_workstation(db, "test", "pc-a", room_id=rooms["C"])  # while connected
+    await update_workstation(
+        db, "test", "pc-a", room_id=rooms["C"], scope=EVERY_SITE
+    )  # while connected
     alarms = AlarmStore(db)
     message = RaiseAlarm(
         alarm_id=uuid.uuid4(), level=AlarmLevel.THREAT, trigger=Trigger.HOTKEY, raised_at=utc_now()

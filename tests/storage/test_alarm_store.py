@@ -16,6 +16,7 @@ from dispatch.alarms.timers import SELF_TEST_TIMEOUT
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import WorkstationView
 from dispatch.directory.refusals import Conflict
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import (
     create_building,
     create_floor,
@@ -53,15 +54,19 @@ class Site:
 async def site(db: Database) -> Site:
     """Three rooms in a row (A-B-C) plus security; one PC in each."""
     authenticator = Authenticator(db)
-    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
-    building = await create_building(db, ACTOR, site_id, "Haus 1")
-    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
+    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1", scope=EVERY_SITE)).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1", scope=EVERY_SITE)
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG", scope=EVERY_SITE)).id
     a, b, c, s = [
-        (await create_room(db, ACTOR, floor, n, f"Raum {n}", entrance="Treppenhaus 1")).id
+        (
+            await create_room(
+                db, ACTOR, floor, n, f"Raum {n}", entrance="Treppenhaus 1", scope=EVERY_SITE
+            )
+        ).id
         for n in ("A", "B", "C", "S")
     ]
-    await set_room_link(db, ACTOR, a, b, RoomLinkKind.LINK)
-    await set_room_link(db, ACTOR, b, c, RoomLinkKind.LINK)
+    await set_room_link(db, ACTOR, a, b, RoomLinkKind.LINK, scope=EVERY_SITE)
+    await set_room_link(db, ACTOR, b, c, RoomLinkKind.LINK, scope=EVERY_SITE)
     for ws, room, role in [
         ("pc-a", a, WorkstationRole.STAFF),
         ("pc-b", b, WorkstationRole.STAFF),
@@ -232,7 +237,7 @@ async def test_open_alarms_of_many_workstations_in_one_read_match_one_by_one(sit
 
 async def test_handshakes_arriving_together_each_get_their_own_answer(site: Site) -> None:
     """A storm's authentications share reads (dispatch.store.coalesce) but never answers."""
-    await revoke_workstation(site.db, "admin", "pc-c")
+    await revoke_workstation(site.db, "admin", "pc-c", scope=EVERY_SITE)
     attempts = [("pc-a", "token-pc-a"), ("pc-b", "token-pc-b"), ("pc-a", "token-pc-b"),
                 ("pc-x", "token-pc-x"), ("pc-b", "wrong"), ("pc-c", "token-pc-c")] * 20  # fmt: skip
     results = await asyncio.gather(
@@ -252,10 +257,14 @@ async def test_wrong_token_does_not_authenticate(site: Site) -> None:
 
 
 async def test_duplicate_room_and_workstation_are_refused_and_nothing_changes(site: Site) -> None:
-    building = await create_building(site.db, ACTOR, site.raiser.site_id, "Haus 2")
-    floor = (await create_floor(site.db, ACTOR, building.id, "EG")).id
+    building = await create_building(
+        site.db, ACTOR, site.raiser.site_id, "Haus 2", scope=EVERY_SITE
+    )
+    floor = (await create_floor(site.db, ACTOR, building.id, "EG", scope=EVERY_SITE)).id
     with pytest.raises(Conflict):
-        await create_room(site.db, ACTOR, floor, "A", "again")  # numbers are unique per site
+        await create_room(
+            site.db, ACTOR, floor, "A", "again", scope=EVERY_SITE
+        )  # numbers are unique per site
     with pytest.raises(Conflict):
         await add_workstation(site.db, ACTOR, "pc-a", site.raiser.site_id, None, "t")
     assert await site.authenticator.authenticate_workstation("pc-a", "token-pc-a") is not None

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dispatch.alarms.drills import active_drill, drill_scopes
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import create_site
 from dispatch.routing.policy import Scope
 from dispatch.store.database import Database
@@ -33,7 +34,7 @@ async def _drill(db: Database, site_id: int, title: str, start: datetime, hours:
 
 
 async def test_running_drill_is_found_only_between_start_and_end(db: Database) -> None:
-    site = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
+    site = (await create_site(db, ACTOR, "Test", "Teststraße 1", scope=EVERY_SITE)).id
     drill_id = await _drill(db, site, "Übung Etage 1", NOON, 1)
     async with db.read() as session:
         assert await active_drill(session, site, NOON - timedelta(seconds=1)) is None
@@ -49,8 +50,8 @@ async def test_running_drill_is_found_only_between_start_and_end(db: Database) -
 
 
 async def test_a_drill_of_another_site_does_not_count(db: Database) -> None:
-    site = (await create_site(db, ACTOR, "A", "")).id
-    other = (await create_site(db, ACTOR, "B", "")).id
+    site = (await create_site(db, ACTOR, "A", "", scope=EVERY_SITE)).id
+    other = (await create_site(db, ACTOR, "B", "", scope=EVERY_SITE)).id
     await _drill(db, other, "Übung B", NOON, 2)
     async with db.read() as session:
         assert await active_drill(session, site, NOON + timedelta(minutes=5)) is None
@@ -60,7 +61,7 @@ async def test_a_drill_of_another_site_does_not_count(db: Database) -> None:
 
 
 async def test_overlapping_rows_the_later_start_wins(db: Database) -> None:
-    site = (await create_site(db, ACTOR, "A", "")).id
+    site = (await create_site(db, ACTOR, "A", "", scope=EVERY_SITE)).id
     await _drill(db, site, "alt", NOON, 4)
     newer = await _drill(db, site, "neu", NOON + timedelta(hours=1), 1)
     async with db.read() as session:
@@ -73,7 +74,7 @@ async def test_overlapping_rows_the_later_start_wins(db: Database) -> None:
 
 
 async def test_compares_in_utc_whatever_zone_now_is_given_in(db: Database) -> None:
-    site = (await create_site(db, ACTOR, "A", "")).id
+    site = (await create_site(db, ACTOR, "A", "", scope=EVERY_SITE)).id
     await _drill(db, site, "Übung", NOON, 1)
     # 12:30 in Berlin (UTC+1 in March) is 11:30 UTC: inside a drill from 11:00 to 12:00 UTC.
     berlin = datetime(2026, 3, 10, 12, 30, tzinfo=ZoneInfo("Europe/Berlin"))

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from dispatch.directory.enrolment import Enrolled, enrol, issue_codes
 from dispatch.directory.refusals import EnrolmentRefused
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import create_site
 from dispatch.store.database import Database
 from dispatch.store.models import Workstation
@@ -16,8 +17,8 @@ from dispatch.store.models import Workstation
 async def test_two_instances_racing_for_one_code_enrol_exactly_one_workstation(
     db: Database,
 ) -> None:
-    site = await create_site(db, "admin:test", "Test", "Teststraße 1")
-    (issued,) = await issue_codes(db, "admin:test", site.id, None, 1)
+    site = await create_site(db, "admin:test", "Test", "Teststraße 1", scope=EVERY_SITE)
+    (issued,) = await issue_codes(db, "admin:test", site.id, None, 1, scope=EVERY_SITE)
     # A second Database is a second hub process: its own pool, its own writer lock.
     other_db = Database(db.url)
     try:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from dispatch.directory.authentication import Authenticator
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import create_building, create_floor, create_room, create_site
 from dispatch.directory.workstations import add_workstation, revoke_workstation
 from dispatch.store.database import Database
@@ -19,10 +20,14 @@ WORKSTATIONS = [f"pc-{i:03d}" for i in range(120)]
 
 
 async def fleet(db: Database) -> Authenticator:
-    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
-    building = await create_building(db, ACTOR, site_id, "Haus 1")
-    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
-    room = (await create_room(db, ACTOR, floor, "1.01", "Beratung", entrance="Eingang B")).id
+    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1", scope=EVERY_SITE)).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1", scope=EVERY_SITE)
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG", scope=EVERY_SITE)).id
+    room = (
+        await create_room(
+            db, ACTOR, floor, "1.01", "Beratung", entrance="Eingang B", scope=EVERY_SITE
+        )
+    ).id
     for ws in WORKSTATIONS:
         await add_workstation(db, ACTOR, ws, site_id, room, f"token-{ws}")
     return Authenticator(db)
@@ -40,7 +45,7 @@ async def test_every_workstation_gets_its_own_time_and_version_and_revoked_ones_
     db: Database,
 ) -> None:
     authenticator = await fleet(db)
-    await revoke_workstation(db, "admin", "pc-007")
+    await revoke_workstation(db, "admin", "pc-007", scope=EVERY_SITE)
     seen = {
         ws: (datetime(2026, 11, 23, 4, i // 60, i % 60, tzinfo=UTC), f"2.{i}")
         for i, ws in enumerate(WORKSTATIONS)
@@ -70,7 +75,7 @@ async def test_a_later_round_overwrites_the_earlier_one(db: Database) -> None:
 async def test_handshakes_arriving_together_each_get_their_own_workstation(db: Database) -> None:
     """The credentials read is one statement for many; each agent still gets only its own."""
     authenticator = await fleet(db)
-    await revoke_workstation(db, "admin", "pc-003")
+    await revoke_workstation(db, "admin", "pc-003", scope=EVERY_SITE)
 
     views = await asyncio.gather(
         *(authenticator.authenticate_workstation(ws, f"token-{ws}") for ws in WORKSTATIONS[:10]),

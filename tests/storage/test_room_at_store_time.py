@@ -20,6 +20,7 @@ from dispatch.alarms.record import AlarmRecord
 from dispatch.alarms.store import AlarmStore
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import WorkstationView
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import (
     create_building,
     create_floor,
@@ -57,7 +58,9 @@ class Site:
     async def move(self, workstation_id: str, room: str | None) -> None:
         """What the admin page, REST PATCH and CSV import do (workstations.update_workstation)."""
         room_id = None if room is None else self.rooms[room]
-        await update_workstation(self.db, "admin", workstation_id, room_id=room_id)
+        await update_workstation(
+            self.db, "admin", workstation_id, room_id=room_id, scope=EVERY_SITE
+        )
 
 
 @pytest.fixture
@@ -67,19 +70,23 @@ async def site(db: Database) -> Site:
     One PC per room, plus a pending PC without a room at site 1.
     """
     authenticator = Authenticator(db)
-    site_id = (await create_site(db, ACTOR, "Jobcenter", "Teststraße 1")).id
-    building = await create_building(db, ACTOR, site_id, "Haus 1")
-    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
+    site_id = (await create_site(db, ACTOR, "Jobcenter", "Teststraße 1", scope=EVERY_SITE)).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1", scope=EVERY_SITE)
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG", scope=EVERY_SITE)).id
     rooms = {
-        n: (await create_room(db, ACTOR, floor, n, f"Beratung {n}", entrance="Treppenhaus 1")).id
+        n: (
+            await create_room(
+                db, ACTOR, floor, n, f"Beratung {n}", entrance="Treppenhaus 1", scope=EVERY_SITE
+            )
+        ).id
         for n in ("A", "B", "C", "D", "S")
     }
-    await set_room_link(db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.LINK)
-    await set_room_link(db, ACTOR, rooms["C"], rooms["D"], RoomLinkKind.LINK)
-    other_site_id = (await create_site(db, ACTOR, "Außenstelle", "Nebenweg 2")).id
-    other_building = await create_building(db, ACTOR, other_site_id, "Haus 9")
-    other_floor = (await create_floor(db, ACTOR, other_building.id, "EG")).id
-    rooms["X"] = (await create_room(db, ACTOR, other_floor, "X", "Beratung X")).id
+    await set_room_link(db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.LINK, scope=EVERY_SITE)
+    await set_room_link(db, ACTOR, rooms["C"], rooms["D"], RoomLinkKind.LINK, scope=EVERY_SITE)
+    other_site_id = (await create_site(db, ACTOR, "Außenstelle", "Nebenweg 2", scope=EVERY_SITE)).id
+    other_building = await create_building(db, ACTOR, other_site_id, "Haus 9", scope=EVERY_SITE)
+    other_floor = (await create_floor(db, ACTOR, other_building.id, "EG", scope=EVERY_SITE)).id
+    rooms["X"] = (await create_room(db, ACTOR, other_floor, "X", "Beratung X", scope=EVERY_SITE)).id
     for ws, room, role in [
         ("pc-a", "A", WorkstationRole.STAFF),
         ("pc-b", "B", WorkstationRole.STAFF),

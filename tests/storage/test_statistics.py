@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.alarms.statistics import Period, PeriodError, Statistics, percentile, statistics
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import create_building, create_floor, create_room, create_site
 from dispatch.directory.workstations import add_workstation
 from dispatch.store.database import Database
@@ -30,16 +31,18 @@ class World:
 @pytest.fixture
 async def world(db: Database) -> World:
     """Two sites; site 1 has two buildings; one raiser PC and one security PC per room."""
-    site = (await create_site(db, ACTOR, "Jobcenter Nord", "")).id
-    other = (await create_site(db, ACTOR, "Jobcenter Süd", "")).id
+    site = (await create_site(db, ACTOR, "Jobcenter Nord", "", scope=EVERY_SITE)).id
+    other = (await create_site(db, ACTOR, "Jobcenter Süd", "", scope=EVERY_SITE)).id
     for site_id, building, prefix in [
         (site, "Haus A", "a"),
         (site, "Haus B", "b"),
         (other, "Haus S", "s"),
     ]:
-        house = await create_building(db, ACTOR, site_id, building)
-        floor = (await create_floor(db, ACTOR, house.id, "EG")).id
-        room = (await create_room(db, ACTOR, floor, f"R-{prefix}", f"Raum {prefix}")).id
+        house = await create_building(db, ACTOR, site_id, building, scope=EVERY_SITE)
+        floor = (await create_floor(db, ACTOR, house.id, "EG", scope=EVERY_SITE)).id
+        room = (
+            await create_room(db, ACTOR, floor, f"R-{prefix}", f"Raum {prefix}", scope=EVERY_SITE)
+        ).id
         await add_workstation(
             db,
             ACTOR,
@@ -135,7 +138,7 @@ MARCH = Period(date(2026, 3, 1), date(2026, 3, 31))
 
 async def read(world: World, period: Period = MARCH, site: int | None = None) -> Statistics:
     async with world.db.read() as session:
-        return await statistics(session, period, site)
+        return await statistics(session, period, site, EVERY_SITE)
 
 
 async def test_only_real_alarms_count(world: World) -> None:

@@ -29,6 +29,7 @@ from dispatch.alarms.record import AlarmRecord
 from dispatch.alarms.store import AlarmStore
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import WorkstationView
+from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import (
     create_building,
     create_floor,
@@ -69,14 +70,15 @@ class Site:
 async def site(db: Database) -> Site:
     """Rooms A-B-C linked in a row plus a security room S, one PC in each; the raiser sits in A."""
     authenticator = Authenticator(db)
-    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1")).id
-    building = await create_building(db, ACTOR, site_id, "Haus 1")
-    floor = (await create_floor(db, ACTOR, building.id, "1. OG")).id
+    site_id = (await create_site(db, ACTOR, "Test", "Teststraße 1", scope=EVERY_SITE)).id
+    building = await create_building(db, ACTOR, site_id, "Haus 1", scope=EVERY_SITE)
+    floor = (await create_floor(db, ACTOR, building.id, "1. OG", scope=EVERY_SITE)).id
     rooms = {
-        n: (await create_room(db, ACTOR, floor, n, f"Raum {n}")).id for n in ("A", "B", "C", "S")
+        n: (await create_room(db, ACTOR, floor, n, f"Raum {n}", scope=EVERY_SITE)).id
+        for n in ("A", "B", "C", "S")
     }
-    await set_room_link(db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.LINK)
-    await set_room_link(db, ACTOR, rooms["B"], rooms["C"], RoomLinkKind.LINK)
+    await set_room_link(db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.LINK, scope=EVERY_SITE)
+    await set_room_link(db, ACTOR, rooms["B"], rooms["C"], RoomLinkKind.LINK, scope=EVERY_SITE)
     for ws, room, role in [
         ("pc-a", "A", WorkstationRole.STAFF),
         ("pc-b", "B", WorkstationRole.STAFF),
@@ -252,7 +254,9 @@ async def test_the_triggers_survive_every_migration_up_to_head(db: Database) -> 
 async def test_a_link_through_the_set_up_writes_reaches_the_next_alarm(site: Site) -> None:
     first, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(first) == {"pc-b", "pc-s"}
-    await set_room_link(site.db, ACTOR, site.rooms["A"], site.rooms["C"], RoomLinkKind.LINK)
+    await set_room_link(
+        site.db, ACTOR, site.rooms["A"], site.rooms["C"], RoomLinkKind.LINK, scope=EVERY_SITE
+    )
     second, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(second) == {"pc-b", "pc-c", "pc-s"}
 
@@ -262,8 +266,8 @@ async def test_a_move_and_a_revocation_through_the_set_up_writes_reach_the_next_
 ) -> None:
     first, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(first) == {"pc-b", "pc-s"}
-    await update_workstation(site.db, "test", "pc-c", room_id=site.rooms["B"])
-    await revoke_workstation(site.db, "test", "pc-b")
+    await update_workstation(site.db, "test", "pc-c", room_id=site.rooms["B"], scope=EVERY_SITE)
+    await revoke_workstation(site.db, "test", "pc-b", scope=EVERY_SITE)
     second, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(second) == {"pc-c", "pc-s"}
 
@@ -349,7 +353,7 @@ async def test_without_its_version_row_the_store_reloads_every_time_and_stays_id
         False,
     )
     await set_room_link(
-        site.db, ACTOR, site.rooms["A"], site.rooms["C"], RoomLinkKind.LINK
+        site.db, ACTOR, site.rooms["A"], site.rooms["C"], RoomLinkKind.LINK, scope=EVERY_SITE
     )  # no counter moves now
     second, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
     assert recipients(second) == {"pc-b", "pc-c", "pc-s"}
@@ -537,7 +541,9 @@ async def test_migration_0006_goes_down_and_up_again(empty_url: str) -> None:
             " UNION SELECT proname FROM pg_proc WHERE proname = 'topology_version_bump'"
         )
         assert await raw_sql(db, tables) == []
-        await create_site(db, ACTOR, "Test")  # the tables work without their triggers
+        await create_site(
+            db, ACTOR, "Test", scope=EVERY_SITE
+        )  # the tables work without their triggers
         await asyncio.to_thread(command.upgrade, config, "head")
         await raw_sql(db, "UPDATE sites SET neighbour_radius_m = 2")
         assert await version(db) == 1

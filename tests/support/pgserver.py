@@ -30,20 +30,22 @@ SERVER_USER = "postgres"
 
 
 def server_binaries() -> Path:
-    """The folder with initdb and pg_ctl: on PATH, or Debian's newest /usr/lib/postgresql/N/bin."""
-    on_path = shutil.which("pg_ctl")
-    if on_path is not None:
-        return Path(on_path).parent
+    """The folder with initdb, pg_ctl and pg_basebackup: Debian's newest
+    /usr/lib/postgresql/N/bin, else the folder of initdb on PATH (a lone pg_ctl on PATH,
+    e.g. a wrapper in /usr/local/bin, is not a server's folder)."""
     found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+        (Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")),
+        key=lambda bindir: int(bindir.parent.name) if bindir.parent.name.isdigit() else 0,
     )
-    if not found:
-        message = "no PostgreSQL server binaries (initdb, pg_ctl) on this machine"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return Path(found[-1]).parent
+    if found:
+        return found[-1]
+    on_path = shutil.which("initdb")
+    if on_path is not None and (Path(on_path).parent / "pg_ctl").exists():
+        return Path(on_path).parent
+    message = "no PostgreSQL server binaries (initdb, pg_ctl) on this machine"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @dataclass

@@ -3,6 +3,9 @@
 * No operator session: 401. A session whose role may not do this: 403.
 * Every state-changing request carries the session's CSRF token in the
   ``X-CSRF-Token`` header (compared in constant time): 403 otherwise.
+* Every read and write of site-owned data takes the operator's ``Scope``
+  (dispatch/directory/site_scope.py): a row of another site is a 404, lists
+  hold only the operator's sites.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.directory import sessions
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import OperatorView
-from dispatch.directory.refusals import Conflict, EnrolmentRefused, NotFound, Refused, existing
+from dispatch.directory.refusals import Conflict, EnrolmentRefused, NotFound, OutOfScope, Refused
+from dispatch.directory.site_scope import SiteScope, in_scope
 from dispatch.live.hub import Hub
 from dispatch.settings import Settings
 from dispatch.store.database import Database
@@ -53,7 +57,12 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 
 async def current_operator(request: Request) -> OperatorView:
     """The logged-in operator (console session cookie), else 401: also for a session the
-    operator's logout, a new password, a role/site change or disabling has ended."""
+    operator's logout, a new password, a role/site change or disabling has ended.
+
+    Read once per request: the role check and the site scope use the same answer."""
+    known: OperatorView | None = getattr(request.state, "operator", None)
+    if known is not None:
+        return known
     settings: Settings = request.app.state.settings
     operator = await sessions.operator_of(
         request.session, get_authenticator(request), settings.session_max_age
@@ -64,7 +73,13 @@ async def current_operator(request: Request) -> OperatorView:
             "not logged in: sign in at /login first",
             headers={"WWW-Authenticate": "Cookie"},
         )
+    request.state.operator = operator
     return operator
+
+
+async def site_scope(request: Request) -> SiteScope:
+    """The sites the logged-in operator covers (none named: every site); 401 without a session."""
+    return SiteScope.of(await current_operator(request))
 
 
 def check_csrf(request: Request) -> None:
@@ -144,6 +159,7 @@ Admin = Annotated[OperatorView, Depends(admin_writer)]
 ManagerReader = Annotated[OperatorView, Depends(manager_reader)]
 ManagerWriter = Annotated[OperatorView, Depends(manager_writer)]
 OperatorWriter = Annotated[OperatorView, Depends(operator_writer)]
+ScopeDep = Annotated[SiteScope, Depends(site_scope)]
 
 
 def actor(operator: OperatorView) -> str:
@@ -152,8 +168,9 @@ def actor(operator: OperatorView) -> str:
 
 @contextmanager
 def refusals() -> Iterator[None]:
-    """A service's refusal as the HTTP answer: 404 unknown, 409 conflict, 403 enrolment,
-    422 else (dispatch/directory/refusals.py); the one place the API translates them."""
+    """A service's refusal as the HTTP answer: 404 unknown (or of another site), 409
+    conflict, 403 enrolment or out of the operator's sites, 422 else
+    (dispatch/directory/refusals.py); the one place the API translates them."""
     try:
         yield
     except Refused as error:
@@ -164,6 +181,7 @@ _STATUS = {
     NotFound: status.HTTP_404_NOT_FOUND,
     Conflict: status.HTTP_409_CONFLICT,
     EnrolmentRefused: status.HTTP_403_FORBIDDEN,
+    OutOfScope: status.HTTP_403_FORBIDDEN,
 }
 _INVALID = status.HTTP_422_UNPROCESSABLE_CONTENT
 
@@ -230,9 +248,12 @@ def limiter(request: Request, name: str, limit: int, window_s: float) -> Failure
     return found
 
 
-async def get_or_404(session: AsyncSession, model: type[T], key: object, what: str) -> T:
+async def get_or_404(
+    session: AsyncSession, model: type[T], key: object, what: str, scope: SiteScope
+) -> T:
+    """The row, else 404: also a row of a site out of ``scope`` (its existence stays hidden)."""
     with refusals():
-        return await existing(session, model, key, what)
+        return await in_scope(session, model, key, what, scope)
 
 
 def unprocessable(message: str) -> HTTPException:

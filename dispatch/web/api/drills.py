@@ -15,7 +15,7 @@ from dispatch.directory.rooms import room_refs
 from dispatch.routing.policy import Scope
 from dispatch.store.audit import AuditTrail
 from dispatch.store.models import Alarm, AlarmRecipient, Drill, Room, Site, Workstation
-from dispatch.web.api.deps import DB, ManagerReader, ManagerWriter, actor, get_or_404
+from dispatch.web.api.deps import DB, ManagerReader, ManagerWriter, ScopeDep, actor, get_or_404
 from dispatch.web.api.schemas import Input
 from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer
 from shared.protocol import RoomRef, utc_now
@@ -80,6 +80,7 @@ def _out(drill: Drill, alarms: int, now: datetime) -> DrillOut:
 async def list_drills(
     _: ManagerReader,
     db: DB,
+    scope: ScopeDep,
     site_id: Annotated[int | None, Query(description="Only this site")] = None,
 ) -> list[DrillOut]:
     """Every drill, latest start first, with its state now."""
@@ -92,6 +93,7 @@ async def list_drills(
     query = (
         select(Drill, func.coalesce(counts.c.alarms, 0))
         .outerjoin(counts, counts.c.drill_id == Drill.id)
+        .where(scope.where(Drill.site_id))
         .order_by(Drill.starts_at.desc(), Drill.id.desc())
     )
     if site_id is not None:
@@ -102,7 +104,7 @@ async def list_drills(
 
 
 @router.post("/drills", response_model=DrillOut, status_code=201, summary="Schedule a drill")
-async def create_drill(body: DrillIn, operator: ManagerWriter, db: DB) -> DrillOut:
+async def create_drill(body: DrillIn, operator: ManagerWriter, db: DB, scope: ScopeDep) -> DrillOut:
     """While it runs, the site's drill alarms ("ÜBUNG") go only to these scopes.
 
     Refused: a drill that has ended already (422), and one overlapping another
@@ -116,7 +118,7 @@ async def create_drill(body: DrillIn, operator: ManagerWriter, db: DB) -> DrillO
     scopes = sorted(set(body.scopes))
     async with db.write() as session:
         site = await session.get(Site, body.site_id)
-        if site is None:
+        if site is None or not scope.covers(site.id):
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, f"site_id {body.site_id}: no such site"
             )
@@ -161,11 +163,11 @@ async def create_drill(body: DrillIn, operator: ManagerWriter, db: DB) -> DrillO
 
 
 @router.delete("/drills/{drill_id}", status_code=204, summary="Delete a drill")
-async def delete_drill(drill_id: int, operator: ManagerWriter, db: DB) -> None:
+async def delete_drill(drill_id: int, operator: ManagerWriter, db: DB, scope: ScopeDep) -> None:
     """Only a planned drill, or an ended one without drill alarms (their report stays)."""
     now = utc_now()
     async with db.write() as session:
-        drill = await get_or_404(session, Drill, drill_id, "drill")
+        drill = await get_or_404(session, Drill, drill_id, "drill", scope)
         if _status(drill, now) == "running":
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
@@ -225,13 +227,13 @@ def _ms_after(start: datetime, end: datetime | None) -> int | None:
 
 
 @router.get("/drills/{drill_id}/report", response_model=DrillReport, summary="Drill report")
-async def drill_report(drill_id: int, _: ManagerReader, db: DB) -> DrillReport:
+async def drill_report(drill_id: int, _: ManagerReader, db: DB, scope: ScopeDep) -> DrillReport:
     """Per drill alarm and recipient workstation: time to delivery, answer and arrival.
 
     Workstations and rooms only: a drill tests the system and the circle, not people.
     """
     async with db.read() as session:
-        drill = await get_or_404(session, Drill, drill_id, "drill")
+        drill = await get_or_404(session, Drill, drill_id, "drill", scope)
         alarms = list(
             await session.scalars(
                 select(Alarm)

@@ -19,7 +19,16 @@ from dispatch.directory import enrolment
 from dispatch.directory.enrolment import MAX_CODE_HOURS, MAX_CODES
 from dispatch.directory.refusals import EnrolmentRefused
 from dispatch.store.models import EnrolmentCode
-from dispatch.web.api.deps import DB, Admin, AdminReader, actor, client_ip, limiter, refusals
+from dispatch.web.api.deps import (
+    DB,
+    Admin,
+    AdminReader,
+    ScopeDep,
+    actor,
+    client_ip,
+    limiter,
+    refusals,
+)
 from dispatch.web.api.schemas import Input, Output, from_row
 from shared.domain import WorkstationState
 from shared.protocol import utc_now
@@ -93,11 +102,11 @@ def _code_out(row: EnrolmentCode) -> CodeOut:
     summary="Create one-time enrolment codes (shown once)",
 )
 async def create_codes(
-    body: CodeRequest, operator: Admin, db: DB, response: Response
+    body: CodeRequest, operator: Admin, db: DB, response: Response, scope: ScopeDep
 ) -> IssuedCodes:
     response.headers["Cache-Control"] = "no-store"
     with refusals():
-        issued = await enrolment.issue_codes(db, actor(operator), **body.model_dump())
+        issued = await enrolment.issue_codes(db, actor(operator), **body.model_dump(), scope=scope)
     return IssuedCodes(codes=[from_row(IssuedCodeOut, c) for c in issued])
 
 
@@ -105,9 +114,11 @@ async def create_codes(
     "/enrolment-codes", response_model=list[CodeOut], summary="List enrolment codes (no codes)"
 )
 async def list_codes(
-    _: AdminReader, db: DB, site_id: Annotated[int | None, Query()] = None
+    _: AdminReader, db: DB, scope: ScopeDep, site_id: Annotated[int | None, Query()] = None
 ) -> list[CodeOut]:
-    query = select(EnrolmentCode).order_by(EnrolmentCode.id)
+    query = (
+        select(EnrolmentCode).where(scope.where(EnrolmentCode.site_id)).order_by(EnrolmentCode.id)
+    )
     if site_id is not None:
         query = query.where(EnrolmentCode.site_id == site_id)
     async with db.read() as session:
@@ -119,9 +130,9 @@ async def list_codes(
     response_model=CodeOut,
     summary="Withdraw an unused code (it expires now; the row stays for the record)",
 )
-async def withdraw_code(code_id: int, operator: Admin, db: DB) -> CodeOut:
+async def withdraw_code(code_id: int, operator: Admin, db: DB, scope: ScopeDep) -> CodeOut:
     with refusals():
-        return _code_out(await enrolment.withdraw_code(db, actor(operator), code_id))
+        return _code_out(await enrolment.withdraw_code(db, actor(operator), code_id, scope=scope))
 
 
 @router.post(

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from dispatch.directory.site_setup import diff
 from dispatch.store.audit import AuditTrail
 from dispatch.store.models import Building, Entrance, Floor, Room
-from dispatch.web.api.deps import DB, Admin, Reader, actor, get_or_404, unprocessable
+from dispatch.web.api.deps import DB, Admin, Reader, ScopeDep, actor, get_or_404, unprocessable
 from dispatch.web.api.schemas import Input, Metres, Output, Patch
 
 log = structlog.get_logger(__name__)
@@ -177,9 +177,9 @@ async def discard_plan_file(request: Request, name: str | None) -> None:
 
 
 @router.get("/floors/{floor_id}/layout", response_model=LayoutOut, summary="A floor's layout")
-async def get_layout(floor_id: int, _: Reader, db: DB) -> LayoutOut:
+async def get_layout(floor_id: int, _: Reader, db: DB, scope: ScopeDep) -> LayoutOut:
     async with db.read() as session:
-        floor = await get_or_404(session, Floor, floor_id, "floor")
+        floor = await get_or_404(session, Floor, floor_id, "floor", scope)
         building = await session.get(Building, floor.building_id)
         rooms = list(
             await session.scalars(
@@ -212,9 +212,9 @@ async def get_layout(floor_id: int, _: Reader, db: DB) -> LayoutOut:
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
 )
-async def get_plan(floor_id: int, request: Request, _: Reader, db: DB) -> Response:
+async def get_plan(floor_id: int, request: Request, _: Reader, db: DB, scope: ScopeDep) -> Response:
     async with db.read() as session:
-        floor = await get_or_404(session, Floor, floor_id, "floor")
+        floor = await get_or_404(session, Floor, floor_id, "floor", scope)
     if not floor.plan_file:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"floor {floor_id} has no plan yet")
     path = _plans_dir(request) / Path(floor.plan_file).name
@@ -238,12 +238,13 @@ async def put_plan(
     request: Request,
     operator: Admin,
     db: DB,
+    scope: ScopeDep,
     file: Annotated[UploadFile, File(description="PNG or SVG, at most 5 MB")],
     width_m: Extent,
     height_m: Extent,
 ) -> PlanOut:
     async with db.read() as session:
-        previous = (await get_or_404(session, Floor, floor_id, "floor")).plan_file
+        previous = (await get_or_404(session, Floor, floor_id, "floor", scope)).plan_file
     content = await file.read(MAX_PLAN_BYTES + 1)
     if len(content) > MAX_PLAN_BYTES:
         raise HTTPException(
@@ -259,7 +260,7 @@ async def put_plan(
     await asyncio.to_thread(_write_file, folder, name, content)
     try:
         async with db.write() as session:
-            floor = await get_or_404(session, Floor, floor_id, "floor")
+            floor = await get_or_404(session, Floor, floor_id, "floor", scope)
             old = floor.plan_file
             changed = diff(floor, {"plan_file": name, "width_m": width_m, "height_m": height_m})
             (await AuditTrail.open(session)).append(
@@ -292,9 +293,11 @@ async def put_plan(
 
 
 @router.delete("/floors/{floor_id}/plan", status_code=204, summary="Remove the plan image")
-async def delete_plan(floor_id: int, request: Request, operator: Admin, db: DB) -> Response:
+async def delete_plan(
+    floor_id: int, request: Request, operator: Admin, db: DB, scope: ScopeDep
+) -> Response:
     async with db.write() as session:
-        floor = await get_or_404(session, Floor, floor_id, "floor")
+        floor = await get_or_404(session, Floor, floor_id, "floor", scope)
         old = floor.plan_file
         if not old:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"floor {floor_id} has no plan")
@@ -323,9 +326,11 @@ def _check_on_plan(floor: Floor, x_m: float, y_m: float) -> None:
     status_code=201,
     summary="Mark an entrance or stairwell on the floor",
 )
-async def create_entrance(floor_id: int, body: EntranceIn, operator: Admin, db: DB) -> Entrance:
+async def create_entrance(
+    floor_id: int, body: EntranceIn, operator: Admin, db: DB, scope: ScopeDep
+) -> Entrance:
     async with db.write() as session:
-        floor = await get_or_404(session, Floor, floor_id, "floor")
+        floor = await get_or_404(session, Floor, floor_id, "floor", scope)
         _check_on_plan(floor, body.x_m, body.y_m)
         entrance = Entrance(floor_id=floor_id, **body.model_dump())
         session.add(entrance)
@@ -342,11 +347,11 @@ async def create_entrance(floor_id: int, body: EntranceIn, operator: Admin, db: 
 
 @router.patch("/entrances/{entrance_id}", response_model=EntranceOut, summary="Change an entrance")
 async def update_entrance(
-    entrance_id: int, body: EntrancePatch, operator: Admin, db: DB
+    entrance_id: int, body: EntrancePatch, operator: Admin, db: DB, scope: ScopeDep
 ) -> Entrance:
     async with db.write() as session:
-        entrance = await get_or_404(session, Entrance, entrance_id, "entrance")
-        floor = await get_or_404(session, Floor, entrance.floor_id, "floor")
+        entrance = await get_or_404(session, Entrance, entrance_id, "entrance", scope)
+        floor = await get_or_404(session, Floor, entrance.floor_id, "floor", scope)
         values = body.changes()
         _check_on_plan(floor, values.get("x_m", entrance.x_m), values.get("y_m", entrance.y_m))
         changed = diff(entrance, values)
@@ -358,9 +363,9 @@ async def update_entrance(
 
 
 @router.delete("/entrances/{entrance_id}", status_code=204, summary="Remove an entrance")
-async def delete_entrance(entrance_id: int, operator: Admin, db: DB) -> Response:
+async def delete_entrance(entrance_id: int, operator: Admin, db: DB, scope: ScopeDep) -> Response:
     async with db.write() as session:
-        entrance = await get_or_404(session, Entrance, entrance_id, "entrance")
+        entrance = await get_or_404(session, Entrance, entrance_id, "entrance", scope)
         await session.delete(entrance)
         (await AuditTrail.open(session)).append(
             actor(operator),

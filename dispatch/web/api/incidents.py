@@ -15,7 +15,15 @@ from dispatch.directory.rooms import room_refs
 from dispatch.store.audit import AuditTrail
 from dispatch.store.models import Alarm, Site, Workstation
 from dispatch.store.models import IncidentReport as ReportRow
-from dispatch.web.api.deps import DB, ManagerReader, OperatorWriter, Reader, actor, get_or_404
+from dispatch.web.api.deps import (
+    DB,
+    ManagerReader,
+    OperatorWriter,
+    Reader,
+    ScopeDep,
+    actor,
+    get_or_404,
+)
 from dispatch.web.api.statistics import FromDate, SiteFilter, ToDate, period_of
 from shared.domain import AlarmKind, AlarmLevel, AlarmState
 from shared.protocol import IncidentReport, RoomRef, utc_now
@@ -76,6 +84,7 @@ def _report_out(row: ReportRow) -> ReportOut:
 async def list_incidents(
     _: ManagerReader,
     db: DB,
+    scope: ScopeDep,
     first: FromDate = None,
     last: ToDate = None,
     site_id: SiteFilter = None,
@@ -87,7 +96,7 @@ async def list_incidents(
     start, end = period_of(first, last).bounds()
     async with db.read() as session:
         if site_id is not None:
-            await get_or_404(session, Site, site_id, "site")
+            await get_or_404(session, Site, site_id, "site", scope)
         query = (
             select(Alarm, Workstation.site_id, Site.name, ReportRow)
             .join(Workstation, Workstation.id == Alarm.workstation_id)
@@ -98,6 +107,7 @@ async def list_incidents(
                 Alarm.state == AlarmState.RESOLVED.value,
                 Alarm.raised_at >= start,
                 Alarm.raised_at < end,
+                scope.where(Workstation.site_id),
             )
             .order_by(Alarm.raised_at, Alarm.id)
         )
@@ -129,9 +139,9 @@ async def list_incidents(
 
 
 @router.get("/alarms/{alarm_id}/report", response_model=ReportOut, summary="An incident report")
-async def get_report(alarm_id: AlarmId, _: Reader, db: DB) -> ReportOut:
+async def get_report(alarm_id: AlarmId, _: Reader, db: DB, scope: ScopeDep) -> ReportOut:
     async with db.read() as session:
-        await get_or_404(session, Alarm, _key(alarm_id), "alarm")
+        await get_or_404(session, Alarm, _key(alarm_id), "alarm", scope)
         row = await session.get(ReportRow, _key(alarm_id))
         if row is None:
             raise HTTPException(
@@ -142,7 +152,7 @@ async def get_report(alarm_id: AlarmId, _: Reader, db: DB) -> ReportOut:
 
 @router.put("/alarms/{alarm_id}/report", response_model=ReportOut, summary="Write a report")
 async def put_report(
-    alarm_id: AlarmId, body: IncidentReport, operator: OperatorWriter, db: DB
+    alarm_id: AlarmId, body: IncidentReport, operator: OperatorWriter, db: DB, scope: ScopeDep
 ) -> ReportOut:
     """Writes or replaces the report of a resolved or cancelled real alarm (any operator role).
 
@@ -150,7 +160,7 @@ async def put_report(
     """
     now = utc_now()
     async with db.write() as session:
-        alarm = await get_or_404(session, Alarm, _key(alarm_id), "alarm")
+        alarm = await get_or_404(session, Alarm, _key(alarm_id), "alarm", scope)
         if alarm.kind != AlarmKind.ALARM.value:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,

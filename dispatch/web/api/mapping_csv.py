@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from dispatch.directory.room_mapping import MAX_BYTES, export_mapping, import_mapping
-from dispatch.web.api.deps import DB, Admin, Reader, actor
+from dispatch.web.api.deps import DB, Admin, Reader, ScopeDep, actor
 from dispatch.web.api.schemas import Output, from_row
 
 router = APIRouter(tags=["workstations"])
@@ -41,9 +41,10 @@ class ImportRefused(Output):
     summary="The workstation-to-room mapping as CSV",
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def export_csv(_: Reader, db: DB) -> Response:
+async def export_csv(_: Reader, db: DB, scope: ScopeDep) -> Response:
+    """The workstations of the operator's sites."""
     return Response(
-        await export_mapping(db),
+        await export_mapping(db, scope),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="workstations.csv"',
@@ -77,10 +78,11 @@ async def import_csv(
     request: Request,
     operator: Admin,
     db: DB,
+    scope: ScopeDep,
     dry_run: Annotated[bool, Query(description="true: report what would change")] = False,
 ) -> Any:
     data = await _read_upload(request)
-    report = await import_mapping(db, data, dry_run=dry_run, actor=actor(operator))
+    report = await import_mapping(db, data, dry_run=dry_run, actor=actor(operator), scope=scope)
     if report.errors:
         return JSONResponse(
             ImportRefused(

@@ -8,12 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field, StringConstraints
-from sqlalchemy import select
 
 from dispatch.directory import operators
-from dispatch.directory.operators import MAX_PASSWORD, MIN_PASSWORD, sites_of
+from dispatch.directory.operators import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    operator_in_scope,
+    operators_in_scope,
+    sites_of,
+)
 from dispatch.store.models import Operator
-from dispatch.web.api.deps import DB, Admin, AdminReader, Reader, actor, get_or_404, refusals
+from dispatch.web.api.deps import DB, Admin, AdminReader, Reader, ScopeDep, actor, refusals
 from dispatch.web.api.schemas import Input, Name, Output, Patch, from_row
 from shared.domain import OperatorRole
 from shared.protocol import utc_now
@@ -88,43 +93,49 @@ async def whoami(operator: Reader, request: Request, response: Response) -> Sess
 
 
 @router.get("/operators", response_model=list[OperatorOut], summary="List operators")
-async def list_operators(_: AdminReader, db: DB) -> list[OperatorOut]:
+async def list_operators(_: AdminReader, db: DB, scope: ScopeDep) -> list[OperatorOut]:
+    """An admin limited to sites sees the operators limited to some of those sites."""
     async with db.read() as session:
-        rows = list(await session.scalars(select(Operator).order_by(Operator.username)))
-        sites = await sites_of(session, [r.id for r in rows])
-    return [_out(r, sites[r.id]) for r in rows]
+        return [_out(row, sites) for row, sites in await operators_in_scope(session, scope)]
 
 
 @router.post(
     "/operators", response_model=OperatorOut, status_code=201, summary="Create an operator"
 )
-async def create_operator(body: OperatorIn, operator: Admin, db: DB) -> OperatorOut:
+async def create_operator(
+    body: OperatorIn, operator: Admin, db: DB, scope: ScopeDep
+) -> OperatorOut:
     with refusals():
-        row, site_ids = await operators.create_operator(db, actor(operator), **body.model_dump())
+        row, site_ids = await operators.create_operator(
+            db, actor(operator), **body.model_dump(), scope=scope
+        )
     return _out(row, site_ids)
 
 
 @router.get("/operators/{operator_id}", response_model=OperatorOut, summary="One operator")
-async def get_operator(operator_id: int, _: AdminReader, db: DB) -> OperatorOut:
-    async with db.read() as session:
-        row = await get_or_404(session, Operator, operator_id, "operator")
-        sites = await sites_of(session, [row.id])
+async def get_operator(operator_id: int, _: AdminReader, db: DB, scope: ScopeDep) -> OperatorOut:
+    with refusals():
+        async with db.read() as session:
+            row = await operator_in_scope(session, operator_id, scope)
+            sites = await sites_of(session, [row.id])
     return _out(row, sites[row.id])
 
 
 @router.patch("/operators/{operator_id}", response_model=OperatorOut, summary="Change an operator")
 async def update_operator(
-    operator_id: int, body: OperatorPatch, operator: Admin, db: DB
+    operator_id: int, body: OperatorPatch, operator: Admin, db: DB, scope: ScopeDep
 ) -> OperatorOut:
     with refusals():
         row, site_ids = await operators.update_operator(
-            db, actor(operator), operator_id, body.changes()
+            db, actor(operator), operator_id, body.changes(), scope=scope
         )
     return _out(row, site_ids)
 
 
 @router.delete("/operators/{operator_id}", status_code=204, summary="Delete an operator")
-async def delete_operator(operator_id: int, operator: Admin, db: DB) -> Response:
+async def delete_operator(operator_id: int, operator: Admin, db: DB, scope: ScopeDep) -> Response:
     with refusals():
-        await operators.delete_operator(db, actor(operator), operator_id, acting_id=operator.id)
+        await operators.delete_operator(
+            db, actor(operator), operator_id, acting_id=operator.id, scope=scope
+        )
     return Response(status_code=204)

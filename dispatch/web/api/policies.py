@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from dispatch.routing.policy import Policy, Scope, policy_for
 from dispatch.store.audit import AuditTrail
 from dispatch.store.models import AlarmPolicy, Site
-from dispatch.web.api.deps import DB, Admin, HubDep, Reader, actor, get_or_404
+from dispatch.web.api.deps import DB, Admin, HubDep, Reader, ScopeDep, actor, get_or_404
 from dispatch.web.api.schemas import Input
 from shared.domain import AlarmLevel
 
@@ -79,9 +79,9 @@ def _out(site_id: int, level: AlarmLevel, policy: Policy, stored: bool) -> Polic
     )
 
 
-async def _stored(db: DB, site_id: int, level: AlarmLevel) -> PolicyOut:
+async def _stored(db: DB, site_id: int, level: AlarmLevel, scope: ScopeDep) -> PolicyOut:
     async with db.read() as session:
-        await get_or_404(session, Site, site_id, "site")
+        await get_or_404(session, Site, site_id, "site", scope)
         row = await session.scalar(
             select(AlarmPolicy.id).where(
                 AlarmPolicy.site_id == site_id, AlarmPolicy.level == int(level)
@@ -91,18 +91,24 @@ async def _stored(db: DB, site_id: int, level: AlarmLevel) -> PolicyOut:
 
 
 @router.get("/sites/{site_id}/policies", response_model=list[PolicyOut], summary="All levels")
-async def list_policies(site_id: int, _: Reader, db: DB) -> list[PolicyOut]:
-    return [await _stored(db, site_id, level) for level in AlarmLevel]
+async def list_policies(site_id: int, _: Reader, db: DB, scope: ScopeDep) -> list[PolicyOut]:
+    return [await _stored(db, site_id, level, scope) for level in AlarmLevel]
 
 
 @router.get("/sites/{site_id}/policies/{level}", response_model=PolicyOut, summary="One level")
-async def get_policy(site_id: int, level: Level, _: Reader, db: DB) -> PolicyOut:
-    return await _stored(db, site_id, AlarmLevel(level))
+async def get_policy(site_id: int, level: Level, _: Reader, db: DB, scope: ScopeDep) -> PolicyOut:
+    return await _stored(db, site_id, AlarmLevel(level), scope)
 
 
 @router.put("/sites/{site_id}/policies/{level}", response_model=PolicyOut, summary="Set")
 async def put_policy(
-    site_id: int, level: Level, body: PolicyIn, operator: Admin, db: DB, hub: HubDep
+    site_id: int,
+    level: Level,
+    body: PolicyIn,
+    operator: Admin,
+    db: DB,
+    hub: HubDep,
+    scope: ScopeDep,
 ) -> PolicyOut:
     """Applies to alarms raised from now on; open alarms keep their escalation steps."""
     values = {
@@ -114,7 +120,7 @@ async def put_policy(
         "nobody_reached_s": body.nobody_reached_s,
     }
     async with db.write() as session:
-        await get_or_404(session, Site, site_id, "site")
+        await get_or_404(session, Site, site_id, "site", scope)
         row = await session.scalar(
             select(AlarmPolicy).where(AlarmPolicy.site_id == site_id, AlarmPolicy.level == level)
         )
@@ -127,16 +133,16 @@ async def put_policy(
             actor(operator), "policy_set", site_id=site_id, level=level, policy=values
         )
     hub.alarms.levels.forget(site_id)  # the next welcome says the new countdown
-    return await _stored(db, site_id, AlarmLevel(level))
+    return await _stored(db, site_id, AlarmLevel(level), scope)
 
 
 @router.delete("/sites/{site_id}/policies/{level}", response_model=PolicyOut, summary="Reset")
 async def reset_policy(
-    site_id: int, level: Level, operator: Admin, db: DB, hub: HubDep
+    site_id: int, level: Level, operator: Admin, db: DB, hub: HubDep, scope: ScopeDep
 ) -> PolicyOut:
     """Back to the built-in default for this level."""
     async with db.write() as session:
-        await get_or_404(session, Site, site_id, "site")
+        await get_or_404(session, Site, site_id, "site", scope)
         result = await session.execute(
             delete(AlarmPolicy).where(AlarmPolicy.site_id == site_id, AlarmPolicy.level == level)
         )
@@ -146,4 +152,4 @@ async def reset_policy(
             actor(operator), "policy_reset", site_id=site_id, level=level
         )
     hub.alarms.levels.forget(site_id)
-    return await _stored(db, site_id, AlarmLevel(level))
+    return await _stored(db, site_id, AlarmLevel(level), scope)

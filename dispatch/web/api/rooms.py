@@ -11,7 +11,7 @@ from sqlalchemy import select
 from dispatch.directory import site_setup
 from dispatch.directory.rooms import effective_neighbours
 from dispatch.store.models import Room, RoomNeighbour, Site
-from dispatch.web.api.deps import DB, Admin, Reader, actor, get_or_404, refusals
+from dispatch.web.api.deps import DB, Admin, Reader, ScopeDep, actor, get_or_404, refusals
 from dispatch.web.api.schemas import Input, Metres, Name, Output, Patch, Phone
 from shared.domain import RoomLinkKind
 
@@ -86,10 +86,11 @@ class NeighbourWord(Input):
 async def list_rooms(
     _: Reader,
     db: DB,
+    scope: ScopeDep,
     site_id: Annotated[int | None, Query()] = None,
     floor_id: Annotated[int | None, Query()] = None,
 ) -> list[Room]:
-    query = select(Room).order_by(Room.site_id, Room.number)
+    query = select(Room).where(scope.where(Room.site_id)).order_by(Room.site_id, Room.number)
     if site_id is not None:
         query = query.where(Room.site_id == site_id)
     if floor_id is not None:
@@ -99,27 +100,31 @@ async def list_rooms(
 
 
 @router.post("/rooms", response_model=RoomOut, status_code=201, summary="Create a room")
-async def create_room(body: RoomIn, operator: Admin, db: DB) -> Room:
+async def create_room(body: RoomIn, operator: Admin, db: DB, scope: ScopeDep) -> Room:
     with refusals():
-        return await site_setup.create_room(db, actor(operator), **body.model_dump())
+        return await site_setup.create_room(db, actor(operator), **body.model_dump(), scope=scope)
 
 
 @router.get("/rooms/{room_id}", response_model=RoomOut, summary="One room")
-async def get_room(room_id: int, _: Reader, db: DB) -> Room:
+async def get_room(room_id: int, _: Reader, db: DB, scope: ScopeDep) -> Room:
     async with db.read() as session:
-        return await get_or_404(session, Room, room_id, "room")
+        return await get_or_404(session, Room, room_id, "room", scope)
 
 
 @router.patch("/rooms/{room_id}", response_model=RoomOut, summary="Change a room")
-async def update_room(room_id: int, body: RoomPatch, operator: Admin, db: DB) -> Room:
+async def update_room(
+    room_id: int, body: RoomPatch, operator: Admin, db: DB, scope: ScopeDep
+) -> Room:
     with refusals():
-        return await site_setup.update_room(db, actor(operator), room_id, body.changes())
+        return await site_setup.update_room(
+            db, actor(operator), room_id, body.changes(), scope=scope
+        )
 
 
 @router.delete("/rooms/{room_id}", status_code=204, summary="Delete a room nothing refers to")
-async def delete_room(room_id: int, operator: Admin, db: DB) -> Response:
+async def delete_room(room_id: int, operator: Admin, db: DB, scope: ScopeDep) -> Response:
     with refusals():
-        await site_setup.delete_room(db, actor(operator), room_id)
+        await site_setup.delete_room(db, actor(operator), room_id, scope=scope)
     return Response(status_code=204)
 
 
@@ -131,9 +136,9 @@ async def delete_room(room_id: int, operator: Admin, db: DB) -> Response:
     response_model=NeighboursOut,
     summary="Effective neighbours: admin links plus rooms within the site's radius",
 )
-async def get_neighbours(room_id: int, _: Reader, db: DB) -> NeighboursOut:
+async def get_neighbours(room_id: int, _: Reader, db: DB, scope: ScopeDep) -> NeighboursOut:
     async with db.read() as session:
-        room = await get_or_404(session, Room, room_id, "room")
+        room = await get_or_404(session, Room, room_id, "room", scope)
         site = await session.get(Site, room.site_id)
         found = await effective_neighbours(session, room_id)
         excluded_ids = set(
@@ -168,11 +173,13 @@ async def get_neighbours(room_id: int, _: Reader, db: DB) -> NeighboursOut:
     summary="An admin's word on two rooms: link or exclude (stored both ways)",
 )
 async def put_neighbour(
-    room_id: int, other_id: int, body: NeighbourWord, operator: Admin, db: DB
+    room_id: int, other_id: int, body: NeighbourWord, operator: Admin, db: DB, scope: ScopeDep
 ) -> NeighboursOut:
     with refusals():
-        await site_setup.set_room_link(db, actor(operator), room_id, other_id, body.kind)
-    return await get_neighbours(room_id, operator, db)
+        await site_setup.set_room_link(
+            db, actor(operator), room_id, other_id, body.kind, scope=scope
+        )
+    return await get_neighbours(room_id, operator, db, scope)
 
 
 @router.delete(
@@ -180,7 +187,9 @@ async def put_neighbour(
     response_model=NeighboursOut,
     summary="Remove the admin's word; the distance rule alone decides again",
 )
-async def delete_neighbour(room_id: int, other_id: int, operator: Admin, db: DB) -> NeighboursOut:
+async def delete_neighbour(
+    room_id: int, other_id: int, operator: Admin, db: DB, scope: ScopeDep
+) -> NeighboursOut:
     with refusals():
-        await site_setup.remove_room_link(db, actor(operator), room_id, other_id)
-    return await get_neighbours(room_id, operator, db)
+        await site_setup.remove_room_link(db, actor(operator), room_id, other_id, scope=scope)
+    return await get_neighbours(room_id, operator, db, scope)

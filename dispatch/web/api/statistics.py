@@ -19,8 +19,9 @@ from dispatch.alarms.statistics import (
     Statistics,
 )
 from dispatch.alarms.statistics import statistics as compute
+from dispatch.directory.site_scope import SiteScope
 from dispatch.store.models import Site
-from dispatch.web.api.deps import DB, ManagerReader, get_or_404
+from dispatch.web.api.deps import DB, ManagerReader, ScopeDep, get_or_404
 
 router = APIRouter(tags=["statistics"])
 
@@ -55,17 +56,21 @@ def period_of(first: str | None, last: str | None) -> Period:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
 
 
-async def read_statistics(db: DB, period: Period, site_id: int | None) -> Statistics:
+async def read_statistics(
+    db: DB, period: Period, site_id: int | None, scope: SiteScope
+) -> Statistics:
+    """The figures of ``scope``'s sites; a site out of it is as unknown as a missing one."""
     async with db.read() as session:
         if site_id is not None:
-            await get_or_404(session, Site, site_id, "site")
-        return await compute(session, period, site_id)
+            await get_or_404(session, Site, site_id, "site", scope)
+        return await compute(session, period, site_id, scope)
 
 
 @router.get("/statistics", response_model=Statistics, summary="Incident statistics")
 async def get_statistics(
     _: ManagerReader,
     db: DB,
+    scope: ScopeDep,
     first: FromDate = None,
     last: ToDate = None,
     site_id: SiteFilter = None,
@@ -76,7 +81,7 @@ async def get_statistics(
     an "Ich komme" and an operator's acknowledge) and to arrival; p50 and p90
     are nearest-rank. Nothing is grouped by person, workstation or room.
     """
-    return await read_statistics(db, period_of(first, last), site_id)
+    return await read_statistics(db, period_of(first, last), site_id, scope)
 
 
 # --- CSV ---------------------------------------------------------------------
@@ -185,6 +190,7 @@ def statistics_csv(result: Statistics, lang: str) -> str:
 async def get_statistics_csv(
     _: ManagerReader,
     db: DB,
+    scope: ScopeDep,
     first: FromDate = None,
     last: ToDate = None,
     site_id: SiteFilter = None,
@@ -195,7 +201,7 @@ async def get_statistics_csv(
     Written as UTF-8 with a byte order mark so spreadsheet programs show umlauts.
     """
     period = period_of(first, last)
-    result = await read_statistics(db, period, site_id)
+    result = await read_statistics(db, period, site_id, scope)
     name = f"statistik_{period.first}_{period.last}" + (f"_standort-{site_id}" if site_id else "")
     return Response(
         "\ufeff" + statistics_csv(result, lang),

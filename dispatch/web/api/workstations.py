@@ -15,7 +15,16 @@ from dispatch.directory import workstations
 from dispatch.live.protection import unprotected_reasons
 from dispatch.settings import Settings
 from dispatch.store.models import Building, Floor, Room, Workstation
-from dispatch.web.api.deps import DB, Admin, HubDep, Reader, actor, get_or_404, refusals
+from dispatch.web.api.deps import (
+    DB,
+    Admin,
+    HubDep,
+    Reader,
+    ScopeDep,
+    actor,
+    get_or_404,
+    refusals,
+)
 from dispatch.web.api.schemas import Output, Patch, from_row
 from shared.domain import WorkstationRole, WorkstationState
 from shared.protocol import CloseCode, utc_now
@@ -104,12 +113,14 @@ async def list_workstations(
     _: Reader,
     db: DB,
     hub: HubDep,
+    scope: ScopeDep,
     site_id: Annotated[int | None, Query()] = None,
     state: Annotated[WorkstationState | None, Query()] = None,
 ) -> list[WorkstationOut]:
     query = (
         select(Workstation, Room.number)
         .outerjoin(Room, Room.id == Workstation.room_id)
+        .where(scope.where(Workstation.site_id))
         .order_by(Workstation.id)
     )
     if site_id is not None:
@@ -122,9 +133,9 @@ async def list_workstations(
     return [_out(ws, number, ws.id in online) for ws, number in rows]
 
 
-async def _one(db: DB, hub: HubDep, workstation_id: str) -> WorkstationOut:
+async def _one(db: DB, hub: HubDep, workstation_id: str, scope: ScopeDep) -> WorkstationOut:
     async with db.read() as session:
-        ws = await get_or_404(session, Workstation, workstation_id, "workstation")
+        ws = await get_or_404(session, Workstation, workstation_id, "workstation", scope)
         room = await session.get(Room, ws.room_id) if ws.room_id is not None else None
     return _out(ws, room.number if room else None, hub.is_online(ws.id))
 
@@ -132,8 +143,10 @@ async def _one(db: DB, hub: HubDep, workstation_id: str) -> WorkstationOut:
 @router.get(
     "/workstations/{workstation_id}", response_model=WorkstationOut, summary="One workstation"
 )
-async def get_workstation(workstation_id: str, _: Reader, db: DB, hub: HubDep) -> WorkstationOut:
-    return await _one(db, hub, workstation_id)
+async def get_workstation(
+    workstation_id: str, _: Reader, db: DB, hub: HubDep, scope: ScopeDep
+) -> WorkstationOut:
+    return await _one(db, hub, workstation_id, scope)
 
 
 @router.patch(
@@ -147,6 +160,7 @@ async def update_workstation(
     operator: Admin,
     db: DB,
     hub: HubDep,
+    scope: ScopeDep,
 ) -> WorkstationOut:
     values = body.changes()
     with refusals():
@@ -157,8 +171,9 @@ async def update_workstation(
             room_id=values.get("room_id", workstations.KEEP),
             role=values.get("role"),
             display_name=values.get("display_name"),
+            scope=scope,
         )
-    return await _one(db, hub, workstation_id)
+    return await _one(db, hub, workstation_id, scope)
 
 
 @router.post(
@@ -167,10 +182,10 @@ async def update_workstation(
     summary="Revoke the device secret and close the PC's live connections at once (4410)",
 )
 async def revoke_workstation(
-    workstation_id: str, operator: Admin, db: DB, hub: HubDep
+    workstation_id: str, operator: Admin, db: DB, hub: HubDep, scope: ScopeDep
 ) -> RevokeOut:
     with refusals():
-        await workstations.revoke_workstation(db, actor(operator), workstation_id)
+        await workstations.revoke_workstation(db, actor(operator), workstation_id, scope=scope)
     started = time.monotonic()
     closed = await hub.disconnect(workstation_id, CloseCode.REVOKED, "revoked")
     log.info(
@@ -179,7 +194,9 @@ async def revoke_workstation(
         connections=closed,
         ms=round((time.monotonic() - started) * 1000, 1),
     )
-    return RevokeOut(workstation=await _one(db, hub, workstation_id), closed_connections=closed)
+    return RevokeOut(
+        workstation=await _one(db, hub, workstation_id, scope), closed_connections=closed
+    )
 
 
 @router.get(
@@ -192,6 +209,7 @@ async def coverage(
     db: DB,
     hub: HubDep,
     request: Request,
+    scope: ScopeDep,
     site_id: Annotated[int | None, Query()] = None,
 ) -> CoverageOut:
     online = hub.online_workstations()
@@ -199,11 +217,12 @@ async def coverage(
         select(Room, Floor.name, Building.name)
         .join(Floor, Floor.id == Room.floor_id)
         .join(Building, Building.id == Floor.building_id)
+        .where(scope.where(Room.site_id))
         .order_by(Room.site_id, Room.number)
     )
     ws_query = (
         select(Workstation)
-        .where(Workstation.state != WorkstationState.REVOKED)
+        .where(Workstation.state != WorkstationState.REVOKED, scope.where(Workstation.site_id))
         .order_by(Workstation.id)
     )
     if site_id is not None:

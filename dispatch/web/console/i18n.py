@@ -173,6 +173,25 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "police_copied": "In die Zwischenablage kopiert.",
         "police_copy_failed": "Kopieren nicht möglich – bitte Text markieren und kopieren.",
         "report_title": "Entwarnung und Vorfallbericht – Raum {room}",
+        "report_title_flood": (
+            "Entwarnung und Vorfallbericht – Alarmflut Raum {room}, {count} Alarme"
+        ),
+        # issue 15: one PC's many alarms in a short time are one card (console.js floods)
+        "flood_flag": "Alarmflut: {count} Alarme von {source} in {span}",
+        "flood_source_room": "PC {id} / Raum {room}",
+        "flood_seconds": "{n} s",
+        "flood_minutes": "{n} min",
+        "flood_times": "erster um {first}, letzter um {last}",
+        "flood_state": "{active} nicht quittiert · {open} offen",
+        "flood_hint": (
+            "Ein PC hat in kurzer Zeit sehr viele Alarme ausgelöst (hängende Taste, Skript oder "
+            "Angriff aus dem Netz). Alle sind gespeichert. Bitte den Raum prüfen."
+        ),
+        "flood_acknowledge": "Alle quittieren ({n})",
+        "flood_resolve": "Entwarnung für alle…",
+        "flood_expand": "Alle {n} einzeln zeigen",
+        "flood_collapse": "Zusammenfassen",
+        "flood_member": "Teil einer Alarmflut",
         "report_optional_drill": "Übung: Der Vorfallbericht ist freiwillig.",
         "report_optional_cancelled": (
             "Von der auslösenden Person zurückgenommen: Der Vorfallbericht ist freiwillig."
@@ -686,6 +705,24 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "police_copied": "Copied to the clipboard.",
         "police_copy_failed": "Copying is not possible – please select the text and copy it.",
         "report_title": "All clear and incident report – room {room}",
+        "report_title_flood": (
+            "All clear and incident report – alarm flood room {room}, {count} alarms"
+        ),
+        "flood_flag": "Alarm flood: {count} alarms from {source} in {span}",
+        "flood_source_room": "PC {id} / room {room}",
+        "flood_seconds": "{n} s",
+        "flood_minutes": "{n} min",
+        "flood_times": "first at {first}, last at {last}",
+        "flood_state": "{active} not acknowledged · {open} open",
+        "flood_hint": (
+            "One PC raised a great many alarms in a short time (a stuck key, a script or an "
+            "attack from the network). All are stored. Please check the room."
+        ),
+        "flood_acknowledge": "Acknowledge all ({n})",
+        "flood_resolve": "All clear for all…",
+        "flood_expand": "Show all {n} one by one",
+        "flood_collapse": "Combine",
+        "flood_member": "Part of an alarm flood",
         "report_optional_drill": "Drill: the incident report is optional.",
         "report_optional_cancelled": (
             "Withdrawn by the person who raised it: the incident report is optional."

@@ -24,6 +24,7 @@ from dispatch.alarms.statistics import (
 )
 from dispatch.alarms.statistics import statistics as compute
 from dispatch.directory.identities import OperatorView
+from dispatch.directory.site_scope import SiteScope
 from dispatch.store.database import Database
 from dispatch.web.console import i18n
 
@@ -133,16 +134,18 @@ def _page_context(request: Request, lang: str) -> dict[str, Any]:
     }
 
 
-async def _sites(request: Request) -> list[tuple[int, str]]:
+async def _sites(request: Request, scope: SiteScope) -> list[tuple[int, str]]:
     db: Database = request.app.state.db
     async with db.read() as session:
-        return await site_names(session)
+        return await site_names(session, scope)
 
 
-async def _figures(request: Request, period: Period, site_id: int | None) -> Statistics:
+async def _figures(
+    request: Request, period: Period, site_id: int | None, scope: SiteScope
+) -> Statistics:
     db: Database = request.app.state.db
     async with db.read() as session:
-        return await compute(session, period, site_id)
+        return await compute(session, period, site_id, scope)
 
 
 def _context(
@@ -181,7 +184,8 @@ async def statistics_page(request: Request) -> Response:
     today = _today()
     first, last = params.get("from", ""), params.get("to", "")
     site_value = params.get("site_id", "")
-    sites = await _sites(request)
+    scope = SiteScope.of(operator)
+    sites = await _sites(request, scope)
     try:
         period = Period(
             _day(first, date(today.year, 1, 1), t, "stats_from"),
@@ -201,7 +205,7 @@ async def statistics_page(request: Request) -> Response:
             sites=sites,
             **_page_context(request, lang),
         )
-    result = await _figures(request, period, site_id)
+    result = await _figures(request, period, site_id, scope)
     return render_page(
         request,
         "statistics.html",
@@ -228,7 +232,8 @@ async def yearly_report(request: Request) -> Response:
     t = i18n.messages(lang)
     today = _today()
     year_value = request.query_params.get("year", "") or str(today.year)
-    sites = await _sites(request)
+    scope = SiteScope.of(operator)
+    sites = await _sites(request, scope)
     try:
         if not year_value.isdigit() or not FIRST_YEAR <= int(year_value) <= today.year:
             raise BadFilter(
@@ -237,7 +242,7 @@ async def yearly_report(request: Request) -> Response:
         site_id = _site(request.query_params.get("site_id", ""), sites, t)
     except BadFilter as error:
         return render_page(request, "error.html", lang, 422, message=str(error))
-    result = await _figures(request, Period.year(int(year_value)), site_id)
+    result = await _figures(request, Period.year(int(year_value)), site_id, scope)
     return render_page(
         request,
         "report_yearly.html",

@@ -14,6 +14,12 @@
  * (/api/v1/sites/{id}), the coverage board (/api/v1/coverage) and, when a
  * guard opens "zugestellt an X von Y", the PCs that have not confirmed
  * (/api/v1/alarms/{id}/unconfirmed).
+ *
+ * An alarm flood (issue 15): one PC with FLOOD_MIN open alarms stored within
+ * FLOOD_WINDOW_MS (the hub's stored_at: raised_at is the PC's word) is one card,
+ * "Alarmflut: 200 Alarme von PC … / Raum 1.01 in 0,2 s", instead of 200 cards
+ * that bury every other raiser's alarm. Each alarm stays listed on demand and
+ * is acknowledged and resolved one by one or all at once.
  */
 (function () {
   "use strict";
@@ -27,6 +33,8 @@
   var RING_EVERY_MS = { 1: 4000, 2: 3000, 3: 2000 }; // repeats until someone acknowledges
   var COVERAGE_REFRESH_MS = 60000; // opening hours and newly enrolled PCs
   var MUTE_KEY = "silent-alarm-console-muted";
+  var FLOOD_MIN = 5; // open alarms of one PC within the window: a flood, one card
+  var FLOOD_WINDOW_MS = 60000;
   var API = "/api/v1";
 
   function readJson(id) {
@@ -52,6 +60,27 @@
   /** Level 3 first, then 2, then 1; newest first within a level (issue 13). */
   function mostUrgentFirst(a, b) {
     return b.level - a.level || newestFirst(a, b);
+  }
+
+  /** The PC and kind an alarm belongs to: a drill never joins a real alarm's flood. */
+  function sourceOf(alarm) {
+    return alarm.workstation_id + "|" + alarm.kind;
+  }
+
+  /** True if at least FLOOD_MIN of these alarms were stored within FLOOD_WINDOW_MS. */
+  function isFlood(alarms) {
+    if (alarms.length < FLOOD_MIN) return false;
+    var times = alarms
+      .map(function (a) {
+        return Date.parse(a.stored_at);
+      })
+      .sort(function (a, b) {
+        return a - b;
+      });
+    for (var i = 0; i + FLOOD_MIN - 1 < times.length; i++) {
+      if (times[i + FLOOD_MIN - 1] - times[i] <= FLOOD_WINDOW_MS) return true;
+    }
+    return false;
   }
 
   function getJson(url) {
@@ -151,6 +180,8 @@
         unconfirmed: {}, // alarm_id -> {unconfirmed, more} | null (loading) | false (failed)
         deliveryOpen: {}, // alarm_id -> true while its "zugestellt an" detail is open
         seenSent: {}, // alarm_id -> true once the hub was told this console shows its row
+        floodOpen: {}, // flood key -> true while its alarms are listed one by one
+        reportIds: [], // the alarms one incident report resolves (a flood: all of them)
 
         init: function () {
           var self = this;
@@ -352,6 +383,20 @@
             if (row.offsetParent === null) return; // not displayed
             if (self.send({ type: "seen", id: messageId(), alarm_id: id })) self.seenSent[id] = true;
           });
+          // A flood's card shows every alarm of it: each counts as shown.
+          var floods = {};
+          this.floods.forEach(function (flood) {
+            floods[flood.key] = flood;
+          });
+          document.querySelectorAll('[data-testid="flood"]').forEach(function (card) {
+            var flood = floods[card.getAttribute("data-flood-key")];
+            if (!flood || card.offsetParent === null) return;
+            flood.alarms.forEach(function (alarm) {
+              var id = alarm.alarm_id;
+              if (self.seenSent[id]) return;
+              if (self.send({ type: "seen", id: messageId(), alarm_id: id })) self.seenSent[id] = true;
+            });
+          });
         },
 
         updateTitle: function () {
@@ -445,7 +490,7 @@
           try {
             var note = new Notification(this.notificationTitle(alarm), {
               body: this.placeText(alarm),
-              tag: alarm.alarm_id,
+              tag: "pc:" + alarm.workstation_id, // a flood replaces its note, never 200
               requireInteraction: alarm.level >= 3,
             });
             note.onclick = function () {
@@ -484,8 +529,9 @@
           return this.status !== "open" || !!this.pending[alarm.alarm_id];
         },
 
-        openReport: function (alarm) {
+        openReport: function (alarm, ids) {
           this.reportFor = alarm;
+          this.reportIds = ids || [alarm.alarm_id];
           this.report = {
             assessed_level: alarm.level,
             police_called: false,
@@ -500,6 +546,7 @@
         closeReport: function () {
           if (this.$refs.reportDialog.open) this.$refs.reportDialog.close();
           this.reportFor = null;
+          this.reportIds = [];
         },
 
         /** A real alarm is resolved with its report; a drill or a cancelled alarm may go without. */
@@ -511,9 +558,9 @@
         sendResolve: function (withReport) {
           var alarm = this.reportFor;
           if (!alarm) return;
-          var message = { type: "resolve", alarm_id: alarm.alarm_id };
+          var report = null;
           if (withReport || !this.reportOptional) {
-            message.report = {
+            report = {
               assessed_level: Number(this.report.assessed_level),
               police_called: !!this.report.police_called,
               injuries: !!this.report.injuries,
@@ -522,8 +569,144 @@
               notes: String(this.report.notes || "").slice(0, 4000),
             };
           }
-          this.operatorAction(message);
+          var self = this;
+          // A flood: the one report is each alarm's, each resolved on its own.
+          this.reportIds.forEach(function (id) {
+            var message = { type: "resolve", alarm_id: id };
+            if (report) message.report = Object.assign({}, report);
+            self.operatorAction(message);
+          });
           this.closeReport();
+        },
+
+        // --- an alarm flood: one card for one PC's many alarms (issue 15) -------
+
+        /** Open alarms by PC and kind; those with FLOOD_MIN stored within the window. */
+        get floods() {
+          var bySource = {};
+          this.openAlarms.forEach(function (alarm) {
+            var key = sourceOf(alarm);
+            (bySource[key] = bySource[key] || []).push(alarm);
+          });
+          var found = [];
+          Object.keys(bySource).forEach(function (key) {
+            var alarms = bySource[key];
+            if (!isFlood(alarms)) return;
+            var stored = alarms.map(function (a) {
+              return Date.parse(a.stored_at);
+            });
+            var first = Math.min.apply(null, stored);
+            var last = Math.max.apply(null, stored);
+            found.push({
+              key: key,
+              alarms: alarms, // most urgent first, as openAlarms
+              top: alarms[0],
+              count: alarms.length,
+              active: alarms.filter(function (a) {
+                return a.state === "active";
+              }).length,
+              first: new Date(first).toISOString(),
+              last: new Date(last).toISOString(),
+              spanMs: last - first,
+            });
+          });
+          return found.sort(function (a, b) {
+            return mostUrgentFirst(a.top, b.top);
+          });
+        },
+
+        /** Alarm id -> its flood's key, for the alarms a flood card stands for. */
+        get floodOf() {
+          var of = {};
+          this.floods.forEach(function (flood) {
+            flood.alarms.forEach(function (alarm) {
+              of[alarm.alarm_id] = flood.key;
+            });
+          });
+          return of;
+        },
+
+        /** The cards: every open alarm, except those a closed flood card stands for. */
+        get listedAlarms() {
+          var of = this.floodOf;
+          var open = this.floodOpen;
+          return this.openAlarms.filter(function (alarm) {
+            var key = of[alarm.alarm_id];
+            return !key || open[key];
+          });
+        },
+
+        floodText: function (flood) {
+          var alarm = flood.top;
+          var source = alarm.room
+            ? this.t("flood_source_room", { id: alarm.workstation_id, room: alarm.room.number })
+            : this.t("workstation", { id: alarm.workstation_id });
+          return this.t("flood_flag", { count: flood.count, source: source, span: this.spanText(flood.spanMs) });
+        },
+
+        /** "0,2 s", "45 s", "3 min": how long the PC took for all of them. */
+        spanText: function (ms) {
+          if (ms < 120000) {
+            var seconds = ms / 1000;
+            var digits = seconds < 10 ? 1 : 0;
+            return this.t("flood_seconds", {
+              n: seconds.toLocaleString(locale, { maximumFractionDigits: digits }),
+            });
+          }
+          return this.t("flood_minutes", { n: Math.round(ms / 60000) });
+        },
+
+        floodTimes: function (flood) {
+          return this.t("flood_times", { first: this.clockTime(flood.first), last: this.clockTime(flood.last) });
+        },
+
+        floodState: function (flood) {
+          return this.t("flood_state", { active: flood.active, open: flood.count });
+        },
+
+        toggleFlood: function (flood) {
+          if (this.floodOpen[flood.key]) delete this.floodOpen[flood.key];
+          else this.floodOpen[flood.key] = true;
+        },
+
+        floodToggleText: function (flood) {
+          return this.floodOpen[flood.key] ? this.t("flood_collapse") : this.t("flood_expand", { n: flood.count });
+        },
+
+        /** "Alle quittieren": each alarm of the flood nobody has taken yet. */
+        acknowledgeFlood: function (flood) {
+          var self = this;
+          flood.alarms.forEach(function (alarm) {
+            if (alarm.state === "active" && !self.pending[alarm.alarm_id]) self.acknowledge(alarm);
+          });
+        },
+
+        /** "Alle beenden": one incident report for the situation, sent with each alarm. */
+        resolveFlood: function (flood) {
+          this.openReport(
+            flood.top,
+            flood.alarms.map(function (a) {
+              return a.alarm_id;
+            })
+          );
+        },
+
+        isFloodPending: function (flood) {
+          var pending = this.pending;
+          return (
+            this.status !== "open" ||
+            flood.alarms.every(function (a) {
+              return !!pending[a.alarm_id];
+            })
+          );
+        },
+
+        get reportHeading() {
+          var alarm = this.reportFor;
+          if (!alarm) return "";
+          var room = alarm.room ? alarm.room.number : alarm.workstation_id;
+          if (this.reportIds.length > 1) return this.t("report_title_flood", { room: room, count: this.reportIds.length });
+          return this.t("report_title", { room: room });
         },
 
         // --- the selected alarm: floor plan and police hand-off ----------------
@@ -880,11 +1063,25 @@
             .sort(mostUrgentFirst);
         },
 
-        /** Open level-3 alarms: pinned on screen however far the guard has scrolled. */
+        /** Open level-3 alarms: pinned on screen however far the guard has scrolled;
+         * a flood's are pinned once, as its card (dangerFloods). */
         get dangerAlarms() {
+          var of = this.floodOf;
           return this.openAlarms.filter(function (a) {
-            return a.level >= 3;
+            return a.level >= 3 && !of[a.alarm_id];
           });
+        },
+
+        get dangerFloods() {
+          return this.floods.filter(function (flood) {
+            return flood.top.level >= 3;
+          });
+        },
+
+        goToFlood: function (flood) {
+          this.select(flood.top);
+          var card = document.querySelector('[data-testid="flood"][data-flood-key="' + CSS.escape(flood.key) + '"]');
+          if (card) card.scrollIntoView({ block: "center" });
         },
 
         roomText: function (alarm) {

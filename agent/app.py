@@ -109,6 +109,12 @@ class AgentApp:
         self.link_signals.queued.connect(self._queued)
         self.link_signals.stored.connect(lambda s: self._render(self.feedback.stored(s.alarm_id)))
         self.link_signals.notify.connect(self.popups.show)
+        self.link_signals.peer_notify.connect(lambda n: self.popups.show(n, no_hub=True))
+        self.link_signals.peers.connect(
+            lambda alarm_id, acked, asked: self._render(
+                self.feedback.peers_told(alarm_id, acked, asked)
+            )
+        )
         self.link_signals.update.connect(self._updated)
         self.link_signals.status.connect(lambda s: self._render(self.feedback.status(s)))
         self.link_signals.levels.connect(self.control.set_levels)

@@ -9,6 +9,7 @@ user's ``--config`` file. Keys set by policy are locked: ``is_locked`` says so.
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import sys
 import tomllib
@@ -120,6 +121,13 @@ class AgentConfig(BaseModel):
     tray_wait_s: float = Field(default=30.0, ge=0, le=600)
     not_protected_delay_s: float = Field(default=10.0, ge=0, le=3600)
     not_protected_reminder_s: float = Field(default=300.0, ge=1, le=24 * 3600)
+    # Issue 16: neighbours' agents are alarmed directly over TCP on this port when no hub
+    # stores an alarm (agent/peer_fallback.py); 0 turns the direct path off. The same
+    # port on every PC of a site, open between them in the firewall.
+    peer_port: int = Field(default=48330, ge=0, le=65535)
+    # The local address to listen on for neighbours and to reach the hub from; default:
+    # every interface, and the address the operating system picks.
+    bind_address: str | None = None
 
     @field_validator("token", mode="before")
     @classmethod
@@ -130,6 +138,16 @@ class AgentConfig(BaseModel):
                 return reveal(value)
             except SecretStoreError as error:
                 raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("bind_address")
+    @classmethod
+    def _ip_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
         return value
 
     @field_validator("hub_urls")

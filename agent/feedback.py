@@ -93,6 +93,8 @@ class AlarmFeedback:
     wall: float = 0.0  # time.time() when raised (0: taken up after a restart, not known)
     # The hub sends raiser_status (issue 13): then alarm_update no longer decides for us.
     from_status: bool = False
+    # No hub stored it: the neighbours' agents told directly, (acknowledged, asked) (issue 16).
+    peers: tuple[int, int] | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -211,6 +213,13 @@ class Feedback:
         alarm = self._alarms.get(alarm_id)
         if alarm is not None and alarm.status in (Status.SENT, Status.NOT_DELIVERED):
             self._alarms[alarm_id] = replace(alarm, status=Status.STORED)
+        return self.view
+
+    def peers_told(self, alarm_id: uuid.UUID, acknowledged: int, asked: int) -> View:
+        """The alarm went to the neighbours directly; ``acknowledged`` of ``asked`` took it."""
+        alarm = self._alarms.get(alarm_id)
+        if alarm is not None:
+            self._alarms[alarm_id] = replace(alarm, peers=(acknowledged, asked))
         return self.view
 
     def updated(

@@ -23,6 +23,10 @@ def state_text(alarm: AlarmFeedback, language: Language) -> str:
     """What one alarm's state says, without which alarm it is."""
     if alarm.status is Status.COMING:
         return coming_text(alarm, language)
+    if alarm.status in (Status.SENT, Status.NOT_DELIVERED) and alarm.peers and alarm.peers[0]:
+        # Only acknowledgements count: "Nachbarn benachrichtigt" must be true (issue 16).
+        told, asked = alarm.peers
+        return text("feedback.peers_told", language, told=told, asked=asked)
     said = text(_KEYS[alarm.status], language)
     if alarm.status is Status.ACKNOWLEDGED and (alarm.coming or alarm.names):
         said += " · " + coming_text(alarm, language)  # level 1-2: both are reassurance

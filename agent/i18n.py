@@ -110,6 +110,11 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "en": "Silent alarm – help on the way ({count})",
     },
     "tray.resolved": {"de": "Stiller Alarm – Entwarnung", "en": "Silent alarm – all clear"},
+    "feedback.peers_told": {
+        "de": "Zentrale nicht erreichbar – Nachbarn direkt benachrichtigt ({told} von {asked})",
+        "en": "Control centre unreachable – neighbours alerted directly ({told} of {asked})",
+    },
+    "popup.no_hub": {"de": "Zentrale nicht erreichbar", "en": "Control centre unreachable"},
     "tray.not_delivered": {
         "de": "Alarm nicht zugestellt – bitte telefonisch Hilfe holen",
         "en": "Alarm not delivered – please call for help by phone",

@@ -27,7 +27,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from agent import __version__
 from agent.backoff import Backoff, retry_after_seconds
 from agent.config import AgentConfig
+from agent.feedback import STORED_DEADLINE
 from agent.outbox import Outbox
+from agent.peer_fallback import PeerFallback
 from agent.resend import Resends
 from shared.domain import AlarmKind, AlarmLevel, Answer, Trigger
 from shared.protocol import (
@@ -42,6 +44,8 @@ from shared.protocol import (
     Error,
     ErrorCode,
     Hello,
+    PeerDirectory,
+    PeerListen,
     Ping,
     Pong,
     RaiseAlarm,
@@ -171,6 +175,12 @@ class LinkEvents:
         """Whether the hub can store alarms (a full disk); told only when it is not ready
         and on every change, so a new session starts as "can store"."""
 
+    def peer_alarm(self, notify: AlarmNotify) -> None:
+        """A neighbour's agent sent its alarm directly: no hub answered it (issue 16)."""
+
+    def peers_told(self, alarm_id: uuid.UUID, acknowledged: int, asked: int) -> None:
+        """One of our alarms, unstored in time, went to the neighbours directly."""
+
 
 class Link:
     """Keeps one WebSocket to one of the hubs, reconnecting with full-jitter backoff."""
@@ -187,6 +197,8 @@ class Link:
         backoff: Backoff | None = None,
         rescan_interval: float = 2.0,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        peers: PeerFallback | None = None,
+        bind_address: str | None = None,
     ) -> None:
         if not hub_urls:
             raise ValueError("at least one hub URL is needed")
@@ -200,6 +212,9 @@ class Link:
         self._rescan_interval = rescan_interval
         self._handshake_timeout = handshake_timeout
         self._ssl = {url: ssl_context(url) for url in self._urls}
+        self._peers = peers  # the direct path to the neighbours (issue 16); None: off
+        # Connect from this address (a PC with several, or one loopback address per test agent).
+        self._local_addr = (bind_address, 0) if bind_address else None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -248,6 +263,8 @@ class Link:
         log.info("%s queued %s level=%d trigger=%s", _noun(alarm), alarm.alarm_id, level, trigger)
         self._events.alarm_queued(alarm)
         self._call(self._send_alarm, alarm)
+        if alarm.kind is AlarmKind.ALARM and self._peers is not None:
+            self._call(self._peers_if_unstored, alarm)
         return alarm
 
     def send_receipt(self, alarm_id: uuid.UUID) -> None:
@@ -286,9 +303,13 @@ class Link:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        if self._peers is not None:
+            await self._peers.start(self._events.peer_alarm)
         self._ready.set()
         runner = asyncio.create_task(self._run())
         await self._stop.wait()
+        if self._peers is not None:
+            await self._peers.stop()
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
         for task in list(self._tasks):
@@ -378,6 +399,7 @@ class Link:
                 proxy=None,
                 user_agent_header=f"silent-alarm-agent/{__version__}",
                 ssl=self._ssl[url],
+                local_addr=self._local_addr,
             ) as ws:
                 welcome = await self._handshake(ws)
                 if welcome is None:
@@ -450,6 +472,10 @@ class Link:
             welcome.heartbeat_interval,
         )
         self._events.connected(welcome)
+        if self._peers is not None:
+            await self._peers.room_known(room)
+            if welcome.peer_directory and self._peers.port is not None:
+                await self._send(PeerListen(port=self._peers.port))  # the hub answers the list
         helpers = [
             asyncio.create_task(self._heartbeat(cast(HeardConnection, ws), welcome)),
             asyncio.create_task(self._rescan_outbox()),
@@ -496,6 +522,11 @@ class Link:
             room = message.workstation.room
             log.info("workstation update: room %s", room.number if room else "unassigned")
             self._events.workstation_changed(message)
+            if self._peers is not None:
+                await self._peers.room_known(room)
+        elif isinstance(message, PeerDirectory):
+            if self._peers is not None:
+                await self._peers.directory_received(message)
         elif isinstance(message, RaiserStatus):
             self._events.raiser_status(message)
         elif isinstance(message, StoreStatus):
@@ -593,6 +624,21 @@ class Link:
                 await self._send_alarm(alarm)
                 return
 
+    async def _peers_if_unstored(self, alarm: RaiseAlarm) -> None:
+        """The second path (issue 16): no hub stored the alarm in time, so the neighbours'
+        agents get it directly. At once when no hub is connected at all; else after the
+        3 s the raiser waits for ``alarm_stored``. The alarm stays in the outbox either way."""
+        assert self._peers is not None
+        if self._ws is not None:
+            await asyncio.sleep(STORED_DEADLINE)
+            pending = await asyncio.to_thread(self._outbox.pending)
+            if all(queued.alarm_id != alarm.alarm_id for queued in pending):
+                return  # stored meanwhile
+            log.warning("alarm %s not stored within %g s", alarm.alarm_id, STORED_DEADLINE)
+        told = await self._peers.alarm_unstored(alarm)
+        if told is not None:
+            self._events.peers_told(alarm.alarm_id, *told)
+
     async def _send_alarm(self, alarm: RaiseAlarm) -> None:
         if self._ws is None:
             if self._wake is not None and alarm.kind is not AlarmKind.SELF_TEST:
@@ -674,6 +720,17 @@ def _close_of(exc: ConnectionClosed) -> tuple[int | None, str]:
 
 def link_for(config: AgentConfig, outbox: Outbox, events: LinkEvents) -> Link:
     """The link of this PC's configuration: its hubs, identity and secret."""
+    peers = (
+        PeerFallback(
+            workstation_id=config.workstation_id,
+            raiser=config.user,
+            data_dir=config.data_dir,
+            port=config.peer_port,
+            host=config.bind_address,
+        )
+        if config.peer_port
+        else None
+    )
     return Link(
         hub_urls=config.hub_urls,
         workstation_id=config.workstation_id,
@@ -681,4 +738,6 @@ def link_for(config: AgentConfig, outbox: Outbox, events: LinkEvents) -> Link:
         user=config.user,
         outbox=outbox,
         events=events,
+        peers=peers,
+        bind_address=config.bind_address,
     )

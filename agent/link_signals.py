@@ -8,6 +8,8 @@ queues the signal to its slots there, so no widget is touched from another threa
 
 from __future__ import annotations
 
+import uuid
+
 from PySide6.QtCore import QObject, Signal
 
 from agent.link import LinkEvents
@@ -37,6 +39,8 @@ class LinkSignals(QObject, LinkEvents):
     echo = Signal(object)  # AlarmNotify: our own self-test came back
     refused = Signal(object)  # the RaiseAlarm the hub refused: no drill scheduled
     store = Signal(bool)  # the hub can store alarms (False: a full disk; issue 16)
+    peer_notify = Signal(object)  # AlarmNotify: a neighbour's alarm sent directly, no hub
+    peers = Signal(object, int, int)  # alarm id, peers that acknowledged, peers asked
 
     def connected(self, welcome: Welcome) -> None:
         self.levels.emit(welcome.levels)
@@ -53,6 +57,12 @@ class LinkSignals(QObject, LinkEvents):
 
     def store_status(self, status: StoreStatus) -> None:
         self.store.emit(status.can_store)
+
+    def peer_alarm(self, notify: AlarmNotify) -> None:
+        self.peer_notify.emit(notify)
+
+    def peers_told(self, alarm_id: uuid.UUID, acknowledged: int, asked: int) -> None:
+        self.peers.emit(alarm_id, acknowledged, asked)
 
     def alarm_queued(self, alarm: RaiseAlarm) -> None:
         self.queued.emit(alarm)

@@ -90,6 +90,10 @@ class AlarmPopup(QWidget):
         if notify.kind is AlarmKind.DRILL:
             self.drill_label = self._label(text("popup.drill", language), 34, bold=True)
             layout.addWidget(self.drill_label)
+        # Issue 16: sent by the raiser's agent directly; nobody at the control centre knows yet.
+        self.no_hub_label = self._label(text("popup.no_hub", language), 18, bold=True)
+        self.no_hub_label.setVisible(False)
+        layout.addWidget(self.no_hub_label)
         self.level_label = self._label("", 30, bold=True)
         layout.addWidget(self.level_label)
         # Several alarms of one raiser: how many, right under the level.
@@ -156,9 +160,20 @@ class AlarmPopup(QWidget):
         arrived = text("popup.arrived", self._language).replace("&", "")
         for name, button in self.buttons.items():
             button.setVisible((name == arrived) == self.on_the_way)
-        self.shown_lines = [self.level_label.text(), *([counted] if counted else [])]
+        no_hub = [self.no_hub_label.text()] if not self.no_hub_label.isHidden() else []
+        self.shown_lines = [*no_hub, self.level_label.text(), *([counted] if counted else [])]
         self.shown_lines += [*self._where_lines, instruction]
         self.fit_text()
+
+    def mark_no_hub(self, marked: bool) -> None:
+        """ "Zentrale nicht erreichbar" above the level while no alarm shown came from a hub."""
+        if marked == self.no_hub_label.isHidden():
+            self.no_hub_label.setVisible(marked)
+            if marked:
+                self.shown_lines.insert(0, self.no_hub_label.text())
+            elif self.shown_lines[:1] == [self.no_hub_label.text()]:
+                del self.shown_lines[0]
+            self.fit_text()
 
     def _label(self, content: str, points: int, *, bold: bool = False) -> QLabel:
         label = QLabel(content)
@@ -292,6 +307,7 @@ class PopupManager:
         self._retired: list[QWidget] = []
         self.all_clear: dict[uuid.UUID, AllClearPopup] = {}  # by the alarm that ended its group
         self._all_clear_of: dict[GroupKey, uuid.UUID] = {}
+        self._no_hub: set[uuid.UUID] = set()  # alarms only a neighbour's agent sent (issue 16)
 
     @property
     def popups(self) -> dict[uuid.UUID, AlarmPopup]:
@@ -302,7 +318,18 @@ class PopupManager:
             for alarm_id in self.groups.groups[key].members
         }
 
-    def show(self, notify: AlarmNotify) -> None:
+    def show(self, notify: AlarmNotify, *, no_hub: bool = False) -> None:
+        """``no_hub``: a neighbour's agent sent it directly (issue 16); the popup is marked
+        until the hub sends the same alarm, which then joins it as a known one."""
+        alarm_id = notify.alarm_id
+        if no_hub and not self.groups.knows(alarm_id):
+            self._no_hub.add(alarm_id)
+        elif not no_hub and alarm_id in self._no_hub:
+            self._no_hub.discard(alarm_id)
+            log.info("popup %s: the hub has it now", alarm_id)
+            known = self.groups.group_of(alarm_id)
+            if known is not None:
+                self._render(known)
         result = self.groups.add(notify)
         if isinstance(result, Sends):  # withdrawn or resolved: confirmed, nothing shown
             self._send(result)
@@ -358,6 +385,7 @@ class PopupManager:
             )
             self.windows[group.key] = window
         window.show_alarms(top, group.count, group.phase, group.coming_names())
+        window.mark_no_hub(any(alarm_id in self._no_hub for alarm_id in group.members))
         return window
 
     def _show_all_clear(self, group: PopupGroup, alarm_id: uuid.UUID, state: AlarmState) -> None:

@@ -16,6 +16,7 @@ from dispatch import __version__
 from dispatch.alarms.store import AlarmStore
 from dispatch.directory.authentication import Authenticator
 from dispatch.live.hub import Hub
+from dispatch.live.peer_directory import PeerDirectories
 from dispatch.net.admission import HandshakeGate
 from dispatch.net.bus import create_bus
 from dispatch.net.connection_limits import Addresses
@@ -23,6 +24,7 @@ from dispatch.runtime import gcpause, switch_interval
 from dispatch.runtime.metrics import Metrics, MetricsServer
 from dispatch.settings import Settings
 from dispatch.store import audit_key as audit_keys
+from dispatch.store import peer_key
 from dispatch.store.audit_anchors import AuditAnchors
 from dispatch.store.database import Database
 from dispatch.store.migrate import head_revision
@@ -50,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     audit_key = audit_keys.load_or_create(settings.resolved_audit_key_file)  # or refuses
     schema_needed = head_revision()
     metrics = Metrics()  # this app's own registry, served only with METRICS_PORT set
+    peer_secret = peer_key.load_or_create(settings.resolved_peer_key_file)  # or refuses
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
             bus=bus,
             metrics=metrics,
         )
+        hub.peer_directories = PeerDirectories(peer_secret)  # issue 16: the direct path
         hub.store_changed(db.health.state)
         db.health.listeners.append(hub.store_changed)
         hub.start()

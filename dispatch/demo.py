@@ -74,6 +74,9 @@ def agent_config(
         "hotkey": "ctrl+alt+p",
         "hotkey_level": 2,
         "language": "de",
+        # The demo's agents run on one machine, where they would share one address and
+        # port: the direct path between agents (issue 16) needs a PC each.
+        "peer_port": 0,
         "data_dir": str(agent_dir / "data"),
         "log_dir": str(agent_dir / "log"),
     }

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatch.routing.opening_hours import OpeningHours
+from dispatch.store.peer_key import PEER_KEY_FILE
 from dispatch.store.postgres_hosts import sqlalchemy_form
 
 
@@ -91,6 +92,12 @@ class Settings(BaseSettings):
         default=None,
         description="File with the audit trail's HMAC key, made at first start (0600); "
         "default: DATA_DIR/audit.key. Keep it where the database's users cannot read it.",
+    )
+    peer_key_file: Path | None = Field(
+        default=None,
+        description="File with the secret the agents' per-site peer keys are derived from "
+        "(issue 16), made at first start (0600); default: DATA_DIR/peer.key. Every hub "
+        "instance of an installation needs the same file.",
     )
     audit_anchor_file: Path | None = Field(
         default=None,
@@ -212,6 +219,10 @@ class Settings(BaseSettings):
     @property
     def resolved_audit_key_file(self) -> Path:
         return self.audit_key_file or self.data_dir / "audit.key"
+
+    @property
+    def resolved_peer_key_file(self) -> Path:
+        return self.peer_key_file or self.data_dir / PEER_KEY_FILE
 
     @property
     def resolved_audit_anchor_file(self) -> Path:

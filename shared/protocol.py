@@ -261,6 +261,16 @@ class AgentHealth(_Message):
     )
 
 
+class PeerListen(_Message):
+    """The agent takes its neighbours' alarms directly on ``port`` (issue 16): sent after the
+    welcome, only to a hub whose Welcome has ``peer_directory`` true. The hub answers with
+    ``peer_directory`` and lists this PC in its neighbours' directories while it is connected.
+    """
+
+    type: Literal["peer_listen"] = "peer_listen"
+    port: int = Field(ge=1, le=65535)
+
+
 class CancelAlarm(_Message):
     """The raiser withdraws an alarm within the policy's cancel window."""
 
@@ -311,6 +321,7 @@ class Welcome(_Reply):
     # ways (hubs before this field).
     keepalive: Literal["app", "websocket"] = "app"
     agent_health: bool = False  # this hub takes AgentHealth messages (older hubs: no)
+    peer_directory: bool = False  # this hub takes PeerListen (issue 16; older hubs: no)
 
 
 class AlarmStored(_Reply):
@@ -392,6 +403,38 @@ class RaiserStatus(_Message):
     nobody_reached: bool = False
 
 
+class PeerAddress(BaseModel):
+    """One workstation that would get this PC's level-1/2 alarm, where the hub last saw it."""
+
+    model_config = _STRICT
+
+    workstation_id: str = Field(min_length=1, max_length=128)
+    address: str = Field(min_length=1, max_length=64)  # the IP the hub sees its WebSocket from
+    port: int = Field(ge=1, le=65535)  # where it listens (its peer_listen)
+
+
+class PeerDirectory(_Message):
+    """What the agent needs to alarm its neighbours directly when no hub answers (issue 16).
+
+    Sent in answer to ``peer_listen`` and again when the topology or the set of
+    listening agents changes. ``peers``: the connected, listening workstations the hub
+    would route this PC's level-1/2 alarm to (neighbours and security), at the address
+    the hub sees their WebSocket come from. ``site_key`` (hex, 256 bit) authenticates the
+    agent-to-agent frames of the site; ``key_epoch`` changes when a PC of the site is
+    revoked (the key rotates with it). Both are secrets: never logged.
+    """
+
+    type: Literal["peer_directory"] = "peer_directory"
+    site_id: int
+    key_epoch: int = Field(ge=0)
+    site_key: SecretStr = Field(min_length=32, max_length=128)
+    peers: list[PeerAddress] = Field(default_factory=list, max_length=256)
+
+    @field_serializer("site_key", when_used="json")
+    def _reveal_key_on_the_wire(self, key: SecretStr) -> str:
+        return key.get_secret_value()
+
+
 # --- both channels, hub -> peer ----------------------------------------------
 
 
@@ -461,7 +504,7 @@ class WorkstationChanged(_Message):
 
 
 AgentToHub = Annotated[
-    Hello | RaiseAlarm | CancelAlarm | Receipt | Respond | Ping | Pong | AgentHealth,
+    Hello | RaiseAlarm | CancelAlarm | Receipt | Respond | Ping | Pong | AgentHealth | PeerListen,
     Field(discriminator="type"),
 ]
 HubToAgent = Annotated[
@@ -474,7 +517,8 @@ HubToAgent = Annotated[
     | Pong
     | Error
     | WorkstationUpdate
-    | StoreStatus,
+    | StoreStatus
+    | PeerDirectory,
     Field(discriminator="type"),
 ]
 ConsoleToHub = Annotated[

@@ -21,6 +21,7 @@ from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import OperatorView
 from dispatch.directory.sessions import still_valid
 from dispatch.directory.site_scope import SiteScope
+from dispatch.live.peer_directory import PeerDirectories
 from dispatch.live.protection import unprotected_reasons
 from dispatch.live.receipt_queue import ReceiptQueue
 from dispatch.net import bus as events
@@ -62,6 +63,9 @@ production 6 s; dispatch/cli.py, dispatch/net/keepalive.py)."""
 ESCALATION_CHECK_INTERVAL = 1.0
 REACH_CHECK_INTERVAL = 1.0
 """How often the nobody-reached timers (the alarms' ``reach_due_at``) are checked."""
+PEER_DIRECTORY_DEBOUNCE = 1.0
+"""Agents starting or stopping to listen within this time share one round of peer
+directories (a restart storm of thousands costs a few rounds, not one per agent)."""
 
 
 class Hub:
@@ -107,6 +111,10 @@ class Hub:
         # pings wait unread meanwhile. A round half an interval late shows one; a pinging
         # console can only look lost after a stall of about an interval and a half.
         self._stalls = StallWatch(tolerance=heartbeat_interval / 2)
+        # Issue 16: each agent's neighbours for the direct path; None: not handed out.
+        self.peer_directories: PeerDirectories | None = None
+        self._addresses: dict[str, tuple[str, int]] = {}  # listening PC -> address, port
+        self._directories_due: asyncio.TimerHandle | None = None
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -209,6 +217,8 @@ class Hub:
         self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
         log.info("agent_disconnected", workstation=peer.workstation.id)
         if not self.is_online(peer.workstation.id):
+            if self._addresses.pop(peer.workstation.id, None) is not None:
+                self._directories_changed()  # its neighbours no longer try it
             self._health.pop(peer.workstation.id, None)
             self._workstation_changed(peer.workstation.id)
 
@@ -548,6 +558,7 @@ class Hub:
         asyncio.get_running_loop().call_soon(self._tell_moved, before, after)
 
     def _tell_moved(self, before: RoutingSnapshot, after: RoutingSnapshot) -> None:
+        self._directories_changed()  # neighbours, roles or a revocation (the key's epoch)
         for workstation_id, update in workstation_updates(before, after, self._agents).items():
             message = encode(update)
             for peer in self._agents.get(workstation_id, ()):
@@ -559,6 +570,54 @@ class Hub:
                 room=room.number if room is not None else None,
                 site_changed=update.levels is not None,
             )
+
+    # --- peer directories (issue 16) ------------------------------------------
+
+    def peer_listen(self, peer: AgentPeer, port: int) -> None:
+        """The agent takes direct alarms on ``port``: it gets its directory at once, and its
+        neighbours learn its address in the next round."""
+        if self.peer_directories is None or not peer.address:
+            return
+        peer.peer_port = port
+        workstation_id = peer.workstation.id
+        if self._addresses.get(workstation_id) != (peer.address, port):
+            self._addresses[workstation_id] = (peer.address, port)
+            self._directories_changed()
+        self._send_directory(workstation_id, [peer])
+
+    def _directories_changed(self) -> None:
+        if self.peer_directories is None or self._directories_due is not None:
+            return
+        self._directories_due = asyncio.get_running_loop().call_later(
+            PEER_DIRECTORY_DEBOUNCE, self._send_directories
+        )
+
+    def _send_directories(self) -> None:
+        """One round: every listening agent whose directory changed gets it again (agents
+        that never sent ``peer_listen``, a load generator's thousands, cost nothing)."""
+        self._directories_due = None
+        for workstation_id in list(self._addresses):
+            self._send_directory(workstation_id, self._agents.get(workstation_id, ()))
+
+    def _send_directory(self, workstation_id: str, peers: Iterable[AgentPeer]) -> None:
+        """Sends the workstation's directory to those of its sockets that have not got it."""
+        directories, snapshot = self.peer_directories, self.alarms.routing.current
+        if directories is None or snapshot is None:
+            return
+        directory = directories.directory(snapshot, workstation_id, self._addresses)
+        if directory is None:
+            return
+        said = (directory.site_id, directory.key_epoch, tuple(directory.peers))
+        for peer in peers:
+            if peer.peer_port is not None and peer.directory_said != said and not peer.closed:
+                peer.directory_said = said
+                peer.send(directory)  # never logged: it carries the site key
+                log.info(
+                    "peer_directory_sent",
+                    workstation=workstation_id,
+                    peers=len(directory.peers),
+                    epoch=directory.key_epoch,
+                )
 
     def _has_room(self, workstation_id: str) -> bool | None:
         """Whether the PC has a room in the mapping now; None if the mapping lacks the PC."""

@@ -119,6 +119,12 @@ class AgentPeer(Peer):
         self.workstation = workstation
         self.user = user
         self.agent_version = version
+        # Where the hub sees the agent's WebSocket come from: its neighbours' agents reach it
+        # there when no hub answers (issue 16; dispatch/live/peer_directory.py).
+        client = getattr(websocket, "client", None)
+        self.address: str = client.host if client is not None else ""
+        self.peer_port: int | None = None  # set by its peer_listen: it takes direct alarms
+        self.directory_said: object = None  # what its last peer_directory said (not re-sent)
         # Alarms sent to this agent and not yet confirmed: their receipts answer the
         # hub and are never rate-limited (a guard's PC confirms hundreds in a burst).
         self._awaiting_receipt: set[uuid.UUID] = set()

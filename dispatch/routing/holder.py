@@ -50,6 +50,11 @@ class RoutingHolder:
         """Every non-revoked workstation's place (none before the first read)."""
         return self._routing.placements if self._routing is not None else {}
 
+    @property
+    def current(self) -> RoutingSnapshot | None:
+        """The snapshot in memory; None before the first read."""
+        return self._routing
+
     def placement(self, workstation_id: str) -> Placement | None:
         """Where the workstation is, as the routing snapshot in memory says."""
         return None if self._routing is None else self._routing.placement(workstation_id)

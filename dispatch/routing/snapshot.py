@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.directory import topology
@@ -67,6 +67,8 @@ class RoutingSnapshot:
     policies: dict[tuple[int, AlarmLevel], Policy]  # saved ones; the rest use DEFAULTS
     room_refs: dict[int, RoomRef] = field(default_factory=dict)  # what people are told
     room_buildings: dict[int, int] = field(default_factory=dict)  # room -> building
+    # Revoked workstations per site: the epoch of the site's peer key (dispatch/store/peer_key.py).
+    revoked: dict[int, int] = field(default_factory=dict)
     _by_room: dict[int, list[Placement]] = field(init=False)
     _by_floor: dict[int, list[Placement]] = field(init=False)
     _by_building: dict[int, list[Placement]] = field(init=False)
@@ -232,7 +234,7 @@ async def read_placements(session: AsyncSession, *where: ColumnElement[bool]) ->
 
 
 async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSnapshot:
-    """Reads the whole routing topology of every site (five statements)."""
+    """Reads the whole routing topology of every site (six statements)."""
     placements = {
         p.workstation_id: p
         for p in await read_placements(session, Workstation.state != WorkstationState.REVOKED)
@@ -267,6 +269,14 @@ async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSn
         site_id: radius
         for site_id, radius in await session.execute(select(Site.id, Site.neighbour_radius_m))
     }
+    revoked: dict[int, int] = {
+        site_id: count
+        for site_id, count in await session.execute(
+            select(Workstation.site_id, func.count())
+            .where(Workstation.state == WorkstationState.REVOKED)
+            .group_by(Workstation.site_id)
+        )
+    }
     log.info("routing_snapshot_loaded", version=version, workstations=len(placements))
     return RoutingSnapshot(
         version,
@@ -278,6 +288,7 @@ async def load_snapshot(session: AsyncSession, version: int | None) -> RoutingSn
         await saved_policies(session),
         room_refs,
         room_buildings,
+        revoked,
     )
 
 

@@ -29,6 +29,7 @@ from shared.protocol import (
     Error,
     ErrorCode,
     Hello,
+    PeerListen,
     Ping,
     Pong,
     RaiseAlarm,
@@ -86,7 +87,14 @@ async def _admit(
     """Upgrade, hello, welcome, then the replay of open alarms: the part a storm queues for."""
     await websocket.accept()
     try:
-        peer = await _handshake(websocket, settings, authenticator, hub.alarms, authenticated)
+        peer = await _handshake(
+            websocket,
+            settings,
+            authenticator,
+            hub.alarms,
+            authenticated,
+            peer_directory=hub.peer_directories is not None,
+        )
     except ProtocolViolation as violation:
         log.info("agent_refused", code=violation.code, reason=violation.reason)
         hub.metrics.handshakes_refused.labels(reason=_close_name(violation.code)).inc()
@@ -110,6 +118,8 @@ async def _handshake(
     authenticator: Authenticator,
     alarms: AlarmStore,
     authenticated: Callable[[], None],
+    *,
+    peer_directory: bool,
 ) -> AgentPeer:
     try:
         hello = await receive_within(websocket, agent_to_hub, settings.handshake_timeout)
@@ -143,6 +153,7 @@ async def _handshake(
             levels=await alarms.levels.of_site(workstation.site_id),
             keepalive="websocket",  # dispatch/cli.py: uvicorn pings and times out agents
             agent_health=True,
+            peer_directory=peer_directory,  # dispatch/live/peer_directory.py (issue 16)
         )
     )
     return peer
@@ -200,6 +211,8 @@ async def _handle(peer: AgentPeer, hub: Hub, message: object) -> None:
                 await hub.respond(peer, message)
             case AgentHealth():
                 hub.agent_health(peer, message.reasons)
+            case PeerListen():
+                hub.peer_listen(peer, message.port)
             case Ping():
                 peer.send(Pong(reply_to=message.id))
             case Pong():

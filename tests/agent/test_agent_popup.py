@@ -287,6 +287,8 @@ def test_every_text_has_both_languages() -> None:
                 hotkey="Strg+Alt+P",
                 time="t",  # the raiser's notice (issue 13)
                 state="s",
+                told=1,  # neighbours told directly (issue 16)
+                asked=2,
                 title="t",  # a popup for several alarms (issue 15)
             )
 
@@ -408,6 +410,34 @@ def test_closing_the_popup_on_the_way_sends_nothing_more(
     popup.close()
     assert wire.answers == [(message.alarm_id, Answer.COMING)]
     assert popups.popups == {}
+
+
+def test_a_popup_from_a_neighbours_agent_is_marked_until_the_hub_sends_the_same_alarm(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, wire = manager
+    message = notify(AlarmLevel.THREAT)
+    popups.show(message, no_hub=True)  # issue 16: sent directly, no hub
+    popup = popups.popups[message.alarm_id]
+    assert not popup.no_hub_label.isHidden()
+    assert popup.no_hub_label.text() == "Zentrale nicht erreichbar"
+    assert popup.shown_lines[0] == "Zentrale nicht erreichbar"
+    popups.show(message)  # the hub is back and sends it: the same popup, mark gone
+    assert list(popups.popups) == [message.alarm_id]
+    assert popups.popups[message.alarm_id] is popup
+    assert popup.no_hub_label.isHidden()
+    qtbot.waitUntil(lambda: message.alarm_id in wire.receipts, timeout=2000)
+
+
+def test_a_popup_from_the_hub_carries_no_mark(
+    qtbot: QtBot, manager: tuple[PopupManager, Wire]
+) -> None:
+    popups, _ = manager
+    message = notify(AlarmLevel.THREAT)
+    popups.show(message)
+    popup = popups.popups[message.alarm_id]
+    assert popup.no_hub_label.isHidden()
+    assert "Zentrale nicht erreichbar" not in popup.shown_lines
 
 
 def test_a_flood_from_one_raiser_is_one_popup_that_counts_and_answers_each(

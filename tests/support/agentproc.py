@@ -22,8 +22,11 @@ def write_agent_config(path: Path, **values: object) -> Path:
     """A TOML agent config; data_dir and log_dir default to folders beside it.
 
     The scheduled self-test is off unless a test sets ``self_test_interval_h``:
-    its test alarm would otherwise be the first message a scripted hub sees.
+    its test alarm would otherwise be the first message a scripted hub sees. The
+    direct path between agents (issue 16) is off unless a test sets ``peer_port``:
+    agents of one test on one address would alarm each other past the hub.
     """
+    values.setdefault("peer_port", 0)
     values.setdefault("data_dir", str(path.parent / "data"))
     values.setdefault("log_dir", str(path.parent / "logs"))
     values.setdefault("self_test_interval_h", 0)

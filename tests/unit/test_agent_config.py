@@ -339,3 +339,16 @@ def test_the_duress_chord_is_off_unless_set_and_a_policy_may_set_it(tmp_path: Pa
 def test_a_bad_duress_chord_names_the_key(tmp_path: Path, line: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, MINIMAL + line), environ={})
+
+
+def test_peer_port_and_bind_address_default_and_bounds(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert (config.peer_port, config.bind_address) == (48330, None)
+    config = load_config(
+        write(tmp_path, MINIMAL + 'peer_port = 0\nbind_address = "10.0.0.7"\n'), environ={}
+    )
+    assert (config.peer_port, config.bind_address) == (0, "10.0.0.7")
+    with pytest.raises(ConfigError, match="config key 'peer_port'"):
+        load_config(write(tmp_path, MINIMAL + "peer_port = 70000\n"), environ={})
+    with pytest.raises(ConfigError, match="config key 'bind_address': 'pc-7' is not an IP"):
+        load_config(write(tmp_path, MINIMAL + 'bind_address = "pc-7"\n'), environ={})

@@ -312,3 +312,29 @@ def test_a_hub_before_raiser_status_still_drives_the_status_by_its_updates() -> 
     fb.raised(alarm, now=0.0)
     assert fb.updated(alarm, AlarmState.ACTIVE, [], coming=2).status is Status.COMING
     assert fb.updated(alarm, AlarmState.ACKNOWLEDGED, []).status is Status.ACKNOWLEDGED
+
+
+def test_neighbours_told_directly_are_counted_by_their_acknowledgements() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=100.0, wall=0.0)
+    fb.tick(now=100.0 + STORED_DEADLINE)
+    [unstored] = fb.alarms
+    assert "telefonisch" in notice_line(unstored, "de")
+    fb.peers_told(alarm, 2, 3)
+    [told] = fb.alarms
+    assert "Nachbarn direkt benachrichtigt (2 von 3)" in notice_line(told, "de")
+    assert "neighbours alerted directly (2 of 3)" in notice_line(told, "en")
+    fb.stored(alarm)  # the hub has it after all: its word counts from now on
+    [stored] = fb.alarms
+    assert "Nachbarn" not in notice_line(stored, "de")
+
+
+def test_no_neighbour_acknowledging_still_says_use_the_phone() -> None:
+    fb = Feedback()
+    alarm = uuid.uuid4()
+    fb.raised(alarm, now=100.0, wall=0.0)
+    fb.tick(now=100.0 + STORED_DEADLINE)
+    fb.peers_told(alarm, 0, 2)
+    [unstored] = fb.alarms
+    assert "telefonisch" in notice_line(unstored, "de")

@@ -290,6 +290,7 @@ def test_every_text_has_both_languages() -> None:
                 told=1,  # neighbours told directly (issue 16)
                 asked=2,
                 title="t",  # a popup for several alarms (issue 15)
+                path="/etc/silent-alarm/agent.toml",  # a config it cannot read (issue 18)
             )
 
 

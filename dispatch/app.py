@@ -86,7 +86,9 @@ def create_app(settings: Settings) -> FastAPI:
         db.health.listeners.append(hub.store_changed)
         hub.start()
         anchors.start()
-        pruning = DailyPruning(db, retention_policy(settings))
+        pruning = DailyPruning(
+            db, retention_policy(settings), first_after=settings.retention_first_run
+        )
         pruning.start()
         app.state.bus = bus
         await bus.start(hub.on_bus_event)  # listening before /healthz answers

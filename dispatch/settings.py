@@ -153,6 +153,12 @@ class Settings(BaseSettings):
         le=36500,
         description="Days a finished self-test is kept; 0: forever.",
     )
+    retention_first_run: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="Seconds after the hub's start until its first retention run; then every 24 h.",
+    )
     retain_audit_days: int = Field(
         default=1095,
         ge=0,

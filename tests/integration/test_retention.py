@@ -38,6 +38,7 @@ from tests.support.consoleclient import connect_console
 from tests.support.hub import RunningHub, query, start_demo_hub
 from tests.support.login import http_login
 from tests.support.operators import API
+from tests.support.waiting import until
 
 ADMIN = ("admin2", "Aufbewahrung-Probe-2026")
 AGED_DAYS = 1200  # past every default retention (alarms 730, audit 1095)
@@ -176,3 +177,26 @@ async def test_prune_on_a_running_hub_removes_old_alarms_and_events_and_verify_p
     finally:
         hub.stop()
     assert "Traceback" not in hub.log()
+
+
+async def test_the_hub_prunes_by_itself_after_its_start(tmp_path: Path) -> None:
+    hub = start_demo_hub(tmp_path / "hub")
+    try:
+        old, still_open = await resolved_and_open_alarms(hub)
+        age(hub, old)
+        age(hub, still_open)
+    finally:
+        hub.stop()
+    # Started again on the same store, its first retention run comes a second later.
+    hub = start_demo_hub(hub.data_dir, env={"SILENT_ALARM_RETENTION_FIRST_RUN": "1"})
+    try:
+        await until(
+            lambda: str(old) not in alarm_ids(hub), timeout=20, what="the hub's first prune"
+        )
+        assert str(still_open) in alarm_ids(hub)
+        await until(lambda: "retention_pruned" in hub.log(), timeout=5, what="its log line")
+        (actor,) = query(hub, "SELECT actor FROM audit_events WHERE action = 'retention_pruned'")
+        assert actor == ("hub:retention",)
+        assert ", chain intact, " in cli_in(hub.data_dir, "audit", "verify")
+    finally:
+        hub.stop()

@@ -5,6 +5,7 @@ The clock is injected (``now`` years after the rows were written) instead of wai
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import uuid
@@ -312,4 +313,25 @@ async def test_the_hubs_daily_job_prunes_with_its_clock(keyed: Database, now: da
         await job.stop()
     assert done.alarms == 1
     assert old not in await alarm_ids(keyed)
+    assert (await audit.verify(keyed, KEY)).broken_at is None
+
+
+async def test_two_hub_instances_pruning_at_once_take_turns(
+    keyed: Database, store_url: str, now: datetime
+) -> None:
+    await a_workstation(keyed)
+    old = await add_alarm(keyed, now - timedelta(days=800))
+    other = Database(store_url, audit_key=KEY)  # a second hub process on the same store
+    try:
+        results = await asyncio.gather(
+            prune(keyed, POLICY, now=now, actor="hub-a"),
+            prune(other, POLICY, now=now, actor="hub-b"),
+        )
+    finally:
+        await other.dispose()
+    assert sorted(r.alarms for r in results) == [0, 1]
+    assert sorted(r.audit_events > 0 for r in results) == [False, True]
+    assert old not in await alarm_ids(keyed)
+    actions = [e.action for e in await events(keyed)]
+    assert (actions.count(PRUNED_ACTION), actions.count(PRUNED)) == (1, 1)
     assert (await audit.verify(keyed, KEY)).broken_at is None

@@ -13,6 +13,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from dispatch import __version__
+from dispatch.alarms.retention import RetentionPolicy
+from dispatch.alarms.retention_job import DailyPruning
 from dispatch.alarms.store import AlarmStore
 from dispatch.directory.authentication import Authenticator
 from dispatch.live.hub import Hub
@@ -96,12 +98,17 @@ def create_app(settings: Settings) -> FastAPI:
         db.health.listeners.append(hub.store_changed)
         hub.start()
         anchors.start()
+        pruning = DailyPruning(
+            db, retention_policy(settings), first_after=settings.retention_first_run
+        )
+        pruning.start()
         app.state.bus = bus
         await bus.start(hub.on_bus_event)  # listening before /healthz answers
         hub.metrics_served = served is not None
         try:
             yield
         finally:
+            await pruning.stop()
             await hub.stop()
             await bus.stop()  # after the hub: its last changes (PCs offline) still go out
             await anchors.stop()  # after the hub's last audited change
@@ -189,6 +196,12 @@ def _serve_metrics(metrics: Metrics, settings: Settings) -> MetricsServer | None
         raise
     log.info("metrics_served", host=settings.metrics_host, port=server.port)
     return server
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        settings.retain_alarms_days, settings.retain_self_tests_days, settings.retain_audit_days
+    )
 
 
 def with_agent_fast_path(app: FastAPI) -> ASGIApp:

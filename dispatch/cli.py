@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch import demo, logs
-from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
+from dispatch.alarms.retention import Pruned, prune
+from dispatch.app import AGENT_PATH, create_app, retention_policy, with_agent_fast_path
 from dispatch.directory import enrolment, operators, site_setup, workstations
 from dispatch.directory.refusals import Refused
 from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
@@ -381,10 +382,44 @@ def audit_verify() -> None:
         if verdict.keyed_from is None
         else f"keyed from event {verdict.keyed_from}"
     )
-    typer.echo(
-        f"{verdict.events} events, chain intact, {keyed}, {verdict.anchors} anchors match, "
-        f"head {verdict.head}"
+    pruned = (
+        ""
+        if verdict.pruned_up_to is None
+        else f", starts after pruned event {verdict.pruned_up_to} "
+        f"({verdict.anchors_pruned} anchors of pruned events skipped)"
     )
+    typer.echo(
+        f"{verdict.events} events, chain intact, {keyed}, {verdict.anchors} anchors match"
+        f"{pruned}, head {verdict.head}"
+    )
+
+
+@cli.command("prune")
+def prune_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go, delete nothing.")
+    ] = False,
+) -> None:
+    """Delete resolved alarms, self-tests and audit events older than the RETAIN_* settings
+    (what the hub does daily); prints the counts. docs/operations.md, Retention."""
+    settings = load_settings()
+    policy = retention_policy(settings)
+    now = datetime.now(UTC)
+
+    def run(db: Database) -> Awaitable[Pruned]:
+        return prune(db, policy, now=now, actor=_cli_actor(), dry_run=dry_run)
+
+    done = _with_store(run)
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(f"alarms and drills: {verb} {done.alarms} (kept {_days(policy.alarms_days)})")
+    typer.echo(f"self-tests: {verb} {done.self_tests} (kept {_days(policy.self_tests_days)})")
+    cut = "" if done.audit_up_to is None else f", up to event {done.audit_up_to}"
+    typer.echo(f"audit events: {verb} {done.audit_events}{cut} (kept {_days(policy.audit_days)})")
+    _done("dry run, nothing deleted" if dry_run else "pruned")
+
+
+def _days(days: int) -> str:
+    return f"{days} days" if days else "forever"
 
 
 def _cli_actor() -> str:

@@ -164,6 +164,33 @@ class Settings(BaseSettings):
         "in them the coverage board highlights rooms without a working agent.",
     )
     timezone: str = Field(default="Europe/Berlin", description="Time zone of the opening hours.")
+    # --- retention (docs/operations.md, "Retention"); 0 keeps forever ---
+    retain_alarms_days: int = Field(
+        default=730,
+        ge=0,
+        le=36500,
+        description="Days a resolved alarm or drill is kept after its all-clear, with its "
+        "recipients' answers, the names in it and its incident report; 0: forever.",
+    )
+    retain_self_tests_days: int = Field(
+        default=30,
+        ge=0,
+        le=36500,
+        description="Days a finished self-test is kept; 0: forever.",
+    )
+    retention_first_run: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="Seconds after the hub's start until its first retention run; then every 24 h.",
+    )
+    retain_audit_days: int = Field(
+        default=1095,
+        ge=0,
+        le=36500,
+        description="Days an audit event is kept; older ones are removed behind a keyed "
+        "'audit_pruned' record the verifier starts from; 0: forever.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

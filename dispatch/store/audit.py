@@ -8,6 +8,8 @@ key. Cutting rows off the end is visible against the anchors, the head the hub
 records outside the database every few seconds (dispatch/store/audit_anchors.py).
 Events written before the hub had a key carry a plain SHA-256; the first keyed
 event's hash covers their head, and no plain event may follow a keyed one.
+Retention removes the oldest events behind a keyed ``audit_pruned`` event, which
+names the last removed event and its hash: the chain may then start there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from dispatch.store.models import AuditEvent
 from shared.protocol import utc_now
 
 GENESIS = "0" * 64
+PRUNED = "audit_pruned"
+"""Action of the keyed event that lets the chain start after removed events (retention)."""
 _TRAIL = "dispatch.store.audit.trail"
 """Key of the transaction's open trail in ``Session.info``."""
 
@@ -187,6 +191,12 @@ class AuditTrail:
         # Appending after a commit starts the next transaction's events: register again.
         self._session.info[_TRAIL] = self
 
+    async def write_now(self, session: AsyncSession) -> None:
+        """Inserts the events appended so far now, not at the commit (still in this transaction)."""
+        if self._rows:
+            rows, self._rows = self._rows, []
+            await (await session.connection()).execute(_INSERT_EVENTS, rows)
+
     def _write(self) -> None:
         if self._rows:
             rows, self._rows = self._rows, []
@@ -220,38 +230,83 @@ class Verdict:
     problem: str | None
     keyed_from: int | None = None  # id of the first keyed event
     anchors: int = 0  # anchors checked against the chain
+    pruned_up_to: int | None = None  # the chain starts after this removed event
+    anchors_pruned: int = 0  # anchors of removed events, skipped
+
+
+@dataclass
+class _Start:
+    """Where the stored chain begins: at the genesis, or after removed events, which a keyed
+    ``audit_pruned`` event further on must vouch for (its hash is the first event's link)."""
+
+    first_id: int | None = None
+    link: str = GENESIS
+    pruned_up_to: int | None = None
+
+    @property
+    def vouched(self) -> bool:
+        return self.link == GENESIS or self.pruned_up_to is not None
+
+    def consider(self, event_row: AuditEvent, keyed: bool) -> None:
+        if self.vouched or not keyed or event_row.action != PRUNED:
+            return
+        try:
+            record = json.loads(event_row.detail)
+            up_to, link = int(record["up_to"]), str(record["hash"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if link == self.link and self.first_id is not None and up_to < self.first_id:
+            self.pruned_up_to = up_to
 
 
 async def verify(
     db: Database, key: bytes | None = None, anchors: Collection[tuple[int, str]] = ()
 ) -> Verdict:
-    """Walks the chain from the start; with ``anchors`` (event id, hash) recorded outside
-    the database, a cut-off end or a chain re-hashed from scratch is found too."""
+    """Walks the chain from its start; with ``anchors`` (event id, hash) recorded outside
+    the database, a cut-off end or a chain re-hashed from scratch is found too.
+
+    A chain whose first event does not link to the genesis is accepted only when a
+    keyed ``audit_pruned`` event in it names that link: rows deleted without one, or
+    a pruned record made without the key, break it. Anchors of pruned events are skipped.
+    """
     previous, count, keyed_from = GENESIS, 0, None
+    start = _Start()
     anchored = {event_id for event_id, _ in anchors}
     seen: dict[int, str] = {}
     async with contextlib.aclosing(_events(db)) as events:  # closed on an early return too
         async for event_row in events:
+            if start.first_id is None:
+                start.first_id, start.link = event_row.id, event_row.previous_hash
+                previous = event_row.previous_hash
             if event_row.previous_hash != previous:
                 return Verdict(count, previous, event_row.id, "link to the previous event broken")
-            if key is not None and event_hash(previous, event_row, key) == event_row.hash:
+            keyed = key is not None and event_hash(previous, event_row, key) == event_row.hash
+            if keyed:
                 keyed_from = event_row.id if keyed_from is None else keyed_from
             elif keyed_from is not None:
                 problem = "content changed, or hashed without the audit key"
                 return Verdict(count, previous, event_row.id, problem, keyed_from)
             elif event_hash(previous, event_row) != event_row.hash:
                 return Verdict(count, previous, event_row.id, "content changed", keyed_from)
+            start.consider(event_row, keyed)
             if event_row.id in anchored:
                 seen[event_row.id] = event_row.hash
             previous, count = event_row.hash, count + 1
-    for event_id, anchored_hash in sorted(anchors):
+    if not start.vouched:
+        problem = "events before it were deleted without a keyed audit_pruned record"
+        return Verdict(count, previous, start.first_id, problem, keyed_from)
+    cut = start.pruned_up_to
+    skipped = [a for a in anchors if cut is not None and a[0] <= cut]
+    for event_id, anchored_hash in sorted(set(anchors) - set(skipped)):
+        checked = len(anchors) - len(skipped)
         if event_id not in seen:
             problem = f"anchored event {event_id} is missing (deleted or cut off)"
-            return Verdict(count, previous, event_id, problem, keyed_from, len(anchors))
+            return Verdict(count, previous, event_id, problem, keyed_from, checked, cut)
         if seen[event_id] != anchored_hash:
             problem = f"event {event_id} differs from its anchor (chain re-hashed)"
-            return Verdict(count, previous, event_id, problem, keyed_from, len(anchors))
-    return Verdict(count, previous, None, None, keyed_from, len(anchors))
+            return Verdict(count, previous, event_id, problem, keyed_from, checked, cut)
+    checked = len(anchors) - len(skipped)
+    return Verdict(count, previous, None, None, keyed_from, checked, cut, len(skipped))
 
 
 async def _events(db: Database) -> AsyncGenerator[AuditEvent]:

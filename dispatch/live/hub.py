@@ -290,15 +290,7 @@ class Hub:
         if not created:
             return
         self.metrics.alarm_stored(int(record.level), record.kind.value)
-        log.info(
-            "alarm_stored",
-            alarm_id=str(record.id),
-            alarm_level=int(record.level),
-            kind=record.kind.value,
-            workstation=record.workstation_id,
-            room=record.room.number if record.room is not None else None,
-            recipients=len(record.recipients),
-        )
+        log.info("alarm_stored", **_where_and_who(record))
         if message.claimed_room is not None and (
             record.room is None or message.claimed_room != record.room.number
         ):
@@ -874,12 +866,16 @@ def _log_change(event: str, record: AlarmRecord) -> None:
 
 
 def _log_nobody_reached(record: AlarmRecord) -> None:
-    log.warning(
-        "alarm_nobody_reached",
-        alarm_id=str(record.id),
-        alarm_level=int(record.level),
-        kind=record.kind.value,
-        workstation=record.workstation_id,
-        room=record.room.number if record.room is not None else None,
-        recipients=len(record.recipients),
-    )
+    log.warning("alarm_nobody_reached", **_where_and_who(record))
+
+
+def _where_and_who(record: AlarmRecord) -> dict[str, object]:
+    """An alarm's log fields: which alarm, from which PC and room, to how many (no names)."""
+    return {
+        "alarm_id": str(record.id),
+        "alarm_level": int(record.level),
+        "kind": record.kind.value,
+        "workstation": record.workstation_id,
+        "room": record.room.number if record.room is not None else None,
+        "recipients": len(record.recipients),
+    }

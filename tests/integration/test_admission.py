@@ -236,13 +236,15 @@ async def test_the_agent_comes_back_when_the_busy_hub_says_not_after_its_backoff
         assert await asyncio.to_thread(events.connected_event.wait, 8), "not back in time"
 
 
-async def test_the_agent_waits_no_longer_than_its_own_backoff_cap(
+async def test_the_agent_waits_no_longer_than_its_own_retry_after_cap(
     one_handshake_hub: RunningHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Told to come back in 10 s or more, an agent whose cap is 2 s tries again after 2 s."""
+    """Told to come back in 10 s or more, an agent that follows a Retry-After up to 2 s
+    tries again after 2 s (agent/backoff.py: ``retry_after_cap``, 20 s when shipped)."""
     caplog.set_level(logging.INFO, logger="agent.link")
     hub = one_handshake_hub
-    async with agent_link(hub, tmp_path, Backoff(floor=0.5, cap=2.0)) as (link, events):
+    backoff = Backoff(floor=0.5, cap=2.0, retry_after_cap=2.0)
+    async with agent_link(hub, tmp_path, backoff) as (link, events):
         async with holding_the_slot(hub):
             await refused_crowd(hub, 200)  # refused before it: their slots come first
             link.start()

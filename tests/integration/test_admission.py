@@ -1,5 +1,9 @@
-"""A restart storm: handshakes over the limit get 503 before the upgrade, with a Retry-After
-that spreads them at the hub's own pace; agents follow it; alarms always get in."""
+"""A restart storm: handshakes over the limit and the queue get 503 before the upgrade, with a
+Retry-After that spreads them at the hub's own pace; agents follow it; alarms always get in.
+
+Here the hub has no queue (``MAX_QUEUED_HANDSHAKES=0``), so every upgrade over the limit
+is refused at once and the refusals can be counted; the queue in front of them has its
+own tests (test_admission_queue.py)."""
 
 from __future__ import annotations
 
@@ -39,10 +43,15 @@ from tests.support.wsclient import AgentClient, connect_agent, wait_closed
 
 @pytest.fixture
 def one_handshake_hub(tmp_path: Path) -> Iterator[RunningHub]:
-    """A hub that works on one handshake at a time; a silent client holds that slot 30 s."""
+    """A hub that works on one handshake at a time and queues none; a silent client holds
+    that slot 30 s."""
     hub = start_demo_hub(
         tmp_path / "hub",
-        env={"SILENT_ALARM_MAX_HANDSHAKES": "1", "SILENT_ALARM_HANDSHAKE_TIMEOUT": "30"},
+        env={
+            "SILENT_ALARM_MAX_HANDSHAKES": "1",
+            "SILENT_ALARM_MAX_QUEUED_HANDSHAKES": "0",
+            "SILENT_ALARM_HANDSHAKE_TIMEOUT": "30",
+        },
     )
     yield hub
     hub.stop()

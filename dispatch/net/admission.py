@@ -177,7 +177,6 @@ class Place:
 
     address: str
     waiter: Waiter = field(repr=False)
-    since: float
 
 
 @dataclass
@@ -230,7 +229,7 @@ class HandshakeGate:
             return self._take_slot(address, priority=False)
         if len(self.queue) >= self.max_queued:
             return None
-        place = Place(address, waiter, self.clock())
+        place = Place(address, waiter)  # its wait is timed by its connection
         self.queue[place] = None
         self.unauthenticated[address] += 1
         return place

@@ -63,11 +63,9 @@ class HubProcess:
             "SILENT_ALARM_HOST": "127.0.0.1",
             # The fleet's 10,000 agents all come from 127.0.0.1: one address standing
             # for a whole site, so the limits per address (docs/security.md) are set
-            # to what the hub as a whole allows.
+            # to what the hub as a whole allows (its handshake slots and its queue).
             "SILENT_ALARM_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
-            "SILENT_ALARM_MAX_HANDSHAKES_PER_ADDRESS": os.environ.get(
-                "SILENT_ALARM_MAX_HANDSHAKES", "64"
-            ),
+            "SILENT_ALARM_MAX_HANDSHAKES_PER_ADDRESS": "1000000",
             # One load-generator loop hosts 5,000 agents; its own lag in a storm can hold
             # a hello back for seconds, which real PCs (each its own) never do.
             "SILENT_ALARM_HANDSHAKE_TIMEOUT": "10",

@@ -130,6 +130,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.handshake_gate = HandshakeGate(
         settings.max_handshakes,
         per_address=settings.max_handshakes_per_address,
+        max_queued=settings.max_queued_handshakes,
+        max_wait=settings.max_handshake_wait,
         exempt=Addresses(settings.trusted_proxies),  # refuses a malformed entry
         metrics=metrics,
     )

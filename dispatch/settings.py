@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.net.admission import MAX_QUEUED, MAX_WAIT_S
 from dispatch.routing.opening_hours import OpeningHours
 from dispatch.store.peer_key import PEER_KEY_FILE
 from dispatch.store.postgres_hosts import sqlalchemy_form
@@ -58,16 +59,32 @@ class Settings(BaseSettings):
     max_handshakes: int = Field(
         default=64,
         gt=0,
-        description="Agent handshakes worked on at once; more are refused with 503 and retry "
-        "after their backoff (a restart storm). An agent with an alarm waiting is always let in.",
+        description="Agent handshakes worked on at once; more wait in a queue for a free slot "
+        "(MAX_QUEUED_HANDSHAKES; a restart storm). An agent with an alarm waiting is always "
+        "let in.",
+    )
+    max_queued_handshakes: int = Field(
+        default=MAX_QUEUED,
+        ge=0,
+        description="Agent upgrades over MAX_HANDSHAKES that wait for a slot, first come first "
+        "served, their connections not read meanwhile; more are refused with 503 and a "
+        "Retry-After. 0: no queue, every upgrade over the limit is refused at once.",
+    )
+    max_handshake_wait: float = Field(
+        default=MAX_WAIT_S,
+        gt=0,
+        le=60,
+        description="Seconds an upgrade waits in the queue at most; then it is refused with 503 "
+        "and a Retry-After. Keep it below the agents' own handshake timeout (5 s), or they give "
+        "up while waiting and their place is wasted.",
     )
     # --- availability against a LAN attacker (docs/security.md) ---
     max_handshakes_per_address: int = Field(
         default=16,
         gt=0,
-        description="Agent handshakes from one address that have not authenticated yet; more "
-        "are refused with 503 like those over MAX_HANDSHAKES. Keeps one address from filling "
-        "the gate with sockets that never send a hello.",
+        description="Agent handshakes from one address that have not authenticated yet, in a "
+        "slot or waiting in the queue; more are refused with 503 at once. Keeps one address "
+        "from filling the gate or its queue with sockets that never send a hello.",
     )
     request_timeout: float = Field(
         default=5.0,

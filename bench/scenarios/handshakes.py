@@ -36,8 +36,8 @@ async def handshakes(run: Run) -> dict[str, Any]:
     Hub CPU per handshake decides how long a restart storm takes; here it is measured
     without the storm's admission pacing: ``--agents`` connect from this process,
     ``--connect-concurrency`` at a time, ``--rounds`` times (disconnecting in between).
-    Then the hub starts again with ``MAX_HANDSHAKES=1``, one agent holds that slot, and
-    as many upgrade requests are refused with 503.
+    Then the hub starts again with ``MAX_HANDSHAKES=1`` and no queue, one agent holds
+    that slot, and as many upgrade requests are refused with 503.
     """
     args = run.args
     await run.prepare()
@@ -75,7 +75,9 @@ async def handshakes(run: Run) -> dict[str, Any]:
         "hub_cpu_ms_per_handshake_median": round(per_handshake[len(per_handshake) // 2], 3),
     }
     say(f"hub CPU per handshake: median {out['hub_cpu_ms_per_handshake_median']} ms")
-    os.environ["SILENT_ALARM_MAX_HANDSHAKES"] = "1"  # for the hub's second start only
+    # For the hub's second start only; without a queue, so every upgrade is refused at once.
+    os.environ["SILENT_ALARM_MAX_HANDSHAKES"] = "1"
+    os.environ["SILENT_ALARM_MAX_QUEUED_HANDSHAKES"] = "0"
     refusing = run.hub
     try:
         refusing.start()
@@ -96,6 +98,7 @@ async def handshakes(run: Run) -> dict[str, Any]:
         holder[1].close()
     finally:
         del os.environ["SILENT_ALARM_MAX_HANDSHAKES"]
+        del os.environ["SILENT_ALARM_MAX_QUEUED_HANDSHAKES"]
         refusing.stop()
     out["refused_503"] = sum(b" 503 " in a for a in answers)
     out["hub_cpu_ms_per_refusal"] = round(1000 * cpu / len(agents), 3)

@@ -17,15 +17,26 @@ return by their slots, completions follow the slots, and a hub with time to
 spare never hands out denser ones (measured: a restart storm's hub busy 65 %
 while agents waited for their slots).
 
+Refusing most of a storm still costs every refused agent a round trip and a
+wait for its slot, and a first start or a storm came back slower than a hub
+with no gate at all, which takes everyone and lets the kernel queue them. So
+an upgrade over the limit first waits in a bounded queue (``max_queued``),
+its connection not read meanwhile, and goes on with its upgrade when a slot
+frees, first come first served. Only one that finds the queue full, or that
+waits longer than ``max_wait`` (shorter than the agent's own handshake timeout
+of 5 s: an agent that gives up leaves its place wasted), is answered 503 with
+a return slot.
+
 An agent with an alarm in its outbox says so in a header and is always let
-in: no limit may delay an alarm.
+in, past the queue too: no limit may delay an alarm.
 
 Against a LAN attacker (docs/security.md), without a login:
 
 - Upgraded sockets that never send a hello held the gate's slots until their
   hello timeout and locked real agents out. One address may hold at most
-  ``per_address`` handshakes that have not authenticated yet; more from it are
-  refused like any other (503 + Retry-After). Real agents send their hello
+  ``per_address`` handshakes that have not authenticated yet, in a slot or
+  waiting in the queue; more from it are refused at once (503 + Retry-After),
+  so it can fill neither the slots nor the queue. Real agents send their hello
   right after the upgrade, so even a terminal server with many agents behind
   one address rarely has more than a few in that state at once.
 - The "alarm waiting" header let anyone past the gate. Its priority now holds
@@ -39,9 +50,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
@@ -68,6 +80,14 @@ MAX_SPEEDUP = 2.0
 """The estimate is at most this many times the completion rate (and never less): an idle
 gate says little about how fast a full one would be, and agents sent back too early are
 refused again."""
+
+MAX_QUEUED = 4000
+"""Upgrades waiting for a slot at most, by default (SILENT_ALARM_MAX_QUEUED_HANDSHAKES)."""
+
+MAX_WAIT_S = 3.0
+"""Seconds an upgrade waits for a slot at most, by default (SILENT_ALARM_MAX_HANDSHAKE_WAIT):
+the agent gives up after 5 s (agent/link.py HANDSHAKE_TIMEOUT), which also covers its TCP
+connect (a second more when a SYN was dropped) and the answer's way back."""
 
 MAX_RETRY_AFTER_S = 30
 """No agent is told to stay away longer; agents cap the wait at their own backoff cap."""
@@ -144,22 +164,45 @@ class Handshake:
     authenticated: bool = False
 
 
+class Waiter(Protocol):
+    """The connection behind a place in the queue."""
+
+    def admitted(self, handshake: Handshake) -> None:
+        """Its turn: the slot is taken for it; go on with the upgrade, ``leave`` when done.
+        Called from inside ``leave`` of another handshake: do the work later, not here."""
+        ...
+
+
+@dataclass(eq=False)
+class Place:
+    """An upgrade waiting in the queue for a slot."""
+
+    address: str
+    waiter: Waiter = field(repr=False)
+
+
 @dataclass
 class HandshakeGate:
-    """At most ``limit`` handshakes at once (alarms excepted), at most ``per_address`` of
-    them not yet authenticated from one address; refusals get return slots."""
+    """At most ``limit`` handshakes at once (alarms excepted), up to ``max_queued`` more
+    waiting for a slot, at most ``per_address`` of both not yet authenticated from one
+    address; refusals get return slots."""
 
     limit: int
-    per_address: int = 0  # 0: as many as the limit
+    per_address: int = 0  # 0: as many as the gate holds (its limit and its queue)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     exempt: Container[str] = frozenset()  # trusted reverse proxies: many clients, one address
     claim_penalty_s: float = CLAIM_PENALTY_S
+    max_queued: int = 0  # 0: no queue, over the limit is refused at once
+    max_wait: float = MAX_WAIT_S
     in_flight: int = 0
     priority_in_flight: int = 0
     refused: int = 0  # since the last report
     completed: CompletionRate = field(default_factory=CompletionRate)
     busy: InFlightAverage = field(default_factory=InFlightAverage)
-    unauthenticated: Counter[str] = field(default_factory=Counter)
+    unauthenticated: Counter[str] = field(default_factory=Counter)  # in a slot or queued
+    # First come, first served; a place given up leaves from wherever it is (OrderedDict:
+    # both ends and the middle in constant time).
+    queue: OrderedDict[Place, None] = field(default_factory=OrderedDict)
     _penalised_until: dict[str, float] = field(default_factory=dict)
     _booked_until: float = 0.0  # the last return slot handed out
     _reported_at: float = -math.inf
@@ -167,25 +210,59 @@ class HandshakeGate:
 
     def enter(self, *, alarm_waiting: bool, address: str = "") -> Handshake | None:
         """A handshake: go ahead, and call ``leave`` with it when done. None: refuse
-        with ``retry_after``."""
-        if self.refuses(alarm_waiting=alarm_waiting, address=address):
+        with ``retry_after``. Never queues (for connections that cannot wait)."""
+        if self.has_priority(alarm_waiting, address):
+            return self._take_slot(address, priority=True)
+        if self._over_share(address) or not self._slot_free() or self.queue:
             self.refuse()
             return None
-        handshake = Handshake(address, priority=self.has_priority(alarm_waiting, address))
-        self.in_flight += 1
-        self.priority_in_flight += handshake.priority
+        return self._take_slot(address, priority=False)
+
+    def request(
+        self, *, alarm_waiting: bool, address: str, waiter: Waiter
+    ) -> Handshake | Place | None:
+        """A handshake now (as ``enter``), a place in the queue (``waiter.admitted`` is
+        called when a slot is free; ``withdraw`` it if the connection goes or waits longer
+        than ``max_wait``), or None: refuse with ``refuse()``."""
+        if self.has_priority(alarm_waiting, address):
+            return self._take_slot(address, priority=True)
+        if self._over_share(address):
+            return None
+        if self._slot_free() and not self.queue:
+            return self._take_slot(address, priority=False)
+        if len(self.queue) >= self.max_queued:
+            return None
+        place = Place(address, waiter)  # its wait is timed by its connection
+        self.queue[place] = None
         self.unauthenticated[address] += 1
+        return place
+
+    def withdraw(self, place: Place) -> None:
+        """A place given up before its turn: its connection went, or it waited too long."""
+        if place in self.queue:
+            del self.queue[place]
+            self._forget_unauthenticated(place.address)
+
+    def _over_share(self, address: str) -> bool:
+        per_address = self.per_address or self.limit + self.max_queued
+        return self.unauthenticated[address] >= per_address and address not in self.exempt
+
+    def _slot_free(self) -> bool:
+        return self.in_flight - self.priority_in_flight < self.limit
+
+    def _take_slot(self, address: str, *, priority: bool, queued: bool = False) -> Handshake:
+        handshake = Handshake(address, priority=priority)
+        self.in_flight += 1
+        self.priority_in_flight += priority
+        if not queued:  # a queued one was counted against its address when it queued
+            self.unauthenticated[address] += 1
         self.busy.set(self.clock(), self.in_flight)
         return handshake
 
-    def refuses(self, *, alarm_waiting: bool, address: str = "") -> bool:
-        """Whether ``enter`` would refuse now; changes nothing."""
-        if self.has_priority(alarm_waiting, address):
-            return False
-        per_address = self.per_address or self.limit
-        return self.in_flight - self.priority_in_flight >= self.limit or (
-            self.unauthenticated[address] >= per_address and address not in self.exempt
-        )
+    def _let_the_queue_in(self) -> None:
+        while self.queue and self._slot_free():
+            place, _ = self.queue.popitem(last=False)
+            place.waiter.admitted(self._take_slot(place.address, priority=False, queued=True))
 
     def has_priority(self, alarm_waiting: bool, address: str) -> bool:
         """An alarm waiting, claimed from an address that has not abused the claim lately."""
@@ -209,9 +286,12 @@ class HandshakeGate:
     def refuse(self) -> int:
         """Books the refused agent's return slot; returns its Retry-After in seconds."""
         now = self.clock()
-        # One slot per refused agent, 1/rate apart, after the ones already handed out.
+        rate = self.rate(now)
+        # One slot per refused agent, 1/rate apart, after the ones already handed out
+        # and after the queue: those waiting in it go first.
         self._booked_until = min(
-            max(self._booked_until, now) + 1.0 / self.rate(now), now + MAX_RETRY_AFTER_S
+            max(self._booked_until, now + len(self.queue) / rate) + 1.0 / rate,
+            now + MAX_RETRY_AFTER_S,
         )
         self.refused += 1
         if self.metrics is not None:
@@ -221,7 +301,8 @@ class HandshakeGate:
                 "handshakes_refused",
                 count=self.refused,
                 limit=self.limit,
-                per_second=round(self.rate(now)),
+                queued=len(self.queue),
+                per_second=round(rate),
                 retry_after=self.retry_after(),
             )
             self.refused, self._reported_at = 0, now
@@ -232,6 +313,7 @@ class HandshakeGate:
         self.in_flight -= 1
         self.priority_in_flight -= handshake.priority
         self.busy.set(now, self.in_flight)
+        self._let_the_queue_in()
         if handshake.authenticated:
             self.completed.add(now)
             return

@@ -10,13 +10,15 @@ and joins the shared keepalive round (``dispatch.net.keepalive``) instead of kee
 timers of its own.
 
 It also keeps the hub's admission gate (``dispatch.net.admission``). In a restart
-storm most upgrade requests are over the limit, and each is answered 503 by
-``HubHttpProtocol`` from the headers httptools has already parsed: a prebuilt
-response, no WebSocket protocol object, no second parse of the request by
-websockets in Python, no log line of its own (the gate logs a count). An
-admitted agent enters the gate in ``HubWebSocketProtocol`` (the same call, so
-nothing changes in between), which also refuses when run behind another HTTP
-implementation.
+storm most upgrade requests are over the limit. ``HubHttpProtocol`` asks the gate
+from the headers httptools has already parsed: an upgrade over the limit waits in
+the gate's queue with its transport's reading paused (nothing more is read from
+it, no WebSocket protocol object exists yet) and goes on when the gate hands it a
+slot; one the queue has no room for, or that waited too long, is answered 503: a
+prebuilt response, no second parse of the request by websockets in Python, no log
+line of its own (the gate logs a count). The WebSocket protocol is made with the
+gate's handshake and hands it to the endpoint; behind another HTTP implementation
+``HubWebSocketProtocol`` enters the gate itself and refuses at once (no queue).
 
 Against a LAN attacker (docs/security.md) ``HubHttpProtocol`` also counts
 connections per address (``dispatch.net.connection_limits``): one over its
@@ -33,10 +35,11 @@ ws=HubWebSocketProtocol.admitting(gate, "/ws/agent"))``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from asyncio import TimerHandle, Transport
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -46,7 +49,7 @@ from websockets.protocol import Protocol as WebSocketsProtocol
 from websockets.streams import StreamReader
 
 from dispatch.logs import CONNECTION_LOGGER
-from dispatch.net.admission import MAX_RETRY_AFTER_S, HandshakeGate
+from dispatch.net.admission import MAX_RETRY_AFTER_S, Handshake, HandshakeGate, Place
 from dispatch.net.connection_limits import ConnectionLedger
 from dispatch.net.keepalive import PING_FRAME, KeepaliveRound, round_for
 from shared.protocol import ALARM_WAITING_HEADER
@@ -59,6 +62,7 @@ endpoint must not enter the gate again, only leave it."""
 HANDSHAKE = "handshake"
 """Under ADMITTED: the gate's ``Handshake`` the endpoint reports to (authenticated, left)."""
 BUSY_TEXT = "busy: too many agents connecting at once; retry"
+WAITED_TEXT = "busy: no handshake slot free in time; retry"
 _ALARM_WAITING = (ALARM_WAITING_HEADER.lower().encode(), b"1")
 """The header as httptools hands it over: name in lower case."""
 
@@ -96,7 +100,7 @@ def text_frame(text: str) -> bytes:
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
-@functools.lru_cache(maxsize=MAX_RETRY_AFTER_S + 1)
+@functools.lru_cache(maxsize=2 * (MAX_RETRY_AFTER_S + 1))
 def busy_response(retry_after: int, text: str = BUSY_TEXT) -> bytes:
     """The whole 503 answer to an agent upgrade over the limit, built once per value."""
     body = text.encode()
@@ -116,8 +120,9 @@ their own backoff)."""
 
 
 class HubHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol; refuses an agent upgrade over the gate's limit itself, a
-    connection over its address's cap, and closes one that sends no request head in time."""
+    """uvicorn's HTTP protocol; holds an agent upgrade over the gate's limit in its queue
+    or refuses it, refuses a connection over its address's cap, and closes one that sends
+    no request head in time."""
 
     gate: HandshakeGate | None = None
     agent_path = b""
@@ -126,6 +131,9 @@ class HubHttpProtocol(HttpToolsProtocol):
     _address = ""
     _counted = False
     _head_timer: TimerHandle | None = None
+    _place: Place | None = None  # waiting in the gate's queue
+    _wait_timer: TimerHandle | None = None
+    _handshake: Handshake | None = None  # a slot handed over, the upgrade not yet done
 
     @classmethod
     def admitting(
@@ -135,7 +143,8 @@ class HubHttpProtocol(HttpToolsProtocol):
         ledger: ConnectionLedger | None = None,
         head_timeout: float = 0.0,
     ) -> type[HubHttpProtocol]:
-        """This protocol refusing agent upgrades on ``agent_path`` that ``gate`` refuses,
+        """This protocol queueing or refusing agent upgrades on ``agent_path`` as ``gate``
+        says (with ``HubWebSocketProtocol.admitting(gate, …)`` for the upgrade), refusing
         connections over ``ledger``'s caps, and closing connections that send no complete
         request head within ``head_timeout`` seconds (0: no limit)."""
         return type(
@@ -167,6 +176,7 @@ class HubHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_arrived()
+        self._give_up_waiting()
         self._uncount()
         super().connection_lost(exc)
 
@@ -204,17 +214,84 @@ class HubHttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._head_arrived()
         gate = self.gate
-        if (
-            gate is not None
-            and self.url.partition(b"?")[0] == self.agent_path
-            and gate.refuses(alarm_waiting=_ALARM_WAITING in self.headers, address=self._address)
-        ):
-            self.transport.write(busy_response(gate.refuse()))
-            self.transport.close()
+        if gate is None or self.url.partition(b"?")[0] != self.agent_path:
+            self._upgrade(None)
             return
+        answer = gate.request(
+            alarm_waiting=_ALARM_WAITING in self.headers, address=self._address, waiter=self
+        )
+        if answer is None:
+            self._refuse(gate, BUSY_TEXT)
+        elif isinstance(answer, Place):
+            # Nothing more is read until its turn: the agent sends nothing before the
+            # answer, and a sender of more gets TCP's push-back, not our memory.
+            self._place = answer
+            self.transport.pause_reading()
+            self._wait_timer = self.loop.call_later(gate.max_wait, self._waited_too_long)
+        else:
+            self._upgrade(answer)
+
+    def _upgrade(self, handshake: Handshake | None) -> None:
         # The WebSocket protocol counts the connection from here (it sees its end).
         self._uncount()
+        made = self.ws_protocol_class
+        if handshake is not None:
+            if made is not None and issubclass(made, HubWebSocketProtocol):
+                # Made with the gate's handshake, which it hands to the endpoint (the
+                # upgrade makes it and runs its handle_connect at once, in the call below).
+                self.ws_protocol_class = cast(
+                    "type[asyncio.Protocol]", functools.partial(made, admitted=handshake)
+                )
+            elif self.gate is not None:
+                self.gate.leave(handshake)  # another WebSocket protocol: the endpoint enters
         super().handle_websocket_upgrade()
+
+    def _refuse(self, gate: HandshakeGate, text: str) -> None:
+        self.transport.write(busy_response(gate.refuse(), text))
+        self.transport.close()
+
+    # --- waiting in the gate's queue (dispatch.net.admission.Waiter)
+
+    def admitted(self, handshake: Handshake) -> None:
+        """A slot for this upgrade; it goes on once the gate's caller is done."""
+        self._stop_waiting()
+        self._handshake = handshake
+        self.loop.call_soon(self._go_on)
+
+    def _go_on(self) -> None:
+        handshake, self._handshake = self._handshake, None
+        if handshake is None:  # the connection went meanwhile and gave the slot back
+            return
+        if self.transport.is_closing():
+            assert self.gate is not None
+            self.gate.leave(handshake)
+            return
+        self.transport.resume_reading()  # read from the next loop round, by the new protocol
+        self._upgrade(handshake)
+
+    def _waited_too_long(self) -> None:
+        self._wait_timer = None
+        place, self._place = self._place, None
+        if place is not None and self.gate is not None:
+            self.gate.withdraw(place)
+            self._refuse(self.gate, WAITED_TEXT)
+
+    def _stop_waiting(self) -> None:
+        self._place = None
+        if self._wait_timer is not None:
+            self._wait_timer.cancel()
+            self._wait_timer = None
+
+    def _give_up_waiting(self) -> None:
+        """The connection ended while queued or with a slot it has not used yet."""
+        place, handshake = self._place, self._handshake
+        self._stop_waiting()
+        self._handshake = None
+        if self.gate is not None:
+            if place is not None:
+                self.gate.withdraw(place)
+            if handshake is not None:
+                self.gate.leave(handshake)
 
 
 class FrameWriter(Protocol):
@@ -237,6 +314,7 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     ping_sent_at = 0.0
     _round: KeepaliveRound | None = None
     _counted_address: str | None = None
+    _admitted: Handshake | None = None
 
     @classmethod
     def admitting(
@@ -248,9 +326,11 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
             cls.__name__, (cls,), {"gate": gate, "agent_path": agent_path, "ledger": ledger}
         )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, admitted: Handshake | None = None, **kwargs: Any) -> None:
+        """``admitted``: the gate's handshake, when the HTTP protocol let the agent in."""
         super().__init__(*args, **kwargs)
         self.logger = self.conn.logger = _CONNECTION_LOG
+        self._admitted = admitted
 
     def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -272,8 +352,13 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         gate = self.gate
-        handshake = None
-        if gate is not None and event.path.partition("?")[0] == self.agent_path:
+        handshake, self._admitted = self._admitted, None
+        if (
+            handshake is None
+            and gate is not None
+            and event.path.partition("?")[0] == self.agent_path
+        ):
+            # Behind an HTTP protocol other than ours: no queue, over the limit is refused.
             handshake = gate.enter(
                 alarm_waiting=event.headers.get(ALARM_WAITING_HEADER) == "1",
                 address=self.client[0] if self.client else "",

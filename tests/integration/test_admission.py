@@ -1,5 +1,9 @@
-"""A restart storm: handshakes over the limit get 503 before the upgrade, with a Retry-After
-that spreads them at the hub's own pace; agents follow it; alarms always get in."""
+"""A restart storm: handshakes over the limit and the queue get 503 before the upgrade, with a
+Retry-After that spreads them at the hub's own pace; agents follow it; alarms always get in.
+
+Here the hub has no queue (``MAX_QUEUED_HANDSHAKES=0``), so every upgrade over the limit
+is refused at once and the refusals can be counted; the queue in front of them has its
+own tests (test_admission_queue.py)."""
 
 from __future__ import annotations
 
@@ -39,10 +43,15 @@ from tests.support.wsclient import AgentClient, connect_agent, wait_closed
 
 @pytest.fixture
 def one_handshake_hub(tmp_path: Path) -> Iterator[RunningHub]:
-    """A hub that works on one handshake at a time; a silent client holds that slot 30 s."""
+    """A hub that works on one handshake at a time and queues none; a silent client holds
+    that slot 30 s."""
     hub = start_demo_hub(
         tmp_path / "hub",
-        env={"SILENT_ALARM_MAX_HANDSHAKES": "1", "SILENT_ALARM_HANDSHAKE_TIMEOUT": "30"},
+        env={
+            "SILENT_ALARM_MAX_HANDSHAKES": "1",
+            "SILENT_ALARM_MAX_QUEUED_HANDSHAKES": "0",
+            "SILENT_ALARM_HANDSHAKE_TIMEOUT": "30",
+        },
     )
     yield hub
     hub.stop()
@@ -236,13 +245,15 @@ async def test_the_agent_comes_back_when_the_busy_hub_says_not_after_its_backoff
         assert await asyncio.to_thread(events.connected_event.wait, 8), "not back in time"
 
 
-async def test_the_agent_waits_no_longer_than_its_own_backoff_cap(
+async def test_the_agent_waits_no_longer_than_its_own_retry_after_cap(
     one_handshake_hub: RunningHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Told to come back in 10 s or more, an agent whose cap is 2 s tries again after 2 s."""
+    """Told to come back in 10 s or more, an agent that follows a Retry-After up to 2 s
+    tries again after 2 s (agent/backoff.py: ``retry_after_cap``, 20 s when shipped)."""
     caplog.set_level(logging.INFO, logger="agent.link")
     hub = one_handshake_hub
-    async with agent_link(hub, tmp_path, Backoff(floor=0.5, cap=2.0)) as (link, events):
+    backoff = Backoff(floor=0.5, cap=2.0, retry_after_cap=2.0)
+    async with agent_link(hub, tmp_path, backoff) as (link, events):
         async with holding_the_slot(hub):
             await refused_crowd(hub, 200)  # refused before it: their slots come first
             link.start()

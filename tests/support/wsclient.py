@@ -119,13 +119,17 @@ async def connect_agent(
     token: str,
     user: str | None = None,
     headers: dict[str, str] | None = None,
+    source: str | None = None,
+    open_timeout: float = 5,
 ) -> AgentClient:
+    """The upgrade (from the loopback address ``source``, if given), hello and welcome."""
     connection = await websockets.connect(
         ws_url,
         max_size=MAX_MESSAGE_BYTES,
         compression=None,
-        open_timeout=5,
+        open_timeout=open_timeout,
         additional_headers=headers,
+        local_addr=None if source is None else (source, 0),
     )
     try:
         await connection.send(encode(agent_hello(workstation_id, token, user)))

@@ -1,4 +1,5 @@
-"""The handshake gate's return slots: refused agents spread at the rate a full gate completes."""
+"""The handshake gate: its queue, its return slots (refused agents spread at the rate a full
+gate completes), and the shares per address."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dispatch.net.admission import (
     CompletionRate,
     Handshake,
     HandshakeGate,
+    Place,
 )
 from dispatch.net.connection_limits import Addresses
 
@@ -226,3 +228,115 @@ def test_a_trusted_proxy_has_no_share_and_no_penalty() -> None:
     assert liar is not None
     gate.leave(liar)
     assert gate.has_priority(True, "10.0.0.80")
+
+
+# --- the queue: over the limit, wait for a slot instead of a 503 -------------------------
+
+
+class Waiting:
+    """A connection waiting in the queue; records the handshake its turn brings."""
+
+    def __init__(self, gate: HandshakeGate, address: str = "10.0.0.5") -> None:
+        self.handshake: Handshake | None = None
+        answer = gate.request(alarm_waiting=False, address=address, waiter=self)
+        assert isinstance(answer, Place), answer
+        self.place = answer
+
+    def admitted(self, handshake: Handshake) -> None:
+        assert self.handshake is None, "admitted twice"
+        self.handshake = handshake
+
+
+class Unwatched:
+    def admitted(self, handshake: Handshake) -> None:
+        pass
+
+
+def ask(gate: HandshakeGate, address: str = "10.0.0.9", *, alarm: bool = False) -> object:
+    """The gate's answer to an upgrade whose turn, should it queue, nobody watches."""
+    return gate.request(alarm_waiting=alarm, address=address, waiter=Unwatched())
+
+
+def queueing_gate(limit: int = 1, max_queued: int = 10, per_address: int = 0) -> HandshakeGate:
+    return HandshakeGate(limit=limit, per_address=per_address, max_queued=max_queued, clock=Clock())
+
+
+def test_over_the_limit_an_upgrade_waits_and_slots_go_first_come_first_served() -> None:
+    gate = queueing_gate(limit=2)
+    held = [gate.enter(alarm_waiting=False), gate.enter(alarm_waiting=False)]
+    waiting = [Waiting(gate, f"10.0.0.{n}") for n in range(1, 4)]
+    assert gate.in_flight == 2
+    assert [w.handshake for w in waiting] == [None, None, None]
+    first = held[0]
+    assert first is not None
+    gate.authenticated(first)
+    gate.leave(first)
+    assert waiting[0].handshake is not None  # the slot went to the first in the queue
+    assert waiting[1].handshake is None
+    assert gate.in_flight == 2
+    gate.leave(waiting[0].handshake)
+    assert waiting[1].handshake is not None
+    assert waiting[2].handshake is None
+
+
+def test_a_free_slot_is_taken_at_once_and_nobody_passes_those_waiting() -> None:
+    gate = queueing_gate(limit=1)
+    assert isinstance(ask(gate), Handshake)  # a free slot: no queue
+    waiting = Waiting(gate)
+    assert gate.enter(alarm_waiting=False) is None  # a connection that cannot wait
+    assert waiting.handshake is None
+
+
+def test_beyond_the_queue_bound_an_upgrade_is_refused() -> None:
+    gate = queueing_gate(limit=1, max_queued=3)
+    fill(gate)
+    for _ in range(3):
+        Waiting(gate)
+    assert ask(gate) is None
+
+
+def test_one_address_holds_at_most_its_share_of_slots_and_places_together() -> None:
+    """A LAN attacker cannot fill the queue: its share counts its places too."""
+    gate = queueing_gate(limit=2, max_queued=10, per_address=3)
+    assert gate.enter(alarm_waiting=False, address="10.0.0.66")
+    assert gate.enter(alarm_waiting=False, address="10.0.0.66")
+    Waiting(gate, "10.0.0.66")
+    assert ask(gate, "10.0.0.66") is None
+    for n in range(9):  # the rest of the queue is everybody else's
+        Waiting(gate, f"10.0.1.{n}")
+    assert len(gate.queue) == 10
+
+
+def test_a_place_given_up_is_skipped_and_frees_its_address_share() -> None:
+    gate = queueing_gate(limit=1, per_address=1)
+    held = gate.enter(alarm_waiting=False, address="10.0.0.1")
+    assert held is not None
+    gone, next_one = Waiting(gate, "10.0.0.66"), Waiting(gate, "10.0.0.5")
+    gate.withdraw(gone.place)
+    gate.withdraw(gone.place)  # twice (lost after it timed out) changes nothing
+    assert gate.unauthenticated["10.0.0.66"] == 0
+    Waiting(gate, "10.0.0.66")  # its address may queue again
+    gate.leave(held)
+    assert gone.handshake is None
+    assert next_one.handshake is not None
+
+
+def test_an_alarm_waiting_passes_the_queue() -> None:
+    gate = queueing_gate(limit=1)
+    fill(gate)
+    waiting = Waiting(gate)
+    alarm = ask(gate, alarm=True)
+    assert isinstance(alarm, Handshake)
+    assert alarm.priority
+    assert waiting.handshake is None
+    assert gate.priority_in_flight == 1
+
+
+def test_those_refused_while_a_queue_waits_are_sent_back_after_it() -> None:
+    """Nothing measured: ten a second; 30 waiting go first, so a refused one returns after 3 s."""
+    gate = queueing_gate(limit=1, max_queued=30)
+    fill(gate)
+    for n in range(30):
+        Waiting(gate, f"10.0.1.{n}")
+    assert ask(gate) is None
+    assert gate.refuse() == 4  # after the queue's 3 s, in the next slot

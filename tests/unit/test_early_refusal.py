@@ -3,8 +3,9 @@
 uvicorn's real protocol classes run here over a stand-in transport that records
 what is written: the hub's HTTP protocol handing the upgrade to its WebSocket
 protocol (``http``, as the hub runs) and the WebSocket protocol alone (``ws``, as
-behind another HTTP implementation). The same refusal over a real socket, with
-agents following its Retry-After, is covered in tests/integration/test_admission.py.
+behind another HTTP implementation). The same refusal and the queue over a real
+socket, with agents following its Retry-After, are covered in
+tests/integration/test_admission.py and test_admission_queue.py.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from dispatch.net.connection import (
     ADMITTED,
     BUSY_TEXT,
     FRAME_WRITER,
+    WAITED_TEXT,
     HubHttpProtocol,
     HubWebSocketProtocol,
 )
 from shared.protocol import ALARM_WAITING_HEADER
+from tests.support.waiting import until
 
 
 class Transport(asyncio.Transport):
@@ -34,6 +37,7 @@ class Transport(asyncio.Transport):
         super().__init__()
         self.written = b""
         self.closed = False
+        self.reading = True
         self.protocol: asyncio.BaseProtocol | None = None
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
@@ -53,6 +57,12 @@ class Transport(asyncio.Transport):
 
     def close(self) -> None:
         self.closed = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
 
     def is_closing(self) -> bool:
         return self.closed
@@ -83,8 +93,10 @@ def layer(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def connect(gate: HandshakeGate, request: bytes, layer: str) -> tuple[Transport, App]:
-    app = App()
+async def connect(
+    gate: HandshakeGate, request: bytes, layer: str, app: App | None = None
+) -> tuple[Transport, App]:
+    app = app or App()
     ws = HubWebSocketProtocol.admitting(gate, "/ws/agent")
     config = uvicorn.Config(
         app,
@@ -166,3 +178,70 @@ async def test_an_upgrade_uvicorn_refuses_gives_its_slot_back(layer: str) -> Non
     assert not transport.written.startswith(b"HTTP/1.1 101")
     assert app.scopes == []
     assert gate.in_flight == 0  # no endpoint runs to leave it
+
+
+# --- the queue: the HTTP protocol holds the upgrade, unread, until a slot frees ------------
+
+
+async def test_over_the_limit_the_upgrade_waits_unread_and_goes_on_when_a_slot_frees() -> None:
+    gate = HandshakeGate(limit=1, max_queued=4, max_wait=30)
+    held = gate.enter(alarm_waiting=False)
+    assert held is not None
+    transport, app = await connect(gate, upgrade("/ws/agent"), "http")
+    assert transport.written == b""  # no 503
+    assert not transport.reading  # nothing more is read while it waits
+    assert app.scopes == []
+    assert len(gate.queue) == 1
+    gate.leave(held)  # the endpoint of the handshake in the slot is done
+    assert gate.in_flight == 1  # the slot is the waiting one's at once
+    await until(lambda: app.scopes, timeout=5, what="the upgrade going on")
+    (scope,) = app.scopes
+    assert ADMITTED in scope["extensions"]
+    assert transport.reading
+    assert isinstance(transport.get_protocol(), HubWebSocketProtocol)
+    assert b"503" not in transport.written
+
+
+async def test_an_upgrade_waiting_too_long_gets_503_with_retry_after() -> None:
+    gate = HandshakeGate(limit=1, max_queued=4, max_wait=0.05)
+    assert gate.enter(alarm_waiting=False)
+    transport, app = await connect(gate, upgrade("/ws/agent"), "http")
+    await until(lambda: transport.closed, timeout=5, what="the wait running out")
+    head, _, body = transport.written.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503")
+    assert b"\r\nRetry-After: " in head
+    assert body == WAITED_TEXT.encode()
+    assert not gate.queue
+    assert not gate.unauthenticated["127.0.0.1"]  # its address's place is given back
+    assert app.scopes == []
+
+
+async def test_an_upgrade_finding_the_queue_full_gets_503_at_once() -> None:
+    gate = HandshakeGate(limit=1, max_queued=1, max_wait=30)
+    assert gate.enter(alarm_waiting=False)
+    waiting, _ = await connect(gate, upgrade("/ws/agent"), "http")
+    refused, _ = await connect(gate, upgrade("/ws/agent"), "http")
+    assert waiting.written == b""
+    assert refused.written.startswith(b"HTTP/1.1 503")
+    assert refused.written.endswith(BUSY_TEXT.encode())
+    assert refused.closed
+
+
+async def test_a_connection_lost_while_waiting_or_before_its_turn_gives_its_place_back() -> None:
+    gate = HandshakeGate(limit=1, max_queued=4, max_wait=30)
+    held = gate.enter(alarm_waiting=False)
+    assert held is not None
+    lost, _ = await connect(gate, upgrade("/ws/agent"), "http")
+    late, app = await connect(gate, upgrade("/ws/agent"), "http")
+    lost_protocol = lost.get_protocol()
+    assert isinstance(lost_protocol, HubHttpProtocol)
+    lost_protocol.connection_lost(None)  # gone while waiting
+    assert len(gate.queue) == 1
+    gate.leave(held)  # the slot goes to the next one waiting
+    late_protocol = late.get_protocol()
+    assert isinstance(late_protocol, HubHttpProtocol)
+    late_protocol.connection_lost(None)  # gone before its upgrade went on
+    assert gate.in_flight == 0  # the slot is free again
+    await asyncio.sleep(0)  # where its upgrade would have gone on
+    assert app.scopes == []
+    assert gate.in_flight == 0

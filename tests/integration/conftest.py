@@ -5,12 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
+from shared.domain import AlarmLevel, AlarmState
+from shared.protocol import (
+    Acknowledge,
+    AlarmNotify,
+    AlarmStored,
+    AlarmUpdate,
+    IncidentReport,
+    Resolve,
+)
+from tests.support.consoleclient import connect_console
 from tests.support.hub import RunningHub, query
 from tests.support.wsclient import AgentClient, connect_agent
 
@@ -66,3 +77,23 @@ def set_policy(hub_dir: Path, level: int, scopes: list[str], escalation: list[di
             (level, json.dumps(scopes), raiser_feedback, json.dumps(escalation), cancel_window_s,
              countdown_s),
         )  # fmt: skip
+
+
+async def resolved_and_open_alarms(hub: RunningHub) -> tuple[uuid.UUID, uuid.UUID]:
+    """One alarm resolved with its report through the console, one left open."""
+    async with agents_of(hub) as agent:
+        raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
+        console = await connect_console(hub)
+        try:
+            resolved = await raiser.raise_alarm()
+            await raiser.expect(AlarmStored, alarm_id=resolved.alarm_id)
+            await neighbour.expect(AlarmNotify, alarm_id=resolved.alarm_id)
+            await console.send(Acknowledge(alarm_id=resolved.alarm_id))
+            report = IncidentReport(assessed_level=AlarmLevel.THREAT)
+            await console.send(Resolve(alarm_id=resolved.alarm_id, report=report))
+            await raiser.expect(AlarmUpdate, alarm_id=resolved.alarm_id, state=AlarmState.RESOLVED)
+            still_open = await raiser.raise_alarm()
+            await raiser.expect(AlarmStored, alarm_id=still_open.alarm_id)
+        finally:
+            await console.close()
+    return resolved.alarm_id, still_open.alarm_id

@@ -21,18 +21,13 @@ import httpx
 from alembic import command
 
 from dispatch.store.migrate import alembic_config, head_revision
-from shared.domain import AlarmLevel, AlarmState
+from shared.domain import AlarmLevel
 from shared.protocol import (
-    Acknowledge,
     AlarmNotify,
     AlarmStored,
-    AlarmUpdate,
-    IncidentReport,
-    Resolve,
 )
-from tests.integration.conftest import agents_of
+from tests.integration.conftest import agents_of, resolved_and_open_alarms
 from tests.support.commands import command_env, dispatch_cli
-from tests.support.consoleclient import connect_console
 from tests.support.hub import TEST_RESERVE_BYTES, RunningHub, free_port, start_demo_hub
 from tests.support.login import http_login
 from tests.support.operators import API
@@ -93,21 +88,7 @@ def serving(data_dir: Path) -> Iterator[RunningHub]:
 async def fill(hub: RunningHub) -> tuple[uuid.UUID, uuid.UUID]:
     """A resolved alarm with its report, an open one, an operator added through the CLI and
     a room moved by a mapping import: every kind of record a restore must bring back."""
-    async with agents_of(hub) as agent:
-        raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
-        console = await connect_console(hub)
-        try:
-            resolved = await raiser.raise_alarm()
-            await raiser.expect(AlarmStored, alarm_id=resolved.alarm_id)
-            await neighbour.expect(AlarmNotify, alarm_id=resolved.alarm_id)
-            await console.send(Acknowledge(alarm_id=resolved.alarm_id))
-            report = IncidentReport(assessed_level=AlarmLevel.THREAT)
-            await console.send(Resolve(alarm_id=resolved.alarm_id, report=report))
-            await raiser.expect(AlarmUpdate, alarm_id=resolved.alarm_id, state=AlarmState.RESOLVED)
-            still_open = await raiser.raise_alarm()
-            await raiser.expect(AlarmStored, alarm_id=still_open.alarm_id)
-        finally:
-            await console.close()
+    resolved, still_open = await resolved_and_open_alarms(hub)
     added = hub.cli(
         "operator", "add", NEW_OPERATOR[0], "--role", "admin", "--name", "Wache Zwei",
         stdin=NEW_OPERATOR[1] + "\n",
@@ -117,7 +98,7 @@ async def fill(hub: RunningHub) -> tuple[uuid.UUID, uuid.UUID]:
     mapping.write_text("workstation_id,room_number\npc-1-05,1.03\n", encoding="utf-8")
     imported = hub.cli("mapping", "import", str(mapping))
     assert imported.returncode == 0, imported.stderr
-    return resolved.alarm_id, still_open.alarm_id
+    return resolved, still_open
 
 
 async def backup_while_writing(hub: RunningHub, target: Path) -> tuple[str, set[str]]:

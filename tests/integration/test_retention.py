@@ -22,19 +22,11 @@ from dispatch.store.audit import AuditTrail
 from dispatch.store.audit_anchors import Anchor, anchor_line
 from dispatch.store.database import Database, core_table
 from dispatch.store.models import AuditEvent
-from shared.domain import AlarmLevel, AlarmState
 from shared.protocol import (
-    Acknowledge,
-    AlarmNotify,
-    AlarmStored,
-    AlarmUpdate,
-    IncidentReport,
-    Resolve,
     utc_now,
 )
-from tests.integration.conftest import agents_of
+from tests.integration.conftest import resolved_and_open_alarms
 from tests.support.commands import dispatch_cli
-from tests.support.consoleclient import connect_console
 from tests.support.hub import RunningHub, query, start_demo_hub
 from tests.support.login import http_login
 from tests.support.operators import API
@@ -71,26 +63,6 @@ async def write_aged_events(data_dir: Path) -> int:
         anchor_line(key, Anchor(head.id, head.hash)), encoding="ascii"
     )
     return int(head.id)
-
-
-async def resolved_and_open_alarms(hub: RunningHub) -> tuple[uuid.UUID, uuid.UUID]:
-    """One alarm resolved with its report through the console, one left open."""
-    async with agents_of(hub) as agent:
-        raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
-        console = await connect_console(hub)
-        try:
-            resolved = await raiser.raise_alarm()
-            await raiser.expect(AlarmStored, alarm_id=resolved.alarm_id)
-            await neighbour.expect(AlarmNotify, alarm_id=resolved.alarm_id)
-            await console.send(Acknowledge(alarm_id=resolved.alarm_id))
-            report = IncidentReport(assessed_level=AlarmLevel.THREAT)
-            await console.send(Resolve(alarm_id=resolved.alarm_id, report=report))
-            await raiser.expect(AlarmUpdate, alarm_id=resolved.alarm_id, state=AlarmState.RESOLVED)
-            still_open = await raiser.raise_alarm()
-            await raiser.expect(AlarmStored, alarm_id=still_open.alarm_id)
-        finally:
-            await console.close()
-    return resolved.alarm_id, still_open.alarm_id
 
 
 def age(hub: RunningHub, alarm_id: uuid.UUID) -> None:

@@ -5,7 +5,10 @@
 Every round runs the three systems in turn (Mosquitto, naive, hub), each freshly started
 on the server CPU (default 0) while this process, the only load generator, runs on the
 other (default 1), and prints each system's figures and the round's ratios; at the end
-every round again and the median of each ratio. See bench/README.md.
+every round again and the median of each ratio. With ``--storm`` each system is then
+SIGKILLed with every client connected and restarted on the same data: the time until
+every client is back and the refusals on the way (the restart storm of issue 17).
+See bench/README.md.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ RATIOS = (  # (name, numerator, denominator, figure, percentile)
     ("hub/naive last p99", "hub", "naive", "last_recipient_ms", "p99"),
     ("hub/naive stored p50", "hub", "naive", "stored_ack_ms", "p50"),
     ("hub/naive stored p99", "hub", "naive", "stored_ack_ms", "p99"),
+    ("hub/naive storm back", "hub", "naive", "storm", "back_after_ready_s"),
+    ("hub/mosquitto storm back", "hub", "mosquitto", "storm", "back_after_ready_s"),
 )
 
 
@@ -64,6 +69,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--connect-concurrency", type=int, default=20, help="handshakes in flight")
     p.add_argument("--resolve-after", type=float, default=2.0, help="hub: s until resolved")
+    p.add_argument(
+        "--storm", action="store_true", help="then SIGKILL and restart each system, time all back"
+    )
+    p.add_argument("--storm-timeout", type=float, default=120.0, help="s for all to be back")
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--load-cpu", type=int, default=1)
     p.add_argument("--json", metavar="FILE", help="write every round's figures as JSON")
@@ -107,8 +116,10 @@ async def measure(system: System, round_no: int, args: argparse.Namespace) -> di
         await system.settle()
         m = Merged()
         m.add(fleet.rec.report())
+        storm = await restart_storm(fleet, system, args) if args.storm else None
         return {
             **m.latencies(expected, alarms),
+            **({"storm": storm} if storm is not None else {}),
             "connected": fleet.rec.connected,
             "connect_seconds": round(connect_s, 2),
             "idle_cpu_percent": round(idle_pct, 2),
@@ -136,6 +147,35 @@ async def raise_spaced(
     return alarms
 
 
+async def restart_storm(
+    fleet: RawFleet, system: System, args: argparse.Namespace
+) -> dict[str, Any]:
+    """SIGKILL with every client connected, restart, until every client was let in again."""
+    members = [m.client_id for m in fleet.members]
+    refused_before = sum(fleet.refused.values())
+    refused_each = dict(fleet.refused)
+    killed = time.monotonic()
+    ready = await system.kill_and_restart()
+    cpu0 = cpu_seconds(system.pid)
+
+    def all_back() -> bool:
+        return all(fleet.welcomed_at.get(m, 0.0) > killed for m in members)
+
+    back = await wait_until(all_back, args.storm_timeout, 0.05)
+    done = time.monotonic()
+    again = [m for m in members if fleet.refused[m] - refused_each.get(m, 0) > 1]
+    return {
+        "all_back": back,
+        "back_after_ready_s": round(done - ready, 2),
+        "back_after_kill_s": round(done - killed, 2),
+        "ready_after_kill_s": round(ready - killed, 2),
+        "back_by_deadline": sum(fleet.welcomed_at.get(m, 0.0) > killed for m in members),
+        "refused_503": sum(fleet.refused.values()) - refused_before,
+        "refused_more_than_once": len(again),
+        "server_cpu_s": round(cpu_seconds(system.pid) - cpu0, 2),
+    }
+
+
 def drained(fleet: RawFleet, alarms: list[str], expected: int) -> bool:
     rec = fleet.rec
     return all(a in rec.stored and rec.notify_count.get(a, 0) >= expected for a in alarms)
@@ -152,6 +192,19 @@ def line(round_no: int, name: str, r: dict[str, Any]) -> str:
         f"{r['incomplete_fanouts']}, duplicates {r['duplicates']}, closes {r['closes']}, "
         f"errors {r['errors']} · {r['connected']} in {r['connect_seconds']:.1f} s, idle CPU "
         f"{r['idle_cpu_percent']:.1f} %, {r['kib_per_connection']:.1f} KiB per connection"
+        + storm_text(r.get("storm"))
+    )
+
+
+def storm_text(storm: dict[str, Any] | None) -> str:
+    if storm is None:
+        return ""
+    back = "all back" if storm["all_back"] else f"only {storm['back_by_deadline']} back"
+    return (
+        f" · storm: ready {storm['ready_after_kill_s']:.1f} s after the kill, {back} "
+        f"{storm['back_after_ready_s']:.1f} s after ready, {storm['refused_503']} refused "
+        f"(503), {storm['refused_more_than_once']} refused more than once, server CPU "
+        f"{storm['server_cpu_s']:.1f} s"
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +54,10 @@ class RawFleet:
         self.receipts = receipts
         self.rec = Recorder()
         self.live: dict[str, Stamped] = {}
+        # For the restart storm: when each member was last let in, and how often each
+        # was refused with 503 (the target: nobody refused more than once).
+        self.welcomed_at: dict[str, float] = {}
+        self.refused: Counter[str] = Counter()
         self._gate = asyncio.Semaphore(connect_concurrency)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -124,6 +130,7 @@ class RawFleet:
                     client = await self._connect(make)
             except Busy as exc:
                 self.rec.errors["HTTP 503"] += 1
+                self.refused[member.client_id] += 1
                 busy_for = exc.retry_after
             except (Refused, OSError, TimeoutError) as exc:
                 self.rec.errors[str(exc) if isinstance(exc, Refused) else type(exc).__name__] += 1
@@ -131,6 +138,7 @@ class RawFleet:
                 first = False
                 backoff.reset()
                 self.live[member.client_id] = client
+                self.welcomed_at[member.client_id] = time.monotonic()
                 self.rec.welcomed()
                 reason = await client.lost
                 del self.live[member.client_id]

@@ -108,6 +108,8 @@ class System:
         self.workdir = root
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self._argv: list[str] = []
+        self._log = root
 
     @property
     def endpoint(self) -> Endpoint:
@@ -139,6 +141,19 @@ class System:
     async def settle(self) -> None:
         """Waits for what ``raised`` started."""
 
+    async def kill_and_restart(self) -> float:
+        """SIGKILL, then the same server on the same port and data; when it listens again."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+        self.process = spawn(self._argv, self._log, self.cpus)
+        await wait_listening(self.port, self.process, 60)
+        return time.monotonic()
+
+    def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        self._argv, self._log = argv, log
+        return spawn(argv, log, self.cpus)
+
     def stop(self) -> None:
         stop_process(self.process)
         self.process = None
@@ -156,7 +171,7 @@ class Mosquitto(System):
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(MOSQUITTO_CONF.format(port=self.port, host=HOST), "utf-8")
         binary = mosquitto_binary()
-        self.process = spawn([binary, "-c", str(conf)], self.workdir / "mosquitto.log", self.cpus)
+        self.process = self._spawn([binary, "-c", str(conf)], self.workdir / "mosquitto.log")
         await wait_listening(self.port, self.process, 30)
 
 
@@ -180,7 +195,7 @@ class NaiveHub(System):
         argv = [sys.executable, "-m", "bench.naivehub", "--port", str(self.port)]
         argv += ["--db", str(self.workdir / "naive.sqlite3"), "--routes", str(routes)]
         argv += ["--heartbeat", str(heartbeat)]
-        self.process = spawn(argv, self.workdir / "naive.log", self.cpus)
+        self.process = self._spawn(argv, self.workdir / "naive.log")
         await wait_listening(self.port, self.process, 60)
 
 
@@ -214,6 +229,13 @@ class Hub(System):
         self.hub = HubProcess(self.workdir, self.port, heartbeat, self.cpus)
         self.hub.start()
         await self.hub.wait_ready()
+
+    async def kill_and_restart(self) -> float:
+        """SIGKILL, the same hub on its database again; when /healthz answers."""
+        assert self.hub is not None
+        self.hub.kill()
+        self.hub.start()
+        return await self.hub.wait_ready()
 
     def raised(self, alarm_id: str) -> None:
         self._resolvers.append(asyncio.create_task(self._resolve_later(alarm_id)))

@@ -122,6 +122,18 @@ async def test_a_silent_paging_system_fails_retryable_after_the_retries() -> Non
     )
 
 
+async def test_a_block_that_is_never_answered_is_sent_again() -> None:
+    receiver = EspaReceiver(silent_blocks=True)
+    async with tcp_receiver(receiver) as url:
+        outcome = await channel(url, LineConfig(answer_timeout=0.1, retries=2)).send(
+            message(), "4711"
+        )
+    assert outcome == Failed("ESPA: no answer to the call within 0.1 s (3 tries)")
+    assert receiver.selections == 1
+    assert len(receiver.blocks) == 3
+    assert receiver.blocks[0] == receiver.blocks[2]
+
+
 async def test_a_handset_number_that_is_none_never_opens_the_line() -> None:
     receiver = EspaReceiver()
     async with tcp_receiver(receiver) as url:
@@ -165,6 +177,15 @@ async def test_the_call_status_paged_is_sent() -> None:
         outcome = await channel(url, line).send(message(), "4711")
     assert outcome == Sent("ESPA 4711: call status 3 (paged)")
     assert receiver.polls == 1
+
+
+async def test_a_status_block_with_a_bad_bcc_is_asked_for_again() -> None:
+    receiver = EspaReceiver(status="6", corrupt_status=1)
+    line = LineConfig(answer_timeout=5.0, status_timeout=10.0, poll_interval=0.01)
+    async with tcp_receiver(receiver) as url:
+        outcome = await channel(url, line).send(message(), "4711")
+    assert outcome == Sent("ESPA 4711: call status 6 (acknowledged by the called party)")
+    assert receiver.status_answers == [b"1\x15", b"\x06"]  # NAK 1 (transmission error), ACK
 
 
 async def test_an_absent_handset_is_not_retried() -> None:

@@ -46,13 +46,16 @@ class EspaReceiver:
     decline_selections: int = 0  # answer this many selections EOT (not ready)
     drop_on_select: bool = False  # close the line when selected
     silent: bool = False  # read everything, answer nothing
+    silent_blocks: bool = False  # answer selections, never a data block
     status: str | None = None  # the call status to report, when polled, for each call
+    corrupt_status: int = 0  # send this many status blocks with a wrong BCC first
 
     calls: list[ReceivedCall] = field(default_factory=list)
     blocks: list[bytes] = field(default_factory=list)  # every block on the line, in order
     refused: list[str] = field(default_factory=list)  # why each NAKed block was NAKed
     selections: int = 0
     polls: int = 0
+    status_answers: list[bytes] = field(default_factory=list)  # the hub's, to status blocks
     errors: list[BaseException] = field(default_factory=list)
     _status_due: list[tuple[str, str]] = field(default_factory=list)
 
@@ -96,7 +99,8 @@ class EspaReceiver:
         await _send(writer, bytes([ACK]))
         while (frame := await _read_block(reader)) is not None:
             self.blocks.append(frame)
-            await _send(writer, self._answer(frame))
+            if not self.silent_blocks:
+                await _send(writer, self._answer(frame))
         return True
 
     def _answer(self, frame: bytes) -> bytes:
@@ -126,14 +130,20 @@ class EspaReceiver:
             await _send(writer, bytes([EOT]))
             return
         await _send(writer, f"{self.address}\x05{self.control_station}\x05".encode())
-        if (await reader.readexactly(1))[0] != ACK:
+        if await _read_answer(reader) != bytes([ACK]):
             return
         while self._status_due:
             number, status = self._status_due[0]
             body = b"2\x02" + b"1\x1f" + number.encode() + b"\x1e7\x1f" + status.encode() + b"\x03"
-            await _send(writer, bytes([SOH]) + body + bytes([xor(body)]))
-            if (await reader.readexactly(1))[0] == ACK:
-                self._status_due.pop(0)
+            check = xor(body)
+            if self.corrupt_status:
+                self.corrupt_status -= 1
+                check ^= 0x01
+            await _send(writer, bytes([SOH]) + body + bytes([check]))
+            answer = await _read_answer(reader)
+            self.status_answers.append(answer)
+            if answer == bytes([ACK]):
+                self._status_due.pop(0)  # a NAK, with or without its reason: send it again
         await _send(writer, bytes([EOT]))
 
     def display(self, text: bytes) -> str:
@@ -180,6 +190,14 @@ async def _read_block(reader: asyncio.StreamReader) -> bytes | None:
             return None
     rest = await reader.readuntil(bytes([ETX]))
     return bytes([SOH]) + rest + await reader.readexactly(1)
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> bytes:
+    """ACK, NAK, or a reason digit and NAK, as the bytes they are."""
+    answer = await reader.readexactly(1)
+    if answer.isdigit():
+        answer += await reader.readexactly(1)
+    return answer
 
 
 async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:

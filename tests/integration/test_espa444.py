@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 
 from dispatch.channels.base import Audience, Failed, OutboundMessage, Sent
 from dispatch.channels.espa444 import Espa444Channel, EspaConfig
 from dispatch.channels.espa444_address import parse_link
 from dispatch.channels.espa444_frames import Charset
 from dispatch.channels.espa444_session import LineConfig
+from tests.support.commands import dispatch_cli
 from tests.support.espa_receiver import EspaReceiver, pty_receiver, tcp_receiver
 
 # Generous for the answers that come (a loaded machine must not fail a working line);
@@ -236,3 +238,20 @@ async def test_a_missing_serial_device_fails_retryable() -> None:
     assert outcome == Failed(
         "ESPA serial:///dev/ttyESPA-none: No such file or directory", retryable=True
     )
+
+
+def test_a_malformed_espa_address_stops_the_hub_with_one_line(tmp_path: Path) -> None:
+    result = dispatch_cli(
+        "migrate",
+        env={
+            "SILENT_ALARM_DATA_DIR": str(tmp_path),
+            "SILENT_ALARM_ESPA_ADDRESS": "serial:///dev/ttyS0?baudrate=9601",
+        },
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "silent-alarm-dispatch: bad setting espa_address: Value error, "
+        "ESPA serial baudrate is one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, "
+        "not '9601'"
+    )
+    assert not (tmp_path / "dispatch.sqlite3").exists()  # nothing done

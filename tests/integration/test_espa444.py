@@ -7,6 +7,8 @@ import asyncio
 import socket
 from pathlib import Path
 
+import pytest
+
 from dispatch.channels.base import Audience, Failed, OutboundMessage, Sent
 from dispatch.channels.espa444 import Espa444Channel, EspaConfig
 from dispatch.channels.espa444_address import parse_link
@@ -54,8 +56,9 @@ async def test_a_call_arrives_with_its_number_and_text() -> None:
     assert (receiver.selections, receiver.refused) == (1, [])
 
 
-async def test_a_nak_makes_the_block_go_again_until_acked() -> None:
-    receiver = EspaReceiver(nak_blocks=2)
+@pytest.mark.parametrize("reason", ["1", "2", ""])  # transmission error, busy, none given
+async def test_a_nak_makes_the_block_go_again_until_acked(reason: str) -> None:
+    receiver = EspaReceiver(nak_blocks=2, nak_reason=reason)
     async with tcp_receiver(receiver) as url:
         outcome = await channel(url).send(message(), "4711")
     assert isinstance(outcome, Sent)
@@ -134,6 +137,16 @@ async def test_a_block_that_is_never_answered_is_sent_again() -> None:
     assert receiver.selections == 1
     assert len(receiver.blocks) == 3
     assert receiver.blocks[0] == receiver.blocks[2]
+
+
+async def test_a_line_closed_after_the_ack_still_counts_as_sent() -> None:
+    # Reporting it failed would make the queue page the handset a second time.
+    receiver = EspaReceiver(drop_after_call=True, status="3")
+    line = LineConfig(answer_timeout=5.0, status_timeout=10.0)
+    async with tcp_receiver(receiver) as url:
+        outcome = await channel(url, line).send(message(), "4711")
+    assert outcome == Sent("ESPA 4711: ACK, then the line was closed")
+    assert len(receiver.calls) == 1
 
 
 async def test_a_handset_number_that_is_none_never_opens_the_line() -> None:

@@ -41,10 +41,12 @@ class EspaReceiver:
     charset: Literal["ascii", "din66003", "latin1"] = "ascii"
     address: str = "2"
     control_station: str = "1"
-    nak_blocks: int = 0  # answer this many blocks NAK (reason 1) before taking one
+    nak_blocks: int = 0  # answer this many blocks NAK before taking one
+    nak_reason: str = "1"  # the digit before those NAKs; "" for a bare NAK
     reject: set[str] = field(default_factory=set)  # numbers answered NAK 3
     decline_selections: int = 0  # answer this many selections EOT (not ready)
     drop_on_select: bool = False  # close the line when selected
+    drop_after_call: bool = False  # close the line right after ACKing a call
     silent: bool = False  # read everything, answer nothing
     silent_blocks: bool = False  # answer selections, never a data block
     status: str | None = None  # the call status to report, when polled, for each call
@@ -99,8 +101,13 @@ class EspaReceiver:
         await _send(writer, bytes([ACK]))
         while (frame := await _read_block(reader)) is not None:
             self.blocks.append(frame)
-            if not self.silent_blocks:
-                await _send(writer, self._answer(frame))
+            if self.silent_blocks:
+                continue
+            answer = self._answer(frame)
+            await _send(writer, answer)
+            if self.drop_after_call and answer == bytes([ACK]):
+                writer.close()
+                return False
         return True
 
     def _answer(self, frame: bytes) -> bytes:
@@ -114,7 +121,7 @@ class EspaReceiver:
         if self.nak_blocks:
             self.nak_blocks -= 1
             self.refused.append("told to NAK")
-            return b"1\x15"
+            return f"{self.nak_reason}\x15".encode()
         if header != "1" or number in self.reject or not number.isdigit():
             self.refused.append(f"content: call to {number!r} refused")
             return b"3\x15"

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.channels.espa444_address import Link, parse_link
+from dispatch.channels.espa444_frames import Charset
 from dispatch.net.admission import MAX_QUEUED, MAX_WAIT_S
 from dispatch.routing.opening_hours import OpeningHours
 from dispatch.store.peer_key import PEER_KEY_FILE
@@ -208,6 +210,97 @@ class Settings(BaseSettings):
         description="Days an audit event is kept; older ones are removed behind a keyed "
         "'audit_pruned' record the verifier starts from; 0: forever.",
     )
+
+    # --- DECT and pager systems through ESPA 4.4.4 (docs/channels-espa.md) ---
+    espa_address: str | None = Field(
+        default=None,
+        description="The paging system's ESPA 4.4.4 interface: tcp://host:port, or "
+        "serial:///dev/ttyUSB0?baudrate=9600&bytesize=7&parity=E&stopbits=1; empty: no ESPA "
+        "channel.",
+    )
+    espa_own_address: str = Field(
+        default="1",
+        pattern=r"^[0-9]$",
+        description="The hub's station address on the ESPA line (it is the control station).",
+    )
+    espa_paging_address: str = Field(
+        default="2",
+        pattern=r"^[0-9]$",
+        description="The paging system's station address on the ESPA line.",
+    )
+    espa_charset: Charset = Field(
+        default="ascii",
+        description="Characters the paging system shows: ascii (umlauts written out), "
+        "din66003 (German 7-bit) or latin1 (ISO 8859-1).",
+    )
+    espa_max_text: int = Field(
+        default=128,
+        ge=16,
+        le=1024,
+        description="Characters of display text per call; ESPA 4.4.4 allows 128.",
+    )
+    espa_answer_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Seconds the hub waits for each ACK or NAK of the paging system.",
+    )
+    espa_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Times a selection or call block is sent again after NAK or silence.",
+    )
+    espa_connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds to open the TCP connection or the serial port.",
+    )
+    espa_status_timeout: float = Field(
+        default=0.0,
+        ge=0,
+        le=300,
+        description="Seconds the hub polls for the call status after the paging system took a "
+        "call; 0: its ACK counts as sent.",
+    )
+    espa_beep_coding: str | None = Field(
+        default=None,
+        pattern=r"^[1-9]$",
+        description="Beep coding (record 3) '1'-'9' of every call; empty: the paging system's "
+        "default.",
+    )
+    espa_transmissions: int = Field(
+        default=1,
+        ge=1,
+        le=9,
+        description="Number of transmissions (record 5) of every call.",
+    )
+
+    @field_validator("espa_address", "espa_beep_coding", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # SILENT_ALARM_ESPA_ADDRESS= in a settings file turns the channel off.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("espa_address")
+    @classmethod
+    def _espa_address_is_a_link(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_link(url)  # a ValueError naming what is wrong refuses to start
+        return url
+
+    @model_validator(mode="after")
+    def _espa_addresses_differ(self) -> Settings:
+        if self.espa_own_address == self.espa_paging_address:
+            raise ValueError(
+                "SILENT_ALARM_ESPA_OWN_ADDRESS and SILENT_ALARM_ESPA_PAGING_ADDRESS must differ"
+            )
+        return self
+
+    @property
+    def espa_link(self) -> Link | None:
+        return parse_link(self.espa_address) if self.espa_address else None
 
     @field_validator("log_level", mode="before")
     @classmethod

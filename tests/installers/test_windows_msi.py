@@ -10,6 +10,7 @@ the entry point both executables share run as a process.
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path, PureWindowsPath
@@ -18,6 +19,7 @@ from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as ET
 
+from agent.cli import main
 from tests.support.commands import command_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,6 +120,24 @@ def test_the_machine_config_is_written_as_system_by_the_companion() -> None:
     (scheduled,) = [c for c in pkg.iter(f"{W}Custom") if c.get("Action") == "WriteMachineConfig"]
     assert scheduled.get("Before") == "InstallFinalize"
     assert "REMOVE" in (scheduled.get("Condition") or "")  # not while uninstalling
+
+
+def test_the_custom_actions_command_line_is_one_the_cli_takes(tmp_path: Path) -> None:
+    (action,) = [
+        a for a in package().iter(f"{W}CustomAction") if a.get("Id") == "WriteMachineConfig"
+    ]
+    # An upgrade without properties: every [PROPERTY] formats to nothing.
+    args = shlex.split(re.sub(r"\[\w+\]", "", action.get("ExeCommand", "")))
+    assert main([*args, "--folder", str(tmp_path)]) == 0
+    values = {"AGENTLANGUAGE": "en", "PEERPORT": "0"}  # two properties given
+    command = action.get("ExeCommand", "")
+    given = re.sub(r"\[(\w+)\]", lambda found: values.get(found[1], ""), command)
+    assert main([*shlex.split(given), "--folder", str(tmp_path)]) == 0
+    assert (
+        (tmp_path / "60-msi.toml")
+        .read_text(encoding="utf-8")
+        .endswith('language = "en"\npeer_port = 0\n')
+    )
 
 
 def test_users_read_the_machine_folders_and_only_admins_change_them() -> None:

@@ -1,4 +1,4 @@
-"""The ``silent-alarm-agent`` command: ``run`` the tray agent, ``trigger``, ``status``, ``show``.
+"""The ``silent-alarm-agent`` command: ``run`` the tray agent, ``trigger``, ``status``, … (below).
 
 ``trigger``, ``status`` and ``show`` go to the running agent through its local
 socket (agent/instance.py) when one runs; ``trigger`` works on its own otherwise.
@@ -73,6 +73,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     enrol.add_argument("--hostname", help="name to enrol under (default: this PC's hostname)")
     enrol.add_argument("--force", action="store_true", help="replace an existing config")
+    machine = commands.add_parser(
+        "machine-config",
+        help="write the installer's settings for every user of this PC (the MSI runs it as"
+        " SYSTEM); an empty value is not given and keeps what is there",
+    )
+    machine.add_argument("--hub-urls", default="", help="ws:// or wss:// URLs, space-separated")
+    machine.add_argument("--language", default="", help="de or en")
+    machine.add_argument("--peer-port", default="", help="port for the direct path, 0: off")
+    machine.add_argument(
+        "--enrol-code",
+        default="",
+        help="one-time enrolment code, redeemed at the first hub unless this PC is enrolled",
+    )
+    machine.add_argument(
+        "--folder", help="machine config folder (default: this PC's, e.g. ProgramData)"
+    )
     return parser
 
 
@@ -104,6 +120,28 @@ def _enrol(args: argparse.Namespace) -> int:
         print(f"readable by every user of this PC (mode {target.mode:04o}): their agents read it")
     else:
         print(f"readable by {getpass.getuser()} only (mode {target.mode:04o})")
+    return 0
+
+
+def _machine_config(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent.config import admin_places
+    from agent.enrol import EnrolError
+    from agent.machine_setup import given_settings, write_machine_config
+
+    try:
+        folder = Path(args.folder) if args.folder else admin_places().machine_dir
+        given = given_settings(args.hub_urls, args.language, args.peer_port)
+        result = write_machine_config(folder, given, args.enrol_code.strip())
+    except (EnrolError, ConfigError) as exc:
+        print(f"silent-alarm-agent: {exc}", file=sys.stderr)  # never the code (EnrolError)
+        return EXIT_BAD_CONFIG
+    print(f"machine config written to {result.path}")
+    if result.enrolled_as:
+        print(f"enrolled as {result.enrolled_as}")
+    elif result.already_enrolled:
+        print("already enrolled: the enrolment code was not used")
     return 0
 
 
@@ -207,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "enrol":
         return _enrol(args)
+    if args.command == "machine-config":
+        return _machine_config(args)
     try:
         config = _load(args.config)
     except ConfigError as exc:

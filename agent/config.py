@@ -4,12 +4,15 @@ Managed PCs set values centrally: a policy (``/etc/silent-alarm/agent.toml``,
 on Windows the registry key ``HKLM\\SOFTWARE\\Policies\\SilentAlarm\\Agent``)
 beats a machine file (``/etc/silent-alarm/agent.d/*.toml``), which beats the
 user's ``--config`` file. Keys set by policy are locked: ``is_locked`` says so.
+The environment variables that name other policy and machine files are for tests
+on unmanaged PCs only: a user must not step around the administrator's settings.
 """
 
 from __future__ import annotations
 
 import getpass
 import ipaddress
+import logging
 import os
 import sys
 import tomllib
@@ -42,6 +45,8 @@ MACHINE_ENV = "SILENT_ALARM_AGENT_MACHINE_CONFIG"
 POLICY_FILE = Path("/etc/silent-alarm/agent.toml")
 MACHINE_DIR = Path("/etc/silent-alarm/agent.d")
 POLICY_REGISTRY_KEY = r"SOFTWARE\Policies\SilentAlarm\Agent"
+
+_log = logging.getLogger(__name__)
 
 
 DISCREET_KEYS = frozenset({"hotkey_duress", "cancel_menu_duress"})
@@ -288,32 +293,6 @@ def _file_layer(path: Path, *, policy: bool = False) -> Layer:
     return Layer(str(path), read_toml(path), path.parent, policy)
 
 
-def machine_location(environ: Mapping[str, str]) -> Path:
-    """The machine files' folder (or one file, when $SILENT_ALARM_AGENT_MACHINE_CONFIG says so)."""
-    override = environ.get(MACHINE_ENV)
-    if override:
-        return Path(override)
-    if sys.platform == "win32":
-        return Path(environ.get("PROGRAMDATA", r"C:\ProgramData")) / "SilentAlarm" / "agent.d"
-    return MACHINE_DIR
-
-
-def machine_layers(environ: Mapping[str, str]) -> list[Layer]:
-    """The machine files, lowest first: one file, or every ``*.toml`` of a folder by name."""
-    override = environ.get(MACHINE_ENV)
-    target = machine_location(environ)
-    if target.is_dir():
-        try:  # glob() would see an unreadable folder as an empty one
-            os.scandir(target).close()
-        except OSError as exc:
-            message = f"machine config folder {str(target)!r} unreadable: {exc.strerror}"
-            raise ConfigUnreadable(target, message) from None
-        return [_file_layer(path) for path in sorted(target.glob("*.toml"))]
-    if override and not target.exists():
-        raise ConfigError(f"machine config {str(target)!r} not found (from ${MACHINE_ENV})")
-    return [_file_layer(target)] if target.exists() else []
-
-
 RegistryReader = Callable[[str], dict[str, Any] | None]
 
 
@@ -359,20 +338,135 @@ def read_policy_registry(
     return values
 
 
+@dataclass(frozen=True)
+class AdminPlaces:
+    """Where the administrator's own configuration lives: writable by root/Administrators only.
+
+    The agent uses ``admin_places()``; tests pass scratch folders standing in for
+    ``/etc/silent-alarm`` and a reader standing in for the Windows registry.
+    """
+
+    machine_dir: Path
+    policy_file: Path | None = None  # Linux: /etc/silent-alarm/agent.toml
+    registry: RegistryReader | None = None  # Windows: the policy key under HKLM
+
+
+def _program_data() -> Path:
+    """%ProgramData% from the shell, never from the environment a user can set."""
+    if sys.platform == "win32":
+        import ctypes
+        from ctypes import wintypes
+        from uuid import UUID
+
+        # FOLDERID_ProgramData; SHGetKnownFolderPath ignores the user's environment
+        # (platformdirs would honour %PROGRAMDATA% and WIN_PD_OVERRIDE_* set by the user).
+        folder_id = (ctypes.c_byte * 16).from_buffer_copy(
+            UUID("{62AB5D82-FDC1-4DC3-A9DD-070D1D495D97}").bytes_le
+        )
+        path = wintypes.LPWSTR()
+        shell32 = ctypes.windll.shell32
+        if shell32.SHGetKnownFolderPath(folder_id, 0, None, ctypes.byref(path)) != 0:
+            raise ConfigError("the ProgramData folder cannot be found (SHGetKnownFolderPath)")
+        try:
+            return Path(str(path.value))
+        finally:
+            ctypes.windll.ole32.CoTaskMemFree(path)
+    raise ConfigError("ProgramData exists on Windows only")
+
+
+def admin_places(registry: RegistryReader | None = None) -> AdminPlaces:
+    """This OS's places; ``registry`` (a test's stand-in for winreg) selects the Windows rules."""
+    if sys.platform == "win32":
+        machine = _program_data() / "SilentAlarm" / "agent.d"
+        return AdminPlaces(machine, registry=registry or read_policy_registry)
+    if registry is not None:
+        return AdminPlaces(MACHINE_DIR, registry=registry)
+    return AdminPlaces(MACHINE_DIR, policy_file=POLICY_FILE)
+
+
+def _present(path: Path) -> bool:
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True  # there, but not ours to see (a root-only folder): the admin's
+    return True
+
+
+def is_managed(places: AdminPlaces) -> bool:
+    """True when the administrator configured this PC: a policy or the machine folder exists."""
+    if places.registry is not None and places.registry(POLICY_REGISTRY_KEY) is not None:
+        return True
+    return any(_present(path) for path in (places.policy_file, places.machine_dir) if path)
+
+
+def _overrides(environ: Mapping[str, str], places: AdminPlaces) -> tuple[str | None, str | None]:
+    """($SILENT_ALARM_AGENT_MACHINE_CONFIG, $SILENT_ALARM_AGENT_POLICY), honoured only when
+    the PC is not managed.
+
+    Both variables are for tests and trials on a PC without the package. Any user can
+    set them (HKCU\\Environment on Windows, ~/.profile on Linux), so on a managed PC
+    they would let the user step around the administrator's policy and machine files:
+    there they are ignored, with a warning in the log.
+    """
+    machine, policy = environ.get(MACHINE_ENV) or None, environ.get(POLICY_ENV) or None
+    if (machine or policy) and is_managed(places):
+        pairs = ((MACHINE_ENV, machine), (POLICY_ENV, policy))
+        named = [f"${name}" for name, value in pairs if value]
+        _log.warning("ignored %s: this PC has an administrator's configuration", ", ".join(named))
+        return None, None
+    return machine, policy
+
+
+def machine_location(environ: Mapping[str, str], places: AdminPlaces | None = None) -> Path:
+    """The machine files' folder (or one file, when $SILENT_ALARM_AGENT_MACHINE_CONFIG says so)."""
+    places = places or admin_places()
+    override, _ = _overrides(environ, places)
+    return Path(override) if override else places.machine_dir
+
+
+def policy_location(environ: Mapping[str, str], places: AdminPlaces | None = None) -> Path | None:
+    """The policy file the agent reads (None on Windows: the registry)."""
+    places = places or admin_places()
+    _, override = _overrides(environ, places)
+    return Path(override) if override else places.policy_file
+
+
+def machine_layers(environ: Mapping[str, str], places: AdminPlaces | None = None) -> list[Layer]:
+    """The machine files, lowest first: one file, or every ``*.toml`` of a folder by name."""
+    places = places or admin_places()
+    override, _ = _overrides(environ, places)
+    target = Path(override) if override else places.machine_dir
+    if target.is_dir():
+        try:  # glob() would see an unreadable folder as an empty one
+            os.scandir(target).close()
+        except OSError as exc:
+            message = f"machine config folder {str(target)!r} unreadable: {exc.strerror}"
+            raise ConfigUnreadable(target, message) from None
+        return [_file_layer(path) for path in sorted(target.glob("*.toml"))]
+    if override and not target.exists():
+        raise ConfigError(f"machine config {str(target)!r} not found (from ${MACHINE_ENV})")
+    return [_file_layer(target)] if target.exists() else []
+
+
 def policy_layer(
-    environ: Mapping[str, str], registry: RegistryReader | None = None
+    environ: Mapping[str, str],
+    registry: RegistryReader | None = None,
+    places: AdminPlaces | None = None,
 ) -> Layer | None:
-    """The policy: $SILENT_ALARM_AGENT_POLICY (a file) if set, else the OS location."""
-    override = environ.get(POLICY_ENV)
+    """The policy: the registry key on Windows, else the policy file (or a test's, if unmanaged)."""
+    places = places or admin_places(registry)
+    _, override = _overrides(environ, places)
     if override:
         return _file_layer(Path(override), policy=True)
-    if sys.platform == "win32" or registry is not None:
-        values = (registry or read_policy_registry)(POLICY_REGISTRY_KEY)
+    if places.registry is not None:
+        values = places.registry(POLICY_REGISTRY_KEY)
         if values is None:
             return None
         return Layer(f"HKLM\\{POLICY_REGISTRY_KEY}", values, None, policy=True)
-    if POLICY_FILE.exists():
-        return _file_layer(POLICY_FILE, policy=True)
+    if places.policy_file is not None and places.policy_file.exists():
+        return _file_layer(places.policy_file, policy=True)
     return None
 
 
@@ -380,18 +474,23 @@ def load_config(
     path: Path,
     environ: Mapping[str, str] | None = None,
     registry: RegistryReader | None = None,
+    places: AdminPlaces | None = None,
 ) -> AgentConfig:
     """Read the user file at path, then the machine files and the policy above it."""
     env = os.environ if environ is None else environ
-    layers = [_file_layer(path), *machine_layers(env)]
-    policy = policy_layer(env, registry)
+    places = places or admin_places(registry)
+    layers = [_file_layer(path), *machine_layers(env, places)]
+    policy = policy_layer(env, places=places)
     if policy is not None:
         layers.append(policy)
     return merge_layers(layers)
 
 
 def language_hint(
-    path: Path, environ: Mapping[str, str] | None = None, registry: RegistryReader | None = None
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    registry: RegistryReader | None = None,
+    places: AdminPlaces | None = None,
 ) -> Language:
     """The ``language`` of the highest layer that can be read, else German.
 
@@ -399,10 +498,11 @@ def language_hint(
     the layers that can be read may still say which language the PC speaks.
     """
     env = os.environ if environ is None else environ
+    places = places or admin_places(registry)
     sources: list[Callable[[], list[Layer]]] = [
         lambda: [_file_layer(path)],
-        lambda: machine_layers(env),
-        lambda: [layer] if (layer := policy_layer(env, registry)) else [],
+        lambda: machine_layers(env, places),
+        lambda: [layer] if (layer := policy_layer(env, places=places)) else [],
     ]
     language: Language = "de"
     for source in sources:

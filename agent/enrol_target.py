@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import MACHINE_ENV, POLICY_ENV, POLICY_FILE, config_path, machine_location
+from agent.config import (
+    MACHINE_ENV,
+    AdminPlaces,
+    config_path,
+    machine_location,
+    policy_location,
+)
 
 ENROLMENT_FILE = "50-enrolment.toml"
 SHARED_MODE = 0o644
@@ -36,16 +42,20 @@ def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def machine_target(environ: Mapping[str, str]) -> Path:
+def machine_target(environ: Mapping[str, str], places: AdminPlaces | None = None) -> Path:
     """The enrolment drop-in in the machine folder, or the one machine file an override names."""
-    location = machine_location(environ)
-    if environ.get(MACHINE_ENV) and not location.is_dir():
+    location = machine_location(environ, places)
+    override = environ.get(MACHINE_ENV)  # ignored on a managed PC: then location differs
+    if override and location == Path(override) and not location.is_dir():
         return location  # the agent reads this one file as its machine layer
     return location / ENROLMENT_FILE
 
 
 def enrol_target(
-    cli_value: str | None, environ: Mapping[str, str] | None = None, root: bool | None = None
+    cli_value: str | None,
+    environ: Mapping[str, str] | None = None,
+    root: bool | None = None,
+    places: AdminPlaces | None = None,
 ) -> Target:
     """--config if given; else root writes the machine drop-in, a user their own file.
 
@@ -54,10 +64,10 @@ def enrol_target(
     """
     env = os.environ if environ is None else environ
     if not cli_value and (is_root() if root is None else root):
-        path = machine_target(env)
+        path = machine_target(env, places)
     else:
         path = config_path(cli_value, env)
-    everyone = {machine_location(env), Path(env.get(POLICY_ENV) or POLICY_FILE)}
-    everyone = {place.absolute() for place in everyone}
+    readers = {machine_location(env, places), policy_location(env, places)}
+    everyone = {place.absolute() for place in readers if place is not None}
     shared = path.absolute() in everyone or path.absolute().parent in everyone
     return Target(path, shared)

@@ -1,12 +1,13 @@
 """Which queue rows an alarm needs now: its site's channel recipients for its level, by step.
 
-A recipient with ``after_s`` 0 gets a row once the alarm is stored (after its commit,
-never inside it); one with ``after_s`` N gets a row N seconds after storing, if by
-then nobody has acknowledged the alarm (an operator took it, or someone answered
-"Ich komme"). Rows are made at most once per (alarm, recipient): a unique key, so
-two hub instances planning at once insert one. Rows still waiting when the alarm
-ends (resolved, withdrawn) are dropped; an alarm withdrawn under duress keeps only
-security's and the manager's: staff were told it was withdrawn.
+A recipient is told of alarms stored after it was added (as a saved policy applies to
+alarms raised from then on). One with ``after_s`` 0 gets a row once the alarm is
+stored (after its commit, never inside it); one with ``after_s`` N gets a row N
+seconds after storing, if by then nobody has acknowledged the alarm (an operator took
+it, or someone answered "Ich komme"). Rows are made at most once per (alarm,
+recipient): a unique key, so two hub instances planning at once insert one. Rows still
+waiting when the alarm ends (resolved, withdrawn) are dropped; an alarm withdrawn under
+duress keeps only security's and the manager's: staff were told it was withdrawn.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Recipient:
     label: str
     audience: str
     language: str
+    created_at: datetime  # told of alarms stored from then on, as a saved policy
 
 
 def rows_due(
@@ -82,7 +84,7 @@ def rows_due(
         for r in recipients:
             if (r.site_id, r.level) != (alarm.site_id, alarm.level):
                 continue
-            if (alarm.id, r.id) in planned:
+            if (alarm.id, r.id) in planned or alarm.stored_at < r.created_at:
                 continue
             if alarm.under_duress and r.audience == Audience.STAFF.value:
                 continue  # staff were told "withdrawn": nothing more reaches them
@@ -189,6 +191,7 @@ async def _recipients(session: AsyncSession, wanted: set[tuple[int, int]]) -> li
             r.label,
             r.audience,
             r.language,
+            r.created_at,
         )
         for r in rows
     ]

@@ -17,12 +17,18 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from shared.domain import AlarmLevel
-from shared.protocol import Acknowledge, AlarmChannels, AlarmStored, ChannelCount, RaiserStatus
+from shared.protocol import (
+    Acknowledge,
+    AlarmChannels,
+    AlarmStored,
+    ChannelCount,
+    RaiserStatus,
+    utc_now,
+)
 from tests.integration.conftest import Connect, agents_of, set_policy
 from tests.support.consoleclient import ConsoleClient, connect_console
 from tests.support.hub import RunningHub, query, start_demo_hub
@@ -34,6 +40,7 @@ GATEWAY_TOKEN = "gw-token-Zq81-nie-im-Log"
 HMAC_SECRET = "hmac-Schluessel-44a-nie-im-Log"
 SENDER = "alarm@zentrale.example.org"
 SMS = ("webhook", "SMS")  # the console's key of the "sms" endpoint, by its label
+STORED_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy writes a UTC time into SQLite
 
 
 def hub_env(tls: TlsFiles, mail: MailServer, receiver: WebhookReceiver) -> dict[str, str]:
@@ -55,6 +62,8 @@ def hub_env(tls: TlsFiles, mail: MailServer, receiver: WebhookReceiver) -> dict[
         "SILENT_ALARM_SMTP_CA_FILE": str(tls.ca),
         "SILENT_ALARM_WEBHOOKS": json.dumps(webhooks),
         "SILENT_ALARM_CHANNEL_SEND_TIMEOUT": "2",
+        # One send at a time: the crash test holds one request while the next row is due.
+        "SILENT_ALARM_CHANNEL_CONCURRENCY": "1",
     }
 
 
@@ -72,7 +81,7 @@ def add_recipient(
         cursor = db.execute(
             "INSERT INTO channel_recipients (site_id, level, after_s, channel, address, label,"
             " audience, language, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, 'de', ?)",
-            (level, after_s, channel, address, label, audience, "2026-12-06 00:00:00.000000"),
+            (level, after_s, channel, address, label, audience, utc_now().strftime(STORED_TIME)),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -305,24 +314,24 @@ def test_no_secret_reaches_the_hub_log(channel_hub: RunningHub) -> None:
 
 
 async def test_a_hub_killed_mid_send_sends_each_message_after_the_restart(
-    tmp_path: Path,
+    channel_hub: RunningHub,
     servers: tuple[TlsFiles, MailServer, WebhookReceiver],
 ) -> None:
-    """One send at a time: the gateway holds the first request (the hub is mid-send) while
-    the second row is due; SIGKILL; the restarted hub sends both. The one that was due is
-    sent once; the one cut off mid-send is sent again under the SAME Idempotency-Key (at
-    least once, docs/channels.md), and each row ends "sent" exactly once."""
+    """One send at a time (the module's hub sends one at once): the gateway holds the first
+    request (the hub is mid-send) while the second row is due; SIGKILL; the restarted hub
+    sends both. The one that was due is sent once; the one cut off mid-send is sent again
+    under the SAME Idempotency-Key (at least once, docs/channels.md), and each row ends
+    "sent" exactly once. Last in the module: it kills the module's hub."""
     tls, mail, receiver = servers
-    env = hub_env(tls, mail, receiver) | {"SILENT_ALARM_CHANNEL_CONCURRENCY": "1"}
-    hub = start_demo_hub(tmp_path / "hub", env=env)
+    clear_recipients(channel_hub)
+    add_recipient(channel_hub, 2, "webhook", "sms:+4917044", "security")
+    add_recipient(channel_hub, 2, "webhook", "sms:+4917055", "manager")
+    before = len(receiver.requests)
+    receiver.hold()
+    hub = channel_hub
     try:
-        set_policy(hub.data_dir, 2, ["security"], [])
-        add_recipient(hub, 2, "webhook", "sms:+4917044", "security")
-        add_recipient(hub, 2, "webhook", "sms:+4917055", "manager")
-        before = len(receiver.requests)
-        receiver.hold()
         async with agents_of(hub) as agent:
-            raiser = await agent("pc-1-01")
+            raiser = await agent("pc-1-05")
             sent = await raiser.raise_alarm(AlarmLevel.THREAT)
             await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
             held = (await asyncio.to_thread(receiver.wait, before + 1))[before]
@@ -330,7 +339,7 @@ async def test_a_hub_killed_mid_send_sends_each_message_after_the_restart(
             assert states == ["due", "sending"]
         hub.kill()
         receiver.release()
-        hub = start_demo_hub(tmp_path / "hub", port=hub.port, env=env)
+        hub = start_demo_hub(hub.data_dir, port=hub.port, env=hub_env(tls, mail, receiver))
         # The cut-off send is taken up after its lease (2 × 2 s), the due one at once.
         await until(lambda: [r[2] for r in deliveries(hub, sent.alarm_id)] == ["sent", "sent"], 20)
         keys = [r.headers["idempotency-key"] for r in receiver.requests[before:]]

@@ -11,6 +11,7 @@ from dispatch.channels.retry import lease, retry_delay
 from dispatch.channels.summary import DeliveryRow, counts
 
 T0 = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+ADDED = T0 - timedelta(days=1)  # the recipients were saved before the alarms
 
 
 def alarm(state: str = "active", *, coming: bool = False, duress: bool = False) -> OpenAlarm:
@@ -18,7 +19,7 @@ def alarm(state: str = "active", *, coming: bool = False, duress: bool = False) 
 
 
 def recipient(rid: int, after_s: int = 0, audience: str = "security", level: int = 3) -> Recipient:
-    return Recipient(rid, 1, level, after_s, "email", f"{rid}@x.example", "", audience, "de")
+    return Recipient(rid, 1, level, after_s, "email", f"{rid}@x.example", "", audience, "de", ADDED)
 
 
 def due_ids(
@@ -37,8 +38,13 @@ def test_immediate_recipients_are_due_at_once_and_only_once() -> None:
 
 def test_other_sites_and_levels_are_not_told() -> None:
     other_level = recipient(2, level=2)
-    other_site = Recipient(3, 2, 3, 0, "email", "x@y.example", "", "security", "de")
+    other_site = Recipient(3, 2, 3, 0, "email", "x@y.example", "", "security", "de", ADDED)
     assert due_ids(alarm(), [other_level, other_site], T0) == []
+
+
+def test_a_recipient_added_later_is_not_told_of_alarms_stored_before() -> None:
+    later = Recipient(4, 1, 3, 0, "email", "n@x.example", "", "security", "de", T0 + timedelta(1))
+    assert due_ids(alarm(), [later], T0 + timedelta(days=2)) == []
 
 
 def test_a_step_waits_for_its_time_and_stops_when_someone_took_it() -> None:

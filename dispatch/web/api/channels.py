@@ -115,7 +115,7 @@ async def list_recipients(
 async def add_recipient(
     site_id: Id, body: ChannelRecipientIn, operator: Admin, db: DB, hub: HubDep, scope: ScopeDep
 ) -> ChannelRecipientOut:
-    """Applies to alarms stored from now on (and steps of open alarms not yet due)."""
+    """Applies to alarms stored from now on, as a saved policy does."""
     new = recipients.NewRecipient(
         level=body.level,
         after_s=body.after_s,

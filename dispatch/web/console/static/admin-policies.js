@@ -117,6 +117,18 @@
           });
         },
 
+        isTesting: function (recipient) {
+          return this.testing[recipient.id] === true;
+        },
+
+        testOutcome: function (recipient) {
+          return this.tested[recipient.id] || "";
+        },
+
+        testFailed: function (recipient) {
+          return Boolean(this.tested[recipient.id]) && this.testedOk[recipient.id] !== true;
+        },
+
         /** "Testnachricht senden": the hub sends at once and answers how it went. */
         sendTest: function (recipient) {
           var self = this;

@@ -1,5 +1,6 @@
 """Issue 20 on SQLite and PostgreSQL: two hub instances' delivery queues on one database plan
-and claim the same due rows at once, and each message goes out exactly once.
+and claim the same due rows at once, and each message goes out exactly once; messages of an
+alarm that ended first are dropped.
 
 Two ``Database`` objects are the two instances; both send through the real webhook channel
 to a real local HTTP receiver, whose requests are counted per idempotency key.
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from dispatch.alarms.store import AlarmStore
+from dispatch.channels import planning
 from dispatch.channels.base import ChannelKind
 from dispatch.channels.queue import DeliveryQueue
 from dispatch.channels.webhook import WebhookChannel
@@ -128,3 +130,20 @@ async def test_two_instances_send_each_message_once(
             )
         )
     assert attempts == {1}
+
+
+async def test_messages_not_yet_sent_are_dropped_when_the_alarm_ends(db: Database) -> None:
+    """Planned while open; resolved before they went out: dropped, never sent, and no step
+    falls due for a resolved alarm."""
+    alarm_id = await stored_alarm(db)
+    assert await planning.plan(db, utc_now()) == {alarm_id}
+    await AlarmStore(db).resolve(uuid.UUID(alarm_id), "Wache")
+    assert await planning.plan(db, utc_now()) == {alarm_id}
+    async with db.read() as session:
+        states = set(
+            await session.scalars(
+                select(ChannelDelivery.state).where(ChannelDelivery.alarm_id == alarm_id)
+            )
+        )
+    assert states == {"dropped"}
+    assert await planning.plan(db, utc_now() + timedelta(minutes=5)) == set()  # nothing more

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from bench.channelsinks import Sinks, add_recipients, start_sinks
 from bench.fleet import wait_until
 from bench.kernel import cpu_seconds, rss_kib
 from bench.procs import HubProcess, Worker, spawn_workers
@@ -80,6 +81,7 @@ class Run:
         self.fleet: WsFleet | None = None
         self.workers: list[Worker] = []
         self.profilers: list[subprocess.Popen[bytes]] = []
+        self.sinks: Sinks | None = None  # --channels: where the e-mails and webhooks go
 
     def tokens(self, ids: list[str]) -> list[tuple[str, str]]:
         return [(w, token_for(self.run_key, w)) for w in ids]
@@ -94,6 +96,12 @@ class Run:
             f"seeded {self.topo.total} workstations in {time.monotonic() - t:.1f} s "
             f"({self.data_dir})"
         )
+        channels = getattr(self.args, "channels", 0)
+        if channels:
+            add_recipients(self.data_dir / "dispatch.sqlite3", int(self.topo.level), channels)
+            self.sinks = await start_sinks()
+            self.hub.env.update(self.sinks.hub_env())
+            say(f"each alarm also to {channels} e-mail and {channels} webhook recipients")
 
     @asynccontextmanager
     async def agents_up(self) -> AsyncIterator[tuple[WsFleet, dict[str, Any]]]:
@@ -281,6 +289,9 @@ class Run:
             await self.fleet.stop()
             self.fleet = None
         self.hub.stop()
+        if self.sinks is not None:
+            self.sinks.stop()
+            self.sinks = None
 
     def cleanup(self) -> None:
         if not self.args.keep:

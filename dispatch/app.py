@@ -16,6 +16,8 @@ from dispatch import __version__
 from dispatch.alarms.retention import RetentionPolicy
 from dispatch.alarms.retention_job import DailyPruning
 from dispatch.alarms.store import AlarmStore
+from dispatch.channels.queue import DeliveryQueue
+from dispatch.channels.registry import build_channels
 from dispatch.directory.authentication import Authenticator
 from dispatch.live.hub import Hub
 from dispatch.live.peer_directory import PeerDirectories
@@ -96,7 +98,16 @@ def create_app(settings: Settings) -> FastAPI:
         hub.peer_directories = PeerDirectories(peer_secret)  # issue 16: the direct path
         hub.store_changed(db.health.state)
         db.health.listeners.append(hub.store_changed)
+        hub.deliveries = deliveries = DeliveryQueue(
+            db,
+            build_channels(settings, db),
+            send_timeout=settings.channel_send_timeout,
+            concurrency=settings.channel_concurrency,
+            max_attempts=settings.channel_max_attempts,
+            on_change=hub.channels_changed,
+        )
         hub.start()
+        deliveries.start()  # e-mail, webhook/SMS (issue 20): its own task, never the alarm's
         anchors.start()
         pruning = DailyPruning(
             db, retention_policy(settings), first_after=settings.retention_first_run
@@ -109,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await pruning.stop()
+            await deliveries.stop()
             await hub.stop()
             await bus.stop()  # after the hub: its last changes (PCs offline) still go out
             await anchors.stop()  # after the hub's last audited change

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatch.channels.espa444_address import Link, parse_link
@@ -14,6 +15,48 @@ from dispatch.net.admission import MAX_QUEUED, MAX_WAIT_S
 from dispatch.routing.opening_hours import OpeningHours
 from dispatch.store.peer_key import PEER_KEY_FILE
 from dispatch.store.postgres_hosts import sqlalchemy_form
+
+WEBHOOK_FIELDS = frozenset(
+    {"to", "subject", "body", "level", "room", "site", "alarm_id", "audience", "idempotency_key"}
+)
+"""The placeholders a webhook body template may use (``$body``, ``${room}``)."""
+
+
+class WebhookEndpoint(BaseModel):
+    """One HTTP endpoint the webhook channel posts to: an SMS gateway, a chat tool (issue 20).
+
+    Part of SILENT_ALARM_WEBHOOKS (JSON, by name); docs/channels.md has two examples.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://", max_length=2000)
+    method: Literal["POST", "PUT"] = "POST"
+    # Sent with every request; an Authorization header is a secret: never logged.
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    # string.Template text, e.g. {"to": "$to", "text": "$body"}; values are escaped for
+    # ``content_type`` (JSON strings or form fields).
+    body: str = Field(min_length=1, max_length=10_000)
+    content_type: Literal["application/json", "application/x-www-form-urlencoded"] = (
+        "application/json"
+    )
+    # HMAC-SHA256 of the body with this key goes in X-Silent-Alarm-Signature: sha256=<hex>.
+    secret: SecretStr | None = None
+    label: str = Field(default="", max_length=40)  # shown on the console: "SMS", "Chat"
+
+    @field_validator("body")
+    @classmethod
+    def _known_placeholders(cls, body: str) -> str:
+        template = string.Template(body)
+        if not template.is_valid():
+            raise ValueError("webhook body: a '$' that is no placeholder (write $$ for '$')")
+        unknown = set(template.get_identifiers()) - WEBHOOK_FIELDS
+        if unknown:
+            raise ValueError(
+                f"webhook body: unknown placeholders {sorted(unknown)}; "
+                f"known: {sorted(WEBHOOK_FIELDS)}"
+            )
+        return body
 
 
 class Settings(BaseSettings):
@@ -176,6 +219,63 @@ class Settings(BaseSettings):
         default="info",
         description="Lowest level of the JSON log lines on stdout.",
     )
+
+    # --- outbound channels (issue 20, docs/channels.md); secrets only here, never stored ---
+    smtp_host: str = Field(
+        default="", description="SMTP server for e-mail alarms; empty: no e-mail channel."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port (submission).")
+    smtp_starttls: bool = Field(
+        default=True,
+        description="Upgrade the SMTP connection with STARTTLS before logging in (refuses a "
+        "server that does not offer it). Off only for a relay on the same host.",
+    )
+    smtp_username: str = Field(default="", description="SMTP login; empty: no AUTH.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_from: str = Field(
+        default="", description="Sender address of alarm e-mails (required with SMTP_HOST)."
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA the SMTP server's certificate is checked against "
+        "(an office CA); default: the system's trust store.",
+    )
+    webhooks: dict[str, WebhookEndpoint] = Field(
+        default_factory=dict,
+        description="Webhook endpoints by name, as JSON (SMS gateways, chat tools): "
+        '{"sms": {"url": …, "headers": {…}, "body": …, "secret": …}}; a recipient\'s '
+        'address is "name:recipient" (sms:+491701234567).',
+    )
+    channel_send_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Seconds one send (an SMTP session, a webhook request) may take; a send "
+        "cut off by a crash is taken up again after twice this.",
+    )
+    channel_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Outbound messages sent at once per hub instance."
+    )
+    channel_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        description="Attempts per message (1 s, doubling to 60 s apart) before it is given up.",
+    )
+
+    @field_validator("webhooks")
+    @classmethod
+    def _endpoint_names(cls, webhooks: dict[str, WebhookEndpoint]) -> dict[str, WebhookEndpoint]:
+        for name in webhooks:
+            if not name or not all(c.isalnum() or c in "-_" for c in name) or len(name) > 32:
+                raise ValueError(f"webhook name {name!r}: letters, digits, - and _ (≤ 32)")
+        return webhooks
+
+    @model_validator(mode="after")
+    def _smtp_needs_sender(self) -> Settings:
+        if self.smtp_host and not self.smtp_from:
+            raise ValueError("SILENT_ALARM_SMTP_FROM is required with SILENT_ALARM_SMTP_HOST")
+        return self
 
     opening_hours: str = Field(
         default="Mo-Fr 07:00-18:00",

@@ -469,6 +469,29 @@ class ConsoleAlarmChanged(_Message):
     alarm: ConsoleAlarm
 
 
+class ChannelCount(BaseModel):
+    """One outbound channel's deliveries of an alarm (issue 20): "E-Mail 2/2", "SMS 0/1"."""
+
+    model_config = _STRICT
+
+    channel: str  # email | webhook | espa | webpush (dispatch.channels.base.ChannelKind)
+    name: str = ""  # a webhook endpoint's label ("SMS"); empty: the channel's own name
+    recipients: int
+    sent: int
+    retrying: int = 0  # failed, tried again with backoff
+    given_up: int = 0  # failed for good
+    reason: str | None = None  # the last failure, one line without secrets
+
+
+class AlarmChannels(_Message):
+    """How an alarm's messages to people away from a PC went, per channel; sent to the
+    consoles that show the alarm whenever one changes, and after the snapshot."""
+
+    type: Literal["alarm_channels"] = "alarm_channels"
+    alarm_id: uuid.UUID
+    channels: list[ChannelCount]
+
+
 class Acknowledge(_Message):
     type: Literal["acknowledge"] = "acknowledge"
     alarm_id: uuid.UUID
@@ -525,7 +548,14 @@ ConsoleToHub = Annotated[
     Acknowledge | Arrive | Resolve | Seen | Ping | Pong, Field(discriminator="type")
 ]
 HubToConsole = Annotated[
-    AlarmSnapshot | ConsoleAlarmChanged | WorkstationChanged | StoreStatus | Ping | Pong | Error,
+    AlarmSnapshot
+    | ConsoleAlarmChanged
+    | AlarmChannels
+    | WorkstationChanged
+    | StoreStatus
+    | Ping
+    | Pong
+    | Error,
     Field(discriminator="type"),
 ]
 

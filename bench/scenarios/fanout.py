@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.fleet import wait_until
 from bench.report import print_latency, say
 from bench.run import Run
 from bench.tally import merged
@@ -22,4 +23,9 @@ async def fanout(run: Run) -> dict[str, Any]:
         alarms = await run.raise_sequence(args.alarms, args.spacing)
         out["hub"] = (await merged(fleet.rec, run.workers)).latencies(expected, alarms)
         print_latency("hub      ", out["hub"])
+        if run.sinks is not None:  # --channels: what reached the e-mail and webhook sinks
+            wanted = len(alarms) * 2 * run.args.channels
+            await wait_until(lambda: run.sinks is not None and run.sinks.received >= wanted, 30)
+            out["channels"] = {"wanted": wanted, "mails": run.sinks.mails, "posts": run.sinks.posts}
+            say(f"channels: {run.sinks.mails} e-mails, {run.sinks.posts} webhooks of {wanted}")
     return out

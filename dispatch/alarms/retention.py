@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.store.audit import AuditTrail
 from dispatch.store.audit_pruning import old_events, prune_events
 from dispatch.store.database import Database
-from dispatch.store.models import Alarm, AlarmRecipient, IncidentReport
+from dispatch.store.models import Alarm, AlarmRecipient, ChannelDelivery, IncidentReport
 from shared.domain import AlarmKind, AlarmState
 
 PRUNED_ACTION = "retention_pruned"
@@ -88,6 +88,8 @@ async def _delete(session: AsyncSession, ids: Select[str] | None) -> int:
         batch = found[start : start + 500]
         await session.execute(delete(AlarmRecipient).where(AlarmRecipient.alarm_id.in_(batch)))
         await session.execute(delete(IncidentReport).where(IncidentReport.alarm_id.in_(batch)))
+        # The e-mails and SMS sent for it (issue 20): their addresses go with the alarm.
+        await session.execute(delete(ChannelDelivery).where(ChannelDelivery.alarm_id.in_(batch)))
         await session.execute(delete(Alarm).where(Alarm.id.in_(batch)))
     return len(found)
 

@@ -17,6 +17,7 @@ from dispatch.alarms import views
 from dispatch.alarms.lifecycle import AlarmError
 from dispatch.alarms.record import AlarmRecord, SelfTestResult
 from dispatch.alarms.store import AlarmStore
+from dispatch.channels.queue import DeliveryQueue
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import OperatorView
 from dispatch.directory.sessions import still_valid
@@ -34,6 +35,7 @@ from dispatch.store.coalesce import HANDSHAKE_LINGER_S, Coalescer
 from dispatch.store.store_health import StoreState
 from shared.domain import AlarmKind, Answer
 from shared.protocol import (
+    AlarmChannels,
     AlarmSnapshot,
     AlarmStored,
     CloseCode,
@@ -115,6 +117,10 @@ class Hub:
         self.peer_directories: PeerDirectories | None = None
         self._addresses: dict[str, tuple[str, int]] = {}  # listening PC -> address, port
         self._directories_due: asyncio.TimerHandle | None = None
+        # Issue 20: e-mail, webhook/SMS, … to people away from a PC; None: no channel set up.
+        self.deliveries: DeliveryQueue | None = None
+        self._channel_tasks: set[asyncio.Task[None]] = set()
+        self._channel_turn = asyncio.Lock()  # counts read and sent in the order of changes
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -128,9 +134,9 @@ class Hub:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._channel_tasks]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._channel_tasks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for peer in [*self._all_agents(), *self._consoles]:
@@ -246,7 +252,9 @@ class Hub:
         records = await self.alarms.open_alarms()
         visible = [r for r in records if views.console_may_see(peer.operator, r)]
         snapshot = AlarmSnapshot(alarms=[views.console_alarm(r) for r in visible])
-        peer.release(snapshot, *([] if self.store.ready else [self._store_status()]))
+        counted = await self._channel_counts([r for r in visible if r.is_open])
+        channels = [c for c in counted if c.channels]
+        peer.release(snapshot, *channels, *([] if self.store.ready else [self._store_status()]))
 
     def console_left(self, peer: ConsolePeer) -> None:
         if peer in self._consoles:
@@ -428,6 +436,8 @@ class Hub:
             )
         self._send_popups(record.id, popups, deliveries)
         self._to_consoles(record)
+        if publish and self.deliveries is not None:
+            self.deliveries.wake()  # after the commit: its e-mails and SMS are planned now
 
     def alarm_escalated(
         self, record: AlarmRecord, added: Iterable[str], *, publish: bool = True
@@ -485,6 +495,41 @@ class Hub:
             text = encode(views.raiser_status(record))  # "zugestellt"; no alarm_update
             for p in self._agents.get(record.workstation_id, ()):
                 p.send(text)
+
+    # --- outbound channels (issue 20) -----------------------------------------------
+
+    def channels_changed(self, alarm_ids: set[str], *, publish: bool = True) -> None:
+        """The delivery queue planned, sent or failed messages of these alarms: the consoles
+        that show them get the new counts (read off the queue's own task), on every
+        instance."""
+        if publish:
+            for alarm_id in alarm_ids:
+                self.bus.publish(events.AlarmChannels(alarm_id=uuid.UUID(alarm_id)))
+        if not self._consoles or self.deliveries is None:
+            return
+        task = asyncio.create_task(self._tell_channels(alarm_ids))
+        self._channel_tasks.add(task)
+        task.add_done_callback(self._channel_tasks.discard)
+
+    async def _tell_channels(self, alarm_ids: set[str]) -> None:
+        try:
+            async with self._channel_turn:  # an older read never overtakes a newer one
+                records = [r for a in alarm_ids if (r := await self.alarms.get(uuid.UUID(a)))]
+                counted = await self._channel_counts(records)
+                for message, record in zip(counted, records, strict=True):
+                    text = encode(message)
+                    for p in self._consoles:
+                        if views.console_may_see(p.operator, record):
+                            p.send(text)
+        except Exception:  # the next change sends the counts again
+            log.exception("channel_counts_not_sent")
+
+    async def _channel_counts(self, records: list[AlarmRecord]) -> list[AlarmChannels]:
+        """The records' channel counts, in their order (an alarm without any: an empty list)."""
+        if self.deliveries is None or not records:
+            return []
+        found = await self.deliveries.counts([str(r.id) for r in records])
+        return [AlarmChannels(alarm_id=r.id, channels=found.get(str(r.id), [])) for r in records]
 
     def self_test_done(self, result: SelfTestResult) -> None:
         self._self_tests[result.workstation_id] = (result.at, result.ok)
@@ -631,6 +676,8 @@ class Hub:
                 await self._resync(event)
             case events.AlarmDelivered():
                 await self.alarm_delivered(event.alarm_id, publish=False)
+            case events.AlarmChannels():
+                self.channels_changed({str(event.alarm_id)}, publish=False)
             case events.AlarmStored(popups=popups) if popups:
                 await self._foreign_popups(event)
             case events.AlarmStored():

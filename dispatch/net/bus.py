@@ -40,6 +40,7 @@ class EventType(StrEnum):
     ALARM_STORED = "alarm_stored"
     ALARM_CHANGED = "alarm_changed"
     ALARM_DELIVERED = "alarm_delivered"
+    ALARM_CHANNELS = "alarm_channels"
     ALARM_ESCALATED = "alarm_escalated"
     WORKSTATION_CHANGED = "workstation_changed"
     WORKSTATION_REVOKED = "workstation_revoked"
@@ -80,6 +81,15 @@ class AlarmDelivered:
     """Receipts: only the consoles' delivered count (and the raiser's "zugestellt") changed."""
 
     TYPE: ClassVar[EventType] = EventType.ALARM_DELIVERED
+    alarm_id: uuid.UUID
+    instance: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmChannels:
+    """Its e-mails, SMS, … were planned, sent or failed (issue 20): the consoles' counts."""
+
+    TYPE: ClassVar[EventType] = EventType.ALARM_CHANNELS
     alarm_id: uuid.UUID
     instance: str = ""
 
@@ -133,6 +143,7 @@ BusEvent = (
     AlarmStored
     | AlarmChanged
     | AlarmDelivered
+    | AlarmChannels
     | AlarmEscalated
     | WorkstationChanged
     | WorkstationRevoked
@@ -169,7 +180,7 @@ def encode(event: BusEvent) -> str:
             if event.popups:
                 body["popups"] = list(event.popups)
                 body["deliveries"] = [list(d) for d in event.deliveries]
-        case AlarmChanged() | AlarmDelivered():
+        case AlarmChanged() | AlarmDelivered() | AlarmChannels():
             body["alarm_id"] = str(event.alarm_id)
         case AlarmEscalated():
             body["alarm_id"] = str(event.alarm_id)
@@ -236,6 +247,8 @@ def _event(kind: EventType, body: dict[str, Any], instance: str) -> BusEvent:
             return AlarmChanged(alarm_id=uuid.UUID(body["alarm_id"]), instance=instance)
         case EventType.ALARM_DELIVERED:
             return AlarmDelivered(alarm_id=uuid.UUID(body["alarm_id"]), instance=instance)
+        case EventType.ALARM_CHANNELS:
+            return AlarmChannels(alarm_id=uuid.UUID(body["alarm_id"]), instance=instance)
         case EventType.ALARM_ESCALATED:
             added = body.get("added")
             return AlarmEscalated(

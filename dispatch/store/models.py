@@ -337,3 +337,63 @@ class TopologyVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
+
+
+class ChannelRecipient(Base):
+    """Someone away from a PC told of a site's alarms of one level on one channel (issue 20).
+
+    Part of the policy: ``after_s`` 0 sends when the alarm is stored, N sends N seconds
+    later if nobody has acknowledged it by then. The transport and its secrets are
+    settings, never rows: ``address`` is only where to (an e-mail address, or a webhook
+    endpoint's name and its recipient, ``sms:+49…``).
+    """
+
+    __tablename__ = "channel_recipients"
+    __table_args__ = (Index("ix_channel_recipients_site_level", "site_id", "level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    after_s: Mapped[int] = mapped_column(Integer, default=0)
+    channel: Mapped[str] = mapped_column(String(16))  # dispatch.channels.base.ChannelKind
+    address: Mapped[str] = mapped_column(String(400))
+    label: Mapped[str] = mapped_column(String(200), default="")  # "Wachleitung Handy"
+    audience: Mapped[str] = mapped_column(String(16))  # dispatch.channels.base.Audience
+    language: Mapped[str] = mapped_column(String(8), default="de")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChannelDelivery(Base):
+    """The delivery queue: one row per (alarm, channel recipient), sent at least once.
+
+    ``state``: due → sending → sent | failed (retried at ``due_at``) → given_up; dropped
+    when the alarm ended before it went out. The recipient's channel, address and
+    audience are copied in, so an admin's later change never rewrites what was sent.
+    ``idempotency_key`` goes with every attempt (the webhook's ``Idempotency-Key``, the
+    e-mail's Message-ID), so a receiver can tell a re-send after a crash from a new alarm.
+    """
+
+    __tablename__ = "channel_deliveries"
+    __table_args__ = (
+        UniqueConstraint("alarm_id", "recipient_id"),
+        Index("ix_channel_deliveries_state_due_at", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    alarm_id: Mapped[str] = mapped_column(ForeignKey("alarms.id"), index=True)
+    recipient_id: Mapped[int] = mapped_column(Integer)  # no FK: the recipient may be deleted
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(400))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    audience: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8), default="de")
+    after_s: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the send's lease
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(String(300), default="")  # one line, no secret
+    reference: Mapped[str] = mapped_column(String(300), default="")  # Message-ID, gateway id
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

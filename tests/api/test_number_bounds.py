@@ -83,6 +83,9 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", f"{API}/entrances/{{entrance_id}}"): {"json": {}},
     ("PUT", f"{API}/alarms/{{alarm_id}}/report"): {"json": {"assessed_level": 1}},
     ("POST", f"{API}/drills"): {"json": {"site_id": 1}},
+    ("POST", f"{API}/sites/{{site_id}}/channel-recipients"): {
+        "json": {"level": 2, "channel": "email", "address": "a@example.org", "audience": "staff"}
+    },
 }
 DYNAMIC_BODIES = {("POST", f"{API}/drills"): _drill}  # its times must lie ahead
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class World:
     operator_a: int
     operator_b: int
     operator_everywhere: int  # the demo guard, covering every site
+    recipient_b: int  # site B's channel recipient (issue 20)
 
     @property
     def forbidden(self) -> tuple[str, ...]:
@@ -225,6 +227,21 @@ def _statistics_csv_of_a(w: World) -> tuple[Call, int, str]:
 
 
 POLICY = {"scopes": ["security"], "cancel_window_s": 0}
+# Issue 20: the world's hub has one webhook endpoint, "sms", on a port nobody listens on.
+WEBHOOKS = json.dumps({"sms": {"url": "http://127.0.0.1:9/sms", "body": '{"to": "$to"}'}})
+RECIPIENT = {"level": 3, "channel": "webhook", "address": "sms:+491701", "audience": "security"}
+
+
+def _after(_: object, call: Call) -> Call:
+    """``call``, once what the first argument made exists."""
+    return call
+
+
+def _recipient_a(w: World) -> int:
+    made: int = w.made(f"/sites/{w.a}/channel-recipients", RECIPIENT | {"label": "A-Handy"})["id"]
+    return made
+
+
 NO_SESSION_DATA = {"GET /api/v1/session"}  # who is logged in: the operator's own data
 PUBLIC = {"POST /api/v1/enrol"}  # the enrolment code is the credential and names the site
 
@@ -426,6 +443,46 @@ CASES: dict[str, Case] = {
         ADMINS,
         lambda w: [(Call("DELETE", f"/sites/{w.b}/policies/3"), 404)],
         lambda w: (_reset_policy_a3(w), 200, '"default"'),
+    ),
+    # --- channels (issue 20) -----------------------------------------------------------
+    "GET /channels": Case(
+        ANY,
+        lambda w: [(get("/channels"), 200)],
+        lambda w: (get("/channels"), 200, '"sms"'),
+    ),
+    "GET /sites/{site_id}/channel-recipients": Case(
+        ANY,
+        lambda w: [(get(f"/sites/{w.b}/channel-recipients"), 404)],
+        lambda w: (
+            _after(_recipient_a(w), get(f"/sites/{w.a}/channel-recipients")),
+            200,
+            "A-Handy",
+        ),
+    ),
+    "POST /sites/{site_id}/channel-recipients": Case(
+        ADMINS,
+        lambda w: [(Call("POST", f"/sites/{w.b}/channel-recipients", json=RECIPIENT), 404)],
+        lambda w: (Call("POST", f"/sites/{w.a}/channel-recipients", json=RECIPIENT), 201, "sms"),
+    ),
+    "DELETE /sites/{site_id}/channel-recipients/{recipient_id}": Case(
+        ADMINS,
+        lambda w: [
+            (Call("DELETE", f"/sites/{w.b}/channel-recipients/{w.recipient_b}"), 404),
+            (Call("DELETE", f"/sites/{w.a}/channel-recipients/{w.recipient_b}"), 404),
+        ],
+        lambda w: (Call("DELETE", f"/sites/{w.a}/channel-recipients/{_recipient_a(w)}"), 204, ""),
+    ),
+    "POST /sites/{site_id}/channel-recipients/{recipient_id}/test": Case(
+        ADMINS,
+        lambda w: [
+            (Call("POST", f"/sites/{w.b}/channel-recipients/{w.recipient_b}/test"), 404),
+            (Call("POST", f"/sites/{w.a}/channel-recipients/{w.recipient_b}/test"), 404),
+        ],
+        lambda w: (
+            Call("POST", f"/sites/{w.a}/channel-recipients/{_recipient_a(w)}/test"),
+            200,
+            '"sent":false',
+        ),
     ),
     # --- rooms -------------------------------------------------------------------------
     "GET /rooms": Case(
@@ -731,7 +788,7 @@ def test_every_route_is_classified() -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    hub = start_demo_hub(tmp_path_factory.mktemp("scope"))
+    hub = start_demo_hub(tmp_path_factory.mktemp("scope"), env={"SILENT_ALARM_WEBHOOKS": WEBHOOKS})
     try:
         add_operator(hub, *ADMIN, "admin")
         with api_client(hub, *ADMIN) as root:
@@ -811,6 +868,7 @@ def _build(hub: RunningHub, root: httpx.Client) -> World:
                 "site_ids": [a],
             },
         )
+    recipient_b = made(f"/sites/{b}/channel-recipients", RECIPIENT | {"label": "Zweig-Handy"})["id"]
     everywhere = next(
         o["id"] for o in root.get(f"{API}/operators").json() if o["username"] == "wache"
     )
@@ -835,6 +893,7 @@ def _build(hub: RunningHub, root: httpx.Client) -> World:
         operator_a=operators["a-wache"],
         operator_b=operators["zweig-wache"],
         operator_everywhere=everywhere,
+        recipient_b=recipient_b,
     )
 
 
@@ -895,6 +954,7 @@ STORED = (
     "drills",
     "entrances",
     "incident_reports",
+    "channel_recipients",
 )
 
 

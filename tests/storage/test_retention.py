@@ -23,7 +23,13 @@ from dispatch.directory.workstations import add_workstation
 from dispatch.store import audit
 from dispatch.store.audit import PRUNED, AuditTrail, event_hash
 from dispatch.store.database import Database
-from dispatch.store.models import Alarm, AlarmRecipient, AuditEvent, IncidentReport
+from dispatch.store.models import (
+    Alarm,
+    AlarmRecipient,
+    AuditEvent,
+    ChannelDelivery,
+    IncidentReport,
+)
 from shared.protocol import utc_now
 from tests.support.waiting import until
 
@@ -89,6 +95,19 @@ async def add_alarm(
                 responder_name="Responder Rita",
             )
         )
+        session.add(  # issue 20: the e-mail to the Wachleitung, with its address
+            ChannelDelivery(
+                idempotency_key=str(uuid.uuid4()),
+                alarm_id=alarm_id,
+                recipient_id=1,
+                channel="email",
+                address="wachleitung@amt.example",
+                audience="security",
+                state="sent",
+                due_at=raised_at,
+                created_at=raised_at,
+            )
+        )
         if kind == "alarm":
             session.add(
                 IncidentReport(
@@ -107,7 +126,9 @@ async def alarm_ids(db: Database) -> set[str]:
         return set(await session.scalars(select(Alarm.id)))
 
 
-async def count(db: Database, model: type[AlarmRecipient] | type[IncidentReport]) -> int:
+async def count(
+    db: Database, model: type[AlarmRecipient] | type[IncidentReport] | type[ChannelDelivery]
+) -> int:
     async with db.read() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
@@ -151,6 +172,7 @@ async def test_prune_deletes_old_finished_alarms_and_self_tests_and_keeps_the_re
     assert (done.alarms, done.self_tests) == (2, 1)
     assert await alarm_ids(keyed) == kept
     assert await count(keyed, AlarmRecipient) == len(kept)  # answers and names went along
+    assert await count(keyed, ChannelDelivery) == len(kept)  # and the e-mail addresses
     assert await count(keyed, IncidentReport) == 4  # the kept real alarms' reports
     record = next(e for e in await events(keyed) if e.action == PRUNED_ACTION)
     assert json.loads(record.detail) == {

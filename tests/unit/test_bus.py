@@ -12,6 +12,7 @@ import pytest
 from dispatch.net.bus import (
     MAX_PAYLOAD_BYTES,
     AlarmChanged,
+    AlarmChannels,
     AlarmEscalated,
     AlarmStored,
     LocalBus,
@@ -41,6 +42,18 @@ def test_an_event_round_trips_as_small_json() -> None:
         "added": ["pc-1-03", "pc-1-04"],
     }
     assert " " not in payload  # compact: every byte counts below the NOTIFY limit
+    assert decode(payload) == event
+
+
+def test_a_channel_change_names_only_the_alarm() -> None:
+    """Issue 20: the receiving instance reads the counts from the store itself."""
+    event = AlarmChannels(alarm_id=ALARM, instance="b2")
+    payload = encode(event)
+    assert json.loads(payload) == {
+        "instance": "b2",
+        "type": "alarm_channels",
+        "alarm_id": str(ALARM),
+    }
     assert decode(payload) == event
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from agent.chord import display_chord
 from agent.i18n import CATALOGUE as AGENT
+from dispatch.channels.texts import CATALOGUE as CHANNELS
 from dispatch.web.api.statistics import CSV_COLUMNS
 from dispatch.web.console.i18n import MESSAGES as CONSOLE
 
@@ -37,6 +38,7 @@ def texts(language: str) -> dict[str, str]:
     found = {f"agent {k}": v for k, v in AGENT.messages(language).items()}
     found.update({f"console {k}": v for k, v in CONSOLE[language].items()})
     found.update({f"statistics CSV {v}": v for v in CSV_COLUMNS[language]})
+    found.update({f"channels {k}": v for k, v in CHANNELS.messages(language).items()})
     return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from dispatch.web.api import (
+    channels,
     deliveries,
     drills,
     enrolment,
@@ -34,3 +35,4 @@ router.include_router(statistics.router)
 router.include_router(incidents.router)
 router.include_router(drills.router)
 router.include_router(deliveries.router)
+router.include_router(channels.router)

@@ -9,6 +9,7 @@
 
   var SCOPES = ["neighbours", "floor", "building", "site", "security", "all_security"];
   var FEEDBACK = ["none", "count", "names"];
+  var AUDIENCES = ["security", "manager", "staff"]; // dispatch/channels/base.py Audience
 
   document.addEventListener("alpine:init", function () {
     window.Alpine.data("admin_policies", function () {
@@ -21,9 +22,25 @@
         level: 1,
         policy: null, // as the API returned it
         editor: null,
+        // Issue 20: the site's channel recipients (all levels) and the channels set up.
+        audiences: AUDIENCES,
+        channelKinds: [],
+        recipients: [],
+        adding: null,
+        testing: {}, // recipient id -> true while its test message is on its way
+        tested: {}, // recipient id -> the outcome's text
+        testedOk: {},
 
         init: function () {
           var self = this;
+          this.adding = this.blankRecipient("");
+          this.api("GET", "/channels").then(function (r) {
+            if (!r.ok) return self.complain(r);
+            self.channelKinds = r.data.map(function (c) {
+              return c.channel;
+            });
+            self.adding = self.blankRecipient(self.channelKinds[0] || "");
+          });
           this.api("GET", "/sites").then(function (r) {
             if (!r.ok) return self.complain(r);
             self.sites = r.data;
@@ -36,9 +53,107 @@
 
         load: function () {
           var self = this;
+          this.loadRecipients();
           return this.api("GET", "/sites/" + this.siteId + "/policies/" + this.level).then(function (r) {
             if (!r.ok) return self.complain(r);
             self.show(r.data);
+          });
+        },
+
+        // --- channel recipients (issue 20) ---------------------------------------------
+
+        blankRecipient: function (channel) {
+          return this.form({ channel: channel, address: "", label: "", audience: "security", after_s: "0" });
+        },
+
+        loadRecipients: function () {
+          var self = this;
+          return this.api("GET", "/sites/" + this.siteId + "/channel-recipients").then(function (r) {
+            if (!r.ok) return self.complain(r);
+            self.recipients = r.data;
+          });
+        },
+
+        recipientsOfLevel: function () {
+          var level = this.level;
+          return this.recipients.filter(function (r) {
+            return r.level === level;
+          });
+        },
+
+        channelText: function (kind) {
+          return this.t("channel_" + kind);
+        },
+
+        addressHint: function () {
+          return this.t("admin_channel_hint_" + (this.adding.values.channel || "email"));
+        },
+
+        addRecipient: function () {
+          var self = this;
+          var v = this.adding.values;
+          var body = {
+            level: this.level,
+            channel: v.channel,
+            address: v.address,
+            label: v.label,
+            audience: v.audience,
+            after_s: this.number(v.after_s),
+            language: this.config.lang === "en" ? "en" : "de",
+          };
+          this.submit(this.adding, "POST", "/sites/" + this.siteId + "/channel-recipients", body).then(function (r) {
+            if (!r.ok) return;
+            self.adding = self.blankRecipient(v.channel);
+            self.say(self.t("admin_channel_added"));
+            self.loadRecipients();
+          });
+        },
+
+        removeRecipient: function (recipient) {
+          var self = this;
+          this.api("DELETE", "/sites/" + this.siteId + "/channel-recipients/" + recipient.id).then(function (r) {
+            if (!r.ok) return self.complain(r);
+            self.loadRecipients();
+          });
+        },
+
+        isTesting: function (recipient) {
+          return this.testing[recipient.id] === true;
+        },
+
+        testOutcome: function (recipient) {
+          return this.tested[recipient.id] || "";
+        },
+
+        testFailed: function (recipient) {
+          return Boolean(this.tested[recipient.id]) && this.testedOk[recipient.id] !== true;
+        },
+
+        /** "Testnachricht senden": the hub sends at once and answers how it went. */
+        sendTest: function (recipient) {
+          var self = this;
+          var id = recipient.id;
+          this.testing = Object.assign({}, this.testing);
+          this.testing[id] = true;
+          var path = "/sites/" + this.siteId + "/channel-recipients/" + id + "/test";
+          this.api("POST", path).then(function (r) {
+            var tested = Object.assign({}, self.tested);
+            var ok = Object.assign({}, self.testedOk);
+            if (!r.ok) {
+              tested[id] = self.t("admin_error_status", { status: r.status });
+              ok[id] = false;
+            } else if (r.data.sent) {
+              tested[id] = self.t("admin_channel_test_sent");
+              ok[id] = true;
+            } else {
+              tested[id] = self.t("admin_channel_test_failed", { reason: r.data.reason });
+              ok[id] = false;
+            }
+            self.tested = tested;
+            self.testedOk = ok;
+            var testing = Object.assign({}, self.testing);
+            delete testing[id];
+            self.testing = testing;
           });
         },
 

@@ -183,6 +183,7 @@
         report: {},
         unconfirmed: {}, // alarm_id -> {unconfirmed, more} | null (loading) | false (failed)
         deliveryOpen: {}, // alarm_id -> true while its "zugestellt an" detail is open
+        channels: {}, // alarm_id -> [ChannelCount]: e-mail, SMS, … (issue 20, alarm_channels)
         seenSent: {}, // alarm_id -> true once the hub was told this console shows its row
         floodOpen: {}, // flood key -> true while its alarms are listed one by one
         reportIds: [], // the alarms one incident report resolves (a flood: all of them)
@@ -304,6 +305,12 @@
               break;
             case "workstation_changed":
               this.workstationChanged(message.workstation);
+              break;
+            case "alarm_channels":
+              // Outbound channels (issue 20): replaces the alarm's counts as a whole.
+              var counts = Object.assign({}, this.channels);
+              counts[message.alarm_id] = message.channels;
+              this.channels = counts;
               break;
             case "ping":
               this.send({ type: "pong", id: messageId(), reply_to: message.id });
@@ -1167,6 +1174,24 @@
         deliveryText: function (alarm) {
           if (!alarm.recipients) return this.t("no_recipients");
           return this.t("delivered", { delivered: alarm.delivered, recipients: alarm.recipients });
+        },
+
+        /** "E-Mail 2/2 · SMS 0/1 fehlgeschlagen: …" (issue 20); empty without channels. */
+        channelItems: function (alarm) {
+          var self = this;
+          return (this.channels[alarm.alarm_id] || []).map(function (c) {
+            var name = c.name || self.t("channel_" + c.channel);
+            var text = self.t("channel_count", { name: name, sent: c.sent, recipients: c.recipients });
+            var failing = c.given_up > 0 || c.retrying > 0;
+            if (c.given_up > 0) text += " " + self.t("channel_failed", { reason: c.reason || "" });
+            else if (c.retrying > 0) text += " " + self.t("channel_retrying", { reason: c.reason || "" });
+            return {
+              key: c.channel + ":" + c.name,
+              text: text,
+              failing: failing,
+              givenUp: c.given_up > 0,
+            };
+          });
         },
 
         answerText: function (responder) {

@@ -1,0 +1,255 @@
+"""The delivery queue's worker: plans rows, claims due ones, sends them, records how it went.
+
+Sending never delays storing or the popups: the hub only wakes the worker after an
+alarm's commit (``wake``), and the worker's rows, claims and outcomes are writes of
+their own, which an alarm's group commit goes ahead of (dispatch/store/writer_turns.py).
+Due rows are claimed with one ``UPDATE … WHERE state IN ('due','failed') … RETURNING``,
+so of two hub instances on one database only one sends a row. A send is cut off after
+``CHANNEL_SEND_TIMEOUT``; a row left "sending" by a crash is taken up again after its
+lease (twice that) and sent under the same idempotency key: at least once, and a
+receiver that honours the key (or the e-mail's Message-ID) shows it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable, Collection
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select, update
+
+from dispatch.channels import planning
+from dispatch.channels.base import Audience, Channel, ChannelKind, Failed, Outcome, Sent
+from dispatch.channels.content import probe_message, render
+from dispatch.channels.facts import alarm_facts
+from dispatch.channels.retry import WAITING, DeliveryState, lease, retry_delay
+from dispatch.channels.summary import DeliveryRow, counts, delivery_rows
+from dispatch.channels.webhook import WebhookChannel, split_address
+from dispatch.store.database import Database
+from dispatch.store.models import ChannelDelivery
+from shared.protocol import ChannelCount, utc_now
+
+log = structlog.get_logger(__name__)
+
+POLL_S = 1.0
+"""Rows become due by the clock (a retry, an escalation step): looked for at least this often."""
+
+
+class DeliveryQueue:
+    def __init__(
+        self,
+        db: Database,
+        channels: dict[ChannelKind, Channel],
+        *,
+        send_timeout: float,
+        concurrency: int,
+        max_attempts: int,
+        on_change: Callable[[set[str]], None] = lambda alarm_ids: None,
+    ) -> None:
+        self._db = db
+        self.channels = channels
+        self._send_timeout = send_timeout
+        self._lease = lease(send_timeout)
+        self._concurrency = concurrency
+        self._max_attempts = max_attempts
+        self.on_change = on_change  # the hub tells the consoles
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sending: dict[int, asyncio.Task[None]] = {}  # row id -> its send
+
+    # --- lifecycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._sending.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._sending:
+            # Cut off by the shutdown: due again at once for the next start (or instance),
+            # under the same key; the receiver may have got it, so this is at least once.
+            with contextlib.suppress(Exception):
+                async with self._db.write() as session:
+                    await session.execute(
+                        update(ChannelDelivery)
+                        .where(
+                            ChannelDelivery.id.in_(list(self._sending)),
+                            ChannelDelivery.state == DeliveryState.SENDING.value,
+                        )
+                        .values(state=DeliveryState.DUE.value, claimed_at=None)
+                    )
+        for channel in self.channels.values():
+            close = getattr(channel, "aclose", None)  # a channel holding connections (httpx)
+            if close is not None:
+                await close()
+
+    def wake(self) -> None:
+        """An alarm was stored (after its commit): plan and send now, not at the next poll."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            self._wake.clear()
+            try:
+                await self.round(utc_now())
+            except Exception:  # a failed round (the database away) must not end the queue
+                log.exception("channel_round_failed")
+
+    # --- one round ----------------------------------------------------------------
+
+    async def round(self, now: datetime) -> None:
+        changed = await planning.plan(self._db, now)
+        free = self._concurrency - len(self._sending)
+        if free > 0:
+            for row in await self._claim(now, free):
+                changed.add(row.alarm_id)
+                self._sending[row.id] = asyncio.create_task(self._send(row))
+        if changed:
+            self.on_change(changed)
+
+    async def _claim(self, now: datetime, limit: int) -> list[ChannelDelivery]:
+        claimable = (ChannelDelivery.state.in_(WAITING) & (ChannelDelivery.due_at <= now)) | (
+            (ChannelDelivery.state == DeliveryState.SENDING.value)
+            & (ChannelDelivery.claimed_at < now - self._lease)
+        )
+        if self._sending:  # ours, however long their outcome takes to be written
+            claimable = claimable & ChannelDelivery.id.not_in(list(self._sending))
+        async with self._db.read() as session:  # the common case: nothing due, no write
+            if await session.scalar(select(ChannelDelivery.id).where(claimable).limit(1)) is None:
+                return []
+        async with self._db.write() as session:
+            ids = (
+                select(ChannelDelivery.id)
+                .where(claimable)
+                .order_by(ChannelDelivery.due_at)
+                .limit(limit)
+            )
+            # The condition again on the row itself: on PostgreSQL a second instance's
+            # UPDATE waits for the first's row lock, then re-checks it and skips the row.
+            result = await session.scalars(
+                update(ChannelDelivery)
+                .where(ChannelDelivery.id.in_(ids), claimable)
+                .values(
+                    state=DeliveryState.SENDING.value,
+                    claimed_at=now,
+                    attempts=ChannelDelivery.attempts + 1,
+                )
+                .returning(ChannelDelivery)
+                .execution_options(synchronize_session=False)
+            )
+            rows = list(result)
+            session.expunge_all()
+        return rows
+
+    async def _send(self, row: ChannelDelivery) -> None:
+        try:
+            outcome = await self._attempt(row)
+            await self._record(row, outcome)
+        except Exception:  # the row stays "sending" and is taken up after its lease
+            log.exception("channel_send_failed", delivery=row.id)
+        finally:
+            self._sending.pop(row.id, None)
+            self._wake.set()  # a slot is free: the next due row goes now
+
+    async def _attempt(self, row: ChannelDelivery) -> Outcome:
+        channel = self.channels.get(ChannelKind(row.channel)) if _known(row.channel) else None
+        if channel is None:
+            return Failed(f"channel {row.channel} is not configured on this hub", retryable=False)
+        async with self._db.read() as session:
+            facts = (await alarm_facts(session, [row.alarm_id])).get(row.alarm_id)
+        if facts is None:
+            return Failed("alarm gone", retryable=False)
+        message = render(facts, Audience(row.audience), row.idempotency_key, row.language)
+        try:
+            # The channel bounds its own send; this guard keeps a hung one within the lease.
+            return await asyncio.wait_for(
+                channel.send(message, row.address), 1.5 * self._send_timeout
+            )
+        except TimeoutError:
+            return Failed(f"{row.channel}: no answer in time")
+
+    async def _record(self, row: ChannelDelivery, outcome: Outcome) -> None:
+        now = utc_now()
+        values: dict[str, object]
+        match outcome:
+            case Sent(reference=reference):
+                values = {"state": DeliveryState.SENT.value, "sent_at": now, "last_error": ""}
+                values["reference"] = reference[:300]
+            case Failed(reason=reason, retryable=True) if row.attempts < self._max_attempts:
+                values = {
+                    "state": DeliveryState.FAILED.value,
+                    "due_at": now + retry_delay(row.attempts),
+                    "last_error": reason[:300],
+                }
+            case Failed(reason=reason):
+                values = {"state": DeliveryState.GIVEN_UP.value, "last_error": reason[:300]}
+        async with self._db.write() as session:
+            await session.execute(
+                update(ChannelDelivery)
+                .where(
+                    ChannelDelivery.id == row.id,
+                    ChannelDelivery.state == DeliveryState.SENDING.value,
+                )
+                .values(claimed_at=None, **values)
+            )
+        event = {
+            DeliveryState.SENT.value: "channel_sent",
+            DeliveryState.FAILED.value: "channel_retrying",
+            DeliveryState.GIVEN_UP.value: "channel_given_up",
+        }[str(values["state"])]
+        # Never the address, the text or a secret: which row, which alarm, how it went.
+        report = log.info if isinstance(outcome, Sent) else log.warning
+        report(
+            event,
+            delivery=row.id,
+            alarm_id=row.alarm_id,
+            channel=row.channel,
+            attempt=row.attempts,
+            after_s=row.after_s,
+            reason=None if isinstance(outcome, Sent) else outcome.reason,
+        )
+        self.on_change({row.alarm_id})
+
+    # --- what the console and the admin page ask ----------------------------------
+
+    async def counts(self, alarm_ids: Collection[str]) -> dict[str, list[ChannelCount]]:
+        """Each alarm's deliveries per channel (alarms without any are left out)."""
+        by_alarm: dict[str, list[DeliveryRow]] = {}
+        for row in await delivery_rows(self._db, alarm_ids):
+            by_alarm.setdefault(row.alarm_id, []).append(row)
+        return {alarm_id: counts(rows, self.name_of) for alarm_id, rows in by_alarm.items()}
+
+    def name_of(self, channel: str, address: str) -> str:
+        """A webhook endpoint's label (or name): "SMS" and "Chat" are counted apart."""
+        if channel != ChannelKind.WEBHOOK.value:
+            return ""
+        endpoint_name = split_address(address)[0]
+        webhook = self.channels.get(ChannelKind.WEBHOOK)
+        endpoint = webhook.endpoint(address) if isinstance(webhook, WebhookChannel) else None
+        return (endpoint.label if endpoint is not None else "") or endpoint_name
+
+    async def send_test(
+        self, kind: ChannelKind, address: str, label: str, language: str
+    ) -> Outcome:
+        """The admin page's "Testnachricht senden": at once, not queued, never retried."""
+        channel = self.channels.get(kind)
+        if channel is None:
+            return Failed(f"channel {kind.value} is not configured on this hub", retryable=False)
+        message = probe_message(str(uuid.uuid4()), label, language)
+        try:
+            return await asyncio.wait_for(channel.send(message, address), 1.5 * self._send_timeout)
+        except TimeoutError:
+            return Failed(f"{kind.value}: no answer in time")
+
+
+def _known(channel: str) -> bool:
+    return channel in {k.value for k in ChannelKind}

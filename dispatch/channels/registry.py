@@ -1,0 +1,29 @@
+"""Which channels this hub can send on: each configured channel module's ``build_channel``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dispatch.channels import email, espa444, webhook
+from dispatch.channels.base import Channel, ChannelKind
+from dispatch.settings import Settings
+from dispatch.store.database import Database
+
+Builder = Callable[[Settings, Database], Channel | None]
+
+BUILDERS: tuple[Builder, ...] = (
+    email.build_channel,
+    webhook.build_channel,
+    espa444.build_channel,
+    # MERGE HERE: webpush.build_channel (branch webpush).
+)
+
+
+def build_channels(settings: Settings, db: Database) -> dict[ChannelKind, Channel]:
+    """The configured channels by kind; a kind whose settings are missing is left out."""
+    channels: dict[ChannelKind, Channel] = {}
+    for build in BUILDERS:
+        channel = build(settings, db)
+        if channel is not None:
+            channels[channel.kind] = channel
+    return channels

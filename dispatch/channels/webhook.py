@@ -1,0 +1,111 @@
+"""The webhook channel: an HTTP request per recipient to a named endpoint (SMS gateway, chat tool).
+
+A recipient's address is ``endpoint:to`` (``sms:+491701234567``) or just ``endpoint``
+for a tool that posts to one room. The body is the endpoint's template with the
+message's fields escaped for its content type; every request carries the delivery's
+``Idempotency-Key`` and, with a secret, ``X-Silent-Alarm-Signature: sha256=<HMAC>``
+of the exact body bytes, so a gateway can drop a re-send and reject a forgery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import string
+from urllib.parse import quote_plus
+
+import httpx
+
+from dispatch.channels.base import ChannelKind, Failed, OutboundMessage, Outcome, Sent
+from dispatch.settings import Settings, WebhookEndpoint
+from dispatch.store.database import Database
+
+SIGNATURE_HEADER = "X-Silent-Alarm-Signature"
+REFERENCE_HEADERS = ("X-Request-Id", "X-Message-Id", "Location")
+"""A gateway's own id for the message, where it sends one, is kept as the reference."""
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """``sms:+49170…`` → ("sms", "+49170…"); ``chat`` → ("chat", "")."""
+    endpoint, _, to = address.partition(":")
+    return endpoint, to
+
+
+def render_body(endpoint: WebhookEndpoint, message: OutboundMessage, to: str) -> bytes:
+    fields = {
+        "to": to,
+        "subject": message.subject,
+        "body": message.body,
+        "level": str(message.level),
+        "room": message.room or "",
+        "site": message.site,
+        "alarm_id": message.alarm_id,
+        "audience": message.audience.value,
+        "idempotency_key": message.idempotency_key,
+    }
+    if endpoint.content_type == "application/json":
+        # Inside a JSON string: escaped as JSON, without the quotes the template has.
+        escaped = {k: json.dumps(v, ensure_ascii=False)[1:-1] for k, v in fields.items()}
+    else:
+        escaped = {k: quote_plus(v) for k, v in fields.items()}
+    return string.Template(endpoint.body).substitute(escaped).encode("utf-8")
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookChannel:
+    def __init__(self, settings: Settings) -> None:
+        self._endpoints = settings.webhooks
+        self._client = httpx.AsyncClient(
+            timeout=settings.channel_send_timeout, follow_redirects=False
+        )
+
+    @property
+    def kind(self) -> ChannelKind:
+        return ChannelKind.WEBHOOK
+
+    def endpoint_names(self) -> list[str]:
+        return list(self._endpoints)
+
+    def endpoint(self, address: str) -> WebhookEndpoint | None:
+        return self._endpoints.get(split_address(address)[0])
+
+    async def send(self, message: OutboundMessage, address: str) -> Outcome:
+        name, to = split_address(address)
+        endpoint = self._endpoints.get(name)
+        if endpoint is None:
+            return Failed(f"webhook {name}: no such endpoint in the settings", retryable=False)
+        body = render_body(endpoint, message, to)
+        headers = {k: v.get_secret_value() for k, v in endpoint.headers.items()}
+        headers["Content-Type"] = endpoint.content_type + "; charset=utf-8"
+        headers["Idempotency-Key"] = message.idempotency_key
+        if endpoint.secret is not None:
+            headers[SIGNATURE_HEADER] = signature(endpoint.secret.get_secret_value(), body)
+        try:
+            response = await self._client.request(
+                endpoint.method, endpoint.url, content=body, headers=headers
+            )
+        except httpx.TimeoutException:
+            return Failed(f"webhook {name}: no answer in time")
+        except httpx.HTTPError as error:
+            # Never the exception's text: it names the URL, where gateways keep tokens.
+            return Failed(f"webhook {name}: {type(error).__name__}")
+        if response.is_success:
+            reference = next(
+                (response.headers[h] for h in REFERENCE_HEADERS if h in response.headers), ""
+            )
+            return Sent(reference=reference[:300])
+        # 4xx but 408/429: the gateway refuses this request as it is; again would not help.
+        retryable = response.status_code >= 500 or response.status_code in (408, 429)
+        return Failed(f"webhook {name}: HTTP {response.status_code}", retryable=retryable)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def build_channel(settings: Settings, db: Database) -> WebhookChannel | None:
+    """None when no endpoint is configured."""
+    return WebhookChannel(settings) if settings.webhooks else None

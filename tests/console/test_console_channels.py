@@ -1,0 +1,133 @@
+"""Issue 20 in Chromium: the admin adds an e-mail recipient on the policy page and sends a test
+message; the guard's alarm card then shows each channel's deliveries next to "zugestellt an".
+
+One real hub with a real SMTP server (aiosmtpd, STARTTLS and AUTH) and a webhook endpoint on
+a port nobody listens on, given up after one attempt, so the card shows a failure too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from shared.domain import AlarmLevel, Trigger
+from shared.protocol import AlarmStored, RaiseAlarm, utc_now
+from tests.console.conftest import row_of
+from tests.support.hub import RunningHub
+from tests.support.mailserver import LOGIN, PASSWORD, MailServer, start_mail_server
+from tests.support.syncclient import TestAgent
+from tests.support.tls import TlsFiles, make_tls
+
+API = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TlsFiles, MailServer]]:
+    tls = make_tls(tmp_path_factory.mktemp("smtp-tls"))
+    server = start_mail_server(tls)
+    yield tls, server
+    server.stop()
+
+
+@pytest.fixture
+def demo_hub_env(smtp: tuple[TlsFiles, MailServer]) -> dict[str, str]:
+    tls, server = smtp
+    dead = {"sms": {"url": "http://127.0.0.1:9/sms", "body": '{"to": "$to"}', "label": "SMS"}}
+    return {
+        "SILENT_ALARM_HEARTBEAT_INTERVAL": "1",
+        "SILENT_ALARM_REDELIVER_INTERVAL": "0.5",
+        "SILENT_ALARM_SMTP_HOST": "127.0.0.1",
+        "SILENT_ALARM_SMTP_PORT": str(server.port),
+        "SILENT_ALARM_SMTP_USERNAME": LOGIN,
+        "SILENT_ALARM_SMTP_PASSWORD": PASSWORD,
+        "SILENT_ALARM_SMTP_FROM": "alarm@zentrale.example.org",
+        "SILENT_ALARM_SMTP_CA_FILE": str(tls.ca),
+        "SILENT_ALARM_WEBHOOKS": json.dumps(dead),
+        "SILENT_ALARM_CHANNEL_MAX_ATTEMPTS": "1",
+        "SILENT_ALARM_CHANNEL_SEND_TIMEOUT": "2",
+    }
+
+
+def refused_without_a_trace(api: httpx.Client) -> None:
+    """The API's refusals: 422 with the reason, and nothing stored."""
+    path = f"{API}/sites/1/channel-recipients"
+    good = {"level": 2, "channel": "email", "address": "a@example.org", "audience": "security"}
+    for change, reason in (
+        ({"address": "a@b"}, "one e-mail address"),
+        ({"address": "a@example.org, b@example.org"}, "no spaces"),
+        ({"channel": "webhook", "address": "fax:+4930"}, "no webhook endpoint 'fax'"),
+        ({"channel": "espa", "address": "2041"}, "channel espa is not configured"),
+        ({"after_s": 3601}, "after_s"),
+        ({"audience": "everyone"}, "audience"),
+    ):
+        refused = api.post(path, json=good | change)
+        assert refused.status_code == 422, refused.text
+        assert reason in refused.text
+    assert api.get(path).json() == []
+    assert api.post(f"{path}/999/test").status_code == 404
+
+
+def test_the_admin_tests_a_recipient_and_the_card_shows_each_channel(
+    admin_page: Page,
+    admin_api: httpx.Client,
+    demo_hub: RunningHub,
+    agents: Callable[..., TestAgent],
+    smtp: tuple[TlsFiles, MailServer],
+) -> None:
+    _, server = smtp
+    refused_without_a_trace(admin_api)
+    page = admin_page
+    hub_url = demo_hub.url
+    page.goto(f"{hub_url}/admin/policies")
+    page.get_by_test_id("level-3").click()
+    panel = page.get_by_test_id("channel-recipients")
+    form = panel.get_by_test_id("channel-form")
+    form.get_by_test_id("channel-kind").select_option("email")
+    form.get_by_test_id("channel-address").fill("kein-at-zeichen")
+    form.get_by_test_id("channel-add").click()
+    expect(form.get_by_test_id("channel-form-error")).to_contain_text("one e-mail address")
+    form.get_by_test_id("channel-address").fill("wache@example.org")
+    form.get_by_test_id("channel-label").fill("Wachleitung")
+    form.get_by_test_id("channel-add").click()
+    row = panel.get_by_test_id("channel-recipient")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Wachleitung")
+    expect(row).to_contain_text("sofort")
+
+    before = len(server.received)
+    row.get_by_role("button", name="Testnachricht senden").click()
+    expect(row.get_by_test_id("channel-test-outcome")).to_have_text("Testnachricht gesendet.")
+    test_mail = server.wait(before + 1)[before]
+    assert test_mail.rcpt_tos == ["wache@example.org"]
+    assert "kein Alarm" in test_mail.message.get_content()
+
+    added = admin_api.post(
+        f"{API}/sites/1/channel-recipients",
+        json={"level": 3, "channel": "webhook", "address": "sms:+4917011", "audience": "staff"},
+    )
+    assert added.status_code == 201, added.text
+
+    page.goto(hub_url + "/")
+    raiser = agents("pc-1-01")
+    alarm_id = uuid.uuid4()
+    raiser.send(
+        RaiseAlarm(
+            alarm_id=alarm_id, level=AlarmLevel.DANGER, trigger=Trigger.HOTKEY, raised_at=utc_now()
+        )
+    )
+    raiser.expect(AlarmStored, lambda m: m.alarm_id == alarm_id)
+    channels = row_of(page, alarm_id).get_by_test_id("channel")
+    expect(channels).to_have_count(2, timeout=10_000)
+    expect(channels.nth(0)).to_have_text("E-Mail 1/1", timeout=10_000)
+    expect(channels.nth(1)).to_have_text(
+        "SMS 0/1 fehlgeschlagen: webhook sms: ConnectError", timeout=10_000
+    )
+    expect(channels.nth(1)).to_have_class(re.compile(r"\bgiven-up\b"))
+    alarm_mail = server.wait(before + 2)[before + 1]
+    assert "Raum 1.01" in str(alarm_mail.message["Subject"])

@@ -181,9 +181,8 @@ class Hub:
         self._self_tests.setdefault(
             workstation.id, (workstation.self_test_at, workstation.self_test_ok)
         )
-        log.info(
-            "agent_connected", workstation=workstation.id, session_host=workstation.session_host
-        )
+        host = workstation.session_host  # a terminal server's session (issue 19)
+        log.info("agent_connected", workstation=workstation.id, **({"via": host} if host else {}))
         if first:
             self._health.pop(workstation.id, None)  # the new session reports afresh
             self._workstation_changed(workstation.id)

@@ -259,3 +259,22 @@ async def test_revoking_the_host_closes_every_session(
     for each in (first, third):
         code, _ = await wait_closed(each.connection)
         assert code == CloseCode.REVOKED
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("THIN 01", "--room", "1.01"), "bad client name 'THIN 01'"),
+        (("THIN-88", "--room", "9.99"), "9.99"),
+        (("thin-01", "--room", "1.02"), "exists already"),
+    ],
+)
+def test_add_client_refusals_are_one_line_and_store_nothing(
+    hub: RunningHub, host_token: str, args: tuple[str, ...], words: str
+) -> None:
+    before = query(hub, "SELECT id, room_id FROM workstations ORDER BY id")
+    result = hub.cli("workstation", "add-client", *args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert words in result.stderr
+    assert query(hub, "SELECT id, room_id FROM workstations ORDER BY id") == before

@@ -32,6 +32,7 @@ from agent.popup import PopupManager
 from agent.quit_signals import quit_on_signals
 from agent.raise_control import RaiseControl
 from agent.raiser_notice import NoticeWindow
+from agent.remote_session import RemoteSession
 from agent.selftest import SelfTest
 from agent.sound import AlarmSound, choose_player, qt_beep, write_tones
 from agent.status_text import STATUS_TITLE, room_status, status_lines
@@ -46,14 +47,22 @@ class AgentApp:
     """The running agent. Everything here runs on the Qt thread except the hotkey's presses,
     which reach the thread-safe ``request_alarm`` on the hotkey's own thread."""
 
-    def __init__(self, config: AgentConfig, tray_available: bool = True) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        tray_available: bool = True,
+        session: RemoteSession | None = None,
+    ) -> None:
         self.config = config
+        # In a remote session the room is the client device's (agent/remote_session.py).
+        self.session = session
         self.hotkey_label = display_chord(config.chord, config.language)
         self.outbox = Outbox(config.data_dir)
         self.feedback = Feedback()
         self.feedback.reason(Reason.NO_TRAY, not tray_available)
+        self.feedback.reason(Reason.SESSION_UNMAPPED, session is not None and not session.mappable)
         self.link_signals = LinkSignals()
-        self.link = link_for(config, self.outbox, self.link_signals)
+        self.link = link_for(config, self.outbox, self.link_signals, session)
         self.drill = DrillControl(
             language=config.language,
             raise_alarm=lambda level, kind: self.link.raise_alarm(level, Trigger.TRAY, kind),
@@ -151,7 +160,7 @@ class AgentApp:
 
     def start(self) -> None:
         self.tray.show()
-        self.link.start()
+        self.link.start()  # not in a session without a client name (agent/link.py)
         bindings = {self.config.chord: self._hotkey_pressed}
         if self.config.danger_chord is not None:
             bindings[self.config.danger_chord] = self._danger_pressed
@@ -204,6 +213,7 @@ class AgentApp:
             "locked": sorted(self.config.shown_locked_keys),
             "room_known": self.workstation_info is not None,
             "room": room_status(self.workstation_info),
+            "session_client": self.session.client_name if self.session else None,
         }
 
     def show_status(self) -> None:
@@ -336,7 +346,7 @@ def _wait_for_tray(qapp: QApplication, seconds: float) -> bool:
     return True
 
 
-def run_app(config: AgentConfig) -> int:
+def run_app(config: AgentConfig, session: RemoteSession | None = None) -> int:
     """Run the tray agent until quit; returns the process exit code."""
     qapp = QApplication(["silent-alarm-agent"])
     qapp.setApplicationName("silent-alarm-agent")
@@ -357,10 +367,14 @@ def run_app(config: AgentConfig) -> int:
     tray_available = _wait_for_tray(qapp, config.tray_wait_s)
     if not tray_available:
         log.warning("no tray host after %.0f s; running without a tray icon", config.tray_wait_s)
-    app = AgentApp(config, tray_available)
+    app = AgentApp(config, tray_available, session)
     server.handlers.update(instance.agent_handlers(app))
     app.start()
-    log.info("agent running as workstation %s", config.workstation_id)
+    log.info(
+        "agent running as workstation %s%s",
+        config.workstation_id,
+        f" in a remote session of {session.client_name or 'an unnamed client'}" if session else "",
+    )
     try:
         return qapp.exec()
     finally:

@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import Any
 
-from agent import __version__
+from agent import __version__, remote_session
 from agent.config import AgentConfig, ConfigError, ConfigUnreadable, config_path, load_config
 from agent.i18n import text
 from agent.logs import setup_logging
@@ -254,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run" and isinstance(exc, ConfigUnreadable):
             return _run_unreadable(exc, args.config)
         return EXIT_BAD_CONFIG
+    session = remote_session.current()
+    if session is not None:
+        config = config.model_copy(
+            update={"data_dir": remote_session.session_data_dir(config.data_dir, session)}
+        )
     if args.command == "trigger":
         level = AlarmLevel(args.level) if args.level else config.hotkey_level
         if args.drill and args.wait_for_help is not None:
@@ -275,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     import_pyside()  # before agent.app: ~9 MB less RSS (see agent/qtimport.py)
     from agent.app import run_app
 
-    return run_app(config)
+    return run_app(config, session)
 
 
 if __name__ == "__main__":

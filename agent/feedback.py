@@ -33,6 +33,10 @@ STORED_DEADLINE = 3.0
 class Reason(StrEnum):
     """Why this PC is not protected; the values travel to the hub (``agent_health``)."""
 
+    # A remote session that does not name its client device (xrdp): no room can be found,
+    # and the host's is not the person's, so the agent does not connect (issue 19). First:
+    # it explains the missing link.
+    SESSION_UNMAPPED = "session_unmapped"
     NO_HUB = "no_hub"  # no hub reachable (the link is down)
     HUB_CANNOT_STORE = "hub_cannot_store"  # the hub says it cannot store alarms (a full disk)
     HOTKEY_UNAVAILABLE = "hotkey_unavailable"  # the chord could not be registered
@@ -155,8 +159,8 @@ class Feedback:
     @property
     def reasons(self) -> frozenset[Reason]:
         reasons = set(self._local)
-        if not self._connected:
-            reasons.add(Reason.NO_HUB)
+        if not self._connected and Reason.SESSION_UNMAPPED not in self._local:
+            reasons.add(Reason.NO_HUB)  # an unmappable session does not even try
         if self._self_test_failed:
             reasons.add(Reason.SELF_TEST_FAILED)
         return frozenset(reasons)

@@ -157,6 +157,8 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "en": "Room {number} – {name}, {floor}",
     },
     "status.no_room": {"de": "Raum: kein Raum zugeordnet", "en": "Room: none assigned"},
+    # issue 19: a remote session's room is its client device's, named after the room
+    "status.session_of": {"de": "(Sitzung von {name})", "en": "(session of {name})"},
     "status.room_unknown": {
         "de": "Raum: noch unbekannt (nie verbunden)",
         "en": "Room: not known yet (never connected)",
@@ -219,6 +221,10 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "reason.no_room": {
         "de": "diesem PC ist kein Raum zugewiesen – bitte IT informieren",
         "en": "no room is assigned to this PC – please tell IT",
+    },
+    "reason.session_unmapped": {
+        "de": "Raum für diese Remote-Sitzung unbekannt (kein Client-Name) – bitte IT informieren",
+        "en": "room unknown for this remote session (no client name) – please tell IT",
     },
     "reason.self_test_failed": {
         "de": "der letzte Selbsttest ist fehlgeschlagen – bitte IT informieren",

@@ -24,7 +24,7 @@ from pydantic import SecretStr, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from agent import __version__
+from agent import __version__, remote_session
 from agent.backoff import Backoff, retry_after_seconds
 from agent.config import AgentConfig
 from agent.feedback import STORED_DEADLINE
@@ -51,6 +51,7 @@ from shared.protocol import (
     RaiseAlarm,
     RaiserStatus,
     Receipt,
+    RemoteSession,
     Respond,
     StoreStatus,
     Welcome,
@@ -199,6 +200,8 @@ class Link:
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
         peers: PeerFallback | None = None,
         bind_address: str | None = None,
+        remote_session: RemoteSession | None = None,
+        unmappable_session: bool = False,
     ) -> None:
         if not hub_urls:
             raise ValueError("at least one hub URL is needed")
@@ -213,6 +216,11 @@ class Link:
         self._handshake_timeout = handshake_timeout
         self._ssl = {url: ssl_context(url) for url in self._urls}
         self._peers = peers  # the direct path to the neighbours (issue 16); None: off
+        # In a remote session the hub routes by the client's room (agent/remote_session.py).
+        self._remote_session = remote_session
+        # A remote session without a client name never connects: the hub would take it for
+        # the host, whose room is not where the person sits. Alarms stay in the outbox.
+        self._unmappable_session = unmappable_session
         # Connect from this address (a PC with several, or one loopback address per test agent).
         self._local_addr = (bind_address, 0) if bind_address else None
         self._thread: threading.Thread | None = None
@@ -236,6 +244,9 @@ class Link:
 
     def start(self) -> None:
         """Start the worker thread; returns once its loop runs."""
+        if self._unmappable_session:
+            log.warning("remote session without a client name: not connecting (room unknown)")
+            return
         self._thread = threading.Thread(target=self._thread_main, name="hub-link", daemon=True)
         self._thread.start()
         self._ready.wait(5.0)
@@ -445,6 +456,7 @@ class Link:
             token=self._token,
             agent_version=__version__,
             user=self._user,
+            remote_session=self._remote_session,
         )
         await ws.send(encode(hello))
         raw = await asyncio.wait_for(ws.recv(), self._handshake_timeout)
@@ -718,8 +730,17 @@ def _close_of(exc: ConnectionClosed) -> tuple[int | None, str]:
     return (frame.code, frame.reason) if frame is not None else (None, "")
 
 
-def link_for(config: AgentConfig, outbox: Outbox, events: LinkEvents) -> Link:
-    """The link of this PC's configuration: its hubs, identity and secret."""
+def link_for(
+    config: AgentConfig,
+    outbox: Outbox,
+    events: LinkEvents,
+    session: remote_session.RemoteSession | None = None,
+) -> Link:
+    """The link of this PC's configuration: its hubs, identity and secret.
+
+    In a remote session the direct path stays off: the sessions of a terminal server
+    share its address and port, and their neighbours could not tell them apart.
+    """
     peers = (
         PeerFallback(
             workstation_id=config.workstation_id,
@@ -728,7 +749,7 @@ def link_for(config: AgentConfig, outbox: Outbox, events: LinkEvents) -> Link:
             port=config.peer_port,
             host=config.bind_address,
         )
-        if config.peer_port
+        if config.peer_port and session is None
         else None
     )
     return Link(
@@ -740,4 +761,10 @@ def link_for(config: AgentConfig, outbox: Outbox, events: LinkEvents) -> Link:
         events=events,
         peers=peers,
         bind_address=config.bind_address,
+        remote_session=(
+            RemoteSession(client_name=session.client_name)
+            if session is not None and session.client_name is not None
+            else None
+        ),
+        unmappable_session=session is not None and not session.mappable,
     )

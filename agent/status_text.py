@@ -46,7 +46,11 @@ def room_line(status: dict[str, Any], language: Language) -> str:
     """The status's room line as the hub mapped it: the room, or that none is assigned."""
     room = status.get("room")
     if room:
-        return text("status.room", language, **room)
+        line = text("status.room", language, **room)
+        client = status.get("session_client")
+        if client:  # a remote session: the room is its client device's (issue 19)
+            line += " " + text("status.session_of", language, name=client)
+        return line
     if status.get("room_known"):
         return text("status.no_room", language)
     return text("status.room_unknown", language)

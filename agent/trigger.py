@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from agent import remote_session
 from agent.config import AgentConfig
 from agent.feedback import STORED_DEADLINE, Feedback, Status
 from agent.feedback_text import state_text
@@ -109,7 +110,7 @@ def raise_and_wait(
     on the same connection. No help within it, or "nobody reached": ``help`` is None."""
     outbox = Outbox(config.data_dir)
     events = _WaitForStored()
-    link = link_for(config, outbox, events)
+    link = link_for(config, outbox, events, remote_session.current())
     try:
         events.watch(link.raise_alarm(level, Trigger.CLI, kind).alarm_id)  # on disk first
         link.start()
@@ -139,7 +140,7 @@ def wait_for_help(config: AgentConfig, alarm_id: uuid.UUID, seconds: float) -> s
     events = _WaitForStored()
     events.watch(alarm_id)
     events.feedback.stored(alarm_id)
-    link = link_for(config, outbox, events)
+    link = link_for(config, outbox, events, remote_session.current())
     try:
         link.start()
         return _help(events, seconds, config.language)

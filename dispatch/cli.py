@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import getpass
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dispatch import demo, logs
 from dispatch.alarms.retention import Pruned, prune
 from dispatch.app import AGENT_PATH, create_app, retention_policy, with_agent_fast_path
-from dispatch.directory import enrolment, operators, site_setup, workstations
+from dispatch.directory import enrolment, operators, session_clients, site_setup, workstations
 from dispatch.directory.refusals import Refused
 from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
 from dispatch.directory.site_scope import EVERY_SITE
@@ -327,6 +328,27 @@ def workstation_add(
     _with_store(add)
     _done(f"workstation {workstation_id} added in room {room} of site {site}", err=True)
     typer.echo(token)
+
+
+@workstation_cli.command("add-client")
+def workstation_add_client(
+    client_name: str,
+    room: Annotated[str, typer.Option(help="Room number at the site.")],
+    site: Annotated[int, typer.Option(help="Site id.")] = 1,
+) -> None:
+    """Map a terminal server's client device (thin client) to a room; no token: only a
+    session on a terminal server speaks for it (docs/agent.md, Terminalserver)."""
+    if not re.fullmatch(session_clients.CLIENT_NAME_PATTERN, client_name):
+        raise fail(f"bad client name {client_name!r}: letters, digits, '.', '_', '-' (≤ 64)")
+
+    async def add(db: Database) -> None:
+        room_id = await site_setup.room_by_number(db, site, room)
+        await session_clients.add_session_client(
+            db, _cli_actor(), client_name, room_id, scope=EVERY_SITE
+        )
+
+    _with_store(add)
+    _done(f"client {client_name} mapped to room {room} of site {site}")
 
 
 @operator_cli.command("add")

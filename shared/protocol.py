@@ -222,6 +222,19 @@ class Error(_Reply):
 # --- agent channel: agent -> hub -------------------------------------------
 
 
+class RemoteSession(BaseModel):
+    """The agent runs in a remote session (RDS, Citrix, xrdp): the room is its client's.
+
+    ``client_name`` is the client device's name as the session reports it (Windows'
+    ``WTSClientName``/``CLIENTNAME``). The hub maps it like a PC's id; a session whose
+    client name is unknown cannot be mapped and never says hello (agent/remote_session.py).
+    """
+
+    model_config = _STRICT
+
+    client_name: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
 class Hello(_Message):
     """First message on an agent socket; anything else first closes with 4400."""
 
@@ -231,11 +244,25 @@ class Hello(_Message):
     token: SecretStr = Field(min_length=1, max_length=256)
     agent_version: str = Field(max_length=64)
     user: str | None = Field(default=None, max_length=128)  # display name of who is logged in
+    # Set only in a remote session (issue 19): the hub then routes by the client's room,
+    # never by the host's. Agents before this field, and agents on a PC, send none.
+    remote_session: RemoteSession | None = None
 
     @field_serializer("token", when_used="json")
     def _reveal_token_on_the_wire(self, token: SecretStr) -> str:
         # Only the wire form carries the secret; repr() and logs see '**********'.
         return token.get_secret_value()
+
+    @model_serializer(mode="wrap")
+    def _session_only_when_remote(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # A hub before this field refuses unknown fields: an agent on a PC still says hello
+        # there; one in a remote session is refused (4400) rather than routed by the host.
+        data: dict[str, Any] = handler(self)
+        if self.remote_session is None:
+            data.pop("remote_session", None)
+        return data
 
 
 class RaiseAlarm(_Message):

@@ -110,12 +110,16 @@ async def plan(
             **detail,
         )
 
+    # A remote session's alarm (issue 19): the raiser is the client device; the trail
+    # also names the terminal server it came through.
+    via = {} if raiser.session_host is None else {"session_host": raiser.session_host}
     note(
         "alarm_raised",
         level=int(message.level),
         trigger=message.trigger.value,
         kind=message.kind.value,
         recipients=len(deliveries),
+        **via,
     )
     own_number = room.number if room else None
     if message.claimed_room is not None and message.claimed_room != own_number:

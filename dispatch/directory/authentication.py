@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.directory.credentials import token_matches, verify_password
 from dispatch.directory.identities import OperatorView, WorkstationView
+from dispatch.directory.session_clients import ClientRevoked, session_client_id
 from dispatch.directory.sessions import end_operator_sessions
 from dispatch.store.audit import AuditTrail
 from dispatch.store.coalesce import HANDSHAKE_LINGER_S, Coalescer
@@ -94,6 +96,17 @@ class Authenticator:
             return None
         token_hash, view = found
         return view if token_matches(token_hash, token) else None
+
+    async def session_client(self, host: WorkstationView, client_name: str) -> WorkstationView:
+        """Who a remote session on ``host`` speaks for: its client device (issue 19).
+
+        Refusals as in ``dispatch.directory.session_clients``; the view names the host.
+        """
+        client_id = await session_client_id(self._db, host, client_name)
+        found = await self._credentials.get(client_id)
+        if found is None:  # revoked between the two reads
+            raise ClientRevoked(f"client {client_id} is revoked")
+        return replace(found[1], session_host=host.id)
 
     async def _load_credentials(
         self, workstation_ids: list[str]

@@ -27,6 +27,9 @@ class WorkstationView:
     self_test_at: datetime | None = None
     self_test_ok: bool | None = None
     room_at_connect: RoomRef | None = None
+    # A remote session's client (issue 19): the terminal server it speaks through. The
+    # id above is then the client's, and so are the room and the alarms.
+    session_host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

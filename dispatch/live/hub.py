@@ -90,6 +90,9 @@ class Hub:
         self.heartbeat_interval = heartbeat_interval
         self.redeliver_interval = redeliver_interval
         self._agents: dict[str, set[AgentPeer]] = defaultdict(set)
+        # Remote sessions per terminal server (issue 19): registered under their clients'
+        # ids above, closed with the host when it is revoked.
+        self._via_host: dict[str, set[AgentPeer]] = defaultdict(set)
         self._consoles: set[ConsolePeer] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._receipts = ReceiptQueue(self.alarms.record_receipts)
@@ -178,10 +181,14 @@ class Hub:
         self._agents[workstation.id].add(peer)
         self.metrics.agents_connected.inc()
         self._seen[workstation.id] = (utc_now(), peer.agent_version)
+        if workstation.session_host is not None:
+            self._via_host[workstation.session_host].add(peer)
+            self._seen[workstation.session_host] = (utc_now(), peer.agent_version)
         self._self_tests.setdefault(
             workstation.id, (workstation.self_test_at, workstation.self_test_ok)
         )
-        log.info("agent_connected", workstation=workstation.id)
+        host = workstation.session_host  # a terminal server's session (issue 19)
+        log.info("agent_connected", workstation=workstation.id, **({"via": host} if host else {}))
         if first:
             self._health.pop(workstation.id, None)  # the new session reports afresh
             self._workstation_changed(workstation.id)
@@ -208,7 +215,10 @@ class Hub:
         """Closes every live socket of a workstation (revocation); returns how many."""
         if publish and code == CloseCode.REVOKED:  # the socket may be on another instance
             self.bus.publish(events.WorkstationRevoked(workstation_id=workstation_id))
-        peers = list(self._agents.get(workstation_id, ()))
+        # A terminal server's sessions go with it: they spoke with its secret.
+        peers = list(
+            {*self._agents.get(workstation_id, ()), *self._via_host.get(workstation_id, ())}
+        )
         for peer in peers:
             await peer.close(code, reason)
         return len(peers)
@@ -220,6 +230,11 @@ class Hub:
             self.metrics.agents_connected.dec()
             if not peers:
                 del self._agents[peer.workstation.id]
+        host = peer.workstation.session_host
+        if host is not None and peer in self._via_host.get(host, ()):
+            self._via_host[host].discard(peer)
+            if not self._via_host[host]:
+                del self._via_host[host]
         self._seen[peer.workstation.id] = (utc_now(), peer.agent_version)
         log.info("agent_disconnected", workstation=peer.workstation.id)
         if not self.is_online(peer.workstation.id):
@@ -615,6 +630,11 @@ class Hub:
         neighbours learn its address in the next round."""
         if self.peer_directories is None or not peer.address:
             return
+        if peer.workstation.session_host is not None:
+            # The sessions of a terminal server share its address: a neighbour's direct
+            # alarm could not reach the right one (agents in sessions do not ask).
+            log.info("peer_listen_ignored", workstation=peer.workstation.id, reason="session")
+            return
         peer.peer_port = port
         workstation_id = peer.workstation.id
         if self._addresses.get(workstation_id) != (peer.address, port):
@@ -869,7 +889,7 @@ class Hub:
         """Revocations made outside this process (the CLI, another hub) close sockets too."""
         since, self._revoked_checked_at = self._revoked_checked_at, utc_now()
         for ws in await self.directory.revoked_since(since - timedelta(seconds=1)):
-            if ws in self._agents:
+            if ws in self._agents or ws in self._via_host:
                 await self.disconnect(ws, CloseCode.REVOKED, "revoked")
 
     async def _recheck_consoles(self, now: float) -> None:

@@ -115,7 +115,9 @@ class AgentPeer(Peer):
     def __init__(
         self, websocket: WebSocket, workstation: WorkstationView, user: str | None, version: str
     ) -> None:
-        super().__init__(websocket, f"workstation:{workstation.id}")
+        host = workstation.session_host
+        label = f"workstation:{workstation.id}" + (f" via {host}" if host else "")
+        super().__init__(websocket, label)
         self.workstation = workstation
         self.user = user
         self.agent_version = version

@@ -13,6 +13,9 @@ from dispatch import __version__
 from dispatch.alarms.lifecycle import AlarmError
 from dispatch.alarms.store import AlarmStore
 from dispatch.directory.authentication import Authenticator
+from dispatch.directory.identities import WorkstationView
+from dispatch.directory.refusals import Refused
+from dispatch.directory.session_clients import ClientRevoked
 from dispatch.live.hub import Hub
 from dispatch.net.admission import HandshakeGate
 from dispatch.net.connection import ADMITTED, BUSY_TEXT, HANDSHAKE
@@ -140,6 +143,12 @@ async def _handshake(
     if workstation is None:
         raise ProtocolViolation("unknown workstation or wrong token", CloseCode.UNAUTHORIZED)
     authenticated()  # no longer counted against its address (dispatch/net/admission.py)
+    if hello.remote_session is not None:
+        # A terminal server's session speaks for its client device: the client's room,
+        # popups and alarms, never the host's (dispatch/directory/session_clients.py).
+        workstation = await _session_client(
+            authenticator, workstation, hello.remote_session.client_name
+        )
     peer = AgentPeer(websocket, workstation, hello.user, hello.agent_version)
     peer.send(
         Welcome(
@@ -157,6 +166,20 @@ async def _handshake(
         )
     )
     return peer
+
+
+async def _session_client(
+    authenticator: Authenticator, host: WorkstationView, client_name: str
+) -> WorkstationView:
+    try:
+        client = await authenticator.session_client(host, client_name)
+    except ClientRevoked as refused:
+        raise ProtocolViolation(str(refused), CloseCode.REVOKED) from None
+    except Refused as refused:
+        raise ProtocolViolation(str(refused), CloseCode.FORBIDDEN) from None
+    room = client.room_at_connect
+    log.info("remote_session", host=host.id, client=client.id, room=room and room.number)
+    return client
 
 
 async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:

@@ -63,6 +63,7 @@ def test_core_imports_neither_qt_nor_pynput() -> None:
     core += " agent.feedback agent.hotkey agent.backoff agent.i18n agent.logs"
     core += " agent.countdown agent.sound agent.hotkey_windows agent.notice agent.selftest"
     core += " agent.feedback_text agent.hotkey_backend agent.raise_control agent.status_text"
+    core += " agent.remote_session"
     script = (
         f"import importlib, sys\nfor m in {core.split()!r}: importlib.import_module(m)\n"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pynput'))]\n"

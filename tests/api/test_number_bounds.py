@@ -73,6 +73,7 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", f"{API}/rooms/{{room_id}}/neighbours/{{other_id}}"): {"json": {"kind": "link"}},
     ("PATCH", f"{API}/workstations/{{workstation_id}}"): {"json": {}},
     ("POST", f"{API}/enrolment-codes"): {"json": {"site_id": 1}},
+    ("POST", f"{API}/session-clients"): {"json": {"client_name": "ZAHL-THIN", "room_id": 1}},
     ("PUT", f"{API}/floors/{{floor_id}}/plan"): {
         "files": {"file": ("plan.png", PNG, "image/png")},
         "data": {"width_m": "10", "height_m": "10"},

@@ -603,6 +603,28 @@ CASES: dict[str, Case] = {
         lambda w: [(Call("POST", "/workstations/zweig-pc-1/revoke"), 404)],
         lambda w: (Call("POST", f"/workstations/{w.fresh_workstation_a()}/revoke"), 200, "revoked"),
     ),
+    "POST /session-clients": Case(
+        ADMINS,
+        lambda w: [
+            (
+                Call(
+                    "POST",
+                    "/session-clients",
+                    json={"client_name": f"THIN-B-{next(_unique)}", "room_id": w.room_b},
+                ),
+                422,
+            )
+        ],
+        lambda w: (
+            Call(
+                "POST",
+                "/session-clients",
+                json={"client_name": f"THIN-A-{next(_unique)}", "room_id": w.room_a},
+            ),
+            201,
+            "THIN-A-",
+        ),
+    ),
     "GET /coverage": Case(
         ANY,
         lambda w: [(get("/coverage"), 200), (get(f"/coverage?site_id={w.b}"), 200)],

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 from playwright.sync_api import Page, expect
+from websockets.sync.client import connect
 
+from shared.protocol import RemoteSession, Welcome, WorkstationUpdate, encode, hub_to_agent
 from tests.support.hub import RunningHub
+from tests.support.wsclient import agent_hello
 
 API = "/api/v1"
 
@@ -127,3 +132,39 @@ def test_search_narrows_the_mapping_and_revoke_asks_first(
     dialog.get_by_role("button", name="Sperren").click()
     expect(rows.get_by_test_id("ws-state")).to_have_text("gesperrt")
     assert workstation(admin_api, "pc-1-03")["state"] == "revoked"
+
+
+def test_a_terminal_server_client_waits_for_a_room_and_its_session_is_told(
+    admin_page: Page, admin_api: httpx.Client, demo_hub: RunningHub
+) -> None:
+    """Issue 19: the first session of an unknown thin client puts it among the waiting PCs."""
+    added = demo_hub.cli("workstation", "add", "rds-01", "--room", "1.05")
+    assert added.returncode == 0, added.stderr
+    hello = agent_hello(
+        "rds-01", added.stdout.strip(), "Frau Sitzung", RemoteSession(client_name="THIN-42")
+    )
+    with connect(demo_hub.agent_ws_url, open_timeout=5, close_timeout=2, proxy=None) as session:
+        session.send(encode(hello))
+        welcome = hub_to_agent.validate_json(session.recv(timeout=5))
+        assert isinstance(welcome, Welcome), welcome
+        assert (welcome.workstation.workstation_id, welcome.workstation.room) == ("THIN-42", None)
+
+        page = admin_page
+        page.goto(f"{demo_hub.url}/admin/workstations")
+        pending = page.locator('[data-testid=pending-row][data-id="THIN-42"]')
+        expect(pending).to_contain_text("THIN-42")
+        pending.get_by_label("Raum").select_option(label="1.04 Leistungsabteilung")
+        pending.get_by_role("button", name="Raum zuweisen").click()
+        expect(page.get_by_test_id("notice")).to_contain_text("THIN-42 ist jetzt Raum 1.04")
+        expect(pending).to_have_count(0)
+        assigned = workstation(admin_api, "THIN-42")
+        assert (assigned["state"], assigned["room_number"]) == ("active", "1.04")
+
+        # The open session hears its room within a heartbeat round, without reconnecting.
+        deadline = time.monotonic() + 10
+        while True:
+            message = hub_to_agent.validate_json(session.recv(timeout=deadline - time.monotonic()))
+            if isinstance(message, WorkstationUpdate):
+                break
+        assert message.workstation.room is not None
+        assert message.workstation.room.number == "1.04"

@@ -20,6 +20,7 @@ from shared.protocol import (
     Ping,
     Pong,
     RaiseAlarm,
+    RemoteSession,
     Welcome,
     encode,
     hub_to_agent,
@@ -102,14 +103,21 @@ class AgentClient(ProtocolClient):
         return message
 
 
-def agent_hello(workstation_id: str, token: str, user: str | None = None) -> Hello:
-    """The hello a test agent opens its connection with."""
+def agent_hello(
+    workstation_id: str,
+    token: str,
+    user: str | None = None,
+    remote_session: RemoteSession | None = None,
+) -> Hello:
+    """The hello a test agent opens its connection with (a terminal server's session's
+    with ``remote_session``)."""
     return Hello(
         protocol=PROTOCOL_VERSION,
         workstation_id=workstation_id,
         token=token,
         agent_version="test",
         user=user,
+        remote_session=remote_session,
     )
 
 
@@ -121,6 +129,7 @@ async def connect_agent(
     headers: dict[str, str] | None = None,
     source: str | None = None,
     open_timeout: float = 5,
+    remote_session: RemoteSession | None = None,
 ) -> AgentClient:
     """The upgrade (from the loopback address ``source``, if given), hello and welcome."""
     connection = await websockets.connect(
@@ -132,7 +141,7 @@ async def connect_agent(
         local_addr=None if source is None else (source, 0),
     )
     try:
-        await connection.send(encode(agent_hello(workstation_id, token, user)))
+        await connection.send(encode(agent_hello(workstation_id, token, user, remote_session)))
         async with asyncio.timeout(5):
             welcome = hub_to_agent.validate_json(await connection.recv())
         assert isinstance(welcome, Welcome), welcome

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import select
 
-from dispatch.directory import workstations
+from dispatch.directory import session_clients, workstations
 from dispatch.live.protection import unprotected_reasons
 from dispatch.settings import Settings
 from dispatch.store.models import Building, Floor, Room, Workstation
@@ -25,7 +25,7 @@ from dispatch.web.api.deps import (
     get_or_404,
     refusals,
 )
-from dispatch.web.api.schemas import Id, Output, Patch, from_row
+from dispatch.web.api.schemas import Id, Input, Output, Patch, from_row
 from shared.domain import WorkstationRole, WorkstationState
 from shared.protocol import CloseCode, utc_now
 
@@ -57,6 +57,15 @@ class WorkstationPatch(Patch):
     )
     role: WorkstationRole | None = None
     display_name: str | None = Field(None, max_length=200)
+
+
+class SessionClientIn(Input):
+    client_name: str = Field(
+        pattern=session_clients.CLIENT_NAME_PATTERN,
+        description="The client device's computer name, as its remote sessions report it "
+        "(CLIENTNAME, WTSClientName)",
+    )
+    room_id: Id = Field(description="The room the client device stands in")
 
 
 class RevokeOut(Output):
@@ -174,6 +183,22 @@ async def update_workstation(
             scope=scope,
         )
     return await _one(db, hub, workstation_id, scope)
+
+
+@router.post(
+    "/session-clients",
+    response_model=WorkstationOut,
+    status_code=201,
+    summary="Map a terminal server client (thin client) to a room before its first session",
+)
+async def create_session_client(
+    body: SessionClientIn, operator: Admin, db: DB, hub: HubDep, scope: ScopeDep
+) -> WorkstationOut:
+    with refusals():
+        await session_clients.add_session_client(
+            db, actor(operator), body.client_name, body.room_id, scope=scope
+        )
+    return await _one(db, hub, body.client_name, scope)
 
 
 @router.post(

@@ -311,7 +311,7 @@ class Settings(BaseSettings):
         "'audit_pruned' record the verifier starts from; 0: forever.",
     )
 
-    # --- DECT and pager systems through ESPA 4.4.4 (docs/channels.md, "DECT handsets and pagers") ---
+    # --- DECT and pager systems through ESPA 4.4.4 (docs/channels.md) ---
     espa_address: str | None = Field(
         default=None,
         description="The paging system's ESPA 4.4.4 interface: tcp://host:port, or "

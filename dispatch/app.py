@@ -17,6 +17,8 @@ from dispatch.alarms.retention import RetentionPolicy
 from dispatch.alarms.retention_job import DailyPruning
 from dispatch.alarms.store import AlarmStore
 from dispatch.directory.authentication import Authenticator
+from dispatch.directory.directory_watch import DirectoryWatch
+from dispatch.directory.ldap_directory import LdapDirectory
 from dispatch.live.hub import Hub
 from dispatch.live.peer_directory import PeerDirectories
 from dispatch.net.admission import HandshakeGate
@@ -55,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     schema_needed = head_revision()
     metrics = Metrics()  # this app's own registry, served only with METRICS_PORT set
     peer_secret = peer_key.load_or_create(settings.resolved_peer_key_file)  # or refuses
+    directory = LdapDirectory(settings) if settings.ldap_url else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,7 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         anchors = AuditAnchors(
             db, settings.resolved_audit_anchor_file, audit_key, settings.audit_anchor_interval
         )
-        app.state.authenticator = authenticator = Authenticator(db)
+        app.state.authenticator = authenticator = Authenticator(db, directory)
         alarms = AlarmStore(db)
         try:
             await alarms.routing.refresh()
@@ -102,6 +105,15 @@ def create_app(settings: Settings) -> FastAPI:
             db, retention_policy(settings), first_after=settings.retention_first_run
         )
         pruning.start()
+        watch = None
+        if directory is not None:
+            watch = DirectoryWatch(
+                db,
+                directory,
+                interval=settings.ldap_check_interval,
+                session_max_age=settings.session_max_age,
+            )
+            watch.start()
         app.state.bus = bus
         await bus.start(hub.on_bus_event)  # listening before /healthz answers
         hub.metrics_served = served is not None
@@ -109,6 +121,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await pruning.stop()
+            if watch is not None:
+                await watch.stop()
             await hub.stop()
             await bus.stop()  # after the hub: its last changes (PCs offline) still go out
             await anchors.stop()  # after the hub's last audited change

@@ -53,6 +53,7 @@ PEOPLE_OF_THE_OFFICE = [
     Person("emil", "Emil Ernst", "emil-verzeichnis-5", ("kantine",)),
     Person("frieda", "Frieda Fink", "frieda-verzeichnis-6", ("wache", "standort-1")),
     Person("gustav", "Gustav Graf", "gustav-verzeichnis-7", ("wache", "standort-1")),
+    Person("hanna", "Hanna Horn", "hanna-verzeichnis-9", ("wache", "standort-1")),
     # The demo's local guard has a namesake in the directory: the local account wins.
     Person("wache", "Wache Verzeichnis", "wache-verzeichnis-8", ("admins", "alle-standorte")),
 ]
@@ -295,6 +296,28 @@ def test_a_disabled_account_loses_its_live_session(
     again = attempt(hub, "carla", directory_up.password("carla"))
     assert again.status_code == 401
     assert audit_actions(hub, "operator:carla")[-1] == "login_refused_directory_disabled"
+
+
+def test_new_groups_change_the_rights_and_end_the_old_session(
+    hub: RunningHub, directory_up: RunningSlapd
+) -> None:
+    with api_client(hub, "hanna", directory_up.password("hanna")) as hanna:
+        assert hanna.get(f"{API}/session").json()["role"] == "guard"
+        directory_up.join("hanna", "notfall")
+        directory_up.join("hanna", "alle-standorte")
+        wait_until(
+            lambda: hanna.get(f"{API}/session").status_code == 401,
+            timeout=15,
+            interval=0.2,
+            what="hanna's session ended by the check",
+        )
+    assert operator_row(hub, "hanna")[1] == "emergency_manager"  # type: ignore[index]
+    changed = [e for e in audit_of(hub, "operator_changed") if e["username"] == "hanna"]
+    assert changed[-1]["source"] == "directory"
+    with api_client(hub, "hanna", directory_up.password("hanna")) as hanna:
+        assert hanna.get(f"{API}/session").json()["role"] == "emergency_manager"
+    # The check may have run between the two changes; the login reads both.
+    assert sites(hub, "hanna") == []  # every site now
 
 
 def test_leaving_the_groups_closes_an_open_console(

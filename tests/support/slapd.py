@@ -109,6 +109,9 @@ class RunningSlapd:
     def leave(self, uid: str, cn: str) -> None:
         self.modify(f"dn: {group(cn)}\nchangetype: modify\ndelete: member\nmember: {person(uid)}\n")
 
+    def join(self, uid: str, cn: str) -> None:
+        self.modify(f"dn: {group(cn)}\nchangetype: modify\nadd: member\nmember: {person(uid)}\n")
+
     def set_room(self, cn: str, room: str) -> None:
         self.modify(f"dn: {computer(cn)}\nchangetype: modify\nreplace: l\nl: {room}\n")
 

@@ -140,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.directory = directory  # None: local accounts only, no directory sync
     app.state.metrics = metrics
     app.state.handshake_gate = HandshakeGate(
         settings.max_handshakes,

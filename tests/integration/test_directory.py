@@ -387,6 +387,12 @@ def test_the_sync_refuses_an_unknown_room_then_dry_runs_and_applies(
     assert "nothing was changed" in err
     assert room_of(hub, "pc-1-03") == "1.03"
     assert query(hub, "SELECT count(*) FROM rooms WHERE number = '9.99'")[0][0] == 0
+    with api_client(hub, "bernd", directory_up.password("bernd")) as admin:
+        refused = admin.post(f"{API}/workstations/directory-sync?dry_run=true")
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [
+            {"dn": computer("pc-1-03"), "reason": "unknown room '9.99' at site 1"}
+        ]
 
     directory_up.set_room("pc-1-03", "1.03")
     code, out, err = sync(hub, directory_up, "--dry-run")
@@ -405,6 +411,20 @@ def test_the_sync_refuses_an_unknown_room_then_dry_runs_and_applies(
     assert synced["source"] == "directory_sync"
     changed = audit_of(hub, "workstation_changed")[-1]
     assert changed["source"] == "directory_sync"
+    with api_client(hub, "bernd", directory_up.password("bernd")) as admin:
+        again = admin.post(f"{API}/workstations/directory-sync?dry_run=true")
+    assert again.status_code == 200, again.text
+    assert {k: again.json()[k] for k in ("dry_run", "imported", "rows", "changed")} == {
+        "dry_run": True,
+        "imported": False,
+        "rows": 4,
+        "changed": [],
+    }
+    assert again.json()["unchanged"] == 3
+    assert again.json()["not_enrolled"] == [
+        {"dn": computer("pc-nie-eingerichtet"), "hostname": "pc-nie-eingerichtet"}
+    ]
+    assert again.json()["without_room"] == [computer("drucker-3")]
 
 
 # --- the client itself, in this process ---------------------------------------------------

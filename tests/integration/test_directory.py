@@ -54,6 +54,7 @@ PEOPLE_OF_THE_OFFICE = [
     Person("frieda", "Frieda Fink", "frieda-verzeichnis-6", ("wache", "standort-1")),
     Person("gustav", "Gustav Graf", "gustav-verzeichnis-7", ("wache", "standort-1")),
     Person("hanna", "Hanna Horn", "hanna-verzeichnis-9", ("wache", "standort-1")),
+    Person("ida", "Ida Imhof", "ida-verzeichnis-10", ("wache", "standort-1")),
     # The demo's local guard has a namesake in the directory: the local account wins.
     Person("wache", "Wache Verzeichnis", "wache-verzeichnis-8", ("admins", "alle-standorte")),
 ]
@@ -296,6 +297,21 @@ def test_a_disabled_account_loses_its_live_session(
     again = attempt(hub, "carla", directory_up.password("carla"))
     assert again.status_code == 401
     assert audit_actions(hub, "operator:carla")[-1] == "login_refused_directory_disabled"
+
+
+def test_a_deleted_account_loses_its_live_session(
+    hub: RunningHub, directory_up: RunningSlapd
+) -> None:
+    with api_client(hub, "ida", directory_up.password("ida")) as ida:
+        directory_up.remove("ida")
+        wait_until(
+            lambda: ida.get(f"{API}/session").status_code == 401,
+            timeout=15,
+            interval=0.2,
+            what="ida's session ended",
+        )
+    ended = [e for e in audit_of(hub, "directory_sessions_ended") if e["username"] == "ida"]
+    assert [e["reason"] for e in ended] == ["directory_account_gone"]  # audited once
 
 
 def test_new_groups_change_the_rights_and_end_the_old_session(

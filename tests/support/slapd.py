@@ -109,6 +109,10 @@ class RunningSlapd:
     def leave(self, uid: str, cn: str) -> None:
         self.modify(f"dn: {group(cn)}\nchangetype: modify\ndelete: member\nmember: {person(uid)}\n")
 
+    def remove(self, uid: str) -> None:
+        """Deletes the account (its group memberships stay, as a dangling member would)."""
+        self.modify(f"dn: {person(uid)}\nchangetype: delete\n")
+
     def join(self, uid: str, cn: str) -> None:
         self.modify(f"dn: {group(cn)}\nchangetype: modify\nadd: member\nmember: {person(uid)}\n")
 

@@ -10,6 +10,7 @@ password is a plain ``False``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import ssl
 from dataclasses import dataclass
@@ -137,7 +138,7 @@ class LdapDirectory:
         except LDAPException as error:
             raise DirectoryUnavailable(_reason(error)) from None
         finally:
-            connection.unbind()
+            _close(connection)
 
     def computers(self) -> list[DirectoryComputer]:
         """Every computer entry with its host name and room attribute ('' when unset)."""
@@ -195,10 +196,10 @@ class LdapDirectory:
                     f"service account refused: {connection.result.get('description')}"
                 )
         except LDAPException as error:
-            connection.unbind()
+            _close(connection)
             raise DirectoryUnavailable(_reason(error)) from None
         except DirectoryUnavailable:
-            connection.unbind()
+            _close(connection)
             raise
         return connection
 
@@ -239,7 +240,15 @@ class _ServiceBind:
 
     def __exit__(self, *_: object) -> None:
         if self._connection is not None:
-            self._connection.unbind()
+            _close(self._connection)
+
+
+def _close(connection: Connection) -> None:
+    """Unbinds and closes the socket: ldap3 leaves the socket of a failed connect open."""
+    with contextlib.suppress(LDAPException, OSError):
+        connection.unbind()
+    if connection.socket is not None:
+        connection.socket.close()
 
 
 def _first(values: dict[str, object], attribute: str) -> str:

@@ -10,20 +10,30 @@ the module stays below that.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from dispatch import demo
+from dispatch.directory.authentication import Authenticator
+from dispatch.directory.directory_watch import DirectoryWatch
 from dispatch.directory.ldap_directory import DirectoryUnavailable, LdapDirectory
+from dispatch.directory.sessions import still_valid
 from dispatch.settings import Settings
+from dispatch.store import audit_key
+from dispatch.store.database import Database
+from dispatch.store.migrate import upgrade
+from shared.domain import OperatorRole
 from tests.support.browser import log_in_as
 from tests.support.commands import dispatch_cli
-from tests.support.hub import RunningHub, query, start_demo_hub
+from tests.support.hub import RunningHub, free_port, query, start_demo_hub
 from tests.support.login import login_form
 from tests.support.operators import API, api_client
 from tests.support.slapd import (
@@ -55,6 +65,8 @@ PEOPLE_OF_THE_OFFICE = [
     Person("gustav", "Gustav Graf", "gustav-verzeichnis-7", ("wache", "standort-1")),
     Person("hanna", "Hanna Horn", "hanna-verzeichnis-9", ("wache", "standort-1")),
     Person("ida", "Ida Imhof", "ida-verzeichnis-10", ("wache", "standort-1")),
+    Person("jana", "Jana Jung", "jana-verzeichnis-11", ("wache", "standort-1")),
+    Person("kurt", "Kurt Kahl", "kurt-verzeichnis-12", ("notfall", "alle-standorte")),
     # The demo's local guard has a namesake in the directory: the local account wins.
     Person("wache", "Wache Verzeichnis", "wache-verzeichnis-8", ("admins", "alle-standorte")),
 ]
@@ -497,3 +509,53 @@ def test_no_password_reaches_the_log_or_the_audit_trail(
     for secret in [SERVICE_PASSWORD, *(p.password for p in PEOPLE_OF_THE_OFFICE)]:
         assert secret not in log
         assert secret not in trail
+
+
+def test_the_login_and_the_check_in_process(
+    directory_up: RunningSlapd, settings_for: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """The same paths as the hub's, in this process: the check ends a locked account's
+    session once, and a directory that cannot be reached ends none and fails logins.
+
+    On a loop of its own thread: Playwright's sync API (the console test in this module)
+    keeps a loop running in the test's thread."""
+    with ThreadPoolExecutor(max_workers=1) as apart:
+        apart.submit(asyncio.run, _login_and_check(directory_up, settings_for, tmp_path)).result()
+
+
+async def _login_and_check(
+    directory_up: RunningSlapd, settings_for: Callable[..., Settings], tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite3'}"
+    await asyncio.to_thread(upgrade, url)  # alembic runs a loop of its own
+    db = Database(url, audit_key=audit_key.load_or_create(tmp_path / "audit.key"))
+    try:
+        await demo.seed(db, tmp_path, "ws://127.0.0.1:1111/ws/agent")  # site 1
+        directory = LdapDirectory(settings_for(directory_up))
+        authenticator = Authenticator(db, directory)
+        jana = await authenticator.authenticate_operator("jana", directory_up.password("jana"))
+        kurt = await authenticator.authenticate_operator("kurt", directory_up.password("kurt"))
+        assert jana is not None
+        assert kurt is not None
+        assert (jana.role, jana.sites) == (OperatorRole.GUARD, frozenset({1}))
+        assert (kurt.role, kurt.sites) == (OperatorRole.EMERGENCY_MANAGER, frozenset())
+        watch = DirectoryWatch(db, directory, interval=3600, session_max_age=3600)
+        assert (await watch.run_once()).ended == 0
+
+        directory_up.lock("jana")
+        first = await watch.run_once()
+        assert (first.ended, first.unreachable) == (1, False)
+        assert not still_valid(await authenticator.operator(jana.id), jana)
+        assert still_valid(await authenticator.operator(kurt.id), kurt)
+        assert (await watch.run_once()).ended == 0  # jana has no live session left
+
+        gone = LdapDirectory(
+            settings_for(directory_up, ldap_url=f"ldaps://127.0.0.1:{free_port()}")
+        )
+        cut_off = DirectoryWatch(db, gone, interval=3600, session_max_age=3600)
+        assert (await cut_off.run_once()).unreachable
+        assert still_valid(await authenticator.operator(kurt.id), kurt)  # kept
+        with pytest.raises(DirectoryUnavailable):
+            await Authenticator(db, gone).authenticate_operator("kurt", "egal-welches-1")
+    finally:
+        await db.dispose()

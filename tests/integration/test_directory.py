@@ -492,6 +492,19 @@ def test_a_directory_whose_certificate_is_not_trusted_is_never_used(
         directory.find_user("anna")
 
 
+# ldap3 checks the name after wrapping the socket and drops the wrapped socket unclosed when
+# the check fails (its garbage collection closes it, with a ResourceWarning).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_certificate_for_another_name_is_never_used(
+    directory_up: RunningSlapd, settings_for: Callable[..., Settings]
+) -> None:
+    # Signed by the trusted CA, but for 127.0.0.1 and localhost: a man in the middle with
+    # any certificate of the office's CA is refused.
+    directory = LdapDirectory(settings_for(directory_up, ldap_url=directory_up.misnamed_url))
+    with pytest.raises(DirectoryUnavailable, match="doesn't match"):
+        directory.find_user("anna")
+
+
 def test_a_wrong_service_password_is_unavailable_not_unknown(
     directory_up: RunningSlapd, settings_for: Callable[..., Settings]
 ) -> None:

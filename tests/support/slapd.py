@@ -80,6 +80,11 @@ class RunningSlapd:
         return f"ldaps://127.0.0.1:{self.port}"
 
     @property
+    def misnamed_url(self) -> str:
+        """The server, trusted CA and all, at an address its certificate does not name."""
+        return f"ldaps://127.0.0.2:{self.port}"
+
+    @property
     def plain_url(self) -> str:
         return f"ldap://127.0.0.1:{self.plain_port}"
 
@@ -231,7 +236,8 @@ def start_slapd(folder: Path, people: list[Person], computers: list[Computer]) -
 
 
 def _serve(folder: Path, config: Path, port: int, plain_port: int) -> subprocess.Popen[bytes]:
-    urls = f"ldaps://127.0.0.1:{port}/ ldap://127.0.0.1:{plain_port}/"
+    # 127.0.0.2: the same server under an address its certificate does not name.
+    urls = f"ldaps://127.0.0.1:{port}/ ldap://127.0.0.1:{plain_port}/ ldaps://127.0.0.2:{port}/"
     with (folder / "slapd.log").open("ab") as log:
         # -d keeps slapd in the foreground (a child of the test, ended by it); 0 logs little.
         process = subprocess.Popen(

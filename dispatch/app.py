@@ -19,6 +19,8 @@ from dispatch.alarms.store import AlarmStore
 from dispatch.channels.queue import DeliveryQueue
 from dispatch.channels.registry import build_channels
 from dispatch.directory.authentication import Authenticator
+from dispatch.directory.directory_watch import DirectoryWatch
+from dispatch.directory.ldap_directory import LdapDirectory
 from dispatch.live.hub import Hub
 from dispatch.live.peer_directory import PeerDirectories
 from dispatch.net.admission import HandshakeGate
@@ -57,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     schema_needed = head_revision()
     metrics = Metrics()  # this app's own registry, served only with METRICS_PORT set
     peer_secret = peer_key.load_or_create(settings.resolved_peer_key_file)  # or refuses
+    directory = LdapDirectory(settings) if settings.ldap_url else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
         anchors = AuditAnchors(
             db, settings.resolved_audit_anchor_file, audit_key, settings.audit_anchor_interval
         )
-        app.state.authenticator = authenticator = Authenticator(db)
+        app.state.authenticator = authenticator = Authenticator(db, directory)
         alarms = AlarmStore(db)
         try:
             await alarms.routing.refresh()
@@ -113,6 +116,15 @@ def create_app(settings: Settings) -> FastAPI:
             db, retention_policy(settings), first_after=settings.retention_first_run
         )
         pruning.start()
+        watch = None
+        if directory is not None:
+            watch = DirectoryWatch(
+                db,
+                directory,
+                interval=settings.ldap_check_interval,
+                session_max_age=settings.session_max_age,
+            )
+            watch.start()
         app.state.bus = bus
         await bus.start(hub.on_bus_event)  # listening before /healthz answers
         hub.metrics_served = served is not None
@@ -121,6 +133,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await pruning.stop()
             await deliveries.stop()
+            if watch is not None:
+                await watch.stop()
             await hub.stop()
             await bus.stop()  # after the hub: its last changes (PCs offline) still go out
             await anchors.stop()  # after the hub's last audited change
@@ -138,6 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.directory = directory  # None: local accounts only, no directory sync
     app.state.metrics = metrics
     app.state.handshake_gate = HandshakeGate(
         settings.max_handshakes,

@@ -25,6 +25,8 @@ from dispatch import demo, logs
 from dispatch.alarms.retention import Pruned, prune
 from dispatch.app import AGENT_PATH, create_app, retention_policy, with_agent_fast_path
 from dispatch.directory import enrolment, operators, session_clients, site_setup, workstations
+from dispatch.directory.directory_sync import SyncReport, sync_rooms
+from dispatch.directory.ldap_directory import DirectoryUnavailable, LdapDirectory
 from dispatch.directory.refusals import Refused
 from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
 from dispatch.directory.site_scope import EVERY_SITE
@@ -68,7 +70,11 @@ cli.add_typer(workstation_cli, name="workstation")
 cli.add_typer(operator_cli, name="operator")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(enrolment_cli, name="enrolment-code")
+directory_cli = typer.Typer(
+    help="Operators and PCs from Active Directory / LDAP.", no_args_is_help=True
+)
 cli.add_typer(mapping_cli, name="mapping")
+cli.add_typer(directory_cli, name="directory")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -521,6 +527,51 @@ def mapping_import(
         typer.echo(f"line {change['line']}: {change['workstation_id']}: {described}")
     verb = "would change" if dry_run else "changed"
     _done(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
+
+
+@directory_cli.command("sync")
+def directory_sync(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
+    apply: Annotated[bool, typer.Option("--apply", help="Change the mapping.")] = False,
+) -> None:
+    """Assign PCs to rooms from the directory's computer objects, with the CSV import's rules:
+    every problem listed and then nothing changed; rooms are never created."""
+    if dry_run == apply:
+        raise fail("say --dry-run (report only) or --apply (change the mapping)")
+    settings = load_settings()
+    if settings.ldap_url is None:
+        raise fail("no directory configured: set SILENT_ALARM_LDAP_URL (docs/configuration.md)")
+    directory = LdapDirectory(settings)
+
+    async def run(db: Database) -> SyncReport:
+        try:
+            return await sync_rooms(
+                db, directory, dry_run=dry_run, actor=_cli_actor(), scope=EVERY_SITE
+            )
+        except DirectoryUnavailable as error:
+            raise fail(f"directory {directory.address} cannot be used: {error}") from None
+
+    synced = _with_store(run)
+    report = synced.report
+    if report.errors:
+        for problem in report.errors:
+            typer.echo(f"{synced.where(problem.line)}: {problem.reason}")
+        raise fail(f"sync refused: {len(report.errors)} problem(s); nothing was changed")
+    for change in report.changed:
+        described = ", ".join(
+            f"{key} {old or '-'} -> {new or '-'}" for key, (old, new) in change["changes"].items()
+        )
+        typer.echo(f"{synced.where(change['line'])}: {change['workstation_id']}: {described}")
+    for row in report.skipped:
+        typer.echo(f"{synced.where(row.line)}: not enrolled ({row.hostname})")
+    for computer in synced.without_room:
+        typer.echo(f"{computer.dn}: no {settings.ldap_computer_room_attribute}, skipped")
+    verb = "would change" if dry_run else "changed"
+    _done(
+        f"{report.rows} computers with a room: {verb} {len(report.changed)}, unchanged "
+        f"{report.unchanged}, not enrolled {len(report.skipped)}; "
+        f"{len(synced.without_room)} without a room"
+    )
 
 
 @cli.command("backup")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,7 @@ from dispatch.net.admission import MAX_QUEUED, MAX_WAIT_S
 from dispatch.routing.opening_hours import OpeningHours
 from dispatch.store.peer_key import PEER_KEY_FILE
 from dispatch.store.postgres_hosts import sqlalchemy_form
+from shared.domain import OperatorRole
 
 WEBHOOK_FIELDS = frozenset(
     {"to", "subject", "body", "level", "room", "site", "alarm_id", "audience", "idempotency_key"}
@@ -402,6 +404,87 @@ class Settings(BaseSettings):
     def espa_link(self) -> Link | None:
         return parse_link(self.espa_address) if self.espa_address else None
 
+    # --- operators and PCs from a directory (Active Directory / LDAP; docs/configuration.md) ---
+    ldap_url: str | None = Field(
+        default=None,
+        description="Directory server, ldaps://dc.example:636 (or ldap://… with LDAP_START_TLS); "
+        "unset: no directory, local accounts only.",
+    )
+    ldap_start_tls: bool = Field(
+        default=False, description="Upgrade an ldap:// connection with StartTLS before binding."
+    )
+    ldap_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the directory's certificate; unset: the "
+        "system's certificate store.",
+    )
+    ldap_allow_plaintext: bool = Field(
+        default=False,
+        description="Allow ldap:// without StartTLS: passwords in clear text. Test benches only.",
+    )
+    ldap_bind_dn: str = Field(
+        default="", description="Service account that searches users, groups and computers."
+    )
+    ldap_bind_password: SecretStr | None = Field(
+        default=None, description="The service account's password (never logged)."
+    )
+    ldap_user_base: str = Field(default="", description="Where users are searched (subtree).")
+    ldap_login_attribute: str = Field(
+        default="uid",
+        description="Attribute holding the login name (AD: sAMAccountName).",
+    )
+    ldap_user_filter: str = Field(
+        default="(objectClass=person)",
+        description="What else a user entry must match, besides the login name.",
+    )
+    ldap_display_name_attribute: str = Field(
+        default="displayName", description="Attribute shown as the operator's name."
+    )
+    ldap_disabled_filter: str = Field(
+        default="",
+        description="A user entry matching it is disabled: AD "
+        "(userAccountControl:1.2.840.113556.1.4.803:=2), OpenLDAP (pwdAccountLockedTime=*).",
+    )
+    ldap_group_base: str = Field(
+        default="", description="Where groups are searched (subtree); default: LDAP_USER_BASE."
+    )
+    ldap_group_filter: str = Field(
+        default="(member={user_dn})",
+        description="A group the user belongs to; {user_dn} is the user's DN (escaped). AD with "
+        "nested groups: (member:1.2.840.113556.1.4.1941:={user_dn}).",
+    )
+    ldap_group_roles: dict[str, OperatorRole] = Field(
+        default_factory=dict,
+        description="Group DN → role; several groups: the highest role.",
+    )
+    ldap_group_sites: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="Group DN → site ids ([]: every site); several groups: their union. Empty "
+        "mapping: every directory operator covers every site.",
+    )
+    ldap_check_interval: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="Seconds between checks of the directory operators with a live session: a "
+        "disabled or unmapped account loses its sessions, changed groups change its rights.",
+    )
+    ldap_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds to connect to and wait for the directory."
+    )
+    ldap_computer_base: str = Field(
+        default="", description="Where computer objects are searched for `directory sync`."
+    )
+    ldap_computer_filter: str = Field(
+        default="(objectClass=computer)", description="Which entries are PCs."
+    )
+    ldap_computer_name_attribute: str = Field(
+        default="cn", description="Attribute holding the PC's host name (matched to the agent's)."
+    )
+    ldap_computer_room_attribute: str = Field(
+        default="location", description="Attribute holding the PC's room number."
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_any_case(cls, level: object) -> object:
@@ -447,6 +530,36 @@ class Settings(BaseSettings):
             raise ValueError("SILENT_ALARM_SESSION_SECRET must be at least 32 characters")
         return self
 
+    @model_validator(mode="after")
+    def _directory_over_tls(self) -> Settings:
+        if self.ldap_url is None:
+            return self
+        scheme = urlsplit(self.ldap_url).scheme.lower()
+        if scheme not in {"ldap", "ldaps"} or not urlsplit(self.ldap_url).hostname:
+            raise ValueError(
+                "SILENT_ALARM_LDAP_URL must be ldaps://host[:port] or ldap://host[:port]"
+            )
+        if scheme == "ldaps" and self.ldap_start_tls:
+            raise ValueError("SILENT_ALARM_LDAP_START_TLS is for ldap:// URLs; ldaps:// is TLS")
+        if scheme == "ldap" and not self.ldap_start_tls and not self.ldap_allow_plaintext:
+            raise ValueError(
+                "SILENT_ALARM_LDAP_URL ldap:// sends passwords in clear text: use ldaps:// or "
+                "SILENT_ALARM_LDAP_START_TLS=true"
+            )
+        if not self.ldap_bind_dn or self.ldap_bind_password is None:
+            raise ValueError("a directory needs SILENT_ALARM_LDAP_BIND_DN and LDAP_BIND_PASSWORD")
+        if not self.ldap_user_base:
+            raise ValueError("a directory needs SILENT_ALARM_LDAP_USER_BASE")
+        if not self.ldap_group_roles:
+            raise ValueError("a directory needs SILENT_ALARM_LDAP_GROUP_ROLES (group DN → role)")
+        if "{user_dn}" not in self.ldap_group_filter:
+            raise ValueError("SILENT_ALARM_LDAP_GROUP_FILTER must contain {user_dn}")
+        for name in ("user_filter", "disabled_filter", "group_filter", "computer_filter"):
+            value = getattr(self, f"ldap_{name}")
+            if value and not _balanced_filter(value):
+                raise ValueError(f"SILENT_ALARM_LDAP_{name.upper()} is not an LDAP filter: {value}")
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -473,3 +586,15 @@ class Settings(BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         return self.session_secret
+
+
+def _balanced_filter(text: str) -> bool:
+    """Whether ``text`` is one parenthesised LDAP filter (a typo would match nothing or all)."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for position, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0 or (depth == 0 and position < len(text) - 1):
+            return False
+    return depth == 0

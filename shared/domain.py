@@ -79,6 +79,13 @@ class OperatorRole(StrEnum):
     ADMIN = "admin"  # everything, set-up included
 
 
+class OperatorSource(StrEnum):
+    """Where an operator's login is checked (issue 19)."""
+
+    LOCAL = "local"  # the password's argon2 hash on the hub
+    DIRECTORY = "directory"  # an LDAP bind; role and sites from the directory's groups
+
+
 class WorkstationState(StrEnum):
     """Where a PC stands between enrolment and revocation."""
 

@@ -11,7 +11,15 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.directory.credentials import token_matches, verify_password
+from dispatch.directory.directory_accounts import (
+    DIRECTORY,
+    apply_rights,
+    known_rights,
+    provision,
+)
+from dispatch.directory.directory_rights import Rights, rights_of
 from dispatch.directory.identities import OperatorView, WorkstationView
+from dispatch.directory.ldap_directory import DirectoryUnavailable, DirectoryUser, LdapDirectory
 from dispatch.directory.session_clients import ClientRevoked, session_client_id
 from dispatch.directory.sessions import end_operator_sessions
 from dispatch.store.audit import AuditTrail
@@ -76,8 +84,9 @@ class Authenticator:
     account or an ended session acts at once, also when another process made it.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, directory: LdapDirectory | None = None) -> None:
         self._db = db
+        self._directory = directory
         self._credentials = Coalescer(
             self._load_credentials, name="workstation-credentials", linger=HANDSHAKE_LINGER_S
         )
@@ -182,12 +191,20 @@ class Authenticator:
         all; a dummy hash is verified instead, so the answer and its timing are the
         same as for a wrong password or an unknown name. Every outcome for a known
         operator is audited (never the password).
+
+        A local account of that name wins; any other name is asked of the directory,
+        when there is one (``_directory_login``), which raises ``DirectoryUnavailable``
+        when it cannot answer.
         """
         async with self._db.read() as session:
             operator = await session.scalar(select(Operator).where(Operator.username == username))
+        if self._directory is not None and (operator is None or operator.source == DIRECTORY):
+            return await self._directory_login(self._directory, username, password, client)
         now = utc_now()
         blocked: str | None = None
-        if operator is not None and operator.disabled:
+        if operator is not None and operator.source == DIRECTORY:
+            blocked = "directory_off"  # its password is the directory's, which is not set up
+        elif operator is not None and operator.disabled:
             blocked = "disabled"
         elif operator is not None and operator.locked_until and operator.locked_until > now:
             blocked = "locked"
@@ -222,7 +239,108 @@ class Authenticator:
                 return None
             row.failed_logins = 0
             row.locked_until = None
+            row.session_started_at = now
             audit.append(actor, "login_succeeded", client=client)
+            return _operator_view(row, await _operator_sites(session, row.id))
+
+    async def _directory_login(
+        self, directory: LdapDirectory, username: str, password: str, client: str | None
+    ) -> OperatorView | None:
+        """A login checked by the directory: the user found by the service account, their
+        groups mapped to rights, the password checked by a bind as them.
+
+        The row is made at the first attempt of a user the directory finds and maps, so
+        the brute-force lock counts from the first wrong password; a locked or disabled
+        row is refused before the directory is asked. A disabled account, or one no
+        mapped group covers, is refused as a wrong password is (audited with the reason).
+        """
+        async with self._db.read() as session:
+            known = await session.scalar(select(Operator).where(Operator.username == username))
+        now = utc_now()
+        if known is not None and (known.disabled or (known.locked_until or now) > now):
+            await self._refuse_blocked(known.id, client)
+            return None
+        try:
+            user = await asyncio.to_thread(directory.find_user, username)
+            wanted = (
+                None
+                if user is None or user.disabled
+                else rights_of(user.groups, directory.group_roles, directory.group_sites)
+            )
+            verified = (
+                user is not None
+                and wanted is not None
+                and await asyncio.to_thread(directory.password_matches, user, password)
+            )
+        except DirectoryUnavailable as error:
+            log.error("directory_unreachable", during="login", reason=str(error), client=client)
+            raise
+        if user is None:
+            log.info("login_failed", reason="unknown_user", client=client)
+            return None
+        return await self._record_directory_login(user, wanted, verified, now, client)
+
+    async def _refuse_blocked(self, operator_id: int, client: str | None) -> None:
+        async with self._db.write() as session:
+            row = await session.get(Operator, operator_id)
+            if row is None:
+                return
+            blocked = "disabled" if row.disabled else "locked"
+            (await AuditTrail.open(session)).append(
+                f"operator:{row.username}", f"login_refused_{blocked}", client=client
+            )
+            log.info("login_failed", reason=blocked, operator=row.username, client=client)
+
+    async def _record_directory_login(
+        self,
+        user: DirectoryUser,
+        wanted: Rights | None,
+        verified: bool,
+        now: datetime,
+        client: str | None,
+    ) -> OperatorView | None:
+        async with self._db.write() as session:
+            rights = await known_rights(session, wanted)
+            audit = await AuditTrail.open(session)
+            actor = f"operator:{user.login}"
+            row = await session.scalar(select(Operator).where(Operator.username == user.login))
+            if row is not None and row.source != DIRECTORY:
+                # The directory's spelling of the name is a local account's: the local one wins.
+                audit.append(actor, "login_refused_local_account", client=client)
+                log.info("login_failed", reason="local_account", operator=row.username)
+                return None
+            if row is None:
+                if rights is None:
+                    log.info("login_failed", reason="not_mapped", client=client)
+                    return None
+                row = await provision(session, user.login, user.display_name, rights, audit)
+            if row.disabled or (row.locked_until or now) > now:
+                blocked = "disabled" if row.disabled else "locked"
+                audit.append(actor, f"login_refused_{blocked}", client=client)
+                return None
+            if user.disabled or rights is None:
+                reason = "directory_disabled" if user.disabled else "directory_not_mapped"
+                audit.append(actor, f"login_refused_{reason}", client=client)
+                log.info("login_failed", reason=reason, operator=row.username, client=client)
+                return None
+            if not verified:
+                row.failed_logins += 1
+                locked = row.failed_logins % LOCK_AFTER == 0
+                if locked:
+                    row.locked_until = now + LOCK_FOR
+                audit.append(
+                    actor,
+                    "login_locked" if locked else "login_failed",
+                    client=client,
+                    failed_logins=row.failed_logins,
+                )
+                log.info("login_failed", reason="password", operator=row.username, client=client)
+                return None
+            await apply_rights(session, row, user.display_name, rights, audit)
+            row.failed_logins = 0
+            row.locked_until = None
+            row.session_started_at = now
+            audit.append(actor, "login_succeeded", client=client, source=DIRECTORY)
             return _operator_view(row, await _operator_sites(session, row.id))
 
     async def log_out(self, operator: OperatorView) -> None:

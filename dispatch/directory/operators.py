@@ -21,7 +21,7 @@ from dispatch.directory.site_scope import SiteScope
 from dispatch.store.audit import AuditTrail
 from dispatch.store.database import Database
 from dispatch.store.models import Operator, OperatorSite, Site
-from shared.domain import OperatorRole
+from shared.domain import OperatorRole, OperatorSource
 from shared.protocol import utc_now
 
 MIN_PASSWORD = 12
@@ -59,7 +59,7 @@ async def create_operator(
         )
         session.add(row)
         await session.flush()
-        await _set_sites(session, row.id, sites)
+        await set_sites(session, row.id, sites)
         (await AuditTrail.open(session)).append(
             actor,
             "operator_created",
@@ -82,6 +82,8 @@ async def update_operator(
     password_hash = await _hash(values["password"]) if "password" in values else None
     async with db.write() as session:
         row = await operator_in_scope(session, operator_id, scope)
+        if row.source == OperatorSource.DIRECTORY:
+            await _refuse_directory_managed(session, row, values)
         changed: dict[str, object] = {}
         demoted = (
             "role" in values
@@ -107,7 +109,7 @@ async def update_operator(
             before = (await sites_of(session, [row.id]))[row.id]
             if before != sites:
                 changed["site_ids"] = [before, sites]
-                await _set_sites(session, row.id, sites)
+                await set_sites(session, row.id, sites)
         if changed.keys() & SESSION_ENDING:
             await end_operator_sessions(session, row.id)  # new rights only with a new login
         if changed:
@@ -136,6 +138,23 @@ async def delete_operator(
         await session.delete(row)
         (await AuditTrail.open(session)).append(
             actor, "operator_deleted", operator_id=row.id, username=row.username
+        )
+
+
+async def _refuse_directory_managed(
+    session: AsyncSession, row: Operator, values: Mapping[str, Any]
+) -> None:
+    """A directory operator's password, role, sites and name are the directory's: a change
+    here would be overwritten at the next login or check (disabling and unlocking stay)."""
+    managed = "password" in values or any(
+        key in values and values[key] != getattr(row, key) for key in ("role", "display_name")
+    )
+    if "site_ids" in values:
+        managed |= sorted(set(values["site_ids"])) != (await sites_of(session, [row.id]))[row.id]
+    if managed:
+        raise Conflict(
+            f"operator {row.username} comes from the directory: change the password, name, "
+            "role and sites there (its entry and groups)"
         )
 
 
@@ -196,7 +215,7 @@ async def _known_sites(
     return wanted
 
 
-async def _set_sites(session: AsyncSession, operator_id: int, site_ids: list[int]) -> None:
+async def set_sites(session: AsyncSession, operator_id: int, site_ids: list[int]) -> None:
     await session.execute(delete(OperatorSite).where(OperatorSite.operator_id == operator_id))
     for site_id in site_ids:
         session.add(OperatorSite(operator_id=operator_id, site_id=site_id))

@@ -36,6 +36,7 @@ EXPORT_COLUMNS = ("hostname", "workstation_id", "room_number", "role", "state")
 IGNORED_COLUMNS = frozenset({"state"})
 KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
 MAX_BYTES = 2 * 1024 * 1024
+CSV_IMPORT = "csv_import"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class ImportReport:
     changed: list[dict[str, Any]] = field(default_factory=list)
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    skipped: list[Row] = field(default_factory=list)  # no such workstation (skip_unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +153,34 @@ async def import_mapping(
     report.rows = len(rows)
     if not rows:  # the file itself is unusable: nothing to check row by row
         return report
+    return await import_rows(db, rows, report, actor=actor, scope=scope)
+
+
+async def import_rows(
+    db: Database,
+    rows: list[Row],
+    report: ImportReport,
+    *,
+    actor: str,
+    scope: SiteScope,
+    source: str = CSV_IMPORT,
+    skip_unknown: bool = False,
+) -> ImportReport:
+    """The rules of an import for rows from anywhere (the CSV file, the directory's computer
+    objects): every row checked, then all applied in one transaction, or none.
+
+    ``skip_unknown``: a row naming no known workstation is listed in ``report.skipped``
+    instead of being an error (the directory holds PCs that never enrolled).
+    """
     try:
         async with db.write() as session:
             known = await _read_known(session, scope)
+            if skip_unknown:
+                rows = _known_rows(rows, known, report)
             planned = _plan(rows, known, report)
             if not report.errors:
-                await _apply(session, planned, known, report, actor, scope)
-            if report.errors or dry_run:
+                await _apply(session, planned, known, report, actor, scope, source)
+            if report.errors or report.dry_run:
                 raise _DryRun
             report.imported = True
     except _DryRun:
@@ -183,6 +206,18 @@ async def _read_known(session: AsyncSession, scope: SiteScope) -> _Known:
         room_ids={(r.site_id, r.number): r.id for r in rooms},
         numbers={r.id: r.number for r in rooms},
     )
+
+
+def _known_rows(rows: list[Row], known: _Known, report: ImportReport) -> list[Row]:
+    """The rows that name a known workstation; the others go to ``report.skipped``."""
+    kept: list[Row] = []
+    for row in rows:
+        ws, problems = _resolve(row, known)
+        if ws is None and problems and problems[0].startswith("unknown workstation"):
+            report.skipped.append(row)
+        else:
+            kept.append(row)
+    return kept
 
 
 def _plan(rows: list[Row], known: _Known, report: ImportReport) -> list[_Planned]:
@@ -262,6 +297,7 @@ async def _apply(
     report: ImportReport,
     actor: str,
     scope: SiteScope,
+    source: str,
 ) -> None:
     """Changes the planned workstations; audited unless this is a dry run."""
     audit = await AuditTrail.open(session) if not report.dry_run else None
@@ -296,10 +332,13 @@ async def _apply(
                 workstation_id=ws.id,
                 room_id=ws.room_id,
                 changes=changes,
-                source="csv_import",
+                source=source,
             )
     if audit is not None and not report.errors:
-        audit.append(actor, "mapping_imported", rows=report.rows, changed=len(report.changed))
+        extra: dict[str, Any] = {} if source == CSV_IMPORT else {"source": source}
+        audit.append(
+            actor, "mapping_imported", rows=report.rows, changed=len(report.changed), **extra
+        )
 
 
 async def export_mapping(db: Database, scope: SiteScope) -> str:

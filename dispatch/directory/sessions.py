@@ -74,5 +74,5 @@ async def end_operator_sessions(session: AsyncSession, operator_id: int) -> None
     await session.execute(
         update(Operator)
         .where(Operator.id == operator_id)
-        .values(session_epoch=Operator.session_epoch + 1)
+        .values(session_epoch=Operator.session_epoch + 1, session_started_at=None)
     )

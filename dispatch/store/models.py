@@ -174,6 +174,10 @@ class Operator(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Raised to end every session of the operator at once (dispatch/directory/sessions.py).
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # "local" (password here) or "directory" (LDAP bind; role and sites from its groups).
+    source: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
+    # The latest login while its sessions may still live; None once they were all ended.
+    session_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OperatorSite(Base):

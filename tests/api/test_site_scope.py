@@ -580,6 +580,14 @@ CASES: dict[str, Case] = {
             '"unchanged":1',
         ),
     ),
+    "POST /workstations/directory-sync": Case(
+        ADMINS,
+        # This hub has no directory: refused before any PC is read.
+        lambda w: [(Call("POST", "/workstations/directory-sync?dry_run=true"), 409)],
+        None,
+        tested_elsewhere="tests/integration/test_directory.py (a hub with a directory; the "
+        "PCs are read with the CSV import's scoped function, room_mapping.import_rows)",
+    ),
     "GET /workstations": Case(
         ANY,
         lambda w: [(get("/workstations"), 200), (get(f"/workstations?site_id={w.b}"), 200)],

@@ -1,6 +1,6 @@
 """outbound channels: recipients away from a PC and the delivery queue (issue 20)
 
-Revision ID: 0012_channels
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-06 14:10:00.000000
 
@@ -21,7 +21,7 @@ from alembic import op
 
 from dispatch.store.models import UTCDateTime
 
-revision: str = "0012_channels"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

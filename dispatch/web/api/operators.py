@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field, StringConstraints
@@ -57,6 +57,9 @@ class OperatorOut(Output):
     role: OperatorRole
     site_ids: list[int]
     disabled: bool
+    source: Literal["local", "directory"] = Field(
+        description="local: password here; directory: LDAP login, role and sites from its groups"
+    )
     locked_until: datetime | None
     failed_logins: int
     created_at: datetime

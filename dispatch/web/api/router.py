@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from dispatch.web.api import (
     channels,
     deliveries,
+    directory_sync,
     drills,
     enrolment,
     floorplans,
@@ -28,6 +29,7 @@ router.include_router(sites.router)
 router.include_router(policies.router)
 router.include_router(rooms.router)
 router.include_router(mapping_csv.router)  # /workstations.csv before /workstations/{id}
+router.include_router(directory_sync.router)
 router.include_router(workstations.router)
 router.include_router(enrolment.router)
 router.include_router(floorplans.router)

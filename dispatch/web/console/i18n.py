@@ -27,6 +27,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "login_password": "Passwort",
         "login_submit": "Anmelden",
         "login_failed": "Anmeldung fehlgeschlagen. Bitte prüfen Sie Ihre Eingaben.",
+        "login_directory_unavailable": (
+            "Der Verzeichnisdienst (Active Directory/LDAP) antwortet nicht: Anmeldungen mit "
+            "Verzeichniskonten sind gerade nicht möglich. Lokale Konten funktionieren weiter."
+        ),
         "csrf_failed": (
             "Sicherheitsprüfung fehlgeschlagen: Das Formular ist abgelaufen oder stammt nicht "
             "von dieser Seite. Bitte laden Sie die Seite neu und versuchen Sie es erneut."
@@ -598,6 +602,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "login_password": "Password",
         "login_submit": "Sign in",
         "login_failed": "Sign-in failed. Please check your details.",
+        "login_directory_unavailable": (
+            "The directory service (Active Directory/LDAP) does not answer: directory accounts "
+            "cannot sign in right now. Local accounts still work."
+        ),
         "csrf_failed": (
             "Security check failed: the form has expired or did not come from this page. "
             "Please reload the page and try again."

@@ -23,6 +23,7 @@ from dispatch import __version__
 from dispatch.directory import sessions
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import OperatorView
+from dispatch.directory.ldap_directory import DirectoryUnavailable
 from dispatch.web.api.deps import client_ip, limiter
 from dispatch.web.console import i18n
 
@@ -176,7 +177,11 @@ async def login(
         page.headers["Retry-After"] = str(failures.retry_after(client))
         return page
     authenticator: Authenticator = request.app.state.authenticator
-    operator = await authenticator.authenticate_operator(username, password, client=client)
+    try:
+        operator = await authenticator.authenticate_operator(username, password, client=client)
+    except DirectoryUnavailable:
+        # Not the login's fault: no failure counted, and the message says what is wrong.
+        return _login_page(request, lang, 503, t["login_directory_unavailable"], username)
     if operator is None:
         failures.fail(client)
         # One message for unknown user, wrong password, locked or disabled account alike.

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dispatch import demo, logs
 from dispatch.alarms.retention import Pruned, prune
 from dispatch.app import AGENT_PATH, create_app, retention_policy, with_agent_fast_path
+from dispatch.channels import vapid
 from dispatch.directory import enrolment, operators, site_setup, workstations
 from dispatch.directory.refusals import Refused
 from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
@@ -68,6 +69,8 @@ cli.add_typer(operator_cli, name="operator")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(enrolment_cli, name="enrolment-code")
 cli.add_typer(mapping_cli, name="mapping")
+webpush_cli = typer.Typer(help="Web Push to the guards' phones (issue 20).", no_args_is_help=True)
+cli.add_typer(webpush_cli, name="webpush")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -499,6 +502,33 @@ def mapping_import(
         typer.echo(f"line {change['line']}: {change['workstation_id']}: {described}")
     verb = "would change" if dry_run else "changed"
     _done(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
+
+
+@webpush_cli.command("keys")
+def webpush_keys(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The private key file to create (0600); default: "
+            "SILENT_ALARM_VAPID_PRIVATE_KEY_FILE, else DATA_DIR/vapid-private.pem.",
+        ),
+    ] = None,
+) -> None:
+    """Make the hub's VAPID key pair (RFC 8292); never over an existing file."""
+    settings = load_settings()
+    target = file or settings.vapid_private_key_file or settings.data_dir / "vapid-private.pem"
+    try:
+        public = vapid.generate(target)
+    except vapid.VapidKeyError as error:
+        raise fail(str(error)) from None
+    typer.echo(f"VAPID private key written to {target} (mode 0600); public key:")
+    typer.echo(public)
+    typer.echo(
+        "add to the settings file: "
+        f"SILENT_ALARM_VAPID_PRIVATE_KEY_FILE={target.resolve()} and "
+        "SILENT_ALARM_VAPID_SUBJECT=mailto:<the operator's address>; then restart the hub"
+    )
 
 
 @cli.command("backup")

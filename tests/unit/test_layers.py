@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.import_graph import import_graph
 
-LAYERS = ("runtime", "store", "directory", "routing", "alarms", "net", "live", "web")
+LAYERS = ("runtime", "store", "directory", "routing", "alarms", "channels", "net", "live", "web")
 SHARED_BY_ALL = {"dispatch", "dispatch.settings", "dispatch.logs"}
 ENTRY_POINTS = {"dispatch.app", "dispatch.cli", "dispatch.demo", "dispatch.__main__"}
 

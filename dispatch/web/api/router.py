@@ -16,6 +16,7 @@ from dispatch.web.api import (
     rooms,
     sites,
     statistics,
+    webpush,
     workstations,
 )
 
@@ -34,3 +35,4 @@ router.include_router(statistics.router)
 router.include_router(incidents.router)
 router.include_router(drills.router)
 router.include_router(deliveries.router)
+router.include_router(webpush.router)  # issue 20: the guards' phones

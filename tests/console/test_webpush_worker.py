@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import BrowserContext, CDPSession, Page, Worker, expect
 
@@ -179,24 +178,3 @@ def test_a_pushed_alarm_is_a_notification_and_quittieren_acknowledges_it(
         )
     finally:
         driver.close()
-
-
-def test_the_manifest_and_the_worker_are_served_for_an_installable_app(
-    demo_hub: RunningHub,
-) -> None:
-    manifest = httpx.get(f"{demo_hub.url}/manifest.webmanifest", timeout=10)
-    assert manifest.status_code == 200
-    assert manifest.headers["content-type"].startswith("application/manifest+json")
-    data = manifest.json()
-    assert data["name"] == "Stiller Alarm – Wache"
-    assert data["display"] == "standalone"
-    for icon in data["icons"]:
-        image = httpx.get(f"{demo_hub.url}{icon['src']}", timeout=10)
-        assert image.status_code == 200
-        assert image.headers["content-type"] == "image/png"
-    worker = httpx.get(f"{demo_hub.url}/sw.js", timeout=10)
-    assert worker.status_code == 200
-    assert worker.headers["content-type"].startswith("text/javascript")
-    assert worker.headers["cache-control"] == "no-cache"
-    login = httpx.get(f"{demo_hub.url}/login", timeout=10)
-    assert '<link rel="manifest" href="/manifest.webmanifest">' in login.text

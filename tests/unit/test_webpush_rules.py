@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from dispatch.app import create_app
 from dispatch.channels.ack_tokens import AckTokens, TokenRefused
 from dispatch.channels.base import Audience, OutboundMessage
 from dispatch.channels.push_endpoints import EndpointPolicy, EndpointRefused, endpoint_host
+from dispatch.channels.vapid import VapidKeyError, generate, load, public_key
 from dispatch.channels.webpush import MAX_PLAINTEXT, payload, topic
 from dispatch.settings import PUSH_SERVICE_HOSTS, Settings
 from dispatch.web.console import webapp
@@ -209,6 +211,35 @@ def test_a_vapid_key_needs_a_subject(tmp_path: Path) -> None:
 def test_the_test_origin_is_only_a_loopback_port(origin: str) -> None:
     with pytest.raises(ValidationError, match=re.escape("127.0.0.1:PORT")):
         Settings(webpush_test_origin=origin)
+
+
+def test_a_broken_key_file_stops_the_hub_without_quoting_it(tmp_path: Path) -> None:
+    """create_app refuses (the CLI turns the ValueError into one line and exit 2)."""
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n-----END PRIVATE KEY-----\n")
+    settings = Settings(
+        session_secret=SECRET,
+        data_dir=tmp_path,
+        vapid_private_key_file=broken,
+        vapid_subject="mailto:s@example.org",
+    )
+    with pytest.raises(VapidKeyError, match="holds no VAPID private key") as refused:
+        create_app(settings)
+    assert "bm9wZQ" not in str(refused.value)
+    missing = settings.model_copy(update={"vapid_private_key_file": tmp_path / "none.pem"})
+    with pytest.raises(VapidKeyError, match="cannot read"):
+        create_app(missing)
+
+
+def test_a_key_file_is_made_once_and_private(tmp_path: Path) -> None:
+    made = tmp_path / "vapid.pem"
+    public = generate(made)
+    assert made.stat().st_mode & 0o777 == 0o600
+    assert public_key(load(made)) == public
+    before = made.read_bytes()
+    with pytest.raises(VapidKeyError, match="exists already"):
+        generate(made)
+    assert made.read_bytes() == before
 
 
 # --- the installable app --------------------------------------------------------------------

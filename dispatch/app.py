@@ -16,6 +16,9 @@ from dispatch import __version__
 from dispatch.alarms.retention import RetentionPolicy
 from dispatch.alarms.retention_job import DailyPruning
 from dispatch.alarms.store import AlarmStore
+from dispatch.channels import vapid
+from dispatch.channels.ack_tokens import AckTokens
+from dispatch.channels.base import ChannelKind
 from dispatch.channels.queue import DeliveryQueue
 from dispatch.channels.registry import build_channels
 from dispatch.directory.authentication import Authenticator
@@ -40,6 +43,7 @@ from dispatch.web.api.router import router as api_router
 from dispatch.web.console.admin import router as admin_router
 from dispatch.web.console.routes import router as console_router
 from dispatch.web.console.statistics import router as statistics_router
+from dispatch.web.console.webapp import router as webapp_router
 from dispatch.web.console_ws import console_endpoint
 from dispatch.web.hsts import StrictTransportSecurity
 from dispatch.web.readiness import problems
@@ -60,6 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = Metrics()  # this app's own registry, served only with METRICS_PORT set
     peer_secret = peer_key.load_or_create(settings.resolved_peer_key_file)  # or refuses
     directory = LdapDirectory(settings) if settings.ldap_url else None
+    if settings.vapid_private_key_file is not None:
+        vapid.load(settings.vapid_private_key_file)  # a bad key file refuses to start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,11 +105,15 @@ def create_app(settings: Settings) -> FastAPI:
             metrics=metrics,
         )
         hub.peer_directories = PeerDirectories(peer_secret)  # issue 16: the direct path
+        channels = build_channels(settings, db)
+        # issue 20: the guards' phones; None without a VAPID key. The same channel the
+        # delivery queue sends alarms on serves the console's "Test-Push".
+        app.state.webpush = channels.get(ChannelKind.WEBPUSH)
         hub.store_changed(db.health.state)
         db.health.listeners.append(hub.store_changed)
         hub.deliveries = deliveries = DeliveryQueue(
             db,
-            build_channels(settings, db),
+            channels,
             send_timeout=settings.channel_send_timeout,
             concurrency=settings.channel_concurrency,
             max_attempts=settings.channel_max_attempts,
@@ -154,6 +164,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.directory = directory  # None: local accounts only, no directory sync
     app.state.metrics = metrics
+    app.state.webpush = None  # the Web Push channel, once the store is open (lifespan)
+    # "Quittieren" on a phone's notification: tokens signed with the session secret.
+    app.state.ack_tokens = AckTokens(secret.get_secret_value(), settings.webpush_ack_token_ttl)
     app.state.handshake_gate = HandshakeGate(
         settings.max_handshakes,
         per_address=settings.max_handshakes_per_address,
@@ -176,6 +189,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_api_websocket_route(AGENT_PATH, agent_endpoint)  # see with_agent_fast_path
     app.add_api_websocket_route("/ws/console", console_endpoint)
     app.include_router(console_router)
+    app.include_router(webapp_router)  # the manifest and service worker (issue 20)
     app.include_router(statistics_router)
     app.include_router(admin_router)
     app.include_router(api_router)

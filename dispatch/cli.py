@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dispatch import demo, logs
 from dispatch.alarms.retention import Pruned, prune
 from dispatch.app import AGENT_PATH, create_app, retention_policy, with_agent_fast_path
+from dispatch.channels import vapid
 from dispatch.directory import enrolment, operators, session_clients, site_setup, workstations
 from dispatch.directory.directory_sync import SyncReport, sync_rooms
 from dispatch.directory.ldap_directory import DirectoryUnavailable, LdapDirectory
@@ -75,6 +76,8 @@ directory_cli = typer.Typer(
 )
 cli.add_typer(mapping_cli, name="mapping")
 cli.add_typer(directory_cli, name="directory")
+webpush_cli = typer.Typer(help="Web Push to the guards' phones (issue 20).", no_args_is_help=True)
+cli.add_typer(webpush_cli, name="webpush")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -571,6 +574,33 @@ def directory_sync(
         f"{report.rows} computers with a room: {verb} {len(report.changed)}, unchanged "
         f"{report.unchanged}, not enrolled {len(report.skipped)}; "
         f"{len(synced.without_room)} without a room"
+    )
+
+
+@webpush_cli.command("keys")
+def webpush_keys(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The private key file to create (0600); default: "
+            "SILENT_ALARM_VAPID_PRIVATE_KEY_FILE, else DATA_DIR/vapid-private.pem.",
+        ),
+    ] = None,
+) -> None:
+    """Make the hub's VAPID key pair (RFC 8292); never over an existing file."""
+    settings = load_settings()
+    target = file or settings.vapid_private_key_file or settings.data_dir / "vapid-private.pem"
+    try:
+        public = vapid.generate(target)
+    except vapid.VapidKeyError as error:
+        raise fail(str(error)) from None
+    typer.echo(f"VAPID private key written to {target} (mode 0600); public key:")
+    typer.echo(public)
+    typer.echo(
+        "add to the settings file: "
+        f"SILENT_ALARM_VAPID_PRIVATE_KEY_FILE={target.resolve()} and "
+        "SILENT_ALARM_VAPID_SUBJECT=mailto:<the operator's address>; then restart the hub"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 from typing import Literal
@@ -59,6 +60,17 @@ class WebhookEndpoint(BaseModel):
                 f"known: {sorted(WEBHOOK_FIELDS)}"
             )
         return body
+
+
+# The push services of the browsers a guard's phone or PC runs: Chrome, Edge on Android,
+# Samsung Internet and Opera (FCM), Firefox (Mozilla), Edge on Windows (WNS), Safari.
+PUSH_SERVICE_HOSTS = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    ".notify.windows.com",
+    "web.push.apple.com",
+)
+TEST_ORIGIN = re.compile(r"http://127\.0\.0\.1:[1-9][0-9]{0,4}")
 
 
 class Settings(BaseSettings):
@@ -484,6 +496,44 @@ class Settings(BaseSettings):
     ldap_computer_room_attribute: str = Field(
         default="location", description="Attribute holding the PC's room number."
     )
+    # --- Web Push to the guards' phones (docs/channels.md) ---
+    vapid_private_key_file: Path | None = Field(
+        default=None,
+        description="PEM file with the hub's VAPID private key (RFC 8292), made by "
+        "`silent-alarm-dispatch webpush keys`; unset: no Web Push. Only in the settings "
+        "file's reach: never in the database, a log or the audit trail.",
+    )
+    vapid_subject: str = Field(
+        default="",
+        max_length=200,
+        description="Contact the push services may write to about this hub's pushes: "
+        "mailto:address or an https:// URL. Required with VAPID_PRIVATE_KEY_FILE.",
+    )
+    webpush_ttl: int = Field(
+        default=600,
+        ge=0,
+        le=86400,
+        description="Seconds a push service keeps an alarm for a phone that is offline "
+        "(the TTL header); later it is dropped, not delivered stale.",
+    )
+    webpush_ack_token_ttl: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description='Seconds the acknowledge token in a push stays valid: "Quittieren" '
+        "on the notification works this long after the push was sent.",
+    )
+    webpush_push_hosts: list[str] = Field(
+        default_factory=lambda: list(PUSH_SERVICE_HOSTS),
+        description="Host names of the push services the hub posts to (https only); an "
+        "entry starting with a dot also allows its subdomains. A subscription to any "
+        "other host is refused, so no browser can make the hub post into the LAN.",
+    )
+    webpush_test_origin: str | None = Field(
+        default=None,
+        description="Tests only: one http://127.0.0.1:PORT origin of a local push receiver "
+        "allowed besides the push services.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -522,6 +572,24 @@ class Settings(BaseSettings):
     def https_only(self) -> bool:
         """Browsers reach the hub over HTTPS: Secure cookies and HSTS."""
         return self.secure_cookies or self.tls
+
+    @model_validator(mode="after")
+    def _vapid_needs_a_subject(self) -> Settings:
+        if self.vapid_private_key_file is not None and not self.vapid_subject.startswith(
+            ("mailto:", "https://")
+        ):
+            raise ValueError(
+                "SILENT_ALARM_VAPID_SUBJECT must be mailto:address or an https:// URL "
+                "when SILENT_ALARM_VAPID_PRIVATE_KEY_FILE is set"
+            )
+        return self
+
+    @field_validator("webpush_test_origin")
+    @classmethod
+    def _test_origin_on_the_loopback(cls, origin: str | None) -> str | None:
+        if origin and not TEST_ORIGIN.fullmatch(origin):
+            raise ValueError("only http://127.0.0.1:PORT (a local test receiver)")
+        return origin or None
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

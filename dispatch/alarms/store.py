@@ -54,9 +54,11 @@ class AlarmStore:
 
     # --- what people do ---------------------------------------------------------
 
-    async def acknowledge(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord:
+    async def acknowledge(
+        self, alarm_id: uuid.UUID, operator: str, via: str | None = None
+    ) -> AlarmRecord:
         return await alarm_transitions.operator_transition(
-            self._db, alarm_id, operator, Event.ACKNOWLEDGE
+            self._db, alarm_id, operator, Event.ACKNOWLEDGE, via=via
         )
 
     async def arrive(self, alarm_id: uuid.UUID, operator: str) -> AlarmRecord:

@@ -32,6 +32,7 @@ async def operator_transition(
     operator: str,
     event: Event,
     report: Report | None = None,
+    via: str | None = None,
 ) -> AlarmRecord:
     """An operator acknowledges, marks arrival or resolves; a repeat changes nothing.
 
@@ -57,7 +58,9 @@ async def operator_transition(
         alarm.state = step.to.value
         audit = await AuditTrail.open(session)
         actor = f"operator:{operator}"
-        audit_alarm(audit, actor, _OPERATOR_ACTIONS[event], alarm, now)
+        # "via": another path than the console (a phone's push notification, issue 20).
+        detail = {"via": via} if via else {}
+        audit_alarm(audit, actor, _OPERATOR_ACTIONS[event], alarm, now, **detail)
         if report is not None:
             await write_report(
                 session, audit, alarm, report, actor=actor, written_by=operator, now=now

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dispatch.channels import email, espa444, webhook
+from dispatch.channels import email, espa444, webhook, webpush
 from dispatch.channels.base import Channel, ChannelKind
 from dispatch.settings import Settings
 from dispatch.store.database import Database
@@ -15,7 +15,7 @@ BUILDERS: tuple[Builder, ...] = (
     email.build_channel,
     webhook.build_channel,
     espa444.build_channel,
-    # MERGE HERE: webpush.build_channel (branch webpush).
+    webpush.build_channel,
 )
 
 

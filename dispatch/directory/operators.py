@@ -20,7 +20,7 @@ from dispatch.directory.sessions import end_operator_sessions
 from dispatch.directory.site_scope import SiteScope
 from dispatch.store.audit import AuditTrail
 from dispatch.store.database import Database
-from dispatch.store.models import Operator, OperatorSite, Site
+from dispatch.store.models import Operator, OperatorSite, PushSubscription, Site
 from shared.domain import OperatorRole, OperatorSource
 from shared.protocol import utc_now
 
@@ -135,6 +135,10 @@ async def delete_operator(
         if await _last_admin(session, row):
             raise Conflict("the last active admin cannot be deleted")
         await session.execute(delete(OperatorSite).where(OperatorSite.operator_id == row.id))
+        # Their phones get no more alarms (issue 20, dispatch/channels/push_subscriptions.py).
+        await session.execute(
+            delete(PushSubscription).where(PushSubscription.operator_id == row.id)
+        )
         await session.delete(row)
         (await AuditTrail.open(session)).append(
             actor, "operator_deleted", operator_id=row.id, username=row.username

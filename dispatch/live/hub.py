@@ -342,11 +342,16 @@ class Hub:
 
     # --- operators ------------------------------------------------------------
 
-    async def acknowledge(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
+    async def acknowledge(
+        self, alarm_id: uuid.UUID, operator: OperatorView, via: str | None = None
+    ) -> AlarmRecord:
+        """``via`` names a path other than the console (``push``: a phone's notification);
+        the audit event records it."""
         await self._may_act(alarm_id, operator)
-        record = await self.alarms.acknowledge(alarm_id, operator.display_name)
+        record = await self.alarms.acknowledge(alarm_id, operator.display_name, via=via)
         _log_change("alarm_acknowledged", record)
         self.broadcast_update(record)
+        return record
 
     async def arrive(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
         await self._may_act(alarm_id, operator)

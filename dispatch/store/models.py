@@ -180,6 +180,23 @@ class Operator(Base):
     session_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class PushSubscription(Base):
+    """One browser's Web Push subscription (RFC 8030) for an operator: where the hub posts
+    and the keys it encrypts to (RFC 8291). Valid while the operator's session epoch is the
+    one it was made at: logout, a new password, a role change and disabling end it."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    # The push service's URL for this browser; a capability, never logged (only its host).
+    endpoint: Mapped[str] = mapped_column(String(2048), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(128))  # the browser's P-256 key, base64url
+    auth: Mapped[str] = mapped_column(String(64))  # its 16-byte auth secret, base64url
+    session_epoch: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class OperatorSite(Base):
     """The sites an operator covers; an operator with none covers every site."""
 

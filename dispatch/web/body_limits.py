@@ -48,7 +48,8 @@ DEFAULT_MAX_BODY = 256 * KIB
 rooms) is a few kilobytes; a quarter megabyte parses in about a millisecond."""
 
 ANONYMOUS_MAX_BODY = 16 * KIB
-"""Routes anyone on the LAN may call without a session: an enrolment and a login form."""
+"""Routes anyone on the LAN may call without a session: an enrolment, a login form and a
+push notification's "Quittieren"."""
 
 REPORT_EVERY_S = 5.0
 """Refusals are logged as a count at most this often: a flood must not flood the log."""
@@ -74,6 +75,12 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
     ),
     RouteLimit("POST", re.compile(rf"{API_PREFIX}/enrol"), ANONYMOUS_MAX_BODY),
     RouteLimit("POST", re.compile(r"/login"), ANONYMOUS_MAX_BODY),
+    # "Quittieren" from a push notification: the token is the credential, no session.
+    RouteLimit(
+        "POST",
+        re.compile(rf"{API_PREFIX}/webpush/alarms/[^/]+/acknowledge"),
+        ANONYMOUS_MAX_BODY,
+    ),
 )
 
 

@@ -20,7 +20,10 @@ from tests.support.operators import ADMIN, API, MANAGER, api_client
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 PATH_VALUES = {"workstation_id": "pc-1-01", "other_id": "3"}
-PUBLIC = {("POST", f"{API}/enrol")}  # the enrolment code is the credential
+PUBLIC = {
+    ("POST", f"{API}/enrol"),  # the enrolment code is the credential
+    ("POST", f"{API}/webpush/alarms/{{alarm_id}}/acknowledge"),  # the push's token is
+}
 
 
 def _api_routes() -> list[tuple[str, str]]:
@@ -50,7 +53,13 @@ MANAGER_READS = {  # figures and incidents: emergency managers and admins, never
     f"{API}/drills",
     f"{API}/drills/{{drill_id}}/report",
 }
-GUARD_WRITES = {("PUT", f"{API}/alarms/{{alarm_id}}/report")}  # the resolving guard's report
+GUARD_WRITES = {
+    ("PUT", f"{API}/alarms/{{alarm_id}}/report"),  # the resolving guard's report
+    # issue 20: any operator subscribes their own browsers to pushes
+    ("POST", f"{API}/webpush/subscriptions"),
+    ("POST", f"{API}/webpush/unsubscribe"),
+    ("POST", f"{API}/webpush/test"),
+}
 MANAGER_WRITES = {("POST", f"{API}/drills"), ("DELETE", f"{API}/drills/{{drill_id}}")}
 
 

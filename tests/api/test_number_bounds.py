@@ -87,6 +87,22 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", f"{API}/sites/{{site_id}}/channel-recipients"): {
         "json": {"level": 2, "channel": "email", "address": "a@example.org", "audience": "staff"}
     },
+    # issue 20, Web Push: no ids in these bodies; a browser's subscription as it sends it
+    ("POST", f"{API}/webpush/subscriptions"): {
+        "json": {
+            "endpoint": "https://fcm.googleapis.com/fcm/send/zahlen",
+            "keys": {
+                "p256dh": "BAmn45uzi56-sUd1umCJd3iI9_f2XSjeK6OJj9GSmSBcpsTw_XuwhQa6Jt_"
+                "rvcuZgBcWy4CBJbo2CfyeITAsjos",
+                "auth": "AAAAAAAAAAAAAAAAAAAAAA",
+            },
+        }
+    },
+    ("POST", f"{API}/webpush/unsubscribe"): {
+        "json": {"endpoint": "https://fcm.googleapis.com/fcm/send/zahlen"}
+    },
+    ("POST", f"{API}/webpush/test"): {"json": {"lang": "de"}},
+    ("POST", f"{API}/webpush/alarms/{{alarm_id}}/acknowledge"): {"json": {"token": "zahlen"}},
 }
 DYNAMIC_BODIES = {("POST", f"{API}/drills"): _drill}  # its times must lie ahead
 

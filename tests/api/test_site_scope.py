@@ -242,8 +242,21 @@ def _recipient_a(w: World) -> int:
     return made
 
 
-NO_SESSION_DATA = {"GET /api/v1/session"}  # who is logged in: the operator's own data
-PUBLIC = {"POST /api/v1/enrol"}  # the enrolment code is the credential and names the site
+NO_SESSION_DATA = {
+    "GET /api/v1/session",  # who is logged in: the operator's own data
+    # Web Push (issue 20): the hub's public key and the operator's own browsers, no site's
+    # data; another operator's subscription is a 404 (tests/integration/test_webpush.py).
+    "GET /api/v1/webpush/key",
+    "POST /api/v1/webpush/subscriptions",
+    "POST /api/v1/webpush/unsubscribe",
+    "POST /api/v1/webpush/test",
+}
+PUBLIC = {
+    "POST /api/v1/enrol",  # the enrolment code is the credential and names the site
+    # "Quittieren" from a push: the token is the credential, and the console's rule (the
+    # token's operator's sites and levels) decides (tests/integration/test_webpush.py).
+    "POST /api/v1/webpush/alarms/{alarm_id}/acknowledge",
+}
 
 CASES: dict[str, Case] = {
     # --- operators -------------------------------------------------------------

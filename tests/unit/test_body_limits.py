@@ -26,6 +26,8 @@ def test_uploads_keep_their_larger_limits() -> None:
 def test_anonymous_routes_get_the_smallest_limit() -> None:
     assert limit_for("POST", "/api/v1/enrol") == ANONYMOUS_MAX_BODY
     assert limit_for("POST", "/login") == ANONYMOUS_MAX_BODY
+    acknowledge = "/api/v1/webpush/alarms/0b8e2c1a-4f3e-4c56-9d7a-1f2e3d4c5b6a/acknowledge"
+    assert limit_for("POST", acknowledge) == ANONYMOUS_MAX_BODY
 
 
 def test_every_other_route_gets_the_default() -> None:

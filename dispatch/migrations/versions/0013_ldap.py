@@ -1,7 +1,7 @@
 """directory operators: where an operator's login is checked, and whether a session may live
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06 14:30:00.000000
 
 ``operators.source``: ``local`` (the password here, every operator before this

@@ -18,6 +18,7 @@ from dispatch.web.api import (
     rooms,
     sites,
     statistics,
+    webpush,
     workstations,
 )
 
@@ -38,3 +39,4 @@ router.include_router(incidents.router)
 router.include_router(drills.router)
 router.include_router(deliveries.router)
 router.include_router(channels.router)
+router.include_router(webpush.router)  # issue 20: the guards' phones

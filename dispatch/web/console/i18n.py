@@ -122,6 +122,24 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "notify_enable": "Desktop-Hinweise",
         "notify_denied": "Desktop-Hinweise blockiert",
         "notify_hint": "Neue Alarme als Desktop-Hinweis, wenn die Zentrale im Hintergrund ist.",
+        # --- issue 20: Web Push to this device, and the service worker's notification ---
+        "push_enable": "Alarme aufs Telefon",
+        "push_on": "Push aktiv",
+        "push_disable": "Push beenden",
+        "push_hint": (
+            "Alarme als Push-Nachricht auf dieses Gerät, auch wenn die Zentrale geschlossen "
+            "ist (nur über HTTPS)."
+        ),
+        "push_test": "Test-Push",
+        "push_test_sent": "Test-Push gesendet – er erscheint gleich als Benachrichtigung.",
+        "push_failed": "Push nicht möglich: {reason}",
+        "push_unavailable": "Push ist in diesem Browser nicht verfügbar.",
+        "push_test_title": "Stiller Alarm – Test",
+        "push_test_body": "Push kommt an. Alarme erscheinen genauso, mit „Quittieren“.",
+        "push_acknowledge": "Quittieren",
+        "push_acknowledged": "Quittiert – Sie haben den Alarm übernommen.",
+        "push_ack_failed": "Quittieren fehlgeschlagen – bitte in der Zentrale quittieren",
+        "push_no_hub": "Zentrale nicht erreichbar",
         "detail_heading": "Lage: Raum {room}",
         # --- issue 13: what guards see (unconfirmed PCs, withdrawn alarms, admin refusals) ---
         "unconfirmed_hint": "Anklicken: welche PCs den Alarm noch nicht bestätigt haben",
@@ -694,6 +712,24 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "notify_enable": "Desktop alerts",
         "notify_denied": "Desktop alerts blocked",
         "notify_hint": "Desktop notifications of new alarms while the console is in the background",
+        # --- issue 20: Web Push to this device, and the service worker's notification ---
+        "push_enable": "Alarms on this phone",
+        "push_on": "Push on",
+        "push_disable": "Stop push",
+        "push_hint": (
+            "Alarms as push notifications on this device, even with the console closed "
+            "(HTTPS only)."
+        ),
+        "push_test": "Test push",
+        "push_test_sent": "Test push sent – it appears as a notification shortly.",
+        "push_failed": "Push not possible: {reason}",
+        "push_unavailable": "Push is not available in this browser.",
+        "push_test_title": "Silent Alarm – test",
+        "push_test_body": "Push works. Alarms appear the same way, with “Acknowledge”.",
+        "push_acknowledge": "Acknowledge",
+        "push_acknowledged": "Acknowledged – you have taken the alarm.",
+        "push_ack_failed": "Acknowledging failed – please acknowledge on the console",
+        "push_no_hub": "console not reachable",
         "detail_heading": "Situation: room {room}",
         # --- issue 13: what guards see (unconfirmed PCs, withdrawn alarms, admin refusals) ---
         "unconfirmed_hint": "Click: which PCs have not confirmed the alarm yet",

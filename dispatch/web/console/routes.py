@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from dispatch import __version__
+from dispatch.channels import push_subscriptions
 from dispatch.directory import sessions
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import OperatorView
@@ -209,6 +210,8 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = 
     if operator is not None:
         authenticator: Authenticator = request.app.state.authenticator
         await authenticator.log_out(operator)  # every copy of the cookie ends, not only this one
+        # Pushes belong to the session: none of the operator's phones gets another alarm.
+        await push_subscriptions.unsubscribe_all(request.app.state.db, operator)
     request.session.clear()
     request.session["lang"] = lang
     return redirect_to("/login")
@@ -226,6 +229,11 @@ async def console(request: Request) -> Response:
         lang,
         operator=operator,
         csrf=csrf_token(request),
-        config={"lang": lang, "loginUrl": "/login", "socketPath": "/ws/console"},
+        config={
+            "lang": lang,
+            "loginUrl": "/login",
+            "socketPath": "/ws/console",
+            "csrf": csrf_token(request),  # the Web Push routes' writes (console-push.js)
+        },
         catalogue=i18n.messages(lang),
     )

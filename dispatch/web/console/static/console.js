@@ -169,7 +169,8 @@
         storeCanStore: true,
         now: Date.now(),
         retryAt: 0,
-        selectedId: null,
+        // A push notification opens /console?alarm=<id>: that alarm is the one selected.
+        selectedId: new URLSearchParams(location.search).get("alarm"),
         layouts: {}, // floor_id -> layout | false (failed); missing: not loaded yet
         sites: {}, // site_id -> site | false
         coverage: null,
@@ -341,6 +342,14 @@
           Object.keys(this.alarms).forEach(function (id) {
             if (wasLoaded && !known[id]) news.push(self.alarms[id]);
           });
+          if (!wasLoaded && this.selectedId && this.alarms[this.selectedId]) {
+            // Opened from a push notification (/console?alarm=…, issue 20): that alarm on screen.
+            this.view = "alarms";
+            var opened = this.alarms[this.selectedId];
+            this.$nextTick(function () {
+              self.goToAlarm(opened);
+            });
+          }
           this.updateTitle();
           this.loadCoverage(); // workstations may have come and gone while we were cut off
           this.prefetch();

@@ -1,0 +1,234 @@
+"""Web Push to the guards' phones: the console, installed as an app, shows the alarm even closed.
+
+One ``send`` pushes the message to every browser the operator (the address is
+their login name) has subscribed, each encrypted to that browser (RFC 8291,
+aes128gcm, by pywebpush) and signed with the hub's VAPID key (RFC 8292), as an
+RFC 8030 POST with ``TTL``, ``Urgency: high`` and a ``Topic`` from the
+idempotency key, so a retry replaces a push still waiting at the push service
+instead of adding a second. Sent if at least one push service accepted it. A
+push service answering 404 or 410 has dropped the subscription: it is removed.
+
+The payload (JSON, read by the service worker ``/sw.js``) holds the alarm's id,
+level, room (None where the content rules hide it), the subject and body the
+queue rendered, and a token that lets "Quittieren" on the notification
+acknowledge this one alarm as this operator (dispatch/channels/ack_tokens.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import structlog
+from py_vapid import Vapid02
+from pywebpush import WebPusher
+
+from dispatch.alarms.reads import get as read_alarm
+from dispatch.alarms.views import console_may_see
+from dispatch.channels import push_subscriptions, vapid
+from dispatch.channels.ack_tokens import AckTokens
+from dispatch.channels.base import ChannelKind, Failed, OutboundMessage, Outcome, Sent
+from dispatch.channels.push_endpoints import EndpointPolicy, EndpointRefused, endpoint_host
+from dispatch.channels.push_subscriptions import Recipient, Target
+from dispatch.directory.authentication import Authenticator
+from dispatch.settings import Settings
+from dispatch.store.database import Database
+
+log = structlog.get_logger(__name__)
+
+PAYLOAD_VERSION = 1
+MAX_PLAINTEXT = 3800  # RFC 8291 leaves 3,993 bytes of a 4,096-byte push; room for padding
+POST_TIMEOUT_S = 10.0
+ACK_PATH = "/api/v1/webpush/alarms/{alarm_id}/acknowledge"
+OPEN_PATH = "/console?alarm={alarm_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PushConfig:
+    subject: str  # the VAPID "sub": mailto: or https://
+    ttl_s: int
+    policy: EndpointPolicy
+
+
+def topic(idempotency_key: str) -> str:
+    """RFC 8030 Topic: ≤ 32 characters of base64url, the same for every retry of a message."""
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")[:32]
+
+
+def _alarm_uuid(alarm_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(alarm_id)
+    except ValueError:
+        return None
+
+
+def payload(message: OutboundMessage, ack_token: str | None, *, test: bool = False) -> bytes:
+    """What the service worker reads (compact JSON); the body is cut to fit one push."""
+    fields: dict[str, Any] = {
+        "v": PAYLOAD_VERSION,
+        "alarm_id": message.alarm_id,
+        "level": message.level,
+        "room": message.room,
+        "site": message.site,
+        "audience": message.audience.value,
+        "lang": message.language,
+        "title": message.subject,
+        "body": message.body,
+        "url": OPEN_PATH.format(alarm_id=message.alarm_id),
+        "ack": None,
+        "test": test,
+    }
+    if ack_token is not None:
+        fields["ack"] = {"url": ACK_PATH.format(alarm_id=message.alarm_id), "token": ack_token}
+    encoded = _json(fields)
+    body = message.body.encode("utf-8")
+    while len(encoded) > MAX_PLAINTEXT and body:
+        # Escapes make the JSON longer than the text: cut again until it fits.
+        body = body[: max(0, len(body) - (len(encoded) - MAX_PLAINTEXT) - 3)]
+        fields["body"] = body.decode("utf-8", errors="ignore") + "…"
+        encoded = _json(fields)
+    return encoded
+
+
+def _json(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class WebPushChannel:
+    """Pushes to every current subscription of the operator named by the address."""
+
+    def __init__(self, db: Database, key: Vapid02, tokens: AckTokens, config: PushConfig) -> None:
+        self._db = db
+        self._key = key
+        self._tokens = tokens
+        self._config = config
+        self._operators = Authenticator(db)
+        self.public_key = vapid.public_key(key)
+
+    @property
+    def kind(self) -> ChannelKind:
+        return ChannelKind.WEBPUSH
+
+    async def send(self, message: OutboundMessage, address: str) -> Outcome:
+        return await self._guarded(message, address, test=False)
+
+    async def send_test(self, message: OutboundMessage, address: str) -> Outcome:
+        """A push that is no alarm (the console's "Test-Push"): no acknowledge token."""
+        return await self._guarded(message, address, test=True)
+
+    async def _guarded(self, message: OutboundMessage, address: str, *, test: bool) -> Outcome:
+        try:
+            return await self._send(message, address, test=test)
+        except Exception as error:  # the contract: a failed send raises nothing
+            log.exception("webpush_failed", alarm_id=message.alarm_id, error=type(error).__name__)
+            return Failed(f"web push failed: {type(error).__name__}")
+
+    async def _send(self, message: OutboundMessage, address: str, *, test: bool) -> Outcome:
+        found = await push_subscriptions.recipient(self._db, address)
+        if found is None:
+            return Failed(f"no active operator {address!r}", retryable=False)
+        if not found.targets:
+            return Failed(f"{address} has no browser subscribed to pushes", retryable=False)
+        token = None
+        alarm_id = _alarm_uuid(message.alarm_id)
+        if not test and alarm_id is not None:
+            refused = await self._out_of_view(alarm_id, found)
+            if refused is not None:
+                return refused
+            token = self._tokens.issue(alarm_id, found.operator_id, found.session_epoch)
+        body = payload(message, token, test=test)
+        # One client per send: pushes are rare, and nothing outlives the call.
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
+        ) as client:
+            outcomes = await asyncio.gather(
+                *(self._post(client, target, body, message) for target in found.targets)
+            )
+        accepted = [o for o in outcomes if isinstance(o, Sent)]
+        if accepted:
+            return accepted[0]
+        failures = [o for o in outcomes if isinstance(o, Failed)]
+        reasons = "; ".join(dict.fromkeys(f.reason for f in failures))
+        return Failed(reasons[:300], retryable=any(f.retryable for f in failures))
+
+    async def _out_of_view(self, alarm_id: uuid.UUID, found: Recipient) -> Failed | None:
+        """An alarm the operator's console would not show is not pushed to them either."""
+        record = await read_alarm(self._db, alarm_id)
+        if record is None:
+            return None  # not stored here (yet): the queue only sends stored alarms
+        operator = await self._operators.operator(found.operator_id)
+        if operator is None:
+            return Failed("operator disabled or gone", retryable=False)
+        if console_may_see(operator, record):
+            return None
+        return Failed(
+            f"{operator.username} does not cover this alarm (site or level)", retryable=False
+        )
+
+    async def _post(
+        self, client: aiohttp.ClientSession, target: Target, body: bytes, message: OutboundMessage
+    ) -> Outcome:
+        host = endpoint_host(target.endpoint)
+        try:
+            # Again at send time: a row written past the API, or settings narrowed since.
+            self._config.policy.check(target.endpoint)
+        except EndpointRefused as refused:
+            return Failed(f"push endpoint refused: {refused}", retryable=False)
+        subscription = {
+            "endpoint": target.endpoint,
+            "keys": {"p256dh": target.p256dh, "auth": target.auth},
+        }
+        encrypted = WebPusher(subscription).encode(body, content_encoding="aes128gcm")["body"]
+        parts = urlsplit(target.endpoint)
+        headers = {
+            "Authorization": vapid.authorization(
+                self._key, f"{parts.scheme}://{parts.netloc}", self._config.subject
+            ),
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "TTL": str(self._config.ttl_s),
+            "Urgency": "high",
+            "Topic": topic(message.idempotency_key),
+        }
+        try:
+            # No redirects: the hub posts to the checked endpoint and nowhere else.
+            async with client.post(
+                target.endpoint, data=encrypted, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                location = response.headers.get("Location", "")
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("webpush_unreachable", host=host, error=type(error).__name__)
+            return Failed(f"push service {host} unreachable", retryable=True)
+        if status in (200, 201, 202):
+            log.info("webpush_sent", alarm_id=message.alarm_id, host=host, status=status)
+            return Sent(reference=location)
+        log.warning("webpush_refused", alarm_id=message.alarm_id, host=host, status=status)
+        if status in (404, 410):
+            await push_subscriptions.forget(self._db, target.id, f"http {status}")
+            return Failed(f"subscription at {host} expired (HTTP {status})", retryable=False)
+        retryable = status == 429 or status >= 500
+        return Failed(f"push service {host} answered HTTP {status}", retryable=retryable)
+
+
+def build_channel(settings: Settings, db: Database) -> WebPushChannel | None:
+    """The channel, or None when no VAPID key is configured; a bad key file raises
+    ``VapidKeyError`` (a ValueError: the hub refuses to start with one line)."""
+    if settings.vapid_private_key_file is None:
+        return None
+    key = vapid.load(settings.vapid_private_key_file)
+    secret = settings.require_session_secret().get_secret_value()
+    return WebPushChannel(
+        db,
+        key,
+        AckTokens(secret, settings.webpush_ack_token_ttl),
+        PushConfig(settings.vapid_subject, settings.webpush_ttl, EndpointPolicy.of(settings)),
+    )

@@ -6,7 +6,7 @@ Create Date: 2026-12-06 14:10:00.000000
 
 ``push_subscriptions``: per operator, each browser's push endpoint and the keys
 its pushes are encrypted to (RFC 8291), with the operator's session epoch at
-subscribe time (issue 20, docs/channels.md#web-push-alarms-on-the-guards-phones). A new table: no trigger
+subscribe time (issue 20, docs/channels.md, "Web Push"). A new table: no trigger
 and no existing row is touched.
 """
 

@@ -48,6 +48,11 @@ _STORED_AND_VERSION = select(
 )
 """Whether an alarm id is stored, and the topology version: read before every alarm's
 early popups (dispatch/live/hub.py), so built once."""
+_STORED_AND_VERSION_SQLITE = (
+    "SELECT EXISTS (SELECT 1 FROM alarms WHERE id = ?),"
+    " (SELECT version FROM topology_version WHERE id = 1)"
+)
+"""The same on SQLite, as plain SQL for one trip to the driver's thread."""
 
 
 async def get(db: Database, alarm_id: uuid.UUID) -> AlarmRecord | None:
@@ -59,6 +64,9 @@ async def get(db: Database, alarm_id: uuid.UUID) -> AlarmRecord | None:
 async def stored_and_version(db: Database, alarm_id: uuid.UUID) -> tuple[bool, int | None]:
     """Whether the alarm is stored (by anyone), and the store's topology version: one
     statement on a pooled connection, no session."""
+    if db.is_sqlite:
+        ((stored, version),) = await db.sqlite_rows(_STORED_AND_VERSION_SQLITE, (str(alarm_id),))
+        return bool(stored), version
     (row,) = await db.rows(_STORED_AND_VERSION, {"alarm_id": str(alarm_id)})
     return bool(row.stored), row.version
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert
@@ -14,14 +14,14 @@ from dispatch.alarms.lifecycle import AlarmError
 from dispatch.alarms.record import AlarmRecord, RecipientState, alarm_record
 from dispatch.directory.identities import WorkstationView
 from dispatch.directory.rooms import room_refs
-from dispatch.routing.policy import Policy
+from dispatch.routing.policy import Policy, Scope
 from dispatch.routing.rules import Delivery, Placement
 from dispatch.routing.snapshot import RoutingSnapshot, read_placements
 from dispatch.store.audit import AuditTrail
 from dispatch.store.database import core_table
 from dispatch.store.models import Alarm, AlarmRecipient, Workstation
 from shared.domain import AlarmKind, AlarmState, Instruction
-from shared.protocol import RaiseAlarm, utc_now
+from shared.protocol import RaiseAlarm, RoomRef, utc_now
 
 INSERT_RECIPIENTS = insert(core_table(AlarmRecipient))
 """Takes ``recipient_rows``: Core, built once (an alarm to thousands is one executemany)."""
@@ -29,11 +29,37 @@ INSERT_RECIPIENTS = insert(core_table(AlarmRecipient))
 
 @dataclass(frozen=True, slots=True)
 class NewAlarm:
-    """A routed alarm of the batch being written: its record and the rows to insert."""
+    """A routed alarm of the batch being written: its record and the rows to insert.
+
+    ``version`` is the topology version of the routing snapshot that routed it: an alarm
+    routed ahead of its transaction (``announce``) is kept as it is if the transaction
+    reads the same version."""
 
     record: AlarmRecord
     row: dict[str, object]
     recipients: list[dict[str, object]]
+    version: int | None = None
+
+
+def announce(
+    routing: RoutingSnapshot,
+    message: RaiseAlarm,
+    raiser: WorkstationView,
+    raiser_name: str | None,
+) -> NewAlarm | None:
+    """Routes a new alarm from memory alone, ahead of its transaction, so that its popups
+    can go out while it is committed; None where routing needs the store (a drill, a
+    self-test, a raiser or room the snapshot lacks): such an alarm is routed in its
+    transaction, as before."""
+    if message.kind is not AlarmKind.ALARM or routing.version is None:
+        return None
+    placement = routing.placement(raiser.id)
+    if placement is None:
+        return None
+    room = routing.room_ref(placement.room_id)
+    if placement.room_id is not None and room is None:
+        return None
+    return _routed(routing, message, raiser, raiser_name, placement, room, None, None)
 
 
 async def plan(
@@ -43,16 +69,63 @@ async def plan(
     message: RaiseAlarm,
     raiser: WorkstationView,
     raiser_name: str | None,
+    announced: NewAlarm | None = None,
 ) -> NewAlarm:
-    """Routes one new alarm from memory; its rows are written with the batch's."""
-    now = utc_now()
+    """Routes one new alarm from memory; its rows are written with the batch's.
+
+    An alarm routed ahead (``announced``, its popups already out) is stored as announced
+    when the topology has not moved since; if it has, it is routed again, and everyone
+    already told stays a recipient (told once, they must also hear how it ends).
+    """
+    if announced is not None and announced.version == routing.version:
+        new = announced
+    else:
+        new = await _plan(session, routing, message, raiser, raiser_name)
+        if announced is not None:
+            new = _with_recipients_of(new, announced)
+    _note_raised(audit, new.record, message, raiser.session_host)
+    return new
+
+
+async def _plan(
+    session: AsyncSession,
+    routing: RoutingSnapshot,
+    message: RaiseAlarm,
+    raiser: WorkstationView,
+    raiser_name: str | None,
+) -> NewAlarm:
     # Where the raiser is, read once, now: this one placement routes the alarm and
     # is the room every display of it names. Not the room read when the agent
     # connected (the PC may have been moved since), never the agent's claim.
     placement = routing.placement(raiser.id) or await read_placement(session, raiser.id)
+    now = utc_now()
     room = routing.room_ref(placement.room_id)
     if placement.room_id is not None and room is None:  # revoked raiser, room unknown
         room = (await room_refs(session, [placement.room_id])).get(placement.room_id)
+    drill: tuple[int, frozenset[Scope]] | None = None
+    if message.kind is AlarmKind.DRILL:
+        site_id = placement.site_id if placement.site_id is not None else raiser.site_id
+        found = await active_drill(session, site_id, now)
+        if found is None:
+            raise AlarmError(
+                "no_drill", "no drill is running at this site; drill alarm not accepted"
+            )
+        drill = found.id, drill_scopes(found)
+    return _routed(routing, message, raiser, raiser_name, placement, room, drill, now)
+
+
+def _routed(
+    routing: RoutingSnapshot,
+    message: RaiseAlarm,
+    raiser: WorkstationView,
+    raiser_name: str | None,
+    placement: Placement,
+    room: RoomRef | None,
+    drill: tuple[int, frozenset[Scope]] | None,
+    now: datetime | None,
+) -> NewAlarm:
+    """The alarm's record and rows, from plain values: who is told what, and its timers."""
+    now = now or utc_now()
     site_id = placement.site_id if placement.site_id is not None else raiser.site_id
     policy = routing.policy(site_id, message.level)
     drill_id: int | None = None
@@ -63,14 +136,9 @@ async def plan(
         escalation_due = None
     else:
         scopes = policy.scopes
-        if message.kind is AlarmKind.DRILL:
-            drill = await active_drill(session, site_id, now)
-            if drill is None:
-                raise AlarmError(
-                    "no_drill", "no drill is running at this site; drill alarm not accepted"
-                )
-            drill_id, escalation_due = drill.id, None  # a drill never widens its circle
-            scopes = drill_scopes(drill)
+        if drill is not None:
+            drill_id, scopes = drill
+            escalation_due = None  # a drill never widens its circle
         deliveries = routing.route(message.level, placement, scopes)
     cancel_window = 0 if message.kind is AlarmKind.SELF_TEST else policy.cancel_window_s
     # A self-test's raiser is the agent's own check, never a person waiting for help.
@@ -98,32 +166,6 @@ async def plan(
         "raiser_feedback": policy.raiser_feedback.value,
         "reach_due_at": reach_due,
     }
-
-    def note(action: str, **detail: object) -> None:
-        audit.append(
-            f"workstation:{raiser.id}",
-            action,
-            alarm_id=message.alarm_id,
-            workstation_id=raiser.id,
-            room_id=placement.room_id,
-            at=now,
-            **detail,
-        )
-
-    # A remote session's alarm (issue 19): the raiser is the client device; the trail
-    # also names the terminal server it came through.
-    via = {} if raiser.session_host is None else {"session_host": raiser.session_host}
-    note(
-        "alarm_raised",
-        level=int(message.level),
-        trigger=message.trigger.value,
-        kind=message.kind.value,
-        recipients=len(deliveries),
-        **via,
-    )
-    own_number = room.number if room else None
-    if message.claimed_room is not None and message.claimed_room != own_number:
-        note("room_claim_ignored", claimed=message.claimed_room, mapped=own_number)
     # Built from what is written: re-reading thousands of recipients costs more.
     record = alarm_record(
         Alarm(**row),  # not added to the session: the batch inserts the row
@@ -132,7 +174,57 @@ async def plan(
         site_id=site_id,
         recipients=(RecipientState.routed(d) for d in deliveries),
     )
-    return NewAlarm(record, row, recipient_rows(str(message.alarm_id), deliveries, step=0))
+    rows = recipient_rows(str(message.alarm_id), deliveries, step=0)
+    return NewAlarm(record, row, rows, routing.version)
+
+
+def _with_recipients_of(new: NewAlarm, announced: NewAlarm) -> NewAlarm:
+    """``new`` with the recipients ``announced`` told that its routing no longer names."""
+    kept = {r.workstation_id for r in new.record.recipients}
+    told = [r for r in announced.record.recipients if r.workstation_id not in kept]
+    if not told:
+        return new
+    deliveries = [Delivery(r.workstation_id, r.instruction, r.with_location) for r in told]
+    record = replace(
+        new.record, recipients=tuple(sorted((*new.record.recipients, *told), key=_by_ws))
+    )
+    rows = new.recipients + recipient_rows(str(record.id), deliveries, step=0)
+    return NewAlarm(record, new.row, rows, new.version)
+
+
+def _by_ws(recipient: RecipientState) -> str:
+    return recipient.workstation_id
+
+
+def _note_raised(
+    audit: AuditTrail, record: AlarmRecord, message: RaiseAlarm, session_host: str | None
+) -> None:
+    """The alarm's audit events, appended in the transaction that stores it."""
+
+    def note(action: str, **detail: object) -> None:
+        audit.append(
+            f"workstation:{record.workstation_id}",
+            action,
+            alarm_id=message.alarm_id,
+            workstation_id=record.workstation_id,
+            room_id=record.room_id,
+            at=record.stored_at,
+            **detail,
+        )
+
+    note(
+        "alarm_raised",
+        level=int(message.level),
+        trigger=message.trigger.value,
+        kind=message.kind.value,
+        recipients=len(record.recipients),
+        # A remote session's alarm (issue 19): the raiser is the client device; the trail
+        # also names the terminal server it came through.
+        **({} if session_host is None else {"session_host": session_host}),
+    )
+    own_number = record.room.number if record.room else None
+    if message.claimed_room is not None and message.claimed_room != own_number:
+        note("room_claim_ignored", claimed=message.claimed_room, mapped=own_number)
 
 
 async def read_placement(session: AsyncSession, workstation_id: str) -> Placement:

@@ -5,14 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import String, bindparam, select
+from sqlalchemy import String, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.alarms.lifecycle import FOLLOW_UP_STATES, OPEN_STATES
 from dispatch.alarms.record import AlarmRecord, RecipientState, alarm_record
 from dispatch.directory.rooms import room_refs
 from dispatch.store.database import Database
-from dispatch.store.models import Alarm, AlarmRecipient, IncidentReport, Room, Workstation
+from dispatch.store.models import (
+    Alarm,
+    AlarmRecipient,
+    IncidentReport,
+    Room,
+    TopologyVersion,
+    Workstation,
+)
 from shared.domain import AlarmKind, AlarmLevel, Answer, Instruction
 from shared.protocol import IncidentReport as Report
 
@@ -32,12 +39,36 @@ _OPEN_FOR = (
 )
 """Open alarms the workstations raised or must be told about: read at every handshake,
 so built once (its cache key is not derived again for each read)."""
+_STORED_AND_VERSION = select(
+    exists().where(Alarm.id == bindparam("alarm_id", type_=String)).label("stored"),
+    select(TopologyVersion.version)
+    .where(TopologyVersion.id == 1)
+    .scalar_subquery()
+    .label("version"),
+)
+"""Whether an alarm id is stored, and the topology version: read before every alarm's
+early popups (dispatch/live/hub.py), so built once."""
+_STORED_AND_VERSION_SQLITE = (
+    "SELECT EXISTS (SELECT 1 FROM alarms WHERE id = ?),"
+    " (SELECT version FROM topology_version WHERE id = 1)"
+)
+"""The same on SQLite, as plain SQL for one trip to the driver's thread."""
 
 
 async def get(db: Database, alarm_id: uuid.UUID) -> AlarmRecord | None:
     async with db.read() as session:
         alarm = await session.get(Alarm, str(alarm_id))
         return (await load_records(session, [alarm]))[0] if alarm else None
+
+
+async def stored_and_version(db: Database, alarm_id: uuid.UUID) -> tuple[bool, int | None]:
+    """Whether the alarm is stored (by anyone), and the store's topology version: one
+    statement on a pooled connection, no session."""
+    if db.is_sqlite:
+        ((stored, version),) = await db.sqlite_rows(_STORED_AND_VERSION_SQLITE, (str(alarm_id),))
+        return bool(stored), version
+    (row,) = await db.rows(_STORED_AND_VERSION, {"alarm_id": str(alarm_id)})
+    return bool(row.stored), row.version
 
 
 async def open_alarms(db: Database) -> list[AlarmRecord]:

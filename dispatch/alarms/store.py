@@ -3,7 +3,8 @@
 Each job is its own module; this façade only holds the state they share (the database,
 the routing snapshot in memory, the group-commit queue, the welcome cache):
 
-- ``alarm_writer``: the group commit of new alarms, ``alarm_plan`` routing each one;
+- ``alarm_writer``: the group commit of new alarms, ``alarm_plan`` routing each one
+  (ahead of the transaction, from memory, where it can: ``announce``);
 - ``alarm_receipts``: popups on screen and recipients' answers;
 - ``alarm_transitions``: operators' acknowledge/arrive/resolve and the raiser's cancel,
   as the table in ``alarm_lifecycle`` allows;
@@ -19,11 +20,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from dispatch.alarms import duress as alarm_duress
+from dispatch.alarms import plan as alarm_plan
 from dispatch.alarms import reads as alarm_reads
 from dispatch.alarms import receipts as alarm_receipts
 from dispatch.alarms import timers as alarm_timers
 from dispatch.alarms import transitions as alarm_transitions
 from dispatch.alarms.lifecycle import Event
+from dispatch.alarms.plan import NewAlarm
 from dispatch.alarms.record import AlarmRecord, ReceiptOutcome, SelfTestResult
 from dispatch.alarms.welcome_levels import WelcomeLevels
 from dispatch.alarms.writer import AlarmWriter
@@ -32,6 +35,7 @@ from dispatch.routing.holder import RoutingHolder
 from dispatch.store.database import Database
 from shared.domain import Answer
 from shared.protocol import IncidentReport as Report
+from shared.protocol import RaiseAlarm
 
 
 class AlarmStore:
@@ -41,6 +45,37 @@ class AlarmStore:
         self.levels = WelcomeLevels(db)
         self._writer = AlarmWriter(db, self.routing)
         self.store = self._writer.store
+        self.enqueue = self._writer.enqueue
+
+    # --- a new alarm ------------------------------------------------------------
+
+    async def announce(
+        self, message: RaiseAlarm, raiser: WorkstationView, raiser_name: str | None
+    ) -> NewAlarm | None:
+        """The alarm routed from the snapshot in memory before it is stored, for its popups
+        to go out while it is committed; pass it to ``store`` to store it as announced.
+
+        None if it must wait for its transaction: its id is stored already (a retry, never
+        fanned out again), the snapshot is older than the store's topology (a PC just
+        moved: its alarm must name the room it is in now), or routing it needs the store
+        (``plan.announce``). Raises if the store cannot be read."""
+        routing = self.routing.current
+        if routing is None:
+            return None
+        stored, version = await alarm_reads.stored_and_version(self._db, message.alarm_id)
+        if stored or version != routing.version:
+            return None
+        return alarm_plan.announce(routing, message, raiser, raiser_name)
+
+    def announce_unchecked(
+        self, message: RaiseAlarm, raiser: WorkstationView, raiser_name: str | None
+    ) -> NewAlarm | None:
+        """``announce`` from memory alone, for when the store cannot be read (then the
+        alarm most likely cannot be stored now either, and its popups still go out)."""
+        routing = self.routing.current
+        return (
+            None if routing is None else alarm_plan.announce(routing, message, raiser, raiser_name)
+        )
 
     # --- what recipients tell -------------------------------------------------
 

@@ -35,31 +35,46 @@ Stored = tuple[AlarmRecord, bool]
 """The record, and whether this call stored it (False: a retry of a stored alarm)."""
 
 
-class _PendingStore:
-    """An alarm waiting for the next group commit, and the future its raiser awaits."""
+class PendingStore:
+    """An alarm waiting for the next group commit, and the future its raiser awaits.
+
+    ``announced`` may be set while it waits (``Hub.raise_alarm`` routes it from memory
+    meanwhile): the group commit stores what it finds there when it plans the alarm, or
+    routes it itself if it gets there first.
+    """
 
     def __init__(
         self,
         message: RaiseAlarm,
         raiser: WorkstationView,
         raiser_name: str | None,
+        announced: NewAlarm | None,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.message = message
         self.raiser = raiser
         self.raiser_name = raiser_name
+        self.announced = announced
         self.result: asyncio.Future[Stored] = loop.create_future()
+
+    def refuse(self, error: BaseException) -> None:
+        if not self.result.done():  # its caller may have gone (cancelled) meanwhile
+            self.result.set_exception(error)
 
 
 class AlarmWriter:
     def __init__(self, db: Database, routing: RoutingHolder) -> None:
         self._db = db
         self._routing = routing
-        self._queue: list[_PendingStore] = []
+        self._queue: list[PendingStore] = []
         self._drainer: asyncio.Task[None] | None = None
 
     async def store(
-        self, message: RaiseAlarm, raiser: WorkstationView, raiser_name: str | None
+        self,
+        message: RaiseAlarm,
+        raiser: WorkstationView,
+        raiser_name: str | None,
+        announced: NewAlarm | None = None,
     ) -> Stored:
         """Persist and route a raised alarm; returns (record, newly stored) after the commit.
 
@@ -70,12 +85,26 @@ class AlarmWriter:
         Alarms raised at the same time share one transaction and one fsync (group
         commit): the first caller starts a drainer that writes whatever has queued
         up, batch after batch, and ends when the queue is empty.
+
+        ``announced``: the alarm as ``plan.announce`` routed it ahead of the transaction
+        (its popups are out); it is stored as announced unless the topology moved.
         """
-        pending = _PendingStore(message, raiser, raiser_name, asyncio.get_running_loop())
+        return await self.enqueue(message, raiser, raiser_name, announced).result
+
+    def enqueue(
+        self,
+        message: RaiseAlarm,
+        raiser: WorkstationView,
+        raiser_name: str | None,
+        announced: NewAlarm | None = None,
+    ) -> PendingStore:
+        """``store`` without waiting: the commit starts now, its outcome is ``.result``."""
+        loop = asyncio.get_running_loop()
+        pending = PendingStore(message, raiser, raiser_name, announced, loop)
         self._queue.append(pending)
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain(), name="alarm-writer")
-        return await pending.result
+        return pending
 
     async def _drain(self) -> None:
         try:
@@ -85,23 +114,23 @@ class AlarmWriter:
         finally:
             self._drainer = None
 
-    async def _store_batch(self, batch: list[_PendingStore]) -> None:
-        written: list[tuple[_PendingStore, Stored]] = []
+    async def _store_batch(self, batch: list[PendingStore]) -> None:
+        written: list[tuple[PendingStore, Stored]] = []
         try:
             async with self._db.write(urgent=True) as session:
                 written = await self._write_batch(session, batch)
         except Exception as failed:
             # Nothing of the batch was committed: every raiser is told, and retries.
             for item in batch:
-                if not item.result.done():
-                    item.result.set_exception(failed)
+                item.refuse(failed)
             return
         for item, result in written:  # only now, after the commit
-            item.result.set_result(result)
+            if not item.result.done():  # its caller may have gone (cancelled) meanwhile
+                item.result.set_result(result)
 
     async def _write_batch(
-        self, session: AsyncSession, batch: list[_PendingStore]
-    ) -> list[tuple[_PendingStore, Stored]]:
+        self, session: AsyncSession, batch: list[PendingStore]
+    ) -> list[tuple[PendingStore, Stored]]:
         """One group commit: a fixed number of statements however many alarms it holds.
 
         A refused alarm (``no_drill``, another workstation's id) is answered at once
@@ -114,17 +143,15 @@ class AlarmWriter:
         audit = AuditTrail.resume(session, head)
         routing = await self._routing.snapshot(session, version)
         fresh: dict[str, NewAlarm] = {}
-        duplicates: list[_PendingStore] = []
-        written: list[tuple[_PendingStore, Stored]] = []
+        duplicates: list[PendingStore] = []
+        written: list[tuple[PendingStore, Stored]] = []
         for item in batch:
             alarm_id, raiser_id = str(item.message.alarm_id), item.raiser.id
             owner = stored_owner.get(alarm_id) or (
                 fresh[alarm_id].record.workstation_id if alarm_id in fresh else None
             )
             if owner is not None and owner != raiser_id:
-                item.result.set_exception(
-                    AlarmError("not_allowed", "alarm id belongs to another workstation")
-                )
+                item.refuse(AlarmError("not_allowed", "alarm id belongs to another workstation"))
             elif alarm_id in stored_owner:
                 duplicates.append(item)
             elif alarm_id in fresh:  # a retry that arrived while the first was queued
@@ -132,10 +159,16 @@ class AlarmWriter:
             else:
                 try:
                     fresh[alarm_id] = await plan(
-                        session, routing, audit, item.message, item.raiser, item.raiser_name
+                        session,
+                        routing,
+                        audit,
+                        item.message,
+                        item.raiser,
+                        item.raiser_name,
+                        item.announced,
                     )
                 except AlarmError as refused:  # raised before anything of it was kept
-                    item.result.set_exception(refused)
+                    item.refuse(refused)
                     continue
                 written.append((item, (fresh[alarm_id].record, True)))
         if fresh:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from dispatch.alarms import views
 from dispatch.alarms.lifecycle import AlarmError
+from dispatch.alarms.plan import NewAlarm
 from dispatch.alarms.record import AlarmRecord, SelfTestResult
 from dispatch.alarms.store import AlarmStore
 from dispatch.channels.queue import DeliveryQueue
@@ -22,6 +23,7 @@ from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import OperatorView
 from dispatch.directory.sessions import still_valid
 from dispatch.directory.site_scope import SiteScope
+from dispatch.live.announcements import Announced, Announcements
 from dispatch.live.peer_directory import PeerDirectories
 from dispatch.live.protection import unprotected_reasons
 from dispatch.live.receipt_queue import ReceiptQueue
@@ -65,6 +67,10 @@ production 6 s; dispatch/cli.py, dispatch/net/keepalive.py)."""
 ESCALATION_CHECK_INTERVAL = 1.0
 REACH_CHECK_INTERVAL = 1.0
 """How often the nobody-reached timers (the alarms' ``reach_due_at``) are checked."""
+ANNOUNCED_RETRY_FIRST_S = 0.25
+ANNOUNCED_RETRY_MAX_S = 2.0
+"""The hub stores an announced alarm whose commit failed itself, as the agent re-sends one
+(agent/resend.py): 0.25 s doubling to 2 s, until stored."""
 PEER_DIRECTORY_DEBOUNCE = 1.0
 """Agents starting or stopping to listen within this time share one round of peer
 directories (a restart storm of thousands costs a few rounds, not one per agent)."""
@@ -96,6 +102,8 @@ class Hub:
         self._consoles: set[ConsolePeer] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._receipts = ReceiptQueue(self.alarms.record_receipts)
+        # Alarms whose popups went out ahead of their commit, until stored (raise_alarm).
+        self._announced = Announcements()
         self._seen: dict[str, tuple[datetime, str]] = {}
         self._last_fan_out: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
         # Alarms whose raiser was told "zugestellt" by this instance: later receipt batches
@@ -142,6 +150,9 @@ class Hub:
         for task in [*self._tasks, *self._channel_tasks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for entry in self._announced:
+            if entry.retry is not None:
+                entry.retry.cancel()
         for peer in [*self._all_agents(), *self._consoles]:
             await peer.close(CloseCode.GOING_AWAY, "hub shutting down")
         await self._flush_receipts()
@@ -192,8 +203,12 @@ class Hub:
         if first:
             self._health.pop(workstation.id, None)  # the new session reports afresh
             self._workstation_changed(workstation.id)
+        # Taken before the store is read: one stored meanwhile is in the read, never missed.
+        announced = self._announced.for_recipient(workstation.id)
+        stored = await self._replays.get(workstation.id) or []
+        known = {record.id for record in stored}
         replay: list[BaseModel] = []
-        for record in await self._replays.get(workstation.id) or []:
+        for record in [*stored, *(r for r in announced if r.id not in known)]:
             recipient = record.recipient(peer.workstation.id)
             if recipient is not None and not record.told_withdrawn(recipient):
                 replay.append(views.notify(record, recipient))
@@ -264,7 +279,10 @@ class Hub:
         self._consoles.add(peer)
         self.metrics.consoles_connected.inc()
         log.info("console_connected", operator=peer.operator.username)
+        announced = self._announced.records()  # before the read, as for agents
         records = await self.alarms.open_alarms()
+        known = {record.id for record in records}
+        records += [r for r in announced if r.id not in known]
         visible = [r for r in records if views.console_may_see(peer.operator, r)]
         snapshot = AlarmSnapshot(alarms=[views.console_alarm(r) for r in visible])
         counted = await self._channel_counts([r for r in visible if r.is_open])
@@ -293,35 +311,150 @@ class Hub:
     # --- the alarm path -----------------------------------------------------
 
     async def raise_alarm(self, peer: AgentPeer, message: RaiseAlarm) -> None:
-        """Store, then acknowledge to the raiser, then fan out: in that order, always."""
+        """Route, tell the recipients and consoles, store, then acknowledge to the raiser.
+
+        The popups go out as soon as the alarm is routed (from the snapshot in memory),
+        while it is committed: the raiser's ``alarm_stored`` still waits for the commit
+        (durable before "stored"), the popups need not. If the commit fails the raiser is
+        told (``error internal``) and re-sends; the hub also keeps storing it itself, and
+        nobody is told it a second time (docs/architecture.md, "Popups before the commit").
+        An alarm that needs the store to be routed (a drill, a self-test) is fanned out
+        after its commit, as before.
+        """
         received = time.perf_counter()
         # Written on the loop's next turn, while the commit is in flight, not ahead of
         # it: a JSON line costs 20-50 µs, which the alarm would otherwise wait for.
         asyncio.get_running_loop().call_soon(_log_received, message, peer.workstation.id)
-        record, created = await self.alarms.store(message, peer.workstation, peer.display_name)
-        stored = time.perf_counter()
-        peer.send(
-            AlarmStored(
-                reply_to=message.id,
-                alarm_id=record.id,
-                stored_at=record.stored_at,
-                duplicate=not created,
-                cancel_window_s=record.cancel_window_s,
-            )
-        )
+        entry = self._announced.get(message.alarm_id)
+        if entry is None or entry.raiser.id != peer.workstation.id:
+            # Routed and told first; a re-send of an alarm announced but not stored yet
+            # (the entry is there) is told nothing again. Measured: starting the commit
+            # first and announcing while it runs made the popups later, not the ack
+            # sooner (docs/performance.md, "Step 2").
+            entry = await self._announce(peer, message, received)
+        new = entry.new if entry is not None else None
+        pending = self.alarms.enqueue(message, peer.workstation, peer.display_name, new)
+        if entry is not None:
+            entry.attempts += 1
+        try:
+            record, created = await pending.result
+        except AlarmError:
+            if entry is not None:  # refused for good: its popups were for nothing
+                self._give_up(entry)
+            raise
+        except Exception:
+            if entry is not None:
+                self._store_failed(entry)
+            raise
+        peer.send(_stored_ack(message, record, created))
         self.metrics.stored_ack_seconds.observe(time.perf_counter() - received)
-        if not created:
+        self._now_stored(record, created, message.claimed_room, entry)
+        if entry is None and created:  # fanned out only now, after the commit
+            self.metrics.fan_out_seconds.observe(time.perf_counter() - received)
+
+    async def _announce(
+        self, peer: AgentPeer, message: RaiseAlarm, received: float
+    ) -> Announced | None:
+        """Routes the alarm from memory and sends its popups and console rows at once;
+        None if it must be routed in its transaction, or is stored already (a re-send of a
+        stored alarm is never announced: read from the store, since after a restart the
+        hub's memory does not know it)."""
+        alarm_id = message.alarm_id
+        if alarm_id in self._announced:
+            return None  # another PC's alarm id: the store refuses it
+        new = await self._route_ahead(peer, message)
+        if new is None:
+            return None
+        if (entry := self._announced.get(alarm_id)) is not None:  # a re-send raced this one
+            return entry if entry.raiser.id == peer.workstation.id else None
+        record = new.record
+        popups, deliveries = self._popups(record, [r.workstation_id for r in record.recipients])
+        entry = Announced(new, message, peer.workstation, peer.display_name, popups, deliveries)
+        self._announced.add(entry)
+        self._receipts.hold(alarm_id)  # receipts wait until there is a row to write them to
+        self._send_popups(alarm_id, popups, deliveries)
+        self.metrics.fan_out_seconds.observe(time.perf_counter() - received)
+        self._to_consoles(record)
+        return entry
+
+    async def _route_ahead(self, peer: AgentPeer, message: RaiseAlarm) -> NewAlarm | None:
+        """The alarm routed before its commit (``AlarmStore.announce``). If the store cannot
+        be read (its database down), from memory alone: the alarm will most likely not be
+        stored now either, and its colleagues' popups are what still works (a stored one
+        told again is deduplicated by the agents)."""
+        try:
+            return await self.alarms.announce(message, peer.workstation, peer.display_name)
+        except Exception as failed:  # its type only: a driver's message may name the server
+            log.warning(
+                "alarm_announce_check_failed",
+                alarm_id=str(message.alarm_id),
+                error=type(failed).__name__,
+            )
+            return self.alarms.announce_unchecked(message, peer.workstation, peer.display_name)
+
+    def _store_failed(self, entry: Announced) -> None:
+        """The commit of an announced alarm failed: its popups are out, so the hub stores
+        it itself, 0.25 s doubling to 2 s, as long as it runs (its raiser re-sends too;
+        whichever is first stores it, once)."""
+        entry.attempt_ended()
+        if entry.retry is None and entry.record.id in self._announced:
+            log.warning("alarm_announced_not_stored", alarm_id=str(entry.record.id))
+            entry.retry = asyncio.create_task(self._store_announced(entry))
+
+    async def _store_announced(self, entry: Announced) -> None:
+        delay = ANNOUNCED_RETRY_FIRST_S
+        while entry.record.id in self._announced:
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, ANNOUNCED_RETRY_MAX_S)
+            entry.attempts += 1
+            try:
+                record, created = await self.alarms.store(
+                    entry.message, entry.raiser, entry.raiser_name, entry.new
+                )
+            except AlarmError:
+                self._give_up(entry)
+                return
+            except Exception:
+                entry.attempt_ended()
+                log.warning("alarm_announced_store_failed", alarm_id=str(entry.record.id))
+                continue
+            # The raiser learns it at once (its agent goes by the alarm id), not only
+            # from its own next re-send.
+            ack = encode(_stored_ack(entry.message, record, created))
+            for peer in self._agents.get(record.workstation_id, ()):
+                peer.send(ack)
+            self._now_stored(record, created, entry.message.claimed_room, entry)
             return
+
+    def _give_up(self, entry: Announced) -> None:
+        """Refused for good (not a passing failure): nothing will store it, receipts go."""
+        log.warning("alarm_announced_refused", alarm_id=str(entry.record.id))
+        if self._announced.pop(entry.record.id) is not None:
+            self._receipts.release(entry.record.id)
+
+    def _now_stored(
+        self,
+        record: AlarmRecord,
+        created: bool,
+        claimed_room: str | None,
+        entry: Announced | None,
+    ) -> None:
+        """After a commit: held receipts are written, and a new alarm is fanned out to whoever
+        its announcement (``entry``) did not reach (everyone if it was not announced).
+
+        The entry is the caller's, not looked up: the hub's retry and the raiser's share one
+        group commit, and whichever of them is told "stored" first ends the entry."""
+        if self._announced.pop(record.id) is not None:
+            self._receipts.release(record.id)
+        if not created:
+            return  # a retry: stored and fanned out before, never again
         self.metrics.alarm_stored(int(record.level), record.kind.value)
         log.info("alarm_stored", **_where_and_who(record))
-        if message.claimed_room is not None and (
-            record.room is None or message.claimed_room != record.room.number
-        ):
+        if claimed_room is not None and (record.room is None or claimed_room != record.room.number):
             log.warning(
-                "room_claim_ignored", alarm_id=str(record.id), workstation=peer.workstation.id
+                "room_claim_ignored", alarm_id=str(record.id), workstation=record.workstation_id
             )
-        self.alarm_stored(record)
-        self.metrics.fan_out_seconds.observe(time.perf_counter() - stored)
+        self.alarm_stored(record, announced=entry)
 
     async def cancel(self, peer: AgentPeer, alarm_id: uuid.UUID, *, duress: bool = False) -> None:
         if duress:
@@ -368,7 +501,9 @@ class Hub:
         self.broadcast_update(record)
 
     async def _may_act(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
-        """An operator acts only on alarms their console shows them."""
+        """An operator acts only on alarms their console shows them (one shown before its
+        commit once the commit is done)."""
+        await self._announced.settled(alarm_id)
         record = await self.alarms.get(alarm_id)
         if record is None or not views.console_may_see(operator, record):
             raise AlarmError("unknown_alarm", "no such alarm on this console")
@@ -427,6 +562,7 @@ class Hub:
             self.self_test_done(SelfTestResult(workstation_id, at, ok=True))
 
     async def respond(self, peer: AgentPeer, message: Respond) -> None:
+        await self._announced.settled(message.alarm_id)  # a popup shown before the commit
         record = await self.alarms.record_answer(
             message.alarm_id, peer.workstation.id, message.answer, peer.display_name
         )
@@ -443,9 +579,19 @@ class Hub:
     # alarm_stored, alarm_escalated, broadcast_update, alarm_delivered, self_test_done
     # and _workstation_changed; another instance replays the same for its own peers.
 
-    def alarm_stored(self, record: AlarmRecord, *, publish: bool = True) -> None:
-        """A new alarm: its recipients and the consoles."""
-        popups, deliveries = self._popups(record, [r.workstation_id for r in record.recipients])
+    def alarm_stored(
+        self, record: AlarmRecord, *, publish: bool = True, announced: Announced | None = None
+    ) -> None:
+        """A new alarm: its recipients and the consoles (``announced``: those its announcement
+        told before the commit are not told again)."""
+        told: set[str] = set()
+        if announced is not None and announced.record.recipients == record.recipients:
+            popups, deliveries = announced.popups, announced.deliveries
+            told = {ws for ws, _ in deliveries}
+        else:
+            popups, deliveries = self._popups(record, [r.workstation_id for r in record.recipients])
+            if announced is not None:
+                told = {r.workstation_id for r in announced.record.recipients}
         if publish:  # first, and with the popups: other instances send without a store read
             self.bus.publish(
                 events.AlarmStored(
@@ -454,6 +600,10 @@ class Hub:
                     deliveries=tuple(deliveries),
                 )
             )
+        if told:
+            deliveries = [(ws, index) for ws, index in deliveries if ws not in told]
+            if not deliveries:
+                return  # every recipient and the consoles had it before the commit
         self._send_popups(record.id, popups, deliveries)
         self._to_consoles(record)
         if publish and self.deliveries is not None:
@@ -742,6 +892,8 @@ class Hub:
 
     async def _foreign_popups(self, event: events.AlarmStored) -> None:
         """The popups came with the event: send first, read the store only for consoles."""
+        if self._stored_elsewhere(event.alarm_id):
+            return  # announced here: recipients and consoles have it
         if event.alarm_id not in self._last_fan_out:
             self._send_popups(event.alarm_id, list(event.popups), event.deliveries)
         if self._consoles and (record := await self.alarms.get(event.alarm_id)):
@@ -749,6 +901,8 @@ class Hub:
 
     async def _foreign_alarm_stored(self, event: events.AlarmStored) -> None:
         """Too many popups to carry along: the record is read and fanned out from here."""
+        if self._stored_elsewhere(event.alarm_id):
+            return
         if (record := await self.alarms.get(event.alarm_id)) is None:
             return
         if record.id in self._last_fan_out:
@@ -756,6 +910,14 @@ class Hub:
             self._to_consoles(record)
         else:
             self.alarm_stored(record, publish=False)
+
+    def _stored_elsewhere(self, alarm_id: uuid.UUID) -> bool:
+        """Another instance stored an alarm announced here (its raiser moved on after a
+        failed commit): the entry ends, nobody is told twice."""
+        if self._announced.pop(alarm_id) is None:
+            return False
+        self._receipts.release(alarm_id)
+        return True
 
     async def _foreign_escalation(self, event: events.AlarmEscalated) -> None:
         if (record := await self.alarms.get(event.alarm_id)) is None:
@@ -823,7 +985,9 @@ class Hub:
         unconfirmed = await self.alarms.unconfirmed()
         recent = time.monotonic() - self.redeliver_interval
         self._last_fan_out = {
-            alarm_id: at for alarm_id, at in self._last_fan_out.items() if alarm_id in unconfirmed
+            alarm_id: at
+            for alarm_id, at in self._last_fan_out.items()
+            if alarm_id in unconfirmed or alarm_id in self._announced
         }
         self._receipts.keep_only(unconfirmed)
         self._delivery_told &= unconfirmed.keys()  # the others get no more receipts
@@ -914,6 +1078,16 @@ class Hub:
 
     def _all_agents(self) -> list[Peer]:
         return [p for peers in self._agents.values() for p in peers]
+
+
+def _stored_ack(message: RaiseAlarm, record: AlarmRecord, created: bool) -> AlarmStored:
+    return AlarmStored(
+        reply_to=message.id,
+        alarm_id=record.id,
+        stored_at=record.stored_at,
+        duplicate=not created,
+        cancel_window_s=record.cancel_window_s,
+    )
 
 
 def _log_received(message: RaiseAlarm, workstation_id: str) -> None:

@@ -24,6 +24,9 @@ class ReceiptQueue:
         self._writing: set[Receipt] = set()  # the batch being committed
         self._arrived = asyncio.Event()
         self._last: dict[uuid.UUID, float] = {}  # monotonic time, per alarm
+        # Alarms whose popups went out before their commit: no row to mark yet, so their
+        # receipts wait here until they are stored (Hub.raise_alarm).
+        self._held: set[uuid.UUID] = set()
 
     def add(self, alarm_id: uuid.UUID, workstation_id: str) -> None:
         self._waiting.add((alarm_id, workstation_id))
@@ -35,10 +38,26 @@ class ReceiptQueue:
         await self._arrived.wait()
         await asyncio.sleep(RECEIPT_BATCH_WINDOW)
 
+    def hold(self, alarm_id: uuid.UUID) -> None:
+        """The alarm is not stored yet: its receipts wait until ``release``."""
+        self._held.add(alarm_id)
+
+    def release(self, alarm_id: uuid.UUID) -> None:
+        """The alarm is stored (or never will be): its receipts go with the next batch."""
+        self._held.discard(alarm_id)
+        if any(held == alarm_id for held, _ in self._waiting):
+            self._arrived.set()
+
     async def write(self) -> ReceiptOutcome:
-        """Stores every waiting receipt in one commit."""
-        batch, self._waiting = self._waiting, set()
+        """Stores every waiting receipt in one commit, except those of held alarms."""
+        if self._held:
+            batch = {r for r in self._waiting if r[0] not in self._held}
+            self._waiting -= batch
+        else:
+            batch, self._waiting = self._waiting, set()
         self._arrived.clear()
+        if not batch:
+            return ReceiptOutcome(set(), {})
         self._writing = batch
         try:
             return await self._store(batch)

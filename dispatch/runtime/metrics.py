@@ -83,7 +83,7 @@ class Metrics:
         )
         self.fan_out_seconds = Histogram(
             f"{PREFIX}_fan_out_seconds",
-            "From a new alarm's commit to its last recipient's popup queued.",
+            "From a new alarm's raise_alarm read to its last recipient's popup queued.",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

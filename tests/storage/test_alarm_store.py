@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from dispatch.alarms.lifecycle import AlarmError
 from dispatch.alarms.record import AlarmRecord
@@ -25,7 +26,9 @@ from dispatch.directory.site_setup import (
     set_room_link,
 )
 from dispatch.directory.workstations import add_workstation, revoke_workstation
+from dispatch.live.receipt_queue import ReceiptQueue
 from dispatch.store.database import Database
+from dispatch.store.models import AuditEvent, Room
 from shared.domain import (
     AlarmKind,
     AlarmLevel,
@@ -432,3 +435,95 @@ async def test_a_self_test_cannot_be_answered_or_resolved_by_hand(site: Site) ->
         await site.alarms.resolve(record.id, "Wache")
     with pytest.raises(AlarmError):
         await site.alarms.record_answer(record.id, "pc-a", Answer.COMING, "Frau A")
+
+
+async def test_an_alarm_announced_from_memory_is_stored_as_announced(site: Site) -> None:
+    """Routed ahead of its transaction (its popups go out meanwhile): the commit stores
+    exactly that alarm, once, with one audit event."""
+    await site.alarms.routing.refresh()
+    message = alarm()
+    announced = await site.alarms.announce(message, site.raiser, "Frau A")
+    assert announced is not None
+    assert {r.workstation_id for r in announced.record.recipients} == {"pc-b", "pc-s"}
+    assert await site.alarms.get(message.alarm_id) is None
+    record, created = await site.alarms.store(message, site.raiser, "Frau A", announced)
+    assert created
+    assert record == announced.record
+    assert await site.alarms.announce(message, site.raiser, "Frau A") is None, "stored"
+    stored = await site.alarms.get(message.alarm_id)
+    assert stored is not None
+    assert stored.stored_at == announced.record.stored_at
+    assert {r.workstation_id for r in stored.recipients} == {"pc-b", "pc-s"}
+    async with site.db.read() as session:
+        raised = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "alarm_raised", AuditEvent.alarm_id == str(record.id))
+        )
+    assert raised == 1
+    # A retry of the stored alarm, announced again or not, is a duplicate.
+    again, created = await site.alarms.store(message, site.raiser, "Frau A", announced)
+    assert not created
+    assert again.id == record.id
+
+
+async def test_only_plain_alarms_are_announced(site: Site) -> None:
+    """Drills and self-tests are routed in their transaction (it reads the store)."""
+    await site.alarms.routing.refresh()
+    for kind in (AlarmKind.DRILL, AlarmKind.SELF_TEST):
+        assert await site.alarms.announce(alarm(kind=kind), site.raiser, "Frau A") is None
+    assert await site.alarms.announce(alarm(), site.raiser, "Frau A") is not None
+
+
+async def test_an_announced_alarm_keeps_everyone_told_when_the_topology_moved(
+    site: Site,
+) -> None:
+    """Rooms A and B are kept apart after the announcement: routed again, B's PC would not
+    be told, but it was, so it stays a recipient (and hears how the alarm ends)."""
+    await site.alarms.routing.refresh()
+    message = alarm()
+    announced = await site.alarms.announce(message, site.raiser, "Frau A")
+    assert announced is not None
+    async with site.db.read() as session:
+        rooms = {
+            number: room_id
+            for number, room_id in await session.execute(select(Room.number, Room.id))
+        }
+    await set_room_link(
+        site.db, ACTOR, rooms["A"], rooms["B"], RoomLinkKind.EXCLUDE, scope=EVERY_SITE
+    )
+    await set_room_link(site.db, ACTOR, rooms["A"], rooms["C"], RoomLinkKind.LINK, scope=EVERY_SITE)
+    # The snapshot in memory is older than the store's topology now: nothing is announced
+    # from it (an alarm must name the room its PC is in now).
+    assert await site.alarms.announce(alarm(), site.raiser, "Frau A") is None
+    record, created = await site.alarms.store(message, site.raiser, "Frau A", announced)
+    assert created
+    assert {r.workstation_id for r in record.recipients} == {"pc-b", "pc-c", "pc-s"}
+    stored = await site.alarms.get(message.alarm_id)
+    assert stored is not None
+    assert {r.workstation_id for r in stored.recipients} == {"pc-b", "pc-c", "pc-s"}
+
+
+async def test_receipts_for_an_alarm_not_stored_yet_wait_for_its_row(site: Site) -> None:
+    """Its popup went out before the commit: a receipt that comes first is kept (held), not
+    written to nothing, and goes with the first batch after the alarm is stored."""
+    queue = ReceiptQueue(site.alarms.record_receipts)
+    stored, _ = await site.alarms.store(alarm(), site.raiser, "Frau A")
+    pending = alarm()
+    queue.hold(pending.alarm_id)
+    queue.add(pending.alarm_id, "pc-b")
+    queue.add(stored.id, "pc-b")
+    await asyncio.wait_for(queue.due(), 5)
+    assert (await queue.write()).changed == {stored.id}
+    assert queue.holds(pending.alarm_id, "pc-b"), "waiting: not answered with a re-send"
+    due = asyncio.ensure_future(queue.due())
+    await asyncio.sleep(0.1)
+    assert not due.done(), "nothing to write while the only receipt is held"
+
+    await site.alarms.store(pending, site.raiser, "Frau A")
+    queue.release(pending.alarm_id)
+    await asyncio.wait_for(due, 5)
+    assert (await queue.write()).changed == {pending.alarm_id}
+    record = await site.alarms.get(pending.alarm_id)
+    assert record is not None
+    assert [r.workstation_id for r in record.recipients if r.received] == ["pc-b"]

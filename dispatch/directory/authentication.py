@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
@@ -74,10 +75,15 @@ class Authenticator:
     account or an ended session acts at once, also when another process made it.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, crowded: Callable[[], bool] | None = None) -> None:
+        """``crowded``: whether agents arrive faster than the hub lets them in (its
+        handshake gate full), so the credential reads linger to be shared."""
         self._db = db
         self._credentials = Coalescer(
-            self._load_credentials, name="workstation-credentials", linger=HANDSHAKE_LINGER_S
+            self._load_credentials,
+            name="workstation-credentials",
+            linger=HANDSHAKE_LINGER_S,
+            linger_when=crowded,
         )
 
     # --- workstations -------------------------------------------------------

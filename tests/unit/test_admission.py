@@ -349,11 +349,14 @@ def test_the_gate_is_crowded_while_every_slot_is_taken_or_upgrades_wait() -> Non
     assert first is not None
     assert not gate.crowded()  # a first start's few dozen in flight: no linger
     alarm = gate.enter(alarm_waiting=True)
-    assert alarm is not None and not gate.crowded()  # an alarm takes no slot
+    assert alarm is not None
+    assert not gate.crowded()  # an alarm takes no slot
     second = gate.enter(alarm_waiting=False)
-    assert second is not None and gate.crowded()
+    assert second is not None
+    assert gate.crowded()
     waiting = Waiting(gate)
     gate.leave(first)  # its slot goes to the one waiting: still full
-    assert waiting.handshake is not None and gate.crowded()
+    assert waiting.handshake is not None
+    assert gate.crowded()
     gate.leave(second)
     assert not gate.crowded()

@@ -86,7 +86,8 @@ def create_app(settings: Settings) -> FastAPI:
         anchors = AuditAnchors(
             db, settings.resolved_audit_anchor_file, audit_key, settings.audit_anchor_interval
         )
-        app.state.authenticator = authenticator = Authenticator(db, directory)
+        gate: HandshakeGate = app.state.handshake_gate
+        app.state.authenticator = authenticator = Authenticator(db, directory, crowded=gate.crowded)
         alarms = AlarmStore(db)
         try:
             await alarms.routing.refresh()
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.redeliver_interval,
             bus=bus,
             metrics=metrics,
+            crowded=gate.crowded,
         )
         hub.peer_directories = PeerDirectories(peer_secret)  # issue 16: the direct path
         channels = build_channels(settings, db)

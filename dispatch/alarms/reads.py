@@ -24,8 +24,8 @@ from shared.domain import AlarmKind, AlarmLevel, Answer, Instruction
 from shared.protocol import IncidentReport as Report
 
 _WORKSTATION_IDS = bindparam("workstation_ids", type_=String, expanding=True)
-_OPEN_FOR = (
-    select(Alarm)
+_OPEN_IDS_FOR = (
+    select(Alarm.id)
     .where(Alarm.state.in_(OPEN_STATES))
     .where(
         Alarm.workstation_id.in_(_WORKSTATION_IDS)
@@ -35,10 +35,16 @@ _OPEN_FOR = (
             )
         )
     )
+)
+"""The ids of open alarms the workstations raised or must be told about: read at every
+handshake, so built once (its cache key is not derived again for each read)."""
+_ALARMS_BY_ID = (
+    select(Alarm)
+    .where(Alarm.id.in_(bindparam("alarm_ids", type_=String, expanding=True)))
+    .where(Alarm.state.in_(OPEN_STATES))  # still open: one may have closed since its id
     .order_by(Alarm.stored_at)
 )
-"""Open alarms the workstations raised or must be told about: read at every handshake,
-so built once (its cache key is not derived again for each read)."""
+"""The open alarms of those ids, full: read at a handshake only when there are some."""
 _STORED_AND_VERSION = select(
     exists().where(Alarm.id == bindparam("alarm_id", type_=String)).label("stored"),
     select(TopologyVersion.version)
@@ -107,10 +113,20 @@ async def open_alarms_for_many(
     db: Database, workstation_ids: Sequence[str]
 ) -> dict[str, list[AlarmRecord]]:
     """Open alarms each workstation raised or must be told about, oldest first, in one read
-    (agents reconnecting together)."""
+    (agents reconnecting together).
+
+    Most agents joining have no open alarm to be told about, so the ids come first, in
+    one plain read without a session or ORM objects; only if there are any are the
+    records read. A write may commit between the two reads; the result is then what
+    one read a moment later would give: an alarm stored in between reaches the agent
+    (already registered) by its fan-out, one closed in between is not replayed."""
     wanted = {"workstation_ids": list(set(workstation_ids))}
+    alarm_ids = [row.id for row in await db.rows(_OPEN_IDS_FOR, wanted)]
+    if not alarm_ids:
+        return {ws: [] for ws in workstation_ids}
     async with db.read() as session:
-        records = await load_records(session, list(await session.scalars(_OPEN_FOR, wanted)))
+        alarms = await session.scalars(_ALARMS_BY_ID, {"alarm_ids": alarm_ids})
+        records = await load_records(session, list(alarms))
     return {
         ws: [r for r in records if r.workstation_id == ws or r.recipient(ws) is not None]
         for ws in workstation_ids

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -84,11 +85,22 @@ class Authenticator:
     account or an ended session acts at once, also when another process made it.
     """
 
-    def __init__(self, db: Database, directory: LdapDirectory | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        directory: LdapDirectory | None = None,
+        *,
+        crowded: Callable[[], bool] | None = None,
+    ) -> None:
+        """``crowded``: whether agents arrive faster than the hub lets them in (its
+        handshake gate full), so the credential reads linger to be shared."""
         self._db = db
         self._directory = directory
         self._credentials = Coalescer(
-            self._load_credentials, name="workstation-credentials", linger=HANDSHAKE_LINGER_S
+            self._load_credentials,
+            name="workstation-credentials",
+            linger=HANDSHAKE_LINGER_S,
+            linger_when=crowded,
         )
 
     # --- workstations -------------------------------------------------------

@@ -85,7 +85,10 @@ class Hub:
         redeliver_interval: float,
         bus: Bus | None = None,
         metrics: Metrics | None = None,
+        crowded: Callable[[], bool] | None = None,
     ) -> None:
+        """``crowded``: whether agents arrive faster than the hub lets them in (its handshake
+        gate full), so the replay reads linger to be shared."""
         self.alarms = alarms
         self.metrics = metrics or Metrics()
         # Set when the metrics are served: only then does the supervision round count
@@ -116,7 +119,10 @@ class Hub:
         self._health: dict[str, tuple[str, ...]] = {}
         # Agents reconnecting together (a restart storm) share one replay read.
         self._replays = Coalescer(
-            self.alarms.open_alarms_for_many, name="replays", linger=HANDSHAKE_LINGER_S
+            self.alarms.open_alarms_for_many,
+            name="replays",
+            linger=HANDSHAKE_LINGER_S,
+            linger_when=crowded,
         )
         self.alarms.routing.on_new_snapshot = self.placements_moved
         self.store = StoreState()  # whether writes succeed (dispatch/store/store_health.py)

@@ -247,6 +247,11 @@ class HandshakeGate:
         per_address = self.per_address or self.limit + self.max_queued
         return self.unauthenticated[address] >= per_address and address not in self.exempt
 
+    def crowded(self) -> bool:
+        """Every slot taken or upgrades queued: a storm, where the hub's throughput counts
+        for more than one handshake's wait (its reads linger to be shared)."""
+        return bool(self.queue) or not self._slot_free()
+
     def _slot_free(self) -> bool:
         return self.in_flight - self.priority_in_flight < self.limit
 

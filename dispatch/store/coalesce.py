@@ -11,6 +11,13 @@ each other (one ended less than ``linger`` ago), the next waits ``linger``
 for more keys first. In a 10,000-agent restart storm the reads of each kind
 fell from ~2,900 (3.5 agents each) to ~650 (about 15 each). A lookup after a
 quiet spell is loaded at once.
+
+Lingering only pays while more keys arrive whatever the hub answers: a storm,
+thousands of agents at the door. A first start's agents come a few dozen at a
+time, each next one only after an earlier one is in, so there the linger only
+adds to every handshake (twice 20 ms, at 20 in flight a ceiling of ~500 a
+second) and gathers no more keys. ``linger_when`` says which case it is (the
+hub: its handshake gate is full or has a queue).
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from typing import Generic, TypeVar
 
 HANDSHAKE_LINGER_S = 0.02
 """The linger of the two reads every agent handshake makes (credentials, replay): in a
-storm each handshake waits up to 20 ms twice, against the agent's 5 s timeout."""
+storm (the handshake gate full) each handshake waits up to 20 ms twice, against the
+agent's 5 s timeout."""
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -37,12 +45,14 @@ class Coalescer(Generic[K, V]):
         name: str,
         max_batch: int = 500,
         linger: float = 0.0,
+        linger_when: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load = load
         self._name = name
         self._max_batch = max_batch  # bounds the statement's IN list
         self._linger = linger
+        self._linger_when = linger_when  # None: linger whenever loads follow each other
         self._clock = clock
         self._last_load_end = -math.inf
         self._waiting: dict[K, list[asyncio.Future[V | None]]] = {}
@@ -59,7 +69,9 @@ class Coalescer(Generic[K, V]):
     async def _drain(self) -> None:
         try:
             while self._waiting:
-                if self._clock() - self._last_load_end < self._linger:
+                if self._clock() - self._last_load_end < self._linger and (
+                    self._linger_when is None or self._linger_when()
+                ):
                     await asyncio.sleep(self._linger)  # loads in a row: gather more keys
                 keys = list(self._waiting)[: self._max_batch]
                 batch = {key: self._waiting.pop(key) for key in keys}

@@ -340,3 +340,23 @@ def test_those_refused_while_a_queue_waits_are_sent_back_after_it() -> None:
         Waiting(gate, f"10.0.1.{n}")
     assert ask(gate) is None
     assert gate.refuse() == 4  # after the queue's 3 s, in the next slot
+
+
+def test_the_gate_is_crowded_while_every_slot_is_taken_or_upgrades_wait() -> None:
+    """What the handshake reads ask before lingering to share a load (store/coalesce.py)."""
+    gate = queueing_gate(limit=2)
+    first = gate.enter(alarm_waiting=False)
+    assert first is not None
+    assert not gate.crowded()  # a first start's few dozen in flight: no linger
+    alarm = gate.enter(alarm_waiting=True)
+    assert alarm is not None
+    assert not gate.crowded()  # an alarm takes no slot
+    second = gate.enter(alarm_waiting=False)
+    assert second is not None
+    assert gate.crowded()
+    waiting = Waiting(gate)
+    gate.leave(first)  # its slot goes to the one waiting: still full
+    assert waiting.handshake is not None
+    assert gate.crowded()
+    gate.leave(second)
+    assert not gate.crowded()

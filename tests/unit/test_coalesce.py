@@ -104,3 +104,30 @@ async def test_a_lookup_after_a_quiet_spell_is_loaded_at_once() -> None:
     now[0] += 61.0  # a quiet minute
     assert await asyncio.wait_for(coalescer.get("b"), 5) == "B"  # would wait 60 s if lingering
     assert loads.batches == [["a"], ["b"]]
+
+
+async def test_loads_in_a_row_do_not_linger_while_linger_when_says_no() -> None:
+    """A first start's agents come a few at a time: no wait that gathers nothing."""
+    now = [1000.0]
+    crowded = [False]
+    loads = Instant()
+    coalescer = Coalescer(
+        loads, name="test", linger=60.0, linger_when=lambda: crowded[0], clock=lambda: now[0]
+    )
+    assert await asyncio.wait_for(coalescer.get("a"), 5) == "A"
+    # Right after the first load (the clock stands still): would wait 60 s if lingering.
+    assert await asyncio.wait_for(coalescer.get("b"), 5) == "B"
+    assert loads.batches == [["a"], ["b"]]
+
+
+async def test_loads_in_a_row_linger_while_linger_when_says_yes() -> None:
+    """A storm (the gate full): the next load waits for more keys, as without the predicate."""
+    loads = Instant()
+    coalescer = Coalescer(loads, name="test", linger=0.3, linger_when=lambda: True)
+    assert await coalescer.get("a") == "A"
+    later = []
+    for key in "bcd":
+        later.append(asyncio.create_task(coalescer.get(key)))
+        await asyncio.sleep(0.01)
+    assert [await asyncio.wait_for(t, 5) for t in later] == ["B", "C", "D"]
+    assert loads.batches == [["a"], ["b", "c", "d"]]

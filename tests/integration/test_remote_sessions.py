@@ -164,6 +164,9 @@ async def test_two_sessions_of_one_host_are_routed_by_their_clients_rooms(
         assert told.instruction is Instruction.COME_HELP
     side = await far.raise_alarm(AlarmLevel.SUPPORT)
     await third.expect(AlarmNotify, alarm_id=side.alarm_id)
+    # Popups go out before the commit (docs/architecture.md): the rows are read once
+    # the raiser has its stored-ack.
+    await far.expect(AlarmStored, alarm_id=side.alarm_id)
     # The host's own row in 1.05 is a recipient, but no session speaks for it: the
     # sessions hear only their clients' rooms.
     assert recipients(hub, side.alarm_id) == {"pc-1-03", "THIN-03", "pc-1-05", HOST, "pc-e-01"}

@@ -29,15 +29,15 @@ def lintian(deb: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def assert_clean(done: subprocess.CompletedProcess[str]) -> None:
+def assert_clean(done: subprocess.CompletedProcess[str], *, venv_built: bool = True) -> None:
     shown = done.stdout + done.stderr
     assert done.returncode == 0, shown
+    # Without its venv a package cannot use the overrides for the venv's files.
+    stale = ("unused-override", "mismatched-override") if venv_built else ("mismatched-override",)
     problems = [
         line
         for line in shown.splitlines()
-        if line.startswith(("E: ", "W: "))
-        or "unused-override" in line
-        or "mismatched-override" in line
+        if line.startswith(("E: ", "W: ")) or any(tag in line for tag in stale)
     ]
     assert problems == [], shown
 
@@ -50,7 +50,7 @@ def test_hub_package_is_lintian_clean(hub_deb: Path) -> None:
 
 
 def test_agent_package_is_lintian_clean(layout_debs: Debs) -> None:
-    assert_clean(lintian(layout_debs["silent-alarm-agent"]))
+    assert_clean(lintian(layout_debs["silent-alarm-agent"]), venv_built=False)
 
 
 @pytest.mark.parametrize("name", ["silent-alarm-agent", "silent-alarm-dispatch"])

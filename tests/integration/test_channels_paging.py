@@ -1,0 +1,66 @@
+"""Issue 20 end to end: a real hub's delivery queue pages DECT handsets through ESPA 4.4.4.
+
+The channel's own framing and line handling are tested in tests/integration/test_espa444.py;
+here a real hub process, configured only through its settings, calls the local paging
+system (tests/support/espa_receiver.py on a loopback port) for an alarm raised by a
+real agent connection, by the recipients the admin stored for that level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from shared.domain import AlarmLevel
+from shared.protocol import AlarmStored, utc_now
+from tests.integration.conftest import agents_of, set_policy
+from tests.integration.test_channels import STORED_TIME, deliveries
+from tests.support.espa_receiver import EspaReceiver, tcp_receiver
+from tests.support.hub import start_demo_hub
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_level_3_alarm_pages_staff_and_security_handsets(tmp_path: Path) -> None:
+    """Staff's handset shows the stay-away warning and no room, security's the room; both
+    calls arrive within 5 s of the stored-ack, and both rows end `sent`."""
+    receiver = EspaReceiver()
+    async with tcp_receiver(receiver) as address:
+        env = {"SILENT_ALARM_ESPA_ADDRESS": address, "SILENT_ALARM_CHANNEL_SEND_TIMEOUT": "5"}
+        hub = await asyncio.to_thread(start_demo_hub, tmp_path / "hub", None, env)
+        try:
+            set_policy(hub.data_dir, 3, ["security"], [])
+            with sqlite3.connect(hub.data_dir / "dispatch.sqlite3") as db:
+                for number, audience in (("4711", "staff"), ("4712", "security")):
+                    db.execute(
+                        "INSERT INTO channel_recipients (site_id, level, after_s, channel,"
+                        " address, label, audience, language, created_at)"
+                        " VALUES (1, 3, 0, 'espa', ?, '', ?, 'de', ?)",
+                        (number, audience, utc_now().strftime(STORED_TIME)),
+                    )
+            async with agents_of(hub) as connect:
+                raiser = await connect("pc-1-01")
+                sent = await raiser.raise_alarm(AlarmLevel.DANGER)
+                await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
+                stored = time.monotonic()
+                await _until(lambda: len(receiver.calls) >= 2)
+                assert time.monotonic() - stored <= 5.0
+                await _until(
+                    lambda: [r[2] for r in deliveries(hub, sent.alarm_id)] == ["sent", "sent"]
+                )
+        finally:
+            hub.stop()
+    calls = {call.number: call.text for call in receiver.calls}
+    assert set(calls) == {"4711", "4712"}
+    assert "1.01" not in calls["4711"]
+    assert "Tuer abschliessen" in calls["4711"]  # ascii: umlauts written out
+    assert "Raum 1.01" in calls["4712"]

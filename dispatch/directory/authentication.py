@@ -237,17 +237,7 @@ class Authenticator:
                 log.info("login_failed", reason=blocked, operator=row.username, client=client)
                 return None
             if not verified:
-                row.failed_logins += 1
-                locked = row.failed_logins % LOCK_AFTER == 0
-                if locked:
-                    row.locked_until = now + LOCK_FOR
-                audit.append(
-                    actor,
-                    "login_locked" if locked else "login_failed",
-                    client=client,
-                    failed_logins=row.failed_logins,
-                )
-                log.info("login_failed", reason="password", operator=row.username, client=client)
+                _count_failed_login(row, audit, actor, client, now)
                 return None
             row.failed_logins = 0
             row.locked_until = None
@@ -336,17 +326,7 @@ class Authenticator:
                 log.info("login_failed", reason=reason, operator=row.username, client=client)
                 return None
             if not verified:
-                row.failed_logins += 1
-                locked = row.failed_logins % LOCK_AFTER == 0
-                if locked:
-                    row.locked_until = now + LOCK_FOR
-                audit.append(
-                    actor,
-                    "login_locked" if locked else "login_failed",
-                    client=client,
-                    failed_logins=row.failed_logins,
-                )
-                log.info("login_failed", reason="password", operator=row.username, client=client)
+                _count_failed_login(row, audit, actor, client, now)
                 return None
             await apply_rights(session, row, user.display_name, rights, audit)
             row.failed_logins = 0
@@ -386,3 +366,21 @@ async def _operator_sites(session: AsyncSession, operator_id: int) -> frozenset[
         select(OperatorSite.site_id).where(OperatorSite.operator_id == operator_id)
     )
     return frozenset(rows)
+
+
+def _count_failed_login(
+    row: Operator, audit: AuditTrail, actor: str, client: str | None, now: datetime
+) -> None:
+    """A wrong password, local or the directory's: every LOCK_AFTER-th locks the account
+    for LOCK_FOR, so both kinds of login share one brute-force limit."""
+    row.failed_logins += 1
+    locked = row.failed_logins % LOCK_AFTER == 0
+    if locked:
+        row.locked_until = now + LOCK_FOR
+    audit.append(
+        actor,
+        "login_locked" if locked else "login_failed",
+        client=client,
+        failed_logins=row.failed_logins,
+    )
+    log.info("login_failed", reason="password", operator=row.username, client=client)

@@ -5,9 +5,9 @@ receiver (tests/support/push_receiver.py) allowed as its one test origin. Browse
 are the receiver's subscriptions (keys the test made, as a browser does) handed to
 the hub through the REST API with a guard's session, as console-push.js does. The
 channel runs in the test process on the hub's own store (tests/support/webpush_channel.py),
-as the delivery queue will run it in the hub; the receiver checks the VAPID JWT and
+as the delivery queue runs it in the hub; the receiver checks the VAPID JWT and
 decrypts every push. "Quittieren" is the service worker's POST with the token a push
-carried.
+carried. The module's last hub test has the hub's own delivery queue push an alarm.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from dispatch.channels.ack_tokens import AckTokens
 from dispatch.channels.base import Audience, Failed, Sent
 from dispatch.channels.webpush import topic
 from shared.domain import AlarmLevel
+from shared.protocol import utc_now
 from tests.api.conftest import audit_details
+from tests.integration.test_channels import STORED_TIME
 from tests.support.alarmdriver import AlarmDriver
 from tests.support.commands import dispatch_cli
 from tests.support.hub import RunningHub, query, start_demo_hub
@@ -588,6 +590,42 @@ def test_no_key_token_or_endpoint_reaches_a_log_or_the_audit_trail(world: World)
     ]
     assert not leaks, leaks
     assert any(event["event"] == "webpush_sent" for event in logged)
+
+
+def test_the_hubs_delivery_queue_pushes_an_alarm_to_the_recipients_phone(world: World) -> None:
+    """End to end without the test's channel: a guard's phone is a recipient of level 2 in
+    the policy (as the admin page stores it); an alarm raised by a real agent connection
+    is pushed by the hub's own delivery queue, decryptable, with its room, and the row
+    ends `sent`. It runs last in its module: the pushes it causes arrive on their own."""
+    username = world.hub.login.username
+    with world.guard() as guard:
+        browser = world.subscribe(guard)
+    with sqlite3.connect(world.hub.data_dir / "dispatch.sqlite3") as db:
+        db.execute(
+            "INSERT INTO channel_recipients (site_id, level, after_s, channel, address, label,"
+            " audience, language, created_at) VALUES (1, 2, 0, 'webpush', ?, 'Wache', "
+            "'security', 'de', ?)",
+            (username, utc_now().strftime(STORED_TIME)),
+        )
+    before = len(world.receiver.received())
+    alarm_id = world.driver.raise_alarm("pc-1-01", AlarmLevel.THREAT)
+    stored = time.monotonic()
+    pushed = [
+        got
+        for got in world.receiver.wait_for(before + 1)[before:]
+        if got.path == browser.endpoint.removeprefix(world.receiver.origin)
+    ]
+    assert time.monotonic() - stored <= 5.0
+    assert pushed, "the queue pushed nothing to the recipient's browser"
+    assert pushed[0].problem == "", pushed[0].problem
+    assert pushed[0].payload["alarm_id"] == str(alarm_id)
+    assert pushed[0].payload["room"] == "1.01"
+    deadline = time.monotonic() + 10
+    while query(
+        world.hub, "SELECT state FROM channel_deliveries WHERE alarm_id = ?", str(alarm_id)
+    ) != [("sent",)]:
+        assert time.monotonic() < deadline, "the delivery row never became sent"
+        time.sleep(0.05)
 
 
 # --- the key pair and the settings --------------------------------------------------------

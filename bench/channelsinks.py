@@ -1,15 +1,21 @@
-"""``--channels N``: each alarm also goes to N e-mail and N webhook recipients (issue 20).
+"""``--channels N``: each alarm also goes to N e-mail, N webhook and N Web Push recipients.
 
-Two local sinks take what the hub sends: a minimal SMTP responder (plain, no STARTTLS:
-the bench measures the hub, not TLS) and an HTTP server answering 200. The recipients
-are written into the bench's database for the raiser's site and level; the hub gets
-the settings that point its channels at the sinks.
+Issue 20. Two local sinks take what the hub sends: a minimal SMTP responder (plain, no
+STARTTLS: the bench measures the hub, not TLS) and an HTTP server answering 201 that
+stands for the SMS gateway and for the browsers' push service (RFC 8030) alike; it
+counts the pushes apart and does not decrypt them (the hub still encrypts each one).
+The recipients are written into the bench's database for the raiser's site and level:
+the push recipients are N guards with one subscribed browser each, whose keys are real
+P-256 keys made here. The hub gets the settings that point its channels at the sinks,
+and a VAPID key made for the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -17,13 +23,19 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from dispatch.channels import vapid
+
 
 @dataclass
 class Sinks:
     """Messages received so far, by channel."""
 
     mails: int = 0
-    posts: int = 0
+    posts: int = 0  # webhook (SMS gateway) requests
+    pushes: int = 0  # Web Push requests to the stand-in push service
     lock: threading.Lock = field(default_factory=threading.Lock)
     smtp_server: asyncio.Server | None = None
     http_server: ThreadingHTTPServer | None = None
@@ -31,9 +43,14 @@ class Sinks:
     @property
     def received(self) -> int:
         with self.lock:
-            return self.mails + self.posts
+            return self.mails + self.posts + self.pushes
 
-    def hub_env(self) -> dict[str, str]:
+    @property
+    def http_origin(self) -> str:
+        assert self.http_server is not None
+        return f"http://127.0.0.1:{self.http_server.server_address[1]}"
+
+    def hub_env(self, vapid_key: Path) -> dict[str, str]:
         assert self.smtp_server is not None
         assert self.http_server is not None
         smtp_port = self.smtp_server.sockets[0].getsockname()[1]
@@ -45,6 +62,9 @@ class Sinks:
             "SILENT_ALARM_SMTP_STARTTLS": "false",
             "SILENT_ALARM_SMTP_FROM": "bench@hub.example",
             "SILENT_ALARM_WEBHOOKS": json.dumps(webhooks),
+            "SILENT_ALARM_VAPID_PRIVATE_KEY_FILE": str(vapid_key),
+            "SILENT_ALARM_VAPID_SUBJECT": "mailto:bench@hub.example",
+            "SILENT_ALARM_WEBPUSH_TEST_ORIGIN": self.http_origin,
         }
 
     def stop(self) -> None:
@@ -86,8 +106,11 @@ async def start_sinks() -> Sinks:
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with sinks.lock:
-                sinks.posts += 1
-            self.send_response(200)
+                if self.path.startswith("/push/"):
+                    sinks.pushes += 1
+                else:
+                    sinks.posts += 1
+            self.send_response(201)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -101,17 +124,52 @@ async def start_sinks() -> Sinks:
     return sinks
 
 
-def add_recipients(db_file: Path, level: int, count: int) -> None:
-    """``count`` e-mail and ``count`` webhook recipients, told at once, of the raiser's site
-    (the first one seeded)."""
+def make_vapid_key(folder: Path) -> Path:
+    key = folder / "bench-vapid.pem"
+    vapid.generate(key)
+    return key
+
+
+def _browser_keys() -> tuple[str, str]:
+    """What a browser's PushSubscription carries: its P-256 public key and auth secret."""
+    point = ec.generate_private_key(ec.SECP256R1()).public_key()
+    raw = point.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    encode = base64.urlsafe_b64encode
+    return encode(raw).rstrip(b"=").decode(), encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+
+
+def add_recipients(db_file: Path, level: int, count: int, push_origin: str) -> None:
+    """``count`` e-mail, ``count`` webhook and ``count`` push recipients, told at once, of the
+    raiser's site (the first one seeded); each push recipient a guard of that site with one
+    subscribed browser at ``push_origin``."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     with sqlite3.connect(db_file) as db:
         (site,) = db.execute("SELECT min(id) FROM sites").fetchone()
         rows = [
             (site, level, channel, address.format(i), now)
             for i in range(count)
-            for channel, address in (("email", "wache{}@bench.example"), ("webhook", "sms:+49{}"))
+            for channel, address in (
+                ("email", "wache{}@bench.example"),
+                ("webhook", "sms:+49{}"),
+                ("webpush", "bench-wache-{}"),
+            )
         ]
+        for i in range(count):
+            operator = db.execute(
+                "INSERT INTO operators (username, display_name, role, password_hash, created_at,"
+                " failed_logins, disabled, session_epoch, source)"
+                " VALUES (?, ?, 'guard', '!', ?, 0, 0, 0, 'local')",
+                (f"bench-wache-{i}", f"Wache {i}", now),
+            ).lastrowid
+            db.execute(
+                "INSERT INTO operator_sites (operator_id, site_id) VALUES (?, ?)", (operator, site)
+            )
+            p256dh, auth = _browser_keys()
+            db.execute(
+                "INSERT INTO push_subscriptions (operator_id, endpoint, p256dh, auth,"
+                " session_epoch, created_at) VALUES (?, ?, ?, ?, 0, ?)",
+                (operator, f"{push_origin}/push/{i}", p256dh, auth, now),
+            )
         db.executemany(
             "INSERT INTO channel_recipients (site_id, level, after_s, channel, address, label,"
             " audience, language, created_at) VALUES (?, ?, 0, ?, ?, '', 'security', 'de', ?)",

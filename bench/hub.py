@@ -110,8 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=0,
         metavar="N",
-        help="fanout50/all300: each alarm also to N e-mail and N webhook recipients "
-        "(issue 20; local sinks, bench/channelsinks.py)",
+        help="fanout50/all300: each alarm also to N e-mail, N webhook and N Web Push "
+        "recipients (issue 20; local sinks, bench/channelsinks.py)",
     )
     p.add_argument("--json", metavar="FILE", help="write all figures as JSON")
     p.add_argument("--keep", action="store_true", help="keep the data dir (hub logs, database)")

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from bench.channelsinks import Sinks, add_recipients, start_sinks
+from bench.channelsinks import Sinks, add_recipients, make_vapid_key, start_sinks
 from bench.fleet import wait_until
 from bench.kernel import cpu_seconds, rss_kib
 from bench.procs import HubProcess, Worker, spawn_workers
@@ -98,10 +98,18 @@ class Run:
         )
         channels = getattr(self.args, "channels", 0)
         if channels:
-            add_recipients(self.data_dir / "dispatch.sqlite3", int(self.topo.level), channels)
             self.sinks = await start_sinks()
-            self.hub.env.update(self.sinks.hub_env())
-            say(f"each alarm also to {channels} e-mail and {channels} webhook recipients")
+            add_recipients(
+                self.data_dir / "dispatch.sqlite3",
+                int(self.topo.level),
+                channels,
+                self.sinks.http_origin,
+            )
+            self.hub.env.update(self.sinks.hub_env(make_vapid_key(self.data_dir)))
+            say(
+                f"each alarm also to {channels} e-mail, {channels} webhook and {channels} "
+                "Web Push recipients"
+            )
 
     @asynccontextmanager
     async def agents_up(self) -> AsyncIterator[tuple[WsFleet, dict[str, Any]]]:

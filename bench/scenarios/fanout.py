@@ -23,9 +23,18 @@ async def fanout(run: Run) -> dict[str, Any]:
         alarms = await run.raise_sequence(args.alarms, args.spacing)
         out["hub"] = (await merged(fleet.rec, run.workers)).latencies(expected, alarms)
         print_latency("hub      ", out["hub"])
-        if run.sinks is not None:  # --channels: what reached the e-mail and webhook sinks
-            wanted = len(alarms) * 2 * run.args.channels
-            await wait_until(lambda: run.sinks is not None and run.sinks.received >= wanted, 30)
-            out["channels"] = {"wanted": wanted, "mails": run.sinks.mails, "posts": run.sinks.posts}
-            say(f"channels: {run.sinks.mails} e-mails, {run.sinks.posts} webhooks of {wanted}")
+        if run.sinks is not None:  # --channels: what reached the e-mail, webhook and push sinks
+            sinks = run.sinks
+            wanted = len(alarms) * 3 * run.args.channels
+            await wait_until(lambda: sinks.received >= wanted, 60)
+            out["channels"] = {
+                "wanted": wanted,
+                "mails": sinks.mails,
+                "posts": sinks.posts,
+                "pushes": sinks.pushes,
+            }
+            say(
+                f"channels: {sinks.mails} e-mails, {sinks.posts} webhooks, {sinks.pushes} "
+                f"pushes of {wanted}"
+            )
     return out

@@ -138,7 +138,7 @@ def test_agent_man_page_names_every_subcommand(layout_debs: Debs) -> None:
     (commands,) = [
         action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction)
     ]
-    assert set(commands.choices) == {"run", "trigger", "status", "show", "enrol"}
+    assert set(commands.choices) == {"run", "trigger", "status", "show", "enrol", "machine-config"}
     for name in commands.choices:
         # A section of its own per subcommand, with its options.
         assert f".SH COMMAND \\fI\\,'silent\\-alarm\\-agent {name}'" in page, name

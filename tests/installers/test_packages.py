@@ -141,7 +141,8 @@ def test_agent_man_page_names_every_subcommand(layout_debs: Debs) -> None:
     assert set(commands.choices) == {"run", "trigger", "status", "show", "enrol", "machine-config"}
     for name in commands.choices:
         # A section of its own per subcommand, with its options.
-        assert f".SH COMMAND \\fI\\,'silent\\-alarm\\-agent {name}'" in page, name
+        roff = name.replace("-", "\\-")  # man pages escape every hyphen
+        assert f".SH COMMAND \\fI\\,'silent\\-alarm\\-agent {roff}'" in page, name
     assert "\\fB\\-\\-wait\\-for\\-help\\fR" in page  # trigger's options are there
 
 

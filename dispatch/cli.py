@@ -519,17 +519,25 @@ def mapping_import(
         return await import_mapping(db, data, dry_run=dry_run, actor=_cli_actor(), scope=EVERY_SITE)
 
     report = _with_store(run)
+    _echo_mapping(report, lambda line: f"line {line}", "import refused", "nothing was imported")
+    verb = "would change" if dry_run else "changed"
+    _done(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
+
+
+def _echo_mapping(
+    report: ImportReport, where: Callable[[int], str], refused: str, unchanged: str
+) -> None:
+    """One mapping import's outcome, the CSV file's or the directory's: every problem and
+    then a refusal (nothing changed), or every change, each named by ``where`` its row is."""
     if report.errors:
         for problem in report.errors:
-            typer.echo(f"line {problem.line}: {problem.reason}")
-        raise fail(f"import refused: {len(report.errors)} problem(s); nothing was imported")
+            typer.echo(f"{where(problem.line)}: {problem.reason}")
+        raise fail(f"{refused}: {len(report.errors)} problem(s); {unchanged}")
     for change in report.changed:
         described = ", ".join(
             f"{key} {old or '-'} -> {new or '-'}" for key, (old, new) in change["changes"].items()
         )
-        typer.echo(f"line {change['line']}: {change['workstation_id']}: {described}")
-    verb = "would change" if dry_run else "changed"
-    _done(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
+        typer.echo(f"{where(change['line'])}: {change['workstation_id']}: {described}")
 
 
 @directory_cli.command("sync")
@@ -556,15 +564,7 @@ def directory_sync(
 
     synced = _with_store(run)
     report = synced.report
-    if report.errors:
-        for problem in report.errors:
-            typer.echo(f"{synced.where(problem.line)}: {problem.reason}")
-        raise fail(f"sync refused: {len(report.errors)} problem(s); nothing was changed")
-    for change in report.changed:
-        described = ", ".join(
-            f"{key} {old or '-'} -> {new or '-'}" for key, (old, new) in change["changes"].items()
-        )
-        typer.echo(f"{synced.where(change['line'])}: {change['workstation_id']}: {described}")
+    _echo_mapping(report, synced.where, "sync refused", "nothing was changed")
     for row in report.skipped:
         typer.echo(f"{synced.where(row.line)}: not enrolled ({row.hostname})")
     for computer in synced.without_room:

@@ -11,23 +11,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from shared.domain import AlarmLevel
 from shared.protocol import AlarmStored, utc_now
 from tests.integration.conftest import agents_of, set_policy
-from tests.integration.test_channels import STORED_TIME, deliveries
+from tests.integration.test_channels import STORED_TIME, deliveries, until
 from tests.support.espa_receiver import EspaReceiver, tcp_receiver
 from tests.support.hub import start_demo_hub
-
-
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_level_3_alarm_pages_staff_and_security_handsets(tmp_path: Path) -> None:
@@ -52,9 +43,9 @@ async def test_a_level_3_alarm_pages_staff_and_security_handsets(tmp_path: Path)
                 sent = await raiser.raise_alarm(AlarmLevel.DANGER)
                 await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
                 stored = time.monotonic()
-                await _until(lambda: len(receiver.calls) >= 2)
+                await until(lambda: len(receiver.calls) >= 2)
                 assert time.monotonic() - stored <= 5.0
-                await _until(
+                await until(
                     lambda: [r[2] for r in deliveries(hub, sent.alarm_id)] == ["sent", "sent"]
                 )
         finally:

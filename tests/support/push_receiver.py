@@ -146,6 +146,18 @@ class PushReceiver:
                 self._changed.wait(left)
             return list(self._received)
 
+    def wait_for_path(self, path: str, timeout: float = 10.0) -> Received:
+        """The first POST to ``path`` (one subscription's endpoint), waiting at most ``timeout``
+        seconds: a user with several browsers is pushed to each, in no set order."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not (hits := [got for got in self._received if got.path == path]):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no push to {path} among {len(self._received)}")
+                self._changed.wait(left)
+            return hits[0]
+
     # --- one POST ------------------------------------------------------------------
 
     def _take(self, path: str, headers: dict[str, str], body: bytes) -> Received:

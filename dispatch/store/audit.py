@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ScalarSelect, event, insert, select, text
+from sqlalchemy import Insert, ScalarSelect, event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -196,6 +196,12 @@ class AuditTrail:
         if self._rows:
             rows, self._rows = self._rows, []
             await (await session.connection()).execute(_INSERT_EVENTS, rows)
+
+    def take_pending(self) -> tuple[Insert, list[dict[str, Any]]]:
+        """The events appended so far and their INSERT, for a caller that writes them itself
+        in this transaction (``sqlite_trips.write_and_commit``); the commit then writes none."""
+        rows, self._rows = self._rows, []
+        return _INSERT_EVENTS, rows
 
     def _write(self) -> None:
         if self._rows:

@@ -21,12 +21,11 @@ import ctypes
 import os
 import signal
 
-from dispatch import logs
 from dispatch.channels import frames
-from dispatch.channels.base import Failed, Job, Transmitted
-from dispatch.channels.registry import build_transmitters
-from dispatch.channels.senders import InProcess
-from dispatch.settings import Settings
+
+# Only the standard library and the frames above at the top: ``main`` sets the parent
+# death signal and idle priority before the channels' libraries are imported (in
+# ``serve``), so a hub that dies at once leaves nothing, and even the imports yield.
 
 READY = "ready"
 PARENT_ENV = "SILENT_ALARM_SENDER_PARENT"
@@ -54,6 +53,12 @@ def lower_priority() -> None:
 
 
 async def serve(frames_out: int) -> None:
+    from dispatch import logs
+    from dispatch.channels.base import Failed, Job, Transmitted
+    from dispatch.channels.registry import build_transmitters
+    from dispatch.channels.senders import InProcess
+    from dispatch.settings import Settings
+
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=frames.MAX_FRAME)
     await loop.connect_read_pipe(

@@ -124,8 +124,9 @@ async def test_a_killed_sender_is_restarted_and_every_message_goes_out(
             second = await the_sender(sender_hub, not_this=first)
             assert second != first
             await until(
-                lambda: [r[2] for r in deliveries(sender_hub, sent.alarm_id)]
-                == ["sent"] * RECIPIENTS,
+                lambda: (
+                    [r[2] for r in deliveries(sender_hub, sent.alarm_id)] == ["sent"] * RECIPIENTS
+                ),
                 20,
             )
     finally:

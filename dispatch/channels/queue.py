@@ -78,7 +78,12 @@ class DeliveryQueue:
         self._outcomes = OutcomeWriter(db, on_change)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._sending: dict[int, asyncio.Task[None]] = {}  # row id -> its send
+        # Row id -> its task, from the claim until its outcome is written: the claims
+        # leave these rows alone, and a stop puts the unwritten ones back to due.
+        self._sending: dict[int, asyncio.Task[None]] = {}
+        # Of those, the rows whose send runs now: the ones CHANNEL_CONCURRENCY counts. A
+        # finished send frees its slot at once, not after its batch of outcomes is written.
+        self._in_flight: set[int] = set()
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -140,12 +145,13 @@ class DeliveryQueue:
 
     async def round(self, now: datetime) -> None:
         changed = await planning.plan(self._db, now)
-        free = self._concurrency - len(self._sending)
+        free = self._concurrency - len(self._in_flight)
         if free > 0:
             rows = await self._claim(now, free)
             facts = await self._facts(rows)  # one read for all of them, not one per row
             for row in rows:
                 changed.add(row.alarm_id)
+                self._in_flight.add(row.id)
                 self._sending[row.id] = asyncio.create_task(
                     self._send(row, facts.get(row.alarm_id))
                 )
@@ -198,6 +204,9 @@ class DeliveryQueue:
                 outcome: Outcome | None = await self._attempt(row, facts)
             except SenderLost:
                 outcome = None  # logged once by the sender process's handle; due again
+            finally:
+                self._in_flight.discard(row.id)
+                self._wake.set()  # a slot is free: the next due row goes now
             change = change_for(row, outcome, utc_now(), self._max_attempts)
             await self._outcomes.record(change)
             if outcome is not None:
@@ -206,7 +215,7 @@ class DeliveryQueue:
             log.exception("channel_send_failed", delivery=row.id)
         finally:
             self._sending.pop(row.id, None)
-            self._wake.set()  # a slot is free: the next due row goes now
+            self._in_flight.discard(row.id)
 
     async def _attempt(self, row: ChannelDelivery, facts: AlarmFacts | None) -> Outcome:
         channel = self.channels.get(ChannelKind(row.channel)) if _known(row.channel) else None

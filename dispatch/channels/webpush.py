@@ -31,6 +31,7 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher
 
 from dispatch.alarms.reads import get as read_alarm
+from dispatch.alarms.record import AlarmRecord
 from dispatch.alarms.views import console_may_see
 from dispatch.channels import push_subscriptions, vapid
 from dispatch.channels.ack_tokens import AckTokens
@@ -227,6 +228,9 @@ class WebPushChannel:
         self._tokens = tokens
         self._operators = Authenticator(db)
         self.public_key = public_key
+        # An alarm's record read once for the pushes prepared at the same time (50 guards
+        # of one alarm claimed in one round); nothing is kept after the read.
+        self._reading: dict[uuid.UUID, asyncio.Future[AlarmRecord | None]] = {}
 
     @property
     def kind(self) -> ChannelKind:
@@ -285,7 +289,7 @@ class WebPushChannel:
 
     async def _out_of_view(self, alarm_id: uuid.UUID, found: Recipient) -> Failed | None:
         """An alarm the operator's console would not show is not pushed to them either."""
-        record = await read_alarm(self._db, alarm_id)
+        record = await self._record(alarm_id)
         if record is None:
             return None  # not stored here (yet): the queue only sends stored alarms
         operator = await self._operators.operator(found.operator_id)
@@ -296,6 +300,15 @@ class WebPushChannel:
         return Failed(
             f"{operator.username} does not cover this alarm (site or level)", retryable=False
         )
+
+    async def _record(self, alarm_id: uuid.UUID) -> AlarmRecord | None:
+        reading = self._reading.get(alarm_id)
+        if reading is None:
+            reading = asyncio.ensure_future(read_alarm(self._db, alarm_id))
+            self._reading[alarm_id] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(alarm_id, None))
+        # Shielded: one prepare cut off must not cancel the read the others wait for.
+        return await asyncio.shield(reading)
 
 
 def build_transmitter(settings: Settings) -> WebPushTransmitter | None:

@@ -111,6 +111,7 @@ async def test_a_killed_sender_is_restarted_and_every_message_goes_out(
         add_recipient(sender_hub, 2, "webhook", f"sms:+4917{n:03}", "security")
     first = await the_sender(sender_hub)
     before = len(receiver.requests)
+    losses = sender_hub.log().count('"channel_sender_lost"')
     receiver.hold()
     try:
         async with agents_of(sender_hub) as agent:
@@ -138,7 +139,28 @@ async def test_a_killed_sender_is_restarted_and_every_message_goes_out(
     assert len(mid_send) == IN_FLIGHT
     for key, count in keys.items():
         assert count == (2 if key in mid_send else 1), key
-    assert sender_hub.log().count('"channel_sender_lost"') == 1
+    assert sender_hub.log().count('"channel_sender_lost"') == losses + 1
+
+
+async def test_a_hung_sender_is_killed_and_restarted(
+    sender_hub: RunningHub, receiver: WebhookReceiver
+) -> None:
+    """A child that stops answering (SIGSTOP stands for a hang) is killed once a job waited
+    the lease (twice CHANNEL_SEND_TIMEOUT), a new one starts and the rows go out."""
+    clear_recipients(sender_hub)
+    for n in range(3):
+        add_recipient(sender_hub, 2, "webhook", f"sms:+4916{n:03}", "security")
+    hung = await the_sender(sender_hub)
+    os.kill(hung, signal.SIGSTOP)
+    async with agents_of(sender_hub) as agent:
+        raiser = await agent("pc-1-04")
+        sent = await raiser.raise_alarm(AlarmLevel.THREAT)
+        await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
+        await until(lambda: not alive(hung), 20)
+        await until(
+            lambda: [r[2] for r in deliveries(sender_hub, sent.alarm_id)] == ["sent"] * 3, 20
+        )
+    assert "no answer within the lease" in sender_hub.log()
 
 
 async def test_a_hub_killed_with_sigkill_leaves_no_sender_behind(sender_hub: RunningHub) -> None:

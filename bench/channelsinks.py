@@ -75,6 +75,13 @@ class Sinks:
             self.http_server.server_close()
 
 
+class _HttpSink(ThreadingHTTPServer):
+    # The hub posts CHANNEL_CONCURRENCY requests at once; with the default backlog of 5 the
+    # kernel dropped the surplus connections and the hub retried them (ReadError) after
+    # 1 s, 2 s, …, which the run counted as the queue falling behind.
+    request_queue_size = 128
+
+
 async def start_sinks() -> Sinks:
     sinks = Sinks()
 
@@ -118,7 +125,7 @@ async def start_sinks() -> Sinks:
             pass
 
     sinks.smtp_server = await asyncio.start_server(smtp, "127.0.0.1", 0)
-    sinks.http_server = ThreadingHTTPServer(("127.0.0.1", 0), Http)
+    sinks.http_server = _HttpSink(("127.0.0.1", 0), Http)
     sinks.http_server.daemon_threads = True
     threading.Thread(target=sinks.http_server.serve_forever, daemon=True).start()
     return sinks

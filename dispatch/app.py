@@ -21,6 +21,8 @@ from dispatch.channels.ack_tokens import AckTokens
 from dispatch.channels.base import ChannelKind
 from dispatch.channels.queue import DeliveryQueue
 from dispatch.channels.registry import build_channels
+from dispatch.channels.retry import lease
+from dispatch.channels.sender_process import SenderProcess
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.directory_watch import DirectoryWatch
 from dispatch.directory.ldap_directory import LdapDirectory
@@ -113,6 +115,16 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.webpush = channels.get(ChannelKind.WEBPUSH)
         hub.store_changed(db.health.state)
         db.health.listeners.append(hub.store_changed)
+        # The sending runs in a child process at idle priority (issue 20: sending never
+        # delays storing or the popups); the hub keeps the store's share of it. Without a
+        # channel there is nothing to send and no child is started.
+        sender = None
+        if channels:
+            sender = SenderProcess(
+                settings, lease=lease(settings.channel_send_timeout).total_seconds()
+            )
+            sender.start()
+        app.state.sender = sender
         hub.deliveries = deliveries = DeliveryQueue(
             db,
             channels,
@@ -120,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
             concurrency=settings.channel_concurrency,
             max_attempts=settings.channel_max_attempts,
             on_change=hub.channels_changed,
+            sender=sender,
         )
         hub.start()
         deliveries.start()  # e-mail, webhook/SMS (issue 20): its own task, never the alarm's
@@ -167,6 +180,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.directory = directory  # None: local accounts only, no directory sync
     app.state.metrics = metrics
     app.state.webpush = None  # the Web Push channel, once the store is open (lifespan)
+    app.state.sender = None  # the sender process, when a channel is configured (lifespan)
     # "Quittieren" on a phone's notification: tokens signed with the session secret.
     app.state.ack_tokens = AckTokens(secret.get_secret_value(), settings.webpush_ack_token_ttl)
     app.state.handshake_gate = HandshakeGate(

@@ -4,6 +4,13 @@ A channel turns one `OutboundMessage` into one send to one address and says how 
 went. It never decides who is told what: the queue renders the text by the content
 rules (level 3 staff never learn the room) before a channel sees it, and it retries
 a `Failed(retryable=True)` with backoff under the same idempotency key.
+
+A send has three parts, because the sending runs in a process of its own
+(dispatch/channels/sender.py) that holds no database connection:
+``prepare`` (in the hub: whatever needs the store, e.g. Web Push's subscriptions)
+makes a picklable `Job`, ``transmit`` (in the sender process: SMTP, HTTP, ESPA,
+encryption) sends it, and ``conclude`` (in the hub again: e.g. forgetting a push
+subscription the push service dropped) turns the result into the row's outcome.
 """
 
 from __future__ import annotations
@@ -59,11 +66,70 @@ class Failed:
 Outcome = Sent | Failed
 
 
-class Channel(Protocol):
-    """Sends one message to one address of its kind (an e-mail address, a phone or
-    handset number, a push subscription); raises nothing for a failed send."""
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One send as the sender process gets it: picklable, and everything it needs."""
+
+    kind: ChannelKind
+    message: OutboundMessage
+    address: str
+    # The channel's own plan, made by its ``prepare`` in the hub (Web Push: the browsers
+    # and the payload); None for the channels that need nothing from the store.
+    detail: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transmitted:
+    """What ``transmit`` answers: the outcome, and what the hub must still write down."""
+
+    outcome: Outcome
+    # Web Push: (subscription id, HTTP status) of each browser its push service dropped.
+    gone: tuple[tuple[int, int], ...] = ()
+
+
+class Transmitter(Protocol):
+    """The sending part of a channel, run in the sender process; raises nothing."""
 
     @property
     def kind(self) -> ChannelKind: ...
 
-    async def send(self, message: OutboundMessage, address: str) -> Outcome: ...
+    async def transmit(self, job: Job) -> Transmitted: ...
+
+
+class Channel(Transmitter, Protocol):
+    """Sends one message to one address of its kind (an e-mail address, a phone or
+    handset number, a push subscription); raises nothing for a failed send."""
+
+    async def prepare(self, message: OutboundMessage, address: str) -> Job | Failed: ...
+
+    async def conclude(self, job: Job, result: Transmitted) -> Outcome: ...
+
+
+class Storeless:
+    """``prepare``, ``transmit`` and ``conclude`` of a channel that needs nothing from the
+    store (e-mail, webhook, ESPA): the job is the message and the address, and the
+    channel's own ``send`` is the transmission."""
+
+    @property
+    def kind(self) -> ChannelKind:
+        raise NotImplementedError
+
+    async def send(self, message: OutboundMessage, address: str) -> Outcome:
+        raise NotImplementedError
+
+    async def transmit(self, job: Job) -> Transmitted:
+        return Transmitted(await self.send(job.message, job.address))
+
+    async def prepare(self, message: OutboundMessage, address: str) -> Job | Failed:
+        return Job(self.kind, message, address)
+
+    async def conclude(self, job: Job, result: Transmitted) -> Outcome:
+        return result.outcome
+
+
+async def send(channel: Channel, message: OutboundMessage, address: str) -> Outcome:
+    """All three parts in this process: for tests and tools that have no sender process."""
+    job = await channel.prepare(message, address)
+    if isinstance(job, Failed):
+        return job
+    return await channel.conclude(job, await channel.transmit(job))

@@ -13,13 +13,13 @@ from email.utils import formatdate
 
 import aiosmtplib
 
-from dispatch.channels.base import ChannelKind, Failed, OutboundMessage, Outcome, Sent
+from dispatch.channels.base import ChannelKind, Failed, OutboundMessage, Outcome, Sent, Storeless
 from dispatch.channels.errors import one_line
 from dispatch.settings import Settings
 from dispatch.store.database import Database
 
 
-class EmailChannel:
+class EmailChannel(Storeless):
     def __init__(self, settings: Settings) -> None:
         self._host = settings.smtp_host
         self._port = settings.smtp_port
@@ -75,6 +75,11 @@ class EmailChannel:
         return Sent(reference=str(mail["Message-ID"]))
 
 
-def build_channel(settings: Settings, db: Database) -> EmailChannel | None:
+def build_transmitter(settings: Settings) -> EmailChannel | None:
     """None when no SMTP server is configured."""
     return EmailChannel(settings) if settings.smtp_host else None
+
+
+def build_channel(settings: Settings, db: Database) -> EmailChannel | None:
+    """The hub's side is the same class: e-mail needs nothing from the store."""
+    return build_transmitter(settings)

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 import structlog
 from serial_asyncio_fast import open_serial_connection
 
-from dispatch.channels.base import Channel, ChannelKind, Failed, OutboundMessage, Outcome, Sent
+from dispatch.channels.base import (
+    Channel,
+    ChannelKind,
+    Failed,
+    OutboundMessage,
+    Outcome,
+    Sent,
+    Storeless,
+)
 from dispatch.channels.espa444_address import Link, TcpLink
 from dispatch.channels.espa444_frames import (
     MAX_CALL_ADDRESS,
@@ -49,6 +57,11 @@ class EspaConfig:
 def build_channel(settings: Settings, db: Database) -> Channel | None:
     """The ESPA channel the settings describe; None when no ESPA address is set."""
     del db  # the channel keeps nothing: the delivery queue records every outcome
+    return build_transmitter(settings)
+
+
+def build_transmitter(settings: Settings) -> Espa444Channel | None:
+    """The sender process's channel: the one holding the line's lock (one call at a time)."""
     if settings.espa_link is None:
         return None
     return Espa444Channel(
@@ -76,7 +89,7 @@ def priority_for(level: int) -> Priority:
     return Priority.ALARM if level >= 2 else Priority.HIGH
 
 
-class Espa444Channel:
+class Espa444Channel(Storeless):
     """Calls a handset number with the message's subject as its display text."""
 
     def __init__(self, config: EspaConfig) -> None:

@@ -8,6 +8,12 @@ so of two hub instances on one database only one sends a row. A send is cut off 
 ``CHANNEL_SEND_TIMEOUT``; a row left "sending" by a crash is taken up again after its
 lease (twice that) and sent under the same idempotency key: at least once, and a
 receiver that honours the key (or the e-mail's Message-ID) shows it once.
+
+The sending itself runs in the sender process (dispatch/channels/sender_process.py) at
+idle priority; the queue keeps the store's share: one read of the alarm facts per round
+for all claimed rows, each channel's ``prepare`` and ``conclude``, and the outcomes,
+written in batches with one ``on_change`` per batch (dispatch/channels/outcomes.py).
+Rows whose send the sender process took with it when it died go back to due.
 """
 
 from __future__ import annotations
@@ -22,10 +28,20 @@ import structlog
 from sqlalchemy import select, update
 
 from dispatch.channels import planning
-from dispatch.channels.base import Audience, Channel, ChannelKind, Failed, Outcome, Sent
-from dispatch.channels.content import probe_message, render
+from dispatch.channels.base import (
+    Audience,
+    Channel,
+    ChannelKind,
+    Failed,
+    OutboundMessage,
+    Outcome,
+    Sent,
+)
+from dispatch.channels.content import AlarmFacts, probe_message, render
 from dispatch.channels.facts import alarm_facts
-from dispatch.channels.retry import WAITING, DeliveryState, lease, retry_delay
+from dispatch.channels.outcomes import Change, OutcomeWriter, change_for
+from dispatch.channels.retry import WAITING, DeliveryState, lease
+from dispatch.channels.senders import InProcess, Sender, SenderLost
 from dispatch.channels.summary import DeliveryRow, counts, delivery_rows
 from dispatch.channels.webhook import WebhookChannel, split_address
 from dispatch.store.database import Database
@@ -48,6 +64,7 @@ class DeliveryQueue:
         concurrency: int,
         max_attempts: int,
         on_change: Callable[[set[str]], None] = lambda alarm_ids: None,
+        sender: Sender | None = None,
     ) -> None:
         self._db = db
         self.channels = channels
@@ -55,12 +72,29 @@ class DeliveryQueue:
         self._lease = lease(send_timeout)
         self._concurrency = concurrency
         self._max_attempts = max_attempts
-        self.on_change = on_change  # the hub tells the consoles
+        # The hub passes its sender process; without one (tests of the queue alone) the
+        # channels send on this event loop.
+        self._sender: Sender = sender or InProcess(channels, 1.5 * send_timeout)
+        self._outcomes = OutcomeWriter(db, on_change)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._sending: dict[int, asyncio.Task[None]] = {}  # row id -> its send
+        # Row id -> its task, from the claim until its outcome is written: the claims
+        # leave these rows alone, and a stop puts the unwritten ones back to due.
+        self._sending: dict[int, asyncio.Task[None]] = {}
+        # Of those, the rows whose send runs now: the ones CHANNEL_CONCURRENCY counts. A
+        # finished send frees its slot at once, not after its batch of outcomes is written.
+        self._in_flight: set[int] = set()
 
     # --- lifecycle --------------------------------------------------------------
+
+    @property
+    def on_change(self) -> Callable[[set[str]], None]:
+        """The hub tells the consoles: once per round and once per batch of outcomes."""
+        return self._outcomes.on_change
+
+    @on_change.setter
+    def on_change(self, on_change: Callable[[set[str]], None]) -> None:
+        self._outcomes.on_change = on_change
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -72,6 +106,8 @@ class DeliveryQueue:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(Exception):
+            await self._outcomes.flush()  # sends that are done keep their outcome
         if self._sending:
             # Cut off by the shutdown: due again at once for the next start (or instance),
             # under the same key; the receiver may have got it, so this is at least once.
@@ -85,6 +121,7 @@ class DeliveryQueue:
                         )
                         .values(state=DeliveryState.DUE.value, claimed_at=None)
                     )
+        await self._sender.stop()
         for channel in self.channels.values():
             close = getattr(channel, "aclose", None)  # a channel holding connections (httpx)
             if close is not None:
@@ -108,11 +145,16 @@ class DeliveryQueue:
 
     async def round(self, now: datetime) -> None:
         changed = await planning.plan(self._db, now)
-        free = self._concurrency - len(self._sending)
+        free = self._concurrency - len(self._in_flight)
         if free > 0:
-            for row in await self._claim(now, free):
+            rows = await self._claim(now, free)
+            facts = await self._facts(rows)  # one read for all of them, not one per row
+            for row in rows:
                 changed.add(row.alarm_id)
-                self._sending[row.id] = asyncio.create_task(self._send(row))
+                self._in_flight.add(row.id)
+                self._sending[row.id] = asyncio.create_task(
+                    self._send(row, facts.get(row.alarm_id))
+                )
         if changed:
             self.on_change(changed)
 
@@ -150,74 +192,46 @@ class DeliveryQueue:
             session.expunge_all()
         return rows
 
-    async def _send(self, row: ChannelDelivery) -> None:
+    async def _facts(self, rows: list[ChannelDelivery]) -> dict[str, AlarmFacts]:
+        if not rows:
+            return {}
+        async with self._db.read() as session:
+            return await alarm_facts(session, {row.alarm_id for row in rows})
+
+    async def _send(self, row: ChannelDelivery, facts: AlarmFacts | None) -> None:
         try:
-            outcome = await self._attempt(row)
-            await self._record(row, outcome)
+            try:
+                outcome: Outcome | None = await self._attempt(row, facts)
+            except SenderLost:
+                outcome = None  # logged once by the sender process's handle; due again
+            finally:
+                self._in_flight.discard(row.id)
+                self._wake.set()  # a slot is free: the next due row goes now
+            change = change_for(row, outcome, utc_now(), self._max_attempts)
+            await self._outcomes.record(change)
+            if outcome is not None:
+                _report(row, outcome, change)
         except Exception:  # the row stays "sending" and is taken up after its lease
             log.exception("channel_send_failed", delivery=row.id)
         finally:
             self._sending.pop(row.id, None)
-            self._wake.set()  # a slot is free: the next due row goes now
+            self._in_flight.discard(row.id)
 
-    async def _attempt(self, row: ChannelDelivery) -> Outcome:
+    async def _attempt(self, row: ChannelDelivery, facts: AlarmFacts | None) -> Outcome:
         channel = self.channels.get(ChannelKind(row.channel)) if _known(row.channel) else None
         if channel is None:
             return Failed(f"channel {row.channel} is not configured on this hub", retryable=False)
-        async with self._db.read() as session:
-            facts = (await alarm_facts(session, [row.alarm_id])).get(row.alarm_id)
         if facts is None:
             return Failed("alarm gone", retryable=False)
         message = render(facts, Audience(row.audience), row.idempotency_key, row.language)
-        try:
-            # The channel bounds its own send; this guard keeps a hung one within the lease.
-            return await asyncio.wait_for(
-                channel.send(message, row.address), 1.5 * self._send_timeout
-            )
-        except TimeoutError:
-            return Failed(f"{row.channel}: no answer in time")
+        return await self._deliver(channel, message, row.address)
 
-    async def _record(self, row: ChannelDelivery, outcome: Outcome) -> None:
-        now = utc_now()
-        values: dict[str, object]
-        match outcome:
-            case Sent(reference=reference):
-                values = {"state": DeliveryState.SENT.value, "sent_at": now, "last_error": ""}
-                values["reference"] = reference[:300]
-            case Failed(reason=reason, retryable=True) if row.attempts < self._max_attempts:
-                values = {
-                    "state": DeliveryState.FAILED.value,
-                    "due_at": now + retry_delay(row.attempts),
-                    "last_error": reason[:300],
-                }
-            case Failed(reason=reason):
-                values = {"state": DeliveryState.GIVEN_UP.value, "last_error": reason[:300]}
-        async with self._db.write() as session:
-            await session.execute(
-                update(ChannelDelivery)
-                .where(
-                    ChannelDelivery.id == row.id,
-                    ChannelDelivery.state == DeliveryState.SENDING.value,
-                )
-                .values(claimed_at=None, **values)
-            )
-        event = {
-            DeliveryState.SENT.value: "channel_sent",
-            DeliveryState.FAILED.value: "channel_retrying",
-            DeliveryState.GIVEN_UP.value: "channel_given_up",
-        }[str(values["state"])]
-        # Never the address, the text or a secret: which row, which alarm, how it went.
-        report = log.info if isinstance(outcome, Sent) else log.warning
-        report(
-            event,
-            delivery=row.id,
-            alarm_id=row.alarm_id,
-            channel=row.channel,
-            attempt=row.attempts,
-            after_s=row.after_s,
-            reason=None if isinstance(outcome, Sent) else outcome.reason,
-        )
-        self.on_change({row.alarm_id})
+    async def _deliver(self, channel: Channel, message: OutboundMessage, address: str) -> Outcome:
+        """The hub's part, the sender's part, the hub's part; raises `SenderLost`."""
+        job = await channel.prepare(message, address)
+        if isinstance(job, Failed):
+            return job
+        return await channel.conclude(job, await self._sender.transmit(job))
 
     # --- what the console and the admin page ask ----------------------------------
 
@@ -245,10 +259,33 @@ class DeliveryQueue:
         if channel is None:
             return Failed(f"channel {kind.value} is not configured on this hub", retryable=False)
         message = probe_message(str(uuid.uuid4()), label, language)
+        # Through the sender process like any message: the ESPA line has one control
+        # station, and only the sender process's channel holds its lock.
         try:
-            return await asyncio.wait_for(channel.send(message, address), 1.5 * self._send_timeout)
-        except TimeoutError:
-            return Failed(f"{kind.value}: no answer in time")
+            return await self._deliver(channel, message, address)
+        except SenderLost:
+            return Failed(f"{kind.value}: the sender process was lost; please try again")
+
+
+def _report(row: ChannelDelivery, outcome: Outcome, change: Change) -> None:
+    event = {
+        DeliveryState.SENT: "channel_sent",
+        DeliveryState.FAILED: "channel_retrying",
+        DeliveryState.GIVEN_UP: "channel_given_up",
+    }.get(change.state)
+    if event is None:
+        return
+    # Never the address, the text or a secret: which row, which alarm, how it went.
+    report = log.info if isinstance(outcome, Sent) else log.warning
+    report(
+        event,
+        delivery=row.id,
+        alarm_id=row.alarm_id,
+        channel=row.channel,
+        attempt=row.attempts,
+        after_s=row.after_s,
+        reason=None if isinstance(outcome, Sent) else outcome.reason,
+    )
 
 
 def _known(channel: str) -> bool:

@@ -17,7 +17,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from dispatch.channels.base import ChannelKind, Failed, OutboundMessage, Outcome, Sent
+from dispatch.channels.base import ChannelKind, Failed, OutboundMessage, Outcome, Sent, Storeless
 from dispatch.settings import Settings, WebhookEndpoint
 from dispatch.store.database import Database
 
@@ -56,7 +56,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookChannel:
+class WebhookChannel(Storeless):
     def __init__(self, settings: Settings) -> None:
         self._endpoints = settings.webhooks
         self._client = httpx.AsyncClient(
@@ -106,6 +106,12 @@ class WebhookChannel:
         await self._client.aclose()
 
 
-def build_channel(settings: Settings, db: Database) -> WebhookChannel | None:
+def build_transmitter(settings: Settings) -> WebhookChannel | None:
     """None when no endpoint is configured."""
     return WebhookChannel(settings) if settings.webhooks else None
+
+
+def build_channel(settings: Settings, db: Database) -> WebhookChannel | None:
+    """The hub's side is the same class: the webhook needs nothing from the store (the
+    hub reads the endpoints' labels from it; its HTTP client stays unused there)."""
+    return build_transmitter(settings)

@@ -31,10 +31,20 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher
 
 from dispatch.alarms.reads import get as read_alarm
+from dispatch.alarms.record import AlarmRecord
 from dispatch.alarms.views import console_may_see
 from dispatch.channels import push_subscriptions, vapid
 from dispatch.channels.ack_tokens import AckTokens
-from dispatch.channels.base import ChannelKind, Failed, OutboundMessage, Outcome, Sent
+from dispatch.channels.base import (
+    ChannelKind,
+    Failed,
+    Job,
+    OutboundMessage,
+    Outcome,
+    Sent,
+    Transmitted,
+)
+from dispatch.channels.base import send as send_here
 from dispatch.channels.push_endpoints import EndpointPolicy, EndpointRefused, endpoint_host
 from dispatch.channels.push_subscriptions import Recipient, Target
 from dispatch.directory.authentication import Authenticator
@@ -102,86 +112,69 @@ def _json(fields: dict[str, Any]) -> bytes:
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class WebPushChannel:
-    """Pushes to every current subscription of the operator named by the address."""
+@dataclass(frozen=True, slots=True)
+class PushPlan:
+    """A Web Push job's detail, made in the hub: the browsers and the plaintext payload."""
 
-    def __init__(self, db: Database, key: Vapid02, tokens: AckTokens, config: PushConfig) -> None:
-        self._db = db
-        self._key = key
-        self._tokens = tokens
+    targets: tuple[Target, ...]
+    body: bytes
+
+
+class WebPushTransmitter:
+    """The sender process's part: encrypts the payload to each browser, signs, posts."""
+
+    def __init__(self, key: Vapid02, config: PushConfig) -> None:
+        self.key = key
         self._config = config
-        self._operators = Authenticator(db)
-        self.public_key = vapid.public_key(key)
 
     @property
     def kind(self) -> ChannelKind:
         return ChannelKind.WEBPUSH
 
-    async def send(self, message: OutboundMessage, address: str) -> Outcome:
-        return await self._guarded(message, address, test=False)
-
-    async def send_test(self, message: OutboundMessage, address: str) -> Outcome:
-        """A push that is no alarm (the console's "Test-Push"): no acknowledge token."""
-        return await self._guarded(message, address, test=True)
-
-    async def _guarded(self, message: OutboundMessage, address: str, *, test: bool) -> Outcome:
+    async def transmit(self, job: Job) -> Transmitted:
         try:
-            return await self._send(message, address, test=test)
+            return await self._transmit(job)
         except Exception as error:  # the contract: a failed send raises nothing
-            log.exception("webpush_failed", alarm_id=message.alarm_id, error=type(error).__name__)
-            return Failed(f"web push failed: {type(error).__name__}")
+            log.exception(
+                "webpush_failed", alarm_id=job.message.alarm_id, error=type(error).__name__
+            )
+            return Transmitted(Failed(f"web push failed: {type(error).__name__}"))
 
-    async def _send(self, message: OutboundMessage, address: str, *, test: bool) -> Outcome:
-        found = await push_subscriptions.recipient(self._db, address)
-        if found is None:
-            return Failed(f"no active operator {address!r}", retryable=False)
-        if not found.targets:
-            return Failed(f"{address} has no browser subscribed to pushes", retryable=False)
-        token = None
-        alarm_id = _alarm_uuid(message.alarm_id)
-        if not test and alarm_id is not None:
-            refused = await self._out_of_view(alarm_id, found)
-            if refused is not None:
-                return refused
-            token = self._tokens.issue(alarm_id, found.operator_id, found.session_epoch)
-        body = payload(message, token, test=test)
+    async def _transmit(self, job: Job) -> Transmitted:
+        plan = job.detail
+        if not isinstance(plan, PushPlan):
+            return Transmitted(Failed("web push: no plan for this job", retryable=False))
         # One client per send: pushes are rare, and nothing outlives the call.
         async with aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
         ) as client:
-            outcomes = await asyncio.gather(
-                *(self._post(client, target, body, message) for target in found.targets)
+            posted = await asyncio.gather(
+                *(self._post(client, target, plan.body, job.message) for target in plan.targets)
             )
+        gone = tuple(
+            (target.id, status)
+            for target, (_, status) in zip(plan.targets, posted, strict=True)
+            if status in (404, 410)
+        )
+        outcomes = [outcome for outcome, _ in posted]
         accepted = [o for o in outcomes if isinstance(o, Sent)]
         if accepted:
-            return accepted[0]
+            return Transmitted(accepted[0], gone)
         failures = [o for o in outcomes if isinstance(o, Failed)]
         reasons = "; ".join(dict.fromkeys(f.reason for f in failures))
-        return Failed(reasons[:300], retryable=any(f.retryable for f in failures))
-
-    async def _out_of_view(self, alarm_id: uuid.UUID, found: Recipient) -> Failed | None:
-        """An alarm the operator's console would not show is not pushed to them either."""
-        record = await read_alarm(self._db, alarm_id)
-        if record is None:
-            return None  # not stored here (yet): the queue only sends stored alarms
-        operator = await self._operators.operator(found.operator_id)
-        if operator is None:
-            return Failed("operator disabled or gone", retryable=False)
-        if console_may_see(operator, record):
-            return None
-        return Failed(
-            f"{operator.username} does not cover this alarm (site or level)", retryable=False
-        )
+        retryable = any(f.retryable for f in failures)
+        return Transmitted(Failed(reasons[:300], retryable=retryable), gone)
 
     async def _post(
         self, client: aiohttp.ClientSession, target: Target, body: bytes, message: OutboundMessage
-    ) -> Outcome:
+    ) -> tuple[Outcome, int]:
+        """The outcome of one browser's push, and the push service's HTTP status (0: none)."""
         host = endpoint_host(target.endpoint)
         try:
             # Again at send time: a row written past the API, or settings narrowed since.
             self._config.policy.check(target.endpoint)
         except EndpointRefused as refused:
-            return Failed(f"push endpoint refused: {refused}", retryable=False)
+            return Failed(f"push endpoint refused: {refused}", retryable=False), 0
         subscription = {
             "endpoint": target.endpoint,
             "keys": {"p256dh": target.p256dh, "auth": target.auth},
@@ -190,7 +183,7 @@ class WebPushChannel:
         parts = urlsplit(target.endpoint)
         headers = {
             "Authorization": vapid.authorization(
-                self._key, f"{parts.scheme}://{parts.netloc}", self._config.subject
+                self.key, f"{parts.scheme}://{parts.netloc}", self._config.subject
             ),
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
@@ -207,28 +200,137 @@ class WebPushChannel:
                 location = response.headers.get("Location", "")
         except (aiohttp.ClientError, TimeoutError) as error:
             log.warning("webpush_unreachable", host=host, error=type(error).__name__)
-            return Failed(f"push service {host} unreachable", retryable=True)
+            return Failed(f"push service {host} unreachable", retryable=True), 0
         if status in (200, 201, 202):
             log.info("webpush_sent", alarm_id=message.alarm_id, host=host, status=status)
-            return Sent(reference=location)
+            return Sent(reference=location), status
         log.warning("webpush_refused", alarm_id=message.alarm_id, host=host, status=status)
         if status in (404, 410):
-            await push_subscriptions.forget(self._db, target.id, f"http {status}")
-            return Failed(f"subscription at {host} expired (HTTP {status})", retryable=False)
+            reason = f"subscription at {host} expired (HTTP {status})"
+            return Failed(reason, retryable=False), status
         retryable = status == 429 or status >= 500
-        return Failed(f"push service {host} answered HTTP {status}", retryable=retryable)
+        return Failed(f"push service {host} answered HTTP {status}", retryable=retryable), status
+
+
+class WebPushChannel:
+    """Pushes to every current subscription of the operator named by the address.
+
+    The hub's part: ``prepare`` reads the operator's browsers, refuses an alarm their
+    console would not show and issues the acknowledge token; ``conclude`` forgets the
+    browsers a push service dropped. ``transmit`` is the sender process's part.
+    """
+
+    def __init__(
+        self, db: Database, transmitter: WebPushTransmitter, tokens: AckTokens, public_key: str
+    ) -> None:
+        self._db = db
+        self._transmitter = transmitter
+        self._tokens = tokens
+        self._operators = Authenticator(db)
+        self.public_key = public_key
+        # An alarm's record read once for the pushes prepared at the same time (50 guards
+        # of one alarm claimed in one round); nothing is kept after the read.
+        self._reading: dict[uuid.UUID, asyncio.Future[AlarmRecord | None]] = {}
+
+    @property
+    def kind(self) -> ChannelKind:
+        return ChannelKind.WEBPUSH
+
+    async def prepare(self, message: OutboundMessage, address: str) -> Job | Failed:
+        return await self._guarded_prepare(message, address, test=False)
+
+    async def transmit(self, job: Job) -> Transmitted:
+        return await self._transmitter.transmit(job)
+
+    async def conclude(self, job: Job, result: Transmitted) -> Outcome:
+        for subscription_id, status in result.gone:
+            await push_subscriptions.forget(self._db, subscription_id, f"http {status}")
+        return result.outcome
+
+    async def send(self, message: OutboundMessage, address: str) -> Outcome:
+        """All three parts here, without the sender process (tests, tools)."""
+        return await send_here(self, message, address)
+
+    async def send_test(self, message: OutboundMessage, address: str) -> Outcome:
+        """A push that is no alarm (the console's "Test-Push"): no acknowledge token.
+
+        Sent from the hub itself, not through the sender process: an operator presses it
+        now and then, never during an alarm's burst, and the answer belongs to the request.
+        """
+        job = await self._guarded_prepare(message, address, test=True)
+        if isinstance(job, Failed):
+            return job
+        return await self.conclude(job, await self.transmit(job))
+
+    async def _guarded_prepare(
+        self, message: OutboundMessage, address: str, *, test: bool
+    ) -> Job | Failed:
+        try:
+            return await self._prepare(message, address, test=test)
+        except Exception as error:  # the contract: a failed send raises nothing
+            log.exception("webpush_failed", alarm_id=message.alarm_id, error=type(error).__name__)
+            return Failed(f"web push failed: {type(error).__name__}")
+
+    async def _prepare(self, message: OutboundMessage, address: str, *, test: bool) -> Job | Failed:
+        found = await push_subscriptions.recipient(self._db, address)
+        if found is None:
+            return Failed(f"no active operator {address!r}", retryable=False)
+        if not found.targets:
+            return Failed(f"{address} has no browser subscribed to pushes", retryable=False)
+        token = None
+        alarm_id = _alarm_uuid(message.alarm_id)
+        if not test and alarm_id is not None:
+            refused = await self._out_of_view(alarm_id, found)
+            if refused is not None:
+                return refused
+            token = self._tokens.issue(alarm_id, found.operator_id, found.session_epoch)
+        plan = PushPlan(found.targets, payload(message, token, test=test))
+        return Job(self.kind, message, address, plan)
+
+    async def _out_of_view(self, alarm_id: uuid.UUID, found: Recipient) -> Failed | None:
+        """An alarm the operator's console would not show is not pushed to them either."""
+        record = await self._record(alarm_id)
+        if record is None:
+            return None  # not stored here (yet): the queue only sends stored alarms
+        operator = await self._operators.operator(found.operator_id)
+        if operator is None:
+            return Failed("operator disabled or gone", retryable=False)
+        if console_may_see(operator, record):
+            return None
+        return Failed(
+            f"{operator.username} does not cover this alarm (site or level)", retryable=False
+        )
+
+    async def _record(self, alarm_id: uuid.UUID) -> AlarmRecord | None:
+        reading = self._reading.get(alarm_id)
+        if reading is None:
+            reading = asyncio.ensure_future(read_alarm(self._db, alarm_id))
+            self._reading[alarm_id] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(alarm_id, None))
+        # Shielded: one prepare cut off must not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+
+def build_transmitter(settings: Settings) -> WebPushTransmitter | None:
+    """The sender process's part, or None when no VAPID key is configured."""
+    if settings.vapid_private_key_file is None:
+        return None
+    key = vapid.load(settings.vapid_private_key_file)
+    return WebPushTransmitter(
+        key, PushConfig(settings.vapid_subject, settings.webpush_ttl, EndpointPolicy.of(settings))
+    )
 
 
 def build_channel(settings: Settings, db: Database) -> WebPushChannel | None:
     """The channel, or None when no VAPID key is configured; a bad key file raises
     ``VapidKeyError`` (a ValueError: the hub refuses to start with one line)."""
-    if settings.vapid_private_key_file is None:
+    transmitter = build_transmitter(settings)
+    if transmitter is None:
         return None
-    key = vapid.load(settings.vapid_private_key_file)
     secret = settings.require_session_secret().get_secret_value()
     return WebPushChannel(
         db,
-        key,
+        transmitter,
         AckTokens(secret, settings.webpush_ack_token_ttl),
-        PushConfig(settings.vapid_subject, settings.webpush_ttl, EndpointPolicy.of(settings)),
+        vapid.public_key(transmitter.key),
     )

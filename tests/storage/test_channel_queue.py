@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -147,3 +148,53 @@ async def test_messages_not_yet_sent_are_dropped_when_the_alarm_ends(db: Databas
         )
     assert states == {"dropped"}
     assert await planning.plan(db, utc_now() + timedelta(minutes=5)) == set()  # nothing more
+
+
+async def test_outcomes_are_written_in_batches_with_one_console_update_each(
+    db: Database, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """24 sends claimed in one round finish within a few milliseconds of each other: their
+    outcomes are fewer write transactions than rows, and fewer console updates."""
+    alarm_id = await stored_alarm(db)
+    updates: list[set[str]] = []
+    endpoint = WebhookEndpoint(url=f"{receiver.url}/sms", body='{"to": "$to"}')
+    sender = DeliveryQueue(
+        db,
+        {ChannelKind.WEBHOOK: WebhookChannel(Settings(webhooks={"sms": endpoint}))},
+        send_timeout=5,
+        concurrency=RECIPIENTS,
+        max_attempts=3,
+        on_change=updates.append,
+    )
+    writes = 0
+    write = db.write
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal writes
+        writes += 1
+        return write(*args, **kwargs)
+
+    try:
+        await sender.round(utc_now())  # plans the rows, claims all of them, starts the sends
+        assert updates == [{alarm_id}]
+        monkeypatch.setattr(db, "write", counted)
+        deadline = time.monotonic() + 20
+        while await states_of(db, alarm_id) != ["sent"] * RECIPIENTS:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+    finally:
+        await sender.stop()
+    assert len(receiver.requests) == RECIPIENTS
+    assert 1 <= writes < RECIPIENTS
+    batches = updates[1:]
+    assert 1 <= len(batches) < RECIPIENTS
+    assert all(batch == {alarm_id} for batch in batches)
+
+
+async def states_of(db: Database, alarm_id: str) -> list[str]:
+    async with db.read() as session:
+        return list(
+            await session.scalars(
+                select(ChannelDelivery.state).where(ChannelDelivery.alarm_id == alarm_id)
+            )
+        )

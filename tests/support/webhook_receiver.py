@@ -55,6 +55,12 @@ class WebhookReceiver:
         self.server.server_close()
 
 
+class _Server(ThreadingHTTPServer):
+    # A hub sends up to CHANNEL_CONCURRENCY requests at once; the default backlog of 5
+    # made the kernel drop the surplus connections (the hub saw ReadError and retried).
+    request_queue_size = 128
+
+
 def start_webhook_receiver() -> WebhookReceiver:
     receiver: WebhookReceiver
 
@@ -83,7 +89,7 @@ def start_webhook_receiver() -> WebhookReceiver:
         def log_message(self, format: str, *args: object) -> None:
             pass  # quiet: pytest shows the test's own output
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     receiver = WebhookReceiver(server)
     receiver.release()

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from dispatch.channels.base import Channel, ChannelKind, OutboundMessage, Outcome, Sent
+from dispatch.channels.base import Channel, ChannelKind, OutboundMessage, Outcome, Sent, Storeless
 from dispatch.channels.recipients import check_address
 from dispatch.directory.refusals import Invalid
 
 
-@dataclass
-class _Configured:
+class _Configured(Storeless):
     """Stands for a configured channel: only its presence in the registry matters here."""
 
-    kind: ChannelKind
+    def __init__(self, kind: ChannelKind) -> None:
+        self._kind = kind
+
+    @property
+    def kind(self) -> ChannelKind:
+        return self._kind
 
     async def send(self, message: OutboundMessage, address: str) -> Outcome:
         return Sent()

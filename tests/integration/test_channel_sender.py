@@ -1,0 +1,170 @@
+"""Issue 20: the hub's sender process (dispatch/channels/sender.py) at idle priority, killed
+mid-send (the hub restarts it and every message goes out), and gone with its hub.
+
+One real hub sending webhooks to a real local receiver; the sender process is found as
+the hub's child in /proc. Every wait is for a condition, bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.domain import AlarmLevel
+from shared.protocol import AlarmStored
+from tests.integration.conftest import agents_of
+from tests.integration.test_channels import add_recipient, clear_recipients, deliveries, until
+from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.webhook_receiver import WebhookReceiver, start_webhook_receiver
+
+IN_FLIGHT = 4  # CHANNEL_CONCURRENCY: this many requests are held when the child is killed
+RECIPIENTS = 10
+
+
+def sender_pids(parent: int) -> list[int]:
+    """Living processes whose parent is ``parent`` and that run the sender module."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        state, ppid = stat.rpartition(")")[2].split()[:2]
+        if int(ppid) == parent and state != "Z" and b"dispatch.channels.sender" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper has ended)."""
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+async def the_sender(hub: RunningHub, not_this: int | None = None) -> int:
+    """The pid of the hub's (new) sender process, once it runs."""
+    found: list[int] = []
+
+    def started() -> bool:
+        found[:] = [pid for pid in sender_pids(hub.process.pid) if pid != not_this]
+        return len(found) == 1
+
+    await until(started, 20)
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[WebhookReceiver]:
+    server = start_webhook_receiver()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def sender_hub(
+    tmp_path_factory: pytest.TempPathFactory, receiver: WebhookReceiver
+) -> Iterator[RunningHub]:
+    env = {
+        "SILENT_ALARM_WEBHOOKS": json.dumps(
+            {"sms": {"url": f"{receiver.url}/sms", "body": '{"to": "$to"}', "label": "SMS"}}
+        ),
+        "SILENT_ALARM_CHANNEL_SEND_TIMEOUT": "3",
+        "SILENT_ALARM_CHANNEL_CONCURRENCY": str(IN_FLIGHT),
+    }
+    hub = start_demo_hub(tmp_path_factory.mktemp("sender"), env=env)
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+async def test_the_sender_runs_at_idle_priority(sender_hub: RunningHub) -> None:
+    """On a shared core the hub's storing and popups always go first."""
+    pid = await the_sender(sender_hub)
+    # It lowers its own priority first thing after Python's start: wait for that, bounded.
+    await until(lambda: os.sched_getscheduler(pid) == os.SCHED_IDLE, 10)
+
+
+async def test_a_killed_sender_is_restarted_and_every_message_goes_out(
+    sender_hub: RunningHub, receiver: WebhookReceiver
+) -> None:
+    """The gateway holds the first requests (the child is mid-send), the child is killed
+    with SIGKILL: the hub logs it, starts a new one, puts the rows it held back to due and
+    every row ends sent. Each key arrives once, but a key that was mid-send when the child
+    died arrives again (at least once, under the same key)."""
+    clear_recipients(sender_hub)
+    for n in range(RECIPIENTS):
+        add_recipient(sender_hub, 2, "webhook", f"sms:+4917{n:03}", "security")
+    first = await the_sender(sender_hub)
+    before = len(receiver.requests)
+    losses = sender_hub.log().count('"channel_sender_lost"')
+    receiver.hold()
+    try:
+        async with agents_of(sender_hub) as agent:
+            raiser = await agent("pc-1-05")
+            sent = await raiser.raise_alarm(AlarmLevel.THREAT)
+            await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
+            held = (await asyncio.to_thread(receiver.wait, before + IN_FLIGHT))[before:]
+            os.kill(first, signal.SIGKILL)
+            await until(lambda: not alive(first))
+            receiver.release()
+            second = await the_sender(sender_hub, not_this=first)
+            assert second != first
+            await until(
+                lambda: (
+                    [r[2] for r in deliveries(sender_hub, sent.alarm_id)] == ["sent"] * RECIPIENTS
+                ),
+                20,
+            )
+    finally:
+        receiver.release()
+    keys = Counter(r.headers["idempotency-key"] for r in receiver.requests[before:])
+    rows = {str(r[5]) for r in deliveries(sender_hub, sent.alarm_id)}
+    assert set(keys) == rows
+    mid_send = {r.headers["idempotency-key"] for r in held}
+    assert len(mid_send) == IN_FLIGHT
+    for key, count in keys.items():
+        assert count == (2 if key in mid_send else 1), key
+    assert sender_hub.log().count('"channel_sender_lost"') == losses + 1
+
+
+async def test_a_hung_sender_is_killed_and_restarted(
+    sender_hub: RunningHub, receiver: WebhookReceiver
+) -> None:
+    """A child that stops answering (SIGSTOP stands for a hang) is killed once a job waited
+    the lease (twice CHANNEL_SEND_TIMEOUT), a new one starts and the rows go out."""
+    clear_recipients(sender_hub)
+    for n in range(3):
+        add_recipient(sender_hub, 2, "webhook", f"sms:+4916{n:03}", "security")
+    hung = await the_sender(sender_hub)
+    os.kill(hung, signal.SIGSTOP)
+    async with agents_of(sender_hub) as agent:
+        raiser = await agent("pc-1-04")
+        sent = await raiser.raise_alarm(AlarmLevel.THREAT)
+        await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
+        await until(lambda: not alive(hung), 20)
+        await until(
+            lambda: [r[2] for r in deliveries(sender_hub, sent.alarm_id)] == ["sent"] * 3, 20
+        )
+    assert "no answer within the lease" in sender_hub.log()
+
+
+async def test_a_hub_killed_with_sigkill_leaves_no_sender_behind(sender_hub: RunningHub) -> None:
+    """Last in the module: it kills the module's hub."""
+    pid = await the_sender(sender_hub)
+    sender_hub.kill()
+    await until(lambda: not alive(pid), 10)

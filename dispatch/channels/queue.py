@@ -51,6 +51,9 @@ from shared.protocol import ChannelCount, utc_now
 log = structlog.get_logger(__name__)
 
 POLL_S = 1.0
+GATHER_S = 0.02
+"""A freed slot waits this long for others before the claim: a claim and the facts read per
+finished send cost the hub more than the send itself (docs/performance.md, issue 20)."""
 """Rows become due by the clock (a retry, an escalation step): looked for at least this often."""
 
 
@@ -77,6 +80,10 @@ class DeliveryQueue:
         self._sender: Sender = sender or InProcess(channels, 1.5 * send_timeout)
         self._outcomes = OutcomeWriter(db, on_change)
         self._wake = asyncio.Event()
+        # Planning reads every open alarm and its rows: only when an alarm was stored or
+        # a poll is due, not each time a send frees its slot (that needs a claim only).
+        # Planned after every send, 150 recipients per alarm held the queue to ~50 sends/s.
+        self._plan_now = True
         self._task: asyncio.Task[None] | None = None
         # Row id -> its task, from the claim until its outcome is written: the claims
         # leave these rows alone, and a stop puts the unwritten ones back to due.
@@ -129,22 +136,34 @@ class DeliveryQueue:
 
     def wake(self) -> None:
         """An alarm was stored (after its commit): plan and send now, not at the next poll."""
+        self._plan_now = True
         self._wake.set()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        planned_at = -POLL_S
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
             self._wake.clear()
+            # Rows become due by the clock too (a retry, an escalation step): at least
+            # once per POLL_S, however busy the sends keep the loop.
+            plan = self._plan_now or loop.time() - planned_at >= POLL_S
+            if plan:
+                self._plan_now, planned_at = False, loop.time()
+            else:
+                await asyncio.sleep(GATHER_S)  # only slots freed: let more sends finish
             try:
-                await self.round(utc_now())
+                await self.round(utc_now(), plan=plan)
             except Exception:  # a failed round (the database away) must not end the queue
+                self._plan_now = True
                 log.exception("channel_round_failed")
 
     # --- one round ----------------------------------------------------------------
 
-    async def round(self, now: datetime) -> None:
-        changed = await planning.plan(self._db, now)
+    async def round(self, now: datetime, *, plan: bool = True) -> None:
+        """Plans the rows due (``plan``), then claims and starts as many as slots are free."""
+        changed = await planning.plan(self._db, now) if plan else set()
         free = self._concurrency - len(self._in_flight)
         if free > 0:
             rows = await self._claim(now, free)
@@ -206,7 +225,7 @@ class DeliveryQueue:
                 outcome = None  # logged once by the sender process's handle; due again
             finally:
                 self._in_flight.discard(row.id)
-                self._wake.set()  # a slot is free: the next due row goes now
+                self._wake.set()  # a slot is free: the next due row goes now (a claim)
             change = change_for(row, outcome, utc_now(), self._max_attempts)
             await self._outcomes.record(change)
             if outcome is not None:

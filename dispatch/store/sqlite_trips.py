@@ -63,8 +63,14 @@ async def write_and_commit(session: AsyncSession, writes: Sequence[Write]) -> No
 
 
 def _engine_over(driver: aiosqlite.Connection) -> Engine:
+    # A weak reference: the engine is the value of the driver's own entry in _ENGINES,
+    # which a strong one would keep alive after the pool has dropped the driver.
+    driver_ref = weakref.ref(driver)
+
     def the_connection() -> sqlite3.Connection:
-        return driver._conn  # called on aiosqlite's thread, the connection's own
+        alive = driver_ref()
+        assert alive is not None, "called from the driver's own thread while it runs"
+        return alive._conn  # called on aiosqlite's thread, the connection's own
 
     # No reset on return: the batch has committed (or rolled back) before it returns.
     return create_engine(

@@ -7,8 +7,10 @@ session's transaction, and leave nothing behind when one of them fails.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import uuid
+import weakref
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,3 +132,17 @@ async def test_the_plain_sql_batch_read_reads_what_the_core_statement_reads(db: 
     assert version is not None
     assert head is not None
     assert owners == {str(record.id): "pc-a" for record in stored}
+
+
+async def test_an_engine_goes_with_its_aiosqlite_connection(db: Database) -> None:
+    """The engine kept for a driver connection must not keep that connection alive
+    (a pool that replaces its connections would otherwise pile them up)."""
+    async with db.write() as session:
+        driver = await sqlite_trips.driver_of(session)
+        await sqlite_trips.write_and_commit(session, [])
+    assert driver in sqlite_trips._ENGINES
+    gone = weakref.ref(driver)
+    await db.dispose()  # closes the pool's connections
+    del driver, session
+    gc.collect()
+    assert gone() is None

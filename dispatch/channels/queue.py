@@ -51,10 +51,10 @@ from shared.protocol import ChannelCount, utc_now
 log = structlog.get_logger(__name__)
 
 POLL_S = 1.0
+"""Rows become due by the clock (a retry, an escalation step): looked for at least this often."""
 GATHER_S = 0.02
 """A freed slot waits this long for others before the claim: a claim and the facts read per
 finished send cost the hub more than the send itself (docs/performance.md, issue 20)."""
-"""Rows become due by the clock (a retry, an escalation step): looked for at least this often."""
 
 
 class DeliveryQueue:

@@ -13,6 +13,7 @@ and commit there: one trip, with SQLAlchemy's own type handling and defaults.
 from __future__ import annotations
 
 import sqlite3
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +22,10 @@ import aiosqlite
 from sqlalchemy import Engine, Executable, create_engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import StaticPool
+
+COMMIT_SECONDS = "dispatch.store.sqlite_trips.commit_seconds"
+"""Key in ``Session.info``: how long the trip's COMMIT took. ``Database.write`` records it as
+the transaction's commit (the session's own commit afterwards has nothing to do)."""
 
 Write = tuple[Executable, Sequence[Mapping[str, Any]]]
 """A Core statement and its rows (an executemany); a statement without rows is skipped."""
@@ -59,7 +64,8 @@ async def write_and_commit(session: AsyncSession, writes: Sequence[Write]) -> No
     # aiosqlite's queue of calls for its thread: its public methods put one statement
     # each on it; this puts the whole batch (tests/storage/test_sqlite_trips.py holds
     # it to one trip, and fails if aiosqlite drops the method).
-    await driver._execute(_run, engine, writes)  # type: ignore[no-untyped-call]
+    took: float = await driver._execute(_run, engine, writes)  # type: ignore[no-untyped-call]
+    session.info[COMMIT_SECONDS] = took
 
 
 def _engine_over(driver: aiosqlite.Connection) -> Engine:
@@ -78,13 +84,16 @@ def _engine_over(driver: aiosqlite.Connection) -> Engine:
     )
 
 
-def _run(engine: Engine, writes: Sequence[Write]) -> None:
+def _run(engine: Engine, writes: Sequence[Write]) -> float:
+    """The writes and the COMMIT; returns the seconds the COMMIT (on SQLite, the fsync) took."""
     with engine.connect() as connection:
         try:
             for statement, rows in writes:
                 if rows:
                     connection.execute(statement, list(rows))
+            committing = time.perf_counter()
             connection.commit()
+            return time.perf_counter() - committing
         except BaseException:
             connection.rollback()
             raise

@@ -25,6 +25,7 @@ from dispatch.directory.authentication import Authenticator
 from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import create_building, create_floor, create_room, create_site
 from dispatch.directory.workstations import add_workstation
+from dispatch.runtime.metrics import Metrics
 from dispatch.store import sqlite_trips
 from dispatch.store.database import Database, core_table
 from dispatch.store.models import AuditEvent
@@ -146,3 +147,25 @@ async def test_an_engine_goes_with_its_aiosqlite_connection(db: Database) -> Non
     del driver, session
     gc.collect()
     assert gone() is None
+
+
+async def test_the_commit_metric_is_the_trips_commit_not_the_empty_one_after(
+    sqlite_file: Path,
+) -> None:
+    """docs/admin.md: ``silent_alarm_db_commit_seconds`` is each write transaction's commit
+    (on SQLite the fsync). A batch commits inside its trip; the session's commit after it
+    has nothing to do and must not stand in for it."""
+    metrics = Metrics()
+    db = Database(f"sqlite+aiosqlite:///{sqlite_file}", metrics=metrics)
+    try:
+        async with db.write() as session:
+            await sqlite_trips.write_and_commit(
+                session, [(insert(EVENTS), [event_row(1, utc_now())])]
+            )
+            took = session.info[sqlite_trips.COMMIT_SECONDS]
+    finally:
+        await db.dispose()
+    count = metrics.registry.get_sample_value("silent_alarm_db_commit_seconds_count")
+    total = metrics.registry.get_sample_value("silent_alarm_db_commit_seconds_sum")
+    assert (count, total) == (1.0, took)
+    assert took > 0

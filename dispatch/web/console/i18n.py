@@ -417,6 +417,20 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
             "Prüfung ohne Fehler: {rows} Zeilen, {changed} Änderungen, {unchanged} unverändert."
         ),
         "admin_csv_imported": "Import abgeschlossen: {n} PCs geändert.",
+        # --- issue 19: thin clients mapped ahead ---
+        "admin_client_heading": "Thin Client vorab zuordnen",
+        "admin_client_note": (
+            "Für Terminalserver (RDS, Citrix): Eine Sitzung meldet Alarme aus dem Raum ihres "
+            "Geräts, nicht aus dem des Servers. Ist der Gerätename hier einem Raum zugeordnet, "
+            "meldet schon die erste Sitzung von diesem Gerät Alarme aus diesem Raum."
+        ),
+        "admin_client_name": "Gerätename (CLIENTNAME)",
+        "admin_client_name_hint": (
+            "Wie Windows ihn in der Sitzung meldet: Buchstaben, Ziffern, Punkt, Bindestrich, "
+            "Unterstrich; höchstens 64 Zeichen."
+        ),
+        "admin_client_add": "Zuordnen",
+        "admin_client_added": "Thin Client {id} ist jetzt Raum {room} zugeordnet.",
         "admin_codes": "Anmeldecodes",
         "admin_code_room": "Raum (optional)",
         "admin_code_no_room": "ohne Raum (PC wartet auf Zuordnung)",
@@ -998,6 +1012,20 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "admin_csv_line": "Line {line}: {reason}",
         "admin_csv_dry": "Check passed: {rows} rows, {changed} changes, {unchanged} unchanged.",
         "admin_csv_imported": "Import done: {n} PCs changed.",
+        # --- issue 19: thin clients mapped ahead ---
+        "admin_client_heading": "Map a thin client ahead",
+        "admin_client_note": (
+            "For terminal servers (RDS, Citrix): a session raises its alarms from its client "
+            "device's room, not the server's. With the device name mapped here, its very first "
+            "session raises them from this room."
+        ),
+        "admin_client_name": "Device name (CLIENTNAME)",
+        "admin_client_name_hint": (
+            "As Windows reports it in the session: letters, digits, dot, hyphen, underscore; "
+            "at most 64 characters."
+        ),
+        "admin_client_add": "Map",
+        "admin_client_added": "Thin client {id} is now in room {room}.",
         "admin_codes": "Enrolment codes",
         "admin_code_room": "Room (optional)",
         "admin_code_no_room": "no room (PC waits for assignment)",

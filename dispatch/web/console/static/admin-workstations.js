@@ -1,4 +1,5 @@
-/* Stiller Alarm – admin: workstations (pending → room, mapping table, revoke), CSV, enrolment codes.
+/* Stiller Alarm – admin: workstations (pending → room, mapping table, revoke), CSV, enrolment
+ * codes, thin clients mapped ahead.
  *
  * The CSV import is two steps on purpose: the file goes first with
  * ?dry_run=true, and "Importieren" is offered only when that report has no
@@ -23,11 +24,13 @@
         rowErrors: {}, // workstation id -> the API's message
         csv: null, // {checked, report, errors, general, busy}
         codeForm: null,
+        clientForm: null,
         issued: [], // codes just created: shown once, never fetched again
 
         init: function () {
           this.csv = { checked: false, report: null, rows: [], general: "", busy: false };
           this.codeForm = this.form({ site_id: "", room_id: "", hours: 24, count: 1 });
+          this.clientForm = this.form({ client_name: "", room_id: "" });
           this.loadAll();
         },
 
@@ -205,6 +208,23 @@
               return key + ": " + (pair[0] === null ? "–" : pair[0]) + " → " + (pair[1] === null ? "–" : pair[1]);
             })
             .join(", ");
+        },
+
+        // --- thin clients mapped before their first session (issue 19) ---------
+
+        addClient: function () {
+          var self = this;
+          var v = this.clientForm.values;
+          // Sent as typed: the name's rule is the API's (its message lands at the field).
+          // No room chosen leaves room_id out, so the API answers "missing" at the picker.
+          var body = { client_name: v.client_name };
+          if (v.room_id !== "") body.room_id = this.number(v.room_id);
+          this.submit(this.clientForm, "POST", "/session-clients", body).then(function (r) {
+            if (!r.ok) return;
+            self.say(self.t("admin_client_added", { id: r.data.id, room: r.data.room_number || "–" }));
+            self.clientForm.values.client_name = "";
+            self.loadWorkstations();
+          });
         },
 
         // --- enrolment codes ----------------------------------------------

@@ -1,11 +1,12 @@
-"""The workstations page in Chromium against a real hub: CSV import, enrolment, assign, revoke."""
+"""The workstations page in Chromium against a real hub: CSV import, enrolment, assign, revoke,
+thin clients mapped ahead (issue 19). Rooms from the directory: test_admin_directory_sync.py."""
 
 from __future__ import annotations
 
 import time
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from websockets.sync.client import connect
 
 from shared.protocol import RemoteSession, Welcome, WorkstationUpdate, encode, hub_to_agent
@@ -168,3 +169,96 @@ def test_a_terminal_server_client_waits_for_a_room_and_its_session_is_told(
                 break
         assert message.workstation.room is not None
         assert message.workstation.room.number == "1.04"
+
+
+# --- thin clients mapped before their first session (issue 19) ---------------------------
+
+
+def client_form(page: Page) -> Locator:
+    return page.get_by_test_id("session-client")
+
+
+def workstation_ids(api: httpx.Client) -> list[str]:
+    return sorted(str(ws["id"]) for ws in api.get(f"{API}/workstations").json())
+
+
+def test_a_thin_client_mapped_on_the_page_is_active_in_its_room_and_its_session_is_placed_there(
+    admin_page: Page, admin_api: httpx.Client, demo_hub: RunningHub
+) -> None:
+    page = admin_page
+    page.goto(f"{demo_hub.url}/admin/workstations")
+    # The demo hub has no directory: its sync is not offered (the API would answer 409).
+    expect(page.get_by_test_id("csv-import")).to_be_visible()
+    expect(page.get_by_test_id("directory-sync")).to_have_count(0)
+    form = client_form(page)
+    form.get_by_label("Gerätename (CLIENTNAME)").fill("THIN-07")
+    form.get_by_label("Raum").select_option(label="1.04 Leistungsabteilung")
+    form.get_by_role("button", name="Zuordnen").click()
+
+    expect(page.get_by_test_id("notice")).to_contain_text(
+        "Thin Client THIN-07 ist jetzt Raum 1.04 zugeordnet."
+    )
+    expect(form.get_by_label("Gerätename (CLIENTNAME)")).to_have_value("")
+    mapped = workstation(admin_api, "THIN-07")
+    assert (mapped["state"], mapped["room_number"]) == ("active", "1.04")
+    row = page.locator('[data-testid=ws-row][data-id="THIN-07"]')
+    expect(row.get_by_test_id("ws-state")).to_have_text("aktiv")
+    expect(row.get_by_test_id("room-select")).to_have_value(str(mapped["room_id"]))
+    expect(page.locator('[data-testid=pending-row][data-id="THIN-07"]')).to_have_count(0)
+
+    # The first session from that device, on a terminal server in another room, is placed
+    # in the client's room from its welcome on.
+    added = demo_hub.cli("workstation", "add", "rds-02", "--room", "1.05")
+    assert added.returncode == 0, added.stderr
+    hello = agent_hello(
+        "rds-02", added.stdout.strip(), "Herr Sitzung", RemoteSession(client_name="THIN-07")
+    )
+    with connect(demo_hub.agent_ws_url, open_timeout=5, close_timeout=2, proxy=None) as session:
+        session.send(encode(hello))
+        welcome = hub_to_agent.validate_json(session.recv(timeout=5))
+    assert isinstance(welcome, Welcome), welcome
+    assert welcome.workstation.workstation_id == "THIN-07"
+    assert welcome.workstation.room is not None
+    assert welcome.workstation.room.number == "1.04"
+
+
+def test_a_refused_thin_client_shows_the_apis_reason_and_stores_nothing(
+    admin_page: Page, admin_api: httpx.Client, demo_hub: RunningHub
+) -> None:
+    floor_id = admin_api.get(f"{API}/floors").json()[0]["id"]
+    created = admin_api.post(
+        f"{API}/rooms", json={"floor_id": floor_id, "number": "1.99", "name": "Abstellraum"}
+    )
+    assert created.status_code == 201, created.text
+    room_id = created.json()["id"]
+    before = workstation_ids(admin_api)
+    page = admin_page
+    page.goto(f"{demo_hub.url}/admin/workstations")
+    form = client_form(page)
+    name = form.get_by_label("Gerätename (CLIENTNAME)")
+    error = form.get_by_test_id("client-error")
+    add = form.get_by_role("button", name="Zuordnen")
+
+    # The room is deleted after the page showed it (another admin, another tab).
+    form.get_by_label("Raum").select_option(label="1.99 Abstellraum")
+    assert admin_api.delete(f"{API}/rooms/{room_id}").status_code == 204
+    name.fill("THIN-08")
+    add.click()
+    expect(error).to_have_text(f"no room {room_id}")
+
+    # A name taken in another spelling: the API's 409, and the PC keeps its room.
+    name.fill("PC-1-01")
+    form.get_by_label("Raum").select_option(label="1.04 Leistungsabteilung")
+    add.click()
+    expect(error).to_have_text("workstation pc-1-01 exists already; assign its room instead")
+
+    # Not a computer name: pydantic's pattern refusal, in German next to the field.
+    name.fill("THIN 09")
+    add.click()
+    expect(form.get_by_text("Das Format stimmt nicht.")).to_be_visible()
+    expect(name).to_have_attribute("aria-invalid", "true")
+
+    assert workstation_ids(admin_api) == before
+    assert workstation(admin_api, "pc-1-01")["room_number"] == "1.01"
+    expect(page.get_by_test_id("ws-row")).to_have_count(len(before))
+    expect(page.get_by_test_id("notice")).to_be_hidden()

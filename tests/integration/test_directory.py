@@ -37,16 +37,13 @@ from tests.support.hub import RunningHub, free_port, query, start_demo_hub
 from tests.support.login import login_form
 from tests.support.operators import API, api_client
 from tests.support.slapd import (
-    COMPUTERS,
-    GROUPS,
     PEOPLE,
-    SERVICE,
     SERVICE_PASSWORD,
     Computer,
     Person,
     RunningSlapd,
     computer,
-    group,
+    hub_env,
     start_slapd,
 )
 from tests.support.tls import make_tls
@@ -80,29 +77,12 @@ PCS = [
 
 
 def directory_env(slapd: RunningSlapd, check_interval: float = 1.0) -> dict[str, str]:
-    return {
-        "SILENT_ALARM_LDAP_URL": slapd.url,
-        "SILENT_ALARM_LDAP_CA_FILE": str(slapd.tls.ca),
-        "SILENT_ALARM_LDAP_BIND_DN": SERVICE,
-        "SILENT_ALARM_LDAP_BIND_PASSWORD": SERVICE_PASSWORD,
-        "SILENT_ALARM_LDAP_USER_BASE": PEOPLE,
-        "SILENT_ALARM_LDAP_GROUP_BASE": GROUPS,
-        "SILENT_ALARM_LDAP_DISABLED_FILTER": "(pwdAccountLockedTime=*)",
-        "SILENT_ALARM_LDAP_GROUP_ROLES": json.dumps(
-            {
-                group("wache"): "guard",
-                group("notfall"): "emergency_manager",
-                group("admins"): "admin",
-            }
-        ),
-        "SILENT_ALARM_LDAP_GROUP_SITES": json.dumps(
-            {group("standort-1"): [1], group("alle-standorte"): []}
-        ),
-        "SILENT_ALARM_LDAP_CHECK_INTERVAL": str(check_interval),
-        "SILENT_ALARM_LDAP_COMPUTER_BASE": COMPUTERS,
-        "SILENT_ALARM_LDAP_COMPUTER_FILTER": "(objectClass=device)",
-        "SILENT_ALARM_LDAP_COMPUTER_ROOM_ATTRIBUTE": "l",
-    }
+    return hub_env(
+        slapd,
+        roles={"wache": "guard", "notfall": "emergency_manager", "admins": "admin"},
+        sites={"standort-1": [1], "alle-standorte": []},
+        check_interval=check_interval,
+    )
 
 
 @pytest.fixture(scope="module")

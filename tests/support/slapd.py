@@ -12,6 +12,7 @@ admins do it (``pwdAccountLockedTime``). Changes while it runs go through
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -141,6 +142,33 @@ class RunningSlapd:
         """The same server again, on the same ports, with the data it had."""
         self.stop()
         self.process = _serve(self.folder, self.config, self.port, self.plain_port)
+
+
+def hub_env(
+    slapd: RunningSlapd,
+    roles: dict[str, str],
+    sites: dict[str, list[int]],
+    check_interval: float = 1.0,
+) -> dict[str, str]:
+    """A hub's ``SILENT_ALARM_LDAP_*`` settings for this directory: the read-only service
+    account over ldaps:// trusting the test CA, ppolicy's lock as "disabled", the computers
+    with the room in ``l``; ``roles`` and ``sites`` map group CNs to a role and site ids
+    (``[]``: every site)."""
+    return {
+        "SILENT_ALARM_LDAP_URL": slapd.url,
+        "SILENT_ALARM_LDAP_CA_FILE": str(slapd.tls.ca),
+        "SILENT_ALARM_LDAP_BIND_DN": SERVICE,
+        "SILENT_ALARM_LDAP_BIND_PASSWORD": SERVICE_PASSWORD,
+        "SILENT_ALARM_LDAP_USER_BASE": PEOPLE,
+        "SILENT_ALARM_LDAP_GROUP_BASE": GROUPS,
+        "SILENT_ALARM_LDAP_DISABLED_FILTER": "(pwdAccountLockedTime=*)",
+        "SILENT_ALARM_LDAP_GROUP_ROLES": json.dumps({group(cn): r for cn, r in roles.items()}),
+        "SILENT_ALARM_LDAP_GROUP_SITES": json.dumps({group(cn): s for cn, s in sites.items()}),
+        "SILENT_ALARM_LDAP_CHECK_INTERVAL": str(check_interval),
+        "SILENT_ALARM_LDAP_COMPUTER_BASE": COMPUTERS,
+        "SILENT_ALARM_LDAP_COMPUTER_FILTER": "(objectClass=device)",
+        "SILENT_ALARM_LDAP_COMPUTER_ROOM_ATTRIBUTE": "l",
+    }
 
 
 def _config(folder: Path, tls: TlsFiles) -> str:

@@ -121,7 +121,10 @@ async def floor_page(request: Request, floor_id: Id) -> Response:
 
 @router.get("/admin/workstations")
 async def workstations_page(request: Request) -> Response:
-    return await _page(request, BY_KEY["workstations"])
+    # "Räume aus dem Verzeichnis" is offered only where the sync can work: without a
+    # directory the API answers 409, and a button that can only fail helps nobody.
+    directory = request.app.state.directory is not None
+    return await _page(request, BY_KEY["workstations"], directory=directory)
 
 
 @router.get("/admin/operators")

@@ -417,6 +417,46 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
             "Prüfung ohne Fehler: {rows} Zeilen, {changed} Änderungen, {unchanged} unverändert."
         ),
         "admin_csv_imported": "Import abgeschlossen: {n} PCs geändert.",
+        # --- issue 19: thin clients mapped ahead, rooms from the directory ---
+        "admin_client_heading": "Thin Client vorab zuordnen",
+        "admin_client_note": (
+            "Für Terminalserver (RDS, Citrix): Eine Sitzung meldet Alarme aus dem Raum ihres "
+            "Geräts, nicht aus dem des Servers. Ist der Gerätename hier einem Raum zugeordnet, "
+            "meldet schon die erste Sitzung von diesem Gerät Alarme aus diesem Raum."
+        ),
+        "admin_client_name": "Gerätename (CLIENTNAME)",
+        "admin_client_name_hint": (
+            "Wie Windows ihn in der Sitzung meldet: Buchstaben, Ziffern, Punkt, Bindestrich, "
+            "Unterstrich; höchstens 64 Zeichen."
+        ),
+        "admin_client_add": "Zuordnen",
+        "admin_client_added": "Thin Client {id} ist jetzt Raum {room} zugeordnet.",
+        "admin_dir_heading": "Räume aus dem Verzeichnis",
+        "admin_dir_note": (
+            "Übernimmt den Raum jedes angemeldeten PCs aus seinem Computerobjekt im "
+            "Verzeichnisdienst. Erst Vorschau, dann übernehmen. Nennt ein Computer einen "
+            "unbekannten Raum, wird nichts übernommen. Räume werden nie angelegt."
+        ),
+        "admin_dir_preview": "Vorschau",
+        "admin_dir_apply": "Übernehmen",
+        "admin_dir_problem": "{dn}: {reason}",
+        "admin_dir_dry": (
+            "Vorschau ohne Fehler: {rows} Computer mit Raum, {changed} Änderungen, "
+            "{unchanged} unverändert."
+        ),
+        "admin_dir_done": "Übernommen: {changed} PCs geändert, {unchanged} unverändert.",
+        "admin_dir_applied": "Räume aus dem Verzeichnis übernommen: {n} PCs geändert.",
+        "admin_dir_changes": "Änderungen",
+        "admin_dir_room_change": "Raum bisher → neu",
+        "admin_dir_entry": "Verzeichniseintrag",
+        "admin_dir_no_changes": "Keine Änderungen.",
+        "admin_dir_not_enrolled": "Nicht angemeldet ({n})",
+        "admin_dir_not_enrolled_note": (
+            "Im Verzeichnis, aber ohne Agent angemeldet: Sie werden zugeordnet, sobald sie "
+            "angemeldet sind und die nächste Übernahme läuft."
+        ),
+        "admin_dir_without_room": "Ohne Raumangabe ({n})",
+        "admin_dir_unavailable": "Verzeichnisdienst nicht erreichbar: {reason}",
         "admin_codes": "Anmeldecodes",
         "admin_code_room": "Raum (optional)",
         "admin_code_no_room": "ohne Raum (PC wartet auf Zuordnung)",
@@ -998,6 +1038,46 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "admin_csv_line": "Line {line}: {reason}",
         "admin_csv_dry": "Check passed: {rows} rows, {changed} changes, {unchanged} unchanged.",
         "admin_csv_imported": "Import done: {n} PCs changed.",
+        # --- issue 19: thin clients mapped ahead, rooms from the directory ---
+        "admin_client_heading": "Map a thin client ahead",
+        "admin_client_note": (
+            "For terminal servers (RDS, Citrix): a session raises its alarms from its client "
+            "device's room, not the server's. With the device name mapped here, its very first "
+            "session raises them from this room."
+        ),
+        "admin_client_name": "Device name (CLIENTNAME)",
+        "admin_client_name_hint": (
+            "As Windows reports it in the session: letters, digits, dot, hyphen, underscore; "
+            "at most 64 characters."
+        ),
+        "admin_client_add": "Map",
+        "admin_client_added": "Thin client {id} is now in room {room}.",
+        "admin_dir_heading": "Rooms from the directory",
+        "admin_dir_note": (
+            "Takes each enrolled PC's room from its computer object in the directory. Preview "
+            "first, then apply. If any computer names an unknown room, nothing is applied. "
+            "Rooms are never created."
+        ),
+        "admin_dir_preview": "Preview",
+        "admin_dir_apply": "Apply",
+        "admin_dir_problem": "{dn}: {reason}",
+        "admin_dir_dry": (
+            "Preview passed: {rows} computers with a room, {changed} changes, "
+            "{unchanged} unchanged."
+        ),
+        "admin_dir_done": "Applied: {changed} PCs changed, {unchanged} unchanged.",
+        "admin_dir_applied": "Rooms from the directory applied: {n} PCs changed.",
+        "admin_dir_changes": "Changes",
+        "admin_dir_room_change": "Room before → after",
+        "admin_dir_entry": "Directory entry",
+        "admin_dir_no_changes": "No changes.",
+        "admin_dir_not_enrolled": "Not enrolled ({n})",
+        "admin_dir_not_enrolled_note": (
+            "In the directory but not enrolled with an agent: they get their room once they "
+            "are enrolled and the next sync is applied."
+        ),
+        "admin_dir_without_room": "Without a room ({n})",
+        "admin_dir_unavailable": "Directory service unreachable: {reason}",
         "admin_codes": "Enrolment codes",
         "admin_code_room": "Room (optional)",
         "admin_code_no_room": "no room (PC waits for assignment)",

@@ -1,9 +1,13 @@
-/* Stiller Alarm – admin: workstations (pending → room, mapping table, revoke), CSV, enrolment codes.
+/* Stiller Alarm – admin: workstations (pending → room, mapping table, revoke), CSV, enrolment
+ * codes, thin clients mapped ahead, rooms from the directory.
  *
  * The CSV import is two steps on purpose: the file goes first with
  * ?dry_run=true, and "Importieren" is offered only when that report has no
  * bad row. The import itself is all-or-nothing on the hub, so a file changed
- * between the two steps is still refused as a whole.
+ * between the two steps is still refused as a whole. The directory sync has the
+ * same two steps and the same rule ("Übernehmen" only after a clean preview; the
+ * hub reads the directory again and applies all or nothing), and its section is
+ * rendered only when the hub has a directory (config.directory).
  */
 (function () {
   "use strict";
@@ -22,12 +26,16 @@
         drafts: {}, // workstation id -> chosen room id (as a string from <select>)
         rowErrors: {}, // workstation id -> the API's message
         csv: null, // {checked, report, errors, general, busy}
+        sync: null, // the directory sync: {checked, report, rows, general, busy}
         codeForm: null,
+        clientForm: null,
         issued: [], // codes just created: shown once, never fetched again
 
         init: function () {
           this.csv = { checked: false, report: null, rows: [], general: "", busy: false };
+          this.sync = this.noSync();
           this.codeForm = this.form({ site_id: "", room_id: "", hours: 24, count: 1 });
+          this.clientForm = this.form({ client_name: "", room_id: "" });
           this.loadAll();
         },
 
@@ -205,6 +213,77 @@
               return key + ": " + (pair[0] === null ? "–" : pair[0]) + " → " + (pair[1] === null ? "–" : pair[1]);
             })
             .join(", ");
+        },
+
+        // --- thin clients mapped before their first session (issue 19) ---------
+
+        addClient: function () {
+          var self = this;
+          var v = this.clientForm.values;
+          // Sent as typed: the name's rule is the API's (its message lands at the field).
+          // No room chosen leaves room_id out, so the API answers "missing" at the picker.
+          var body = { client_name: v.client_name };
+          if (v.room_id !== "") body.room_id = this.number(v.room_id);
+          this.submit(this.clientForm, "POST", "/session-clients", body).then(function (r) {
+            if (!r.ok) return;
+            self.say(self.t("admin_client_added", { id: r.data.id, room: r.data.room_number || "–" }));
+            self.clientForm.values.client_name = "";
+            self.loadWorkstations();
+          });
+        },
+
+        // --- rooms from the directory (issue 19) -------------------------------
+
+        noSync: function () {
+          return { checked: false, report: null, rows: [], general: "", busy: false };
+        },
+
+        syncDirectory: function (dryRun) {
+          var self = this;
+          this.sync.busy = true;
+          this.sync.general = "";
+          return this.api("POST", "/workstations/directory-sync?dry_run=" + dryRun).then(function (r) {
+            var state = self.noSync();
+            state.checked = true;
+            if (r.ok) {
+              state.report = r.data;
+            } else {
+              state.rows = r.rows; // 422: every problem with its computer's DN
+              state.general =
+                r.status === 503 ? self.t("admin_dir_unavailable", { reason: r.general }) : r.general;
+            }
+            self.sync = state;
+            if (r.ok && !dryRun) {
+              self.say(self.t("admin_dir_applied", { n: r.data.changed.length }));
+              self.loadWorkstations();
+            }
+          });
+        },
+
+        /** "Übernehmen" needs a preview without problems; after applying, a new preview. */
+        get syncClean() {
+          return !!(this.sync.checked && this.sync.report && this.sync.report.dry_run && !this.sync.rows.length);
+        },
+
+        get syncSummary() {
+          var report = this.sync.report;
+          var params = { rows: report.rows, changed: report.changed.length, unchanged: report.unchanged };
+          return this.t(report.dry_run ? "admin_dir_dry" : "admin_dir_done", params);
+        },
+
+        roomChange: function (change) {
+          var pair = change.changes.room_number;
+          if (!pair) return "–";
+          return (pair[0] === null ? "–" : pair[0]) + " → " + (pair[1] === null ? "–" : pair[1]);
+        },
+
+        /** What else the room brings (a pending PC becomes active, another site): "state: …". */
+        otherChanges: function (change) {
+          var rest = {};
+          Object.keys(change.changes).forEach(function (key) {
+            if (key !== "room_number") rest[key] = change.changes[key];
+          });
+          return this.changeText({ changes: rest });
         },
 
         // --- enrolment codes ----------------------------------------------

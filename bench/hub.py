@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.hub --scenario fanout50 [--agents 10000] [--alarms 100]
 
-Scenarios: fanout50, all300, all10k, storm, sqlite, twohubs, handshakes (one module
-each in bench/scenarios/). See bench/README.md.
+Scenarios: fanout50, all300, all10k, idle, storm, sqlite, twohubs, handshakes (one
+module each in bench/scenarios/). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bench.report import say
 from bench.run import Run
 from bench.scenarios.fanout import fanout
 from bench.scenarios.handshakes import handshakes
+from bench.scenarios.idle import idle
 from bench.scenarios.sqlite import sqlite_writes
 from bench.scenarios.storm import storm
 from bench.scenarios.twohubs import two_instances
@@ -29,10 +30,14 @@ from dispatch.settings import Settings
 
 Scenario = Callable[[Run], Awaitable[dict[str, Any]]]
 
+NO_TLS = frozenset({"twohubs", "handshakes"})
+"""Scenarios that open hubs or sockets of their own, outside the run's --tls."""
+
 SCENARIOS: dict[str, tuple[Scenario, int, int, float]] = {
     "fanout50": (fanout, 10_000, 100, 0.3),
     "all300": (fanout, 301, 100, 0.3),
     "all10k": (fanout, 10_000, 10, 2.0),
+    "idle": (idle, 10_000, 0, 0.0),
     "storm": (storm, 10_000, 0, 0.0),
     "sqlite": (sqlite_writes, 302, 0, 0.0),
     "twohubs": (two_instances, 51, 200, 0.3),
@@ -113,11 +118,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fanout50/all300: each alarm also to N e-mail, N webhook and N Web Push "
         "recipients (issue 20; local sinks, bench/channelsinks.py)",
     )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="the hub serves WSS with a certificate made for the run; every agent trusts its CA",
+    )
     p.add_argument("--json", metavar="FILE", help="write all figures as JSON")
     p.add_argument("--keep", action="store_true", help="keep the data dir (hub logs, database)")
     args = p.parse_args(argv)
     if args.pin and args.scenario == "twohubs":
         p.error("--pin needs one hub")
+    if args.tls and args.scenario in NO_TLS:
+        p.error(f"--tls is not available for {args.scenario}")
     _, agents, alarms, spacing = SCENARIOS[args.scenario]
     args.agents = args.agents or agents
     args.alarms = args.alarms if args.alarms is not None else alarms

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.selfsigned import TlsFiles
+
 STDOUT_LIMIT = 1 << 27
 AGENTS_PER_WORKER = 5000
 
@@ -32,6 +34,7 @@ class HubProcess:
         *,
         env: dict[str, str] | None = None,
         log_dir: Path | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port
@@ -40,6 +43,7 @@ class HubProcess:
         self.env = env or {}  # more SILENT_ALARM_* settings (a database URL, a disk reserve)
         # The fault campaign fills the data dir's disk: its logs must be written elsewhere.
         self.log_dir = log_dir or data_dir
+        self.tls = tls  # serves HTTPS and WSS itself with these (SILENT_ALARM_TLS_*)
         self.secret = secrets.token_urlsafe(48)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -51,7 +55,7 @@ class HubProcess:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/agent"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws/agent"
 
     def start(self) -> None:
         env = {
@@ -69,6 +73,7 @@ class HubProcess:
             # One load-generator loop hosts 5,000 agents; its own lag in a storm can hold
             # a hello back for seconds, which real PCs (each its own) never do.
             "SILENT_ALARM_HANDSHAKE_TIMEOUT": "10",
+            **(self.tls.hub_env() if self.tls else {}),
             **self.env,
         }
         self.starts += 1
@@ -90,6 +95,7 @@ class HubProcess:
     async def wait_ready(self, within: float = 60) -> float:
         """Polls /healthz until it answers 200; returns the monotonic time it did."""
         deadline = time.monotonic() + within
+        tls = self.tls.client_context() if self.tls else None
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
@@ -97,7 +103,7 @@ class HubProcess:
                     f"hub exited with {self.process.returncode}; see {self.data_dir}"
                 )
             with contextlib.suppress(OSError):
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port, ssl=tls)
                 writer.write(
                     b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
                 )

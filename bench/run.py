@@ -25,6 +25,7 @@ from bench.fleet import wait_until
 from bench.kernel import cpu_seconds, rss_kib
 from bench.procs import HubProcess, Worker, spawn_workers
 from bench.report import say
+from bench.selfsigned import make_tls
 from bench.tally import Merged, merged, total_connected
 from bench.topology import Topology, seed, token_for
 from bench.wsfleet import WsFleet
@@ -76,7 +77,10 @@ class Run:
         self.run_key = uuid.uuid4().hex
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"bench-{args.scenario}-", dir="/tmp"))
         self.url = f"sqlite+aiosqlite:///{self.data_dir / 'dispatch.sqlite3'}"
-        self.hub = HubProcess(self.data_dir, free_port(), args.heartbeat, pin(args))
+        # --tls: the hub serves WSS with a certificate of the run's own CA, which every
+        # simulated agent (this process's and the workers') trusts.
+        self.tls = make_tls(self.data_dir / "tls") if getattr(args, "tls", False) else None
+        self.hub = HubProcess(self.data_dir, free_port(), args.heartbeat, pin(args), tls=self.tls)
         self.topo = Topology(AlarmLevel.THREAT)
         self.fleet: WsFleet | None = None
         self.workers: list[Worker] = []
@@ -139,6 +143,7 @@ class Run:
             receipts=not args.no_receipts,
             first_connect_concurrency=args.connect_concurrency,
             alarm_waiting=frozenset(topo.raisers),
+            tls=self.tls.client_context() if self.tls else None,
         )
         await self.fleet.start()
         own = len(topo.raisers) + len(topo.measured)
@@ -162,6 +167,7 @@ class Run:
                 "receipts": not args.no_receipts,
                 "connect_concurrency": args.connect_concurrency,
                 "max_seconds": args.max_seconds,
+                "cafile": str(self.tls.ca) if self.tls else None,
             },
         )
         n_workers = len(self.workers)
@@ -175,11 +181,14 @@ class Run:
         await asyncio.sleep(args.heartbeat + 1)
         rss_after = rss_kib(self.hub.pid)
         per_conn = (rss_after - rss_before) / len(topo.idle) if topo.idle else math.nan
+        transport = (self.fleet.tls_in_use() or "TLS") if self.tls else "no TLS"
         say(
             f"hub RSS {rss_before} KiB with {own} agents -> {rss_after} KiB with "
-            f"{topo.total}: {per_conn:.1f} KiB per idle connection"
+            f"{topo.total}: {per_conn:.1f} KiB per idle connection ({transport})"
         )
         return {
+            "tls": self.tls is not None,
+            "transport": transport,
             "agents": topo.total,
             "connected": connected,
             "worker_processes": n_workers,

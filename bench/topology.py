@@ -122,7 +122,7 @@ async def seed(url: str, scenario: str, agents: int, run_key: str, layout: str) 
 async def seed_with(s: Seeder, scenario: str, agents: int, layout: str) -> Topology:
     """The scenario's sites, rooms and workstations, written through ``s``."""
     site = await s.site("Standort 1")
-    if scenario in {"fanout50", "storm", "handshakes"}:
+    if scenario in {"fanout50", "idle", "storm", "handshakes"}:
         # A raiser room with 50 neighbour rooms, one workstation each; everyone else idle.
         topo = Topology(AlarmLevel.THREAT, raisers=["raiser"])
         topo.measured = [f"nb-{i:03d}" for i in range(50)]

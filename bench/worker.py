@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import sys
 from typing import Any
 
@@ -36,6 +37,7 @@ def _say(message: dict[str, Any]) -> None:
 
 
 def build(config: dict[str, Any]) -> Fleet:
+    cafile = config.get("cafile")  # bench.hub --tls: the run's own CA
     return WsFleet(
         config["url"],
         [(w, t) for w, t in config["agents"]],
@@ -43,6 +45,7 @@ def build(config: dict[str, Any]) -> Fleet:
         agent_pings=config["agent_pings"],
         receipts=config["receipts"],
         first_connect_concurrency=config["connect_concurrency"],
+        tls=ssl.create_default_context(cafile=cafile) if cafile else None,
     )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -77,8 +78,12 @@ class WsFleet:
         receipts: bool = True,
         first_connect_concurrency: int = 100,
         alarm_waiting: frozenset[str] = frozenset(),
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
+        # ssl= only with a context (--tls, wss://): websockets refuses a context for ws://
+        # and ssl=None for wss://.
+        self.tls_options: dict[str, Any] = {"ssl": tls} if tls else {}
         self.heartbeat = heartbeat
         self.agent_pings = agent_pings
         self.receipts = receipts
@@ -107,6 +112,18 @@ class WsFleet:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def tls_in_use(self) -> str | None:
+        """The TLS version and cipher of a connected agent ("TLSv1.3 TLS_AES_256_GCM_SHA384"),
+        None without TLS or while none is connected: what the memory figure was paid for."""
+        for agent in self.agents:
+            if agent.ws is not None:
+                tls = agent.ws.transport.get_extra_info("ssl_object")
+                if tls is None:
+                    return None
+                cipher = tls.cipher()
+                return f"{tls.version()} {cipher[0] if cipher else '?'}"
+        return None
 
     # --- the alarm path -----------------------------------------------------
 
@@ -179,6 +196,7 @@ class WsFleet:
                 open_timeout=HANDSHAKE_TIMEOUT,
                 close_timeout=1.0,
                 proxy=None,
+                **self.tls_options,
                 additional_headers={ALARM_WAITING_HEADER: "1"}
                 if agent.ws_id in self.alarm_waiting
                 else None,

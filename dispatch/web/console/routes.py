@@ -234,6 +234,9 @@ async def console(request: Request) -> Response:
             "loginUrl": "/login",
             "socketPath": "/ws/console",
             "csrf": csrf_token(request),  # the Web Push routes' writes (console-push.js)
+            # Without a VAPID key the page does not ask for one: the browser would log the
+            # 404 as an error on every console of a hub that has no Web Push.
+            "push": request.app.state.webpush is not None,
         },
         catalogue=i18n.messages(lang),
     )

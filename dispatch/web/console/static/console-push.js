@@ -119,6 +119,10 @@
             this.state = "unsupported";
             return;
           }
+          if (!config.push) {
+            this.state = "unconfigured"; // the hub has no Web Push (SILENT_ALARM_VAPID_PRIVATE_KEY_FILE)
+            return;
+          }
           call("GET", "/key")
             .then(function (data) {
               self.key = data.public_key;

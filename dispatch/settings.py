@@ -20,7 +20,18 @@ from dispatch.store.postgres_hosts import sqlalchemy_form
 from shared.domain import OperatorRole
 
 WEBHOOK_FIELDS = frozenset(
-    {"to", "subject", "body", "level", "room", "site", "alarm_id", "audience", "idempotency_key"}
+    {
+        "to",
+        "subject",
+        "body",
+        "level",
+        "room",
+        "site",
+        "alarm_id",
+        "audience",
+        "idempotency_key",
+        "kind",  # alarm, all_clear or test (issue 20, the all-clear)
+    }
 )
 """The placeholders a webhook body template may use (``$body``, ``${room}``)."""
 

@@ -35,6 +35,14 @@ class Audience(StrEnum):
     MANAGER = "manager"  # the emergency manager: told like security
 
 
+class MessageKind(StrEnum):
+    """What a message is: the webhook's ``$kind``, the push payload's ``kind``."""
+
+    ALARM = "alarm"
+    ALL_CLEAR = "all_clear"  # the alarm this recipient was sent is over (or withdrawn)
+    TEST = "test"  # the admin page's "Testnachricht senden": there is no alarm
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One alarm's text for one recipient, already cut to the audience's content rules."""
@@ -50,6 +58,7 @@ class OutboundMessage:
     subject: str  # short: the level and the room, or the stay-away warning
     body: str
     language: str = "de"
+    kind: MessageKind = MessageKind.ALARM
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from dispatch.channels.base import Audience, OutboundMessage
+from dispatch.channels.base import Audience, MessageKind, OutboundMessage
 from dispatch.channels.texts import CATALOGUE
 from shared.domain import AlarmLevel
 from shared.protocol import RoomRef
@@ -32,6 +32,9 @@ class AlarmFacts:
     workstation_id: str
     raiser: str | None
     stored_at: datetime
+    # The raiser withdrew it in the window (a normal cancel, never a duress one): security's
+    # all-clear asks them to follow up, as the console does.
+    withdrawn: bool = False
 
 
 def render(
@@ -98,6 +101,70 @@ def _where(room: RoomRef, lang: str) -> str:
     )
 
 
+def render_row(
+    facts: AlarmFacts,
+    kind: str,
+    audience: Audience,
+    idempotency_key: str,
+    language: str,
+    level: int,
+) -> OutboundMessage:
+    """A queue row's message: the alarm's, or its all-clear (``level``: the row's)."""
+    if kind == MessageKind.ALL_CLEAR.value:
+        # A row from before the level was kept (0) reads the stored one.
+        return render_all_clear(
+            facts, audience, idempotency_key, language, level or int(facts.level)
+        )
+    return render(facts, audience, idempotency_key, language)
+
+
+def render_all_clear(
+    facts: AlarmFacts, audience: Audience, idempotency_key: str, language: str, level: int
+) -> OutboundMessage:
+    """The all-clear for one recipient the alarm's message was sent to.
+
+    ``level`` is the alarm's level when that message was planned, not the stored one: a
+    duress cancel raises the alarm to 3, and staff must read exactly what a normal
+    withdrawal of the alarm they were told sends them (the same words as a resolve: they
+    never learn it was withdrawn, let alone under duress). Level-3 staff are not told the
+    room here either. Security and the emergency manager are told a withdrawal as the
+    console shows it ("zurückgenommen – bitte nachfassen"), else the end.
+    """
+    t = CATALOGUE.text
+    lang = CATALOGUE.language(language)
+    level_name = t(f"level_{level}", lang)
+    staff = audience is Audience.STAFF
+    room = None if (staff and level >= int(AlarmLevel.DANGER)) else facts.room
+    ending = "withdrawn" if facts.withdrawn and not staff else "all_clear"
+    if room is not None:
+        subject = t(
+            f"{ending}_subject_room", lang, level=level, level_name=level_name, room=room.number
+        )
+        lines = [t(f"{ending}_room", lang, room=room.number)]
+    else:
+        subject = t(
+            f"{ending}_subject_site", lang, level=level, level_name=level_name, site=facts.site
+        )
+        lines = [t(f"{ending}_site", lang, site=facts.site, workstation=facts.workstation_id)]
+    if facts.drill:
+        subject = f"{t('drill', lang)}: {subject}"
+        lines.insert(0, t("drill", lang))
+    lines.append(t("site", lang, site=facts.site))
+    lines.append(t("stored_at", lang, time=facts.stored_at.strftime("%Y-%m-%d %H:%M:%S")))
+    return OutboundMessage(
+        alarm_id=str(facts.alarm_id),
+        idempotency_key=idempotency_key,
+        level=level,
+        audience=audience,
+        site=facts.site,
+        room=room.number if room is not None else None,
+        subject=subject,
+        body="\n".join(lines),
+        language=lang,
+        kind=MessageKind.ALL_CLEAR,
+    )
+
+
 def probe_message(idempotency_key: str, label: str, language: str = "de") -> OutboundMessage:
     """The admin page's "Testnachricht senden": says plainly that there is no alarm."""
     lang = CATALOGUE.language(language)
@@ -111,4 +178,5 @@ def probe_message(idempotency_key: str, label: str, language: str = "de") -> Out
         subject=CATALOGUE.text("test_subject", lang),
         body=CATALOGUE.text("test_body", lang, label=label or "?"),
         language=lang,
+        kind=MessageKind.TEST,
     )

@@ -19,6 +19,7 @@ from dispatch.channels.base import (
     Channel,
     ChannelKind,
     Failed,
+    MessageKind,
     OutboundMessage,
     Outcome,
     Sent,
@@ -83,9 +84,12 @@ def build_transmitter(settings: Settings) -> Espa444Channel | None:
     )
 
 
-def priority_for(level: int) -> Priority:
+def priority_for(level: int, kind: MessageKind = MessageKind.ALARM) -> Priority:
     """Threat and danger (levels 2 and 3) interrupt the handset as an alarm; a call for
-    support (level 1) is urgent, not an alarm."""
+    support (level 1) is urgent, not an alarm, and so is an all-clear: it must not cut
+    into the guard's call, but it must not wait behind routine pages either."""
+    if kind is not MessageKind.ALARM:
+        return Priority.HIGH
     return Priority.ALARM if level >= 2 else Priority.HIGH
 
 
@@ -114,7 +118,7 @@ class Espa444Channel(Storeless):
         block = call_block(
             number,
             text,
-            priority_for(message.level),
+            priority_for(message.level, message.kind),
             beep=config.beep,
             transmissions=config.transmissions,
         )

@@ -39,6 +39,7 @@ async def alarm_facts(session: AsyncSession, alarm_ids: Collection[str]) -> dict
             workstation_id=alarm.workstation_id,
             raiser=alarm.raiser_name,
             stored_at=alarm.stored_at,
+            withdrawn=alarm.cancelled_at is not None,
         )
         for alarm, site in rows
     }

@@ -7,7 +7,9 @@ seconds after storing, if by then nobody has acknowledged the alarm (an operator
 it, or someone answered "Ich komme"). Rows are made at most once per (alarm,
 recipient): a unique key, so two hub instances planning at once insert one. Rows still
 waiting when the alarm ends (resolved, withdrawn) are dropped; an alarm withdrawn under
-duress keeps only security's and the manager's: staff were told it was withdrawn.
+duress keeps only security's and the manager's: staff were told it was withdrawn. The
+same round makes the all-clears owed to those whose message was sent
+(dispatch/channels/allclear.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.alarms.lifecycle import OPEN_STATES
-from dispatch.channels.base import Audience
+from dispatch.channels import allclear
+from dispatch.channels.base import Audience, MessageKind
 from dispatch.channels.retry import WAITING, DeliveryState
 from dispatch.store.database import Database
 from dispatch.store.models import (
@@ -102,6 +105,7 @@ async def plan(db: Database, now: datetime) -> set[str]:
     due: list[tuple[OpenAlarm, Recipient]] = []
     async with db.read() as session:
         stale = await _stale(session)
+        ended = await allclear.owed(session)
         latest = await _latest_steps(session)
         if latest:  # else no site has a channel recipient: the common case, two reads
             since = now - timedelta(seconds=max(latest.values())) - HORIZON
@@ -111,18 +115,21 @@ async def plan(db: Database, now: datetime) -> set[str]:
             recipients = await _recipients(session, {(a.site_id, a.level) for a in alarms})
             planned = await _planned(session, [a.id for a in alarms])
             due = rows_due(alarms, recipients, planned, now)
-    if not due and not stale:
+    if not due and not stale and not ended:
         return set()
     async with db.write() as session:
-        if due:
-            await session.execute(_insert(session), [_row(a, r, now) for a, r in due])
+        rows = [_row(a, r, now) for a, r in due] + [allclear.row(e, now) for e in ended]
+        if rows:
+            await session.execute(_insert(session), rows)
+        if ended:  # with its all-clear, in one transaction: never two, never none
+            await allclear.close(session, ended, now)
         if stale:
             await session.execute(
                 update(ChannelDelivery)
                 .where(ChannelDelivery.id.in_(list(stale)), ChannelDelivery.state.in_(WAITING))
                 .values(state=DeliveryState.DROPPED.value, last_error="")
             )
-    return {a.id for a, _ in due} | set(stale.values())
+    return {a.id for a, _ in due} | set(stale.values()) | {e.alarm_id for e in ended}
 
 
 async def _latest_steps(session: AsyncSession) -> dict[tuple[int, int], int]:
@@ -209,11 +216,15 @@ async def _planned(session: AsyncSession, alarm_ids: list[str]) -> set[tuple[str
 
 
 async def _stale(session: AsyncSession) -> dict[int, str]:
-    """Waiting rows of alarms that ended, and staff rows of an alarm withdrawn under duress."""
+    """Waiting alarm rows of alarms that ended, and staff's of an alarm withdrawn under duress
+    (an all-clear is made for an alarm that ended: it is never dropped for that)."""
     rows = await session.execute(
         select(ChannelDelivery.id, ChannelDelivery.alarm_id)
         .join(Alarm, Alarm.id == ChannelDelivery.alarm_id)
-        .where(ChannelDelivery.state.in_(WAITING))
+        .where(
+            ChannelDelivery.state.in_(WAITING),
+            ChannelDelivery.kind == MessageKind.ALARM.value,
+        )
         .where(
             Alarm.state.not_in(OPEN_STATES)
             | (
@@ -251,4 +262,7 @@ def _row(alarm: OpenAlarm, r: Recipient, now: datetime) -> dict[str, object]:
         "last_error": "",
         "reference": "",
         "created_at": now,
+        "kind": MessageKind.ALARM.value,
+        "level": alarm.level,
+        "closed_at": None,
     }

@@ -37,7 +37,7 @@ from dispatch.channels.base import (
     Outcome,
     Sent,
 )
-from dispatch.channels.content import AlarmFacts, probe_message, render
+from dispatch.channels.content import AlarmFacts, probe_message, render_row
 from dispatch.channels.facts import alarm_facts
 from dispatch.channels.outcomes import Change, OutcomeWriter, change_for
 from dispatch.channels.retry import WAITING, DeliveryState, lease
@@ -242,7 +242,9 @@ class DeliveryQueue:
             return Failed(f"channel {row.channel} is not configured on this hub", retryable=False)
         if facts is None:
             return Failed("alarm gone", retryable=False)
-        message = render(facts, Audience(row.audience), row.idempotency_key, row.language)
+        message = render_row(
+            facts, row.kind, Audience(row.audience), row.idempotency_key, row.language, row.level
+        )
         return await self._deliver(channel, message, row.address)
 
     async def _deliver(self, channel: Channel, message: OutboundMessage, address: str) -> Outcome:

@@ -5,7 +5,11 @@ a hub started with settings made in code (tests) sends with exactly those. A chi
 exits (pipe EOF) or leaves a job unanswered past the lease (then it is killed) is
 restarted after 0.2 s, doubling to 10 s while it keeps dying; every job it held raises
 `SenderLost`, and the queue puts those rows back to due under the same idempotency key:
-at least once, as after a crash of the hub itself.
+at least once, as after a crash of the hub itself. A job that finds no child running
+(it cannot start: exits at once, cannot be executed) within the lease was never handed
+over: it is a retryable failure with the reason, so the queue retries it with backoff and
+the console shows "wird wiederholt: the sender process is not running (…)" instead of
+a queue that waits in silence.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import time
 import structlog
 
 from dispatch.channels import frames
-from dispatch.channels.base import Job, Transmitted
+from dispatch.channels.base import Failed, Job, Transmitted
 from dispatch.channels.sender import PARENT_ENV, READY
 from dispatch.channels.senders import SenderLost
 from dispatch.settings import Settings
@@ -45,8 +49,10 @@ class SenderProcess:
         self._pending: dict[int, asyncio.Future[Transmitted]] = {}
         self._ids = itertools.count(1)
         self._supervisor: asyncio.Task[None] | None = None
+        self._became_ready = False  # the running child said READY (else: it failed at start)
         self._stopping = False
         self._why_killed = ""
+        self._down = "starting"  # why no child takes jobs now: the reason a job is told
         self.restarts = 0
 
     @property
@@ -78,7 +84,9 @@ class SenderProcess:
         try:
             await asyncio.wait_for(self._up.wait(), self._lease)
         except TimeoutError:
-            raise SenderLost("no sender process") from None
+            # Never handed over, so certainly not sent: an ordinary retryable failure.
+            reason = f"the sender process is not running ({self._down})"
+            return Transmitted(Failed(reason, retryable=True))
         process = self._process
         assert process is not None
         assert process.stdin is not None
@@ -104,12 +112,16 @@ class SenderProcess:
         delay = FIRST_RESTART_S
         while not self._stopping:
             started = time.monotonic()
+            self._became_ready = False
             try:
                 returncode = await self._run_child()
                 why = self._why_killed or "exited"
+                if not self._became_ready:
+                    why = f"{why} at start"
             except Exception as error:  # could not start it (no memory, no Python)
-                returncode, why = None, type(error).__name__
+                returncode, why = None, f"could not start: {type(error).__name__}"
             self._up.clear()
+            self._down = why if returncode is None else f"{why}, exit code {returncode}"
             lost = self._lose_pending()
             if self._stopping:
                 return
@@ -148,6 +160,7 @@ class SenderProcess:
             await process.stdin.drain()
             ready = await asyncio.wait_for(frames.read(process.stdout), START_TIMEOUT_S)
             if ready == READY:
+                self._became_ready = True
                 self._up.set()
                 await self._read_answers(process.stdout)
         except (TimeoutError, BrokenPipeError, ConnectionResetError, frames.BrokenFrame) as error:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from dispatch.channels.base import MessageKind
 from dispatch.channels.retry import DeliveryState
 from dispatch.store.database import Database
 from dispatch.store.models import ChannelDelivery
@@ -52,7 +53,11 @@ def counts(rows: Iterable[DeliveryRow], name_of: Callable[[str, str], str]) -> l
 
 
 async def delivery_rows(db: Database, alarm_ids: Collection[str]) -> list[DeliveryRow]:
-    """The queue rows of these alarms, oldest first."""
+    """The alarm messages' queue rows of these alarms, oldest first.
+
+    All-clears are left out: "E-Mail 2/2" says who was sent the alarm, and counting the
+    all-clears in would make it 4/4 once it is over (docs/channels.md, "The all-clear").
+    """
     if not alarm_ids:
         return []
     query = (
@@ -63,7 +68,10 @@ async def delivery_rows(db: Database, alarm_ids: Collection[str]) -> list[Delive
             ChannelDelivery.state,
             ChannelDelivery.last_error,
         )
-        .where(ChannelDelivery.alarm_id.in_(alarm_ids))
+        .where(
+            ChannelDelivery.alarm_id.in_(alarm_ids),
+            ChannelDelivery.kind == MessageKind.ALARM.value,
+        )
         .order_by(ChannelDelivery.id)
     )
     async with db.read() as session:

@@ -43,6 +43,7 @@ def render_body(endpoint: WebhookEndpoint, message: OutboundMessage, to: str) ->
         "alarm_id": message.alarm_id,
         "audience": message.audience.value,
         "idempotency_key": message.idempotency_key,
+        "kind": message.kind.value,  # alarm, all_clear or test: a gateway may word them apart
     }
     if endpoint.content_type == "application/json":
         # Inside a JSON string: escaped as JSON, without the quotes the template has.

@@ -39,6 +39,7 @@ from dispatch.channels.base import (
     ChannelKind,
     Failed,
     Job,
+    MessageKind,
     OutboundMessage,
     Outcome,
     Sent,
@@ -95,6 +96,8 @@ def payload(message: OutboundMessage, ack_token: str | None, *, test: bool = Fal
         "url": OPEN_PATH.format(alarm_id=message.alarm_id),
         "ack": None,
         "test": test,
+        # "all_clear": the service worker replaces the alarm's notification (same tag).
+        "kind": message.kind.value,
     }
     if ack_token is not None:
         fields["ack"] = {"url": ACK_PATH.format(alarm_id=message.alarm_id), "token": ack_token}
@@ -283,7 +286,8 @@ class WebPushChannel:
             refused = await self._out_of_view(alarm_id, found)
             if refused is not None:
                 return refused
-            token = self._tokens.issue(alarm_id, found.operator_id, found.session_epoch)
+            if message.kind is MessageKind.ALARM:  # an all-clear has nothing to acknowledge
+                token = self._tokens.issue(alarm_id, found.operator_id, found.session_epoch)
         plan = PushPlan(found.targets, payload(message, token, test=test))
         return Job(self.kind, message, address, plan)
 

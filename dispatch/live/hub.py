@@ -474,10 +474,12 @@ class Hub:
             )
             self.broadcast_update(record)  # the raiser and staff: "withdrawn"
             self.alarm_escalated(record, security)  # security: the level-3 popup
+            self._alarm_ended()  # staff's all-clear, as after a normal withdrawal
             return
         record = await self.alarms.cancel(alarm_id, peer.workstation)
         log.warning("alarm_cancelled", alarm_id=str(alarm_id), workstation=peer.workstation.id)
         self.broadcast_update(record)
+        self._alarm_ended()
 
     # --- operators ------------------------------------------------------------
 
@@ -505,6 +507,7 @@ class Hub:
         record = await self.alarms.resolve(alarm_id, operator.display_name, report)
         _log_change("alarm_resolved", record)
         self.broadcast_update(record)
+        self._alarm_ended()
 
     async def _may_act(self, alarm_id: uuid.UUID, operator: OperatorView) -> None:
         """An operator acts only on alarms their console shows them (one shown before its
@@ -673,6 +676,12 @@ class Hub:
                 p.send(text)
 
     # --- outbound channels (issue 20) -----------------------------------------------
+
+    def _alarm_ended(self) -> None:
+        """After the commit: the all-clears (and the rows to drop) are planned now, not at
+        the queue's next poll (another instance's queue finds them at its own poll)."""
+        if self.deliveries is not None:
+            self.deliveries.wake()
 
     def channels_changed(self, alarm_ids: set[str], *, publish: bool = True) -> None:
         """The delivery queue planned, sent or failed messages of these alarms: the consoles

@@ -385,19 +385,24 @@ class ChannelRecipient(Base):
 
 
 class ChannelDelivery(Base):
-    """The delivery queue: one row per (alarm, channel recipient), sent at least once.
+    """The delivery queue: one row per (alarm, channel recipient, kind), sent at least once.
 
     ``state``: due → sending → sent | failed (retried at ``due_at``) → given_up; dropped
     when the alarm ended before it went out. The recipient's channel, address and
     audience are copied in, so an admin's later change never rewrites what was sent.
     ``idempotency_key`` goes with every attempt (the webhook's ``Idempotency-Key``, the
     e-mail's Message-ID), so a receiver can tell a re-send after a crash from a new alarm.
+    ``kind`` "alarm" is the alarm's message, "all_clear" its all-clear to a recipient
+    the alarm's message was sent to (dispatch/channels/allclear.py).
     """
 
     __tablename__ = "channel_deliveries"
     __table_args__ = (
-        UniqueConstraint("alarm_id", "recipient_id"),
+        UniqueConstraint("alarm_id", "recipient_id", "kind"),
         Index("ix_channel_deliveries_state_due_at", "state", "due_at"),
+        # The all-clear's planning reads sent alarm rows not closed yet: few, whatever the
+        # table's history (dispatch/channels/allclear.py).
+        Index("ix_channel_deliveries_state_closed_at", "state", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -418,3 +423,10 @@ class ChannelDelivery(Base):
     last_error: Mapped[str] = mapped_column(String(300), default="")  # one line, no secret
     reference: Mapped[str] = mapped_column(String(300), default="")  # Message-ID, gateway id
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16), default="alarm")  # alarm | all_clear
+    # The alarm's level when the row was planned: a duress cancel raises the alarm to 3,
+    # and staff's all-clear must still read as the withdrawal of the alarm they were told.
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    # An alarm row: when its all-clear was planned (NULL while the alarm goes on); an
+    # all-clear row: when it was made. Only sent alarm rows with NULL are looked at.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

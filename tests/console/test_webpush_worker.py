@@ -19,13 +19,14 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, CDPSession, Page, Worker, expect
 
-from dispatch.channels.base import Sent
+from dispatch.channels.base import MessageKind, Sent
 from shared.domain import AlarmLevel
 from tests.console.conftest import row_of
 from tests.support.alarmdriver import AlarmDriver
@@ -193,5 +194,68 @@ def test_a_pushed_alarm_is_a_notification_and_quittieren_acknowledges_it(
         page.get_by_test_id("logout").click()
         expect(page).to_have_url(f"{demo_hub.url}/login")
         assert query(demo_hub, "SELECT count(*) FROM push_subscriptions") == [(0,)]
+    finally:
+        driver.close()
+
+
+def test_the_all_clear_push_replaces_the_alarms_notification(
+    page: Page,
+    browser_context: BrowserContext,
+    demo_hub: RunningHub,
+    setup: PushSetup,
+    receiver: PushReceiver,
+) -> None:
+    """The channel's all-clear push (kind "all_clear", no token) lands under the alarm's tag:
+    the phone shows one notification, "Entwarnung …", without "Quittieren", and it does not
+    insist on staying."""
+    browser_context.grant_permissions(["notifications"], origin=demo_hub.url)
+    log_in(page, demo_hub)
+    expect(page).to_have_url(f"{demo_hub.url}/console")
+    page.evaluate("navigator.serviceWorker.ready.then((r) => r.scope)")
+    worker = _worker(browser_context, demo_hub)
+    driver = AlarmDriver(demo_hub)
+    try:
+        alarm_id = driver.raise_alarm("pc-1-02", AlarmLevel.THREAT)
+        with api_client(demo_hub, demo_hub.login.username, demo_hub.login.password) as guard:
+            subscribed = guard.post(
+                f"{API}/webpush/subscriptions", json=receiver.subscription().as_json()
+            )
+            assert subscribed.status_code == 201, subscribed.text
+        alarm = alarm_message(alarm_id, room="1.02")
+        over = replace(
+            alarm,
+            idempotency_key=f"{alarm_id}:all-clear",
+            kind=MessageKind.ALL_CLEAR,
+            subject="Entwarnung: Stiller Alarm Stufe 2 Bedrohung, Raum 1.02, ist beendet",
+            body="Entwarnung: Der Stille Alarm in Raum 1.02 ist beendet.",
+        )
+        before = len(receiver.received())
+        for message in (alarm, over):
+            outcome = send(setup, demo_hub, message, demo_hub.login.username)
+            assert isinstance(outcome, Sent), outcome
+        pushed = receiver.wait_for(before + 2)[before:]
+        assert [p.payload["kind"] for p in pushed] == ["alarm", "all_clear"]
+        assert pushed[1].payload["ack"] is None  # nothing to acknowledge
+
+        cdp, registration = _devtools(page, demo_hub)
+        for push in pushed:
+            cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {
+                    "origin": demo_hub.url,
+                    "registrationId": registration,
+                    "data": json.dumps(push.payload),
+                },
+            )
+        shown = _notifications(
+            worker, lambda found: found[-1:] and found[-1]["title"].startswith("Entwarnung")
+        )
+        assert len(shown) == 1, shown  # the alarm's notification was replaced
+        note = shown[0]
+        assert note["tag"] == f"alarm:{alarm_id}"
+        assert note["title"] == over.subject
+        assert note["body"] == over.body
+        assert note["actions"] == []
+        assert note["requireInteraction"] is False
     finally:
         driver.close()

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,17 @@ from pathlib import Path
 import pytest
 
 from shared.domain import AlarmLevel
-from shared.protocol import AlarmStored
-from tests.integration.conftest import agents_of
-from tests.integration.test_channels import add_recipient, clear_recipients, deliveries, until
+from shared.protocol import AlarmStored, RaiserStatus
+from tests.integration.conftest import agents_of, set_policy
+from tests.integration.test_channels import (
+    SMS,
+    add_recipient,
+    clear_recipients,
+    counts_until,
+    deliveries,
+    until,
+)
+from tests.support.consoleclient import connect_console
 from tests.support.hub import RunningHub, start_demo_hub
 from tests.support.webhook_receiver import WebhookReceiver, start_webhook_receiver
 
@@ -161,6 +170,76 @@ async def test_a_hung_sender_is_killed_and_restarted(
             lambda: [r[2] for r in deliveries(sender_hub, sent.alarm_id)] == ["sent"] * 3, 20
         )
     assert "no answer within the lease" in sender_hub.log()
+
+
+FAILING_START = """\
+# Loaded by every Python started with this folder on PYTHONPATH: the test's hub and its
+# sender process. Only the sender (it alone has SILENT_ALARM_SENDER_PARENT) exits at once,
+# and only while the test's flag file exists: a sender that fails at start.
+import os
+
+if "SILENT_ALARM_SENDER_PARENT" in os.environ and os.path.exists(os.environ["FAIL_FLAG"]):
+    os.write(2, b"test: this sender process fails at start\\n")
+    os._exit(3)
+"""
+
+
+async def test_a_sender_that_fails_at_start_is_retried_and_seen_and_sends_once_it_starts(
+    tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    """The sender process exits at once, again and again: the hub logs each loss with
+    "exited at start" and restarts it with backoff; the row is a retryable failure the
+    console shows with the reason; the raiser is told nobody was reached. Once the child
+    starts (the flag gone) the message goes out, once."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(FAILING_START)
+    flag = tmp_path / "sender-fails"
+    flag.touch()
+    env = {
+        "SILENT_ALARM_WEBHOOKS": json.dumps(
+            {"sms": {"url": f"{receiver.url}/sms", "body": '{"to": "$to"}', "label": "SMS"}}
+        ),
+        "SILENT_ALARM_CHANNEL_SEND_TIMEOUT": "1",  # a job waits the lease (2 s) for a child
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+        "FAIL_FLAG": str(flag),
+    }
+    hub = await asyncio.to_thread(start_demo_hub, tmp_path / "hub", None, env)
+    try:
+        await until(lambda: hub.log().count("exited at start") >= 2, 20)  # retried
+        set_policy(hub.data_dir, 2, ["security"], [], raiser_feedback="count")
+        with sqlite3.connect(hub.data_dir / "dispatch.sqlite3") as db:
+            db.execute("UPDATE alarm_policies SET nobody_reached_s = 3 WHERE level = 2")
+        add_recipient(hub, 2, "webhook", "sms:+4917099", "security")
+        console = await connect_console(hub)
+        async with agents_of(hub) as agent:
+            raiser = await agent("pc-1-04")
+            sent = await raiser.raise_alarm(AlarmLevel.THREAT)
+            await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
+            failing = await counts_until(
+                console, sent.alarm_id, lambda c: SMS in c and c[SMS].retrying == 1, 20
+            )
+            reason = failing[SMS].reason or ""
+            assert reason.startswith("the sender process is not running (exited at start")
+            status = await raiser.expect(
+                RaiserStatus, alarm_id=sent.alarm_id, timeout=15, nobody_reached=True
+            )
+            assert status.nobody_reached
+            before = len(receiver.requests)
+            flag.unlink()  # the next restart starts
+            await until(lambda: [r[2] for r in deliveries(hub, sent.alarm_id)] == ["sent"], 30)
+            done = await counts_until(console, sent.alarm_id, lambda c: c[SMS].sent == 1, 10)
+            assert done[SMS].reason is None
+        await console.close()
+    finally:
+        hub.stop()
+    [row] = deliveries(hub, sent.alarm_id)
+    keys = [r.headers["idempotency-key"] for r in receiver.requests[before:]]
+    assert keys == [row[5]]  # sent once
+    lost = [json.loads(line) for line in hub.log().splitlines() if '"channel_sender_lost"' in line]
+    at_start = [entry for entry in lost if entry["why"] == "exited at start"]
+    assert len(at_start) >= 2
+    assert {entry["returncode"] for entry in at_start} == {3}
 
 
 async def test_a_hub_killed_with_sigkill_leaves_no_sender_behind(sender_hub: RunningHub) -> None:

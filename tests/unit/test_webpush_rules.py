@@ -171,6 +171,7 @@ def test_the_payload_carries_what_the_service_worker_shows() -> None:
             "token": "TOKEN",
         },
         "test": False,
+        "kind": "alarm",
     }
 
 

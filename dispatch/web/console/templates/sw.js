@@ -6,7 +6,9 @@
  *
  *  - push: shows the alarm the hub pushed (dispatch/channels/webpush.py) as a
  *    notification that stays until the guard acts (requireInteraction), with
- *    the alarm id as its tag, so a repeat of the same alarm replaces it;
+ *    the alarm id as its tag, so a repeat of the same alarm replaces it; the
+ *    alarm's all-clear (kind "all_clear") replaces it under the same tag with
+ *    "Entwarnung …", without "Quittieren", and does not insist on staying;
  *  - "Quittieren" (the notification's action): sends the push's signed token
  *    to the hub, which acknowledges this one alarm as this operator; the
  *    notification then says so, or says that it failed;
@@ -26,20 +28,25 @@ function text(lang, key) {
   return texts[key];
 }
 
-/** The notification of one pushed alarm (or of the console's test push). */
+/** The notification of one pushed alarm, its all-clear, or the console's test push. */
 function showAlarm(data) {
+  var over = data.kind === "all_clear"; // the alarm is over: nothing left to acknowledge
   var actions = [];
-  if (data.ack) actions.push({ action: "acknowledge", title: text(data.lang, "push_acknowledge") });
+  if (data.ack && !over) {
+    actions.push({ action: "acknowledge", title: text(data.lang, "push_acknowledge") });
+  }
   return self.registration.showNotification(data.title, {
     body: data.body,
-    tag: "alarm:" + data.alarm_id, // a repeat of the same alarm replaces its notification
+    // A repeat of the same alarm replaces its notification, and so does its all-clear:
+    // the phone never keeps showing an alarm that is over beside the message that it is.
+    tag: "alarm:" + data.alarm_id,
     renotify: true,
-    requireInteraction: !data.test,
+    requireInteraction: !data.test && !over,
     icon: ICON,
     badge: BADGE,
     lang: data.lang,
     timestamp: Date.now(),
-    vibrate: data.level >= 2 ? [400, 200, 400, 200, 400] : [300, 150, 300],
+    vibrate: over ? [200] : data.level >= 2 ? [400, 200, 400, 200, 400] : [300, 150, 300],
     actions: actions,
     data: data,
   });

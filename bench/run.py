@@ -209,7 +209,8 @@ class Run:
             await asyncio.sleep(0.5)
         return connected
 
-    def profile(self, name: str, seconds: float) -> None:
+    def profile(self, name: str, seconds: float, pid: int | None = None) -> None:
+        """py-spy records ``pid`` (the hub's by default) for ``seconds`` with ``--profile``."""
         if not self.args.profile:
             return
         out = Path(self.args.profile)
@@ -221,7 +222,7 @@ class Run:
                     py_spy,
                     "record",
                     "--pid",
-                    str(self.hub.pid),
+                    str(self.hub.pid if pid is None else pid),
                     "--duration",
                     str(max(1, round(seconds))),
                     "--rate",

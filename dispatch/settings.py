@@ -279,7 +279,11 @@ class Settings(BaseSettings):
         "cut off by a crash is taken up again after twice this.",
     )
     channel_concurrency: int = Field(
-        default=8, ge=1, le=256, description="Outbound messages sent at once per hub instance."
+        default=16,
+        ge=1,
+        le=256,
+        description="Outbound messages in flight at once per channel (e-mail, webhook, ESPA, "
+        "Web Push) and hub instance; a channel whose sends hang holds only its own.",
     )
     channel_max_attempts: int = Field(
         default=8,

@@ -11,10 +11,13 @@ A send has three parts, because the sending runs in a process of its own
 makes a picklable `Job`, ``transmit`` (in the sender process: SMTP, HTTP, ESPA,
 encryption) sends it, and ``conclude`` (in the hub again: e.g. forgetting a push
 subscription the push service dropped) turns the result into the row's outcome.
+The queue prepares the messages of one claim together (``prepare_batch``): what a
+channel reads from the store it reads once for all of them, not once per message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -111,6 +114,13 @@ class Channel(Transmitter, Protocol):
 
     async def prepare(self, message: OutboundMessage, address: str) -> Job | Failed: ...
 
+    async def prepare_batch(
+        self, items: Sequence[tuple[OutboundMessage, str]]
+    ) -> list[Job | Failed]:
+        """``prepare`` for each (message, address), in their order, with the store's reads
+        shared: a burst's round hands a channel dozens of messages at once."""
+        ...
+
     async def conclude(self, job: Job, result: Transmitted) -> Outcome: ...
 
 
@@ -131,6 +141,11 @@ class Storeless:
 
     async def prepare(self, message: OutboundMessage, address: str) -> Job | Failed:
         return Job(self.kind, message, address)
+
+    async def prepare_batch(
+        self, items: Sequence[tuple[OutboundMessage, str]]
+    ) -> list[Job | Failed]:
+        return [Job(self.kind, message, address) for message, address in items]
 
     async def conclude(self, job: Job, result: Transmitted) -> Outcome:
         return result.outcome

@@ -83,16 +83,26 @@ class OutcomeWriter:
     def __init__(self, db: Database, on_change: Callable[[set[str]], None]) -> None:
         self._db = db
         self.on_change = on_change
-        self._waiting: list[tuple[Change, asyncio.Future[None]]] = []
+        # Groups of changes (one frame of the sender's answers) and the future each awaits;
+        # a group is never split between two transactions.
+        self._waiting: list[tuple[list[Change], asyncio.Future[None]]] = []
+        self._rows = 0  # changes waiting, over all groups
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # transactions written (tests, the benchmark)
 
     async def record(self, change: Change) -> None:
         """Returns once the change is written (with the others of its batch)."""
+        await self.record_many([change])
+
+    async def record_many(self, changes: list[Change]) -> None:
+        """Returns once all of them are written (in one transaction, maybe with others)."""
+        if not changes:
+            return
         written = asyncio.get_running_loop().create_future()
-        self._waiting.append((change, written))
-        if len(self._waiting) >= MAX_ROWS:
+        self._waiting.append((changes, written))
+        self._rows += len(changes)
+        if self._rows >= MAX_ROWS:
             self._full.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
@@ -108,17 +118,24 @@ class OutcomeWriter:
 
     async def _drain(self) -> None:
         while self._waiting:
-            if len(self._waiting) < MAX_ROWS:
+            if self._rows < MAX_ROWS:
                 self._full.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), WINDOW_S)
             await self._write_next()
 
     async def _write_next(self) -> None:
-        batch = self._waiting[:MAX_ROWS]
-        del self._waiting[:MAX_ROWS]
+        count = taken = 0
+        for changes, _ in self._waiting:  # at least one group, then up to MAX_ROWS rows
+            if count and taken + len(changes) > MAX_ROWS:
+                break
+            count, taken = count + 1, taken + len(changes)
+        batch = self._waiting[:count]
+        del self._waiting[:count]
+        self._rows -= taken
+        changes = [change for group, _ in batch for change in group]
         try:
-            await self._write([change for change, _ in batch])
+            await self._write(changes)
         except Exception as error:  # each sender logs it; the rows are taken up after the lease
             for _, written in batch:
                 if not written.done():
@@ -127,7 +144,7 @@ class OutcomeWriter:
         for _, written in batch:
             if not written.done():
                 written.set_result(None)
-        self.on_change({change.alarm_id for change, _ in batch})
+        self.on_change({change.alarm_id for change in changes})
 
     async def _write(self, changes: list[Change]) -> None:
         params = [

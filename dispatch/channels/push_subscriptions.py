@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.channels.push_endpoints import EndpointPolicy, EndpointRefused, endpoint_host
 from dispatch.directory.identities import OperatorView
 from dispatch.directory.refusals import Invalid, NotFound
 from dispatch.store.audit import AuditTrail
 from dispatch.store.database import Database
-from dispatch.store.models import Operator, PushSubscription
+from dispatch.store.models import Operator, OperatorSite, PushSubscription
+from shared.domain import OperatorRole
 from shared.protocol import utc_now
 
 MAX_PER_OPERATOR = 10
@@ -42,11 +45,19 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """An operator as the channel pushes to them: who, at which epoch, and where."""
+    """An operator as the channel pushes to them: who (with the sites and role their console
+    covers), at which epoch, and where."""
 
-    operator_id: int
-    session_epoch: int
+    operator: OperatorView
     targets: tuple[Target, ...]
+
+    @property
+    def operator_id(self) -> int:
+        return self.operator.id
+
+    @property
+    def session_epoch(self) -> int:
+        return self.operator.session_epoch
 
 
 def _key_bytes(value: str, what: str) -> bytes:
@@ -173,19 +184,58 @@ async def recipient(db: Database, username: str) -> Recipient | None:
     """The active operator ``username`` and their subscriptions made at the current epoch;
     None for an unknown or disabled login."""
     async with db.read() as session:
-        operator = await session.scalar(select(Operator).where(Operator.username == username))
-        if operator is None or operator.disabled:
-            return None
-        rows = await session.scalars(
-            select(PushSubscription)
-            .where(
-                PushSubscription.operator_id == operator.id,
-                PushSubscription.session_epoch == operator.session_epoch,
-            )
-            .order_by(PushSubscription.id)
+        return (await recipients(session, [username])).get(username)
+
+
+async def recipients(session: AsyncSession, usernames: Collection[str]) -> dict[str, Recipient]:
+    """`recipient` for many logins in three statements however many there are (a burst's
+    round prepares dozens of pushes at once); unknown and disabled logins are left out."""
+    if not usernames:
+        return {}
+    operators = (
+        await session.execute(
+            select(
+                Operator.id,
+                Operator.username,
+                Operator.display_name,
+                Operator.role,
+                Operator.session_epoch,
+            ).where(Operator.username.in_(set(usernames)), Operator.disabled.is_(False))
         )
-        targets = tuple(Target(r.id, r.endpoint, r.p256dh, r.auth) for r in rows)
-        return Recipient(operator.id, operator.session_epoch, targets)
+    ).all()
+    ids = [row.id for row in operators]
+    sites: dict[int, set[int]] = {}
+    for operator_id, site_id in await session.execute(
+        select(OperatorSite.operator_id, OperatorSite.site_id).where(
+            OperatorSite.operator_id.in_(ids)
+        )
+    ):
+        sites.setdefault(operator_id, set()).add(site_id)
+    targets: dict[int, list[Target]] = {}
+    epochs = {row.id: row.session_epoch for row in operators}
+    for row in await session.scalars(
+        select(PushSubscription)
+        .where(PushSubscription.operator_id.in_(ids))
+        .order_by(PushSubscription.id)
+    ):
+        if row.session_epoch == epochs[row.operator_id]:  # made before a logout: ended
+            targets.setdefault(row.operator_id, []).append(
+                Target(row.id, row.endpoint, row.p256dh, row.auth)
+            )
+    return {
+        row.username: Recipient(
+            OperatorView(
+                id=row.id,
+                username=row.username,
+                display_name=row.display_name,
+                role=OperatorRole(row.role),
+                sites=frozenset(sites.get(row.id, ())),
+                session_epoch=row.session_epoch,
+            ),
+            tuple(targets.get(row.id, ())),
+        )
+        for row in operators
+    }
 
 
 async def count_of(db: Database, operator: OperatorView) -> int:

@@ -10,10 +10,14 @@ lease (twice that) and sent under the same idempotency key: at least once, and a
 receiver that honours the key (or the e-mail's Message-ID) shows it once.
 
 The sending itself runs in the sender process (dispatch/channels/sender_process.py) at
-idle priority; the queue keeps the store's share: one read of the alarm facts per round
-for all claimed rows, each channel's ``prepare`` and ``conclude``, and the outcomes,
-written in batches with one ``on_change`` per batch (dispatch/channels/outcomes.py).
-Rows whose send the sender process took with it when it died go back to due.
+idle priority; the queue keeps the store's share, and pays it per round, not per
+message (a burst of 30 alarms to 150 recipients each is 4,500 messages): one claim of
+up to ``CHANNEL_CONCURRENCY`` rows per channel, one read of the alarm facts, one
+``prepare_batch`` per channel (Web Push: one read of the operators, their browsers and
+the alarms' scopes), one frame to the sender process; its answers come back in frames
+and their outcomes are written in batches with one ``on_change`` per batch
+(dispatch/channels/outcomes.py). Rows whose send the sender process took with it when
+it died go back to due.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Collection
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 import structlog
@@ -33,6 +38,7 @@ from dispatch.channels.base import (
     Channel,
     ChannelKind,
     Failed,
+    Job,
     OutboundMessage,
     Outcome,
     Sent,
@@ -41,7 +47,7 @@ from dispatch.channels.content import AlarmFacts, probe_message, render_row
 from dispatch.channels.facts import alarm_facts
 from dispatch.channels.outcomes import Change, OutcomeWriter, change_for
 from dispatch.channels.retry import WAITING, DeliveryState, lease
-from dispatch.channels.senders import InProcess, Sender, SenderLost
+from dispatch.channels.senders import InProcess, Sender, SenderLost, transmit
 from dispatch.channels.summary import DeliveryRow, counts, delivery_rows
 from dispatch.channels.webhook import WebhookChannel, split_address
 from dispatch.store.database import Database
@@ -55,6 +61,11 @@ POLL_S = 1.0
 GATHER_S = 0.02
 """A freed slot waits this long for others before the claim: a claim and the facts read per
 finished send cost the hub more than the send itself (docs/performance.md, issue 20)."""
+YIELD_EVERY = 16
+"""Rows rendered between two turns of the event loop: a round of a hundred messages must
+not hold up an alarm's popups for the milliseconds it takes."""
+
+_KINDS = tuple(kind.value for kind in ChannelKind)
 
 
 class DeliveryQueue:
@@ -73,7 +84,7 @@ class DeliveryQueue:
         self.channels = channels
         self._send_timeout = send_timeout
         self._lease = lease(send_timeout)
-        self._concurrency = concurrency
+        self._concurrency = concurrency  # messages in flight per channel
         self._max_attempts = max_attempts
         # The hub passes its sender process; without one (tests of the queue alone) the
         # channels send on this event loop.
@@ -85,12 +96,13 @@ class DeliveryQueue:
         # Planned after every send, 150 recipients per alarm held the queue to ~50 sends/s.
         self._plan_now = True
         self._task: asyncio.Task[None] | None = None
-        # Row id -> its task, from the claim until its outcome is written: the claims
-        # leave these rows alone, and a stop puts the unwritten ones back to due.
-        self._sending: dict[int, asyncio.Task[None]] = {}
-        # Of those, the rows whose send runs now: the ones CHANNEL_CONCURRENCY counts. A
-        # finished send frees its slot at once, not after its batch of outcomes is written.
-        self._in_flight: set[int] = set()
+        self._batches: set[asyncio.Task[None]] = set()
+        # Rows claimed here whose outcome is not written yet: the claims leave these rows
+        # alone, and a stop puts them back to due.
+        self._sending: set[int] = set()
+        # Of those, the rows whose send runs now, by channel: what CHANNEL_CONCURRENCY
+        # counts. An answered send frees its slot at once, not after its outcome is written.
+        self._in_flight: dict[int, str] = {}
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -107,7 +119,8 @@ class DeliveryQueue:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._sending.values()) if t is not None]
+        unwritten = list(self._sending)  # before the cancelled batches let go of them
+        tasks = [t for t in (self._task, *self._batches) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -115,7 +128,7 @@ class DeliveryQueue:
                 await task
         with contextlib.suppress(Exception):
             await self._outcomes.flush()  # sends that are done keep their outcome
-        if self._sending:
+        if unwritten:
             # Cut off by the shutdown: due again at once for the next start (or instance),
             # under the same key; the receiver may have got it, so this is at least once.
             with contextlib.suppress(Exception):
@@ -123,7 +136,7 @@ class DeliveryQueue:
                     await session.execute(
                         update(ChannelDelivery)
                         .where(
-                            ChannelDelivery.id.in_(list(self._sending)),
+                            ChannelDelivery.id.in_(unwritten),
                             ChannelDelivery.state == DeliveryState.SENDING.value,
                         )
                         .values(state=DeliveryState.DUE.value, claimed_at=None)
@@ -162,38 +175,59 @@ class DeliveryQueue:
     # --- one round ----------------------------------------------------------------
 
     async def round(self, now: datetime, *, plan: bool = True) -> None:
-        """Plans the rows due (``plan``), then claims and starts as many as slots are free."""
+        """Plans the rows due (``plan``), then claims as many as each channel has free slots
+        and hands them to the sender as one batch."""
         changed = await planning.plan(self._db, now) if plan else set()
-        free = self._concurrency - len(self._in_flight)
-        if free > 0:
-            rows = await self._claim(now, free)
+        free = self._free()
+        rows = await self._claim(now, free) if free else []
+        if rows:
             facts = await self._facts(rows)  # one read for all of them, not one per row
             for row in rows:
                 changed.add(row.alarm_id)
-                self._in_flight.add(row.id)
-                self._sending[row.id] = asyncio.create_task(
-                    self._send(row, facts.get(row.alarm_id))
-                )
+                self._sending.add(row.id)
+                self._in_flight[row.id] = row.channel
+            batch = asyncio.create_task(self._send_batch(rows, facts))
+            self._batches.add(batch)
+            batch.add_done_callback(self._batches.discard)
         if changed:
             self.on_change(changed)
 
-    async def _claim(self, now: datetime, limit: int) -> list[ChannelDelivery]:
+    def _free(self) -> dict[str, int]:
+        """Free slots by channel (those with none left out)."""
+        busy = Counter(self._in_flight.values())
+        return {k: n for k in _KINDS if (n := self._concurrency - busy[k]) > 0}
+
+    async def _claim(self, now: datetime, free: dict[str, int]) -> list[ChannelDelivery]:
         claimable = (ChannelDelivery.state.in_(WAITING) & (ChannelDelivery.due_at <= now)) | (
             (ChannelDelivery.state == DeliveryState.SENDING.value)
             & (ChannelDelivery.claimed_at < now - self._lease)
         )
         if self._sending:  # ours, however long their outcome takes to be written
             claimable = claimable & ChannelDelivery.id.not_in(list(self._sending))
+        # Only channels with a free slot: a channel whose sends hang (an SMTP server that
+        # does not answer) holds its own slots, never the others'. A row of a channel this
+        # hub does not know is taken too: it is given up at once.
+        wanted = ChannelDelivery.channel.in_(list(free)) | ChannelDelivery.channel.not_in(_KINDS)
         async with self._db.read() as session:  # the common case: nothing due, no write
-            if await session.scalar(select(ChannelDelivery.id).where(claimable).limit(1)) is None:
-                return []
+            due = (
+                await session.execute(
+                    select(ChannelDelivery.id, ChannelDelivery.channel)
+                    .where(claimable, wanted)
+                    .order_by(ChannelDelivery.due_at)
+                    .limit(sum(free.values()))
+                )
+            ).all()
+        if not due:
+            return []
+        left = dict(free)
+        ids = []
+        for row_id, channel in due:  # oldest first, up to each channel's free slots
+            if channel not in left:
+                ids.append(row_id)
+            elif left[channel] > 0:
+                left[channel] -= 1
+                ids.append(row_id)
         async with self._db.write() as session:
-            ids = (
-                select(ChannelDelivery.id)
-                .where(claimable)
-                .order_by(ChannelDelivery.due_at)
-                .limit(limit)
-            )
             # The condition again on the row itself: on PostgreSQL a second instance's
             # UPDATE waits for the first's row lock, then re-checks it and skips the row.
             result = await session.scalars(
@@ -212,47 +246,123 @@ class DeliveryQueue:
         return rows
 
     async def _facts(self, rows: list[ChannelDelivery]) -> dict[str, AlarmFacts]:
-        if not rows:
-            return {}
         async with self._db.read() as session:
             return await alarm_facts(session, {row.alarm_id for row in rows})
 
-    async def _send(self, row: ChannelDelivery, facts: AlarmFacts | None) -> None:
+    # --- one batch: prepared together, sent together, answered in frames ---------------
+
+    async def _send_batch(self, rows: list[ChannelDelivery], facts: dict[str, AlarmFacts]) -> None:
+        written: list[asyncio.Task[None]] = []
         try:
+            prepared = await self._prepare(rows, facts)
+            refused = [(row, job) for row, job in prepared if isinstance(job, Failed)]
+            if refused:
+                written.append(self._finish(refused))
+            jobs = [(row, job) for row, job in prepared if isinstance(job, Job)]
+            if jobs:
+                await self._transmit(jobs, written)
+        except Exception:  # the rows stay "sending" and are taken up after their lease
+            log.exception("channel_send_failed", deliveries=[row.id for row in rows])
+        finally:
             try:
-                outcome: Outcome | None = await self._attempt(row, facts)
-            except SenderLost:
-                outcome = None  # logged once by the sender process's handle; due again
+                for outcome in await asyncio.gather(*written, return_exceptions=True):
+                    if isinstance(outcome, Exception):  # taken up after their lease
+                        log.error("channel_outcomes_not_written", error=type(outcome).__name__)
             finally:
-                self._in_flight.discard(row.id)
-                self._wake.set()  # a slot is free: the next due row goes now (a claim)
-            change = change_for(row, outcome, utc_now(), self._max_attempts)
-            await self._outcomes.record(change)
+                for row in rows:
+                    self._in_flight.pop(row.id, None)
+                    self._sending.discard(row.id)
+
+    async def _prepare(
+        self, rows: list[ChannelDelivery], facts: dict[str, AlarmFacts]
+    ) -> list[tuple[ChannelDelivery, Job | Failed]]:
+        """Each row's job, or why it is not sent; each channel prepares its rows together."""
+        done: dict[int, Job | Failed] = {}
+        by_kind: dict[ChannelKind, list[tuple[ChannelDelivery, OutboundMessage]]] = {}
+        for n, row in enumerate(rows, 1):
+            kind = ChannelKind(row.channel) if row.channel in _KINDS else None
+            row_facts = facts.get(row.alarm_id)
+            if kind is None or kind not in self.channels:
+                done[row.id] = Failed(
+                    f"channel {row.channel} is not configured on this hub", retryable=False
+                )
+            elif row_facts is None:
+                done[row.id] = Failed("alarm gone", retryable=False)
+            else:
+                message = render_row(
+                    row_facts,
+                    row.kind,
+                    Audience(row.audience),
+                    row.idempotency_key,
+                    row.language,
+                    row.level,
+                )
+                by_kind.setdefault(kind, []).append((row, message))
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # dozens of messages rendered: the popups go first
+        for kind, items in by_kind.items():
+            jobs = await self.channels[kind].prepare_batch(
+                [(message, row.address) for row, message in items]
+            )
+            for (row, _), job in zip(items, jobs, strict=True):
+                done[row.id] = job
+        return [(row, done[row.id]) for row in rows]
+
+    async def _transmit(
+        self, jobs: list[tuple[ChannelDelivery, Job]], written: list[asyncio.Task[None]]
+    ) -> None:
+        """Hands the jobs to the sender at once; writes the outcomes as the answers come."""
+        try:
+            answers = await self._sender.submit([job for _, job in jobs])
+        except SenderLost:  # logged once by the sender process's handle; due again
+            written.append(self._finish([(row, None) for row, _ in jobs]))
+            return
+        pending = dict(zip(answers, jobs, strict=True))
+        while pending:
+            answered, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            finished: list[tuple[ChannelDelivery, Outcome | None]] = []
+            for answer in answered:
+                row, job = pending.pop(answer)
+                try:
+                    result = answer.result()
+                except SenderLost:
+                    finished.append((row, None))
+                    continue
+                try:
+                    outcome = await self.channels[job.kind].conclude(job, result)
+                except Exception:  # the row stays "sending" and is taken up after its lease
+                    self._in_flight.pop(row.id, None)
+                    log.exception("channel_send_failed", delivery=row.id)
+                    continue
+                finished.append((row, outcome))
+            if finished:
+                written.append(self._finish(finished))
+
+    def _finish(
+        self, finished: Sequence[tuple[ChannelDelivery, Outcome | None]]
+    ) -> asyncio.Task[None]:
+        """Frees the rows' slots now and writes their outcomes (with others: a batch)."""
+        now = utc_now()
+        changes = [change_for(row, outcome, now, self._max_attempts) for row, outcome in finished]
+        for row, _ in finished:
+            self._in_flight.pop(row.id, None)
+        self._wake.set()  # slots are free: the next due rows go now (a claim)
+        return asyncio.create_task(self._record(finished, changes))
+
+    async def _record(
+        self, finished: Sequence[tuple[ChannelDelivery, Outcome | None]], changes: list[Change]
+    ) -> None:
+        await self._outcomes.record_many(changes)
+        for (row, outcome), change in zip(finished, changes, strict=True):
             if outcome is not None:
                 _report(row, outcome, change)
-        except Exception:  # the row stays "sending" and is taken up after its lease
-            log.exception("channel_send_failed", delivery=row.id)
-        finally:
-            self._sending.pop(row.id, None)
-            self._in_flight.discard(row.id)
-
-    async def _attempt(self, row: ChannelDelivery, facts: AlarmFacts | None) -> Outcome:
-        channel = self.channels.get(ChannelKind(row.channel)) if _known(row.channel) else None
-        if channel is None:
-            return Failed(f"channel {row.channel} is not configured on this hub", retryable=False)
-        if facts is None:
-            return Failed("alarm gone", retryable=False)
-        message = render_row(
-            facts, row.kind, Audience(row.audience), row.idempotency_key, row.language, row.level
-        )
-        return await self._deliver(channel, message, row.address)
 
     async def _deliver(self, channel: Channel, message: OutboundMessage, address: str) -> Outcome:
         """The hub's part, the sender's part, the hub's part; raises `SenderLost`."""
         job = await channel.prepare(message, address)
         if isinstance(job, Failed):
             return job
-        return await channel.conclude(job, await self._sender.transmit(job))
+        return await channel.conclude(job, await transmit(self._sender, job))
 
     # --- what the console and the admin page ask ----------------------------------
 
@@ -307,7 +417,3 @@ def _report(row: ChannelDelivery, outcome: Outcome, change: Change) -> None:
         after_s=row.after_s,
         reason=None if isinstance(outcome, Sent) else outcome.reason,
     )
-
-
-def _known(channel: str) -> bool:
-    return channel in {k.value for k in ChannelKind}

@@ -7,8 +7,10 @@ prepares every job and writes every outcome (SQLite has one writer, and a child 
 low in priority holding the write lock would stall the alarms' commits).
 
 The frames (dispatch/channels/frames.py): the hub's first is its `Settings`; the
-child answers `READY` once its channels are built; then each ``(job id, Job)`` is
-answered by ``(job id, Transmitted)``, in whatever order the sends finish. When its
+child answers `READY` once its channels are built; then each frame is a batch, a list
+of ``(job id, Job)``, whose jobs all start at once; they are answered as
+``(job id, Transmitted)`` in whatever order the sends finish, those finished within
+`ANSWER_GATHER_S` of each other in one frame (the hub's cost is per frame). When its
 stdin closes (the hub stopped, or died) the child exits; if the hub is killed, the
 kernel kills the child too (PR_SET_PDEATHSIG), so no sender outlives its hub.
 """
@@ -28,6 +30,9 @@ from dispatch.channels import frames
 # ``serve``), so a hub that dies at once leaves nothing, and even the imports yield.
 
 READY = "ready"
+ANSWER_GATHER_S = 0.005
+"""Answers finished this close together go back in one frame: a burst's sends finish by the
+dozen, and each frame wakes the hub."""
 PARENT_ENV = "SILENT_ALARM_SENDER_PARENT"
 """The hub's pid: a child whose parent is already another one exits at once."""
 PR_SET_PDEATHSIG = 1
@@ -77,23 +82,33 @@ async def serve(frames_out: int) -> None:
     sender = InProcess(build_transmitters(settings), 1.5 * settings.channel_send_timeout)
     writer.write(frames.encode(READY))
     running: set[asyncio.Task[None]] = set()
+    answers: list[tuple[int, Transmitted]] = []
+
+    def flush() -> None:
+        writer.write(frames.encode(answers[:]))
+        answers.clear()
 
     async def answer(job_id: int, job: Job) -> None:
         try:
             result = await sender.transmit(job)
         except Exception as error:  # a channel broke its contract: the row is retried
             result = Transmitted(Failed(f"{job.kind.value}: {type(error).__name__}"))
-        writer.write(frames.encode((job_id, result)))
+        if not answers:
+            loop.call_later(ANSWER_GATHER_S, flush)
+        answers.append((job_id, result))
 
     try:
         while (frame := await frames.read(reader)) is not None:
-            match frame:
-                case (int(job_id), Job() as job):
-                    task = asyncio.create_task(answer(job_id, job))
-                case _:
-                    raise frames.BrokenFrame(type(frame).__name__)
-            running.add(task)
-            task.add_done_callback(running.discard)
+            if not isinstance(frame, list):
+                raise frames.BrokenFrame(type(frame).__name__)
+            for item in frame:
+                match item:
+                    case (int(job_id), Job() as job):
+                        task = asyncio.create_task(answer(job_id, job))
+                    case _:
+                        raise frames.BrokenFrame(type(item).__name__)
+                running.add(task)
+                task.add_done_callback(running.discard)
     finally:
         # stdin closed: the hub is stopping (it puts unanswered rows back to due) or gone.
         for task in running:

@@ -1,15 +1,17 @@
 """The hub's handle on its sender process: starts it, hands it jobs, notices when it dies or hangs.
 
 The child (dispatch/channels/sender.py) gets the hub's `Settings` in its first frame, so
-a hub started with settings made in code (tests) sends with exactly those. A child that
-exits (pipe EOF) or leaves a job unanswered past the lease (then it is killed) is
-restarted after 0.2 s, doubling to 10 s while it keeps dying; every job it held raises
-`SenderLost`, and the queue puts those rows back to due under the same idempotency key:
-at least once, as after a crash of the hub itself. A job that finds no child running
-(it cannot start: exits at once, cannot be executed) within the lease was never handed
-over: it is a retryable failure with the reason, so the queue retries it with backoff and
-the console shows "wird wiederholt: the sender process is not running (…)" instead of
-a queue that waits in silence.
+a hub started with settings made in code (tests) sends with exactly those. Jobs go over
+in batches, one frame per batch, and come back in frames of whatever finished together:
+the hub's cost is per frame, not per message. A child that exits (pipe EOF) or leaves
+a job unanswered past the lease (then it is killed) is restarted after 0.2 s, doubling
+to 10 s while it keeps dying; every job it held raises `SenderLost`, and the queue puts
+those rows back to due under the same idempotency key: at least once, as after a crash
+of the hub itself. Jobs that find no child running (it cannot start: exits at once,
+cannot be executed) within the lease were never handed over: each is a retryable failure
+with the reason, so the queue retries it with backoff and the console shows "wird
+wiederholt: the sender process is not running (…)" instead of a queue that waits in
+silence.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Sequence
 
 import structlog
 
@@ -46,7 +49,9 @@ class SenderProcess:
         self._lease = lease  # no answer within it: the child is hung
         self._process: asyncio.subprocess.Process | None = None
         self._up = asyncio.Event()  # set while a started child takes jobs
-        self._pending: dict[int, asyncio.Future[Transmitted]] = {}
+        # Job id -> its answer and the loop time it must come by; oldest first (submit order).
+        self._pending: dict[int, tuple[asyncio.Future[Transmitted], float]] = {}
+        self._watchdog: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._supervisor: asyncio.Task[None] | None = None
         self._became_ready = False  # the running child said READY (else: it failed at start)
@@ -74,37 +79,60 @@ class SenderProcess:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        for task in (self._supervisor, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._lose_pending()
 
-    async def transmit(self, job: Job) -> Transmitted:
-        try:
-            await asyncio.wait_for(self._up.wait(), self._lease)
-        except TimeoutError:
-            # Never handed over, so certainly not sent: an ordinary retryable failure.
-            reason = f"the sender process is not running ({self._down})"
-            return Transmitted(Failed(reason, retryable=True))
+    async def submit(self, jobs: Sequence[Job]) -> list[asyncio.Future[Transmitted]]:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._lease
+        # Checked again after each wait, with no await before the jobs are entered below: a
+        # child that died meanwhile must not be handed jobs its supervisor will never fail.
+        while not self._up.is_set():
+            if loop.time() >= give_up:
+                # Never handed over, so certainly not sent: ordinary retryable failures.
+                reason = f"the sender process is not running ({self._down})"
+                return [_answered(loop, Transmitted(Failed(reason, retryable=True))) for _ in jobs]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._up.wait(), give_up - loop.time())
         process = self._process
         assert process is not None
         assert process.stdin is not None
-        job_id = next(self._ids)
-        answer: asyncio.Future[Transmitted] = asyncio.get_running_loop().create_future()
-        self._pending[job_id] = answer
+        deadline = loop.time() + self._lease
+        frame: list[tuple[int, Job]] = []
+        answers: list[asyncio.Future[Transmitted]] = []
+        for job in jobs:
+            job_id = next(self._ids)
+            answer: asyncio.Future[Transmitted] = loop.create_future()
+            self._pending[job_id] = (answer, deadline)
+            frame.append((job_id, job))
+            answers.append(answer)
         try:
-            process.stdin.write(frames.encode((job_id, job)))
+            process.stdin.write(frames.encode(frame))
             await process.stdin.drain()
-            return await asyncio.wait_for(answer, self._lease)
         except (BrokenPipeError, ConnectionResetError):
-            raise SenderLost("the sender process closed its pipe") from None
-        except TimeoutError:
-            # Every send in the child is cut off well before the lease: it is hung.
-            self._kill(process, "no answer within the lease")
-            raise SenderLost("no answer within the lease") from None
-        finally:
-            self._pending.pop(job_id, None)
+            # The child is gone: the supervisor fails these with the rest of its jobs.
+            self._kill(process, "the sender process closed its pipe")
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.create_task(self._watch())
+        return answers
+
+    async def _watch(self) -> None:
+        """Every send in the child is cut off well before the lease: a job still unanswered
+        after it means a hung child, which is killed (the supervisor then fails its jobs
+        with `SenderLost`). Every pending job is the running child's: a lost child's are
+        failed and dropped before the next one takes jobs."""
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            _, deadline = next(iter(self._pending.values()))  # the oldest unanswered
+            if loop.time() >= deadline:
+                if self._process is not None:
+                    self._kill(self._process, "no answer within the lease")
+                return
+            await asyncio.sleep(deadline - loop.time())
 
     # --- the child's life ---------------------------------------------------------------
 
@@ -173,13 +201,16 @@ class SenderProcess:
 
     async def _read_answers(self, stdout: asyncio.StreamReader) -> None:
         while (frame := await frames.read(stdout)) is not None:
-            match frame:
-                case (int(job_id), Transmitted() as result):
-                    answer = self._pending.get(job_id)
-                    if answer is not None and not answer.done():
-                        answer.set_result(result)
-                case _:
-                    raise frames.BrokenFrame(type(frame).__name__)
+            if not isinstance(frame, list):
+                raise frames.BrokenFrame(type(frame).__name__)
+            for answered in frame:
+                match answered:
+                    case (int(job_id), Transmitted() as result):
+                        pending = self._pending.pop(job_id, None)
+                        if pending is not None and not pending[0].done():
+                            pending[0].set_result(result)
+                    case _:
+                        raise frames.BrokenFrame(type(answered).__name__)
 
     def _kill(self, process: asyncio.subprocess.Process, why: str) -> None:
         if not self._why_killed:
@@ -189,7 +220,8 @@ class SenderProcess:
 
     def _lose_pending(self) -> int:
         lost = 0
-        for answer in self._pending.values():
+        pending, self._pending = self._pending, {}
+        for answer, _ in pending.values():
             if not answer.done():
                 answer.set_exception(SenderLost("the sender process is gone"))
                 lost += 1
@@ -203,3 +235,9 @@ def _hub_log() -> int | None:
         return sys.stdout.fileno()
     except (AttributeError, ValueError, io.UnsupportedOperation):
         return None
+
+
+def _answered(loop: asyncio.AbstractEventLoop, answer: Transmitted) -> asyncio.Future[Transmitted]:
+    future: asyncio.Future[Transmitted] = loop.create_future()
+    future.set_result(answer)
+    return future

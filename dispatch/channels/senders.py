@@ -4,7 +4,7 @@ sender that runs them in this process (the sender process itself, and tests with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from dispatch.channels.base import ChannelKind, Failed, Job, Transmitted, Transmitter
@@ -15,11 +15,19 @@ class SenderLost(Exception):
 
 
 class Sender(Protocol):
-    async def transmit(self, job: Job) -> Transmitted:
-        """The job's result; raises `SenderLost` when the process sending it is gone."""
+    async def submit(self, jobs: Sequence[Job]) -> list[asyncio.Future[Transmitted]]:
+        """Hands the jobs over together (the sender process: one frame) and returns at once
+        with one future per job, in their order: its result, or `SenderLost` when the
+        process sending it is gone. The queue's cost is per batch, not per message."""
         ...
 
     async def stop(self) -> None: ...
+
+
+async def transmit(sender: Sender, job: Job) -> Transmitted:
+    """One job's result (the admin page's test message); raises `SenderLost`."""
+    (answer,) = await sender.submit([job])
+    return await answer
 
 
 class InProcess:
@@ -28,6 +36,9 @@ class InProcess:
     def __init__(self, transmitters: Mapping[ChannelKind, Transmitter], timeout: float) -> None:
         self._transmitters = dict(transmitters)
         self._timeout = timeout
+
+    async def submit(self, jobs: Sequence[Job]) -> list[asyncio.Future[Transmitted]]:
+        return [asyncio.ensure_future(self.transmit(job)) for job in jobs]
 
     async def transmit(self, job: Job) -> Transmitted:
         transmitter = self._transmitters.get(job.kind)

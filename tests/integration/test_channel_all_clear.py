@@ -232,12 +232,13 @@ async def test_a_withdrawal_and_a_duress_withdrawal_tell_staff_the_same(
 async def test_a_hub_killed_after_the_resolve_sends_the_all_clear_once_after_its_restart(
     hub: RunningHub, servers: Servers
 ) -> None:
-    """One send at a time: the gateway holds another alarm's SMS while the all-clear e-mail
-    is due; SIGKILL. The restarted hub sends the all-clear: one e-mail under its key, the
-    row sent. Last in the module: it kills the module's hub."""
+    """One send at a time per channel (the module's hub): the gateway holds another alarm's
+    SMS while this alarm's all-clear SMS is due; SIGKILL. The restarted hub sends the
+    all-clear: one request under its key, the row sent. Last in the module: it kills the
+    module's hub."""
     tls, mail, receiver = servers
     clear_recipients(hub)
-    add_recipient(hub, 2, "email", "wache3@example.org", "security")
+    add_recipient(hub, 2, "webhook", "sms:+4917066", "security")
     running = hub
     try:
         async with agents_of(running) as connect:
@@ -245,7 +246,7 @@ async def test_a_hub_killed_after_the_resolve_sends_the_all_clear_once_after_its
             sent = await raiser.raise_alarm(AlarmLevel.THREAT)
             await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)
             await until(lambda: [r[3] for r in rows(running, sent.alarm_id)] == ["sent"], 15)
-            # Another alarm's SMS takes the one slot and is held by the gateway.
+            # Another alarm's SMS takes the webhook channel's one slot, held by the gateway.
             add_recipient(running, 1, "webhook", "sms:+4917033", "security")
             before = len(receiver.requests)
             receiver.hold()
@@ -259,12 +260,10 @@ async def test_a_hub_killed_after_the_resolve_sends_the_all_clear_once_after_its
         running.kill()
         receiver.release()
         running = start_demo_hub(hub.data_dir, port=hub.port, env=hub_env(tls, mail, receiver))
-        await until(
-            lambda: all_clears(running, sent.alarm_id)["wache3@example.org"][0] == "sent", 20
-        )
+        await until(lambda: all_clears(running, sent.alarm_id)["sms:+4917066"][0] == "sent", 20)
         await until(lambda: [r[3] for r in rows(running, other.alarm_id)] == ["sent"], 20)
     finally:
         receiver.release()
         running.stop()
-    assert len(mails_with(mail, key)) == 1
+    assert len(requests_with(receiver, key)) == 1
     assert Counter(r[2] for r in rows(running, sent.alarm_id)) == {"alarm": 1, "all_clear": 1}

@@ -18,6 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from dispatch.channels import frames
+from dispatch.channels.base import ChannelKind, Job, Sent
+from dispatch.channels.content import probe_message
+from dispatch.channels.sender_process import SenderProcess
+from dispatch.settings import Settings, WebhookEndpoint
 from shared.domain import AlarmLevel
 from shared.protocol import AlarmStored, RaiserStatus
 from tests.integration.conftest import agents_of, set_policy
@@ -240,6 +245,46 @@ async def test_a_sender_that_fails_at_start_is_retried_and_seen_and_sends_once_i
     at_start = [entry for entry in lost if entry["why"] == "exited at start"]
     assert len(at_start) >= 2
     assert {entry["returncode"] for entry in at_start} == {3}
+
+
+async def test_a_batch_goes_over_in_one_frame_and_comes_back_in_few(
+    receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub's cost is per frame: a round's 20 jobs are one frame to the child, and the
+    answers that finish together come back together (the gateway releases all 20 at once),
+    not in 20 frames each waking the hub."""
+    settings = Settings(
+        webhooks={"sms": WebhookEndpoint(url=f"{receiver.url}/sms", body='{"to": "$to"}')}
+    )
+    answer_frames: list[int] = []
+    read = frames.read
+
+    async def counted(reader: asyncio.StreamReader) -> object | None:
+        frame = await read(reader)
+        if isinstance(frame, list):
+            answer_frames.append(len(frame))
+        return frame
+
+    monkeypatch.setattr(frames, "read", counted)
+    sender = SenderProcess(settings, lease=6)
+    sender.start()
+    before = len(receiver.requests)
+    receiver.hold()
+    try:
+        jobs = [
+            Job(ChannelKind.WEBHOOK, probe_message(f"key-{n}", "SMS"), f"sms:+4915{n:03}")
+            for n in range(20)
+        ]
+        answers = await sender.submit(jobs)
+        await asyncio.to_thread(receiver.wait, before + 20)
+        receiver.release()
+        results = await asyncio.wait_for(asyncio.gather(*answers), 20)
+    finally:
+        receiver.release()
+        await sender.stop()
+    assert {type(r.outcome) for r in results} == {Sent}
+    assert sum(answer_frames) == 20
+    assert len(answer_frames) < 10, answer_frames
 
 
 async def test_a_hub_killed_with_sigkill_leaves_no_sender_behind(sender_hub: RunningHub) -> None:

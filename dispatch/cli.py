@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import getpass
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -347,7 +346,7 @@ def workstation_add_client(
 ) -> None:
     """Map a terminal server's client device (thin client) to a room; no token: only a
     session on a terminal server speaks for it (docs/agent.md, Terminalserver)."""
-    if not re.fullmatch(session_clients.CLIENT_NAME_PATTERN, client_name):
+    if not session_clients.is_client_name(client_name):
         raise fail(f"bad client name {client_name!r}: letters, digits, '.', '_', '-' (≤ 64)")
 
     async def add(db: Database) -> None:
@@ -506,10 +505,11 @@ def mapping_export() -> None:
 
 @mapping_cli.command("import")
 def mapping_import(
-    file: Annotated[Path, typer.Argument(help="CSV: hostname, room_number[, role]")],
+    file: Annotated[Path, typer.Argument(help="CSV: hostname, room_number[, role, site_id, kind]")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
 ) -> None:
-    """Assign rooms and roles from CSV; every bad row is listed and then nothing is imported."""
+    """Assign rooms and roles from CSV, creating the thin clients of rows of kind client;
+    every bad row is listed and then nothing is imported."""
     try:
         data = file.read_bytes()
     except OSError as error:
@@ -520,8 +520,16 @@ def mapping_import(
 
     report = _with_store(run)
     _echo_mapping(report, lambda line: f"line {line}", "import refused", "nothing was imported")
-    verb = "would change" if dry_run else "changed"
-    _done(f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}")
+    for client in report.created:
+        typer.echo(
+            f"line {client['line']}: {client['workstation_id']}: new client in room "
+            f"{client['room_number']} of site {client['site_id']}"
+        )
+    verb, create = ("would change", "would create") if dry_run else ("changed", "created")
+    _done(
+        f"{report.rows} rows: {verb} {len(report.changed)}, unchanged {report.unchanged}, "
+        f"{create} {len(report.created)} client(s)"
+    )
 
 
 def _echo_mapping(

@@ -3,9 +3,11 @@
 Export columns: ``hostname, workstation_id, room_number, role, state``.
 Import columns: ``room_number`` plus ``hostname`` and/or ``workstation_id``,
 optionally ``role`` (``state`` is accepted and ignored, so an export can be
-edited and imported again). Rows are matched to existing workstations; none
-are created. Every bad row is reported with its line number; if any row is
-bad nothing is imported. A real import is one transaction and audited.
+edited and imported again), ``site_id`` and ``kind``. Rows are matched to
+existing workstations; only a row of ``kind`` ``client`` may create one, a
+terminal server's client device mapped ahead (mapping_clients.py, issue 19).
+Every bad row is reported with its line number; if any row is bad nothing is
+imported. A real import is one transaction and audited.
 
 An import reads the file (``parse``), finds each row's workstation
 (``_resolve``), checks what the row asks for (``_validate``) and only then
@@ -24,6 +26,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.directory import mapping_clients
+from dispatch.directory.mapping_clients import NewClient, Taken
 from dispatch.directory.refusals import Refused
 from dispatch.directory.site_scope import SiteScope
 from dispatch.directory.workstations import change_workstation
@@ -33,8 +37,9 @@ from dispatch.store.models import Room, Workstation
 from shared.domain import WorkstationRole, WorkstationState
 
 EXPORT_COLUMNS = ("hostname", "workstation_id", "room_number", "role", "state")
+IMPORT_ONLY_COLUMNS = ("site_id", "kind")  # the export leaves them out: empty is the default
 IGNORED_COLUMNS = frozenset({"state"})
-KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
+KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS + IMPORT_ONLY_COLUMNS)
 MAX_BYTES = 2 * 1024 * 1024
 CSV_IMPORT = "csv_import"
 
@@ -52,6 +57,8 @@ class Row:
     workstation_id: str
     room_number: str
     role: str
+    kind: str = ""  # "" or "pc": an existing workstation; "client": a thin client
+    site_id: str = ""  # "": the workstation's own site (a new client: the room's)
 
 
 @dataclass
@@ -60,6 +67,7 @@ class ImportReport:
     imported: bool = False
     rows: int = 0
     changed: list[dict[str, Any]] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)  # new thin clients
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     skipped: list[Row] = field(default_factory=list)  # no such workstation (skip_unknown)
@@ -73,6 +81,7 @@ class _Known:
     by_host: dict[str, list[Workstation]]  # lower-case hostname: a name can be taken twice
     room_ids: dict[tuple[int, str], int]  # (site, number): room id
     numbers: dict[int, str]  # room id: number
+    taken: dict[str, list[Taken]]  # every site's ids, lower case: only with client rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,12 @@ class _Planned:
     workstation: Workstation
     room_id: int
     role: WorkstationRole | None
+
+
+@dataclass
+class _Plan:
+    moves: list[_Planned] = field(default_factory=list)
+    new_clients: list[NewClient] = field(default_factory=list)
 
 
 class _DryRun(Exception):
@@ -133,6 +148,8 @@ def parse(data: bytes) -> tuple[list[Row], list[RowError]]:
                     workstation_id=values.get("workstation_id", ""),
                     room_number=values.get("room_number", ""),
                     role=values.get("role", ""),
+                    kind=values.get("kind", ""),
+                    site_id=values.get("site_id", ""),
                 )
             )
     except csv.Error as error:
@@ -172,14 +189,19 @@ async def import_rows(
     ``skip_unknown``: a row naming no known workstation is listed in ``report.skipped``
     instead of being an error (the directory holds PCs that never enrolled).
     """
+    with_clients = any(row.kind.lower() == mapping_clients.CLIENT for row in rows)
     try:
         async with db.write() as session:
-            known = await _read_known(session, scope)
+            if with_clients and not report.dry_run:
+                # The audit chain's lock before the names are read, as every writer
+                # creating a client takes it (session_clients.create_client).
+                await AuditTrail.open(session)
+            known = await _read_known(session, scope, with_clients)
             if skip_unknown:
                 rows = _known_rows(rows, known, report)
-            planned = _plan(rows, known, report)
+            plan = _plan(rows, known, report)
             if not report.errors:
-                await _apply(session, planned, known, report, actor, scope, source)
+                await _apply(session, plan, known, report, actor, scope, source)
             if report.errors or report.dry_run:
                 raise _DryRun
             report.imported = True
@@ -187,11 +209,11 @@ async def import_rows(
         pass
     report.errors.sort(key=lambda e: e.line)
     if report.errors:
-        report.changed, report.unchanged = [], 0
+        report.changed, report.created, report.unchanged = [], [], 0
     return report
 
 
-async def _read_known(session: AsyncSession, scope: SiteScope) -> _Known:
+async def _read_known(session: AsyncSession, scope: SiteScope, with_clients: bool) -> _Known:
     workstations = list(
         await session.scalars(select(Workstation).where(scope.where(Workstation.site_id)))
     )
@@ -205,6 +227,7 @@ async def _read_known(session: AsyncSession, scope: SiteScope) -> _Known:
         by_host=by_host,
         room_ids={(r.site_id, r.number): r.id for r in rooms},
         numbers={r.id: r.number for r in rooms},
+        taken=await mapping_clients.read_taken(session) if with_clients else {},
     )
 
 
@@ -220,18 +243,76 @@ def _known_rows(rows: list[Row], known: _Known, report: ImportReport) -> list[Ro
     return kept
 
 
-def _plan(rows: list[Row], known: _Known, report: ImportReport) -> list[_Planned]:
-    """Each row's workstation and wishes; every problem goes to the report."""
+def _plan(rows: list[Row], known: _Known, report: ImportReport) -> _Plan:
+    """Each row's workstation (or new client) and wishes; every problem goes to the report."""
     seen: dict[str, int] = {}  # workstation id: the line that named it first
-    planned: list[_Planned] = []
+    new_names: dict[str, tuple[int, str]] = {}  # a new client's name, lower case: line, name
+    plan = _Plan()
     for row in rows:
-        ws, problems = _resolve(row, known)
-        role, room_id, more = _validate(row, ws, known, seen)
+        kind, problems = _kind(row)
+        if problems:  # a PC or a client to create? Nothing else about the row is clear.
+            report.errors.extend(RowError(row.line, p) for p in problems)
+            continue
+        new: NewClient | None = None
+        move: _Planned | None = None
+        to_create: str | None = None
+        if kind == mapping_clients.CLIENT:
+            ws, to_create, more = _client(row, known)
+        else:
+            ws, more = _resolve(row, known)
+        problems += more
+        if to_create is not None:
+            new, more = _new_client(row, to_create, known, new_names)
+        else:
+            role, room_id, more = _validate(row, ws, known, seen)
+            if ws is not None and room_id is not None:
+                move = _Planned(row, ws, room_id, role)
         problems += more
         report.errors.extend(RowError(row.line, p) for p in problems)
-        if not problems and ws is not None and room_id is not None:
-            planned.append(_Planned(row, ws, room_id, role))
-    return planned
+        if problems:
+            continue
+        if new is not None:
+            plan.new_clients.append(new)
+        if move is not None:
+            plan.moves.append(move)
+    return plan
+
+
+def _kind(row: Row) -> tuple[str, list[str]]:
+    kind = row.kind.lower() or mapping_clients.PC
+    if kind not in mapping_clients.KINDS:
+        return kind, [f"bad kind {row.kind!r} (pc or client)"]
+    return kind, []
+
+
+def _client(row: Row, known: _Known) -> tuple[Workstation | None, str | None, list[str]]:
+    """A client row's workstation if its name is taken (in any spelling, as a session
+    matches it), else the name of the client to create."""
+    name, problems = mapping_clients.client_name(row.hostname, row.workstation_id)
+    if problems:
+        return None, None, problems
+    found, problems = mapping_clients.match(name, known.taken)
+    if problems:
+        return None, None, problems
+    if found is None:
+        return None, name, []
+    ws = known.by_id.get(found.id)
+    return ws, None, [] if ws is not None else [mapping_clients.out_of_scope(found)]
+
+
+def _new_client(
+    row: Row, name: str, known: _Known, new_names: dict[str, tuple[int, str]]
+) -> tuple[NewClient | None, list[str]]:
+    """The client a row creates, its role and room checked as any row's."""
+    role, role_problems = _role(row)
+    site, site_problems = _site(row)
+    new, problems = mapping_clients.new_client(
+        row.line, name, row.room_number, site, role, known.room_ids, new_names
+    )
+    problems += role_problems + site_problems
+    if not row.room_number:
+        problems.append("missing room_number")
+    return None if problems else new, problems
 
 
 def _resolve(row: Row, known: _Known) -> tuple[Workstation | None, list[str]]:
@@ -265,13 +346,9 @@ def _validate(
     row: Row, ws: Workstation | None, known: _Known, seen: dict[str, int]
 ) -> tuple[WorkstationRole | None, int | None, list[str]]:
     """The role and room a row asks for, and why they cannot be had."""
-    problems: list[str] = []
-    role: WorkstationRole | None = None
-    if row.role:
-        try:
-            role = WorkstationRole(row.role.lower())
-        except ValueError:
-            problems.append(f"bad role {row.role!r} (staff or security)")
+    role, problems = _role(row)
+    site, more = _site(row)
+    problems += more
     room_id: int | None = None
     if not row.room_number:
         problems.append("missing room_number")
@@ -283,6 +360,10 @@ def _validate(
         seen[ws.id] = row.line
     if ws.state == WorkstationState.REVOKED:
         problems.append(f"workstation {ws.id} is revoked")
+    if site is not None and site != ws.site_id:
+        # Rooms are looked up at the PC's own site: a move to another site is not a CSV's.
+        problems.append(f"workstation {ws.id} is at site {ws.site_id}, not {site}")
+        return role, room_id, problems
     if row.room_number:
         room_id = known.room_ids.get((ws.site_id, row.room_number))
         if room_id is None:
@@ -290,23 +371,42 @@ def _validate(
     return role, room_id, problems
 
 
+def _role(row: Row) -> tuple[WorkstationRole | None, list[str]]:
+    if not row.role:
+        return None, []
+    try:
+        return WorkstationRole(row.role.lower()), []
+    except ValueError:
+        return None, [f"bad role {row.role!r} (staff or security)"]
+
+
+def _site(row: Row) -> tuple[int | None, list[str]]:
+    if not row.site_id:
+        return None, []
+    # isascii: int() would take other scripts' digits ("١") that no export ever writes.
+    if not (row.site_id.isascii() and row.site_id.isdigit()):
+        return None, [f"bad site_id {row.site_id!r}"]
+    return int(row.site_id), []
+
+
 async def _apply(
     session: AsyncSession,
-    planned: list[_Planned],
+    plan: _Plan,
     known: _Known,
     report: ImportReport,
     actor: str,
     scope: SiteScope,
     source: str,
 ) -> None:
-    """Changes the planned workstations; audited unless this is a dry run."""
+    """Changes the planned workstations and creates the new clients; audited unless this is
+    a dry run (which does the same and is rolled back)."""
     audit = await AuditTrail.open(session) if not report.dry_run else None
-    for plan in planned:
-        ws = plan.workstation
+    for move in plan.moves:
+        ws = move.workstation
         try:
-            changes = await change_workstation(session, ws, plan.room_id, plan.role, None, scope)
+            changes = await change_workstation(session, ws, move.room_id, move.role, None, scope)
         except Refused as error:
-            report.errors.append(RowError(plan.row.line, str(error)))
+            report.errors.append(RowError(move.row.line, str(error)))
             continue
         if not changes:
             report.unchanged += 1
@@ -319,7 +419,7 @@ async def _apply(
             ]
         report.changed.append(
             {
-                "line": plan.row.line,
+                "line": move.row.line,
                 "workstation_id": ws.id,
                 "hostname": ws.hostname,
                 "changes": changes,
@@ -334,8 +434,12 @@ async def _apply(
                 changes=changes,
                 source=source,
             )
+    for client in plan.new_clients:
+        report.created.append(mapping_clients.create(session, audit, actor, client, source))
     if audit is not None and not report.errors:
         extra: dict[str, Any] = {} if source == CSV_IMPORT else {"source": source}
+        if report.created:
+            extra["created"] = len(report.created)
         audit.append(
             actor, "mapping_imported", rows=report.rows, changed=len(report.changed), **extra
         )

@@ -14,8 +14,12 @@ speak for it.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.directory.identities import WorkstationView
 from dispatch.directory.refusals import Conflict, Invalid
@@ -35,6 +39,11 @@ CLIENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 (shared.protocol.RemoteSession's bound), since the client, not the admin, chose it."""
 
 
+def is_client_name(name: str) -> bool:
+    """Whether an admin may register ``name`` ahead (``CLIENT_NAME_PATTERN``)."""
+    return re.fullmatch(CLIENT_NAME_PATTERN, name) is not None
+
+
 class ClientRevoked(Conflict):
     """The client's workstation row is revoked: its sessions are refused (4410)."""
 
@@ -52,10 +61,11 @@ async def session_client_id(db: Database, host: WorkstationView, client_name: st
         if found is not None:
             return _usable(found, host, client_name)
         try:
-            await _register(db, host, client_name)
+            registered = await _register(db, host, client_name)
         except IntegrityError:
             continue
-        return client_name
+        if registered:
+            return client_name
     raise Conflict(f"client {client_name} could not be registered; reconnect")
 
 
@@ -85,8 +95,16 @@ def _usable(row: Workstation, host: WorkstationView, client_name: str) -> str:
     return row.id
 
 
-async def _register(db: Database, host: WorkstationView, client_name: str) -> None:
+async def _register(db: Database, host: WorkstationView, client_name: str) -> bool:
+    """Adds the client; False if meanwhile a workstation took its name in another spelling
+    (an admin's import or another session), which the primary key would not refuse."""
     async with db.write() as session:
+        # The audit chain's lock before the name is read again, as every writer creating
+        # a client takes it (``create_client``): a writer holding it never waits for this
+        # row, and one that held it has committed its clients by now.
+        audit = await AuditTrail.open(session)
+        if await _taken(session, client_name) is not None:
+            return False
         session.add(
             Workstation(
                 id=client_name,
@@ -100,13 +118,22 @@ async def _register(db: Database, host: WorkstationView, client_name: str) -> No
                 created_at=utc_now(),
             )
         )
-        (await AuditTrail.open(session)).append(
+        audit.append(
             f"workstation:{host.id}",
             "session_client_registered",
             workstation_id=client_name,
             site_id=host.site_id,
             host=host.id,
         )
+    return True
+
+
+async def _taken(session: AsyncSession, client_name: str) -> str | None:
+    """The id of a workstation with this name in any spelling."""
+    found: str | None = await session.scalar(
+        select(Workstation.id).where(func.lower(Workstation.id) == client_name.lower()).limit(1)
+    )
+    return found
 
 
 async def add_session_client(
@@ -119,31 +146,57 @@ async def add_session_client(
     changed like any PC's.
     """
     async with db.write() as session:
-        taken = await session.scalar(
-            select(Workstation.id).where(func.lower(Workstation.id) == client_name.lower())
-        )
+        audit = await AuditTrail.open(session)  # before the name is read: ``create_client``
+        taken = await _taken(session, client_name)
         if taken is not None:
             raise Conflict(f"workstation {taken} exists already; assign its room instead")
         room = await session.get(Room, room_id)
         if room is None or not scope.covers(room.site_id):
             raise Invalid(f"no room {room_id}")
-        session.add(
-            Workstation(
-                id=client_name,
-                site_id=room.site_id,
-                room_id=room.id,
-                role=WorkstationRole.STAFF,
-                state=WorkstationState.ACTIVE,
-                hostname=client_name,
-                display_name="",
-                token_hash=NO_SECRET,
-                created_at=utc_now(),
-            )
+        create_client(session, audit, actor, client_name, room.site_id, room.id)
+
+
+def create_client(
+    session: AsyncSession,
+    audit: AuditTrail | None,
+    actor: str,
+    client_name: str,
+    site_id: int,
+    room_id: int,
+    role: WorkstationRole = WorkstationRole.STAFF,
+    **detail: Any,
+) -> None:
+    """Adds a client mapped ahead inside the caller's transaction (``add_session_client``,
+    the CSV import's ``kind`` ``client`` rows), once the caller has checked that its name is
+    free in any spelling and its room is in scope. Audited unless ``audit`` is None (a dry
+    run); ``detail`` goes into the audit event.
+
+    On PostgreSQL the caller takes the audit chain's lock (``AuditTrail.open``) before it
+    reads the names, and so does a session registering a client (``_register``): a client
+    registered meanwhile is then either committed before the read, or waits for the lock
+    and then finds this one; never both inserted, never one waiting on the other's row
+    while holding the lock the other needs. (SQLite's writers take turns anyway.)
+    """
+    session.add(
+        Workstation(
+            id=client_name,
+            site_id=site_id,
+            room_id=room_id,
+            role=role,
+            state=WorkstationState.ACTIVE,
+            hostname=client_name,
+            display_name="",
+            token_hash=NO_SECRET,
+            created_at=utc_now(),
         )
-        (await AuditTrail.open(session)).append(
+    )
+    if audit is not None:
+        audit.append(
             actor,
             "session_client_created",
             workstation_id=client_name,
-            room_id=room.id,
-            site_id=room.site_id,
+            room_id=room_id,
+            site_id=site_id,
+            role=role,
+            **detail,
         )

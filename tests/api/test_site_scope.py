@@ -586,6 +586,15 @@ CASES: dict[str, Case] = {
                 422,
             ),
             (csv_call("/workstations/import", "hostname,room_number\nzweig-host,Z.02\n"), 422),
+            # Thin clients (issue 19): never created in site B's room, never over B's PC.
+            (
+                csv_call(
+                    "/workstations/import",
+                    f"hostname,room_number,site_id,kind\nTHIN-Z,Z.02,{w.b},client\n"
+                    "THIN-Z2,Z.02,,client\nzweig-pc-1,1.01,,client\n",
+                ),
+                422,
+            ),
         ],
         lambda w: (
             csv_call("/workstations/import", "workstation_id,room_number\npc-1-01,1.01\n"),

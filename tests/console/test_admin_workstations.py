@@ -61,6 +61,31 @@ def test_a_csv_with_one_bad_row_imports_nothing_and_names_the_row_then_a_clean_o
     )
 
 
+def test_a_csv_row_of_kind_client_is_shown_as_new_and_then_listed_in_its_room(
+    admin_page: Page, admin_api: httpx.Client, demo_hub: RunningHub
+) -> None:
+    """Issue 19: thin clients pre-mapped in bulk through the page's CSV import."""
+    page = admin_page
+    page.goto(f"{demo_hub.url}/admin/workstations")
+    csv = page.get_by_test_id("csv-import")
+    choose_csv(page, "hostname;room_number;kind\nTHIN-70;1.03;client\n")
+    csv.get_by_role("button", name="Prüfen").click()
+    new = page.get_by_test_id("csv-new-client")
+    expect(new).to_have_text("Zeile 2: THIN-70 – neu anzulegen, Raum 1.03")
+    expect(page.get_by_test_id("csv-new-clients")).to_contain_text("Thin Clients neu anzulegen: 1")
+    assert admin_api.get(f"{API}/workstations/THIN-70").status_code == 404  # a dry run
+
+    csv.get_by_role("button", name="Importieren").click()
+    expect(page.get_by_test_id("notice")).to_contain_text(
+        "Import abgeschlossen: 0 PCs geändert, 1 Thin Clients angelegt."
+    )
+    mapped = workstation(admin_api, "THIN-70")
+    assert (mapped["state"], mapped["room_number"]) == ("active", "1.03")
+    row = page.locator('[data-testid=ws-row][data-id="THIN-70"]')
+    expect(row.get_by_test_id("ws-state")).to_have_text("aktiv")
+    expect(row.get_by_test_id("room-select")).to_have_value(str(mapped["room_id"]))
+
+
 def test_a_code_made_on_the_page_enrols_a_pc_that_is_then_assigned_a_room(
     admin_page: Page, admin_api: httpx.Client, demo_hub: RunningHub
 ) -> None:

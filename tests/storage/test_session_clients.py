@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from dispatch.directory.identities import WorkstationView
 from dispatch.directory.refusals import Invalid
+from dispatch.directory.room_mapping import import_mapping
 from dispatch.directory.session_clients import ClientRevoked, session_client_id
 from dispatch.directory.site_scope import EVERY_SITE
-from dispatch.directory.site_setup import create_site
+from dispatch.directory.site_setup import create_building, create_floor, create_room, create_site
 from dispatch.directory.workstations import add_workstation, revoke_workstation
 from dispatch.store.database import Database
 from dispatch.store.models import AuditEvent, Workstation
@@ -77,3 +78,33 @@ async def test_a_host_speaks_for_no_revoked_client_and_no_other_sites(db: Databa
     async with db.read() as session:
         count = await session.scalar(select(func.count()).select_from(Workstation))
     assert count == 6  # two hosts, THIN-FAR, THIN-GONE, pc-twice, PC-TWICE: nothing more
+
+
+async def test_a_csv_import_and_first_sessions_of_the_same_new_clients_make_one_row_each(
+    db: Database,
+) -> None:
+    """The import creating clients (kind client) while their first sessions register them,
+    on another hub instance: one row per client, in the import's room, whoever wins."""
+    host = await host_of_new_site(db, "Import")
+    building = await create_building(db, "admin:test", host.site_id, "Haus", scope=EVERY_SITE)
+    floor = await create_floor(db, "admin:test", building.id, "EG", scope=EVERY_SITE)
+    room = await create_room(db, "admin:test", floor.id, "0.01", "Beratung", scope=EVERY_SITE)
+    names = [f"THIN-R{n}" for n in range(6)]
+    rows = "".join(f"{name},0.01,{host.site_id},client\n" for name in names)
+    data = f"hostname,room_number,site_id,kind\n{rows}".encode()
+    other_db = Database(db.url)
+    try:
+        report, ids = await asyncio.gather(
+            import_mapping(db, data, dry_run=False, actor="admin:test", scope=EVERY_SITE),
+            asyncio.gather(*(session_client_id(other_db, host, name.lower()) for name in names)),
+        )
+    finally:
+        await other_db.dispose()
+    assert report.errors == []
+    assert report.imported
+    assert len(report.created) + len(report.changed) == len(names)
+    async with db.read() as session:
+        stored = list(await session.scalars(select(Workstation).where(Workstation.id != host.id)))
+    assert sorted(ws.id.upper() for ws in stored) == names  # one row each, in some spelling
+    assert sorted(ids) == sorted(ws.id for ws in stored)  # each session got that row
+    assert {(ws.room_id, ws.state) for ws in stored} == {(room.id, WorkstationState.ACTIVE.value)}

@@ -27,6 +27,10 @@ class ImportOut(Output):
     changed: list[dict[str, Any]] = Field(
         description="Per changed workstation: line, workstation_id, hostname, {field: [old, new]}"
     )
+    created: list[dict[str, Any]] = Field(
+        description="Per thin client the import creates (a row of kind client naming no "
+        "workstation, issue 19): line, workstation_id, site_id, room_number, role"
+    )
     unchanged: int
 
 
@@ -56,7 +60,7 @@ async def export_csv(_: Reader, db: DB, scope: ScopeDep) -> Response:
 @router.post(
     "/workstations/import",
     response_model=ImportOut,
-    summary="Assign rooms and roles from a CSV file (all rows or none)",
+    summary="Assign rooms and roles from a CSV file, thin clients created (all rows or none)",
     responses={422: {"model": ImportRefused, "description": "Every bad row with its line"}},
     openapi_extra={
         "requestBody": {

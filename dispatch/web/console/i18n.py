@@ -406,7 +406,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "admin_csv_import": "CSV importieren",
         "admin_csv_note": (
             "Erst prüfen, dann importieren. Enthält die Datei eine fehlerhafte Zeile, wird nichts "
-            "übernommen."
+            "übernommen. Eine Zeile mit kind = client legt einen noch unbekannten Thin Client in "
+            "ihrem Raum an."
         ),
         "admin_csv_file": "CSV-Datei",
         "admin_csv_check": "Prüfen",
@@ -417,6 +418,11 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
             "Prüfung ohne Fehler: {rows} Zeilen, {changed} Änderungen, {unchanged} unverändert."
         ),
         "admin_csv_imported": "Import abgeschlossen: {n} PCs geändert.",
+        "admin_csv_imported_clients": (
+            "Import abgeschlossen: {n} PCs geändert, {created} Thin Clients angelegt."
+        ),
+        "admin_csv_new_heading": "Thin Clients neu anzulegen: {n}",
+        "admin_csv_new": "{id} – neu anzulegen, Raum {room}",
         # --- issue 19: thin clients mapped ahead, rooms from the directory ---
         "admin_client_heading": "Thin Client vorab zuordnen",
         "admin_client_note": (
@@ -1030,7 +1036,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "admin_revoked": "{id} is revoked.",
         "admin_csv_export": "Export CSV",
         "admin_csv_import": "Import CSV",
-        "admin_csv_note": "Check first, then import. If any row is bad, nothing is imported.",
+        "admin_csv_note": (
+            "Check first, then import. If any row is bad, nothing is imported. A row with "
+            "kind = client creates a thin client not known yet in its room."
+        ),
         "admin_csv_file": "CSV file",
         "admin_csv_check": "Check",
         "admin_csv_do_import": "Import",
@@ -1038,6 +1047,11 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "admin_csv_line": "Line {line}: {reason}",
         "admin_csv_dry": "Check passed: {rows} rows, {changed} changes, {unchanged} unchanged.",
         "admin_csv_imported": "Import done: {n} PCs changed.",
+        "admin_csv_imported_clients": (
+            "Import done: {n} PCs changed, {created} thin clients created."
+        ),
+        "admin_csv_new_heading": "Thin clients to be created: {n}",
+        "admin_csv_new": "{id} – to be created, room {room}",
         # --- issue 19: thin clients mapped ahead, rooms from the directory ---
         "admin_client_heading": "Map a thin client ahead",
         "admin_client_note": (

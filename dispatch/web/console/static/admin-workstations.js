@@ -193,7 +193,12 @@
             self.csv.report = r.ok ? r.data : null;
             self.csv.general = r.ok ? "" : r.general;
             if (r.ok && !dryRun) {
-              self.say(self.t("admin_csv_imported", { n: r.data.changed.length }));
+              var created = r.data.created.length;
+              self.say(
+                created
+                  ? self.t("admin_csv_imported_clients", { n: r.data.changed.length, created: created })
+                  : self.t("admin_csv_imported", { n: r.data.changed.length })
+              );
               importFile = null;
               self.$refs.csvFile.value = "";
               self.csv = { checked: false, report: null, rows: [], general: "", busy: false };
@@ -213,6 +218,12 @@
               return key + ": " + (pair[0] === null ? "–" : pair[0]) + " → " + (pair[1] === null ? "–" : pair[1]);
             })
             .join(", ");
+        },
+
+        // A row of kind "client" naming no workstation: the import creates that thin client.
+        newClientText: function (client) {
+          var what = this.t("admin_csv_new", { id: client.workstation_id, room: client.room_number });
+          return this.t("admin_csv_line", { line: client.line, reason: what });
         },
 
         // --- thin clients mapped before their first session (issue 19) ---------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -32,11 +33,14 @@ def guard(demo_hub: RunningHub) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def shared_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+def shared_hub(
+    tmp_path_factory: pytest.TempPathFactory, demo_template: Path
+) -> Iterator[RunningHub]:
     """One hub for a module of read-mostly checks (role and CSRF refusals change nothing)."""
     hub = start_demo_hub(
         tmp_path_factory.mktemp("hub"),
         env={"SILENT_ALARM_HEARTBEAT_INTERVAL": "1", "SILENT_ALARM_HANDSHAKE_TIMEOUT": "2"},
+        template=demo_template,
     )
     add_operator(hub, *ADMIN, "admin")
     add_operator(hub, *MANAGER, "emergency_manager")

@@ -15,7 +15,6 @@ from typing import Annotated, TypeVar
 
 import structlog
 import typer
-import uvicorn
 from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
@@ -23,7 +22,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch import demo, logs
 from dispatch.alarms.retention import Pruned, prune
-from dispatch.app import AGENT_PATH, create_app, retention_policy, with_agent_fast_path
 from dispatch.channels import vapid
 from dispatch.directory import enrolment, operators, session_clients, site_setup, workstations
 from dispatch.directory.directory_sync import SyncReport, sync_rooms
@@ -31,14 +29,6 @@ from dispatch.directory.ldap_directory import DirectoryUnavailable, LdapDirector
 from dispatch.directory.refusals import Refused
 from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
 from dispatch.directory.site_scope import EVERY_SITE
-from dispatch.live.hub import PONG_WAIT_INTERVALS
-from dispatch.net.connection import HubHttpProtocol, HubWebSocketProtocol
-from dispatch.net.connection_limits import (
-    Addresses,
-    ConnectionLedger,
-    connection_budget,
-    raise_open_file_limit,
-)
 from dispatch.settings import Settings
 from dispatch.store import audit
 from dispatch.store import audit_key as audit_keys
@@ -48,9 +38,7 @@ from dispatch.store.database import Database, is_sqlite, sqlite_file
 from dispatch.store.migrate import current_revision, head_revision, upgrade
 from dispatch.store.sole_server import SqliteFileInUse, sole_server
 from dispatch.store.store_health import storage_failure
-from dispatch.web.body_limits import BoundedBodies
 from shared.domain import OperatorRole, WorkstationRole
-from shared.protocol import MAX_MESSAGE_BYTES
 
 T = TypeVar("T")
 
@@ -162,6 +150,22 @@ def serving_alone(settings: Settings) -> Iterator[None]:
 
 
 def run_server(settings: Settings) -> None:
+    # The web application and the server are imported by the commands that serve only:
+    # they are half of the import time, which every other command would pay.
+    import uvicorn
+
+    from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
+    from dispatch.live.hub import PONG_WAIT_INTERVALS
+    from dispatch.net.connection import HubHttpProtocol, HubWebSocketProtocol
+    from dispatch.net.connection_limits import (
+        Addresses,
+        ConnectionLedger,
+        connection_budget,
+        raise_open_file_limit,
+    )
+    from dispatch.web.body_limits import BoundedBodies
+    from shared.protocol import MAX_MESSAGE_BYTES
+
     try:
         app = create_app(settings)
     except ValueError as error:
@@ -247,6 +251,8 @@ def run_demo(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
     """Run the hub on SQLite with a demo site; prints the console URL and the guard login."""
+    from dispatch.app import AGENT_PATH  # the web application: see run_server
+
     logs.configure()
     settings = load_settings(
         data_dir=data_dir,
@@ -433,6 +439,8 @@ def prune_command(
 ) -> None:
     """Delete resolved alarms, self-tests and audit events older than the RETAIN_* settings
     (what the hub does daily); prints the counts. docs/operations.md, Retention."""
+    from dispatch.app import retention_policy  # the web application: see run_server
+
     settings = load_settings()
     policy = retention_policy(settings)
     now = datetime.now(UTC)

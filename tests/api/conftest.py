@@ -14,9 +14,17 @@ from tests.support.operators import ADMIN, MANAGER, add_operator, api_client
 
 
 @pytest.fixture
+def demo_hub_template(request: pytest.FixtureRequest, demo_template: Path) -> Path:
+    """A test with the admin (``admin_hub``, ``admin``) gets its hub on ``admin_template``."""
+    if "admin_hub" in request.fixturenames:
+        return Path(request.getfixturevalue("admin_template"))
+    return demo_template
+
+
+@pytest.fixture
 def admin_hub(demo_hub: RunningHub) -> RunningHub:
-    """The demo hub plus an admin login (created with the CLI, as on a real server)."""
-    add_operator(demo_hub, *ADMIN, "admin")
+    """The demo hub plus an admin login (created with the CLI, as on a real server: once
+    per session in ``admin_template``, which ``demo_hub_template`` starts this hub on)."""
     return demo_hub
 
 

@@ -24,8 +24,6 @@ from dispatch import demo, logs
 from dispatch.alarms.retention import Pruned, prune
 from dispatch.channels import vapid
 from dispatch.directory import enrolment, operators, session_clients, site_setup, workstations
-from dispatch.directory.directory_sync import SyncReport, sync_rooms
-from dispatch.directory.ldap_directory import DirectoryUnavailable, LdapDirectory
 from dispatch.directory.refusals import Refused
 from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
 from dispatch.directory.site_scope import EVERY_SITE
@@ -555,6 +553,10 @@ def directory_sync(
 ) -> None:
     """Assign PCs to rooms from the directory's computer objects, with the CSV import's rules:
     every problem listed and then nothing changed; rooms are never created."""
+    # The LDAP client library, for this command only (as the web application: run_server).
+    from dispatch.directory.directory_sync import SyncReport, sync_rooms
+    from dispatch.directory.ldap_directory import DirectoryUnavailable, LdapDirectory
+
     if dry_run == apply:
         raise fail("say --dry-run (report only) or --apply (change the mapping)")
     settings = load_settings()

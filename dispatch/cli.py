@@ -14,7 +14,6 @@ from typing import Annotated, TypeVar
 
 import structlog
 import typer
-import uvicorn
 from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
@@ -22,22 +21,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch import demo, logs
 from dispatch.alarms.retention import Pruned, prune
-from dispatch.app import AGENT_PATH, create_app, retention_policy, with_agent_fast_path
 from dispatch.channels import vapid
 from dispatch.directory import enrolment, operators, session_clients, site_setup, workstations
-from dispatch.directory.directory_sync import SyncReport, sync_rooms
-from dispatch.directory.ldap_directory import DirectoryUnavailable, LdapDirectory
 from dispatch.directory.refusals import Refused
 from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
 from dispatch.directory.site_scope import EVERY_SITE
-from dispatch.live.hub import PONG_WAIT_INTERVALS
-from dispatch.net.connection import HubHttpProtocol, HubWebSocketProtocol
-from dispatch.net.connection_limits import (
-    Addresses,
-    ConnectionLedger,
-    connection_budget,
-    raise_open_file_limit,
-)
 from dispatch.settings import Settings
 from dispatch.store import audit
 from dispatch.store import audit_key as audit_keys
@@ -47,9 +35,7 @@ from dispatch.store.database import Database, is_sqlite, sqlite_file
 from dispatch.store.migrate import current_revision, head_revision, upgrade
 from dispatch.store.sole_server import SqliteFileInUse, sole_server
 from dispatch.store.store_health import storage_failure
-from dispatch.web.body_limits import BoundedBodies
 from shared.domain import OperatorRole, WorkstationRole
-from shared.protocol import MAX_MESSAGE_BYTES
 
 T = TypeVar("T")
 
@@ -161,6 +147,22 @@ def serving_alone(settings: Settings) -> Iterator[None]:
 
 
 def run_server(settings: Settings) -> None:
+    # The web application and the server are imported by the commands that serve only:
+    # they are half of the import time, which every other command would pay.
+    import uvicorn
+
+    from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
+    from dispatch.live.hub import PONG_WAIT_INTERVALS
+    from dispatch.net.connection import HubHttpProtocol, HubWebSocketProtocol
+    from dispatch.net.connection_limits import (
+        Addresses,
+        ConnectionLedger,
+        connection_budget,
+        raise_open_file_limit,
+    )
+    from dispatch.web.body_limits import BoundedBodies
+    from shared.protocol import MAX_MESSAGE_BYTES
+
     try:
         app = create_app(settings)
     except ValueError as error:
@@ -246,6 +248,8 @@ def run_demo(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
     """Run the hub on SQLite with a demo site; prints the console URL and the guard login."""
+    from dispatch.app import AGENT_PATH  # the web application: see run_server
+
     logs.configure()
     settings = load_settings(
         data_dir=data_dir,
@@ -432,6 +436,8 @@ def prune_command(
 ) -> None:
     """Delete resolved alarms, self-tests and audit events older than the RETAIN_* settings
     (what the hub does daily); prints the counts. docs/operations.md, Retention."""
+    from dispatch.app import retention_policy  # the web application: see run_server
+
     settings = load_settings()
     policy = retention_policy(settings)
     now = datetime.now(UTC)
@@ -555,6 +561,10 @@ def directory_sync(
 ) -> None:
     """Assign PCs to rooms from the directory's computer objects, with the CSV import's rules:
     every problem listed and then nothing changed; rooms are never created."""
+    # The LDAP client library, for this command only (as the web application: run_server).
+    from dispatch.directory.directory_sync import SyncReport, sync_rooms
+    from dispatch.directory.ldap_directory import DirectoryUnavailable, LdapDirectory
+
     if dry_run == apply:
         raise fail("say --dry-run (report only) or --apply (change the mapping)")
     settings = load_settings()

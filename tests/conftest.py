@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.hub import RunningHub, start_demo_hub
+from tests.support.hub import RunningHub, copy_demo_template, make_demo_template, start_demo_hub
+from tests.support.operators import ADMIN, add_operator_in
 
 if TYPE_CHECKING:  # imported at run time it would load the xserver plugin before pytest does
     from tests.support.agentproc import RunningAgent
@@ -29,10 +30,38 @@ def demo_hub_env() -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo site's data dir as the real ``python -m dispatch demo`` first made it, once
+    per session; each ``demo_hub`` starts on a copy (no migrations or seeding per test)."""
+    return make_demo_template(tmp_path_factory.mktemp("demo-template") / "hub")
+
+
+@pytest.fixture(scope="session")
+def admin_template(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo template plus the admin login (tests.support.operators.ADMIN), made with
+    ``operator add`` on its data dir as on a real server, once per session."""
+    data_dir = tmp_path_factory.mktemp("admin-template") / "hub"
+    copy_demo_template(demo_template, data_dir)
+    add_operator_in(data_dir, *ADMIN, "admin")
+    return data_dir
+
+
 @pytest.fixture
-def demo_hub(tmp_path: Path, demo_hub_env: dict[str, str]) -> Iterator[RunningHub]:
-    """A real hub process with the demo site, on its own port and database."""
-    hub = start_demo_hub(tmp_path / "hub", env=demo_hub_env)
+def demo_hub_template(demo_template: Path) -> Path:
+    """The data dir ``demo_hub`` starts on a copy of; a folder's conftest.py may give a test
+    ``admin_template`` instead (tests/api, tests/console: the tests with the admin)."""
+    return demo_template
+
+
+@pytest.fixture
+def demo_hub(
+    tmp_path: Path, demo_hub_env: dict[str, str], demo_hub_template: Path
+) -> Iterator[RunningHub]:
+    """A real hub process with the demo site, on its own port and a copy of the demo's
+    store (same site, tokens and logins in every test; nothing one test does is seen by
+    another)."""
+    hub = start_demo_hub(tmp_path / "hub", env=demo_hub_env, template=demo_hub_template)
     yield hub
     hub.stop()
 

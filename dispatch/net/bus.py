@@ -11,14 +11,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 import structlog
 from sqlalchemy.engine import make_url
 
 from dispatch.store.postgres_hosts import libpq_form
 from shared.protocol import utc_now
+
+if TYPE_CHECKING:
+    import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 
 log = structlog.get_logger(__name__)
 
@@ -432,6 +434,10 @@ class PostgresBus:
         return random.uniform(low, min(high, low * 2**attempt))  # noqa: S311 - jitter, not crypto
 
     async def _supervise(self) -> None:
+        # asyncpg is imported by the PostgreSQL bus only: a hub on SQLite (the demo, the
+        # tests) never loads it, and its import costs ~0.1 s of every start.
+        import asyncpg
+
         attempt = 0
         deaf_since: datetime | None = None  # the last moment this instance surely heard all
         while True:
@@ -506,6 +512,8 @@ class PostgresBus:
     # --- sending ------------------------------------------------------------------
 
     async def _send_loop(self) -> None:
+        import asyncpg  # see _supervise
+
         while True:
             await self._outbox_ready.wait()
             await self._connected.wait()

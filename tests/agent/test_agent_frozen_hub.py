@@ -20,9 +20,10 @@ NOT_PROTECTED = r"tray status idle, not protected$"
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[RunningHub]:
+def hub(tmp_path: Path, demo_template: Path) -> Iterator[RunningHub]:
     # The production heartbeat (5 s): the 15 s bound is only honest at the real interval.
-    running = start_demo_hub(tmp_path / "hub", env={"SILENT_ALARM_HEARTBEAT_INTERVAL": "5"})
+    env = {"SILENT_ALARM_HEARTBEAT_INTERVAL": "5"}
+    running = start_demo_hub(tmp_path / "hub", env=env, template=demo_template)
     yield running
     if running.process.poll() is None:
         os.kill(running.process.pid, signal.SIGCONT)  # a stopped hub cannot handle SIGTERM

@@ -84,8 +84,8 @@ def free_peer_port() -> int:
 
 
 @pytest.fixture
-def site(tmp_path: Path, xservers: Callable[..., XServer]) -> Iterator[Site]:
-    hub = start_demo_hub(tmp_path / "hub", env=HUB_ENV)
+def site(tmp_path: Path, xservers: Callable[..., XServer], demo_template: Path) -> Iterator[Site]:
+    hub = start_demo_hub(tmp_path / "hub", env=HUB_ENV, template=demo_template)
     running = Site(tmp_path, hub, free_peer_port(), xservers)
     try:
         yield running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,9 +14,17 @@ from tests.support.operators import ADMIN, MANAGER, add_operator, api_client
 
 
 @pytest.fixture
+def demo_hub_template(request: pytest.FixtureRequest, demo_template: Path) -> Path:
+    """A test with the admin (``admin_hub``, ``admin``) gets its hub on ``admin_template``."""
+    if "admin_hub" in request.fixturenames:
+        return Path(request.getfixturevalue("admin_template"))
+    return demo_template
+
+
+@pytest.fixture
 def admin_hub(demo_hub: RunningHub) -> RunningHub:
-    """The demo hub plus an admin login (created with the CLI, as on a real server)."""
-    add_operator(demo_hub, *ADMIN, "admin")
+    """The demo hub plus an admin login (created with the CLI, as on a real server: once
+    per session in ``admin_template``, which ``demo_hub_template`` starts this hub on)."""
     return demo_hub
 
 
@@ -32,11 +41,14 @@ def guard(demo_hub: RunningHub) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def shared_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+def shared_hub(
+    tmp_path_factory: pytest.TempPathFactory, demo_template: Path
+) -> Iterator[RunningHub]:
     """One hub for a module of read-mostly checks (role and CSRF refusals change nothing)."""
     hub = start_demo_hub(
         tmp_path_factory.mktemp("hub"),
         env={"SILENT_ALARM_HEARTBEAT_INTERVAL": "1", "SILENT_ALARM_HANDSHAKE_TIMEOUT": "2"},
+        template=demo_template,
     )
     add_operator(hub, *ADMIN, "admin")
     add_operator(hub, *MANAGER, "emergency_manager")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -83,9 +84,13 @@ MAX_AGE = 4
 
 
 @pytest.fixture
-def short_sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+def short_sessions(
+    tmp_path_factory: pytest.TempPathFactory, demo_template: Path
+) -> Iterator[RunningHub]:
     hub = start_demo_hub(
-        tmp_path_factory.mktemp("hub"), env={"SILENT_ALARM_SESSION_MAX_AGE": str(MAX_AGE)}
+        tmp_path_factory.mktemp("hub"),
+        env={"SILENT_ALARM_SESSION_MAX_AGE": str(MAX_AGE)},
+        template=demo_template,
     )
     yield hub
     hub.stop()

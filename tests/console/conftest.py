@@ -6,6 +6,7 @@ The browser fixtures (`page`, `logged_in_page`) come from tests/support/browser.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from playwright.sync_api import Locator, Page
 
 from tests.support.browser import log_in_as
 from tests.support.hub import RunningHub
-from tests.support.operators import ADMIN, add_operator, api_client
+from tests.support.operators import ADMIN, api_client
 from tests.support.syncclient import TestAgent
 
 
@@ -41,9 +42,18 @@ def row_of(page: Page, alarm_id: object) -> Locator:
 
 
 @pytest.fixture
+def demo_hub_template(request: pytest.FixtureRequest, demo_template: Path) -> Path:
+    """A test with the admin (``admin_api``, ``admin_page``) gets its hub on
+    ``admin_template``."""
+    if "admin_api" in request.fixturenames:
+        return Path(request.getfixturevalue("admin_template"))
+    return demo_template
+
+
+@pytest.fixture
 def admin_api(demo_hub: RunningHub) -> Iterator[httpx.Client]:
-    """The demo hub plus an admin made with the CLI; an API client with that admin's session."""
-    add_operator(demo_hub, *ADMIN, "admin")
+    """The demo hub plus an admin made with the CLI (once per session in ``admin_template``,
+    which ``demo_hub_template`` starts this hub on); an API client with that admin's session."""
     with api_client(demo_hub, *ADMIN) as client:
         yield client
 

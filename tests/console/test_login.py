@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -12,10 +15,29 @@ from websockets.typing import Origin
 from dispatch.web.console import i18n
 from shared.protocol import CloseCode, hub_to_console
 from tests.support.browser import log_in
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, start_demo_hub
 from tests.support.login import csrf_of, http_login
 
 FAILED = "Anmeldung fehlgeschlagen"
+
+
+@pytest.fixture(scope="module")
+def demo_hub(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> Iterator[RunningHub]:
+    """One hub for the module (the conftest's settings): its tests log in and out, are
+    refused and open sockets, and none raises an alarm or changes an operator. Its failed
+    logins are four (three of them the guard's): fewer than the five in a row that lock
+    the guard, in any order, and far under the 20 per address that answer 429."""
+    hub = start_demo_hub(
+        tmp_path_factory.mktemp("login") / "hub",
+        env={
+            "SILENT_ALARM_HEARTBEAT_INTERVAL": "1",
+            "SILENT_ALARM_REDELIVER_INTERVAL": "0.5",
+            "SILENT_ALARM_HANDSHAKE_TIMEOUT": "2",
+        },
+        template=demo_template,
+    )
+    yield hub
+    hub.stop()
 
 
 def test_console_without_session_redirects_to_login(demo_hub: RunningHub, page: Page) -> None:

@@ -130,14 +130,15 @@ def hub_as_the_unit_runs_it(root: Root, log: Path) -> Iterator[int]:
         log=log,
     )
     try:
+        with httpx.Client(timeout=2) as probe:  # one client for every probe (hub.py)
 
-        def ready() -> bool:
-            assert hub.poll() is None, log.read_text(encoding="utf-8")
-            with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-            return False
+            def ready() -> bool:
+                assert hub.poll() is None, log.read_text(encoding="utf-8")
+                with contextlib.suppress(httpx.HTTPError):
+                    return probe.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+                return False
 
-        wait_until(ready, timeout=60, interval=0.2, what="the packaged hub ready")
+            wait_until(ready, timeout=60, interval=0.2, what="the packaged hub ready")
         yield port
     finally:
         hub.send_signal(signal.SIGTERM)

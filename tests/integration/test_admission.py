@@ -42,7 +42,7 @@ from tests.support.wsclient import AgentClient, connect_agent, wait_closed
 
 
 @pytest.fixture
-def one_handshake_hub(tmp_path: Path) -> Iterator[RunningHub]:
+def one_handshake_hub(tmp_path: Path, demo_template: Path) -> Iterator[RunningHub]:
     """A hub that works on one handshake at a time and queues none; a silent client holds
     that slot 30 s."""
     hub = start_demo_hub(
@@ -52,6 +52,7 @@ def one_handshake_hub(tmp_path: Path) -> Iterator[RunningHub]:
             "SILENT_ALARM_MAX_QUEUED_HANDSHAKES": "0",
             "SILENT_ALARM_HANDSHAKE_TIMEOUT": "30",
         },
+        template=demo_template,
     )
     yield hub
     hub.stop()

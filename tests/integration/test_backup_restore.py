@@ -73,13 +73,14 @@ def serving(data_dir: Path) -> Iterator[RunningHub]:
     hub = RunningHub(process, port, data_dir, log_path)
     try:
         deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, hub.log()[-3000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{hub.url}/readyz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, f"not ready within 30 s:\n{hub.log()[-3000:]}"
-            time.sleep(0.05)
+        with httpx.Client(timeout=1) as probe:  # one client: see start_demo_hub
+            while True:
+                assert process.poll() is None, hub.log()[-3000:]
+                with contextlib.suppress(httpx.HTTPError):
+                    if probe.get(f"{hub.url}/readyz").status_code == 200:
+                        break
+                assert time.monotonic() < deadline, f"not ready within 30 s:\n{hub.log()[-3000:]}"
+                time.sleep(0.05)
         yield hub
     finally:
         hub.stop()

@@ -234,10 +234,11 @@ async def test_an_employees_hotkey_reaches_the_neighbour_during_the_attack(
 
 
 @pytest.fixture
-def one_slot_hub(tmp_path: Path) -> Iterator[RunningHub]:
+def one_slot_hub(tmp_path: Path, demo_template: Path) -> Iterator[RunningHub]:
     hub = start_demo_hub(
         tmp_path / "hub",
         env={"SILENT_ALARM_MAX_HANDSHAKES": "1", "SILENT_ALARM_HANDSHAKE_TIMEOUT": "30"},
+        template=demo_template,
     )
     yield hub
     hub.stop()

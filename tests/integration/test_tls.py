@@ -32,8 +32,9 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 
 
 @pytest.fixture
-def tls_hub(tmp_path: Path, tls: TlsFiles) -> Iterator[RunningHub]:
-    hub = start_demo_hub(tmp_path / "hub", env={"SILENT_ALARM_HEARTBEAT_INTERVAL": "1"}, tls=tls)
+def tls_hub(tmp_path: Path, tls: TlsFiles, demo_template: Path) -> Iterator[RunningHub]:
+    env = {"SILENT_ALARM_HEARTBEAT_INTERVAL": "1"}
+    hub = start_demo_hub(tmp_path / "hub", env=env, tls=tls, template=demo_template)
     yield hub
     hub.stop()
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -108,12 +110,22 @@ def start_demo_hub(
     env: dict[str, str] | None = None,
     timeout: float = 30,
     tls: TlsFiles | None = None,
+    template: Path | None = None,
 ) -> RunningHub:
     """Starts ``python -m dispatch demo`` and returns once /healthz answers.
 
     A free port can be taken by another process between probing and binding;
     without a fixed port the start is tried again on a fresh one.
+
+    With ``template`` (from make_demo_template) a missing or empty ``data_dir`` starts
+    as a copy of it: the hub finds its demo site made and skips the migrations' and the
+    seeding's work; a data dir with files in it (a restart) is used as it is.
     """
+    if template is not None:
+        if "SILENT_ALARM_DATABASE_URL" in (env or {}):
+            raise ValueError("a demo template is a SQLite data dir: no DATABASE_URL with it")
+        if not data_dir.exists() or not any(data_dir.iterdir()):
+            copy_demo_template(template, data_dir)
     attempts = 1 if port else 3
     for attempt in range(attempts):
         try:
@@ -158,17 +170,53 @@ def _start_once(
         )
     hub = RunningHub(process, port, data_dir, log_path, tls)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = hub.log()[-3000:]
-            error = PortTaken if "address already in use" in output else RuntimeError
-            raise error(f"hub exited with {process.returncode}:\n{output}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{hub.url}/healthz", timeout=1, verify=hub.verify()).status_code == 200:
-                return hub
-        time.sleep(0.05)
+    # One client for every probe: httpx.get() builds a client and loads the CA bundle each
+    # time (~30 ms of CPU), which the hub's own start-up needs on a 2-core machine.
+    with httpx.Client(timeout=1, verify=hub.verify()) as probe:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                output = hub.log()[-3000:]
+                error = PortTaken if "address already in use" in output else RuntimeError
+                raise error(f"hub exited with {process.returncode}:\n{output}")
+            with contextlib.suppress(httpx.HTTPError):
+                if probe.get(f"{hub.url}/healthz").status_code == 200:
+                    return hub
+            time.sleep(0.05)
     hub.kill()
     raise RuntimeError(f"hub did not answer within {timeout} s:\n{hub.log()[-3000:]}")
+
+
+# --- a demo site made once, copied for each hub ------------------------------------------
+
+_RUNTIME_FILES = ("hub-*.log", "*.reserve", "*.serving", "audit-anchors.jsonl")
+"""What a running hub adds to its data dir beside the demo site: its log, the disk reserve,
+the sole-server lock and the audit anchors (a fresh demo has none until its first)."""
+
+
+def make_demo_template(data_dir: Path, timeout: float = 30) -> Path:
+    """A demo hub's data dir as its first start leaves it, for start_demo_hub(template=…).
+
+    The real ``python -m dispatch demo`` migrates and seeds it (the hub writes nothing
+    else to its store), then stops; the files of its run are removed, so a copy is
+    what a first start has before it serves.
+    """
+    hub = start_demo_hub(data_dir, timeout=timeout)
+    hub.stop()
+    with contextlib.closing(sqlite3.connect(data_dir / "dispatch.sqlite3")) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the whole store in the one file
+    for pattern in _RUNTIME_FILES:
+        for path in data_dir.glob(pattern):
+            path.unlink()
+    return data_dir
+
+
+def copy_demo_template(template: Path, data_dir: Path) -> None:
+    """``template`` into ``data_dir`` (modes kept: the secrets stay 0600), its agent
+    configs naming folders under ``data_dir``, as the demo writes them for its own."""
+    shutil.copytree(template, data_dir, dirs_exist_ok=True)
+    old, new = json.dumps(str(template))[1:-1], json.dumps(str(data_dir))[1:-1]
+    for config in (data_dir / demo.AGENTS_DIR).glob("*.toml"):
+        config.write_text(config.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
 
 
 # --- several hub instances on one PostgreSQL database (dispatch/net/bus.py) ----------------

@@ -128,15 +128,16 @@ def _start_once(
         )
     proxy = RunningNginx(process, port, prefix, tls)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = proxy.log()[-3000:]
-            error = PortTaken if "Address already in use" in output else RuntimeError
-            raise error(f"nginx exited with {process.returncode}:\n{output}")
-        with contextlib.suppress(httpx.HTTPError):
-            answer = httpx.get(f"{proxy.url}/healthz", timeout=1, verify=proxy.verify())
-            if answer.status_code == 200:
-                return proxy
-        time.sleep(0.05)
+    # One client for every probe (httpx.get() loads the CA bundle each time: hub.py).
+    with httpx.Client(timeout=1, verify=proxy.verify()) as probe:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                output = proxy.log()[-3000:]
+                error = PortTaken if "Address already in use" in output else RuntimeError
+                raise error(f"nginx exited with {process.returncode}:\n{output}")
+            with contextlib.suppress(httpx.HTTPError):
+                if probe.get(f"{proxy.url}/healthz").status_code == 200:
+                    return proxy
+            time.sleep(0.05)
     proxy.stop()
     raise RuntimeError(f"nginx did not pass /healthz on within {timeout} s:\n{proxy.log()[-3000:]}")

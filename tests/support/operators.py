@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
+from tests.support.commands import dispatch_cli
 from tests.support.hub import RunningHub
 from tests.support.login import login_form
 
@@ -16,7 +18,12 @@ MANAGER = ("notfall", "notfall-passwort-1234")
 
 
 def add_operator(hub: RunningHub, username: str, password: str, role: str) -> None:
-    result = hub.cli(
+    add_operator_in(hub.data_dir, username, password, role)
+
+
+def add_operator_in(data_dir: Path, username: str, password: str, role: str) -> None:
+    """``operator add`` on a hub's data dir, whether the hub runs or not."""
+    result = dispatch_cli(
         "operator",
         "add",
         username,
@@ -25,6 +32,7 @@ def add_operator(hub: RunningHub, username: str, password: str, role: str) -> No
         "--name",
         username.title(),
         stdin=password + "\n",
+        env={"SILENT_ALARM_DATA_DIR": str(data_dir)},
     )
     assert result.returncode == 0, result.stderr
 

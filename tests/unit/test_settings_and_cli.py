@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import argon2
+import argon2.exceptions
 import pytest
 from pydantic import ValidationError
 
 from dispatch.app import create_app
+from dispatch.directory import credentials
 from dispatch.directory.credentials import hash_password, hash_token, token_matches, verify_password
 from dispatch.settings import Settings
 
@@ -37,6 +40,19 @@ def test_passwords_use_argon2() -> None:
     assert verify_password(stored, "correct horse battery")
     assert not verify_password(stored, "wrong")
     assert not verify_password(None, "anything")
+
+
+def test_unknown_usernames_cost_a_real_verification() -> None:
+    """The stand-in hash for an unknown username is one a real verification runs on: the
+    hasher's own parameters (the same cost as a stored hash), a well-formed hash (a
+    malformed one would be refused at once), matching none of the passwords tried."""
+    assert not credentials._hasher.check_needs_rehash(credentials._DUMMY_HASH)
+    assert argon2.extract_parameters(credentials._DUMMY_HASH) == argon2.extract_parameters(
+        hash_password("anything")
+    )
+    for password in ("", "anything", "correct horse battery"):
+        with pytest.raises(argon2.exceptions.VerifyMismatchError):
+            credentials._hasher.verify(credentials._DUMMY_HASH, password)
 
 
 def test_every_setting_is_documented() -> None:

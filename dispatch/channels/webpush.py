@@ -133,6 +133,7 @@ class WebPushTransmitter:
         self.key = key
         self._config = config
         self._signed: dict[str, tuple[float, str]] = {}  # audience -> (signed at, header)
+        self._client: aiohttp.ClientSession | None = None
 
     @property
     def kind(self) -> ChannelKind:
@@ -151,13 +152,10 @@ class WebPushTransmitter:
         plan = job.detail
         if not isinstance(plan, PushPlan):
             return Transmitted(Failed("web push: no plan for this job", retryable=False))
-        # One client per send: pushes are rare, and nothing outlives the call.
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
-        ) as client:
-            posted = await asyncio.gather(
-                *(self._post(client, target, plan.body, job.message) for target in plan.targets)
-            )
+        client = self._session()
+        posted = await asyncio.gather(
+            *(self._post(client, target, plan.body, job.message) for target in plan.targets)
+        )
         gone = tuple(
             (target.id, status)
             for target, (_, status) in zip(plan.targets, posted, strict=True)
@@ -171,6 +169,25 @@ class WebPushTransmitter:
         reasons = "; ".join(dict.fromkeys(f.reason for f in failures))
         retryable = any(f.retryable for f in failures)
         return Transmitted(Failed(reasons[:300], retryable=retryable), gone)
+
+    def _session(self) -> aiohttp.ClientSession:
+        """One client for the process, made on first use (aiohttp binds it to the running loop).
+
+        Its connections to a push service stay open between pushes: a burst's pushes go to
+        a handful of services (FCM, Mozilla, …), and a client per send opened a TCP
+        connection, and at a real push service a TLS handshake, for every push.
+        """
+        if self._client is None or self._client.closed:
+            self._client = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Closes the client and its kept connections (the sender process's stop)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
 
     def _authorization(self, audience: str) -> str:
         now = time.monotonic()
@@ -257,6 +274,9 @@ class WebPushChannel:
 
     async def transmit(self, job: Job) -> Transmitted:
         return await self._transmitter.transmit(job)
+
+    async def aclose(self) -> None:
+        await self._transmitter.aclose()
 
     async def conclude(self, job: Job, result: Transmitted) -> Outcome:
         for subscription_id, status in result.gone:

@@ -75,6 +75,7 @@ class Received:
     claims: dict[str, Any] = field(default_factory=dict)
     vapid_key: str = ""  # the k= of the Authorization header
     plaintext: bytes = b""
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: its TCP connection
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -91,10 +92,15 @@ class PushReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as a real push service: the hub may post on one connection.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                got = receiver._take(self.path, dict(self.headers.items()), body)
+                got = receiver._take(
+                    self.path, dict(self.headers.items()), body, self.client_address
+                )
                 self.send_response(got.status)
                 if got.status == 201:
                     self.send_header(
@@ -160,9 +166,11 @@ class PushReceiver:
 
     # --- one POST ------------------------------------------------------------------
 
-    def _take(self, path: str, headers: dict[str, str], body: bytes) -> Received:
+    def _take(
+        self, path: str, headers: dict[str, str], body: bytes, peer: tuple[str, int]
+    ) -> Received:
         lower = {k.lower(): v for k, v in headers.items()}
-        got = Received(path=path, status=201, headers=lower)
+        got = Received(path=path, status=201, headers=lower, peer=peer)
         try:
             subscription = self._subscriptions.get(path)
             if subscription is None:

@@ -3,11 +3,19 @@
 The Message-ID is made from the delivery's idempotency key, so a message re-sent after
 a crash carries the same Message-ID as the first attempt and a mail client or an
 archive shows it once.
+
+Sessions are kept between messages (up to the channel's concurrency, each for
+`KEEP_IDLE_S` unused): a session per message cost a TCP connection, a STARTTLS
+handshake and a login for each of an alarm's e-mails. A kept session that fails (the
+server may have ended it while idle) is given up and the message goes once more over a
+new one; at worst a message arrives twice under one Message-ID, as after a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -17,6 +25,11 @@ from dispatch.channels.base import ChannelKind, Failed, OutboundMessage, Outcome
 from dispatch.channels.errors import one_line
 from dispatch.settings import Settings
 from dispatch.store.database import Database
+
+KEEP_IDLE_S = 30.0
+"""A kept session unused this long is closed, not reused: servers end idle sessions (RFC 5321
+asks them to wait at least 5 minutes, some wait less), and a fresh one costs little then."""
+QUIT_TIMEOUT_S = 2.0
 
 
 class EmailChannel(Storeless):
@@ -32,6 +45,8 @@ class EmailChannel(Storeless):
         self._tls = ssl.create_default_context(
             cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None
         )
+        self._keep_at_most = settings.channel_concurrency
+        self._kept: list[tuple[float, aiosmtplib.SMTP]] = []  # (idle since, session), newest last
 
     @property
     def kind(self) -> ChannelKind:
@@ -55,24 +70,64 @@ class EmailChannel(Storeless):
 
     async def send(self, message: OutboundMessage, address: str) -> Outcome:
         mail = self.compose(message, address)
+        kept = self._take_kept()
+        if kept is not None:
+            outcome = await self._send_on(kept, mail)
+            if not (isinstance(outcome, Failed) and outcome.retryable):
+                return outcome
+        session = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            start_tls=self._starttls,
+            use_tls=False,
+            tls_context=self._tls,
+            username=self._username,
+            password=self._password,
+            timeout=self._timeout,
+        )
         try:
-            await aiosmtplib.send(
-                mail,
-                hostname=self._host,
-                port=self._port,
-                start_tls=self._starttls,
-                use_tls=False,
-                tls_context=self._tls,
-                username=self._username,
-                password=self._password,
-                timeout=self._timeout,
-            )
+            await session.connect()  # with STARTTLS and the login, as configured
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            session.close()
+            return Failed(one_line(error, "SMTP"))
+        return await self._send_on(session, mail)
+
+    async def _send_on(self, session: aiosmtplib.SMTP, mail: EmailMessage) -> Outcome:
+        try:
+            await session.send_message(mail)
         except aiosmtplib.SMTPRecipientsRefused as error:
-            # The server refused the address itself: trying again will not help.
+            # The server refused the address itself: trying again will not help. aiosmtplib
+            # has reset the envelope, so the session serves the next message.
+            self._keep(session)
             return Failed(one_line(error, "SMTP refused the recipient"), retryable=False)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            session.close()
             return Failed(one_line(error, "SMTP"))
+        self._keep(session)
         return Sent(reference=str(mail["Message-ID"]))
+
+    def _take_kept(self) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
+        while self._kept:
+            idle_since, session = self._kept.pop()
+            if now - idle_since < KEEP_IDLE_S and session.is_connected:
+                return session
+            session.close()
+        return None
+
+    def _keep(self, session: aiosmtplib.SMTP) -> None:
+        if len(self._kept) < self._keep_at_most:
+            self._kept.append((time.monotonic(), session))
+        else:
+            session.close()
+
+    async def aclose(self) -> None:
+        """Ends the kept sessions politely (QUIT), each within `QUIT_TIMEOUT_S`."""
+        kept, self._kept = self._kept, []
+        for _, session in kept:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await session.quit(timeout=QUIT_TIMEOUT_S)
+            session.close()
 
 
 def build_transmitter(settings: Settings) -> EmailChannel | None:

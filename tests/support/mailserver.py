@@ -78,8 +78,9 @@ class MailServer:
         return AuthResult(success=False, handled=False)
 
 
-def start_mail_server(tls: TlsFiles) -> MailServer:
-    """Requires STARTTLS, and AUTH only after it (aiosmtpd's auth_require_tls)."""
+def start_mail_server(tls: TlsFiles, idle_timeout: float = 300.0) -> MailServer:
+    """Requires STARTTLS, and AUTH only after it (aiosmtpd's auth_require_tls). A session idle
+    for ``idle_timeout`` seconds is ended by the server (RFC 5321: at least 5 minutes)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls.certificate, tls.key)
     port = free_port()
@@ -93,6 +94,7 @@ def start_mail_server(tls: TlsFiles) -> MailServer:
         authenticator=server.authenticate,
         auth_required=True,
         auth_require_tls=True,
+        timeout=idle_timeout,
     )
     server.controller.start()
     return server

@@ -150,6 +150,9 @@ async def _sinks(ready: Connection, counts: Any) -> None:
         writer.close()
 
     class Http(BaseHTTPRequestHandler):
+        # Keep-alive, as SMS gateways and push services answer: the hub may reuse connections.
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             _count(counts, PUSHES if self.path.startswith("/push/") else POSTS)

@@ -57,22 +57,7 @@ def render(
             else t("subject_no_room", lang, level=level, level_name=level_name, site=facts.site)
         )
         lines = _told_where(facts, audience, room, lang)
-    if facts.drill:
-        subject = f"{t('drill', lang)}: {subject}"
-        lines.insert(0, t("drill", lang))
-    lines.append(t("site", lang, site=facts.site))
-    lines.append(t("stored_at", lang, time=facts.stored_at.strftime("%Y-%m-%d %H:%M:%S")))
-    return OutboundMessage(
-        alarm_id=str(facts.alarm_id),
-        idempotency_key=idempotency_key,
-        level=level,
-        audience=audience,
-        site=facts.site,
-        room=room.number if room is not None else None,
-        subject=subject,
-        body="\n".join(lines),
-        language=lang,
-    )
+    return _message(facts, idempotency_key, level, audience, room, subject, lines, lang)
 
 
 def _told_where(
@@ -146,6 +131,24 @@ def render_all_clear(
             f"{ending}_subject_site", lang, level=level, level_name=level_name, site=facts.site
         )
         lines = [t(f"{ending}_site", lang, site=facts.site, workstation=facts.workstation_id)]
+    return _message(
+        facts, idempotency_key, level, audience, room, subject, lines, lang, MessageKind.ALL_CLEAR
+    )
+
+
+def _message(
+    facts: AlarmFacts,
+    idempotency_key: str,
+    level: int,
+    audience: Audience,
+    room: RoomRef | None,
+    subject: str,
+    lines: list[str],
+    lang: str,
+    kind: MessageKind = MessageKind.ALARM,
+) -> OutboundMessage:
+    """What every alarm and all-clear message ends with: a drill's mark, the site, the time."""
+    t = CATALOGUE.text
     if facts.drill:
         subject = f"{t('drill', lang)}: {subject}"
         lines.insert(0, t("drill", lang))
@@ -161,7 +164,7 @@ def render_all_clear(
         subject=subject,
         body="\n".join(lines),
         language=lang,
-        kind=MessageKind.ALL_CLEAR,
+        kind=kind,
     )
 
 

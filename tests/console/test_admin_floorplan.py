@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.support.hub import RunningHub
 from tests.support.waiting import wait_until
@@ -165,6 +165,46 @@ def test_a_file_that_is_no_plan_is_refused_with_the_api_message(
         "only PNG or SVG floor plans are accepted"
     )
     assert admin_api.get(f"{API}/floors/{floor}/layout").json()["has_plan"] is False
+
+
+def test_a_size_typed_before_the_floor_has_loaded_is_kept_and_uploaded(
+    admin_page: Page, admin_api: httpx.Client, demo_hub: RunningHub
+) -> None:
+    """The admin types the plan's size while the floor's layout is still on its way (held
+    here). When it arrives it must not blank the fields: the upload then went without
+    the size and was refused with "bitte die markierten Felder prüfen" (found by a full
+    run on a busy machine, where the layout came after the first keystrokes)."""
+    page = admin_page
+    floor = floor_id(admin_api, "1. OG")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route(f"**{API}/floors/{floor}/layout", hold)
+    page.goto(f"{demo_hub.url}/admin/floors/{floor}")
+    form = page.get_by_test_id("plan-upload")
+    form.get_by_label("Datei").set_input_files(
+        {"name": "og1.svg", "mimeType": "image/svg+xml", "buffer": plan_svg()}
+    )
+
+    def layout_requested() -> bool:
+        page.wait_for_timeout(20)  # lets Playwright hand the request to the route above
+        return bool(held)
+
+    wait_until(layout_requested, 10, what="the layout request")
+    form.get_by_label("Breite des Plans (m)").fill("30,0")
+    form.get_by_label("Höhe des Plans (m)").fill("10,0")
+    with page.expect_response(f"**{API}/floors/{floor}/layout"):
+        held[0].continue_()  # the layout arrives after the typing
+    page.unroute(f"**{API}/floors/{floor}/layout")
+    # The page has taken the layout in once it shows the floor's (empty) plan state.
+    expect(page.get_by_text("Für diese Etage ist noch kein Grundriss hochgeladen.")).to_be_visible()
+    expect(form.get_by_label("Breite des Plans (m)")).to_have_value("30,0")
+    form.get_by_role("button", name="Hochladen").click()
+    expect(page.get_by_test_id("plan-image")).to_be_visible()
+    layout = admin_api.get(f"{API}/floors/{floor}/layout").json()
+    assert (layout["has_plan"], layout["width_m"], layout["height_m"]) == (True, WIDTH_M, HEIGHT_M)
 
 
 def test_neighbours_are_shown_and_an_admin_links_and_excludes_rooms(

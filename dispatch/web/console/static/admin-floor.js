@@ -41,8 +41,11 @@
           return this.api("GET", "/floors/" + this.floorId + "/layout").then(function (r) {
             if (!r.ok) return self.complain(r);
             self.layout = r.data;
-            self.upload.values.width_m = r.data.width_m === null ? "" : r.data.width_m;
-            self.upload.values.height_m = r.data.height_m === null ? "" : r.data.height_m;
+            // The stored size fills the fields, but never over what the admin typed while
+            // the layout was on its way (the upload then went without the size: 422).
+            var size = self.upload.values;
+            if (size.width_m === "") size.width_m = r.data.width_m === null ? "" : r.data.width_m;
+            if (size.height_m === "") size.height_m = r.data.height_m === null ? "" : r.data.height_m;
             if (self.selectedId) self.select(self.selectedId);
             if (!self.siteRooms.length) self.loadSiteRooms();
           });

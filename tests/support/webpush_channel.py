@@ -92,11 +92,12 @@ def send(setup: PushSetup, hub: RunningHub, message: OutboundMessage, address: s
             settings.resolved_database_url,
             audit_key=audit_key.load_or_create(settings.resolved_audit_key_file),
         )
+        channel = build_channel(settings, db)
+        assert channel is not None
         try:
-            channel = build_channel(settings, db)
-            assert channel is not None
             return await channel.send(message, address)
         finally:
+            await channel.aclose()  # its client and kept connections, as the sender's stop does
             await db.dispose()
 
     # On a loop of its own thread: Playwright's sync API keeps a loop running in the test's.

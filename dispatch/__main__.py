@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dispatch.runtime.gcpause import imports_without_collections
 from dispatch.runtime.uvicorn_support import refuse_unsupported_uvicorn
 
 
 def main() -> None:
     refuse_unsupported_uvicorn()  # before dispatch.cli imports uvicorn's internals
-    from dispatch.cli import main as cli_main  # only after the check
+    with imports_without_collections():
+        from dispatch.cli import main as cli_main  # only after the check
 
     cli_main()
 

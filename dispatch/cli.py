@@ -26,6 +26,7 @@ from dispatch.directory import enrolment, operators, session_clients, site_setup
 from dispatch.directory.refusals import Refused
 from dispatch.directory.room_mapping import ImportReport, export_mapping, import_mapping
 from dispatch.directory.site_scope import EVERY_SITE
+from dispatch.runtime.gcpause import imports_without_collections
 from dispatch.settings import Settings
 from dispatch.store import audit
 from dispatch.store import audit_key as audit_keys
@@ -149,19 +150,20 @@ def serving_alone(settings: Settings) -> Iterator[None]:
 def run_server(settings: Settings) -> None:
     # The web application and the server are imported by the commands that serve only:
     # they are half of the import time, which every other command would pay.
-    import uvicorn
+    with imports_without_collections():
+        import uvicorn
 
-    from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
-    from dispatch.live.hub import PONG_WAIT_INTERVALS
-    from dispatch.net.connection import HubHttpProtocol, HubWebSocketProtocol
-    from dispatch.net.connection_limits import (
-        Addresses,
-        ConnectionLedger,
-        connection_budget,
-        raise_open_file_limit,
-    )
-    from dispatch.web.body_limits import BoundedBodies
-    from shared.protocol import MAX_MESSAGE_BYTES
+        from dispatch.app import AGENT_PATH, create_app, with_agent_fast_path
+        from dispatch.live.hub import PONG_WAIT_INTERVALS
+        from dispatch.net.connection import HubHttpProtocol, HubWebSocketProtocol
+        from dispatch.net.connection_limits import (
+            Addresses,
+            ConnectionLedger,
+            connection_budget,
+            raise_open_file_limit,
+        )
+        from dispatch.web.body_limits import BoundedBodies
+        from shared.protocol import MAX_MESSAGE_BYTES
 
     try:
         app = create_app(settings)

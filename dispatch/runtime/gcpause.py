@@ -11,8 +11,10 @@ longer. The log line shows whether a slow alarm met a pause.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -47,3 +49,23 @@ def configure() -> None:
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
     if _callback not in gc.callbacks:
         gc.callbacks.append(_callback)
+
+
+@contextlib.contextmanager
+def imports_without_collections() -> Iterator[None]:
+    """Start-up imports with the collector off, their objects frozen afterwards.
+
+    The hub's imports make ~185,000 objects that live as long as the process; at the
+    default thresholds the collector walked them three times over in full while they
+    were made, finding nothing to free (~0.3 s of the ~1.3 s of CPU the imports take).
+    ``gc.freeze`` then moves them out of every later collection, which also shortens
+    each full collection while the hub serves.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()

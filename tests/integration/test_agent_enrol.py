@@ -13,7 +13,7 @@ from agent.config import load_config
 from agent.enrol import EnrolError, agent_ws_url, enrol_url
 from tests.support.commands import agent_cli
 from tests.support.hub import RunningHub, free_port
-from tests.support.operators import ADMIN, API, add_operator, api_client
+from tests.support.operators import ADMIN, API, api_client
 from tests.support.wsclient import connect_agent
 
 
@@ -26,8 +26,13 @@ def new_code(hub: RunningHub, **body: object) -> str:
 
 
 @pytest.fixture
+def demo_hub_template(admin_template: Path) -> Path:
+    """This module's hubs have the admin: made with ``operator add`` once per session."""
+    return admin_template
+
+
+@pytest.fixture
 def hub(demo_hub: RunningHub) -> RunningHub:
-    add_operator(demo_hub, *ADMIN, "admin")
     return demo_hub
 
 

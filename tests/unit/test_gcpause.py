@@ -38,3 +38,27 @@ def test_a_long_pause_is_logged_a_short_one_not(monkeypatch: pytest.MonkeyPatch)
     assert logs == [
         {"event": "gc_pause", "log_level": "warning", "ms": 900.0, "generation": 2, "collected": 40}
     ]
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    yield
+    gc.unfreeze()  # the test process's objects back under the collector
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_start_up_imports_run_without_collections_and_stay_out_of_later_ones(
+    unfrozen: None, enabled: bool
+) -> None:
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with gcpause.imports_without_collections():
+            assert not gc.isenabled()
+            made: list[list[int]] = [[] for _ in range(10)]  # as an import keeps objects
+        assert gc.isenabled() is enabled  # as it was before
+        collected = {id(o) for o in gc.get_objects()}  # every generation but the frozen
+        assert gc.get_freeze_count() >= len(made)
+        assert not any(id(o) in collected for o in made)
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from dispatch.alarms.statistics import REPORT_ZONE
 from shared.domain import AlarmLevel, Answer
 from shared.protocol import IncidentReport
 from tests.support.alarmdriver import AlarmDriver
@@ -65,7 +66,9 @@ def test_statistics_count_the_resolved_alarm_and_not_the_drill(
         raise_and_resolve(demo_hub, alarm_driver)
     finally:
         alarm_driver.close()
-    now = datetime.now().astimezone()
+    # The page's days and months are the report zone's (Europe/Berlin), not this machine's:
+    # between 23:00 and 24:00 UTC Berlin is a day ahead.
+    now = datetime.now(REPORT_ZONE)
 
     sign_in(page, demo_hub, *MANAGER)
     page.goto(f"{demo_hub.url}/console/statistics")
@@ -73,7 +76,7 @@ def test_statistics_count_the_resolved_alarm_and_not_the_drill(
     expect(page.get_by_test_id("stat-alarms")).to_have_text("2")  # the drill is not counted
     expect(page.get_by_test_id("stat-police")).to_have_text("1")
     expect(page.get_by_test_id("stat-house-bans")).to_have_text("1")
-    month = datetime.now().astimezone().strftime("%Y-%m")
+    month = now.strftime("%Y-%m")
     month_row = page.get_by_test_id("stats-months").locator(f'tr[data-key="{month}"]')
     expect(month_row.get_by_test_id("alarms")).to_have_text("2")
     expect(page.locator("body")).to_have_attribute("data-charts", "3")  # Chart.js drew all three

@@ -1018,6 +1018,19 @@ def stored(world: World) -> dict[str, Any]:
         name: sorted(map(repr, query(world.hub, f"SELECT * FROM {name}")))  # noqa: S608
         for name in STORED
     }
+    # What the hub writes by itself while an agent is connected (its hello, its version,
+    # its self-test) is no route's doing: a snapshot with it failed under load when an
+    # agent's visit fell between the two reads.
+    tables["workstations"] = sorted(
+        map(
+            repr,
+            query(
+                world.hub,
+                "SELECT id, site_id, room_id, role, state, hostname, display_name, token_hash,"
+                " created_at, revoked_at FROM workstations",
+            ),
+        )
+    )
     tables["operators"] = sorted(
         map(
             repr,

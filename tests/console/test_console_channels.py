@@ -92,6 +92,7 @@ def test_the_admin_tests_a_recipient_and_the_card_shows_each_channel(
     demo_hub: RunningHub,
     agents: Callable[..., TestAgent],
     smtp: tuple[TlsFiles, MailServer],
+    chat: WebhookReceiver,
 ) -> None:
     _, server = smtp
     refused_without_a_trace(admin_api)
@@ -166,7 +167,7 @@ def test_the_admin_tests_a_recipient_and_the_card_shows_each_channel(
     )
     expect(all_clears.nth(1)).to_have_class(re.compile(r"\bgiven-up\b"))
     all_clear_mail = server.wait(before + 3)[before + 2]
-    assert str(all_clear_mail.message["Subject"]).startswith("Entwarnung")
+    assert str(all_clear_mail.message["Subject"]).strip().startswith("Entwarnung")
     assert all_clear_mail.message["In-Reply-To"] == alarm_mail.message["Message-ID"]
     kinds = [json.loads(r.body)["kind"] for r in chat.wait(2)]
     assert kinds == ["alarm", "all_clear"]  # the refused all-clear was tried once (max 1)

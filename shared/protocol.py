@@ -517,6 +517,10 @@ class AlarmChannels(_Message):
     type: Literal["alarm_channels"] = "alarm_channels"
     alarm_id: uuid.UUID
     channels: list[ChannelCount]
+    # The all-clears sent to them once the alarm ended for them, counted apart: "E-Mail 2/2"
+    # stays who was sent the alarm, and a failed all-clear is someone still waiting behind a
+    # locked door.
+    all_clear: list[ChannelCount] = Field(default_factory=list)
 
 
 class Acknowledge(_Message):

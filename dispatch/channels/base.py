@@ -62,6 +62,9 @@ class OutboundMessage:
     body: str
     language: str = "de"
     kind: MessageKind = MessageKind.ALARM
+    # The idempotency key of the message this one follows up (an all-clear: its alarm's), so
+    # a mail client shows the two as one thread; empty for an alarm message.
+    follows: str = ""
 
 
 @dataclass(frozen=True, slots=True)

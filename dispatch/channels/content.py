@@ -11,7 +11,7 @@ room (they are asked to help there) but no name.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from dispatch.channels.base import Audience, MessageKind, OutboundMessage
@@ -93,13 +93,16 @@ def render_row(
     idempotency_key: str,
     language: str,
     level: int,
+    follows: str = "",
 ) -> OutboundMessage:
-    """A queue row's message: the alarm's, or its all-clear (``level``: the row's)."""
+    """A queue row's message: the alarm's, or its all-clear (``level``: the row's;
+    ``follows``: the key of the alarm message an all-clear follows up)."""
     if kind == MessageKind.ALL_CLEAR.value:
         # A row from before the level was kept (0) reads the stored one.
-        return render_all_clear(
+        message = render_all_clear(
             facts, audience, idempotency_key, language, level or int(facts.level)
         )
+        return replace(message, follows=follows)
     return render(facts, audience, idempotency_key, language)
 
 

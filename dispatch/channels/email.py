@@ -2,7 +2,8 @@
 
 The Message-ID is made from the delivery's idempotency key, so a message re-sent after
 a crash carries the same Message-ID as the first attempt and a mail client or an
-archive shows it once.
+archive shows it once. The all-clear refers to its alarm's Message-ID (``In-Reply-To``,
+``References``), so the two are one thread.
 
 Sessions are kept between messages (up to the channel's concurrency, each for
 `KEEP_IDLE_S` unused): a session per message cost a TCP connection, a STARTTLS
@@ -14,9 +15,12 @@ new one; at worst a message arrives twice under one Message-ID, as after a crash
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 import time
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import formatdate
 
 import aiosmtplib
@@ -30,6 +34,34 @@ KEEP_IDLE_S = 30.0
 """A kept session unused this long is closed, not reused: servers end idle sessions (RFC 5321
 asks them to wait at least 5 minutes, some wait less), and a fresh one costs little then."""
 QUIT_TIMEOUT_S = 2.0
+HEADERS_KEPT = 1024
+
+
+class KeptHeaders(HeaderRegistry):
+    """The standard header registry, remembering what it made.
+
+    A burst's e-mails repeat the same From, Subject and content headers for each of an
+    alarm's recipients, and the registry parses every value anew and makes a new header
+    class for every header: about 0.9 ms of the sender's CPU per e-mail, 0.18 ms with
+    both remembered. Parsed headers are immutable, so one serves many messages.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+        self._parsed = functools.lru_cache(maxsize=HEADERS_KEPT)(super().__call__)
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self._classes.get(name)
+        if made is None:
+            made = self._classes[name] = super().__getitem__(name)
+        return made
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        return self._parsed(name, value)
+
+
+POLICY = default_policy.clone(header_factory=KeptHeaders())
 
 
 class EmailChannel(Storeless):
@@ -57,12 +89,16 @@ class EmailChannel(Storeless):
         return f"<{idempotency_key}@{domain}>"
 
     def compose(self, message: OutboundMessage, address: str) -> EmailMessage:
-        mail = EmailMessage()
+        mail = EmailMessage(policy=POLICY)
         mail["From"] = self._sender
         mail["To"] = address
         mail["Subject"] = message.subject
         mail["Date"] = formatdate(usegmt=True)
         mail["Message-ID"] = self.message_id(message.idempotency_key)
+        if message.follows:
+            # The all-clear answers its alarm's mail (RFC 5322 3.6.4): one thread in the
+            # inbox, so nobody reads the alarm without seeing that it is over.
+            mail["In-Reply-To"] = mail["References"] = self.message_id(message.follows)
         mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
         mail["X-Priority"] = "1"
         mail.set_content(message.body)

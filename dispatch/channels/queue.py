@@ -48,11 +48,11 @@ from dispatch.channels.facts import alarm_facts
 from dispatch.channels.outcomes import Change, OutcomeWriter, change_for
 from dispatch.channels.retry import WAITING, DeliveryState, lease
 from dispatch.channels.senders import InProcess, Sender, SenderLost, transmit
-from dispatch.channels.summary import DeliveryRow, counts, delivery_rows
+from dispatch.channels.summary import AlarmCounts, counts_by_alarm, delivery_rows
 from dispatch.channels.webhook import WebhookChannel, split_address
 from dispatch.store.database import Database
 from dispatch.store.models import ChannelDelivery
-from shared.protocol import ChannelCount, utc_now
+from shared.protocol import utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -143,7 +143,7 @@ class DeliveryQueue:
                     )
         await self._sender.stop()
         for channel in self.channels.values():
-            close = getattr(channel, "aclose", None)  # a channel holding connections (httpx)
+            close = getattr(channel, "aclose", None)  # a channel holding connections (HTTP, SMTP)
             if close is not None:
                 await close()
 
@@ -296,6 +296,7 @@ class DeliveryQueue:
                     row.idempotency_key,
                     row.language,
                     row.level,
+                    follows=planning.idempotency_key(row.alarm_id, row.recipient_id),
                 )
                 by_kind.setdefault(kind, []).append((row, message))
             if n % YIELD_EVERY == 0:
@@ -366,12 +367,10 @@ class DeliveryQueue:
 
     # --- what the console and the admin page ask ----------------------------------
 
-    async def counts(self, alarm_ids: Collection[str]) -> dict[str, list[ChannelCount]]:
-        """Each alarm's deliveries per channel (alarms without any are left out)."""
-        by_alarm: dict[str, list[DeliveryRow]] = {}
-        for row in await delivery_rows(self._db, alarm_ids):
-            by_alarm.setdefault(row.alarm_id, []).append(row)
-        return {alarm_id: counts(rows, self.name_of) for alarm_id, rows in by_alarm.items()}
+    async def counts(self, alarm_ids: Collection[str]) -> dict[str, AlarmCounts]:
+        """Each alarm's deliveries and all-clears per channel (alarms without any are left
+        out)."""
+        return counts_by_alarm(await delivery_rows(self._db, alarm_ids), self.name_of)
 
     def name_of(self, channel: str, address: str) -> str:
         """A webhook endpoint's label (or name): "SMS" and "Chat" are counted apart."""

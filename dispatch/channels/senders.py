@@ -53,6 +53,6 @@ class InProcess:
 
     async def stop(self) -> None:
         for transmitter in self._transmitters.values():
-            close = getattr(transmitter, "aclose", None)  # one holding connections (httpx)
+            close = getattr(transmitter, "aclose", None)  # one holding connections (HTTP, SMTP)
             if close is not None:
                 await close()

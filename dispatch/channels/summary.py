@@ -1,4 +1,5 @@
-"""Each alarm's deliveries per channel, as the console shows them beside "zugestellt an X von Y"."""
+"""Each alarm's deliveries per channel, as the console shows them beside "zugestellt an X von Y",
+and its all-clears apart from them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from shared.protocol import ChannelCount
 @dataclass(frozen=True, slots=True)
 class DeliveryRow:
     alarm_id: str
+    kind: str  # MessageKind: the alarm's message or its all-clear
     channel: str
     address: str
     state: str
@@ -52,26 +54,46 @@ def counts(rows: Iterable[DeliveryRow], name_of: Callable[[str, str], str]) -> l
     return result
 
 
-async def delivery_rows(db: Database, alarm_ids: Collection[str]) -> list[DeliveryRow]:
-    """The alarm messages' queue rows of these alarms, oldest first.
+@dataclass(frozen=True, slots=True)
+class AlarmCounts:
+    """One alarm's counts: who was sent the alarm, and who was sent its all-clear.
 
-    All-clears are left out: "E-Mail 2/2" says who was sent the alarm, and counting the
-    all-clears in would make it 4/4 once it is over (docs/channels.md, "The all-clear").
+    Apart, so "E-Mail 1/1" does not become 2/2 once the alarm is over, and an all-clear that
+    failed (someone told to lock the door still waiting for it) shows as that.
     """
+
+    alarm: list[ChannelCount]
+    all_clear: list[ChannelCount]
+
+
+def counts_by_alarm(
+    rows: Iterable[DeliveryRow], name_of: Callable[[str, str], str]
+) -> dict[str, AlarmCounts]:
+    """Pure: ``counts`` per alarm and kind (alarms without rows are left out)."""
+    by_alarm: dict[str, tuple[list[DeliveryRow], list[DeliveryRow]]] = {}
+    for row in rows:
+        alarm, all_clear = by_alarm.setdefault(row.alarm_id, ([], []))
+        (all_clear if row.kind == MessageKind.ALL_CLEAR.value else alarm).append(row)
+    return {
+        alarm_id: AlarmCounts(counts(alarm, name_of), counts(all_clear, name_of))
+        for alarm_id, (alarm, all_clear) in by_alarm.items()
+    }
+
+
+async def delivery_rows(db: Database, alarm_ids: Collection[str]) -> list[DeliveryRow]:
+    """The queue rows of these alarms, alarm messages and all-clears, oldest first."""
     if not alarm_ids:
         return []
     query = (
         select(
             ChannelDelivery.alarm_id,
+            ChannelDelivery.kind,
             ChannelDelivery.channel,
             ChannelDelivery.address,
             ChannelDelivery.state,
             ChannelDelivery.last_error,
         )
-        .where(
-            ChannelDelivery.alarm_id.in_(alarm_ids),
-            ChannelDelivery.kind == MessageKind.ALARM.value,
-        )
+        .where(ChannelDelivery.alarm_id.in_(alarm_ids))
         .order_by(ChannelDelivery.id)
     )
     async with db.read() as session:

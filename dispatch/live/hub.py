@@ -19,6 +19,7 @@ from dispatch.alarms.plan import NewAlarm
 from dispatch.alarms.record import AlarmRecord, SelfTestResult
 from dispatch.alarms.store import AlarmStore
 from dispatch.channels.queue import DeliveryQueue
+from dispatch.channels.summary import AlarmCounts
 from dispatch.directory.authentication import Authenticator
 from dispatch.directory.identities import OperatorView
 from dispatch.directory.sessions import still_valid
@@ -714,7 +715,12 @@ class Hub:
         if self.deliveries is None or not records:
             return []
         found = await self.deliveries.counts([str(r.id) for r in records])
-        return [AlarmChannels(alarm_id=r.id, channels=found.get(str(r.id), [])) for r in records]
+        none = AlarmCounts([], [])
+        return [
+            AlarmChannels(alarm_id=r.id, channels=c.alarm, all_clear=c.all_clear)
+            for r in records
+            for c in [found.get(str(r.id), none)]
+        ]
 
     def self_test_done(self, result: SelfTestResult) -> None:
         self._self_tests[result.workstation_id] = (result.at, result.ok)

@@ -1,8 +1,10 @@
 """Issue 20 in Chromium: the admin adds an e-mail recipient on the policy page and sends a test
-message; the guard's alarm card then shows each channel's deliveries next to "zugestellt an".
+message; the guard's alarm card then shows each channel's deliveries next to "zugestellt an",
+and once the guard gave the all-clear, the resolved row shows how the all-clears went.
 
-One real hub with a real SMTP server (aiosmtpd, STARTTLS and AUTH) and a webhook endpoint on
-a port nobody listens on, given up after one attempt, so the card shows a failure too.
+One real hub with a real SMTP server (aiosmtpd, STARTTLS and AUTH), a webhook endpoint on
+a port nobody listens on, given up after one attempt, so the card shows a failure too, and
+a chat webhook on a local receiver that takes the alarm and refuses its all-clear.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.support.hub import RunningHub
 from tests.support.mailserver import LOGIN, PASSWORD, MailServer, start_mail_server
 from tests.support.syncclient import TestAgent
 from tests.support.tls import TlsFiles, make_tls
+from tests.support.webhook_receiver import WebhookReceiver, start_webhook_receiver
 
 API = "/api/v1"
 
@@ -35,10 +38,20 @@ def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TlsFiles, M
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def chat() -> Iterator[WebhookReceiver]:
+    receiver = start_webhook_receiver()
+    yield receiver
+    receiver.stop()
+
+
 @pytest.fixture
-def demo_hub_env(smtp: tuple[TlsFiles, MailServer]) -> dict[str, str]:
+def demo_hub_env(smtp: tuple[TlsFiles, MailServer], chat: WebhookReceiver) -> dict[str, str]:
     tls, server = smtp
     dead = {"sms": {"url": "http://127.0.0.1:9/sms", "body": '{"to": "$to"}', "label": "SMS"}}
+    live = {
+        "chat": {"url": chat.url, "body": '{"text": "$subject", "kind": "$kind"}', "label": "Chat"}
+    }
     return {
         "SILENT_ALARM_HEARTBEAT_INTERVAL": "1",
         "SILENT_ALARM_REDELIVER_INTERVAL": "0.5",
@@ -48,7 +61,7 @@ def demo_hub_env(smtp: tuple[TlsFiles, MailServer]) -> dict[str, str]:
         "SILENT_ALARM_SMTP_PASSWORD": PASSWORD,
         "SILENT_ALARM_SMTP_FROM": "alarm@zentrale.example.org",
         "SILENT_ALARM_SMTP_CA_FILE": str(tls.ca),
-        "SILENT_ALARM_WEBHOOKS": json.dumps(dead),
+        "SILENT_ALARM_WEBHOOKS": json.dumps(dead | live),
         "SILENT_ALARM_CHANNEL_MAX_ATTEMPTS": "1",
         "SILENT_ALARM_CHANNEL_SEND_TIMEOUT": "2",
     }
@@ -79,6 +92,7 @@ def test_the_admin_tests_a_recipient_and_the_card_shows_each_channel(
     demo_hub: RunningHub,
     agents: Callable[..., TestAgent],
     smtp: tuple[TlsFiles, MailServer],
+    chat: WebhookReceiver,
 ) -> None:
     _, server = smtp
     refused_without_a_trace(admin_api)
@@ -107,11 +121,12 @@ def test_the_admin_tests_a_recipient_and_the_card_shows_each_channel(
     assert test_mail.rcpt_tos == ["wache@example.org"]
     assert "kein Alarm" in test_mail.message.get_content()
 
-    added = admin_api.post(
-        f"{API}/sites/1/channel-recipients",
-        json={"level": 3, "channel": "webhook", "address": "sms:+4917011", "audience": "staff"},
-    )
-    assert added.status_code == 201, added.text
+    for address in ("sms:+4917011", "chat:#empfang"):
+        added = admin_api.post(
+            f"{API}/sites/1/channel-recipients",
+            json={"level": 3, "channel": "webhook", "address": address, "audience": "staff"},
+        )
+        assert added.status_code == 201, added.text
 
     page.goto(hub_url + "/")
     raiser = agents("pc-1-01")
@@ -123,11 +138,36 @@ def test_the_admin_tests_a_recipient_and_the_card_shows_each_channel(
     )
     raiser.expect(AlarmStored, lambda m: m.alarm_id == alarm_id)
     channels = row_of(page, alarm_id).get_by_test_id("channel")
-    expect(channels).to_have_count(2, timeout=10_000)
+    expect(channels).to_have_count(3, timeout=10_000)
     expect(channels.nth(0)).to_have_text("E-Mail 1/1", timeout=10_000)
     expect(channels.nth(1)).to_have_text(
-        "SMS 0/1 fehlgeschlagen: webhook sms: ConnectError", timeout=10_000
+        "SMS 0/1 fehlgeschlagen: webhook sms: cannot connect", timeout=10_000
     )
     expect(channels.nth(1)).to_have_class(re.compile(r"\bgiven-up\b"))
+    expect(channels.nth(2)).to_have_text("Chat 1/1", timeout=10_000)
     alarm_mail = server.wait(before + 2)[before + 1]
     assert "Raum 1.01" in str(alarm_mail.message["Subject"])
+    expect(row_of(page, alarm_id).get_by_test_id("all-clear-channels")).to_be_hidden()
+
+    # The chat gateway is down when the guard gives the all-clear with the report: the
+    # resolved row shows the e-mail's all-clear sent and the chat's failed, so the guard
+    # knows whom to call; the SMS that never arrived is followed by no all-clear.
+    chat.fail_next(1)
+    row_of(page, alarm_id).get_by_role("button", name="Entwarnung").click()
+    dialog = page.get_by_test_id("report-dialog")
+    dialog.get_by_label("Notizen").fill("Besucher ging von selbst.")
+    dialog.get_by_role("button", name="Entwarnung senden").click()
+    resolved = page.get_by_test_id("resolved-alarms").locator(f'[data-alarm-id="{alarm_id}"]')
+    expect(resolved.get_by_test_id("all-clear-channels")).to_contain_text("Entwarnung:")
+    all_clears = resolved.get_by_test_id("all-clear-channel")
+    expect(all_clears).to_have_count(2, timeout=10_000)
+    expect(all_clears.nth(0)).to_have_text("E-Mail 1/1", timeout=10_000)
+    expect(all_clears.nth(1)).to_have_text(
+        "Chat 0/1 fehlgeschlagen: webhook chat: HTTP 503", timeout=10_000
+    )
+    expect(all_clears.nth(1)).to_have_class(re.compile(r"\bgiven-up\b"))
+    all_clear_mail = server.wait(before + 3)[before + 2]
+    assert str(all_clear_mail.message["Subject"]).strip().startswith("Entwarnung")
+    assert all_clear_mail.message["In-Reply-To"] == alarm_mail.message["Message-ID"]
+    kinds = [json.loads(r.body)["kind"] for r in chat.wait(2)]
+    assert kinds == ["alarm", "all_clear"]  # the refused all-clear was tried once (max 1)

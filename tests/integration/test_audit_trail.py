@@ -187,7 +187,6 @@ async def test_a_chain_rehashed_with_a_guessed_key_is_detected(
 async def test_an_appended_event_is_detected(agent: Connect, demo_hub: RunningHub) -> None:
     await raise_and_deliver(agent)
     await receipts_written(demo_hub)
-    head = str(query(demo_hub, "SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")[0][0])
     forged = SimpleNamespace(
         at=datetime.now(UTC),
         actor="operator:wache",
@@ -197,8 +196,15 @@ async def test_an_appended_event_is_detected(agent: Connect, demo_hub: RunningHu
         room_id=None,
         detail="{}",
     )
-    with sqlite3.connect(demo_hub.data_dir / "dispatch.sqlite3") as db:
-        db.execute(
+    # The head read and the forged row written in one write transaction: the hub may append
+    # an event of its own (a PC's visit) at any moment, and the forgery must follow the head.
+    db = sqlite3.connect(demo_hub.data_dir / "dispatch.sqlite3", isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        head = str(
+            db.execute("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1").fetchone()[0]
+        )
+        written = db.execute(
             "INSERT INTO audit_events (at, actor, action, detail, previous_hash, hash)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -210,9 +216,12 @@ async def test_an_appended_event_is_detected(agent: Connect, demo_hub: RunningHu
                 event_hash(head, forged),
             ),
         )
+        db.execute("COMMIT")
+    finally:
+        db.close()
     result = verify(demo_hub)
     assert result.returncode == 1
-    assert f"event {last_event_id(demo_hub)}: content changed" in result.stderr
+    assert f"event {written.lastrowid}: content changed" in result.stderr
 
 
 @pytest.mark.parametrize("demo_hub_env", [FAST_ANCHORS])

@@ -142,6 +142,14 @@ async def test_a_resolve_sends_one_all_clear_to_each_recipient_sent_the_alarm(
     security_mails = mails_with(mail, keys["wache@example.org"])
     sms = requests_with(receiver, keys["sms:+4917011"])
     assert (len(staff_mails), len(security_mails), len(sms)) == (1, 1, 1)  # once each
+    # Each all-clear mail answers its alarm mail: one thread in the recipient's inbox.
+    for mails, address in (
+        (staff_mails, "personal@example.org"),
+        (security_mails, "wache@example.org"),
+    ):
+        alarm_id_header = f"<{alarm_keys[address]}@zentrale.example.org>"
+        assert mails[0].message["In-Reply-To"] == alarm_id_header
+        assert mails[0].message["References"] == alarm_id_header
     staff_text = text_of(staff_mails[0])
     assert staff_text.startswith("Entwarnung: Stiller Alarm Stufe 3 Gefahr / Amok am Standort")
     assert "ist beendet" in staff_text

@@ -596,7 +596,11 @@ def test_the_hubs_delivery_queue_pushes_an_alarm_to_the_recipients_phone(world: 
     """End to end without the test's channel: a guard's phone is a recipient of level 2 in
     the policy (as the admin page stores it); an alarm raised by a real agent connection
     is pushed by the hub's own delivery queue, decryptable, with its room, and the row
-    ends `sent`. It runs last in its module: the pushes it causes arrive on their own."""
+    ends `sent`. Resolved, the alarm is followed by its all-clear on the same phone: kind
+    `all_clear`, no "Quittieren", the alarm's id (so the service worker replaces the alarm's
+    notification) and a Topic of its own (so the push service does not take it for a
+    re-send of the alarm). It runs last in its module: the pushes it causes arrive on
+    their own."""
     username = world.hub.login.username
     with world.guard() as guard:
         browser = world.subscribe(guard)
@@ -621,6 +625,19 @@ def test_the_hubs_delivery_queue_pushes_an_alarm_to_the_recipients_phone(world: 
     ) != [("sent",)]:
         assert time.monotonic() < deadline, "the delivery row never became sent"
         time.sleep(0.05)
+    assert pushed.payload["kind"] == "alarm"
+
+    world.driver.resolve(alarm_id)
+    resolved = time.monotonic()
+    path = browser.endpoint.removeprefix(world.receiver.origin)
+    all_clear = world.receiver.wait_for_path(path, nth=1)
+    assert time.monotonic() - resolved <= 5.0
+    assert all_clear.problem == "", all_clear.problem
+    assert all_clear.payload["kind"] == "all_clear"
+    assert all_clear.payload["alarm_id"] == str(alarm_id)
+    assert all_clear.payload["ack"] is None
+    assert all_clear.payload["title"].startswith("Entwarnung")
+    assert all_clear.headers["topic"] != pushed.headers["topic"]
 
 
 # --- the key pair and the settings --------------------------------------------------------

@@ -152,17 +152,19 @@ class PushReceiver:
                 self._changed.wait(left)
             return list(self._received)
 
-    def wait_for_path(self, path: str, timeout: float = 10.0) -> Received:
-        """The first POST to ``path`` (one subscription's endpoint), waiting at most ``timeout``
-        seconds: a user with several browsers is pushed to each, in no set order."""
+    def wait_for_path(self, path: str, timeout: float = 10.0, *, nth: int = 0) -> Received:
+        """The ``nth`` POST (from 0) to ``path`` (one subscription's endpoint), waiting at most
+        ``timeout`` seconds: a user with several browsers is pushed to each, in no set order."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while not (hits := [got for got in self._received if got.path == path]):
+            while len(hits := [got for got in self._received if got.path == path]) <= nth:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no push to {path} among {len(self._received)}")
+                    raise AssertionError(
+                        f"{len(hits)} pushes to {path} among {len(self._received)}, not {nth + 1}"
+                    )
                 self._changed.wait(left)
-            return hits[0]
+            return hits[nth]
 
     # --- one POST ------------------------------------------------------------------
 

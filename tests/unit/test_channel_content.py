@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from dispatch.channels.base import Audience, OutboundMessage
-from dispatch.channels.content import AlarmFacts, probe_message, render
+from dispatch.channels.content import AlarmFacts, probe_message, render, render_row
 from dispatch.channels.email import EmailChannel
 from dispatch.channels.webhook import render_body, signature, split_address
 from dispatch.settings import Settings, WebhookEndpoint
@@ -155,3 +155,12 @@ def test_the_message_id_is_the_idempotency_key() -> None:
     assert mail["Message-ID"] == "<a1b2@amt.example>"
     assert mail["Subject"] == message.subject
     assert mail["Auto-Submitted"] == "auto-generated"
+    assert mail["In-Reply-To"] is None  # an alarm starts its thread
+
+
+def test_the_all_clear_mail_answers_its_alarm_mail() -> None:
+    channel = EmailChannel(Settings(smtp_host="mail.example", smtp_from="alarm@amt.example"))
+    row = render_row(facts(AlarmLevel.THREAT), "all_clear", Audience.STAFF, "c3d4", "de", 2, "a1b2")
+    mail = channel.compose(row, "personal@amt.example")
+    assert mail["Message-ID"] == "<c3d4@amt.example>"
+    assert mail["In-Reply-To"] == mail["References"] == "<a1b2@amt.example>"

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from dispatch.channels.errors import one_line
 from dispatch.channels.planning import OpenAlarm, Recipient, idempotency_key, rows_due
 from dispatch.channels.retry import lease, retry_delay
-from dispatch.channels.summary import DeliveryRow, counts
+from dispatch.channels.summary import DeliveryRow, counts, counts_by_alarm
+from shared.protocol import ChannelCount
 
 T0 = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
 ADDED = T0 - timedelta(days=1)  # the recipients were saved before the alarms
@@ -76,12 +77,12 @@ def test_backoff_doubles_from_one_second_to_a_minute() -> None:
 
 def test_counts_per_channel_and_endpoint_with_the_latest_reason() -> None:
     rows = [
-        DeliveryRow("a1", "email", "a@x", "sent", ""),
-        DeliveryRow("a1", "email", "b@x", "sent", ""),
-        DeliveryRow("a1", "webhook", "sms:1", "failed", "webhook sms: HTTP 503"),
-        DeliveryRow("a1", "webhook", "sms:2", "given_up", "webhook sms: HTTP 400"),
-        DeliveryRow("a1", "webhook", "chat", "sent", ""),
-        DeliveryRow("a1", "email", "c@x", "dropped", ""),
+        DeliveryRow("a1", "alarm", "email", "a@x", "sent", ""),
+        DeliveryRow("a1", "alarm", "email", "b@x", "sent", ""),
+        DeliveryRow("a1", "alarm", "webhook", "sms:1", "failed", "webhook sms: HTTP 503"),
+        DeliveryRow("a1", "alarm", "webhook", "sms:2", "given_up", "webhook sms: HTTP 400"),
+        DeliveryRow("a1", "alarm", "webhook", "chat", "sent", ""),
+        DeliveryRow("a1", "alarm", "email", "c@x", "dropped", ""),
     ]
     found = counts(
         rows, lambda channel, address: address.partition(":")[0] if channel == "webhook" else ""
@@ -94,6 +95,27 @@ def test_counts_per_channel_and_endpoint_with_the_latest_reason() -> None:
         ("webhook", "sms", 0, 2, 1, 1, "webhook sms: HTTP 400"),
         ("webhook", "chat", 1, 1, 0, 0, None),
     ]
+
+
+def test_the_all_clears_are_counted_apart_from_the_alarm_messages() -> None:
+    """The resolved alarm's e-mail stays 1/1; its all-clear is a count of its own."""
+    rows = [
+        DeliveryRow("a1", "alarm", "email", "a@x", "sent", ""),
+        DeliveryRow("a1", "alarm", "webhook", "sms:1", "sent", ""),
+        DeliveryRow("a2", "alarm", "email", "a@x", "given_up", "smtp: refused"),
+        DeliveryRow("a1", "all_clear", "email", "a@x", "sent", ""),
+        DeliveryRow("a1", "all_clear", "webhook", "sms:1", "given_up", "webhook sms: HTTP 500"),
+    ]
+    found = counts_by_alarm(rows, lambda channel, address: "SMS" if channel == "webhook" else "")
+
+    def shown(found: list[ChannelCount]) -> list[tuple[str, int, int, int]]:
+        return [(c.name or c.channel, c.sent, c.recipients, c.given_up) for c in found]
+
+    assert shown(found["a1"].alarm) == [("email", 1, 1, 0), ("SMS", 1, 1, 0)]
+    assert shown(found["a1"].all_clear) == [("email", 1, 1, 0), ("SMS", 0, 1, 1)]
+    assert found["a1"].all_clear[1].reason == "webhook sms: HTTP 500"
+    assert shown(found["a2"].alarm) == [("email", 0, 1, 1)]
+    assert found["a2"].all_clear == []
 
 
 def test_a_reason_is_one_short_line_without_credentials_or_query() -> None:

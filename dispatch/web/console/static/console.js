@@ -185,6 +185,7 @@
         unconfirmed: {}, // alarm_id -> {unconfirmed, more} | null (loading) | false (failed)
         deliveryOpen: {}, // alarm_id -> true while its "zugestellt an" detail is open
         channels: {}, // alarm_id -> [ChannelCount]: e-mail, SMS, … (issue 20, alarm_channels)
+        allClears: {}, // alarm_id -> [ChannelCount]: the all-clears sent over those channels
         seenSent: {}, // alarm_id -> true once the hub was told this console shows its row
         floodOpen: {}, // flood key -> true while its alarms are listed one by one
         reportIds: [], // the alarms one incident report resolves (a flood: all of them)
@@ -312,6 +313,9 @@
               var counts = Object.assign({}, this.channels);
               counts[message.alarm_id] = message.channels;
               this.channels = counts;
+              var allClears = Object.assign({}, this.allClears);
+              allClears[message.alarm_id] = message.all_clear || [];
+              this.allClears = allClears;
               break;
             case "ping":
               this.send({ type: "pong", id: messageId(), reply_to: message.id });
@@ -1187,8 +1191,17 @@
 
         /** "E-Mail 2/2 · SMS 0/1 fehlgeschlagen: …" (issue 20); empty without channels. */
         channelItems: function (alarm) {
+          return this.countItems(this.channels[alarm.alarm_id] || []);
+        },
+
+        /** The same for the all-clears: a failed one is somebody still behind a locked door. */
+        allClearItems: function (alarm) {
+          return this.countItems(this.allClears[alarm.alarm_id] || []);
+        },
+
+        countItems: function (channelCounts) {
           var self = this;
-          return (this.channels[alarm.alarm_id] || []).map(function (c) {
+          return channelCounts.map(function (c) {
             var name = c.name || self.t("channel_" + c.channel);
             var text = self.t("channel_count", { name: name, sent: c.sent, recipients: c.recipients });
             var failing = c.given_up > 0 || c.retrying > 0;

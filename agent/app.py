@@ -17,6 +17,7 @@ from agent.answer_memory import AnswerMemory
 from agent.chord import display_chord
 from agent.config import AgentConfig
 from agent.countdown_window import CountdownShell
+from agent.deadline_timer import call_after
 from agent.drill import DrillControl
 from agent.feedback import STORED_DEADLINE, AlarmFeedback, Feedback, Reason, View, ordered
 from agent.feedback_text import notice_line
@@ -267,10 +268,25 @@ class AgentApp:
         self._render(
             self.feedback.raised(alarm.alarm_id, time.monotonic(), drill=drill, wall=time.time())
         )
-        QTimer.singleShot(
-            int(STORED_DEADLINE * 1000) + 50,
-            lambda: self._render(self.feedback.tick(time.monotonic())),
-        )
+        self._watch_stored_deadline(STORED_DEADLINE)
+
+    def _watch_stored_deadline(self, seconds: float) -> None:
+        """Ticks the feedback once an alarm's AlarmStored deadline has passed, so the raiser
+        is told "nicht zugestellt" in time.
+
+        A precise timer (agent/deadline_timer.py), and checked again when it fires: with
+        Qt's default coarse timer one alarm in ten was ticked up to 150 ms before its
+        deadline, which changed nothing and came never again, so the raiser was not told.
+        """
+
+        def fired() -> None:
+            now = time.monotonic()
+            self._render(self.feedback.tick(now))
+            left = self.feedback.next_deadline(now)
+            if left is not None and left > 0:
+                self._watch_stored_deadline(left)
+
+        call_after(seconds, fired)
 
     def _updated(self, update: AlarmUpdate) -> None:
         if not self.popups.update(update):

@@ -13,8 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
-
+from agent.deadline_timer import call_after
 from agent.feedback import STORED_DEADLINE
 from agent.i18n import Language, text
 from agent.message_window import MessageWindow
@@ -39,7 +38,7 @@ class DrillControl:
     ) -> None:
         self._language = language
         self._raise = raise_alarm
-        self._deadline_ms = int(deadline * 1000)
+        self._deadline = deadline
         self._waiting: set[uuid.UUID] = set()  # raised here, neither stored nor refused yet
         self.window: MessageWindow | None = None  # made on first use: most PCs never drill
 
@@ -47,7 +46,7 @@ class DrillControl:
         alarm = self._raise(DRILL_LEVEL, AlarmKind.DRILL)
         self._waiting.add(alarm.alarm_id)
         self._show("drill.sending")
-        QTimer.singleShot(self._deadline_ms, lambda: self._late(alarm.alarm_id))
+        call_after(self._deadline, lambda: self._late(alarm.alarm_id))
 
     def stored(self, stored: AlarmStored) -> None:
         if stored.alarm_id in self._waiting:

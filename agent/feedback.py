@@ -283,6 +283,14 @@ class Feedback:
                 self._alarms[alarm_id] = replace(alarm, status=Status.NOT_DELIVERED)
         return self.view
 
+    def next_deadline(self, now: float) -> float | None:
+        """Seconds until the next alarm still waiting for AlarmStored is past its deadline
+        (0 if one is already), None if none is waiting: when ``tick`` must run again."""
+        waiting = [a.raised_at for a in self._alarms.values() if a.status is Status.SENT]
+        if not waiting:
+            return None
+        return max(0.0, min(waiting) + STORED_DEADLINE - now)
+
     def clear_resolved(self) -> None:
         """Forget alarms that are over (the raiser has seen their end)."""
         for alarm_id in [a.alarm_id for a in self._alarms.values() if a.status is Status.RESOLVED]:

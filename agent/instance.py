@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from agent.feedback import STORED_DEADLINE
@@ -218,5 +218,6 @@ def _await_stored(app: RunningAgent, alarm: RaiseAlarm | None, reply: Reply) -> 
     app.link_signals.stored.connect(stored)
     timer = QTimer(waiter)
     timer.setSingleShot(True)
+    timer.setTimerType(Qt.TimerType.PreciseTimer)  # a coarse one may fire up to 5 % early
     timer.timeout.connect(lambda: finish("not_delivered"))
     timer.start(int(STORED_DEADLINE * 1000))

@@ -47,6 +47,23 @@ def test_no_stored_ack_within_deadline_means_use_the_phone() -> None:
     assert fb.stored(alarm).status is Status.STORED
 
 
+def test_the_next_deadline_is_the_oldest_alarm_still_waiting_for_stored() -> None:
+    """When the tick must run again: a tick that came early (a timer firing before the
+    deadline) changes nothing and must be followed by another."""
+    fb = Feedback()
+    assert fb.next_deadline(now=0.0) is None
+    first, second = uuid.uuid4(), uuid.uuid4()
+    fb.raised(first, now=10.0)
+    fb.raised(second, now=11.0)
+    early = 10.0 + STORED_DEADLINE - 0.15
+    assert fb.tick(now=early).status is Status.SENT
+    assert fb.next_deadline(now=early) == pytest.approx(0.15)
+    fb.tick(now=10.0 + STORED_DEADLINE)  # the first is late now, the second not yet
+    assert fb.next_deadline(now=10.0 + STORED_DEADLINE) == pytest.approx(1.0)
+    fb.stored(second)
+    assert fb.next_deadline(now=10.0 + STORED_DEADLINE) is None  # none waiting any more
+
+
 def test_other_alarms_do_not_change_the_raisers_status() -> None:
     fb = Feedback()
     mine, other = uuid.uuid4(), uuid.uuid4()

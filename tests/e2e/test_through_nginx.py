@@ -127,8 +127,10 @@ def test_the_real_agent_over_wss_reaches_a_neighbour_and_the_console_over_https(
     expect(row.get_by_test_id("room")).to_contain_text("1.01")
     alarm_id = row.get_attribute("data-alarm-id")
     assert alarm_id
-    assert query(hub, "SELECT kind FROM alarms WHERE id = ?", alarm_id) == [("alarm",)]
+    # The console may show the alarm while its commit runs (popups go out first): the
+    # store is read once the raiser was told "stored", which comes after the commit.
     raiser.wait_for_log(f"stored {alarm_id}")
+    assert query(hub, "SELECT kind FROM alarms WHERE id = ?", alarm_id) == [("alarm",)]
     neighbour.wait_for_log(f"popup shown {alarm_id}")
     wait_for_window(neighbour_x.display, "^Stiller Alarm – Raum 1.01$")
 

@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.alarms.lifecycle import OPEN_STATES
@@ -44,7 +44,7 @@ def all_clear_key(alarm_id: str, recipient_id: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SentAlarmRow:
-    """A sent alarm message not closed yet, with its alarm's state now."""
+    """A sent alarm message not closed yet whose alarm is over for its recipient."""
 
     id: int
     alarm_id: str
@@ -56,15 +56,22 @@ class SentAlarmRow:
     language: str
     after_s: int
     level: int
-    alarm_state: str
-    under_duress: bool
 
 
-def ended_for(row: SentAlarmRow) -> bool:
-    """Pure: the alarm is over for this recipient (so the all-clear is due now)."""
-    if row.alarm_state not in OPEN_STATES:
-        return True
-    return row.under_duress and row.audience == Audience.STAFF.value
+def over_for_recipient() -> ColumnElement[bool]:
+    """SQL, on a queue row joined with its alarm: the alarm is over for the row's recipient.
+
+    Resolved or withdrawn; for staff alone also withdrawn under duress (their screens showed
+    a normal withdrawal) while security goes on. An alarm row's all-clear is owed then
+    (``owed``), and a row still waiting is dropped (planning.py's ``_stale``).
+    """
+    return or_(
+        Alarm.state.not_in(OPEN_STATES),
+        and_(
+            Alarm.cancelled_under_duress_at.is_not(None),
+            ChannelDelivery.audience == Audience.STAFF.value,
+        ),
+    )
 
 
 async def owed(session: AsyncSession) -> list[SentAlarmRow]:
@@ -81,26 +88,18 @@ async def owed(session: AsyncSession) -> list[SentAlarmRow]:
             ChannelDelivery.language,
             ChannelDelivery.after_s,
             ChannelDelivery.level,
-            Alarm.state,
-            Alarm.cancelled_under_duress_at.is_not(None),
         )
         .join(Alarm, Alarm.id == ChannelDelivery.alarm_id)
         .where(
             ChannelDelivery.state == DeliveryState.SENT.value,
             ChannelDelivery.closed_at.is_(None),
             ChannelDelivery.kind == MessageKind.ALARM.value,
-            # ended_for in SQL: a burst's open alarms hold thousands of sent rows, and
-            # reading them every round to keep none cost the hub ~4 % of its CPU.
-            or_(
-                Alarm.state.not_in(OPEN_STATES),
-                and_(
-                    Alarm.cancelled_under_duress_at.is_not(None),
-                    ChannelDelivery.audience == Audience.STAFF.value,
-                ),
-            ),
+            # In SQL: a burst's open alarms hold thousands of sent rows, and reading them
+            # every round to keep none cost the hub ~4 % of its CPU.
+            over_for_recipient(),
         )
     )
-    found = [
+    return [
         SentAlarmRow(
             id=r[0],
             alarm_id=r[1],
@@ -112,12 +111,9 @@ async def owed(session: AsyncSession) -> list[SentAlarmRow]:
             language=r[7],
             after_s=r[8],
             level=r[9],
-            alarm_state=r[10],
-            under_duress=bool(r[11]),
         )
         for r in rows
     ]
-    return [sent for sent in found if ended_for(sent)]
 
 
 def row(sent: SentAlarmRow, now: datetime) -> dict[str, object]:

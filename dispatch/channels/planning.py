@@ -224,13 +224,7 @@ async def _stale(session: AsyncSession) -> dict[int, str]:
         .where(
             ChannelDelivery.state.in_(WAITING),
             ChannelDelivery.kind == MessageKind.ALARM.value,
-        )
-        .where(
-            Alarm.state.not_in(OPEN_STATES)
-            | (
-                Alarm.cancelled_under_duress_at.is_not(None)
-                & (ChannelDelivery.audience == Audience.STAFF.value)
-            )
+            allclear.over_for_recipient(),
         )
     )
     return {delivery_id: alarm_id for delivery_id, alarm_id in rows}

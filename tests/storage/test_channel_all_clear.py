@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from dispatch.alarms.store import AlarmStore
-from dispatch.channels import planning
+from dispatch.channels import allclear, planning
 from dispatch.channels.allclear import all_clear_key
 from dispatch.channels.base import ChannelKind
 from dispatch.channels.queue import DeliveryQueue
@@ -147,6 +147,42 @@ async def test_a_duress_withdrawal_ends_it_for_staff_and_security_waits_for_the_
     await planning.plan(db, utc_now())
     owed_now = sorted(r[0] for r in await rows(db, alarm_id) if r[2] == "all_clear")
     assert owed_now == told  # security's two once it was resolved; staff's not again
+
+
+async def test_who_is_owed_one_by_the_alarms_state_and_the_recipients_audience(
+    db: Database,
+) -> None:
+    """The rule in SQL (``over_for_recipient``), state by state: nobody while the alarm is
+    open; staff alone once it was withdrawn under duress; everyone sent the alarm once it
+    is resolved or withdrawn."""
+    alarm_id = await stored_alarm(db)
+    told = await sent_first(db, alarm_id, 3)
+    async with db.write() as session:
+        for recipient_id, audience in zip(told, ("staff", "security", "manager"), strict=True):
+            await session.execute(
+                update(ChannelDelivery)
+                .where(
+                    ChannelDelivery.alarm_id == alarm_id,
+                    ChannelDelivery.recipient_id == recipient_id,
+                )
+                .values(audience=audience)
+            )
+
+    async def owed_to(state: str, *, duress: bool) -> set[str]:
+        async with db.write() as session:
+            await session.execute(
+                update(Alarm)
+                .where(Alarm.id == alarm_id)
+                .values(state=state, cancelled_under_duress_at=utc_now() if duress else None)
+            )
+        async with db.read() as session:
+            return {row.audience for row in await allclear.owed(session)}
+
+    for state in ("active", "acknowledged", "arrived"):
+        assert await owed_to(state, duress=False) == set()
+        assert await owed_to(state, duress=True) == {"staff"}  # security goes on
+    for state in ("resolved", "cancelled"):
+        assert await owed_to(state, duress=False) == {"staff", "security", "manager"}
 
 
 # --- migration 0015 down and up -------------------------------------------------------------

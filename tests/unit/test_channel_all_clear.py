@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatch.channels.allclear import SentAlarmRow, all_clear_key, ended_for
+from dispatch.channels.allclear import all_clear_key
 from dispatch.channels.base import Audience, MessageKind
 from dispatch.channels.content import AlarmFacts, probe_message, render, render_row
 from dispatch.channels.espa444 import priority_for
@@ -117,20 +117,6 @@ def test_a_row_of_the_alarm_kind_is_the_alarm_message() -> None:
     f = facts(AlarmLevel.THREAT)
     assert render_row(f, "alarm", Audience.STAFF, "k", "de", 2) == render(f, Audience.STAFF, "k")
     assert probe_message("k", "x").kind is MessageKind.TEST
-
-
-def sent(state: str, audience: str = "staff", *, duress: bool = False) -> SentAlarmRow:
-    return SentAlarmRow(1, "a1", 7, "email", "x@y", "", audience, "de", 0, 2, state, duress)
-
-
-def test_the_all_clear_is_owed_once_the_alarm_ended_for_the_recipient() -> None:
-    for state in ("active", "acknowledged", "arrived"):
-        assert not ended_for(sent(state))
-        assert not ended_for(sent(state, "security", duress=True))  # security goes on
-        assert ended_for(sent(state, "staff", duress=True))  # staff: as a withdrawal
-    for state in ("resolved", "cancelled"):
-        for audience in ("staff", "security", "manager"):
-            assert ended_for(sent(state, audience))
 
 
 def test_the_all_clear_has_a_key_of_its_own() -> None:

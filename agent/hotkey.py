@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.chord import Chord, ChordMatcher
 from agent.hotkey_backend import Action, HotkeyBackend, HotkeyUnavailable, run_action
+from agent.hotkey_x11 import recording_listener_class, x_record_problem
 
 log = logging.getLogger(__name__)
 
@@ -62,26 +63,6 @@ LISTENER_START_TIMEOUT = 10.0
 """Seconds pynput's listener thread may take to become ready before the hotkey counts as dead."""
 
 
-def _x_record_problem() -> str | None:
-    """Why pynput cannot listen on this X display, or None. pynput listens through the
-    RECORD extension; without it its thread dies before it is ready, silently."""
-    try:
-        from Xlib.display import Display
-        from Xlib.error import DisplayError
-    except ImportError:
-        return None  # not X11 (pynput on Windows or macOS)
-    try:
-        display = Display()
-    except DisplayError as exc:
-        return f"no X display: {exc}"
-    try:
-        if not display.has_extension("RECORD"):
-            return "the X server has no RECORD extension (pynput needs it to see keys)"
-    finally:
-        display.close()
-    return None
-
-
 class PynputBackend:
     """pynput's global keyboard listener feeding one ChordMatcher for all chords."""
 
@@ -94,20 +75,28 @@ class PynputBackend:
             from pynput import keyboard
         except ImportError as exc:  # pynput raises this when it finds no display
             raise HotkeyUnavailable(f"global hotkey unavailable: {exc}") from None
-        if sys.platform.startswith("linux") and (problem := _x_record_problem()):
-            raise HotkeyUnavailable(f"global hotkey unavailable: {problem}")
+        listener_class = keyboard.Listener
+        x11 = sys.platform.startswith("linux") and _is_x11_listener(listener_class)
+        if x11:
+            if problem := x_record_problem():
+                raise HotkeyUnavailable(f"global hotkey unavailable: {problem}")
+            listener_class = recording_listener_class(listener_class)
         self._actions = dict(bindings)
         self._matcher = ChordMatcher(*self._actions)
-        self._listener = keyboard.Listener(on_press=self._press, on_release=self._release)
+        self._listener = listener_class(on_press=self._press, on_release=self._release)
         self._listener.start()
-        self._wait_ready(start_timeout)
+        self._wait_ready(start_timeout, self._listener.recording if x11 else None)
 
-    def _wait_ready(self, timeout: float) -> None:
-        """Listener.wait() blocks forever if the thread dies first; wait with a bound."""
+    def _wait_ready(self, timeout: float, recording: threading.Event | None) -> None:
+        """Ready once keys arrive: on X11 when RECORD delivers, not at pynput's own
+        ready mark (hotkey_x11). Listener.wait() blocks forever if the thread dies
+        first, so both are waited for with a bound."""
         ready = threading.Event()
 
         def wait() -> None:
             self._listener.wait()
+            if recording is not None:
+                recording.wait()
             ready.set()
 
         threading.Thread(target=wait, daemon=True, name="pynput-wait").start()
@@ -140,6 +129,13 @@ class PynputBackend:
 
     def stop(self) -> None:
         self._listener.stop()
+
+
+def _is_x11_listener(listener_class: Any) -> bool:
+    """Whether pynput chose its X11 backend (not uinput, which PYNPUT_BACKEND may pick)."""
+    from pynput._util import xorg
+
+    return issubclass(listener_class, xorg.ListenerMixin)
 
 
 def backend_names(platform: str, environ: Mapping[str, str]) -> list[str]:

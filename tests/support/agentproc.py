@@ -17,6 +17,9 @@ from tests.support.desktop_user import DesktopUser, python_for_others
 from tests.support.waiting import wait_until
 from tests.support.xserver import XServer
 
+LOG_TAIL_LINES = 40
+"""Lines of the agent's log a failed wait_for_log shows."""
+
 
 def write_agent_config(path: Path, **values: object) -> Path:
     """A TOML agent config; data_dir and log_dir default to folders beside it.
@@ -75,7 +78,12 @@ class RunningAgent:
             lines = self.log()[since:].splitlines()
             return next((line for line in lines if regex.search(line)), None)
 
-        return wait_until(probe, timeout, what=f"agent log line {pattern!r}")
+        try:
+            return wait_until(probe, timeout, what=f"agent log line {pattern!r}")
+        except TimeoutError as exc:
+            # CI keeps no agent log: what the agent did instead is the failure's evidence.
+            tail = "\n".join(self.log()[since:].splitlines()[-LOG_TAIL_LINES:])
+            raise TimeoutError(f"{exc}; its log since then ends with:\n{tail}") from None
 
     def pending(self) -> list[RaiseAlarm]:
         """What the agent's outbox holds right now (read through a second connection)."""

@@ -485,10 +485,16 @@ class StoreStatus(_Message):
 
 
 class AlarmSnapshot(_Message):
-    """Every active alarm, sent when a console connects."""
+    """Every active alarm, sent when a console connects.
+
+    ``recently_resolved``: the last few alarms resolved in the last hours, newest
+    first, so a reloaded console (or the next shift's) still shows how their
+    all-clears went ("Kürzlich erledigt"); their channel counts follow as
+    ``alarm_channels``."""
 
     type: Literal["alarm_snapshot"] = "alarm_snapshot"
     alarms: list[ConsoleAlarm]
+    recently_resolved: list[ConsoleAlarm] = Field(default_factory=list)
 
 
 class ConsoleAlarmChanged(_Message):

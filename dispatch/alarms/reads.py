@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import String, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,7 @@ from dispatch.store.models import (
     TopologyVersion,
     Workstation,
 )
-from shared.domain import AlarmKind, AlarmLevel, Answer, Instruction
+from shared.domain import AlarmKind, AlarmLevel, AlarmState, Answer, Instruction
 from shared.protocol import IncidentReport as Report
 
 _WORKSTATION_IDS = bindparam("workstation_ids", type_=String, expanding=True)
@@ -87,6 +88,22 @@ async def open_alarms(db: Database) -> list[AlarmRecord]:
             select(Alarm)
             .where(Alarm.state.in_(FOLLOW_UP_STATES), Alarm.kind != AlarmKind.SELF_TEST.value)
             .order_by(Alarm.stored_at)
+        )
+        return await load_records(session, list(rows))
+
+
+async def recently_resolved(db: Database, since: datetime, limit: int) -> list[AlarmRecord]:
+    """Alarms resolved at or after ``since``, newest first, at most ``limit`` (no self-tests)."""
+    async with db.read() as session:
+        rows = await session.scalars(
+            select(Alarm)
+            .where(
+                Alarm.state == AlarmState.RESOLVED.value,
+                Alarm.resolved_at >= since,
+                Alarm.kind != AlarmKind.SELF_TEST.value,
+            )
+            .order_by(Alarm.resolved_at.desc())
+            .limit(limit)
         )
         return await load_records(session, list(rows))
 

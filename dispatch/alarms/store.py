@@ -138,6 +138,9 @@ class AlarmStore:
     async def open_alarms(self) -> list[AlarmRecord]:
         return await alarm_reads.open_alarms(self._db)
 
+    async def recently_resolved(self, since: datetime, limit: int) -> list[AlarmRecord]:
+        return await alarm_reads.recently_resolved(self._db, since, limit)
+
     async def unconfirmed(self) -> dict[uuid.UUID, set[str]]:
         return await alarm_reads.unconfirmed(self._db)
 

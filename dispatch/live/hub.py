@@ -75,6 +75,12 @@ ANNOUNCED_RETRY_MAX_S = 2.0
 PEER_DIRECTORY_DEBOUNCE = 1.0
 """Agents starting or stopping to listen within this time share one round of peer
 directories (a restart storm of thousands costs a few rounds, not one per agent)."""
+RECENTLY_RESOLVED_WITHIN = timedelta(hours=12)
+RECENTLY_RESOLVED_SHOWN = 5
+RECENTLY_RESOLVED_READ = 50
+"""A connecting console gets the last 5 alarms resolved within 12 h (a shift and its
+hand-over), as many as its "Kürzlich erledigt" keeps (console.js RESOLVED_KEEP); up to
+50 are read, of which an operator limited to sites sees only its own."""
 
 
 class Hub:
@@ -291,10 +297,23 @@ class Hub:
         known = {record.id for record in records}
         records += [r for r in announced if r.id not in known]
         visible = [r for r in records if views.console_may_see(peer.operator, r)]
-        snapshot = AlarmSnapshot(alarms=[views.console_alarm(r) for r in visible])
-        counted = await self._channel_counts([r for r in visible if r.is_open])
-        channels = [c for c in counted if c.channels]
+        resolved = await self._recently_resolved(peer)
+        snapshot = AlarmSnapshot(
+            alarms=[views.console_alarm(r) for r in visible],
+            recently_resolved=[views.console_alarm(r) for r in resolved],
+        )
+        counted = await self._channel_counts([r for r in visible if r.is_open] + resolved)
+        channels = [c for c in counted if c.channels or c.all_clear]
         peer.release(snapshot, *channels, *([] if self.store.ready else [self._store_status()]))
+
+    async def _recently_resolved(self, peer: ConsolePeer) -> list[AlarmRecord]:
+        """What "Kürzlich erledigt" lists on a console that just connected: a reload
+        or the next shift still sees whom an all-clear did not reach."""
+        since = utc_now() - RECENTLY_RESOLVED_WITHIN
+        # Read more than are shown: an operator limited to sites may see few of them.
+        found = await self.alarms.recently_resolved(since, RECENTLY_RESOLVED_READ)
+        visible = [r for r in found if views.console_may_see(peer.operator, r)]
+        return visible[:RECENTLY_RESOLVED_SHOWN]
 
     def console_left(self, peer: ConsolePeer) -> None:
         if peer in self._consoles:

@@ -1159,6 +1159,19 @@ def test_the_console_of_a_site_a_guard_shows_and_acts_on_site_a_only(world: Worl
         )
         for alarm_id in (alarm_a, alarm_b):
             driver.resolve(alarm_id)
+        # "Kürzlich erledigt" of a console opened now: A's resolved alarm, never B's,
+        # which a console covering every site lists.
+        late.close()
+        late = ConsoleSocket(world.hub, "nur-a-guard", PASSWORD)
+        resolved = [a.alarm_id for a in late.snapshot.recently_resolved]
+        assert resolved[0] == alarm_a
+        assert alarm_b not in resolved
+        everywhere = ConsoleSocket(world.hub, world.hub.login.username, world.hub.login.password)
+        everywhere.close()
+        assert [a.alarm_id for a in everywhere.snapshot.recently_resolved][:2] == [
+            alarm_b,
+            alarm_a,
+        ]
     finally:
         for socket in (guard_a, late):
             if socket is not None:

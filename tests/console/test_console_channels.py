@@ -171,3 +171,17 @@ def test_the_admin_tests_a_recipient_and_the_card_shows_each_channel(
     assert all_clear_mail.message["In-Reply-To"] == alarm_mail.message["Message-ID"]
     kinds = [json.loads(r.body)["kind"] for r in chat.wait(2)]
     assert kinds == ["alarm", "all_clear"]  # the refused all-clear was tried once (max 1)
+
+    # A reload (or the next shift's console) still lists it under "Kürzlich erledigt",
+    # with its report and how its all-clears went: the failed chat is not forgotten.
+    summary = resolved.get_by_test_id("report-summary").inner_text()
+    assert summary.startswith("Vorfallbericht:")
+    page.reload()
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-status", "open")
+    resolved = page.get_by_test_id("resolved-alarms").locator(f'[data-alarm-id="{alarm_id}"]')
+    expect(resolved.get_by_test_id("report-summary")).to_have_text(summary)
+    all_clears = resolved.get_by_test_id("all-clear-channel")
+    expect(all_clears).to_have_count(2, timeout=10_000)
+    expect(all_clears.nth(0)).to_have_text("E-Mail 1/1")
+    expect(all_clears.nth(1)).to_have_text("Chat 0/1 fehlgeschlagen: webhook chat: HTTP 503")
+    expect(row_of(page, alarm_id)).to_have_count(0)  # not back among the open ones

@@ -215,6 +215,35 @@ async def test_acknowledge_then_resolve_closes_the_alarm(site: Site) -> None:
         await site.alarms.record_answer(record.id, "pc-b", Answer.COMING, "Herr B")
 
 
+async def test_recently_resolved_are_the_newest_resolved_in_the_window(
+    site: Site, db: Database
+) -> None:
+    """What a connecting console lists under "Kürzlich erledigt" (dispatch/live/hub.py)."""
+    from sqlalchemy import update
+
+    from dispatch.store.models import Alarm
+
+    now = utc_now()
+    records = [(await site.alarms.store(alarm(), site.raiser, "Frau A"))[0] for _ in range(4)]
+    for record in records[:3]:
+        await site.alarms.resolve(record.id, "Wache")
+    async with db.write() as session:  # resolved 13 h, 2 min and 1 min ago
+        for record, ago in zip(records, (13 * 60, 2, 1), strict=False):
+            await session.execute(
+                update(Alarm)
+                .where(Alarm.id == str(record.id))
+                .values(resolved_at=now - timedelta(minutes=ago))
+            )
+    await site.alarms.store(alarm(kind=AlarmKind.SELF_TEST), site.raiser, "Frau A")
+    assert await site.alarms.expire_self_tests(now + SELF_TEST_TIMEOUT + timedelta(seconds=1))
+    since = now - timedelta(hours=12)
+    found = await site.alarms.recently_resolved(since, 5)
+    # Newest first; not the one resolved before the window, the open one or the self-test.
+    assert [r.id for r in found] == [records[2].id, records[1].id]
+    assert all(r.state is AlarmState.RESOLVED and r.resolved_by == "Wache" for r in found)
+    assert [r.id for r in await site.alarms.recently_resolved(since, 1)] == [records[2].id]
+
+
 async def test_unknown_alarm_is_reported(site: Site) -> None:
     with pytest.raises(AlarmError) as error:
         await site.alarms.resolve(uuid.uuid4(), "Wache")

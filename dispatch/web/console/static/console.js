@@ -295,7 +295,7 @@
             case "alarm_snapshot":
               this.storeProblem = null; // a new session: a hub that cannot store says so next
               this.storeCanStore = true;
-              this.snapshot(message.alarms);
+              this.snapshot(message.alarms, message.recently_resolved || []);
               break;
             case "store_status":
               this.storeProblem = message.problem || null;
@@ -327,8 +327,9 @@
           }
         },
 
-        /** The hub's full list replaces ours (catch-up after a reconnect). */
-        snapshot: function (list) {
+        /** The hub's full list replaces ours (catch-up after a reconnect), and its last
+         * resolved ones our "Kürzlich erledigt": a reload keeps how their all-clears went. */
+        snapshot: function (list, resolved) {
           var fresh = {};
           var self = this;
           var known = this.alarms;
@@ -338,6 +339,7 @@
             if (alarm.state !== "resolved") fresh[alarm.alarm_id] = alarm;
           });
           this.alarms = fresh;
+          this.resolved = resolved.slice(0, RESOLVED_KEEP);
           this.pending = {};
           this.seenSent = {}; // a "seen" lost with the old connection is sent again
           this.loaded = true;

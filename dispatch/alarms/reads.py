@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import String, bindparam, exists, select
+from sqlalchemy import Select, String, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.alarms.lifecycle import FOLLOW_UP_STATES, OPEN_STATES
@@ -92,19 +92,24 @@ async def open_alarms(db: Database) -> list[AlarmRecord]:
         return await load_records(session, list(rows))
 
 
+def recently_resolved_query(since: datetime, limit: int) -> Select[Alarm]:
+    """Read by ``ix_alarms_state_resolved_at``: the window's rows only, already in order."""
+    return (
+        select(Alarm)
+        .where(
+            Alarm.state == AlarmState.RESOLVED.value,
+            Alarm.resolved_at >= since,
+            Alarm.kind != AlarmKind.SELF_TEST.value,
+        )
+        .order_by(Alarm.resolved_at.desc())
+        .limit(limit)
+    )
+
+
 async def recently_resolved(db: Database, since: datetime, limit: int) -> list[AlarmRecord]:
     """Alarms resolved at or after ``since``, newest first, at most ``limit`` (no self-tests)."""
     async with db.read() as session:
-        rows = await session.scalars(
-            select(Alarm)
-            .where(
-                Alarm.state == AlarmState.RESOLVED.value,
-                Alarm.resolved_at >= since,
-                Alarm.kind != AlarmKind.SELF_TEST.value,
-            )
-            .order_by(Alarm.resolved_at.desc())
-            .limit(limit)
-        )
+        rows = await session.scalars(recently_resolved_query(since, limit))
         return await load_records(session, list(rows))
 
 

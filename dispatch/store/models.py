@@ -245,7 +245,10 @@ class Drill(Base):
 
 class Alarm(Base):
     __tablename__ = "alarms"
-    __table_args__ = (Index("ix_alarms_state", "state"),)
+    __table_args__ = (
+        Index("ix_alarms_state", "state"),
+        Index("ix_alarms_state_resolved_at", "state", "resolved_at"),  # recently resolved
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # client-generated UUID
     workstation_id: Mapped[str] = mapped_column(ForeignKey("workstations.id"))

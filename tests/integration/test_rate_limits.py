@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from shared.domain import AlarmLevel, Answer
@@ -45,25 +44,25 @@ async def test_a_guard_confirming_a_burst_of_alarms_is_never_limited(
 ) -> None:
     """300 alarms, 300 receipts as fast as they come: all answers to what the hub sent."""
     raiser, guard = await agent("pc-1-01"), await agent("pc-e-01")
-    # The raiser reads its acks meanwhile, as an agent does: one that stops reading
-    # answers no WebSocket ping and is closed as frozen before its alarms are stored.
-    reading = asyncio.create_task(raiser.expect(AlarmStored, timeout=60, alarm_id=uuid.uuid4()))
-    sent = {(await raiser.raise_alarm(AlarmLevel.SUPPORT)).alarm_id for _ in range(300)}
-    confirmed: set[uuid.UUID] = set()
-    while confirmed != sent:  # re-sends under load come twice: confirmed again, as agents do
-        notify = await guard.expect(AlarmNotify, timeout=30)
-        await guard.send(Receipt(alarm_id=notify.alarm_id))
-        confirmed.add(notify.alarm_id)
-    await eventually(
-        demo_hub,
-        "SELECT count(*) FROM alarm_recipients WHERE workstation_id = 'pc-e-01'"
-        " AND received_at IS NOT NULL",
-        expect=[(300,)],
-        timeout=10,
-    )
-    await guard.send(Ping())
-    await guard.expect(Pong)  # still connected: nothing counted against its limit
-    reading.cancel()
+    # Both read whatever comes meanwhile, as agents do: one that stops reading answers
+    # no WebSocket ping and is closed as frozen (the raiser before its alarms are stored).
+    async with raiser.reading():
+        sent = {(await raiser.raise_alarm(AlarmLevel.SUPPORT)).alarm_id for _ in range(300)}
+        confirmed: set[uuid.UUID] = set()
+        while confirmed != sent:  # re-sends under load come twice: confirmed again, as agents do
+            notify = await guard.expect(AlarmNotify, timeout=30)
+            await guard.send(Receipt(alarm_id=notify.alarm_id))
+            confirmed.add(notify.alarm_id)
+        async with guard.reading():
+            await eventually(
+                demo_hub,
+                "SELECT count(*) FROM alarm_recipients WHERE workstation_id = 'pc-e-01'"
+                " AND received_at IS NOT NULL",
+                expect=[(300,)],
+                timeout=10,
+            )
+        await guard.send(Ping())
+        await guard.expect(Pong)  # still connected: nothing counted against its limit
 
 
 async def test_receipts_for_alarms_never_sent_still_count(agent: Connect) -> None:
@@ -82,21 +81,22 @@ async def test_a_neighbour_answering_a_flood_of_alarms_at_once_is_never_limited(
     100 a second, all stored and the neighbour still connected. The hub reads an agent's
     answers one stored answer at a time, so its limiter never sees them that fast."""
     raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
-    reading = asyncio.create_task(raiser.expect(AlarmStored, timeout=60, alarm_id=uuid.uuid4()))
-    sent = {(await raiser.raise_alarm(AlarmLevel.THREAT)).alarm_id for _ in range(100)}
-    received: set[uuid.UUID] = set()
-    while received != sent:
-        received.add((await neighbour.expect(AlarmNotify, timeout=30)).alarm_id)
-    for answer in (Answer.COMING, Answer.ARRIVED):
-        for alarm_id in sent:
-            await neighbour.send(Respond(alarm_id=alarm_id, answer=answer))
-    await eventually(
-        demo_hub,
-        "SELECT count(*) FROM alarm_recipients WHERE workstation_id = 'pc-1-02'"
-        " AND answer = 'arrived'",
-        expect=[(100,)],
-        timeout=20,
-    )
-    await neighbour.send(Ping())
-    await neighbour.expect(Pong, timeout=20)  # still connected: no answer counted against it
-    reading.cancel()
+    async with raiser.reading():
+        sent = {(await raiser.raise_alarm(AlarmLevel.THREAT)).alarm_id for _ in range(100)}
+        received: set[uuid.UUID] = set()
+        while received != sent:
+            received.add((await neighbour.expect(AlarmNotify, timeout=30)).alarm_id)
+        # The hub's updates of each answer come back meanwhile: read, as the agent does.
+        async with neighbour.reading():
+            for answer in (Answer.COMING, Answer.ARRIVED):
+                for alarm_id in sent:
+                    await neighbour.send(Respond(alarm_id=alarm_id, answer=answer))
+            await eventually(
+                demo_hub,
+                "SELECT count(*) FROM alarm_recipients WHERE workstation_id = 'pc-1-02'"
+                " AND answer = 'arrived'",
+                expect=[(100,)],
+                timeout=20,
+            )
+        await neighbour.send(Ping())
+        await neighbour.expect(Pong, timeout=20)  # still connected: none counted against it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import websockets
@@ -77,6 +78,27 @@ class ProtocolClient:
         return await expect_message(
             self.connection, self.channel, self.received, kind, timeout, match
         )
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        """Reads everything meanwhile (kept in ``received``, pings answered), as a real
+        agent always does: a client that stops reading answers no WebSocket ping once
+        its queue is full, and the hub closes it as frozen."""
+
+        async def read_all() -> None:
+            while True:
+                message = self.channel.validate_json(await self.connection.recv())
+                self.received.append(message)
+                if isinstance(message, Ping):
+                    await self.connection.send(encode(Pong(reply_to=message.id)))
+
+        reader = asyncio.create_task(read_all())
+        try:
+            yield
+        finally:
+            reader.cancel()  # websockets' recv() loses nothing when cancelled
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
     async def close(self) -> None:
         await self.connection.close()

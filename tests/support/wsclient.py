@@ -45,13 +45,20 @@ async def expect_message(
     """
     async with asyncio.timeout(timeout):
         while True:
-            message = channel.validate_json(await connection.recv())
-            received.append(message)
-            if isinstance(message, Ping):
-                await connection.send(encode(Pong(reply_to=message.id)))
-                continue
+            message = await read_one(connection, channel, received)
             if isinstance(message, kind) and all(_field(message, k) == v for k, v in match.items()):
                 return message
+
+
+async def read_one(
+    connection: ClientConnection, channel: TypeAdapter[Any], received: list[Any]
+) -> Any:
+    """The next message, kept in ``received``; a ping is answered at once, as agents do."""
+    message = channel.validate_json(await connection.recv())
+    received.append(message)
+    if isinstance(message, Ping):
+        await connection.send(encode(Pong(reply_to=message.id)))
+    return message
 
 
 def _field(message: BaseModel, path: str) -> Any:
@@ -87,10 +94,7 @@ class ProtocolClient:
 
         async def read_all() -> None:
             while True:
-                message = self.channel.validate_json(await self.connection.recv())
-                self.received.append(message)
-                if isinstance(message, Ping):
-                    await self.connection.send(encode(Pong(reply_to=message.id)))
+                await read_one(self.connection, self.channel, self.received)
 
         reader = asyncio.create_task(read_all())
         try:

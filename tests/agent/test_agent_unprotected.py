@@ -93,7 +93,10 @@ def close_like_a_window_manager(x: XServer, window: str) -> None:
             window=target, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0])
         )
         target.send_event(message, event_mask=X.NoEventMask)
-        display.flush()
+        # A round trip before hanging up, as libX11's XCloseDisplay does; python-xlib's
+        # close() only flushes, and 1 message in 8 never reached the agent (0 in 60 with
+        # the sync). A window manager stays connected and is not affected.
+        display.sync()
     finally:
         display.close()
 

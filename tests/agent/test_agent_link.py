@@ -43,6 +43,7 @@ from shared.protocol import (
     utc_now,
 )
 from tests.support.fakehub import ROOM, fake_hub
+from tests.support.waiting import wait_until
 
 
 class Recorder(LinkEvents):
@@ -132,14 +133,6 @@ def make_link(outbox: Outbox) -> Iterator[LinkFactory]:
     yield make
     for link in links:
         link.stop()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.005)
 
 
 def notify(level: AlarmLevel = AlarmLevel.THREAT) -> AlarmNotify:
@@ -506,8 +499,9 @@ def test_an_alarm_raised_offline_ends_the_backoff_and_keeps_retries_short(
 
 
 def test_a_waiting_self_test_does_not_shorten_the_backoff(
-    outbox: Outbox, make_link: LinkFactory
+    outbox: Outbox, make_link: LinkFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="agent.link")
     outbox.add(
         RaiseAlarm(
             alarm_id=uuid.uuid4(),
@@ -520,8 +514,11 @@ def test_a_waiting_self_test_does_not_shorten_the_backoff(
     link, _ = make_link(
         f"ws://127.0.0.1:{free_port()}/ws/agent", backoff=Backoff(floor=30.0, cap=30.0)
     )
-    wait_until(lambda: link._backoff.attempt >= 1)
-    time.sleep(URGENT_RETRY_CAP + 0.5)  # a capped delay would have started a second round by now
+    # The round's chosen wait, logged before it starts: the full backoff, not the cap.
+    delays = wait_until(
+        lambda: [r.getMessage() for r in caplog.records if "reconnecting in" in r.getMessage()]
+    )
+    assert delays == ["reconnecting in 30.00 s"]
     assert link._backoff.attempt == 1
 
 

@@ -16,6 +16,7 @@ from shared.protocol import (
     CloseCode,
     Hello,
     Ping,
+    Pong,
     Welcome,
     encode,
 )
@@ -30,6 +31,16 @@ async def closed_with(url: str, *frames: str | bytes, timeout: float = 8) -> tup
         for frame in frames:
             await ws.send(frame)
         return await wait_closed(ws, timeout)
+
+
+async def disconnect_logged(hub: RunningHub, workstation_id: str, within: float) -> None:
+    """Waits (bounded) for the hub's log to say this workstation's agent is gone."""
+    line = f'"workstation": "{workstation_id}", "event": "agent_disconnected"'
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while line not in hub.log():
+        assert loop.time() < deadline, f"{workstation_id}'s agent is still connected"
+        await asyncio.sleep(0.05)
 
 
 def hello(workstation_id: str, token: str, protocol: int = PROTOCOL_VERSION) -> str:
@@ -65,11 +76,7 @@ async def test_the_log_says_agent_connected_and_disconnected_and_no_server_lines
     async with websockets.connect(demo_hub.agent_ws_url) as ws:
         await ws.send(hello("pc-1-02", token))
         Welcome.model_validate_json(await ws.recv())
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while '"workstation": "pc-1-02", "event": "agent_disconnected"' not in demo_hub.log():
-        assert loop.time() < deadline, "no agent_disconnected line"
-        await asyncio.sleep(0.05)
+    await disconnect_logged(demo_hub, "pc-1-02", within=10)
     log = demo_hub.log()
     assert '"workstation": "pc-1-02", "event": "agent_connected"' in log
     for server_line in ("connection open", "connection closed", "[accepted]", "WebSocket /ws"):
@@ -103,26 +110,33 @@ async def test_frozen_agent_is_closed_within_two_intervals(
         await ws.send(hello("pc-1-01", token))
         welcome = Welcome.model_validate_json(await ws.recv())
         assert welcome.keepalive == "websocket"
-        frozen_at = asyncio.get_running_loop().time()
-        ws.transport.pause_reading()  # reads nothing more, so answers no ping
         loop = asyncio.get_running_loop()
-        deadline = frozen_at + 3 * welcome.heartbeat_interval + 2
-        while '"workstation": "pc-1-01", "event": "agent_disconnected"' not in demo_hub.log():
-            assert loop.time() < deadline, "the frozen agent is still connected"
-            await asyncio.sleep(0.05)
+        frozen_at = loop.time()
+        ws.transport.pause_reading()  # reads nothing more, so answers no ping
+        await disconnect_logged(demo_hub, "pc-1-01", within=3 * welcome.heartbeat_interval + 2)
         # Last pong at most one interval before freezing, closed an interval after
         # the next ping: 2 intervals, plus the round trip of the log.
         assert loop.time() - frozen_at < 2 * welcome.heartbeat_interval + 1
 
 
 async def test_idle_agent_that_answers_pings_stays_connected(demo_hub: RunningHub) -> None:
-    """An agent sends nothing while idle; its WebSocket library answers the pings."""
-    token = demo_hub.agent_config("pc-1-01")["token"]
-    async with websockets.connect(demo_hub.agent_ws_url, ping_interval=None) as ws:
-        await ws.send(hello("pc-1-01", token))
-        welcome = Welcome.model_validate_json(await ws.recv())
-        with pytest.raises(TimeoutError):  # nothing, and no close, for four intervals
-            await asyncio.wait_for(ws.recv(), 4 * welcome.heartbeat_interval)
+    """An agent sends nothing while idle; its WebSocket library answers the pings.
+
+    A frozen agent connected after it is the yardstick: once the hub has closed that
+    one, it has had longer to close the idle one, whether for silence or for pongs."""
+    tokens = {ws: demo_hub.agent_config(ws)["token"] for ws in ("pc-1-01", "pc-1-02")}
+    async with websockets.connect(demo_hub.agent_ws_url, ping_interval=None) as idle:
+        await idle.send(hello("pc-1-01", tokens["pc-1-01"]))
+        welcome = Welcome.model_validate_json(await idle.recv())
+        async with websockets.connect(demo_hub.agent_ws_url) as frozen:
+            await frozen.send(hello("pc-1-02", tokens["pc-1-02"]))
+            Welcome.model_validate_json(await frozen.recv())
+            frozen.transport.pause_reading()
+            await disconnect_logged(demo_hub, "pc-1-02", within=3 * welcome.heartbeat_interval + 2)
+        ping = Ping()
+        await idle.send(encode(ping))
+        # Answered: still connected, and nothing came before the answer.
+        assert Pong.model_validate_json(await idle.recv()).reply_to == ping.id
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,8 @@ async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
                 )
             if isinstance(message, RaiseAlarm):
                 if len(storing) >= MAX_STORING:
+                    # Support's clue to a store too slow for an agent's flood of alarms.
+                    log.warning("agent_reading_paused", peer=peer.label, storing=len(storing))
                     await asyncio.wait(storing, return_when=asyncio.FIRST_COMPLETED)
                 task = asyncio.create_task(_handle(peer, hub, message))
                 storing.add(task)

@@ -30,10 +30,7 @@ from tests.support.wsclient import AgentClient
 
 async def assert_nothing_queued(client: AgentClient) -> None:
     """Per-peer queues are FIFO: a pong arriving first proves no alarm was queued before it."""
-    ping = Ping()
-    await client.send(ping)
-    pong = await client.expect(Pong)
-    assert pong.reply_to == ping.id
+    await client.flush()
     assert not [m for m in client.received if isinstance(m, AlarmNotify)]
 
 
@@ -134,24 +131,17 @@ async def test_retried_alarm_is_stored_and_fanned_out_once(
         expect=[(1,)],
         timeout=10,
     )
-    await flush(neighbour)
+    await neighbour.flush()
     notified = notifies(neighbour)
 
     await raiser.raise_alarm(alarm_id=alarm_id)
     assert (await raiser.expect(AlarmStored)).duplicate
-    await flush(neighbour)  # the hub handled the retry before this pong
+    await neighbour.flush()  # the hub handled the retry before this pong
     assert notifies(neighbour) == notified
     assert query(demo_hub, "SELECT count(*) FROM alarms") == [(1,)]
     assert query(demo_hub, "SELECT count(*) FROM audit_events WHERE action = 'alarm_raised'") == [
         (1,)
     ]
-
-
-async def flush(client: AgentClient) -> None:
-    """Per-peer queues are FIFO: once the pong is here, everything sent before it is too."""
-    ping = Ping()
-    await client.send(ping)
-    await client.expect(Pong, reply_to=ping.id)
 
 
 async def paused_reading(hub: RunningHub, workstation_id: str) -> None:
@@ -240,15 +230,15 @@ async def test_no_resend_while_the_alarms_receipts_are_still_coming_in(agent: Co
     confirming = [await agent(ws) for ws in ("pc-e-01", "pc-1-02", "pc-1-03", "pc-1-04")]
     late = await agent("pc-1-05")
     for recipient in [*confirming, late]:  # their connect-time replays are done (no copy)
-        await flush(recipient)
+        await recipient.flush()
     sent = await raiser.raise_alarm(AlarmLevel.DANGER)  # the whole building
     for recipient in [*confirming, late]:
         await recipient.expect(AlarmNotify, alarm_id=sent.alarm_id)
     for recipient in confirming:
         await asyncio.sleep(RECEIPT_GAP)  # the stimulus' pace, not a wait for a result
         await recipient.send(Receipt(alarm_id=sent.alarm_id))
-        await flush(recipient)  # the hub has read this receipt
-        await flush(late)  # and has sent the late one nothing again so far
+        await recipient.flush()  # the hub has read this receipt
+        await late.flush()  # and has sent the late one nothing again so far
         assert notifies(late) == 1
     # Once the receipts stop, the one still missing is sent the alarm again.
     await late.expect(AlarmNotify, alarm_id=sent.alarm_id, timeout=3 * RESEND_EVERY)
@@ -263,8 +253,8 @@ async def test_a_receipt_still_being_committed_is_not_answered_with_a_resend(
     raiser, neighbour, guard = [await agent(ws) for ws in ("pc-1-01", "pc-1-02", "pc-e-01")]
     # The hub answers a ping only after the connect-time replay: an alarm raised before
     # the replay's read would reach them twice (by design), not as a re-send.
-    await flush(neighbour)
-    await flush(guard)
+    await neighbour.flush()
+    await guard.flush()
     sent = await raiser.raise_alarm()
     await raiser.expect(AlarmStored)
     await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
@@ -274,15 +264,15 @@ async def test_a_receipt_still_being_committed_is_not_answered_with_a_resend(
     with sqlite3.connect(demo_hub.data_dir / "dispatch.sqlite3", isolation_level=None) as db:
         db.execute("BEGIN IMMEDIATE")
         await neighbour.send(Receipt(alarm_id=sent.alarm_id))
-        await flush(neighbour)  # the hub has read the receipt
-        await flush(guard)  # what the guard is sent from here on, a round sent after it
+        await neighbour.flush()  # the hub has read the receipt
+        await guard.flush()  # what the guard is sent from here on, a round sent after it
         # A round may have begun before the receipt was read: the neighbour's count is
         # taken after one round since, and a whole round after that must not add to it.
         await guard.expect(AlarmNotify, alarm_id=sent.alarm_id)
-        await flush(neighbour)
+        await neighbour.flush()
         before = notifies(neighbour)
         await guard.expect(AlarmNotify, alarm_id=sent.alarm_id)
-        await flush(neighbour)
+        await neighbour.flush()
         assert notifies(neighbour) == before
         db.execute("ROLLBACK")
     await eventually(

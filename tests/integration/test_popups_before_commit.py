@@ -19,8 +19,6 @@ from shared.protocol import (
     ConsoleAlarmChanged,
     Error,
     ErrorCode,
-    Ping,
-    Pong,
     Receipt,
     new_message_id,
 )
@@ -33,13 +31,6 @@ REFUSE_ALARMS = (
     "CREATE TRIGGER refuse_alarms BEFORE INSERT ON alarms"
     " BEGIN SELECT RAISE(ABORT, 'the test refuses alarms'); END"
 )
-
-
-async def flush(client: AgentClient) -> None:
-    """Per-peer queues are FIFO: once the pong is here, everything sent before it is too."""
-    ping = Ping()
-    await client.send(ping)
-    await client.expect(Pong, reply_to=ping.id)
 
 
 def notifies(client: AgentClient) -> int:
@@ -69,7 +60,7 @@ async def test_popups_and_console_rows_go_out_while_the_commit_waits(
 ) -> None:
     raiser, neighbour = await agent("pc-1-01"), await agent("pc-1-02")
     console = await connect_console(demo_hub)
-    await flush(neighbour)  # its connect-time replay is done
+    await neighbour.flush()  # its connect-time replay is done
     try:
         with write_lock(demo_hub) as lock:
             sent = await raiser.raise_alarm(AlarmLevel.THREAT)
@@ -82,7 +73,7 @@ async def test_popups_and_console_rows_go_out_while_the_commit_waits(
             for recipient in (neighbour, security):
                 await recipient.send(Receipt(alarm_id=sent.alarm_id))
             await console.send(Acknowledge(alarm_id=sent.alarm_id))
-            await flush(raiser)
+            await raiser.flush()
             assert not [m for m in raiser.received if isinstance(m, AlarmStored)]
             assert query(demo_hub, "SELECT count(*) FROM alarms") == [(0,)]
             lock.execute("ROLLBACK")
@@ -100,7 +91,7 @@ async def test_popups_and_console_rows_go_out_while_the_commit_waits(
             expect=[("pc-1-02", 1), ("pc-e-01", 1)],
         )
         for recipient in (neighbour, security):
-            await flush(recipient)
+            await recipient.flush()
             assert notifies(recipient) == 1, "told once: not again after the commit"
     finally:
         await console.close()
@@ -112,7 +103,7 @@ async def test_an_alarm_the_store_refuses_is_shown_once_and_stored_once_the_stor
     """The decision (docs/architecture.md, "Popups before the commit"): the popup stays,
     since the alarm is real; the hub keeps storing it itself until the store takes it."""
     raiser, neighbour, security = [await agent(ws) for ws in ("pc-1-01", "pc-1-02", "pc-e-01")]
-    await flush(neighbour)
+    await neighbour.flush()
     sql(demo_hub, REFUSE_ALARMS)
     sent = await raiser.raise_alarm(AlarmLevel.THREAT)
     await neighbour.expect(AlarmNotify, alarm_id=sent.alarm_id)
@@ -127,7 +118,7 @@ async def test_an_alarm_the_store_refuses_is_shown_once_and_stored_once_the_stor
     await raiser.send(retry)
     assert (await raiser.expect(Error, reply_to=retry.id)).code is ErrorCode.INTERNAL
     for recipient in (neighbour, security):
-        await flush(recipient)
+        await recipient.flush()
         assert notifies(recipient) == 1
     assert query(demo_hub, "SELECT count(*) FROM alarms") == [(0,)]
 
@@ -152,5 +143,5 @@ async def test_an_alarm_the_store_refuses_is_shown_once_and_stored_once_the_stor
     await raiser.send(sent.model_copy(update={"id": new_message_id()}))
     assert (await raiser.expect(AlarmStored, alarm_id=sent.alarm_id)).duplicate
     for recipient in (neighbour, security):
-        await flush(recipient)
+        await recipient.flush()
         assert notifies(recipient) == 1

@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, String, bindparam, exists, select
+from sqlalchemy import Select, String, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.alarms.lifecycle import FOLLOW_UP_STATES, OPEN_STATES
 from dispatch.alarms.record import AlarmRecord, RecipientState, alarm_record
+from dispatch.alarms.views import may_see_where
+from dispatch.directory.identities import OperatorView
 from dispatch.directory.rooms import room_refs
 from dispatch.store.database import Database
 from dispatch.store.models import (
@@ -92,24 +94,32 @@ async def open_alarms(db: Database) -> list[AlarmRecord]:
         return await load_records(session, list(rows))
 
 
-def recently_resolved_query(since: datetime, limit: int) -> Select[Alarm]:
-    """Read by ``ix_alarms_state_resolved_at``: the window's rows only, already in order."""
+def recently_resolved_query(since: datetime, limit: int, operator: OperatorView) -> Select[Alarm]:
+    """Read by ``ix_alarms_state_resolved_at``: the window's rows only, already in order,
+    and only those the operator may see (the alarm's site: its room's, else its PC's)."""
+    site = func.coalesce(Room.site_id, Workstation.site_id)
     return (
         select(Alarm)
+        .outerjoin(Room, Room.id == Alarm.room_id)
+        .join(Workstation, Workstation.id == Alarm.workstation_id)
         .where(
             Alarm.state == AlarmState.RESOLVED.value,
             Alarm.resolved_at >= since,
             Alarm.kind != AlarmKind.SELF_TEST.value,
+            may_see_where(operator, site, Alarm.level, Alarm.escalation_step),
         )
         .order_by(Alarm.resolved_at.desc())
         .limit(limit)
     )
 
 
-async def recently_resolved(db: Database, since: datetime, limit: int) -> list[AlarmRecord]:
-    """Alarms resolved at or after ``since``, newest first, at most ``limit`` (no self-tests)."""
+async def recently_resolved(
+    db: Database, since: datetime, limit: int, operator: OperatorView
+) -> list[AlarmRecord]:
+    """Alarms resolved at or after ``since`` that ``operator`` may see, newest first, at
+    most ``limit`` (no self-tests)."""
     async with db.read() as session:
-        rows = await session.scalars(recently_resolved_query(since, limit))
+        rows = await session.scalars(recently_resolved_query(since, limit, operator))
         return await load_records(session, list(rows))
 
 

@@ -30,7 +30,7 @@ from dispatch.alarms.plan import NewAlarm
 from dispatch.alarms.record import AlarmRecord, ReceiptOutcome, SelfTestResult
 from dispatch.alarms.welcome_levels import WelcomeLevels
 from dispatch.alarms.writer import AlarmWriter
-from dispatch.directory.identities import WorkstationView
+from dispatch.directory.identities import OperatorView, WorkstationView
 from dispatch.routing.holder import RoutingHolder
 from dispatch.store.database import Database
 from shared.domain import Answer
@@ -138,8 +138,10 @@ class AlarmStore:
     async def open_alarms(self) -> list[AlarmRecord]:
         return await alarm_reads.open_alarms(self._db)
 
-    async def recently_resolved(self, since: datetime, limit: int) -> list[AlarmRecord]:
-        return await alarm_reads.recently_resolved(self._db, since, limit)
+    async def recently_resolved(
+        self, since: datetime, limit: int, operator: OperatorView
+    ) -> list[AlarmRecord]:
+        return await alarm_reads.recently_resolved(self._db, since, limit, operator)
 
     async def unconfirmed(self) -> dict[uuid.UUID, set[str]]:
         return await alarm_reads.unconfirmed(self._db)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement, and_, or_, true
+from sqlalchemy.orm import InstrumentedAttribute
+
 from dispatch.alarms.record import AlarmRecord, RecipientState
 from dispatch.directory.identities import OperatorView
 from shared.domain import AlarmLevel, AlarmState, Answer, OperatorRole, RaiserFeedback
 from shared.protocol import AlarmNotify, AlarmUpdate, ConsoleAlarm, RaiserStatus
+
+IntColumn = ColumnElement[int] | InstrumentedAttribute[int]
 
 
 def notify(record: AlarmRecord, recipient: RecipientState) -> AlarmNotify:
@@ -87,6 +92,22 @@ def may_see_alarm(
     if operator.role == OperatorRole.EMERGENCY_MANAGER:
         return level >= AlarmLevel.THREAT or escalation_step > 0
     return True
+
+
+def may_see_where(
+    operator: OperatorView,
+    site_id: ColumnElement[int],
+    level: IntColumn,
+    escalation_step: IntColumn,
+) -> ColumnElement[bool]:
+    """may_see_alarm as an SQL condition on these columns: for a read that stops at a
+    limit, which must not spend it on alarms the operator may not see."""
+    rules: list[ColumnElement[bool]] = [true()]
+    if operator.sites:
+        rules.append(site_id.in_(sorted(operator.sites)))
+    if operator.role == OperatorRole.EMERGENCY_MANAGER:
+        rules.append(or_(level >= AlarmLevel.THREAT.value, escalation_step > 0))
+    return and_(*rules)
 
 
 def console_alarm(record: AlarmRecord) -> ConsoleAlarm:

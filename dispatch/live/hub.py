@@ -77,10 +77,9 @@ PEER_DIRECTORY_DEBOUNCE = 1.0
 directories (a restart storm of thousands costs a few rounds, not one per agent)."""
 RECENTLY_RESOLVED_WITHIN = timedelta(hours=12)
 RECENTLY_RESOLVED_SHOWN = 5
-RECENTLY_RESOLVED_READ = 50
 """A connecting console gets the last 5 alarms resolved within 12 h (a shift and its
-hand-over), as many as its "Kürzlich erledigt" keeps (console.js RESOLVED_KEEP); up to
-50 are read, of which an operator limited to sites sees only its own."""
+hand-over) that its operator may see, as many as its "Kürzlich erledigt" keeps
+(console.js RESOLVED_KEEP)."""
 
 
 class Hub:
@@ -310,10 +309,7 @@ class Hub:
         """What "Kürzlich erledigt" lists on a console that just connected: a reload
         or the next shift still sees whom an all-clear did not reach."""
         since = utc_now() - RECENTLY_RESOLVED_WITHIN
-        # Read more than are shown: an operator limited to sites may see few of them.
-        found = await self.alarms.recently_resolved(since, RECENTLY_RESOLVED_READ)
-        visible = [r for r in found if views.console_may_see(peer.operator, r)]
-        return visible[:RECENTLY_RESOLVED_SHOWN]
+        return await self.alarms.recently_resolved(since, RECENTLY_RESOLVED_SHOWN, peer.operator)
 
     def console_left(self, peer: ConsolePeer) -> None:
         if peer in self._consoles:

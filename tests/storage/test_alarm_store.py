@@ -14,8 +14,9 @@ from dispatch.alarms.lifecycle import AlarmError
 from dispatch.alarms.record import AlarmRecord
 from dispatch.alarms.store import AlarmStore
 from dispatch.alarms.timers import SELF_TEST_TIMEOUT
+from dispatch.alarms.views import console_may_see
 from dispatch.directory.authentication import Authenticator
-from dispatch.directory.identities import WorkstationView
+from dispatch.directory.identities import OperatorView, WorkstationView
 from dispatch.directory.refusals import Conflict
 from dispatch.directory.site_scope import EVERY_SITE
 from dispatch.directory.site_setup import (
@@ -35,6 +36,7 @@ from shared.domain import (
     AlarmState,
     Answer,
     Instruction,
+    OperatorRole,
     RoomLinkKind,
     Trigger,
     WorkstationRole,
@@ -43,6 +45,13 @@ from shared.protocol import IncidentReport, RaiseAlarm, utc_now
 from tests.support.waiting import until
 
 ACTOR = "test"
+
+
+def operator(role: OperatorRole, sites: frozenset[int] = frozenset()) -> OperatorView:
+    return OperatorView(id=1, username="op", display_name="Op", role=role, sites=sites)
+
+
+GUARD = operator(OperatorRole.GUARD)  # every site
 
 
 @dataclass
@@ -237,11 +246,66 @@ async def test_recently_resolved_are_the_newest_resolved_in_the_window(
     await site.alarms.store(alarm(kind=AlarmKind.SELF_TEST), site.raiser, "Frau A")
     assert await site.alarms.expire_self_tests(now + SELF_TEST_TIMEOUT + timedelta(seconds=1))
     since = now - timedelta(hours=12)
-    found = await site.alarms.recently_resolved(since, 5)
+    found = await site.alarms.recently_resolved(since, 5, GUARD)
     # Newest first; not the one resolved before the window, the open one or the self-test.
     assert [r.id for r in found] == [records[2].id, records[1].id]
     assert all(r.state is AlarmState.RESOLVED and r.resolved_by == "Wache" for r in found)
-    assert [r.id for r in await site.alarms.recently_resolved(since, 1)] == [records[2].id]
+    assert [r.id for r in await site.alarms.recently_resolved(since, 1, GUARD)] == [records[2].id]
+
+
+async def test_recently_resolved_spend_their_limit_only_on_what_the_operator_may_see(
+    site: Site, db: Database
+) -> None:
+    """A busier other site, or level-1 alarms an emergency manager is not shown, must not
+    push an operator's own out of "Kürzlich erledigt": the read stops at its limit."""
+    from sqlalchemy import update
+
+    from dispatch.store.models import Alarm
+
+    other_site = (await create_site(db, ACTOR, "Andere", "Weg 2", scope=EVERY_SITE)).id
+    building = await create_building(db, ACTOR, other_site, "Haus 2", scope=EVERY_SITE)
+    floor = (await create_floor(db, ACTOR, building.id, "EG", scope=EVERY_SITE)).id
+    room = (await create_room(db, ACTOR, floor, "X", "Raum X", scope=EVERY_SITE)).id
+    await add_workstation(
+        db, ACTOR, "pc-x", other_site, room, "token-pc-x", WorkstationRole.STAFF, "PC-X"
+    )
+    elsewhere = await site.authenticator.authenticate_workstation("pc-x", "token-pc-x")
+    assert elsewhere is not None
+    # Oldest first: ours (a threat, then a call for support), then three of the other site.
+    raised = [(AlarmLevel.THREAT, site.raiser), (AlarmLevel.SUPPORT, site.raiser)]
+    raised += [(AlarmLevel.THREAT, elsewhere)] * 3
+    now = utc_now()
+    ids = []
+    for minutes_ago, (level, raiser) in zip(range(len(raised), 0, -1), raised, strict=True):
+        record = (await site.alarms.store(alarm(level), raiser, "Frau A"))[0]
+        await site.alarms.resolve(record.id, "Wache")
+        async with db.write() as session:
+            await session.execute(
+                update(Alarm)
+                .where(Alarm.id == str(record.id))
+                .values(resolved_at=now - timedelta(minutes=minutes_ago))
+            )
+        ids.append(record.id)
+    ours_threat, ours_support = ids[:2]
+    since = now - timedelta(hours=12)
+    ours = frozenset({site.raiser.site_id})
+    operators = {
+        "guard of ours": operator(OperatorRole.GUARD, ours),
+        "manager of ours": operator(OperatorRole.EMERGENCY_MANAGER, ours),
+        "manager": operator(OperatorRole.EMERGENCY_MANAGER),
+        "guard": GUARD,
+    }
+    newest = {
+        name: [r.id for r in await site.alarms.recently_resolved(since, 2, op)]
+        for name, op in operators.items()
+    }
+    assert newest["guard of ours"] == [ours_support, ours_threat]
+    assert newest["manager of ours"] == [ours_threat]
+    assert newest["manager"] == newest["guard"] == ids[:-3:-1]
+    # The same as the rule the console applies to each alarm (views.console_may_see).
+    every = await site.alarms.recently_resolved(since, 100, GUARD)
+    for name, op in operators.items():
+        assert newest[name] == [r.id for r in every if console_may_see(op, r)][:2], name
 
 
 async def test_unknown_alarm_is_reported(site: Site) -> None:

@@ -17,8 +17,10 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from dispatch.alarms.reads import recently_resolved_query
+from dispatch.directory.identities import OperatorView
 from dispatch.store.database import Database
 from dispatch.store.migrate import alembic_config, upgrade
+from shared.domain import OperatorRole
 from shared.protocol import utc_now
 
 INDEX = "ix_alarms_state_resolved_at"
@@ -38,7 +40,16 @@ async def indexes(url: str) -> set[str]:
 
 
 def test_sqlite_reads_the_window_by_the_index_without_sorting(sqlite_file: Path) -> None:
-    query = recently_resolved_query(utc_now() - timedelta(hours=12), 50)
+    # A manager limited to a site: the visibility rules join rooms and PCs, and still
+    # the window is read by the index, in order.
+    manager = OperatorView(
+        id=1,
+        username="m",
+        display_name="M",
+        role=OperatorRole.EMERGENCY_MANAGER,
+        sites=frozenset({1}),
+    )
+    query = recently_resolved_query(utc_now() - timedelta(hours=12), 5, manager)
     sql = str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
     with contextlib.closing(sqlite3.connect(sqlite_file)) as db:
         plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))

@@ -21,23 +21,20 @@ when a connection is made and answers a refusal with a prebuilt 503.
 from __future__ import annotations
 
 import ipaddress
-import math
 import resource
-import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
 
+from dispatch.runtime.counted_log import CountedWarning
+
 log = structlog.get_logger(__name__)
 
 RESERVED_DESCRIPTORS = 256
 """Descriptors no connection may take: the database and its WAL, logs, uploads, and
 the short-lived sockets refused above the limits (each is accepted, then closed)."""
-
-REPORT_EVERY_S = 5.0
-"""Refusals and idle closes are logged as counts at most this often."""
 
 
 def raise_open_file_limit() -> int:
@@ -98,22 +95,6 @@ class Addresses:
 
 
 @dataclass
-class _Counts:
-    """Events counted between two log lines."""
-
-    name: str
-    count: int = 0
-    reported_at: float = -math.inf
-
-    def add(self, **context: object) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if now - self.reported_at >= REPORT_EVERY_S:
-            log.warning(self.name, count=self.count, **context)
-            self.count, self.reported_at = 0, now
-
-
-@dataclass
 class ConnectionLedger:
     """Open connections per address; refuses one over the address's or the process's cap."""
 
@@ -122,8 +103,12 @@ class ConnectionLedger:
     exempt: Addresses = field(default_factory=Addresses)  # trusted reverse proxies
     open: int = 0
     by_address: Counter[str] = field(default_factory=Counter)
-    refusals: _Counts = field(default_factory=lambda: _Counts("connections_refused"))
-    idle_closes: _Counts = field(default_factory=lambda: _Counts("idle_connections_closed"))
+    refusals: CountedWarning = field(
+        default_factory=lambda: CountedWarning(log, "connections_refused")
+    )
+    idle_closes: CountedWarning = field(
+        default_factory=lambda: CountedWarning(log, "idle_connections_closed")
+    )
 
     def admit(self, address: str) -> bool:
         """True: counted, call ``release`` when it ends. False: refuse the connection."""

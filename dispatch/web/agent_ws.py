@@ -22,6 +22,7 @@ from dispatch.net.connection import ADMITTED, BUSY_TEXT, HANDSHAKE
 from dispatch.net.peers import AgentPeer
 from dispatch.net.ratelimit import MessageLimiter
 from dispatch.net.wire import ProtocolViolation, receive_message, receive_within
+from dispatch.runtime.counted_log import CountedWarning
 from dispatch.settings import Settings
 from shared.protocol import (
     ALARM_WAITING_HEADER,
@@ -47,6 +48,10 @@ log = structlog.get_logger(__name__)
 
 MAX_STORING = 16
 """Alarms of one agent being stored at once; an outbox rarely holds more than two."""
+
+_READING_PAUSED = CountedWarning(log, "agent_reading_paused")
+"""Support's clue to a store slower than an agent's alarms; counted, since a PC whose
+token was stolen could pause the hub's reading at every commit (one line per process)."""
 
 
 async def agent_endpoint(websocket: WebSocket) -> None:
@@ -203,8 +208,7 @@ async def _serve(peer: AgentPeer, hub: Hub, limiter: MessageLimiter) -> None:
                 )
             if isinstance(message, RaiseAlarm):
                 if len(storing) >= MAX_STORING:
-                    # Support's clue to a store too slow for an agent's flood of alarms.
-                    log.warning("agent_reading_paused", peer=peer.label, storing=len(storing))
+                    _READING_PAUSED.add(peer=peer.label)
                     await asyncio.wait(storing, return_when=asyncio.FIRST_COMPLETED)
                 task = asyncio.create_task(_handle(peer, hub, message))
                 storing.add(task)

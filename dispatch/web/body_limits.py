@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.directory import room_mapping
+from dispatch.runtime.counted_log import CountedWarning
 from dispatch.web.api import floorplans
 from dispatch.web.api.router import API_PREFIX
 
@@ -50,9 +50,6 @@ rooms) is a few kilobytes; a quarter megabyte parses in about a millisecond."""
 ANONYMOUS_MAX_BODY = 16 * KIB
 """Routes anyone on the LAN may call without a session: an enrolment, a login form and a
 push notification's "Quittieren"."""
-
-REPORT_EVERY_S = 5.0
-"""Refusals are logged as a count at most this often: a flood must not flood the log."""
 
 
 @dataclass(frozen=True)
@@ -111,22 +108,6 @@ def _closing_response(status: int, detail: str) -> tuple[Message, Message]:
     return start, {"type": "http.response.body", "body": body, "more_body": False}
 
 
-class _Refusals:
-    """A count of refusals, logged at most every REPORT_EVERY_S."""
-
-    def __init__(self, event: str = "request_bodies_refused") -> None:
-        self.event = event
-        self.count = 0
-        self.reported_at = -REPORT_EVERY_S
-
-    def add(self, path: str, limit: float) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if now - self.reported_at >= REPORT_EVERY_S:
-            log.warning(self.event, count=self.count, path=path, limit=limit)
-            self.count, self.reported_at = 0, now
-
-
 class BoundedBodies:
     """ASGI wrapper: every HTTP request body within its route's limit, or 413."""
 
@@ -139,8 +120,8 @@ class BoundedBodies:
         self.app = app
         self.limits = limits
         self.idle_timeout = idle_timeout  # None: a body may pause as long as it likes
-        self.refusals = _Refusals()
-        self.stalls = _Refusals("request_bodies_stalled")
+        self.refusals = CountedWarning(log, "request_bodies_refused")
+        self.stalls = CountedWarning(log, "request_bodies_stalled")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,7 +135,7 @@ class BoundedBodies:
         await _BodyCounter(self, scope, receive, send, max_bytes).run()
 
     async def _refuse(self, scope: Scope, send: Send, max_bytes: int) -> None:
-        self.refusals.add(scope["path"], max_bytes)
+        self.refusals.add(path=scope["path"], limit=max_bytes)
         for message in too_large_response(max_bytes):
             await send(message)
 
@@ -204,7 +185,7 @@ class _BodyCounter:
         """The body stopped arriving: 408, and the application sees a disconnect."""
         self.cut = True
         if not self.started:
-            self.owner.stalls.add(self.scope["path"], self.owner.idle_timeout or 0)
+            self.owner.stalls.add(path=self.scope["path"], limit=self.owner.idle_timeout or 0)
             for message in _closing_response(408, "request body stopped arriving"):
                 await self._send(message)
         return {"type": "http.disconnect"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 REPORT_EVERY_S = 5.0
@@ -22,7 +22,7 @@ class CountedWarning:
     every: float = REPORT_EVERY_S
     clock: Callable[[], float] = time.monotonic
     count: int = 0
-    reported_at: float = field(default=-math.inf)
+    reported_at: float = -math.inf
 
     def add(self, **context: object) -> None:
         self.count += 1

@@ -24,7 +24,7 @@ from shared.protocol import (
 )
 from tests.integration.conftest import Connect, eventually
 from tests.support.hub import RunningHub, query
-from tests.support.waiting import Deadline
+from tests.support.waiting import until
 from tests.support.wsclient import AgentClient
 
 
@@ -147,12 +147,10 @@ async def test_retried_alarm_is_stored_and_fanned_out_once(
 async def paused_reading(hub: RunningHub, workstation_id: str) -> None:
     """Waits (bounded) for the hub's log to say it stopped reading this agent."""
     peer = f'"peer": "workstation:{workstation_id}"'
-    deadline = Deadline(5, f"the hub pausing its reading of {workstation_id}")
-    while not any(
-        "agent_reading_paused" in line and peer in line for line in hub.log().splitlines()
-    ):
-        deadline.check()
-        await asyncio.sleep(0.02)
+    await until(
+        lambda: any("agent_reading_paused" in ln and peer in ln for ln in hub.log().splitlines()),
+        what=f"the hub pausing its reading of {workstation_id}",
+    )
 
 
 def notifies(client: AgentClient) -> int:

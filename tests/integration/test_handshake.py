@@ -22,6 +22,7 @@ from shared.protocol import (
 )
 from tests.integration.conftest import Connect
 from tests.support.hub import RunningHub, query
+from tests.support.waiting import until
 from tests.support.wsclient import wait_closed
 
 
@@ -36,11 +37,7 @@ async def closed_with(url: str, *frames: str | bytes, timeout: float = 8) -> tup
 async def disconnect_logged(hub: RunningHub, workstation_id: str, within: float) -> None:
     """Waits (bounded) for the hub's log to say this workstation's agent is gone."""
     line = f'"workstation": "{workstation_id}", "event": "agent_disconnected"'
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while line not in hub.log():
-        assert loop.time() < deadline, f"{workstation_id}'s agent is still connected"
-        await asyncio.sleep(0.05)
+    await until(lambda: line in hub.log(), within, 0.05, f"{workstation_id}'s agent gone")
 
 
 def hello(workstation_id: str, token: str, protocol: int = PROTOCOL_VERSION) -> str:

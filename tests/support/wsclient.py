@@ -115,12 +115,12 @@ class AgentClient(ProtocolClient):
         super().__init__(connection)
         self.welcome = welcome
 
-    async def flush(self) -> None:
+    async def flush(self, timeout: float = 5.0) -> None:
         """A ping round trip. Per-peer queues are FIFO: once the pong is here, everything
         the hub sent before it is in ``received``."""
         ping = Ping()
         await self.send(ping)
-        await self.expect(Pong, reply_to=ping.id)
+        await self.expect(Pong, timeout, reply_to=ping.id)
 
     async def raise_alarm(
         self, level: AlarmLevel = AlarmLevel.THREAT, alarm_id: uuid.UUID | None = None, **extra: Any
